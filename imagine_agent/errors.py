@@ -1,0 +1,147 @@
+"""One exception tree for everything imagine-agent raises.
+
+Catch ``ImagineError`` to catch them all. The tree::
+
+    ImagineError
+    ├── InvalidRequestError          bad input, rejected before anything is sent or signed  (exit 2)
+    ├── ConfigurationError           settings that cannot work (unknown network, bad key)     (exit 2)
+    ├── ImagineConnectionError       the server could not be reached / the connection dropped
+    │   └── ImagineTimeoutError      no answer in time
+    ├── ImagineStatusError           an HTTP status the protocol does not expect
+    │   └── TaskNotFoundError        404 {"status": "not_found"}
+    ├── ProtocolError                a body that does not match the wire format
+    ├── DownloadError                a result file that could not be fetched or was too large
+    ├── GenerationFailedError        the task ended ``failed``                                (exit 1)
+    └── PaymentError                 anything about money
+        ├── PolicyViolationError     the 402 asks for something the policy forbids; nothing signed (exit 3)
+        ├── BudgetExceededError      a cap would be exceeded; nothing signed                   (exit 3)
+        ├── ApprovalDeniedError      a human (or callback) said no; nothing signed             (exit 3)
+        ├── WalletFrozenError        the kill switch is on; nothing signed                     (exit 3)
+        ├── PaymentRejectedError     the server refused a payment we sent
+        └── PaymentStateUnknownError a payment went out and we cannot tell if it settled     (exit 4)
+
+Every message says what happened and what to do next. No message ever contains a key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ApprovalDeniedError",
+    "BudgetExceededError",
+    "ConfigurationError",
+    "DownloadError",
+    "GenerationFailedError",
+    "ImagineConnectionError",
+    "ImagineError",
+    "ImagineStatusError",
+    "ImagineTimeoutError",
+    "InvalidRequestError",
+    "PaymentError",
+    "PaymentRejectedError",
+    "PaymentStateUnknownError",
+    "PolicyViolationError",
+    "ProtocolError",
+    "TaskNotFoundError",
+    "WalletFrozenError",
+    "exit_code_for",
+]
+
+
+class ImagineError(Exception):
+    """Base of every error raised by imagine-agent."""
+
+
+class InvalidRequestError(ImagineError, ValueError):
+    """The request is invalid; it was rejected before anything was sent or signed."""
+
+
+class ConfigurationError(ImagineError):
+    """The configuration cannot work (for example an unknown network or a malformed key)."""
+
+
+class ImagineConnectionError(ImagineError):
+    """The server could not be reached, or the connection dropped mid-request."""
+
+
+class ImagineTimeoutError(ImagineConnectionError):
+    """The server did not answer in time."""
+
+
+class ImagineStatusError(ImagineError):
+    """The server answered with an HTTP status the protocol does not expect here."""
+
+    def __init__(self, message: str, *, status_code: int, body: str = "") -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body[:2000]
+
+
+class TaskNotFoundError(ImagineStatusError):
+    """The server does not know this task id."""
+
+
+class ProtocolError(ImagineError):
+    """The server sent a body that does not match the wire format."""
+
+
+class DownloadError(ImagineError):
+    """A result file could not be downloaded (unreachable, wrong type, or over the size limit)."""
+
+
+class GenerationFailedError(ImagineError):
+    """The task ended with status ``failed``. The payment for it, if any, stays recorded."""
+
+    def __init__(self, message: str, *, task_id: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.body = body or {}
+
+
+class PaymentError(ImagineError):
+    """Base of every money-related error."""
+
+
+class PolicyViolationError(PaymentError):
+    """The payment requirement breaks the operator's policy; nothing was signed."""
+
+
+class BudgetExceededError(PaymentError):
+    """Paying would exceed a cap; nothing was signed."""
+
+
+class ApprovalDeniedError(PaymentError):
+    """The payment needed approval and did not get it; nothing was signed."""
+
+
+class WalletFrozenError(PaymentError):
+    """The kill switch is on: no process sharing this ledger may pay."""
+
+
+class PaymentRejectedError(PaymentError):
+    """The server refused a payment that was sent. The reservation is kept until it provably expired."""
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class PaymentStateUnknownError(PaymentError):
+    """A signed payment went out and its outcome is unknown; it counts as spent until reconciled."""
+
+    def __init__(self, message: str, *, payment_id: str | None = None, nonce: str | None = None) -> None:
+        super().__init__(message)
+        self.payment_id = payment_id
+        self.nonce = nonce
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The CLI exit code contract: 1 failed, 2 bad input, 3 refused (nothing signed), 4 unknown/network."""
+    if isinstance(error, GenerationFailedError):
+        return 1
+    if isinstance(error, InvalidRequestError | ConfigurationError):
+        return 2
+    if isinstance(error, PolicyViolationError | BudgetExceededError | ApprovalDeniedError | WalletFrozenError):
+        return 3
+    return 4

@@ -1,0 +1,352 @@
+"""Pydantic models of the Imagine wire format and of x402 v1.
+
+Field names are snake_case in Python and camelCase on the wire. Unknown fields are kept, so a body
+parsed and dumped with ``by_alias=True, exclude_unset=True`` comes back as it arrived.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+import math
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from .errors import InvalidRequestError
+
+__all__ = [
+    "MAX_IMAGE_BYTES",
+    "MAX_PROMPT_CHARS",
+    "CreateRequest",
+    "ExactAuthorization",
+    "ExactEvmPayload",
+    "Generation",
+    "GenerationResult",
+    "PaymentPayload",
+    "PaymentRequired",
+    "PaymentRequirements",
+    "SettlementResponse",
+    "TaskCreated",
+    "TaskState",
+    "TaskStatus",
+    "TemplateData",
+    "VerifyResponse",
+    "VideoRef",
+    "check_image_host",
+    "validate_task_id",
+]
+
+MAX_PROMPT_CHARS = 4000
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MIN_DURATION, MAX_DURATION = 1, 60
+VIDEO_MODELS = ("sora",)
+IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
+
+_TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_SORA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_UINT = re.compile(r"^[0-9]{1,78}$")
+_HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+
+class WireModel(BaseModel):
+    """camelCase on the wire, snake_case in Python, unknown fields kept."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+def validate_task_id(task_id: str) -> str:
+    """Task ids go into URL paths: allow only the characters an id can have."""
+    if not isinstance(task_id, str) or not _TASK_ID.match(task_id):
+        raise InvalidRequestError(
+            f"invalid task id {task_id!r}: expected the id returned by create (letters, digits, '-', '_')"
+        )
+    return task_id
+
+
+def _validate_image(value: str) -> str:
+    if value.startswith("data:"):
+        header, sep, data = value.partition(",")
+        if not sep or not header.endswith(";base64"):
+            raise ValueError("a data URL image must look like data:image/png;base64,<data>")
+        mime = header[5:-7].lower()
+        if mime not in IMAGE_MIME_TYPES:
+            raise ValueError(f"data URL mime type {mime!r} is not an image type ({', '.join(IMAGE_MIME_TYPES)})")
+        if len(data) > MAX_IMAGE_BYTES * 4 // 3 + 4:
+            raise ValueError(f"image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB")
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("data URL image is not valid base64") from None
+        if not raw:
+            raise ValueError("data URL image is empty")
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("image must be an http(s):// URL, a data:image/...;base64 URL, or a local file path")
+    if len(value) > 4096:
+        raise ValueError("image URL is longer than 4096 characters")
+    return value
+
+
+def check_image_host(image: str, *, allow_private: bool) -> None:
+    """Refuse image URLs the remote server cannot fetch (loopback, private, link-local), unless allowed."""
+    if allow_private or image.startswith("data:"):
+        return
+    host = (urlsplit(image).hostname or "").lower().rstrip(".")
+    private_name = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if private_name or (
+        ip is not None
+        and (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified)
+    ):
+        raise InvalidRequestError(
+            f"image URL host {host!r} is a local or private address the video server cannot reach; "
+            "use a public URL, a data URL or a local file path (or allow private image URLs in the config)"
+        )
+
+
+class TemplateData(WireModel):
+    """Optional generation settings (``templateData`` on the wire)."""
+
+    video_model: Literal["sora"] = "sora"
+    sora_video_id: str | None = None
+    duration: int | float = 8
+    auto_clank: bool = False
+    auto_enhance: bool = False
+    image: str | None = None
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, v: int | float) -> int | float:
+        if isinstance(v, bool) or not math.isfinite(v) or not MIN_DURATION <= v <= MAX_DURATION:
+            raise ValueError(f"duration must be a number of seconds from {MIN_DURATION} to {MAX_DURATION}")
+        return v
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str | None) -> str | None:
+        return None if v is None else _validate_image(v)
+
+    @field_validator("sora_video_id")
+    @classmethod
+    def _sora_id(cls, v: str | None) -> str | None:
+        if v is not None and not _SORA_ID.match(v):
+            raise ValueError("soraVideoId must be the id of an earlier Sora video (letters, digits, - _ . :)")
+        return v
+
+
+def _template_data_from_wire(value: Any) -> Any:
+    """The spec allows templateData as an object or as a JSON string of one."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError("templateData is a string but not JSON") from None
+        if not isinstance(value, dict):
+            raise ValueError("templateData must be a JSON object")
+    return value
+
+
+class CreateRequest(WireModel):
+    """The body of ``POST /generation/create``."""
+
+    prompt: str
+    template_data: Annotated[TemplateData | None, BeforeValidator(_template_data_from_wire)] = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("prompt is empty: describe the video to make")
+        if len(v) > MAX_PROMPT_CHARS:
+            raise ValueError(f"prompt is {len(v)} characters; the limit is {MAX_PROMPT_CHARS}")
+        if any(ord(c) < 32 and c not in "\n\t\r" for c in v):
+            raise ValueError("prompt contains control characters")
+        return v
+
+    @classmethod
+    def build(cls, prompt: str, **template: Any) -> CreateRequest:
+        """Validate user input into a request, raising ``InvalidRequestError`` with every problem named."""
+        fields = {k: v for k, v in template.items() if v is not None}
+        try:
+            return cls(prompt=prompt, template_data=TemplateData(**fields) if fields else None)
+        except ValidationError as exc:
+            raise InvalidRequestError(_explain(exc)) from None
+
+    def body(self, *, template_data_as_string: bool = True) -> dict[str, Any]:
+        """The JSON body; templateData as a JSON string, as the spec's outputSchema says, by default."""
+        wire = self.to_wire()
+        if self.template_data is not None:
+            td = self.template_data.model_dump(mode="json", by_alias=True, exclude_none=True)
+            wire["templateData"] = json.dumps(td, separators=(",", ":")) if template_data_as_string else td
+        return wire
+
+
+def _explain(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "request"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {msg}")
+    return "invalid request: " + "; ".join(problems)
+
+
+# -------------------------------------------------------------------------------------------- x402 v1
+
+
+def _address(v: str) -> str:
+    if not isinstance(v, str) or not _ADDRESS.match(v):
+        raise ValueError("not a 0x-prefixed 20-byte hex address")
+    return v
+
+
+def _uint_string(v: Any) -> str:
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return str(v)
+    if not isinstance(v, str) or not _UINT.match(v):
+        raise ValueError("not a non-negative integer in a decimal string")
+    return v
+
+
+Address = Annotated[str, BeforeValidator(_address)]
+UintString = Annotated[str, BeforeValidator(_uint_string)]
+
+
+class PaymentRequirements(WireModel):
+    """One way to pay, from the ``accepts`` list of a 402 body."""
+
+    scheme: str
+    network: str
+    max_amount_required: UintString
+    resource: str
+    description: str = ""
+    mime_type: str = ""
+    pay_to: Address
+    max_timeout_seconds: int = Field(ge=1, le=86_400)
+    asset: Address
+    output_schema: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None
+
+    @property
+    def amount(self) -> int:
+        """The price in atomic units (USDC has 6 decimals)."""
+        return int(self.max_amount_required)
+
+
+class PaymentRequired(WireModel):
+    """The body of an x402 v1 ``402 Payment Required`` answer."""
+
+    x402_version: int
+    error: str = ""
+    accepts: list[PaymentRequirements] = Field(default_factory=list)
+
+
+class ExactAuthorization(WireModel):
+    """EIP-3009 ``TransferWithAuthorization`` message; numbers as decimal strings."""
+
+    from_: Address = Field(alias="from")
+    to: Address
+    value: UintString
+    valid_after: UintString
+    valid_before: UintString
+    nonce: Annotated[str, Field(pattern=_HEX32.pattern)]
+
+
+class ExactEvmPayload(WireModel):
+    signature: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{130}$")]
+    authorization: ExactAuthorization
+
+
+class PaymentPayload(WireModel):
+    """What ``X-PAYMENT`` carries (base64 of its compact JSON)."""
+
+    x402_version: int = 1
+    scheme: str = "exact"
+    network: str
+    payload: ExactEvmPayload
+
+
+class SettlementResponse(WireModel):
+    """What ``X-PAYMENT-RESPONSE`` carries, and what a facilitator's ``/settle`` returns."""
+
+    success: bool
+    transaction: str = ""
+    network: str = ""
+    payer: str | None = None
+    error_reason: str | None = None
+
+
+class VerifyResponse(WireModel):
+    is_valid: bool
+    invalid_reason: str | None = None
+    payer: str | None = None
+
+
+# -------------------------------------------------------------------------------------------- tasks
+
+TaskState = Literal["queued", "processing", "completed", "failed", "not_found"]
+
+
+class TaskCreated(WireModel):
+    task_id: Annotated[str, Field(pattern=_TASK_ID.pattern)]
+
+
+class VideoRef(WireModel):
+    url: str
+
+
+class Generation(WireModel):
+    text: str | None = None
+    image: str | None = None
+    video: VideoRef | None = None
+    template_name: str | None = None
+    agent_id: str | None = None
+
+
+class GenerationResult(WireModel):
+    generation: Generation
+    template_data: dict[str, Any] | None = None
+
+
+class TaskStatus(WireModel):
+    """The body of ``GET /generation/{taskId}/status``."""
+
+    status: TaskState
+    progress: int | float | None = None
+    result: GenerationResult | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("completed", "failed", "not_found")
+
+    @property
+    def video_url(self) -> str | None:
+        gen = self.result.generation if self.result else None
+        return gen.video.url if gen and gen.video else None
+
+    @property
+    def preview_url(self) -> str | None:
+        return self.result.generation.image if self.result else None

@@ -1,0 +1,361 @@
+"""x402 v1 ``exact`` scheme on EVM: the protocol, no I/O.
+
+Parse a 402 body, choose a requirement, build and sign an EIP-3009 ``TransferWithAuthorization``
+(EIP-712, USDC's domain), encode ``X-PAYMENT`` and decode ``X-PAYMENT-RESPONSE``.
+
+Signing hashes the one struct we sign by hand (keccak from pycryptodome, secp256k1 from coincurve):
+eth-account costs 0.6 s to import and is only loaded for other typed data and for keystores.
+Tests check every signature against eth-account's independent EIP-712 recovery.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from Crypto.Hash import keccak as _keccak
+from pydantic import ValidationError
+
+from .errors import ConfigurationError, PolicyViolationError, ProtocolError
+from .models import (
+    ExactAuthorization,
+    ExactEvmPayload,
+    PaymentPayload,
+    PaymentRequired,
+    PaymentRequirements,
+    SettlementResponse,
+)
+
+__all__ = [
+    "NETWORKS",
+    "X402_VERSION",
+    "Network",
+    "PrivateKeySigner",
+    "Signer",
+    "authorization_digest",
+    "build_authorization",
+    "decode_payment_header",
+    "decode_payment_response",
+    "encode_payment_header",
+    "encode_payment_response",
+    "parse_payment_required",
+    "select_requirement",
+    "sign_payment",
+    "to_checksum_address",
+    "transfer_typed_data",
+]
+
+X402_VERSION = 1
+VALID_AFTER_SKEW = 600  # seconds; reference clients back-date validAfter this much for clock skew
+MAX_HEADER_CHARS = 16_384
+
+
+@dataclass(frozen=True)
+class Network:
+    """An EVM network x402 names, with USDC's contract and EIP-712 domain on it."""
+
+    name: str
+    chain_id: int
+    usdc: str
+    usdc_name: str
+    usdc_version: str = "2"
+
+
+NETWORKS: dict[str, Network] = {
+    "base": Network("base", 8453, "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", "USD Coin"),
+    "base-sepolia": Network("base-sepolia", 84532, "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "USDC"),
+}
+
+
+def keccak256(data: bytes) -> bytes:
+    return _keccak.new(data=data, digest_bits=256).digest()
+
+
+def to_checksum_address(address: str) -> str:
+    """EIP-55 mixed-case checksum form of a 20-byte hex address."""
+    hex_addr = address.lower().removeprefix("0x")
+    if len(hex_addr) != 40:
+        raise ValueError(f"not a 20-byte address: {address!r}")
+    digest = keccak256(hex_addr.encode()).hex()
+    return "0x" + "".join(c.upper() if int(d, 16) >= 8 else c for c, d in zip(hex_addr, digest[:40], strict=True))
+
+
+# --------------------------------------------------------------------------------------- EIP-712
+
+_DOMAIN_TYPE = b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+_TRANSFER_TYPE = (
+    b"TransferWithAuthorization(address from,address to,uint256 value,"
+    b"uint256 validAfter,uint256 validBefore,bytes32 nonce)"
+)
+_DOMAIN_TYPEHASH = keccak256(_DOMAIN_TYPE)
+_TRANSFER_TYPEHASH = keccak256(_TRANSFER_TYPE)
+_domain_cache: dict[tuple[str, str, int, str], bytes] = {}
+
+TRANSFER_TYPES: dict[str, list[dict[str, str]]] = {
+    "EIP712Domain": [
+        {"name": "name", "type": "string"},
+        {"name": "version", "type": "string"},
+        {"name": "chainId", "type": "uint256"},
+        {"name": "verifyingContract", "type": "address"},
+    ],
+    "TransferWithAuthorization": [
+        {"name": "from", "type": "address"},
+        {"name": "to", "type": "address"},
+        {"name": "value", "type": "uint256"},
+        {"name": "validAfter", "type": "uint256"},
+        {"name": "validBefore", "type": "uint256"},
+        {"name": "nonce", "type": "bytes32"},
+    ],
+}
+
+
+def _u256(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def _addr32(address: str) -> bytes:
+    return bytes.fromhex(address[2:]).rjust(32, b"\0")
+
+
+def _domain_separator(name: str, version: str, chain_id: int, contract: str) -> bytes:
+    key = (name, version, chain_id, contract.lower())
+    cached = _domain_cache.get(key)
+    if cached is None:
+        cached = keccak256(
+            _DOMAIN_TYPEHASH
+            + keccak256(name.encode())
+            + keccak256(version.encode())
+            + _u256(chain_id)
+            + _addr32(contract)
+        )
+        _domain_cache[key] = cached
+    return cached
+
+
+def _transfer_digest(domain: Mapping[str, Any], message: Mapping[str, Any]) -> bytes:
+    separator = _domain_separator(
+        str(domain["name"]), str(domain["version"]), int(domain["chainId"]), str(domain["verifyingContract"])
+    )
+    struct = keccak256(
+        _TRANSFER_TYPEHASH
+        + _addr32(str(message["from"]))
+        + _addr32(str(message["to"]))
+        + _u256(int(message["value"]))
+        + _u256(int(message["validAfter"]))
+        + _u256(int(message["validBefore"]))
+        + bytes.fromhex(str(message["nonce"])[2:])
+    )
+    return keccak256(b"\x19\x01" + separator + struct)
+
+
+def network_of(name: str) -> Network:
+    try:
+        return NETWORKS[name]
+    except KeyError:
+        raise ConfigurationError(
+            f"unknown network {name!r}; supported: {', '.join(sorted(NETWORKS))}"
+        ) from None
+
+
+def transfer_typed_data(requirement: PaymentRequirements, authorization: ExactAuthorization) -> dict[str, Any]:
+    """The full EIP-712 message (types, primaryType, domain, message) a wallet signs for this payment."""
+    extra = requirement.extra or {}
+    return {
+        "types": TRANSFER_TYPES,
+        "primaryType": "TransferWithAuthorization",
+        "domain": {
+            "name": str(extra.get("name", "")),
+            "version": str(extra.get("version", "")),
+            "chainId": network_of(requirement.network).chain_id,
+            "verifyingContract": to_checksum_address(requirement.asset),
+        },
+        "message": {
+            "from": authorization.from_,
+            "to": authorization.to,
+            "value": int(authorization.value),
+            "validAfter": int(authorization.valid_after),
+            "validBefore": int(authorization.valid_before),
+            "nonce": authorization.nonce,
+        },
+    }
+
+
+def authorization_digest(typed_data: Mapping[str, Any]) -> bytes:
+    """The 32-byte EIP-712 hash of a ``TransferWithAuthorization`` typed-data message."""
+    if typed_data.get("primaryType") != "TransferWithAuthorization":
+        raise ValueError("authorization_digest only hashes TransferWithAuthorization")
+    return _transfer_digest(typed_data["domain"], typed_data["message"])
+
+
+# ---------------------------------------------------------------------------------------- signers
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """Anything that can sign EIP-712 typed data for one address: a local key, a keystore, KMS, CDP.
+
+    ``sign_typed_data`` receives the full typed-data dict and returns the 65-byte r||s||v signature.
+    """
+
+    @property
+    def address(self) -> str: ...
+
+    def sign_typed_data(self, typed_data: Mapping[str, Any]) -> bytes: ...
+
+
+class PrivateKeySigner:
+    """A secp256k1 key held in memory. Its repr, str and pickling never reveal the key."""
+
+    __slots__ = ("_address", "_key")
+
+    def __init__(self, private_key: str | bytes) -> None:
+        import coincurve
+
+        raw = private_key
+        if isinstance(raw, str):
+            text = raw.strip().removeprefix("0x")
+            try:
+                raw = bytes.fromhex(text)
+            except ValueError:
+                raw = b""
+        if len(raw) != 32:
+            raise ConfigurationError("private key must be 32 bytes of hex (64 hex digits, optionally 0x-prefixed)")
+        try:
+            self._key = coincurve.PrivateKey(raw)
+        except ValueError:
+            raise ConfigurationError("private key is not a valid secp256k1 key") from None
+        public = self._key.public_key.format(compressed=False)[1:]
+        self._address = to_checksum_address("0x" + keccak256(public)[-20:].hex())
+
+    @classmethod
+    def generate(cls) -> PrivateKeySigner:
+        return cls(secrets.token_bytes(32))
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        sig = self._key.sign_recoverable(digest, hasher=None)
+        return sig[:64] + bytes([sig[64] + 27])
+
+    def sign_typed_data(self, typed_data: Mapping[str, Any]) -> bytes:
+        if typed_data.get("primaryType") == "TransferWithAuthorization":
+            return self.sign_digest(authorization_digest(typed_data))
+        from eth_account.messages import _hash_eip191_message, encode_typed_data
+
+        return self.sign_digest(_hash_eip191_message(encode_typed_data(full_message=dict(typed_data))))
+
+    def export_private_key(self) -> str:
+        """The key as 0x hex: only for writing a keystore or a new wallet's one-time display."""
+        return "0x" + self._key.secret.hex()
+
+    def __repr__(self) -> str:
+        return f"PrivateKeySigner(address={self._address!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("PrivateKeySigner cannot be pickled: keys stay in the process that loaded them")
+
+
+# ---------------------------------------------------------------------------------------- protocol
+
+
+def parse_payment_required(body: bytes | str | Mapping[str, Any]) -> PaymentRequired:
+    """Parse a 402 body; any malformation becomes ``ProtocolError`` (nothing is ever signed for it)."""
+    try:
+        if isinstance(body, Mapping):
+            required = PaymentRequired.model_validate(body)
+        else:
+            required = PaymentRequired.model_validate_json(body)
+    except ValidationError as exc:
+        raise ProtocolError(f"the server's 402 body is not a valid x402 v1 answer: {exc.errors()[0]['msg']}") from None
+    if required.x402_version != X402_VERSION:
+        raise ProtocolError(f"the server speaks x402 version {required.x402_version}; this client speaks 1")
+    if not required.accepts:
+        raise ProtocolError(f"the server's 402 offers no way to pay ({required.error or 'no reason given'})")
+    return required
+
+
+def select_requirement(required: PaymentRequired, networks: Collection[str]) -> PaymentRequirements:
+    """The first requirement we can pay: scheme ``exact`` on an allowed, known network."""
+    for req in required.accepts:
+        if req.scheme == "exact" and req.network in networks and req.network in NETWORKS:
+            return req
+    offered = ", ".join(f"{r.scheme}/{r.network}" for r in required.accepts)
+    raise PolicyViolationError(
+        f"the server offers only {offered}; this wallet pays scheme 'exact' on {', '.join(sorted(networks))}. "
+        "Nothing was signed."
+    )
+
+
+def build_authorization(
+    requirement: PaymentRequirements, payer: str, *, now: int, nonce: bytes | None = None
+) -> ExactAuthorization:
+    nonce = nonce if nonce is not None else secrets.token_bytes(32)
+    return ExactAuthorization(
+        from_=payer,
+        to=requirement.pay_to,
+        value=requirement.max_amount_required,
+        valid_after=str(max(0, now - VALID_AFTER_SKEW)),
+        valid_before=str(now + requirement.max_timeout_seconds),
+        nonce="0x" + nonce.hex(),
+    )
+
+
+def sign_payment(
+    requirement: PaymentRequirements, signer: Signer, *, now: int, nonce: bytes | None = None
+) -> PaymentPayload:
+    """Build and sign the payment for one requirement. Policy must have been checked before this."""
+    authorization = build_authorization(requirement, signer.address, now=now, nonce=nonce)
+    signature = signer.sign_typed_data(transfer_typed_data(requirement, authorization))
+    if len(signature) != 65:
+        raise ConfigurationError("the signer returned a signature that is not 65 bytes")
+    return PaymentPayload(
+        x402_version=X402_VERSION,
+        scheme=requirement.scheme,
+        network=requirement.network,
+        payload=ExactEvmPayload(signature="0x" + signature.hex(), authorization=authorization),
+    )
+
+
+def _b64json(model: PaymentPayload | SettlementResponse) -> str:
+    raw = json.dumps(model.to_wire(), separators=(",", ":")).encode()
+    return base64.b64encode(raw).decode("ascii")
+
+
+def encode_payment_header(payment: PaymentPayload) -> str:
+    return _b64json(payment)
+
+
+def encode_payment_response(receipt: SettlementResponse) -> str:
+    return _b64json(receipt)
+
+
+def _unb64json(value: str, what: str) -> Any:
+    if len(value) > MAX_HEADER_CHARS:
+        raise ProtocolError(f"{what} is longer than {MAX_HEADER_CHARS} characters")
+    try:
+        return json.loads(base64.b64decode(value.strip(), validate=True))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ProtocolError(f"{what} is not base64-encoded JSON") from None
+
+
+def decode_payment_header(value: str) -> PaymentPayload:
+    try:
+        return PaymentPayload.model_validate(_unb64json(value, "X-PAYMENT"))
+    except ValidationError as exc:
+        raise ProtocolError(f"X-PAYMENT is not an x402 v1 exact payment: {exc.errors()[0]['msg']}") from None
+
+
+def decode_payment_response(value: str) -> SettlementResponse:
+    try:
+        return SettlementResponse.model_validate(_unb64json(value, "X-PAYMENT-RESPONSE"))
+    except ValidationError as exc:
+        raise ProtocolError(f"X-PAYMENT-RESPONSE is not a settlement receipt: {exc.errors()[0]['msg']}") from None
