@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import ipaddress
 import json
 import math
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -35,6 +38,7 @@ __all__ = [
     "ExactEvmPayload",
     "Generation",
     "GenerationResult",
+    "ImageFile",
     "PaymentPayload",
     "PaymentRequired",
     "PaymentRequirements",
@@ -126,6 +130,50 @@ def check_image_host(image: str, *, allow_private: bool) -> None:
             f"image URL host {host!r} is a local or private address the video server cannot reach; "
             "use a public URL, a data URL or a local file path (or allow private image URLs in the config)"
         )
+
+
+_MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF87a": "image/gif",
+          b"GIF89a": "image/gif"}
+
+
+def sniff_image_type(content: bytes) -> str | None:
+    """The image mime type from the first bytes, or None when it is not an image we accept."""
+    for magic, mime in _MAGIC.items():
+        if content.startswith(magic):
+            return mime
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """A local image for image-to-video, sent as a multipart upload."""
+
+    filename: str
+    content: bytes
+    mime: str
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> ImageFile:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise InvalidRequestError(f"image file {str(p)!r} does not exist")
+        size = p.stat().st_size
+        if size == 0 or size > MAX_IMAGE_BYTES:
+            raise InvalidRequestError(f"image file must be 1 byte to {MAX_IMAGE_BYTES // 2**20} MiB; it is {size} bytes")
+        content = p.read_bytes()
+        mime = sniff_image_type(content)
+        if mime is None:
+            raise InvalidRequestError(f"{p.name} is not a PNG, JPEG, WebP or GIF image")
+        return cls(p.name, content, mime)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"ImageFile({self.filename!r}, {len(self.content)} bytes, {self.mime})"
 
 
 class TemplateData(WireModel):

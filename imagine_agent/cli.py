@@ -1,0 +1,411 @@
+"""``imagine-agent``: quote, generate, wait, download; budget, receipts, reconcile; sandbox, wallet.
+
+Heavy imports (httpx, pydantic, eth-account, langchain) happen inside commands, so ``--help`` is fast.
+Exit codes: 0 done, 1 generation failed, 2 bad input, 3 refused (nothing signed), 4 unknown/network.
+``--json`` prints exactly one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .models import TaskStatus
+    from .service import ImagineService
+
+app = typer.Typer(
+    name="imagine-agent",
+    help="Buy AI videos from the Imagine API with x402 (USDC on Base), under a budget that cannot be overspent.\n\n"
+    "With no --base-url / IMAGINE_BASE_URL, commands run against an embedded sandbox: no keys, no real money.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+wallet_app = typer.Typer(help="Create a wallet or show its address.", no_args_is_help=True)
+app.add_typer(wallet_app, name="wallet")
+
+BaseUrl = Annotated[Optional[str], typer.Option("--base-url", help="Imagine API URL (env IMAGINE_BASE_URL); unset = sandbox")]  # noqa: UP045
+MaxPerCall = Annotated[
+    Optional[Decimal],  # noqa: UP045
+    typer.Option("--max-per-call", help="Per-call cap in USDC (env IMAGINE_MAX_PER_CALL, default 5)"),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Approve payments over the approval threshold")]
+
+
+def main() -> None:
+    app()
+
+
+# -------------------------------------------------------------------------------------------- plumbing
+
+
+def _err(text: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(text)
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, separators=(",", ":"), default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _settings(base_url: str | None = None, max_per_call: Decimal | None = None) -> Settings:
+    from .config import Settings
+
+    overrides: dict[str, Any] = {}
+    if base_url is not None:
+        overrides["base_url"] = base_url
+    if max_per_call is not None:
+        overrides["max_per_call"] = max_per_call
+    return Settings(**overrides)
+
+
+def _approver(yes: bool, as_json: bool) -> Callable[[Any], bool]:
+    def approve(request: Any) -> bool:
+        if yes:
+            return True
+        if as_json or not sys.stdin.isatty():
+            return False
+        return typer.confirm(f"Approve: {request}?", default=False, err=True)
+
+    return approve
+
+
+@contextmanager
+def _service(settings: Settings, *, yes: bool = False, as_json: bool = False,
+             quiet: bool = False) -> Iterator[ImagineService]:
+    """Open the service, print errors by the exit-code contract, and close it."""
+    from .errors import ImagineError, exit_code_for
+
+    service = None
+    try:
+        from .service import SANDBOX_NOTICE, ImagineService
+
+        service = ImagineService.create(settings, approver=_approver(yes, as_json),
+                                        password_prompt=lambda: typer.prompt("Keystore password", hide_input=True))
+        if service.is_sandbox and not quiet:
+            _err(f"[bold yellow]{SANDBOX_NOTICE}[/]")
+        yield service
+    except ImagineError as exc:
+        code = exit_code_for(exc)
+        if as_json:
+            _print_json({"error": type(exc).__name__, "message": str(exc), "exitCode": code})
+        else:
+            _err(f"[bold red]{type(exc).__name__}:[/] {exc}")
+        raise typer.Exit(code) from None
+    finally:
+        if service is not None:
+            service.close()
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[TaskStatus], None]]:
+    if not enabled:
+        yield lambda status: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), transient=False, console=None,
+    ) as bar:
+        task = bar.add_task("queued", total=100)
+
+        def update(status: TaskStatus) -> None:
+            done = 100 if status.status == "completed" else (status.progress or 0)
+            bar.update(task, completed=done, description=status.status)
+
+        yield update
+
+
+def _summary(outcome: Any, service: ImagineService) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .money import format_usdc
+
+    table = Table(show_header=False, box=None)
+    table.add_row("task", outcome.task_id)
+    table.add_row("status", outcome.status.status if outcome.status else "submitted")
+    if outcome.attached:
+        table.add_row("payment", "none: attached to the job already paid for this exact request")
+    if outcome.payment:
+        p = outcome.payment
+        table.add_row("paid", f"{format_usdc(p.amount)} on {p.network} to {p.pay_to}")
+        table.add_row("payer", p.payer)
+        table.add_row("transaction", p.transaction or "(no receipt sent)")
+    if outcome.status and outcome.status.video_url:
+        table.add_row("video url", outcome.status.video_url)
+    if outcome.downloads:
+        table.add_row("video file", str(outcome.downloads.video))
+        if outcome.downloads.preview:
+            table.add_row("preview", str(outcome.downloads.preview))
+    left = service.wallet.remaining()
+    table.add_row("budget left", format_usdc(left))
+    if service.is_sandbox:
+        table.add_row("note", "sandbox: no real money moved")
+    Console().print(table)
+
+
+# -------------------------------------------------------------------------------------------- commands
+
+
+@app.command()
+def quote(
+    prompt: str,
+    duration: Annotated[Optional[float], typer.Option(help="Seconds (default 8)")] = None,  # noqa: UP045
+    image: Annotated[Optional[str], typer.Option(help="http(s) URL, data URL or local file")] = None,  # noqa: UP045
+    auto_clank: Annotated[bool, typer.Option("--auto-clank")] = False,
+    auto_enhance: Annotated[bool, typer.Option("--auto-enhance")] = False,
+    remix: Annotated[Optional[str], typer.Option(help="Sora video id to remix")] = None,  # noqa: UP045
+    base_url: BaseUrl = None,
+    max_per_call: MaxPerCall = None,
+    as_json: AsJson = False,
+) -> None:
+    """Ask the price of a video. Signs nothing, pays nothing."""
+    with _service(_settings(base_url, max_per_call), as_json=as_json) as service:
+        result = service.quote(prompt, duration=duration, image=image, auto_clank=auto_clank,
+                               auto_enhance=auto_enhance, remix=remix)
+        if as_json:
+            _print_json(result.to_json())
+            return
+        from .money import format_usdc
+
+        r = result.quote.requirement
+        typer.echo(f"price: {format_usdc(r.amount)} on {r.network} to {r.pay_to}")
+        typer.echo(f"budget left: {format_usdc(result.remaining)}")
+        typer.echo("within policy: yes" if result.allowed else f"within policy: NO ({result.refusal})")
+
+
+@app.command()
+def generate(
+    prompt: str,
+    duration: Annotated[Optional[float], typer.Option(help="Seconds (default 8)")] = None,  # noqa: UP045
+    image: Annotated[Optional[str], typer.Option(help="http(s) URL, data URL or local file")] = None,  # noqa: UP045
+    auto_clank: Annotated[bool, typer.Option("--auto-clank", help="Coin the video (you become creator)")] = False,
+    auto_enhance: Annotated[bool, typer.Option("--auto-enhance", help="Let the server enhance the prompt")] = False,
+    remix: Annotated[Optional[str], typer.Option(help="Sora video id to remix")] = None,  # noqa: UP045
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Return at payment with the task id")] = False,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Download directory")] = Path("imagine-output"),
+    new: Annotated[bool, typer.Option("--new", help="Pay again even if this exact request is pending")] = False,
+    yes: Yes = False,
+    base_url: BaseUrl = None,
+    max_per_call: MaxPerCall = None,
+    as_json: AsJson = False,
+) -> None:
+    """Pay for a video, wait for it with a progress bar, and download it."""
+    with _service(_settings(base_url, max_per_call), yes=yes, as_json=as_json) as service, \
+            _progress(not as_json and not no_wait) as on_progress:
+        outcome = service.generate(
+            prompt, duration=duration, image=image, auto_clank=auto_clank, auto_enhance=auto_enhance,
+            remix=remix, wait=not no_wait, output_dir=output, on_progress=on_progress, attach=not new,
+        )
+        if as_json:
+            _print_json(outcome.to_json())
+        else:
+            _summary(outcome, service)
+
+
+@app.command()
+def status(task_id: str, base_url: BaseUrl = None, as_json: AsJson = False) -> None:
+    """Show a task's status once."""
+    with _service(_settings(base_url), as_json=as_json, quiet=as_json) as service:
+        result = service.status(task_id)
+        if as_json:
+            _print_json(result.to_wire())
+        else:
+            typer.echo(f"{task_id}: {result.status}" + (f" {result.progress}%" if result.progress is not None else ""))
+            if result.video_url:
+                typer.echo(f"video: {result.video_url}")
+
+
+@app.command()
+def wait(
+    task_id: str,
+    timeout: Annotated[Optional[float], typer.Option(help="Give up after N seconds")] = None,  # noqa: UP045
+    base_url: BaseUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Wait for a task (by id, from any earlier run) to finish."""
+    with _service(_settings(base_url), as_json=as_json, quiet=as_json) as service, \
+            _progress(not as_json) as on_progress:
+        result = service.wait(task_id, on_progress=on_progress, timeout=timeout)
+        if as_json:
+            _print_json(result.to_wire())
+        else:
+            typer.echo(f"{task_id}: {result.status}  video: {result.video_url}")
+
+
+@app.command()
+def download(
+    task_id: str,
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("imagine-output"),
+    base_url: BaseUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Download a completed task's video and preview image."""
+    with _service(_settings(base_url), as_json=as_json, quiet=as_json) as service:
+        files = service.download(task_id, output)
+        if as_json:
+            _print_json({"taskId": task_id, "videoPath": str(files.video),
+                         "previewPath": str(files.preview) if files.preview else None})
+        else:
+            typer.echo(f"video: {files.video}")
+            if files.preview:
+                typer.echo(f"preview: {files.preview}")
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8402,
+    speed: Annotated[float, typer.Option(help="Time scale: 60 = a 2-minute job takes 2 s")] = 1.0,
+    faults: Annotated[Optional[Path], typer.Option(help="JSON/TOML file of scripted faults")] = None,  # noqa: UP045
+) -> None:
+    """Run the local Imagine API + x402 facilitator (test double; no real money)."""
+    from .sandbox import SandboxConfig, load_faults, run
+
+    config = SandboxConfig(speed=speed, faults=load_faults(faults) if faults else [])
+    _err(f"[bold yellow]Sandbox on http://{host}:{port} — no real money moves.[/] "
+         f"Use: IMAGINE_BASE_URL=http://{host}:{port} IMAGINE_ALLOW_PRIVATE_IMAGE_URLS=1")
+    run(host, port, config)
+
+
+@app.command()
+def budget(
+    freeze: Annotated[bool, typer.Option("--freeze", help="Kill switch: stop all payments now")] = False,
+    unfreeze: Annotated[bool, typer.Option("--unfreeze", help="Allow payments again")] = False,
+    base_url: BaseUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Caps, spent, reserved, unknown and what remains; --freeze/--unfreeze the kill switch."""
+    with _service(_settings(base_url), as_json=as_json, quiet=as_json) as service:
+        if freeze:
+            service.freeze("frozen from the CLI")
+        if unfreeze:
+            service.unfreeze()
+        report = service.budget()
+        if as_json:
+            _print_json(report.to_json())
+            return
+        from .money import format_usdc
+
+        t, c = report.totals, report.caps
+
+        def fmt(v: int | None) -> str:
+            return "unlimited" if v is None else format_usdc(v)
+
+        typer.echo(f"wallet {report.address}{'  FROZEN' if t.frozen else ''}")
+        typer.echo(f"spent {format_usdc(t.spent)} · reserved {format_usdc(t.reserved)} · unknown {format_usdc(t.unknown)}")
+        typer.echo(f"per call {fmt(c.per_call)} · daily {fmt(c.daily)} (left {fmt(t.remaining_daily)}) · "
+                   f"total {fmt(c.total)} (left {fmt(t.remaining_total)})")
+
+
+@app.command()
+def receipts(
+    limit: Annotated[Optional[int], typer.Option(help="Newest N only")] = None,  # noqa: UP045
+    csv_out: Annotated[bool, typer.Option("--csv", help="CSV on stdout")] = False,
+    base_url: BaseUrl = None,
+    as_json: AsJson = False,
+) -> None:
+    """Every payment: task, amount, transaction, state."""
+    with _service(_settings(base_url), as_json=as_json, quiet=as_json or csv_out) as service:
+        rows = [_receipt_row(r) for r in service.receipts(limit)]
+        if as_json:
+            _print_json({"payments": rows})
+        elif csv_out:
+            import csv
+
+            writer = csv.DictWriter(sys.stdout, fieldnames=list(_receipt_row(None).keys()))
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            for r in rows:
+                typer.echo(f"{r['createdAt']}  {r['state']:<9} {r['amount']:>10}  task {r['taskId'] or '-'}  "
+                           f"tx {r['transaction'] or '-'}")
+            if not rows:
+                typer.echo("no payments yet")
+
+
+def _receipt_row(record: Any) -> dict[str, Any]:
+    if record is None:
+        keys = ["id", "state", "amount", "asset", "network", "payTo", "payer", "nonce", "taskId", "transaction",
+                "reason", "createdAt"]
+        return dict.fromkeys(keys)
+    import datetime as dt
+
+    return {
+        "id": record.id, "state": str(record.state.value), "amount": str(record.amount), "asset": record.asset,
+        "network": record.network, "payTo": record.pay_to, "payer": record.payer, "nonce": record.nonce,
+        "taskId": record.task_id, "transaction": record.transaction, "reason": record.reason,
+        "createdAt": dt.datetime.fromtimestamp(record.created_at, dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+@app.command()
+def reconcile(base_url: BaseUrl = None, as_json: AsJson = False) -> None:
+    """Settle what can be proven: release expired rejected payments, flag interrupted ones."""
+    with _service(_settings(base_url), as_json=as_json, quiet=as_json) as service:
+        changed = service.reconcile()
+        if as_json:
+            _print_json({"changed": [_receipt_row(r) for r in changed]})
+        else:
+            typer.echo(f"{len(changed)} payment(s) updated")
+            for r in changed:
+                typer.echo(f"  {r.id}: {r.state.value} ({r.reason})")
+
+
+@wallet_app.command("new")
+def wallet_new(
+    keystore: Annotated[Optional[Path], typer.Option(help="Keystore file (default: DATA_DIR/keystore.json)")] = None,  # noqa: UP045
+    print_key: Annotated[bool, typer.Option("--print-key", help="Print the raw key instead (shown once)")] = False,
+) -> None:
+    """Create a paying key in an encrypted keystore (password from IMAGINE_KEYSTORE_PASSWORD or a prompt)."""
+    from .x402 import PrivateKeySigner
+
+    signer = PrivateKeySigner.generate()
+    if print_key:
+        typer.echo(f"address: {signer.address}")
+        typer.echo(f"export IMAGINE_PRIVATE_KEY={signer.export_private_key()}  # shown once, store it safely")
+        return
+    from eth_account import Account
+
+    settings = _settings()
+    path = keystore or settings.data_dir / "keystore.json"
+    if path.exists():
+        _err(f"[bold red]{path} exists;[/] choose another --keystore path")
+        raise typer.Exit(2)
+    if settings.keystore_password is not None:
+        password = settings.keystore_password.get_secret_value()
+    else:
+        password = typer.prompt("Keystore password", hide_input=True, confirmation_prompt=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(Account.encrypt(signer.export_private_key(), password)))
+    path.chmod(0o600)
+    typer.echo(f"address: {signer.address}")
+    typer.echo(f"keystore: {path}  (export IMAGINE_KEYSTORE={path})")
+
+
+@wallet_app.command("address")
+def wallet_address() -> None:
+    """Show the paying wallet's address (never the key)."""
+    from .errors import ImagineError, exit_code_for
+    from .service import load_signer
+
+    try:
+        typer.echo(load_signer(_settings(), lambda: typer.prompt("Keystore password", hide_input=True)).address)
+    except ImagineError as exc:
+        _err(f"[bold red]{type(exc).__name__}:[/] {exc}")
+        raise typer.Exit(exit_code_for(exc)) from None
+

@@ -1,0 +1,110 @@
+"""Operator settings: environment (``IMAGINE_*``), an optional ``imagine.toml``, then defaults.
+
+Caps live here and nowhere else: no tool or agent argument can raise them (money-safety rule 5).
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from .money import parse_usdc
+
+__all__ = ["IMAGINE_PAY_TO", "AutoClankPolicy", "Settings", "default_data_dir"]
+
+IMAGINE_PAY_TO = "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96"
+AutoClankPolicy = Literal["never", "ask", "agent", "always"]
+
+
+def default_data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("imagine-agent", appauthor=False))
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("IMAGINE_CONFIG", "imagine.toml"))
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Amounts are decimal USDC strings here, atomic ints after."""
+
+    model_config = SettingsConfigDict(env_prefix="IMAGINE_", extra="ignore", validate_default=True)
+
+    base_url: str | None = Field(None, description="Imagine API base URL; unset = the embedded sandbox")
+    private_key: SecretStr | None = Field(None, description="0x hex secp256k1 key of the paying wallet")
+    keystore: Path | None = Field(None, description="eth-account keystore JSON file of the paying wallet")
+    keystore_password: SecretStr | None = None
+    data_dir: Path = Field(default_factory=default_data_dir)
+    ledger_url: str | None = Field(None, description="postgresql://… to share a budget; default SQLite in data_dir")
+
+    max_per_call: Decimal = Decimal("5")
+    daily_cap: Decimal = Decimal("20")
+    total_cap: Decimal = Decimal("100")
+    session_cap: Decimal | None = None
+    rate_per_minute: int | None = 10
+    approval_threshold: Decimal | None = Decimal("2")
+
+    networks: list[str] = ["base"]
+    pay_to: list[str] = [IMAGINE_PAY_TO]
+    max_validity_seconds: int = 600
+    allow_private_image_urls: bool = False
+    template_data_as_string: bool = True
+    rpc_url: str | None = None
+
+    timeout: float = 30.0
+    max_download_mb: int = 512
+    poll_first: float = 1.0
+    poll_floor: float = 1.0
+    poll_cap: float = 15.0
+    wait_timeout: float = 900.0
+
+    auto_clank: AutoClankPolicy = "never"
+    model: str | None = Field(None, description="LangChain chat model for the agent (e.g. gpt-4o-mini)")
+    sandbox_speed: float = 30.0
+
+    @field_validator("max_per_call", "daily_cap", "total_cap", "session_cap", "approval_threshold")
+    @classmethod
+    def _usdc(cls, v: Decimal | None) -> Decimal | None:
+        if v is not None:
+            parse_usdc(v)
+        return v
+
+    @field_validator("networks", "pay_to", mode="before")
+    @classmethod
+    def _csv(cls, v: Any) -> Any:
+        return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file()
+        if config_file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    def atomic(self, name: str) -> int | None:
+        """A cap as atomic USDC units (None when unset)."""
+        value = getattr(self, name)
+        return None if value is None else parse_usdc(value)
+
+    @property
+    def ledger_location(self) -> str:
+        return self.ledger_url or str(self.data_dir / "ledger.sqlite3")

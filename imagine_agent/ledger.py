@@ -1,0 +1,929 @@
+"""The payment ledger: reservations, payments and tasks — SQLite by default, PostgreSQL for fleets.
+
+A budget is only safe if checking a cap and reserving the amount are one atomic step shared by every
+process that can pay (money-safety rule 2), and if every signed header is journaled before it is sent
+(rule 3). This module is that step and that journal. SQLite serializes writers with ``BEGIN IMMEDIATE``;
+PostgreSQL with ``SELECT … FOR UPDATE`` on the singleton ``settings`` row. Every write, in both engines,
+takes that one lock, so both engines behave the same: writes are short and rare, correctness first.
+
+A payment moves through these states (anything else is a bug and raises ``ValueError``)::
+
+    reserved ──► paid | rejected | unknown | released
+    rejected ──► released | paid | unknown        (auto-released by ``reserve`` once validBefore passed)
+    unknown  ──► paid | released                  (reconciled by the operator or an RPC check)
+
+Every state but ``released`` counts against the caps. Amounts are integers of atomic USDC units.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, Unpack, cast
+from urllib.parse import urlsplit
+
+from .errors import BudgetExceededError, ConfigurationError, WalletFrozenError
+from .money import format_usdc
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BudgetTotals",
+    "Caps",
+    "Ledger",
+    "LedgerLocation",
+    "PaymentRecord",
+    "PaymentState",
+    "PostgresLedger",
+    "SqliteLedger",
+    "TaskFields",
+    "TaskRecord",
+    "open_ledger",
+    "parse_ledger_url",
+]
+
+DAY = 86_400.0  # the "daily" cap is a rolling 24 h window
+MINUTE = 60.0
+BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's lock before giving up
+FINISHED_TASK_STATUSES = ("completed", "failed", "not_found")
+_MAX_INT64 = 2**63 - 1
+_MAX_IDLE_CONNECTIONS = 8
+_PG_MIGRATION_LOCK = 0x696D6167696E65  # pg_advisory_xact_lock key: "imagine" in ASCII
+
+
+class PaymentState(StrEnum):
+    RESERVED = "reserved"
+    PAID = "paid"
+    REJECTED = "rejected"
+    RELEASED = "released"
+    UNKNOWN = "unknown"
+
+
+_TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
+    PaymentState.RESERVED: frozenset(
+        {PaymentState.PAID, PaymentState.REJECTED, PaymentState.UNKNOWN, PaymentState.RELEASED}
+    ),
+    PaymentState.REJECTED: frozenset({PaymentState.RELEASED, PaymentState.PAID, PaymentState.UNKNOWN}),
+    PaymentState.UNKNOWN: frozenset({PaymentState.PAID, PaymentState.RELEASED}),
+}
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Operator caps in atomic USDC units (``rate_per_minute`` in payments); ``None`` means no cap.
+
+    They come from configuration and flags, never from tool arguments (rule 5).
+    """
+
+    per_call: int
+    daily: int | None = None  # rolling 24 h
+    total: int | None = None
+    session: int | None = None
+    rate_per_minute: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("per_call", "daily", "total", "session", "rate_per_minute"):
+            value = getattr(self, name)
+            if value is None and name != "per_call":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INT64:
+                raise ConfigurationError(f"cap {name} must be a whole number from 0 to 2**63-1, got {value!r}")
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """One row of the payment journal."""
+
+    id: str
+    request_hash: str
+    state: PaymentState
+    amount: int
+    asset: str
+    network: str
+    pay_to: str
+    payer: str
+    resource: str
+    session_id: str | None
+    nonce: str | None
+    valid_before: int | None
+    # The signed X-PAYMENT, journaled BEFORE it is sent. A bearer instrument, so kept out of reprs.
+    header: str | None = field(repr=False)
+    task_id: str | None
+    transaction: str | None
+    reason: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """A generation task, kept so ``wait ID`` and crash recovery can resume it."""
+
+    task_id: str
+    payment_id: str | None
+    request_hash: str | None
+    prompt: str | None
+    status: str
+    progress: float | None
+    video_url: str | None
+    preview_url: str | None
+    video_path: str | None
+    result_json: str | None
+    created_at: float
+    updated_at: float
+
+
+class TaskFields(TypedDict, total=False):
+    """The task columns ``upsert_task`` may set; a field left out keeps its stored value."""
+
+    payment_id: str | None
+    request_hash: str | None
+    prompt: str | None
+    status: str
+    progress: float | None
+    video_url: str | None
+    preview_url: str | None
+    video_path: str | None
+    result_json: str | None
+
+
+@dataclass(frozen=True)
+class BudgetTotals:
+    """Where the budget stands. ``reserved`` includes rejected payments that could still settle."""
+
+    spent: int
+    reserved: int
+    unknown: int
+    daily_used: int
+    total_used: int
+    session_used: int | None
+    remaining_daily: int | None
+    remaining_total: int | None
+    remaining_session: int | None
+    payments_last_minute: int
+    frozen: bool
+
+
+@dataclass(frozen=True)
+class _Usage:
+    spent: int
+    reserved: int
+    unknown: int
+    daily: int
+    total: int
+    session: int
+    last_minute: int
+
+
+# ------------------------------------------------------------------------------------------ SQL, shared
+# Written once with "?" placeholders; the PostgreSQL engine rewrites them to "%s". Column and table names
+# interpolated into SQL below always come from these constants, never from callers.
+
+_PAYMENT_COLUMNS = (  # same order as the PaymentRecord fields
+    "id", "request_hash", "state", "amount", "asset", "network", "pay_to", "payer", "resource",
+    "session_id", "nonce", "valid_before", "header", "task_id", "settlement_tx", "reason",
+    "created_at", "updated_at",
+)  # fmt: skip
+_TASK_FIELDS = tuple(TaskFields.__annotations__)
+_TASK_COLUMNS = ("task_id", *_TASK_FIELDS, "created_at", "updated_at")  # same order as TaskRecord
+_PAYMENTS_SELECT = f"SELECT {', '.join(_PAYMENT_COLUMNS)} FROM payments"
+_TASKS_SELECT = f"SELECT {', '.join(_TASK_COLUMNS)} FROM tasks"
+_FINISHED = ", ".join(f"'{status}'" for status in FINISHED_TASK_STATUSES)
+
+# A rejected payment whose validBefore has passed can no longer settle: it no longer counts.
+_EXPIRED = "(state = 'rejected' AND valid_before IS NOT NULL AND valid_before < ?)"
+
+_USAGE_SQL = f"""
+SELECT
+    SUM(CASE WHEN state = 'paid' THEN amount ELSE 0 END),
+    SUM(CASE WHEN state = 'reserved' OR (state = 'rejected' AND NOT {_EXPIRED}) THEN amount ELSE 0 END),
+    SUM(CASE WHEN state = 'unknown' THEN amount ELSE 0 END),
+    SUM(CASE WHEN created_at > ? THEN amount ELSE 0 END),
+    SUM(amount),
+    SUM(CASE WHEN session_id = ? THEN amount ELSE 0 END),
+    SUM(CASE WHEN created_at > ? THEN 1 ELSE 0 END)
+FROM payments
+WHERE state <> 'released' AND NOT {_EXPIRED}
+"""
+
+
+class _Tx(ABC):
+    """One open transaction; ``execute`` returns all rows (none for statements without a result)."""
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
+
+
+def _migration_1(tx: _Tx) -> None:
+    """Version 1: payments (the journal), tasks, and the singleton settings row (kill switch, lock)."""
+    states = ", ".join(f"'{state}'" for state in PaymentState)
+    for statement in (
+        f"""CREATE TABLE IF NOT EXISTS payments (
+            id TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ({states})),
+            amount BIGINT NOT NULL CHECK (amount > 0),
+            asset TEXT NOT NULL,
+            network TEXT NOT NULL,
+            pay_to TEXT NOT NULL,
+            payer TEXT NOT NULL,
+            resource TEXT NOT NULL,
+            session_id TEXT,
+            nonce TEXT,
+            valid_before BIGINT,
+            header TEXT,
+            task_id TEXT,
+            settlement_tx TEXT,
+            reason TEXT,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS payments_request_hash ON payments (request_hash)",
+        "CREATE INDEX IF NOT EXISTS payments_state ON payments (state)",
+        "CREATE INDEX IF NOT EXISTS payments_created_at ON payments (created_at)",
+        # The chain settles a nonce once; a reused nonce in the journal is a bug worth refusing loudly.
+        "CREATE UNIQUE INDEX IF NOT EXISTS payments_payer_nonce ON payments (payer, nonce) WHERE nonce IS NOT NULL",
+        """CREATE TABLE IF NOT EXISTS tasks (
+            task_id TEXT PRIMARY KEY,
+            payment_id TEXT,
+            request_hash TEXT,
+            prompt TEXT,
+            status TEXT NOT NULL DEFAULT 'queued',
+            progress DOUBLE PRECISION,
+            video_url TEXT,
+            preview_url TEXT,
+            video_path TEXT,
+            result_json TEXT,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS tasks_payment_id ON tasks (payment_id)",
+        "CREATE INDEX IF NOT EXISTS tasks_created_at ON tasks (created_at)",
+        """CREATE TABLE IF NOT EXISTS settings (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            frozen INTEGER NOT NULL DEFAULT 0,
+            frozen_reason TEXT NOT NULL DEFAULT '',
+            updated_at DOUBLE PRECISION NOT NULL
+        )""",
+    ):
+        tx.execute(statement)
+    tx.execute(
+        "INSERT INTO settings (id, frozen, frozen_reason, updated_at) VALUES (1, 0, '', ?) ON CONFLICT (id) DO NOTHING",
+        (time.time(),),
+    )
+
+
+# Append only: migration i takes the schema from version i to version i + 1. Never edit a shipped one.
+_MIGRATIONS: list[Callable[[_Tx], None]] = [_migration_1]
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def _migrate(tx: _Tx) -> None:
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+    )
+    current = int(tx.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0])
+    if current > len(_MIGRATIONS):
+        raise ConfigurationError(
+            f"the ledger has schema version {current}, newer than this imagine-agent understands "
+            f"({len(_MIGRATIONS)}): upgrade imagine-agent before using this ledger"
+        )
+    for version in range(current + 1, len(_MIGRATIONS) + 1):
+        _MIGRATIONS[version - 1](tx)
+        tx.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, time.time()))
+
+
+# ---------------------------------------------------------------------------------------- the interface
+
+
+class Ledger(ABC):
+    """The payment journal and budget. Thread-safe and safe across processes sharing one store.
+
+    Synchronous: async callers use ``asyncio.to_thread``.
+    """
+
+    @abstractmethod
+    def reserve(
+        self,
+        *,
+        request_hash: str,
+        amount: int,
+        asset: str,
+        network: str,
+        pay_to: str,
+        payer: str,
+        resource: str,
+        caps: Caps,
+        session_id: str | None = None,
+        now: float | None = None,
+    ) -> PaymentRecord:
+        """Atomically check every cap and reserve ``amount``, before anything is signed."""
+
+    @abstractmethod
+    def journal_authorization(self, payment_id: str, *, nonce: str, valid_before: int, header: str) -> None:
+        """Record the signed header of a reservation; call it before the header is sent."""
+
+    @abstractmethod
+    def mark_paid(self, payment_id: str, *, task_id: str | None, transaction: str | None) -> None: ...
+
+    @abstractmethod
+    def mark_rejected(self, payment_id: str, *, reason: str) -> None: ...
+
+    @abstractmethod
+    def mark_unknown(self, payment_id: str, *, reason: str) -> None: ...
+
+    @abstractmethod
+    def release(self, payment_id: str, *, reason: str) -> None:
+        """Give the amount back: only for payments that provably did not and can no longer settle."""
+
+    @abstractmethod
+    def get(self, payment_id: str) -> PaymentRecord:
+        """The payment with this id; ``KeyError`` if there is none."""
+
+    @abstractmethod
+    def find_open(self, request_hash: str) -> PaymentRecord | None:
+        """The newest payment for this request that a re-run must attach to instead of paying again."""
+
+    @abstractmethod
+    def in_flight(self) -> list[PaymentRecord]:
+        """Payments still ``reserved``, oldest first: what a restarted process must resume or report."""
+
+    @abstractmethod
+    def payments(
+        self, *, limit: int | None = None, states: Collection[PaymentState] | None = None
+    ) -> list[PaymentRecord]:
+        """Payments, newest first."""
+
+    @abstractmethod
+    def upsert_task(self, task_id: str, **fields: Unpack[TaskFields]) -> TaskRecord: ...
+
+    @abstractmethod
+    def get_task(self, task_id: str) -> TaskRecord | None: ...
+
+    @abstractmethod
+    def tasks(self, *, pending_only: bool = False, limit: int | None = None) -> list[TaskRecord]:
+        """Tasks, newest first; ``pending_only`` leaves out completed, failed and not_found ones."""
+
+    @abstractmethod
+    def totals(self, caps: Caps, *, session_id: str | None = None, now: float | None = None) -> BudgetTotals: ...
+
+    @abstractmethod
+    def set_frozen(self, frozen: bool, *, reason: str = "") -> None:
+        """The kill switch: while frozen, no process sharing this ledger can reserve."""
+
+    @abstractmethod
+    def is_frozen(self) -> bool: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------------------------------ shared engine
+
+
+_C = TypeVar("_C")
+
+
+class _Pool(Generic[_C]):
+    """Hands each connection to one thread at a time; keeps a few idle ones; closes all on ``close``.
+
+    A pool rather than thread-locals, so threads that come and go (``asyncio.to_thread``) do not leave
+    connections behind.
+    """
+
+    def __init__(self, connect: Callable[[], _C], close: Callable[[_C], None]) -> None:
+        self._connect = connect
+        self._close = close
+        self._idle: list[_C] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._closed = False
+
+    @contextmanager
+    def connection(self) -> Iterator[_C]:
+        with self._lock:
+            if self._closed:
+                raise ValueError("this ledger is closed")
+            if self._pid != os.getpid():  # forked: the parent's connections are not ours to use or close
+                self._idle, self._pid = [], os.getpid()
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._connect()
+        healthy = False
+        try:
+            yield conn
+            healthy = True  # after an error the connection may be mid-transaction or broken: drop it
+        finally:
+            with self._lock:
+                keep = healthy and not self._closed and len(self._idle) < _MAX_IDLE_CONNECTIONS
+                if keep:
+                    self._idle.append(conn)
+            if not keep:
+                self._close(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed, idle, self._idle = True, self._idle, []
+        for conn in idle:
+            self._close(conn)
+
+
+class _SqlLedger(Ledger):
+    """Everything but connections and locking, written once for both engines."""
+
+    @abstractmethod
+    def _begin(self, mode: Literal["read", "write", "schema"]) -> AbstractContextManager[_Tx]:
+        """A transaction; ``write`` holds the ledger-wide write lock, ``schema`` the migration lock."""
+
+    # ---- payments
+
+    def reserve(
+        self,
+        *,
+        request_hash: str,
+        amount: int,
+        asset: str,
+        network: str,
+        pay_to: str,
+        payer: str,
+        resource: str,
+        caps: Caps,
+        session_id: str | None = None,
+        now: float | None = None,
+    ) -> PaymentRecord:
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise TypeError(f"amount must be an int of atomic USDC units, got {type(amount).__name__}")
+        if not 0 < amount <= _MAX_INT64:
+            raise ValueError(f"amount must be a positive number of atomic USDC units, got {amount}")
+        if caps.session is not None and session_id is None:
+            raise ValueError("a session cap is set but no session_id was given: the cap could not apply")
+        now = time.time() if now is None else now
+        record = PaymentRecord(
+            id=uuid.uuid4().hex, request_hash=request_hash, state=PaymentState.RESERVED, amount=amount,
+            asset=asset, network=network, pay_to=pay_to, payer=payer, resource=resource,
+            session_id=session_id, nonce=None, valid_before=None, header=None, task_id=None,
+            transaction=None, reason=None, created_at=now, updated_at=now,
+        )  # fmt: skip
+        refusal: WalletFrozenError | BudgetExceededError | None
+        with self._begin("write") as tx:
+            tx.execute(
+                f"UPDATE payments SET state = 'released', updated_at = ?, "
+                f"reason = 'rejected, and validBefore has passed: it can no longer settle' WHERE {_EXPIRED}",
+                (now, now),
+            )
+            frozen, frozen_reason = self._frozen(tx)
+            if frozen:
+                refusal = WalletFrozenError(
+                    f"The wallet is frozen{': ' + frozen_reason if frozen_reason else ''}. Nothing was signed. "
+                    "Every process sharing this ledger stopped paying; run `imagine-agent budget --unfreeze` "
+                    "when it is safe."
+                )
+            else:
+                refusal = _refusal(amount, caps, self._usage(tx, session_id, now))
+            if refusal is None:
+                tx.execute(
+                    f"INSERT INTO payments ({', '.join(_PAYMENT_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(_PAYMENT_COLUMNS))})",
+                    _payment_row(record),
+                )
+        if refusal is not None:
+            raise refusal  # after the commit, so the auto-releases above are kept
+        return record
+
+    def journal_authorization(self, payment_id: str, *, nonce: str, valid_before: int, header: str) -> None:
+        if not (nonce and header) or isinstance(valid_before, bool) or not isinstance(valid_before, int):
+            raise ValueError("journal_authorization needs a nonce, an int valid_before and the header")
+        with self._begin("write") as tx:
+            current = self._get(tx, payment_id)
+            if current.state is not PaymentState.RESERVED:
+                raise ValueError(f"payment {payment_id} is {current.state}; only a reservation can be journaled")
+            if current.header is not None and current.header != header:
+                raise ValueError(
+                    f"payment {payment_id} already has a different signed header: never sign twice for one "
+                    "reservation; re-send the journaled header"
+                )
+            reused = tx.execute(
+                "SELECT id FROM payments WHERE payer = ? AND nonce = ? AND id <> ?",
+                (current.payer, nonce, payment_id),
+            )
+            if reused:
+                raise ValueError(f"nonce {nonce} is already journaled for payment {reused[0][0]}")
+            self._update(tx, payment_id, nonce=nonce, valid_before=valid_before, header=header)
+
+    def mark_paid(self, payment_id: str, *, task_id: str | None, transaction: str | None) -> None:
+        with self._begin("write") as tx:
+            current = self._transition(tx, payment_id, PaymentState.PAID)
+            self._update(
+                tx, payment_id, state=PaymentState.PAID.value,
+                task_id=current.task_id if task_id is None else task_id,
+                settlement_tx=current.transaction if transaction is None else transaction,
+            )  # fmt: skip
+
+    def mark_rejected(self, payment_id: str, *, reason: str) -> None:
+        with self._begin("write") as tx:
+            self._transition(tx, payment_id, PaymentState.REJECTED)
+            self._update(tx, payment_id, state=PaymentState.REJECTED.value, reason=reason)
+
+    def mark_unknown(self, payment_id: str, *, reason: str) -> None:
+        with self._begin("write") as tx:
+            self._transition(tx, payment_id, PaymentState.UNKNOWN)
+            self._update(tx, payment_id, state=PaymentState.UNKNOWN.value, reason=reason)
+
+    def release(self, payment_id: str, *, reason: str) -> None:
+        if not reason.strip():
+            raise ValueError("release needs a reason saying why the payment provably cannot settle")
+        with self._begin("write") as tx:
+            self._transition(tx, payment_id, PaymentState.RELEASED)
+            self._update(tx, payment_id, state=PaymentState.RELEASED.value, reason=reason)
+
+    def get(self, payment_id: str) -> PaymentRecord:
+        with self._begin("read") as tx:
+            return self._get(tx, payment_id)
+
+    def find_open(self, request_hash: str) -> PaymentRecord | None:
+        columns = ", ".join(f"p.{c}" for c in _PAYMENT_COLUMNS)
+        with self._begin("read") as tx:
+            rows = tx.execute(
+                f"SELECT {columns} FROM payments p LEFT JOIN tasks t ON t.task_id = p.task_id "
+                "WHERE p.request_hash = ? AND (p.state IN ('reserved', 'unknown') OR (p.state = 'paid' "
+                f"AND (t.status IS NULL OR t.status NOT IN ({_FINISHED})))) "
+                "ORDER BY p.created_at DESC LIMIT 1",
+                (request_hash,),
+            )
+        return _payment(rows[0]) if rows else None
+
+    def in_flight(self) -> list[PaymentRecord]:
+        with self._begin("read") as tx:
+            rows = tx.execute(f"{_PAYMENTS_SELECT} WHERE state = 'reserved' ORDER BY created_at")
+        return [_payment(row) for row in rows]
+
+    def payments(
+        self, *, limit: int | None = None, states: Collection[PaymentState] | None = None
+    ) -> list[PaymentRecord]:
+        where, params = "", list[object]()
+        if states is not None:
+            if not states:
+                return []
+            where = f" WHERE state IN ({', '.join('?' * len(states))})"
+            params = [PaymentState(state).value for state in states]
+        with self._begin("read") as tx:
+            rows = tx.execute(f"{_PAYMENTS_SELECT}{where} ORDER BY created_at DESC{_limit(limit)}", params)
+        return [_payment(row) for row in rows]
+
+    # ---- tasks
+
+    def upsert_task(self, task_id: str, **fields: Unpack[TaskFields]) -> TaskRecord:
+        given = cast(dict[str, object], fields)
+        unknown = sorted(set(given) - set(_TASK_FIELDS))
+        if unknown:
+            raise TypeError(f"upsert_task got unknown fields {unknown}; known: {list(_TASK_FIELDS)}")
+        if not task_id:
+            raise ValueError("upsert_task needs a task id")
+        if "status" in given and not given["status"]:
+            raise ValueError("a task status cannot be empty")
+        columns = [c for c in _TASK_FIELDS if c in given]
+        now = time.time()
+        updates = "".join(f"{c} = excluded.{c}, " for c in columns)
+        with self._begin("write") as tx:
+            tx.execute(
+                f"INSERT INTO tasks (task_id, {''.join(c + ', ' for c in columns)}created_at, updated_at) "
+                f"VALUES (?, {'?, ' * len(columns)}?, ?) "
+                f"ON CONFLICT (task_id) DO UPDATE SET {updates}updated_at = excluded.updated_at",
+                (task_id, *(given[c] for c in columns), now, now),
+            )
+            rows = tx.execute(f"{_TASKS_SELECT} WHERE task_id = ?", (task_id,))
+        return _task(rows[0])
+
+    def get_task(self, task_id: str) -> TaskRecord | None:
+        with self._begin("read") as tx:
+            rows = tx.execute(f"{_TASKS_SELECT} WHERE task_id = ?", (task_id,))
+        return _task(rows[0]) if rows else None
+
+    def tasks(self, *, pending_only: bool = False, limit: int | None = None) -> list[TaskRecord]:
+        where = f" WHERE status NOT IN ({_FINISHED})" if pending_only else ""
+        with self._begin("read") as tx:
+            rows = tx.execute(f"{_TASKS_SELECT}{where} ORDER BY created_at DESC{_limit(limit)}")
+        return [_task(row) for row in rows]
+
+    # ---- budget
+
+    def totals(self, caps: Caps, *, session_id: str | None = None, now: float | None = None) -> BudgetTotals:
+        now = time.time() if now is None else now
+        with self._begin("read") as tx:
+            usage = self._usage(tx, session_id, now)
+            frozen, _ = self._frozen(tx)
+        has_session = session_id is not None
+        return BudgetTotals(
+            spent=usage.spent,
+            reserved=usage.reserved,
+            unknown=usage.unknown,
+            daily_used=usage.daily,
+            total_used=usage.total,
+            session_used=usage.session if has_session else None,
+            remaining_daily=_remaining(caps.daily, usage.daily),
+            remaining_total=_remaining(caps.total, usage.total),
+            remaining_session=_remaining(caps.session, usage.session) if has_session else None,
+            payments_last_minute=usage.last_minute,
+            frozen=frozen,
+        )
+
+    def set_frozen(self, frozen: bool, *, reason: str = "") -> None:
+        with self._begin("write") as tx:
+            tx.execute(
+                "UPDATE settings SET frozen = ?, frozen_reason = ?, updated_at = ? WHERE id = 1",
+                (int(frozen), reason if frozen else "", time.time()),
+            )
+
+    def is_frozen(self) -> bool:
+        with self._begin("read") as tx:
+            return self._frozen(tx)[0]
+
+    # ---- helpers (called inside a transaction)
+
+    def _get(self, tx: _Tx, payment_id: str) -> PaymentRecord:
+        rows = tx.execute(f"{_PAYMENTS_SELECT} WHERE id = ?", (payment_id,))
+        if not rows:
+            raise KeyError(f"no payment {payment_id!r} in this ledger")
+        return _payment(rows[0])
+
+    def _transition(self, tx: _Tx, payment_id: str, target: PaymentState) -> PaymentRecord:
+        current = self._get(tx, payment_id)
+        if target not in _TRANSITIONS.get(current.state, frozenset()):
+            raise ValueError(f"payment {payment_id}: {current.state} -> {target} is not a legal transition")
+        if target is not PaymentState.RELEASED and current.header is None:
+            raise ValueError(
+                f"payment {payment_id} has no journaled header, so nothing was sent and it cannot be {target}: "
+                "release it instead"
+            )
+        return current
+
+    def _update(self, tx: _Tx, payment_id: str, **columns: object) -> None:
+        assignments = "".join(f"{column} = ?, " for column in columns)
+        tx.execute(
+            f"UPDATE payments SET {assignments}updated_at = ? WHERE id = ?",
+            (*columns.values(), time.time(), payment_id),
+        )
+
+    def _usage(self, tx: _Tx, session_id: str | None, now: float) -> _Usage:
+        row = tx.execute(_USAGE_SQL, (now, now - DAY, session_id, now - MINUTE, now))[0]
+        # SUM is NULL over no rows, and NUMERIC (Decimal) for BIGINT in PostgreSQL: int() both.
+        return _Usage(*(int(value or 0) for value in row))
+
+    def _frozen(self, tx: _Tx) -> tuple[bool, str]:
+        frozen, reason = tx.execute("SELECT frozen, frozen_reason FROM settings WHERE id = 1")[0]
+        return bool(frozen), str(reason)
+
+
+def _refusal(amount: int, caps: Caps, usage: _Usage) -> BudgetExceededError | None:
+    """The first cap ``amount`` would break, as an error that says what to do; ``None`` if all allow it."""
+    if amount > caps.per_call:
+        return BudgetExceededError(
+            f"{format_usdc(amount)} would exceed the per-call cap of {format_usdc(caps.per_call)}. "
+            "Nothing was signed. Raise IMAGINE_MAX_PER_CALL if you mean to pay it."
+        )
+    windows = (
+        ("daily", caps.daily, usage.daily, "Raise IMAGINE_DAILY_CAP or wait."),
+        ("total", caps.total, usage.total, "Raise IMAGINE_TOTAL_CAP."),
+        ("session", caps.session, usage.session, "Raise IMAGINE_SESSION_CAP or start a new session."),
+    )
+    for name, cap, used, advice in windows:
+        if cap is not None and amount + used > cap:
+            return BudgetExceededError(
+                f"{format_usdc(amount)} would exceed the {name} cap of {format_usdc(cap)} "
+                f"({format_usdc(used, unit=False)} used, {format_usdc(max(cap - used, 0), unit=False)} left). "
+                f"Nothing was signed. {advice}"
+            )
+    if caps.rate_per_minute is not None and usage.last_minute >= caps.rate_per_minute:
+        return BudgetExceededError(
+            f"{usage.last_minute} payments in the last minute reach the rate limit of {caps.rate_per_minute} "
+            "per minute. Nothing was signed. Wait a minute or raise IMAGINE_RATE_PER_MINUTE."
+        )
+    return None
+
+
+def _remaining(cap: int | None, used: int) -> int | None:
+    return None if cap is None else max(cap - used, 0)
+
+
+def _limit(limit: int | None) -> str:
+    if limit is None:
+        return ""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"limit must be a non-negative int, got {limit!r}")
+    return f" LIMIT {limit}"
+
+
+def _payment(row: Sequence[Any]) -> PaymentRecord:
+    values = list(row)
+    values[2] = PaymentState(values[2])
+    return PaymentRecord(*values)
+
+
+def _payment_row(record: PaymentRecord) -> tuple[object, ...]:
+    values = [getattr(record, "transaction" if c == "settlement_tx" else c) for c in _PAYMENT_COLUMNS]
+    values[2] = record.state.value  # the plain str: psycopg would dump an Enum by its name
+    return tuple(values)
+
+
+def _task(row: Sequence[Any]) -> TaskRecord:
+    return TaskRecord(*row)
+
+
+# ----------------------------------------------------------------------------------------------- SQLite
+
+
+class _SqliteTx(_Tx):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, params).fetchall()
+
+
+class SqliteLedger(_SqlLedger):
+    """A ledger in one SQLite file (WAL mode): any number of threads and processes on one machine."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        if self.path in ("", ":memory:") or self.path.startswith("file:"):
+            raise ConfigurationError("a SQLite ledger needs a file path: an in-memory ledger protects no money")
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        if not os.path.exists(self.path):  # signed headers live here: readable by this user only
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._pool: _Pool[sqlite3.Connection] = _Pool(self._connect, sqlite3.Connection.close)
+        with self._begin("schema") as tx:
+            _migrate(tx)
+
+    def __repr__(self) -> str:
+        return f"SqliteLedger(path={self.path!r})"
+
+    def _connect(self) -> sqlite3.Connection:
+        # Autocommit mode: this class issues BEGIN/COMMIT itself. `timeout` is SQLite's busy_timeout.
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")  # readers never block the writer
+            conn.execute("PRAGMA synchronous = FULL")  # a committed reservation survives power loss
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def _begin(self, mode: Literal["read", "write", "schema"]) -> Iterator[_Tx]:
+        # BEGIN IMMEDIATE takes the write lock up front, so the reads that check a cap and the insert
+        # that reserves are one step no other process can interleave with.
+        with self._pool.connection() as conn:
+            conn.execute("BEGIN" if mode == "read" else "BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTx(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+# ------------------------------------------------------------------------------------------- PostgreSQL
+
+
+class _PgTx(_Tx):
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        cursor = self._conn.execute(sql.replace("?", "%s"), params)
+        return cursor.fetchall() if cursor.description is not None else []
+
+
+class PostgresLedger(_SqlLedger):
+    """A ledger in PostgreSQL: one budget shared by every process on every machine of a fleet."""
+
+    def __init__(self, url: str) -> None:
+        location = parse_ledger_url(url)
+        if location.engine != "postgres":
+            raise ConfigurationError("PostgresLedger needs a postgresql:// URL")
+        try:
+            import psycopg
+        except ImportError:
+            raise ConfigurationError(
+                "a PostgreSQL ledger needs psycopg: pip install 'imagine-agent[postgres]'"
+            ) from None
+        self._psycopg = psycopg
+        self._url = location.target
+        self.display = location.display
+        self._pool: _Pool[psycopg.Connection[Any]] = _Pool(self._connect, psycopg.Connection.close)
+        try:
+            with self._begin("schema") as tx:
+                _migrate(tx)
+        except psycopg.OperationalError as exc:
+            self._pool.close()
+            raise ConfigurationError(f"cannot open the PostgreSQL ledger at {self.display}: {exc}") from None
+
+    def __repr__(self) -> str:
+        return f"PostgresLedger({self.display!r})"
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = self._psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+        # READ COMMITTED, whatever the server default: each statement after the lock sees every
+        # reservation committed before it. Under REPEATABLE READ the snapshot could predate the lock.
+        conn.isolation_level = self._psycopg.IsolationLevel.READ_COMMITTED
+        return conn
+
+    @contextmanager
+    def _begin(self, mode: Literal["read", "write", "schema"]) -> Iterator[_Tx]:
+        with self._pool.connection() as conn, conn.transaction():
+            tx = _PgTx(conn)
+            if mode == "write":
+                tx.execute("SELECT id FROM settings WHERE id = 1 FOR UPDATE")
+            elif mode == "schema":  # concurrent openers must not race CREATE TABLE IF NOT EXISTS
+                tx.execute("SELECT pg_advisory_xact_lock(?)", (_PG_MIGRATION_LOCK,))
+            yield tx
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+# -------------------------------------------------------------------------------------------- locations
+
+
+@dataclass(frozen=True)
+class LedgerLocation:
+    """Where a ledger lives. ``target`` may hold a password, so only ``display`` is ever shown."""
+
+    engine: Literal["sqlite", "postgres"]
+    target: str = field(repr=False)  # the SQLite file path, or the PostgreSQL URL as given
+    display: str
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def parse_ledger_url(url_or_path: str | os.PathLike[str]) -> LedgerLocation:
+    """``postgresql://…`` / ``postgres://…``, ``sqlite:///path`` (SQLAlchemy style), or a plain file path.
+
+    Error messages never repeat the URL: it may contain a password.
+    """
+    raw = os.fspath(url_or_path)
+    if not isinstance(raw, str) or not raw:
+        raise ConfigurationError("the ledger location is empty: give a file path or a postgresql:// URL")
+    if "\x00" in raw:
+        raise ConfigurationError("the ledger location contains a NUL character")
+    match = _SCHEME.match(raw)
+    if match is None or len(match.group(1)) == 1:  # no scheme, or a Windows drive letter
+        path = os.path.expanduser(raw)
+        return LedgerLocation("sqlite", path, path)
+    scheme = match.group(1).lower()
+    if scheme in ("postgresql", "postgres"):
+        return LedgerLocation("postgres", raw, _postgres_display(raw))
+    if scheme == "sqlite":
+        rest = raw[match.end() :]
+        if not rest.startswith("/") or len(rest) == 1:
+            raise ConfigurationError("a SQLite ledger URL is sqlite:///relative/path or sqlite:////absolute/path")
+        path = os.path.expanduser(rest[1:])
+        return LedgerLocation("sqlite", path, path)
+    raise ConfigurationError(
+        f"unsupported ledger URL scheme {scheme!r}: use a file path, sqlite:///path or postgresql://…"
+    )
+
+
+def _postgres_display(url: str) -> str:
+    """The URL without password or query: user, host, port and database only."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError("the PostgreSQL ledger URL is malformed (check the host and port)") from None
+    host = parts.hostname or "localhost"
+    if ":" in host:
+        host = f"[{host}]"
+    user = f"{parts.username}@" if parts.username else ""
+    return f"postgresql://{user}{host}{'' if port is None else f':{port}'}{parts.path}"
+
+
+def open_ledger(url_or_path: str | os.PathLike[str]) -> Ledger:
+    """Open (creating and migrating if needed) the ledger at a file path or a PostgreSQL URL."""
+    location = parse_ledger_url(url_or_path)
+    if location.engine == "postgres":
+        return PostgresLedger(location.target)
+    return SqliteLedger(location.target)

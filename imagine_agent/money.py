@@ -1,0 +1,32 @@
+"""USDC amounts: integers of atomic units (6 decimals) everywhere, ``Decimal`` only at the edges."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+__all__ = ["USDC_DECIMALS", "format_usdc", "parse_usdc"]
+
+USDC_DECIMALS = 6
+_UNIT = Decimal(10) ** USDC_DECIMALS
+
+
+def parse_usdc(value: str | int | Decimal) -> int:
+    """'1.5' -> 1500000. Refuses negatives, NaN, infinities and more than 6 decimals (never rounds money)."""
+    if isinstance(value, bool):
+        raise ValueError("a USDC amount must be a number, not a boolean")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a USDC amount (write it like 1.50)") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"{value!r} is not a non-negative, finite USDC amount")
+    atomic = amount * _UNIT
+    if atomic != atomic.to_integral_value():
+        raise ValueError(f"{value!r} has more than {USDC_DECIMALS} decimals; USDC cannot express it")
+    return int(atomic)
+
+
+def format_usdc(atomic: int, *, unit: bool = True) -> str:
+    """1500000 -> '1.500000 USDC'."""
+    text = f"{Decimal(atomic) / _UNIT:.{USDC_DECIMALS}f}"
+    return f"{text} USDC" if unit else text

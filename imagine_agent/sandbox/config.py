@@ -1,0 +1,214 @@
+"""Sandbox settings and scripted faults.
+
+A ``Fault`` describes one misbehaviour of the real world (a 5xx after the money moved, a dropped
+connection, a price change…) that the client must survive. Faults are armed in ``SandboxConfig``,
+through ``POST /_admin/faults`` or from a JSON/TOML file (``load_faults``), and each one applies to the
+next ``times`` matching requests (``-1``: forever).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..x402 import NETWORKS
+
+__all__ = [
+    "FAULT_PARAMS",
+    "IMAGINE_PAY_TO",
+    "USDC_BASE",
+    "Fault",
+    "FaultKind",
+    "PathKind",
+    "SandboxConfig",
+    "load_faults",
+]
+
+USDC_BASE = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
+IMAGINE_PAY_TO = "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96"
+
+PathKind = Literal["create", "status", "download"]
+FaultKind = Literal[
+    "error_before_settle",
+    "error_after_settle",
+    "drop_after_payment",
+    "delay",
+    "payment_required_after_settle",
+    "price_change",
+    "malformed_json",
+    "wrong_content_type",
+    "status_flapping",
+    "fail",
+    "not_found",
+    "progress_backwards",
+    "unreachable_video",
+    "huge_download",
+    "status_502_html",
+]
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+
+# Faults that change how a task behaves: bound to the next ``times`` tasks created (or to ``task_id``).
+TASK_TRAITS = frozenset({"fail", "status_flapping", "progress_backwards", "unreachable_video"})
+
+_ALL: frozenset[str] = frozenset({"create", "status", "download"})
+# kind -> (paths it may match, paths it matches when ``match`` is not given)
+FAULT_PATHS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "error_before_settle": (frozenset({"create"}), frozenset({"create"})),
+    "error_after_settle": (frozenset({"create"}), frozenset({"create"})),
+    "drop_after_payment": (frozenset({"create"}), frozenset({"create"})),
+    "payment_required_after_settle": (frozenset({"create"}), frozenset({"create"})),
+    "price_change": (frozenset({"create"}), frozenset({"create"})),
+    "delay": (_ALL, _ALL),
+    "malformed_json": (frozenset({"create", "status"}), frozenset({"create", "status"})),
+    "wrong_content_type": (_ALL, frozenset({"create", "status"})),
+    "status_502_html": (_ALL, frozenset({"status"})),
+    "not_found": (frozenset({"status", "download"}), frozenset({"status"})),
+    "huge_download": (frozenset({"download"}), frozenset({"download"})),
+    "fail": (frozenset({"create"}), frozenset({"create"})),
+    "status_flapping": (frozenset({"create"}), frozenset({"create"})),
+    "progress_backwards": (frozenset({"create"}), frozenset({"create"})),
+    "unreachable_video": (frozenset({"create"}), frozenset({"create"})),
+}
+
+# kind -> {param: (type, default)}; unknown params are rejected so a typo cannot silently do nothing.
+FAULT_PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
+    "delay": {"seconds": (float, 1.0)},
+    "drop_after_payment": {"settle": (bool, True)},
+    "price_change": {"amount": (int, 500_000)},
+    "payment_required_after_settle": {"error": (str, "unexpected_settle_error")},
+    "fail": {"error": (str, "generation failed: the video model rejected the request"), "at": (float, 1.0)},
+    # bytes=None: 2 GiB over a real server, 64 MiB in-process (httpx.ASGITransport buffers whole bodies).
+    "huge_download": {"bytes": (int, None), "content_length": (bool, True)},
+}
+
+
+def _check_param(kind: str, name: str, value: Any) -> Any:
+    spec = FAULT_PARAMS.get(kind, {})
+    if name not in spec:
+        known = ", ".join(sorted(spec)) or "none"
+        raise ValueError(f"fault {kind!r} has no parameter {name!r} (known: {known})")
+    typ, _ = spec[name]
+    if typ is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if typ is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if typ in (bool, str) and isinstance(value, typ):
+        return value
+    raise ValueError(f"fault {kind!r} parameter {name!r} must be {typ.__name__}, not {type(value).__name__}")
+
+
+class Fault(BaseModel):
+    """One scripted misbehaviour, applied to the next ``times`` matching requests (-1: forever).
+
+    ``match`` narrows it to one path kind (create, status, download); ``task_id`` to one task. Task
+    traits (fail, status_flapping, progress_backwards, unreachable_video) bind to the next ``times``
+    tasks created, or at once to ``task_id`` if given.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    kind: FaultKind
+    times: int = 1
+    match: PathKind | None = None
+    task_id: str | None = Field(default=None, alias="taskId")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("times")
+    @classmethod
+    def _times(cls, v: int) -> int:
+        if v != -1 and v < 1:
+            raise ValueError("times must be a positive count, or -1 for forever")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Fault:
+        allowed, _ = FAULT_PATHS[self.kind]
+        if self.match is not None and self.match not in allowed:
+            raise ValueError(f"fault {self.kind!r} cannot match {self.match!r} (only {', '.join(sorted(allowed))})")
+        checked = {name: _check_param(self.kind, name, value) for name, value in self.params.items()}
+        object.__setattr__(self, "params", checked)
+        if self.kind == "fail" and not 0.0 <= checked.get("at", 1.0) <= 1.0:
+            raise ValueError("fail parameter 'at' is a fraction of the job's duration, from 0 to 1")
+        if self.kind == "delay" and checked.get("seconds", 1.0) < 0:
+            raise ValueError("delay parameter 'seconds' must not be negative")
+        if self.kind == "huge_download" and checked.get("bytes") is not None and checked["bytes"] < 1:
+            raise ValueError("huge_download parameter 'bytes' must be positive")
+        return self
+
+    @property
+    def paths(self) -> frozenset[str]:
+        """The path kinds this fault applies to."""
+        return frozenset({self.match}) if self.match else FAULT_PATHS[self.kind][1]
+
+    def param(self, name: str) -> Any:
+        """A parameter's value, or its documented default."""
+        return self.params.get(name, FAULT_PARAMS[self.kind][name][1])
+
+
+def load_faults(path: str | Path) -> list[Fault]:
+    """Read faults from JSON (a list, or ``{"faults": [...]}``) or TOML (``[[faults]]`` tables)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    data: Any = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    if isinstance(data, dict):
+        data = data.get("faults", [])
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a list of faults or an object with a 'faults' list")
+    try:
+        return [Fault.model_validate(item) for item in data]
+    except ValidationError as exc:
+        raise ValueError(f"{path}: invalid fault: {exc.errors()[0]['msg']}") from None
+
+
+class SandboxConfig(BaseModel):
+    """How the sandbox prices, times and misbehaves. Money is integer atomic USDC (6 decimals)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    speed: float = Field(default=1.0, gt=0)
+    job_seconds: tuple[float, float] = (60.0, 180.0)
+    seed: int = 0
+    price_per_second: int = Field(default=125_000, ge=0)
+    network: str = "base"
+    asset: str = USDC_BASE
+    pay_to: str = IMAGINE_PAY_TO
+    extra: dict[str, str] = Field(default_factory=lambda: {"name": "USD Coin", "version": "2"})
+    max_timeout_seconds: int = Field(default=60, ge=1)
+    default_balance: int = Field(default=1_000_000_000, ge=0)
+    balances: dict[str, int] = Field(default_factory=dict)
+    idempotent_replay: bool = True
+    video_seconds_cap: float = Field(default=2.0, gt=0, le=60)
+    faults: list[Fault] = Field(default_factory=list)
+    clock: Callable[[], float] = time.time
+
+    @field_validator("job_seconds")
+    @classmethod
+    def _job_seconds(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= v[0] <= v[1]:
+            raise ValueError("job_seconds must be (low, high) with 0 <= low <= high")
+        return v
+
+    @field_validator("balances")
+    @classmethod
+    def _balances(cls, v: dict[str, int]) -> dict[str, int]:
+        if any(amount < 0 for amount in v.values()):
+            raise ValueError("balances must not be negative")
+        return {address.lower(): amount for address, amount in v.items()}
+
+    @model_validator(mode="after")
+    def _network(self) -> SandboxConfig:
+        """Another network without an explicit asset/extra gets that network's USDC and domain."""
+        if self.network not in NETWORKS:
+            raise ValueError(f"unknown network {self.network!r}; supported: {', '.join(sorted(NETWORKS))}")
+        net = NETWORKS[self.network]
+        if "asset" not in self.model_fields_set:
+            self.asset = net.usdc
+        if "extra" not in self.model_fields_set:
+            self.extra = {"name": net.usdc_name, "version": net.usdc_version}
+        return self

@@ -1,0 +1,270 @@
+"""The paywall: the spec's 402 body, prices, and the one payment verifier.
+
+The 402 body is copied from the provider's documentation (``spec/payment-required.json``): the spec
+files are not shipped, so the structure lives here. Verification recovers the EIP-712 signer with
+eth-account, independently of ``imagine_agent.x402``'s hand-written hashing, so a bug in the client's
+signing cannot be mirrored by the server that tests it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from Crypto.Hash import keccak
+
+from ..models import PaymentPayload, PaymentRequirements
+from ..x402 import NETWORKS, X402_VERSION
+from .config import SandboxConfig
+
+__all__ = [
+    "DESCRIPTION",
+    "OUTPUT_SCHEMA",
+    "Verdict",
+    "payment_required_body",
+    "price_for",
+    "requirement_dict",
+    "settlement_transaction",
+    "verify_payment",
+    "warm_up",
+]
+
+DEFAULT_DURATION = 8
+MIN_VALID_BEFORE_MARGIN = 6  # seconds; x402 facilitators reject validBefore < now + 6
+
+DESCRIPTION = (
+    "Generate AIGC (ai generated content) using the most advanced video models and optionally coin them "
+    "to earn trading fees"
+)
+
+OUTPUT_SCHEMA: dict[str, Any] = {
+    "input": {
+        "type": "http",
+        "method": "POST",
+        "mimeType": "application/json",
+        "discoverable": True,
+        "bodyType": "json",
+        "bodyFields": {
+            "prompt": {
+                "type": "string",
+                "description": "Text prompt describing the video to generate",
+                "required": True,
+            },
+            "templateData": {
+                "type": "string",
+                "description": (
+                    "JSON stringified object with optional configuration. Include 'image' property here for "
+                    "image-to-video generation."
+                ),
+                "required": False,
+                "properties": {
+                    "videoModel": {
+                        "type": "string",
+                        "enum": ["sora"],
+                        "default": "sora",
+                        "description": "Video generation model to use",
+                    },
+                    "soraVideoId": {"type": "string", "description": "Sora video ID for remix/continuation"},
+                    "duration": {
+                        "type": "number",
+                        "default": 8,
+                        "description": "Video duration in seconds (model-dependent)",
+                    },
+                    "autoClank": {
+                        "type": "boolean",
+                        "default": False,
+                        "description": (
+                            "Automatically deploy a Clanker token for this video with first frame as token. "
+                            "Sender is the creator to earn trading fees"
+                        ),
+                    },
+                    "autoEnhance": {
+                        "type": "boolean",
+                        "default": False,
+                        "description": "Automatically enhance the prompt based on video model's prompting guidelines",
+                    },
+                    "image": {
+                        "type": "string",
+                        "description": (
+                            "Optional image URL (http(s)://) or base64 data URL (data:image/png;base64,...) "
+                            "for image-to-video generation"
+                        ),
+                    },
+                },
+            },
+        },
+    },
+    "output": {
+        "type": "object",
+        "properties": {
+            "taskId": {
+                "type": "string",
+                "format": "uuid",
+                "description": (
+                    "Unique task identifier returned for polling status. Poll for completion status at GET "
+                    "eliza.getimagine.club/generation/{taskId}/status endpoint every 15 seconds until status "
+                    "is 'completed' or 'failed'. Generation typically takes 1-3 minutes."
+                ),
+            }
+        },
+        "notes": [
+            "Response returns HTTP 202 (Accepted) with taskId",
+            "Poll status at: GET /generation/:taskId/status",
+            "Status responses: 'queued' (202), 'processing' (202), 'completed' (200), 'failed' (500), "
+            "'not_found' (404)",
+            "Completed tasks return result.generation.video with the video URL",
+            "Monitor progress field (0-100) to track generation progress",
+        ],
+    },
+}
+
+
+def price_for(config: SandboxConfig, duration: int | float | None, surcharge: int = 0) -> int:
+    """Atomic USDC for a video of ``duration`` seconds (default 8), rounded up; never through float math."""
+    seconds = Decimal(str(DEFAULT_DURATION if duration is None else duration))
+    return math.ceil(seconds * config.price_per_second) + surcharge
+
+
+def requirement_dict(config: SandboxConfig, resource: str, amount: int) -> dict[str, Any]:
+    """One entry of ``accepts``, key for key in the spec's order."""
+    return {
+        "scheme": "exact",
+        "network": config.network,
+        "maxAmountRequired": str(amount),
+        "resource": resource,
+        "description": DESCRIPTION,
+        "mimeType": "",
+        "payTo": config.pay_to,
+        "maxTimeoutSeconds": config.max_timeout_seconds,
+        "asset": config.asset,
+        "outputSchema": copy.deepcopy(OUTPUT_SCHEMA),
+        "extra": dict(config.extra),
+    }
+
+
+def payment_required_body(config: SandboxConfig, *, resource: str, amount: int, error: str) -> dict[str, Any]:
+    """The x402 v1 402 body the spec documents, for this server's resource URL and this payload's price."""
+    return {
+        "x402Version": X402_VERSION,
+        "error": error,
+        "accepts": [requirement_dict(config, resource, amount)],
+    }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of verifying one payment: ``reason`` is an x402 error code when not ``valid``."""
+
+    valid: bool
+    reason: str | None = None
+    payer: str | None = None
+
+
+_TYPES = {
+    "EIP712Domain": [
+        {"name": "name", "type": "string"},
+        {"name": "version", "type": "string"},
+        {"name": "chainId", "type": "uint256"},
+        {"name": "verifyingContract", "type": "address"},
+    ],
+    "TransferWithAuthorization": [
+        {"name": "from", "type": "address"},
+        {"name": "to", "type": "address"},
+        {"name": "value", "type": "uint256"},
+        {"name": "validAfter", "type": "uint256"},
+        {"name": "validBefore", "type": "uint256"},
+        {"name": "nonce", "type": "bytes32"},
+    ],
+}
+
+
+def warm_up() -> None:
+    """Import eth-account ahead of the first payment (it takes ~0.6 s)."""
+    import eth_account.messages  # noqa: F401
+
+
+def _recover_signer(payment: PaymentPayload, requirement: PaymentRequirements) -> str | None:
+    """The address that signed this authorization under the requirement's USDC domain, or None."""
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    auth = payment.payload.authorization
+    extra = requirement.extra or {}
+    typed = {
+        "types": _TYPES,
+        "primaryType": "TransferWithAuthorization",
+        "domain": {
+            "name": str(extra.get("name", "")),
+            "version": str(extra.get("version", "")),
+            "chainId": NETWORKS[requirement.network].chain_id,
+            "verifyingContract": requirement.asset,
+        },
+        "message": {
+            "from": auth.from_,
+            "to": auth.to,
+            "value": int(auth.value),
+            "validAfter": int(auth.valid_after),
+            "validBefore": int(auth.valid_before),
+            "nonce": bytes.fromhex(auth.nonce[2:]),
+        },
+    }
+    try:
+        signer: str = Account.recover_message(
+            encode_typed_data(full_message=typed), signature=bytes.fromhex(payment.payload.signature[2:])
+        )
+    except Exception:  # any malformed signature (bad v, r or s out of range) is simply not a signature
+        return None
+    return signer
+
+
+def verify_payment(
+    payment: PaymentPayload,
+    requirement: PaymentRequirements,
+    *,
+    config: SandboxConfig,
+    now: float,
+    nonce_used: Callable[[str, str], bool],
+    balance_of: Callable[[str], int],
+) -> Verdict:
+    """Everything a facilitator checks before settling, in one place for create, /verify and /settle.
+
+    Order: version, scheme, network, requirement sanity, signature, recipient, nonce, value, time
+    window, funds. The nonce comes before value and time so that a settled header replayed later is
+    recognised as what it is (``nonce_already_used``).
+    """
+    auth = payment.payload.authorization
+    claimed = auth.from_
+    if payment.x402_version != X402_VERSION:
+        return Verdict(False, "invalid_x402_version", claimed)
+    if payment.scheme != "exact" or requirement.scheme != "exact":
+        return Verdict(False, "invalid_scheme", claimed)
+    if payment.network != requirement.network or requirement.network != config.network:
+        return Verdict(False, "invalid_network", claimed)
+    if requirement.asset.lower() != config.asset.lower():
+        return Verdict(False, "invalid_payment_requirements", claimed)
+    signer = _recover_signer(payment, requirement)
+    if signer is None or signer.lower() != claimed.lower():
+        return Verdict(False, "invalid_exact_evm_payload_signature", claimed)
+    if auth.to.lower() != requirement.pay_to.lower():
+        return Verdict(False, "invalid_exact_evm_payload_recipient_mismatch", signer)
+    if nonce_used(signer, auth.nonce):
+        return Verdict(False, "nonce_already_used", signer)
+    if int(auth.value) != requirement.amount:
+        return Verdict(False, "invalid_exact_evm_payload_authorization_value", signer)
+    if int(auth.valid_before) < now + MIN_VALID_BEFORE_MARGIN:
+        return Verdict(False, "invalid_exact_evm_payload_authorization_valid_before", signer)
+    if int(auth.valid_after) > now:
+        return Verdict(False, "invalid_exact_evm_payload_authorization_valid_after", signer)
+    if balance_of(signer) < int(auth.value):
+        return Verdict(False, "insufficient_funds", signer)
+    return Verdict(True, None, signer)
+
+
+def settlement_transaction(payer: str, nonce: str) -> str:
+    """A deterministic fake transaction hash: keccak256(nonce || payer)."""
+    data = bytes.fromhex(nonce[2:]) + bytes.fromhex(payer[2:])
+    return "0x" + keccak.new(data=data, digest_bits=256).hexdigest()

@@ -1,0 +1,445 @@
+"""ImagineService: the one orchestrator of a paid job (client + wallet + ledger).
+
+Every surface — CLI, LangChain tools, ElizaOS plugin, MCP server — calls this and only formats the
+result, so payment logic exists once. With no base URL configured it starts the embedded sandbox
+with a throwaway, sandbox-funded key: no real money can move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .client import Downloads, ImagineClient, Job, Quote, request_hash
+from .config import Settings
+from .errors import (
+    ConfigurationError,
+    ImagineError,
+    PaymentStateUnknownError,
+)
+from .flows import PaymentInfo
+from .ledger import BudgetTotals, Caps, Ledger, PaymentRecord, PaymentState, TaskRecord, open_ledger
+from .models import CreateRequest, ImageFile, PaymentRequirements, TaskStatus
+from .money import format_usdc
+from .polling import PollPolicy
+from .wallet import Approver, PaymentPolicy, Wallet
+from .x402 import PrivateKeySigner, Signer
+
+__all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "load_signer"]
+
+SANDBOX_NOTICE = "SANDBOX: embedded local Imagine API, throwaway wallet, no real money moves."
+FINISHED = ("completed", "failed", "not_found")
+
+
+@dataclass(frozen=True)
+class QuoteResult:
+    quote: Quote
+    allowed: bool
+    refusal: str | None
+    remaining: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.quote.to_json(), "allowed": self.allowed, "refusal": self.refusal,
+                "remaining": str(self.remaining)}
+
+
+@dataclass
+class GenerationOutcome:
+    task_id: str
+    status: TaskStatus | None
+    payment: PaymentInfo | None
+    prompt: str
+    attached: bool = False
+    downloads: Downloads | None = None
+    sandbox: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "taskId": self.task_id,
+            "status": self.status.status if self.status else "submitted",
+            "paid": self.payment.to_json() if self.payment else None,
+            "result": self.status.result.to_wire() if self.status and self.status.result else None,
+            "videoPath": str(self.downloads.video) if self.downloads else None,
+            "previewPath": str(self.downloads.preview) if self.downloads and self.downloads.preview else None,
+            "attached": self.attached,
+            "sandbox": self.sandbox,
+        }
+
+
+@dataclass(frozen=True)
+class BudgetReport:
+    totals: BudgetTotals
+    caps: Caps
+    approval_threshold: int | None
+    address: str
+
+    def to_json(self) -> dict[str, Any]:
+        t, c = self.totals, self.caps
+
+        def s(v: int | None) -> str | None:
+            return None if v is None else str(v)
+
+        return {
+            "address": self.address,
+            "spent": str(t.spent),
+            "reserved": str(t.reserved),
+            "unknown": str(t.unknown),
+            "remaining": {"daily": s(t.remaining_daily), "total": s(t.remaining_total),
+                          "session": s(t.remaining_session), "perCall": str(c.per_call)},
+            "caps": {"perCall": str(c.per_call), "daily": s(c.daily), "total": s(c.total),
+                     "session": s(c.session), "ratePerMinute": c.rate_per_minute,
+                     "approvalThreshold": s(self.approval_threshold)},
+            "frozen": t.frozen,
+        }
+
+
+def load_signer(settings: Settings, password_prompt: Callable[[], str] | None = None) -> Signer:
+    """The paying key from IMAGINE_PRIVATE_KEY or an encrypted keystore. The key never leaves the signer."""
+    if settings.private_key is not None:
+        return PrivateKeySigner(settings.private_key.get_secret_value())
+    if settings.keystore is not None:
+        from eth_account import Account
+
+        try:
+            keyfile = json.loads(settings.keystore.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot read keystore {settings.keystore}: {type(exc).__name__}") from None
+        if settings.keystore_password is not None:
+            password = settings.keystore_password.get_secret_value()
+        elif password_prompt is not None:
+            password = password_prompt()
+        else:
+            raise ConfigurationError("the keystore needs a password: set IMAGINE_KEYSTORE_PASSWORD")
+        try:
+            return PrivateKeySigner(bytes(Account.decrypt(keyfile, password)))
+        except ValueError:
+            raise ConfigurationError("the keystore password is wrong (or the keystore is damaged)") from None
+    raise ConfigurationError(
+        "no paying wallet: set IMAGINE_PRIVATE_KEY (0x hex) or IMAGINE_KEYSTORE, or create one with "
+        "`imagine-agent wallet new`"
+    )
+
+
+def policy_from(settings: Settings) -> PaymentPolicy:
+    caps = Caps(
+        per_call=settings.atomic("max_per_call") or 0,
+        daily=settings.atomic("daily_cap"),
+        total=settings.atomic("total_cap"),
+        session=settings.atomic("session_cap"),
+        rate_per_minute=settings.rate_per_minute,
+    )
+    return PaymentPolicy(
+        caps=caps,
+        networks=frozenset(settings.networks),
+        pay_to=frozenset(settings.pay_to),
+        approval_threshold=settings.atomic("approval_threshold"),
+        max_validity_seconds=settings.max_validity_seconds,
+    )
+
+
+@dataclass
+class ImagineService:
+    """Quote, pay, generate, wait, download; budget and receipts. Build it with ``ImagineService.create``."""
+
+    client: ImagineClient
+    wallet: Wallet
+    settings: Settings
+    sandbox: Any = None
+    output_dir: Path = field(default_factory=lambda: Path("imagine-output"))
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    # ---------------------------------------------------------------------------------------- building
+    @classmethod
+    def create(
+        cls,
+        settings: Settings | None = None,
+        *,
+        approver: Approver | None = None,
+        signer: Signer | None = None,
+        ledger: Ledger | None = None,
+        transport: Any = None,
+        password_prompt: Callable[[], str] | None = None,
+    ) -> ImagineService:
+        """From settings: the real API when ``base_url`` is set, else the embedded sandbox."""
+        settings = settings or Settings()
+        closers: list[Callable[[], None]] = []
+        sandbox = None
+        base_url = settings.base_url
+        poll = PollPolicy(settings.poll_first, settings.poll_floor, settings.poll_cap)
+        if base_url is None:
+            from .sandbox import SandboxConfig, SandboxServer
+
+            sandbox = SandboxServer(SandboxConfig(speed=settings.sandbox_speed))
+            sandbox.start()
+            closers.append(sandbox.stop)
+            base_url = sandbox.url
+            signer = signer or PrivateKeySigner.generate()
+            poll = poll.scaled(settings.sandbox_speed)
+            if ledger is None:
+                tmp = tempfile.TemporaryDirectory(prefix="imagine-sandbox-")
+                closers.append(tmp.cleanup)
+                ledger = open_ledger(Path(tmp.name) / "ledger.sqlite3")
+                closers.insert(0, ledger.close)
+        signer = signer or load_signer(settings, password_prompt)
+        if ledger is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            ledger = open_ledger(settings.ledger_location)
+            closers.insert(0, ledger.close)
+        wallet = Wallet(signer, ledger, policy_from(settings), approver=approver, session_id=uuid.uuid4().hex)
+        client = ImagineClient(
+            base_url,
+            wallet=wallet,
+            transport=transport,
+            timeout=settings.timeout,
+            poll=poll,
+            template_data_as_string=settings.template_data_as_string,
+            max_download_bytes=settings.max_download_mb * 1024 * 1024,
+            allow_private_image_urls=settings.allow_private_image_urls,
+        )
+        closers.insert(0, client.close)
+        return cls(client, wallet, settings, sandbox=sandbox, output_dir=Path("imagine-output"), _closers=closers)
+
+    def close(self) -> None:
+        for close in self._closers:
+            close()
+        self._closers.clear()
+
+    def __enter__(self) -> ImagineService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.sandbox is not None
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.wallet.ledger
+
+    # ---------------------------------------------------------------------------------------- requests
+    def build_request(
+        self,
+        prompt: str,
+        *,
+        duration: float | None = None,
+        image: str | None = None,
+        auto_clank: bool | None = None,
+        auto_enhance: bool | None = None,
+        remix: str | None = None,
+    ) -> tuple[CreateRequest, ImageFile | None]:
+        """Validate user input (money-safety rule 7). A local file path as image becomes an upload."""
+        image_file = None
+        if image and not image.startswith(("http://", "https://", "data:")):
+            image_file = ImageFile.from_path(image)
+            image = None
+        request = CreateRequest.build(
+            prompt, duration=duration, image=image, auto_clank=auto_clank or None,
+            auto_enhance=auto_enhance or None, sora_video_id=remix,
+        )
+        return self.client._request(request, {}), image_file
+
+    # ------------------------------------------------------------------------------------------ quote
+    def quote(self, prompt: str, **options: Any) -> QuoteResult:
+        request, image_file = self.build_request(prompt, **options)
+        quote = self.client.quote(request, image_file=image_file)
+        refusal = None
+        try:
+            self.wallet.policy.check(quote.requirement, self.client.create_url)
+        except ImagineError as exc:
+            refusal = str(exc)
+        remaining = self.wallet.remaining()
+        if refusal is None and quote.amount > remaining:
+            refusal = f"{format_usdc(quote.amount)} is more than the {format_usdc(remaining)} left in the budget"
+        return QuoteResult(quote, refusal is None, refusal, remaining)
+
+    # --------------------------------------------------------------------------------------- generate
+    def generate(
+        self,
+        prompt: str,
+        *,
+        wait: bool = True,
+        download: bool = True,
+        output_dir: str | Path | None = None,
+        on_progress: Callable[[TaskStatus], None] | None = None,
+        timeout: float | None = None,
+        attach: bool = True,
+        **options: Any,
+    ) -> GenerationOutcome:
+        """Pay for one video (at most once per identical request) and, by default, wait and download it."""
+        request, image_file = self.build_request(prompt, **options)
+        rhash = request_hash(self.client.base_url, request, image_file)
+        job, attached = self._submit(request, image_file, rhash, attach)
+        outcome = GenerationOutcome(job.task_id, job.last, job.payment, request.prompt, attached=attached,
+                                    sandbox=self.is_sandbox)
+        if not wait:
+            return outcome
+        outcome.status = self._wait(job, on_progress, timeout)
+        if download:
+            outcome.downloads = self.download(job.task_id, output_dir, status=outcome.status)
+        return outcome
+
+    def _submit(self, request: CreateRequest, image_file: ImageFile | None, rhash: str,
+                attach: bool) -> tuple[Job, bool]:
+        if attach:
+            existing = self.ledger.find_open(rhash)
+            if existing is not None:
+                return self._attach(existing, request, image_file), True
+        job = self.client.create(request, image_file=image_file)
+        self.ledger.upsert_task(
+            job.task_id,
+            payment_id=job.payment.payment_id if job.payment else None,
+            request_hash=rhash,
+            prompt=request.prompt,
+            status="queued",
+        )
+        return job, False
+
+    def _attach(self, record: PaymentRecord, request: CreateRequest, image_file: ImageFile | None) -> Job:
+        """A paid (or possibly paid) job for this exact request exists: follow it instead of paying again."""
+        if record.state == PaymentState.PAID and record.task_id:
+            job = self.client.job(record.task_id)
+            job.payment = _payment_info(record)
+            return job
+        if record.state == PaymentState.RESERVED and record.header:
+            job = self.client.resend(request, self.wallet.resume(record, _requirement(record)),
+                                     image_file=image_file)
+            self.ledger.upsert_task(job.task_id, payment_id=record.id, request_hash=record.request_hash,
+                                    prompt=request.prompt, status="queued")
+            return job
+        raise PaymentStateUnknownError(
+            f"a payment for this exact request ({format_usdc(record.amount)}, payment {record.id}) is "
+            f"{record.state.value}; it may have settled. Run `imagine-agent reconcile`, or pass --new to pay "
+            "again on purpose.",
+            payment_id=record.id,
+            nonce=record.nonce,
+        )
+
+    def _wait(self, job: Job, on_progress: Callable[[TaskStatus], None] | None,
+              timeout: float | None) -> TaskStatus:
+        def update(status: TaskStatus) -> None:
+            self.ledger.upsert_task(job.task_id, status=status.status, progress=status.progress)
+            if on_progress is not None:
+                on_progress(status)
+
+        try:
+            status = job.wait(timeout=timeout or self.settings.wait_timeout, on_update=update)
+        except ImagineError as exc:
+            from .errors import GenerationFailedError, TaskNotFoundError
+
+            if isinstance(exc, GenerationFailedError):
+                self.ledger.upsert_task(job.task_id, status="failed", result_json=json.dumps(exc.body))
+            elif isinstance(exc, TaskNotFoundError):
+                self.ledger.upsert_task(job.task_id, status="not_found")
+            raise
+        self._record(job.task_id, status)
+        return status
+
+    def _record(self, task_id: str, status: TaskStatus) -> None:
+        self.ledger.upsert_task(
+            task_id,
+            status=status.status,
+            progress=status.progress,
+            video_url=status.video_url,
+            preview_url=status.preview_url,
+            result_json=json.dumps(status.result.to_wire()) if status.result else None,
+        )
+
+    # -------------------------------------------------------------------------------- status and files
+    def status(self, task_id: str) -> TaskStatus:
+        status = self.client.status(task_id)
+        if self.ledger.get_task(task_id) is not None or status.status != "not_found":
+            self._record(task_id, status)
+        return status
+
+    def wait(self, task_id: str, *, on_progress: Callable[[TaskStatus], None] | None = None,
+             timeout: float | None = None) -> TaskStatus:
+        """Resume waiting on any task by id (polls at once, then on schedule)."""
+        job = self.client.job(task_id)
+        status = job.wait(timeout=timeout or self.settings.wait_timeout, on_update=on_progress, initial_delay=0)
+        self._record(task_id, status)
+        return status
+
+    def download(self, task_id: str, output_dir: str | Path | None = None, *,
+                 status: TaskStatus | None = None) -> Downloads:
+        status = status or self.status(task_id)
+        directory = Path(output_dir) if output_dir is not None else self.output_dir
+        files = self.client.download(status, directory, name=task_id)
+        self.ledger.upsert_task(task_id, video_path=str(files.video))
+        return files
+
+    # ---------------------------------------------------------------------------------------- budget
+    def budget(self) -> BudgetReport:
+        return BudgetReport(self.wallet.budget(), self.wallet.policy.caps, self.wallet.policy.approval_threshold,
+                            self.wallet.address)
+
+    def receipts(self, limit: int | None = None) -> list[PaymentRecord]:
+        return self.ledger.payments(limit=limit)
+
+    def pending(self) -> list[TaskRecord]:
+        return self.ledger.tasks(pending_only=True)
+
+    def freeze(self, reason: str = "") -> None:
+        self.ledger.set_frozen(True, reason=reason)
+
+    def unfreeze(self) -> None:
+        self.ledger.set_frozen(False)
+
+    def reconcile(self, now: float | None = None) -> list[PaymentRecord]:
+        """Settle what can be proven: rejected payments past validBefore are released.
+
+        An ``unknown`` payment stays unknown (counted as spent) unless an RPC shows its nonce unused
+        after expiry (``imagine_agent.chain``), because only the chain can prove it did not settle.
+        """
+        now = time.time() if now is None else now
+        changed = []
+        for record in self.ledger.payments(states=[PaymentState.REJECTED, PaymentState.UNKNOWN,
+                                                   PaymentState.RESERVED]):
+            expired = record.valid_before is not None and record.valid_before < now
+            if record.state == PaymentState.REJECTED and expired:
+                self.ledger.release(record.id, reason="rejected by the server and expired unsettled")
+                changed.append(self.ledger.get(record.id))
+            elif record.state == PaymentState.RESERVED and record.header is None:
+                self.ledger.release(record.id, reason="never signed (process stopped before signing)")
+                changed.append(self.ledger.get(record.id))
+            elif record.state == PaymentState.RESERVED and expired:
+                self.ledger.mark_unknown(record.id, reason="sent or about to be sent when the process stopped")
+                changed.append(self.ledger.get(record.id))
+        return changed
+
+    # ------------------------------------------------------------------------------------------ async
+    async def aquote(self, prompt: str, **options: Any) -> QuoteResult:
+        return await asyncio.to_thread(self.quote, prompt, **options)
+
+    async def agenerate(self, prompt: str, **options: Any) -> GenerationOutcome:
+        return await asyncio.to_thread(self.generate, prompt, **options)
+
+    async def astatus(self, task_id: str) -> TaskStatus:
+        return await asyncio.to_thread(self.status, task_id)
+
+    async def await_task(self, task_id: str, **options: Any) -> TaskStatus:
+        return await asyncio.to_thread(self.wait, task_id, **options)
+
+    async def abudget(self) -> BudgetReport:
+        return await asyncio.to_thread(self.budget)
+
+
+def _payment_info(record: PaymentRecord) -> PaymentInfo:
+    return PaymentInfo(record.id, record.amount, record.asset, record.network, record.pay_to, record.payer,
+                       record.transaction)
+
+
+def _requirement(record: PaymentRecord) -> PaymentRequirements:
+    return PaymentRequirements(
+        scheme="exact", network=record.network, max_amount_required=str(record.amount), resource=record.resource,
+        pay_to=record.pay_to, max_timeout_seconds=60, asset=record.asset,
+    )
+

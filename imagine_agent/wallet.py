@@ -1,0 +1,219 @@
+"""The budget-capped wallet: policy, then reserve, then sign, then journal — in that order, always.
+
+``Wallet.authorize`` is the only place in the package that produces an ``X-PAYMENT`` header.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from .config import IMAGINE_PAY_TO
+from .errors import (
+    ApprovalDeniedError,
+    BudgetExceededError,
+    PolicyViolationError,
+    WalletFrozenError,
+)
+from .money import format_usdc
+from .x402 import NETWORKS, Signer, encode_payment_header, select_requirement, sign_payment
+
+if TYPE_CHECKING:
+    from .ledger import BudgetTotals, Caps, Ledger, PaymentRecord
+    from .models import PaymentPayload, PaymentRequired, PaymentRequirements, SettlementResponse
+
+__all__ = ["ApprovalRequest", "Approver", "Authorization", "PaymentPolicy", "Wallet"]
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """What a human (or callback) is asked to approve."""
+
+    amount: int
+    pay_to: str
+    network: str
+    resource: str
+    description: str
+
+    def __str__(self) -> str:
+        return f"pay {format_usdc(self.amount)} on {self.network} to {self.pay_to} for {self.description or self.resource}"
+
+
+Approver = Callable[[ApprovalRequest], bool]
+
+
+def _same_resource(offered: str, requested: str) -> bool:
+    a, b = urlsplit(offered), urlsplit(requested)
+    return (
+        a.scheme.lower() == b.scheme.lower()
+        and (a.hostname or "").lower() == (b.hostname or "").lower()
+        and a.port == b.port
+        and a.path.rstrip("/") == b.path.rstrip("/")
+    )
+
+
+@dataclass(frozen=True)
+class PaymentPolicy:
+    """What the operator allows. Built from settings; nothing the agent says can change it."""
+
+    caps: Caps
+    networks: frozenset[str] = frozenset({"base"})
+    pay_to: frozenset[str] = frozenset({IMAGINE_PAY_TO.lower()})
+    approval_threshold: int | None = None
+    max_validity_seconds: int = 600
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pay_to", frozenset(a.lower() for a in self.pay_to))
+
+    def choose(self, required: PaymentRequired, resource_url: str) -> PaymentRequirements:
+        """Pick and check a requirement (money-safety rule 1). Raises before anything is signed."""
+        requirement = select_requirement(required, self.networks)
+        self.check(requirement, resource_url)
+        return requirement
+
+    def check(self, req: PaymentRequirements, resource_url: str) -> None:
+        def refuse(why: str) -> PolicyViolationError:
+            return PolicyViolationError(f"refused to pay: {why}. Nothing was signed.")
+
+        if req.scheme != "exact":
+            raise refuse(f"scheme {req.scheme!r} is not 'exact'")
+        network = NETWORKS.get(req.network)
+        if network is None or req.network not in self.networks:
+            raise refuse(f"network {req.network!r} is not in the allowlist ({', '.join(sorted(self.networks))})")
+        if req.asset.lower() != network.usdc.lower():
+            raise refuse(f"asset {req.asset} is not USDC on {req.network} ({network.usdc})")
+        if req.pay_to.lower() not in self.pay_to:
+            raise refuse(f"payee {req.pay_to} is not in the payTo allowlist (set IMAGINE_PAY_TO to allow it)")
+        if not _same_resource(req.resource, resource_url):
+            raise refuse(f"the 402 is for resource {req.resource!r}, but the request went to {resource_url!r}")
+        extra = req.extra or {}
+        if (extra.get("name"), extra.get("version")) != (network.usdc_name, network.usdc_version):
+            raise refuse(
+                f"the signing domain {extra.get('name')!r}/{extra.get('version')!r} is not USDC's "
+                f"({network.usdc_name!r}/{network.usdc_version!r}) on {req.network}"
+            )
+        if req.max_timeout_seconds > self.max_validity_seconds:
+            raise refuse(
+                f"the authorization would stay valid {req.max_timeout_seconds} s, over the "
+                f"{self.max_validity_seconds} s this wallet signs for"
+            )
+        if req.amount > self.caps.per_call:
+            raise BudgetExceededError(
+                f"the price {format_usdc(req.amount)} is over the per-call cap of "
+                f"{format_usdc(self.caps.per_call)}. Nothing was signed. Raise IMAGINE_MAX_PER_CALL "
+                "(or --max-per-call) if you mean to pay it."
+            )
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """A reserved, signed and journaled payment, ready to send."""
+
+    payment_id: str
+    header: str
+    requirement: PaymentRequirements
+    payment: PaymentPayload
+
+    @property
+    def valid_before(self) -> int:
+        return int(self.payment.payload.authorization.valid_before)
+
+    @property
+    def nonce(self) -> str:
+        return self.payment.payload.authorization.nonce
+
+    def __repr__(self) -> str:  # the header is a bearer instrument: keep it out of logs
+        return f"Authorization(payment_id={self.payment_id!r}, amount={self.requirement.amount}, nonce={self.nonce!r})"
+
+
+@dataclass
+class Wallet:
+    """Signer + policy + ledger. Thread-safe as far as the ledger is; the ledger enforces caps atomically."""
+
+    signer: Signer
+    ledger: Ledger
+    policy: PaymentPolicy
+    approver: Approver | None = None
+    session_id: str | None = None
+    clock: Callable[[], float] = field(default=time.time)
+
+    @property
+    def address(self) -> str:
+        return self.signer.address
+
+    def __repr__(self) -> str:
+        return f"Wallet(address={self.address!r}, ledger={self.ledger!r})"
+
+    def authorize(
+        self, required: PaymentRequired, *, resource_url: str, request_hash: str, description: str = ""
+    ) -> Authorization:
+        """Check, approve, reserve, sign and journal one payment. Raises with nothing signed on any refusal."""
+        if self.ledger.is_frozen():
+            raise WalletFrozenError("the kill switch is on: no payments. Run `imagine-agent budget --unfreeze`.")
+        requirement = self.policy.choose(required, resource_url)
+        threshold = self.policy.approval_threshold
+        if threshold is not None and requirement.amount > threshold:
+            ask = ApprovalRequest(requirement.amount, requirement.pay_to, requirement.network, requirement.resource,
+                                  description)
+            if self.approver is None or not self.approver(ask):
+                raise ApprovalDeniedError(
+                    f"{format_usdc(requirement.amount)} is over the approval threshold of "
+                    f"{format_usdc(threshold)} and was not approved. Nothing was signed."
+                )
+        record = self.ledger.reserve(
+            request_hash=request_hash,
+            amount=requirement.amount,
+            asset=requirement.asset,
+            network=requirement.network,
+            pay_to=requirement.pay_to,
+            payer=self.address,
+            resource=requirement.resource,
+            caps=self.policy.caps,
+            session_id=self.session_id,
+            now=self.clock(),
+        )
+        try:
+            payment = sign_payment(requirement, self.signer, now=int(self.clock()))
+            header = encode_payment_header(payment)
+            auth = payment.payload.authorization
+            self.ledger.journal_authorization(
+                record.id, nonce=auth.nonce, valid_before=int(auth.valid_before), header=header
+            )
+        except BaseException as exc:
+            # The header never left this process, so it can never settle: releasing is provably safe.
+            self.ledger.release(record.id, reason=f"not sent: {type(exc).__name__}")
+            raise
+        return Authorization(record.id, header, requirement, payment)
+
+    def resume(self, record: PaymentRecord, requirement: PaymentRequirements) -> Authorization:
+        """Rebuild the authorization of a journaled payment so the same header can be re-sent."""
+        from .x402 import decode_payment_header
+
+        if record.header is None:
+            raise ValueError("this payment was never signed")
+        return Authorization(record.id, record.header, requirement, decode_payment_header(record.header))
+
+    def settled(self, auth: Authorization, *, task_id: str | None, receipt: SettlementResponse | None) -> None:
+        tx = receipt.transaction if receipt is not None and receipt.success and receipt.transaction else None
+        self.ledger.mark_paid(auth.payment_id, task_id=task_id, transaction=tx)
+
+    def rejected(self, auth: Authorization, reason: str) -> None:
+        """The server refused it: held until validBefore passes, then released by the ledger."""
+        self.ledger.mark_rejected(auth.payment_id, reason=reason)
+
+    def unknown(self, auth: Authorization, reason: str) -> None:
+        self.ledger.mark_unknown(auth.payment_id, reason=reason)
+
+    def budget(self) -> BudgetTotals:
+        return self.ledger.totals(self.policy.caps, session_id=self.session_id, now=self.clock())
+
+    def remaining(self) -> int:
+        """Atomic units this wallet could still pay in one call, under every cap."""
+        totals = self.budget()
+        windows: Collection[int | None] = (
+            self.policy.caps.per_call, totals.remaining_daily, totals.remaining_total, totals.remaining_session
+        )
+        return max(0, min(w for w in windows if w is not None))

@@ -1,0 +1,1 @@
+"""Markdown prompt templates (reached as ``imagine_agent.prompts``)."""

@@ -1,0 +1,1 @@
+"""LangChain tools over ImagineService (reached as ``imagine_agent.tools``)."""
