@@ -409,3 +409,40 @@ def wallet_address() -> None:
         _err(f"[bold red]{type(exc).__name__}:[/] {exc}")
         raise typer.Exit(exit_code_for(exc)) from None
 
+
+
+@app.command()
+def chat(
+    message: Annotated[Optional[str], typer.Argument(help="One message; omit for an interactive chat")] = None,  # noqa: UP045
+    model: Annotated[Optional[str], typer.Option(help="Chat model (env IMAGINE_MODEL); default: offline planner")] = None,  # noqa: UP045
+    auto_clank: Annotated[Optional[str], typer.Option("--auto-clank", help="never|ask|agent|always")] = None,  # noqa: UP045
+    yes: Yes = False,
+    base_url: BaseUrl = None,
+    max_per_call: MaxPerCall = None,
+    as_json: AsJson = False,
+) -> None:
+    """Talk to the video agent: it enhances the prompt, quotes, pays within budget, waits and narrates."""
+    from .chat import run_chat
+
+    settings = _settings(base_url, max_per_call)
+    overrides: dict[str, Any] = {}
+    if model is not None:
+        overrides["model"] = model
+    if auto_clank is not None:
+        overrides["auto_clank"] = auto_clank
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    with _service(settings, yes=yes, as_json=as_json) as service:
+        run_chat(service, message, yes=yes, as_json=as_json)
+
+
+@app.command()
+def mcp(
+    transport: Annotated[str, typer.Option(help="stdio or streamable-http")] = "stdio",
+    port: Annotated[int, typer.Option(help="Port for streamable-http")] = 8765,
+    base_url: BaseUrl = None,
+) -> None:
+    """Serve quote/generate/status/budget over the Model Context Protocol (Claude Desktop, Cursor, ElizaOS)."""
+    from .mcp_server import serve
+
+    serve(_settings(base_url), transport=transport, port=port)

@@ -394,25 +394,40 @@ class ImagineService:
         self.ledger.set_frozen(False)
 
     def reconcile(self, now: float | None = None) -> list[PaymentRecord]:
-        """Settle what can be proven: rejected payments past validBefore are released.
+        """Settle what can be proven, and nothing else.
 
-        An ``unknown`` payment stays unknown (counted as spent) unless an RPC shows its nonce unused
-        after expiry (``imagine_agent.chain``), because only the chain can prove it did not settle.
+        Never signed → released. With an RPC (``IMAGINE_RPC_URL``) the chain decides: nonce used → paid;
+        unused after validBefore → released. Without one, only a payment the server explicitly rejected
+        is released once expired; anything else that expired in flight becomes ``unknown`` (counted as spent).
         """
+        from .chain import UsdcChain
+
         now = time.time() if now is None else now
+        chain = UsdcChain(self.settings.rpc_url) if self.settings.rpc_url else None
         changed = []
-        for record in self.ledger.payments(states=[PaymentState.REJECTED, PaymentState.UNKNOWN,
-                                                   PaymentState.RESERVED]):
-            expired = record.valid_before is not None and record.valid_before < now
-            if record.state == PaymentState.REJECTED and expired:
-                self.ledger.release(record.id, reason="rejected by the server and expired unsettled")
+        try:
+            for record in self.ledger.payments(states=[PaymentState.REJECTED, PaymentState.UNKNOWN,
+                                                       PaymentState.RESERVED]):
+                expired = record.valid_before is not None and record.valid_before < now
+                if record.state == PaymentState.RESERVED and record.header is None:
+                    self.ledger.release(record.id, reason="never signed (the process stopped before signing)")
+                elif chain is not None and record.nonce is not None:
+                    if chain.authorization_used(record.asset, record.payer, record.nonce):
+                        self.ledger.mark_paid(record.id, task_id=record.task_id, transaction=None)
+                    elif expired:
+                        self.ledger.release(record.id, reason="expired, nonce unused on chain")
+                    else:
+                        continue
+                elif record.state == PaymentState.REJECTED and expired:
+                    self.ledger.release(record.id, reason="rejected by the server and expired unsettled")
+                elif record.state == PaymentState.RESERVED and expired:
+                    self.ledger.mark_unknown(record.id, reason="in flight when the process stopped; expired")
+                else:
+                    continue
                 changed.append(self.ledger.get(record.id))
-            elif record.state == PaymentState.RESERVED and record.header is None:
-                self.ledger.release(record.id, reason="never signed (process stopped before signing)")
-                changed.append(self.ledger.get(record.id))
-            elif record.state == PaymentState.RESERVED and expired:
-                self.ledger.mark_unknown(record.id, reason="sent or about to be sent when the process stopped")
-                changed.append(self.ledger.get(record.id))
+        finally:
+            if chain is not None:
+                chain.close()
         return changed
 
     # ------------------------------------------------------------------------------------------ async

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
@@ -25,7 +25,7 @@ __all__ = ["ENV", "postgres_server", "postgres_url", "server_url", "temporary_da
 ENV = "IMAGINE_TEST_POSTGRES_URL"
 
 
-def server_url(environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
+def server_url(environ: Mapping[str, str] = os.environ) -> str:
     """The server to create test databases on; skips (or, under CI, fails) when there is none."""
     url = environ.get(ENV, "").strip()
     if url:

@@ -223,9 +223,7 @@ class Sandbox:
                 return verdict, None
             return verdict, self._settle(payment, verdict.payer, None, None)
 
-    def pay_and_create(
-        self, payment: PaymentPayload, requirement: PaymentRequirements, order: Order
-    ) -> CreateOutcome:
+    def pay_and_create(self, payment: PaymentPayload, requirement: PaymentRequirements, order: Order) -> CreateOutcome:
         """Verify, settle and submit the job in one step, or recognise an identical settled replay."""
         with self._lock:
             verdict = self.verify(payment, requirement)
@@ -237,7 +235,9 @@ class Sandbox:
                     and original.signature.lower() == payment.payload.signature.lower()
                     and original.task_id in self._jobs
                 ):
-                    return CreateOutcome(Verdict(True, None, verdict.payer), original, self._jobs[original.task_id], True)
+                    return CreateOutcome(
+                        Verdict(True, None, verdict.payer), original, self._jobs[original.task_id], True
+                    )
             if not verdict.valid or verdict.payer is None:
                 return CreateOutcome(verdict)
             job = self._new_job(order)
@@ -280,15 +280,18 @@ class Sandbox:
         with self._lock:
             return self._jobs.get(task_id)
 
-    def observe(self, task_id: str) -> tuple[Job, Observation] | None:
-        """The task's status right now; None if unknown. Reading can advance flapping/backwards traits."""
+    def observe(self, task_id: str, *, peek: bool = False) -> tuple[Job, Observation] | None:
+        """The task's status right now; None if unknown.
+
+        A status read (``peek=False``) advances the flapping/backwards traits; a peek does not.
+        """
         with self._lock:
             job = self._jobs.get(task_id)
             if job is None:
                 return None
-            return job, self._observe(job)
+            return job, self._observe(job, peek)
 
-    def _observe(self, job: Job) -> Observation:
+    def _observe(self, job: Job, peek: bool) -> Observation:
         elapsed = self.now() - job.created_at
         run = job.run_seconds
         if job.fail_error is not None and elapsed >= job.fail_at * run:
@@ -299,6 +302,8 @@ class Sandbox:
         if elapsed < queued_until:
             return Observation("queued")
         progress = min(99, max(0, int((elapsed - queued_until) * 100 / (run - queued_until))))
+        if peek:
+            return Observation("processing", progress=progress)
         if job.flapping:
             job.flap_reads += 1
             if job.flap_reads % 2 == 0:

@@ -1,0 +1,472 @@
+"""The sandbox's HTTP surface: the Imagine API, an x402 facilitator, and admin endpoints for tests.
+
+Routes parse their own input and call ``Sandbox``; fault handling is explicit at each step so the
+order of events (what was charged before what failed) is visible in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from typing import Any, Literal
+
+import anyio.to_thread
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from ..errors import ProtocolError
+from ..models import (
+    MAX_IMAGE_BYTES,
+    CreateRequest,
+    PaymentPayload,
+    PaymentRequirements,
+    SettlementResponse,
+    TemplateData,
+)
+from ..x402 import X402_VERSION, decode_payment_header, encode_payment_response
+from .config import SandboxConfig
+from .paywall import DEFAULT_DURATION, payment_required_body
+from .responses import (
+    IN_PROCESS_HUGE_BYTES,
+    REAL_HUGE_BYTES,
+    DroppedResponse,
+    html_error,
+    huge_response,
+    in_process,
+)
+from .state import Job, Order, Sandbox
+
+__all__ = ["create_app"]
+
+MAX_JSON_BODY = MAX_IMAGE_BYTES * 4 // 3 + 64 * 1024  # a data-URL image plus the rest
+MAX_MULTIPART_BODY = MAX_IMAGE_BYTES + 256 * 1024
+_FILE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]{0,127})\.(mp4|png)$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_SEED = re.compile(r"^-?[0-9]{1,20}$")
+_FORM_STRINGS = ("remixPostId", "rootRemixPostId", "remixToken")
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
+
+CREATE_POST_SETTLE = frozenset(
+    {
+        "error_after_settle",
+        "drop_after_payment",
+        "payment_required_after_settle",
+        "malformed_json",
+        "wrong_content_type",
+    }
+)
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message.encode("utf-8", "replace").decode("utf-8")}, status_code=status)
+
+
+def _truncated(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    raw = json.dumps(body).encode()
+    return Response(raw[: max(1, len(raw) // 2)], status_code=status, media_type="application/json", headers=headers)
+
+
+def _as_html(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body).encode(), status_code=status, media_type="text/html", headers=headers)
+
+
+# ----------------------------------------------------------------------------------- body parsing
+
+
+def _explain(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        problems.append(f"{where}: {str(err['msg']).removeprefix('Value error, ')}")
+    return "invalid request: " + "; ".join(problems)
+
+
+def _order(data: dict[str, Any], *, upload: bytes | None = None, form: dict[str, str] | None = None) -> Order | str:
+    """Validate a create body with the project's own model; a string result is the 400 reason."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
+        return "invalid request: the body contains text that is not valid Unicode"
+    try:
+        request = CreateRequest.model_validate(data)
+    except ValidationError as exc:
+        return _explain(exc)
+    except (ValueError, TypeError, RecursionError):
+        return "invalid request: the body does not match the create schema"
+    template = request.template_data
+    canonical = {  # templateData as object, as string, or absent (all defaults) hash the same
+        "prompt": request.prompt,
+        "templateData": (template or TemplateData()).model_dump(mode="json", by_alias=True, exclude_none=True),
+        "upload": hashlib.sha256(upload).hexdigest() if upload is not None else None,
+        "form": form or {},
+    }
+    digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    duration = template.duration if template is not None else DEFAULT_DURATION
+    return Order(prompt=request.prompt, duration=duration, request_hash=digest)
+
+
+async def _parse_json(request: Request) -> Order | str:
+    raw = await request.body()
+    if len(raw) > MAX_JSON_BODY:
+        return "request body is too large"
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return "the body is not valid JSON"
+    if not isinstance(data, dict):
+        return "the body must be a JSON object with a 'prompt'"
+    return _order(data)
+
+
+def _is_image(data: bytes) -> bool:
+    return data.startswith(_IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
+async def _parse_multipart(request: Request) -> Order | str:
+    """The ElizaOS plugin's encoding: prompt, templateData (JSON string), image file, remix fields."""
+    try:
+        form = await request.form(max_files=4, max_fields=32)
+    except Exception:  # starlette raises HTTPException or MultiPartException depending on the fault
+        return "malformed multipart/form-data body"
+    try:
+        fields: dict[str, str] = {}
+        upload: bytes | None = None
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if key != "image":
+                    return f"unexpected file field {key!r}: only 'image' may be a file"
+                if upload is not None:
+                    return "only one image file may be uploaded"
+                upload = await value.read(MAX_IMAGE_BYTES + 1)
+                if len(upload) > MAX_IMAGE_BYTES:
+                    return f"image upload is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB"
+                if not _is_image(upload):
+                    return "image upload must be a PNG, JPEG, WebP or GIF file"
+            elif key in fields:
+                return f"field {key!r} was sent twice"
+            else:
+                fields[key] = value
+    finally:
+        await form.close()
+    if "prompt" not in fields:
+        return "invalid request: prompt: Field required"
+    template: dict[str, Any] | None = None
+    if "templateData" in fields:
+        try:
+            parsed = json.loads(fields["templateData"])
+        except (ValueError, RecursionError):
+            return "invalid request: templateData: is a string but not JSON"
+        if not isinstance(parsed, dict):
+            return "invalid request: templateData: must be a JSON object"
+        template = parsed
+    if "soraVideoId" in fields:
+        template = {**(template or {})}
+        template.setdefault("soraVideoId", fields["soraVideoId"])
+    if "image" in fields and upload is None:  # an image URL sent as a plain field
+        template = {**(template or {})}
+        template.setdefault("image", fields["image"])
+    if "seed" in fields and not _SEED.match(fields["seed"]):
+        return "invalid request: seed: must be an integer"
+    for name in _FORM_STRINGS:
+        if name in fields and (len(fields[name]) > 256 or not fields[name].isprintable()):
+            return f"invalid request: {name}: must be printable text of at most 256 characters"
+    extras = {k: v for k, v in fields.items() if k not in ("prompt", "templateData")}
+    return _order({"prompt": fields["prompt"], "templateData": template}, upload=upload, form=extras)
+
+
+async def parse_create(request: Request) -> Order | str:
+    """JSON (templateData as object or string) or multipart; a string result is the 400 reason."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > max(MAX_JSON_BODY, MAX_MULTIPART_BODY):
+        return "request body is too large"
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "multipart/form-data":
+        return await _parse_multipart(request)
+    if ctype and ctype != "application/json" and not ctype.endswith("+json"):
+        return f"unsupported content type {ctype!r}: send application/json or multipart/form-data"
+    return await _parse_json(request)
+
+
+# -------------------------------------------------------------------------------------------- app
+
+
+def create_app(config: SandboxConfig | None = None) -> FastAPI:
+    """A fresh sandbox app with its own state at ``app.state.sandbox``."""
+    sandbox = Sandbox(config or SandboxConfig())
+    app = FastAPI(title="Imagine API sandbox", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.sandbox = sandbox
+
+    async def delay(path: str, task_id: str | None = None) -> None:
+        fault = sandbox.take({"delay"}, path, task_id)
+        if fault is not None:
+            await asyncio.sleep(float(fault.param("seconds")))
+
+    def payment_required(resource: str, order: Order, error: str) -> JSONResponse:
+        amount = sandbox.price(order.duration)
+        body = payment_required_body(sandbox.config, resource=resource, amount=amount, error=error)
+        return JSONResponse(body, status_code=402)
+
+    # ------------------------------------------------------------------------------------ create
+
+    @app.post("/generation/create")
+    async def create(request: Request) -> Response:
+        response = await _create(request)
+        await delay("create")
+        return response
+
+    async def _create(request: Request) -> Response:
+        order = await parse_create(request)
+        if isinstance(order, str):
+            return _error(400, order)
+        resource = _base(request) + "/generation/create"
+        header = request.headers.get("x-payment")
+        if header is None:
+            return payment_required(resource, order, "X-PAYMENT header is required")
+
+        before = sandbox.take(
+            {"error_before_settle", "status_502_html", "drop_after_payment"},
+            "create",
+            when=lambda f: f.kind != "drop_after_payment" or not f.param("settle"),
+        )
+        if before is not None:
+            if before.kind == "drop_after_payment":
+                return DroppedResponse(b'{"taskId": "00000000-0000-4000-8000-000000000000"}')
+            return html_error(500 if before.kind == "error_before_settle" else 502)
+        change = sandbox.take({"price_change"}, "create")
+        if change is not None:
+            sandbox.raise_price(int(change.param("amount")))
+
+        try:
+            payment = decode_payment_header(header)
+        except ProtocolError:
+            return payment_required(resource, order, "invalid_payment_header")
+        requirement = sandbox.requirement(resource, sandbox.price(order.duration))
+        outcome = sandbox.pay_and_create(payment, requirement, order)
+        if outcome.settlement is None or outcome.job is None:
+            return payment_required(resource, order, outcome.verdict.reason or "invalid_payment")
+
+        settlement, job = outcome.settlement, outcome.job
+        receipt = SettlementResponse(
+            success=True, transaction=settlement.transaction, network=settlement.network, payer=settlement.payer
+        )
+        headers = {"X-PAYMENT-RESPONSE": encode_payment_response(receipt)}
+        body = {"taskId": job.task_id}
+        after = sandbox.take(
+            CREATE_POST_SETTLE,
+            "create",
+            job.task_id,
+            when=lambda f: f.kind != "drop_after_payment" or bool(f.param("settle")),
+        )
+        if after is None:
+            return JSONResponse(body, status_code=202, headers=headers)
+        if after.kind == "error_after_settle":
+            return html_error(500)
+        if after.kind == "drop_after_payment":
+            return DroppedResponse(json.dumps(body).encode())
+        if after.kind == "payment_required_after_settle":
+            return payment_required(resource, order, str(after.param("error")))
+        if after.kind == "malformed_json":
+            return _truncated(body, 202, headers)
+        return _as_html(body, 202, headers)  # wrong_content_type
+
+    # ------------------------------------------------------------------------------------ status
+
+    def status_body(job: Job, base: str) -> tuple[int, dict[str, Any]]:
+        observed = sandbox.observe(job.task_id)
+        assert observed is not None
+        _, obs = observed
+        if obs.status == "queued":
+            return 202, {"status": "queued"}
+        if obs.status == "processing":
+            return 202, {"status": "processing", "progress": obs.progress}
+        if obs.status == "failed":
+            return 500, {"status": "failed", "error": obs.error}
+        files = f"{base}/files/{job.task_id}"
+        video = (
+            f"http://127.0.0.1:{sandbox.closed_port()}/files/{job.task_id}.mp4"
+            if job.unreachable_video
+            else files + ".mp4"
+        )
+        return 200, {
+            "status": "completed",
+            "result": {
+                "generation": {
+                    "text": f"A {job.duration}-second sora video of: {job.prompt}",
+                    "image": files + ".png",
+                    "video": {"url": video},
+                    "templateName": "video",
+                    "agentId": sandbox.agent_id,
+                },
+                "templateData": {"duration": job.duration},
+            },
+        }
+
+    @app.get("/generation/{task_id}/status")
+    async def status(task_id: str, request: Request) -> Response:
+        response = _status(task_id, request)
+        await delay("status", task_id)
+        return response
+
+    def _status(task_id: str, request: Request) -> Response:
+        first = sandbox.take({"status_502_html", "not_found"}, "status", task_id)
+        if first is not None:
+            return html_error(502) if first.kind == "status_502_html" else JSONResponse({"status": "not_found"}, 404)
+        job = sandbox.job(task_id)
+        if job is None:
+            return JSONResponse({"status": "not_found"}, status_code=404)
+        code, body = status_body(job, _base(request))
+        shaped = sandbox.take({"malformed_json", "wrong_content_type"}, "status", task_id)
+        if shaped is None:
+            return JSONResponse(body, status_code=code)
+        return _truncated(body, code) if shaped.kind == "malformed_json" else _as_html(body, code)
+
+    # ------------------------------------------------------------------------------------- files
+
+    @app.get("/files/{filename}")
+    async def download(filename: str, request: Request) -> Response:
+        match = _FILE.match(filename)
+        task_id = match.group(1) if match else None
+        response = await _download(match, request)
+        await delay("download", task_id)
+        return response
+
+    async def _download(match: re.Match[str] | None, request: Request) -> Response:
+        task_id = match.group(1) if match else None
+        first = sandbox.take({"status_502_html", "not_found"}, "download", task_id)
+        if first is not None:
+            return html_error(502) if first.kind == "status_502_html" else _error(404, "file not found")
+        job = sandbox.job(task_id) if task_id else None
+        observed = sandbox.observe(job.task_id, peek=True) if job else None
+        if match is None or job is None or observed is None or observed[1].status != "completed":
+            return _error(404, "file not found (the task does not exist or is not completed)")
+        ext: Literal["mp4", "png"] = "mp4" if match.group(2) == "mp4" else "png"
+        media_type = "video/mp4" if ext == "mp4" else "image/png"
+        shaped = sandbox.take({"huge_download", "wrong_content_type"}, "download", job.task_id)
+        if shaped is not None and shaped.kind == "huge_download":
+            size = shaped.param("bytes")
+            if size is None:
+                size = IN_PROCESS_HUGE_BYTES if in_process(request.scope) else REAL_HUGE_BYTES
+            return huge_response(int(size), content_length=bool(shaped.param("content_length")), media_type=media_type)
+        data = await anyio.to_thread.run_sync(sandbox.media, job, ext)
+        return Response(data, media_type="text/html" if shaped is not None else media_type)
+
+    # ------------------------------------------------------------------------------- facilitator
+
+    async def facilitator_input(request: Request) -> tuple[PaymentPayload, PaymentRequirements] | str | JSONResponse:
+        try:
+            data = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            return _error(400, "the body is not valid JSON")
+        if not isinstance(data, dict):
+            return _error(400, "the body must be {x402Version, paymentPayload, paymentRequirements}")
+        if data.get("x402Version", X402_VERSION) != X402_VERSION:
+            return "invalid_x402_version"
+        try:
+            requirement = PaymentRequirements.model_validate(data.get("paymentRequirements"))
+        except ValidationError:
+            return "invalid_payment_requirements"
+        raw = data.get("paymentPayload")
+        try:
+            payment = decode_payment_header(raw) if isinstance(raw, str) else PaymentPayload.model_validate(raw)
+        except (ValidationError, ProtocolError):
+            return "invalid_payload"
+        return payment, requirement
+
+    @app.post("/verify")
+    async def verify(request: Request) -> Response:
+        parsed = await facilitator_input(request)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        if isinstance(parsed, str):
+            return JSONResponse({"isValid": False, "invalidReason": parsed, "payer": None})
+        verdict = sandbox.verify(*parsed)
+        return JSONResponse({"isValid": verdict.valid, "invalidReason": verdict.reason, "payer": verdict.payer})
+
+    @app.post("/settle")
+    async def settle(request: Request) -> Response:
+        parsed = await facilitator_input(request)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        network = sandbox.config.network
+        if isinstance(parsed, str):
+            body = {"success": False, "errorReason": parsed, "transaction": "", "network": network, "payer": None}
+            return JSONResponse(body)
+        verdict, settlement = sandbox.settle(*parsed)
+        return JSONResponse(
+            {
+                "success": settlement is not None,
+                "errorReason": verdict.reason,
+                "transaction": settlement.transaction if settlement else "",
+                "network": parsed[0].network,
+                "payer": verdict.payer,
+            }
+        )
+
+    @app.get("/supported")
+    async def supported() -> Response:
+        return JSONResponse(
+            {"kinds": [{"x402Version": X402_VERSION, "scheme": "exact", "network": sandbox.config.network}]}
+        )
+
+    # ------------------------------------------------------------------------------------- admin
+
+    @app.get("/_admin/settlements")
+    async def admin_settlements() -> Response:
+        return JSONResponse([s.to_wire() for s in sandbox.settlements()])
+
+    @app.get("/_admin/faults")
+    async def admin_list_faults() -> Response:
+        armed = [
+            {**fault.model_dump(mode="json", by_alias=True, exclude_none=True), "remaining": remaining}
+            for fault, remaining in sandbox.armed_faults()
+        ]
+        return JSONResponse({"faults": armed})
+
+    @app.post("/_admin/faults")
+    async def admin_faults(request: Request) -> Response:
+        try:
+            data = json.loads(await request.body())
+            items = data["faults"] if isinstance(data, dict) else data
+            if not isinstance(items, list):
+                raise ValueError("'faults' must be a list")
+            sandbox.add_faults(items)
+        except ValidationError as exc:
+            return _error(400, f"invalid fault: {exc.errors()[0]['msg']}")
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            return _error(400, f'expected {{"faults": [...]}}: {exc}')
+        return JSONResponse({"armed": len(sandbox.armed_faults())})
+
+    @app.post("/_admin/fund")
+    async def admin_fund(request: Request) -> Response:
+        try:
+            data = json.loads(await request.body())
+            address, amount = data["address"], data["amount"]
+            if not isinstance(address, str) or not _ADDRESS.match(address):
+                raise ValueError("address must be a 0x-prefixed 20-byte hex address")
+            if isinstance(amount, str) and re.fullmatch(r"-?[0-9]{1,78}", amount):
+                amount = int(amount)
+            balance = sandbox.fund(address, amount)
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            return _error(400, f'expected {{"address": "0x…", "amount": <atomic units>}}: {exc}')
+        return JSONResponse({"address": address, "balance": str(balance)})
+
+    @app.get("/_admin/balances/{address}")
+    async def admin_balance(address: str) -> Response:
+        if not _ADDRESS.match(address):
+            return _error(400, "address must be a 0x-prefixed 20-byte hex address")
+        return JSONResponse({"address": address, "balance": str(sandbox.balance(address))})
+
+    @app.post("/_admin/reset")
+    async def admin_reset() -> Response:
+        sandbox.reset()
+        return JSONResponse({"reset": True})
+
+    return app
