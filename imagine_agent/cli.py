@@ -114,11 +114,12 @@ def _progress(enabled: bool) -> Iterator[Callable[[TaskStatus], None]]:
     if not enabled:
         yield lambda status: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(), transient=False, console=None,
+        TimeElapsedColumn(), console=Console(stderr=True),
     ) as bar:
         task = bar.add_task("queued", total=100)
 
@@ -130,32 +131,39 @@ def _progress(enabled: bool) -> Iterator[Callable[[TaskStatus], None]]:
 
 
 def _summary(outcome: Any, service: ImagineService) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     from .money import format_usdc
 
-    table = Table(show_header=False, box=None)
-    table.add_row("task", outcome.task_id)
-    table.add_row("status", outcome.status.status if outcome.status else "submitted")
+    rows: list[tuple[str, str]] = [("task", outcome.task_id),
+                                   ("status", outcome.status.status if outcome.status else "submitted")]
     if outcome.attached:
-        table.add_row("payment", "none: attached to the job already paid for this exact request")
+        rows.append(("payment", "none: attached to the job already paid for this exact request"))
     if outcome.payment:
         p = outcome.payment
-        table.add_row("paid", f"{format_usdc(p.amount)} on {p.network} to {p.pay_to}")
-        table.add_row("payer", p.payer)
-        table.add_row("transaction", p.transaction or "(no receipt sent)")
+        rows += [("paid", f"{format_usdc(p.amount)} on {p.network} to {p.pay_to}"), ("payer", p.payer),
+                 ("transaction", p.transaction or "(the server sent no receipt)")]
     if outcome.status and outcome.status.video_url:
-        table.add_row("video url", outcome.status.video_url)
+        rows.append(("video url", outcome.status.video_url))
     if outcome.downloads:
-        table.add_row("video file", str(outcome.downloads.video))
+        rows.append(("video file", str(outcome.downloads.video)))
         if outcome.downloads.preview:
-            table.add_row("preview", str(outcome.downloads.preview))
-    left = service.wallet.remaining()
-    table.add_row("budget left", format_usdc(left))
+            rows.append(("preview", str(outcome.downloads.preview)))
+    rows.append(("budget left", _budget_line(service)))
     if service.is_sandbox:
-        table.add_row("note", "sandbox: no real money moved")
-    Console().print(table)
+        rows.append(("note", "sandbox: no real money moved"))
+    for name, value in rows:
+        typer.echo(f"{name:>12}  {value}")
+
+
+def _budget_line(service: ImagineService) -> str:
+    from .money import format_usdc
+
+    t = service.budget().totals
+    parts = []
+    if t.remaining_daily is not None:
+        parts.append(f"{format_usdc(t.remaining_daily)} today")
+    if t.remaining_total is not None:
+        parts.append(f"{format_usdc(t.remaining_total, unit=False)} in total")
+    return ", ".join(parts) or "no caps"
 
 
 # -------------------------------------------------------------------------------------------- commands
@@ -205,12 +213,12 @@ def generate(
     as_json: AsJson = False,
 ) -> None:
     """Pay for a video, wait for it with a progress bar, and download it."""
-    with _service(_settings(base_url, max_per_call), yes=yes, as_json=as_json) as service, \
-            _progress(not as_json and not no_wait) as on_progress:
-        outcome = service.generate(
-            prompt, duration=duration, image=image, auto_clank=auto_clank, auto_enhance=auto_enhance,
-            remix=remix, wait=not no_wait, output_dir=output, on_progress=on_progress, attach=not new,
-        )
+    with _service(_settings(base_url, max_per_call), yes=yes, as_json=as_json) as service:
+        with _progress(not as_json and not no_wait) as on_progress:
+            outcome = service.generate(
+                prompt, duration=duration, image=image, auto_clank=auto_clank, auto_enhance=auto_enhance,
+                remix=remix, wait=not no_wait, output_dir=output, on_progress=on_progress, attach=not new,
+            )
         if as_json:
             _print_json(outcome.to_json())
         else:
@@ -238,9 +246,9 @@ def wait(
     as_json: AsJson = False,
 ) -> None:
     """Wait for a task (by id, from any earlier run) to finish."""
-    with _service(_settings(base_url), as_json=as_json, quiet=as_json) as service, \
-            _progress(not as_json) as on_progress:
-        result = service.wait(task_id, on_progress=on_progress, timeout=timeout)
+    with _service(_settings(base_url), as_json=as_json, quiet=as_json) as service:
+        with _progress(not as_json) as on_progress:
+            result = service.wait(task_id, on_progress=on_progress, timeout=timeout)
         if as_json:
             _print_json(result.to_wire())
         else:

@@ -64,12 +64,15 @@ def test_processes_sharing_one_sqlite_file_never_exceed_a_cap(tmp_path: Path) ->
     path, go = tmp_path / "shared.sqlite3", tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     readies = [tmp_path / f"ready-{i}" for i in range(processes)]
+    args = [str(attempts_each), str(AMOUNT), str(N * AMOUNT)]
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(path), str(ready), str(go), str(attempts_each), str(AMOUNT),
-             str(N * AMOUNT)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [sys.executable, "-c", WORKER, str(path), str(ready), str(go), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for ready in readies
     ]
     try:

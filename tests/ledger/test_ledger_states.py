@@ -150,7 +150,8 @@ def test_tasks(ledger: Ledger) -> None:
         video_path="/tmp/v.mp4", result_json='{"status": "completed"}',
     )  # fmt: skip
     assert ledger.get_task("task-1") == done
-    assert (done.video_url, done.preview_url, done.video_path) == ("https://cdn/v.mp4", "https://cdn/p.png", "/tmp/v.mp4")
+    assert (done.video_url, done.preview_url) == ("https://cdn/v.mp4", "https://cdn/p.png")
+    assert (done.video_path, done.result_json) == ("/tmp/v.mp4", '{"status": "completed"}')
     assert ledger.upsert_task("task-1", video_path=None).video_path is None  # an explicit None clears
 
     ledger.upsert_task("task-2", status="processing")

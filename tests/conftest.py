@@ -1,0 +1,82 @@
+"""Shared fixtures: a real sandbox on loopback, ledgers, wallets and clients wired to them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from imagine_agent.client import AsyncImagineClient, ImagineClient
+from imagine_agent.ledger import Caps, Ledger, open_ledger
+from imagine_agent.polling import PollPolicy
+from imagine_agent.sandbox import SandboxConfig, SandboxServer, create_app
+from imagine_agent.wallet import PaymentPolicy, Wallet
+from imagine_agent.x402 import PrivateKeySigner
+
+FAST_POLL = PollPolicy(first=0.02, floor=0.02, cap=0.2)
+SPEED = 600.0  # sandbox jobs of 60-180 s take 0.1-0.3 s
+
+
+class CountingSigner:
+    """A real key that counts its signatures (money tests assert on the count)."""
+
+    def __init__(self) -> None:
+        self.inner = PrivateKeySigner.generate()
+        self.signed = 0
+
+    @property
+    def address(self) -> str:
+        return self.inner.address
+
+    def sign_typed_data(self, typed_data: Any) -> bytes:
+        self.signed += 1
+        return self.inner.sign_typed_data(typed_data)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(SandboxConfig(speed=SPEED)) as server:
+        yield server
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    led = open_ledger(tmp_path / "ledger.sqlite3")
+    yield led
+    led.close()
+
+
+@pytest.fixture
+def signer() -> CountingSigner:
+    return CountingSigner()
+
+
+@pytest.fixture
+def make_wallet(ledger: Ledger, signer: CountingSigner) -> Callable[..., Wallet]:
+    def make(*, per_call: int = 5_000_000, daily: int | None = 20_000_000, total: int | None = 100_000_000,
+             approval_threshold: int | None = None, approver: Any = None, **policy: Any) -> Wallet:
+        caps = Caps(per_call=per_call, daily=daily, total=total)
+        return Wallet(signer, ledger, PaymentPolicy(caps=caps, approval_threshold=approval_threshold, **policy),
+                      approver=approver)
+
+    return make
+
+
+@pytest.fixture
+def client(sandbox: SandboxServer, make_wallet: Callable[..., Wallet]) -> Iterator[ImagineClient]:
+    with ImagineClient(sandbox.url, wallet=make_wallet(), poll=FAST_POLL, allow_private_image_urls=True) as c:
+        yield c
+
+
+@pytest.fixture
+async def async_client(make_wallet: Callable[..., Wallet]) -> Any:
+    """The async client on the sandbox in-process (ASGI), no sockets."""
+    app = create_app(SandboxConfig(speed=SPEED))
+    transport = httpx.ASGITransport(app=app)
+    async with AsyncImagineClient("http://sandbox.test", wallet=make_wallet(), transport=transport,
+                                  poll=FAST_POLL) as c:
+        c.sandbox_state = app.state.sandbox  # type: ignore[attr-defined]
+        yield c
