@@ -29,7 +29,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, Unpack, cast
+from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypedDict, TypeVar, Unpack, cast
 from urllib.parse import urlsplit
 
 from .errors import BudgetExceededError, ConfigurationError, WalletFrozenError
@@ -208,7 +208,7 @@ _EXPIRED = "(state = 'rejected' AND valid_before IS NOT NULL AND valid_before < 
 _USAGE_SQL = f"""
 SELECT
     SUM(CASE WHEN state = 'paid' THEN amount ELSE 0 END),
-    SUM(CASE WHEN state = 'reserved' OR (state = 'rejected' AND NOT {_EXPIRED}) THEN amount ELSE 0 END),
+    SUM(CASE WHEN state IN ('reserved', 'rejected') THEN amount ELSE 0 END),
     SUM(CASE WHEN state = 'unknown' THEN amount ELSE 0 END),
     SUM(CASE WHEN created_at > ? THEN amount ELSE 0 END),
     SUM(amount),
@@ -389,7 +389,7 @@ class Ledger(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def __enter__(self) -> Ledger:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -422,7 +422,7 @@ class _Pool(Generic[_C]):
         with self._lock:
             if self._closed:
                 raise ValueError("this ledger is closed")
-            if self._pid != os.getpid():  # forked: the parent's connections are not ours to use or close
+            if self._pid != os.getpid():  # forked: the parent's connections are not ours to use
                 self._idle, self._pid = [], os.getpid()
             conn = self._idle.pop() if self._idle else None
         if conn is None:
@@ -683,7 +683,7 @@ class _SqlLedger(Ledger):
         )
 
     def _usage(self, tx: _Tx, session_id: str | None, now: float) -> _Usage:
-        row = tx.execute(_USAGE_SQL, (now, now - DAY, session_id, now - MINUTE, now))[0]
+        row = tx.execute(_USAGE_SQL, (now - DAY, session_id, now - MINUTE, now))[0]
         # SUM is NULL over no rows, and NUMERIC (Decimal) for BIGINT in PostgreSQL: int() both.
         return _Usage(*(int(value or 0) for value in row))
 

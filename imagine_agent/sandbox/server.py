@@ -119,12 +119,14 @@ def run(
     *,
     log_level: str = "info",
 ) -> None:
-    """Serve the sandbox until interrupted (Ctrl-C). What ``imagine-agent sandbox`` calls."""
+    """Serve the sandbox until interrupted (Ctrl-C, SIGTERM), then return. What ``imagine-agent sandbox`` calls."""
     app = create_app(config)
     server = uvicorn.Server(_uvicorn_config(app, host=host, port=port, log_level=log_level))
     quiet_dropped_connections()  # after uvicorn.Config has configured logging
     log.warning("Imagine API sandbox on http://%s:%d: simulated USDC, no real money moves", host, port)
     try:
         server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after shutting down gracefully: that is our exit
+        pass
     finally:
         app.state.sandbox.close()

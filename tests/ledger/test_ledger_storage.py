@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sqlite3
 import stat
@@ -148,6 +149,22 @@ def test_concurrent_postgres_openers_do_not_race_the_migration(postgres_url: str
     for opened in ledgers:
         opened.close()
     assert _versions(postgres_url) == [1]
+
+
+def _reserve_many(ledger: Ledger, who: str, count: int = 40) -> None:
+    for i in range(count):
+        reserve(ledger, request_hash=f"{who}-{i}")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_opens_its_own_connections(ledger: Ledger) -> None:
+    reserve(ledger, request_hash="before-fork")  # leaves an idle connection in the pool
+    child = multiprocessing.get_context("fork").Process(target=_reserve_many, args=(ledger, "child"))
+    child.start()
+    _reserve_many(ledger, "parent")  # at the same time: one shared connection would garble both
+    child.join(30)
+    assert child.exitcode == 0
+    assert len(ledger.payments()) == 81
 
 
 # ------------------------------------------------------------------------------------------ locations
