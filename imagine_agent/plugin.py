@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,7 +29,7 @@ from .config import Settings
 from .errors import ConfigurationError, ImagineError
 from .models import TaskStatus
 from .money import format_usdc
-from .service import GenerationOutcome, ImagineService
+from .service import BudgetReport, GenerationOutcome, ImagineService
 
 __all__ = [
     "CONFIG_KEYS",
@@ -67,7 +67,6 @@ CONFIG_KEYS: dict[str, str] = {
     "IMAGINE_AUTO_CLANK": "auto_clank",
     "IMAGINE_SANDBOX_SPEED": "sandbox_speed",
 }
-_SECRET_KEYS = frozenset({"IMAGINE_PRIVATE_KEY", "IMAGINE_KEYSTORE_PASSWORD", "IMAGINE_LEDGER_URL"})
 
 
 # ------------------------------------------------------------------------------------------ the shapes
@@ -143,7 +142,7 @@ def settings_from_runtime(runtime: Any, config: Mapping[str, Any] | None = None)
         return Settings(**values)
     except ValueError as exc:
         # Name the setting, never echo its value: it may be a key.
-        errors = getattr(exc, "errors", lambda: [])()
+        errors: list[Any] = exc.errors() if hasattr(exc, "errors") else []
         names = sorted({_key_for(str(e["loc"][0])) for e in errors if e.get("loc")}) or ["settings"]
         raise ConfigurationError(f"invalid plugin setting(s): {', '.join(names)}; check their format") from None
 
@@ -215,15 +214,18 @@ _VIDEO_WORDS = re.compile(r"\b(videos?|clips?|films?|movies?|animat\w*)\b", re.I
 _PRICE_WORDS = re.compile(r"\b(price|prices|cost|costs|quote|how much)\b", re.I)
 _STATUS_WORDS = re.compile(r"\b(status|progress|ready|done|finished|how is|how's)\b", re.I)
 _TASK_ID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
-_DURATION = re.compile(r"\b(\d{1,2}(?:\.\d+)?)\s*-?\s*(?:s|sec|secs|second|seconds)\b", re.I)
+_DURATION = re.compile(r"\b(\d{1,2}(?:\.\d+)?)\s*-?\s*(?:seconds|second|secs|sec|s)\b", re.I)
+_SECONDS = r"\d{1,2}(?:\.\d+)?\s*-?\s*(?:seconds|second|secs|sec|s)\b"
 _ASK = re.compile(
     r"^\s*(?:hey\s+\w+[,!]?\s+)?(?:please\s+)?(?:(?:can|could|would)\s+you\s+)?(?:please\s+)?"
-    r"(?:quote|price|make|generate|create|render|produce|film|shoot|animate|what\s+would\s+it\s+cost\s+to\s+make)"
+    r"(?:what(?:'s|\s+is)\s+the\s+price\s+of|(?:how\s+much\s+(?:would|does|will|is)(?:\s+it\s+cost\s+to\s+(?:make|get|generate))?)|quote|price|"
+    r"make|generate|create|render|produce|film|shoot|animate)"
     r"\s+(?:me\s+|us\s+)?(?:an?\s+|the\s+)?(?:price\s+(?:of|for)\s+(?:an?\s+)?)?"
-    r"(?:\d{1,2}(?:\.\d+)?\s*-?\s*(?:s|sec|secs|second|seconds)\s*(?:long\s+)?)?"
+    rf"(?:{_SECONDS}\s*(?:long\s+)?)?"
     r"(?:videos?|clips?|films?|movies?|animations?)?\s*(?:of|about|showing|where|with|:)?\s*",
     re.I,
 )
+_COST_TAIL = re.compile(r"\s+(?:cost|costs|be)\s*\??\s*$", re.I)
 
 
 def _text(message: Any) -> str:
@@ -246,9 +248,8 @@ def _prompt_of(text: str, options: Mapping[str, Any]) -> str:
     prompt = options.get("prompt")
     if isinstance(prompt, str) and prompt.strip():
         return prompt.strip()
-    stripped = _ASK.sub("", text, count=1)
-    stripped = _DURATION.sub("", stripped) if stripped != text else stripped
-    return stripped.strip(" \t\n.!?,;:") or text.strip()
+    asked = _COST_TAIL.sub("", _ASK.sub("", text, count=1))
+    return asked.strip(" \t\n.!?,;:") or text.strip()
 
 
 def _duration_of(text: str, options: Mapping[str, Any]) -> float | None:
@@ -296,7 +297,14 @@ def _delivery(outcome: GenerationOutcome) -> dict[str, Any]:
     }
 
 
-def _narrate(outcome: GenerationOutcome, left: int, auto_clank: bool, payer: str) -> str:
+def _left(report: BudgetReport) -> int | None:
+    """What remains of the tightest budget window (daily, total, session); None when uncapped."""
+    t = report.totals
+    windows = [w for w in (t.remaining_daily, t.remaining_total, t.remaining_session) if w is not None]
+    return min(windows) if windows else None
+
+
+def _narrate(outcome: GenerationOutcome, left: int | None, auto_clank: bool, payer: str) -> str:
     lines = [f'Your video is ready: "{outcome.prompt}"']
     if outcome.status and outcome.status.video_url:
         lines.append(f"Watch: {outcome.status.video_url}")
@@ -308,7 +316,8 @@ def _narrate(outcome: GenerationOutcome, left: int, auto_clank: bool, payer: str
         p = outcome.payment
         tx = f", transaction {p.transaction}" if p.transaction else ""
         lines.append(f"Paid {_usdc(p.amount)} on {p.network} to {_short(p.pay_to)}{tx}.")
-    lines.append(f"Budget left: {_usdc(left)}.")
+    if left is not None:
+        lines.append(f"Budget left: {_usdc(left)}.")
     if auto_clank:
         lines.append(f"A Clanker coin was deployed for it; the paying wallet {payer} is its creator "
                      "and earns its trading fees.")
@@ -362,7 +371,11 @@ async def _with_progress(run: Callable[[Callable[[TaskStatus], None]], Awaitable
     """Run a service call in its worker thread while its progress updates are reported on this loop."""
     loop = asyncio.get_running_loop()
     updates: asyncio.Queue[TaskStatus | None] = asyncio.Queue()
-    task = asyncio.ensure_future(run(lambda status: loop.call_soon_threadsafe(updates.put_nowait, status)))
+
+    def on_progress(status: TaskStatus) -> None:  # called in the service's worker thread
+        loop.call_soon_threadsafe(updates.put_nowait, status)
+
+    task = asyncio.ensure_future(run(on_progress))
     task.add_done_callback(lambda _: updates.put_nowait(None))
     while (status := await updates.get()) is not None:
         await report(status)
@@ -399,7 +412,7 @@ async def _generate(runtime: Any, message: Any, state: Any = None, options: Any 
                                                   on_progress=on_progress),
             _Progress(callback, name),
         )
-        left = await asyncio.to_thread(service.wallet.remaining)
+        left = _left(await service.abudget())
         record = _delivery(outcome)
         video.deliver(record)
         narration = _narrate(outcome, left, clank, service.wallet.address)
@@ -430,7 +443,7 @@ async def _quote(runtime: Any, message: Any, state: Any = None, options: Any = N
         result = await service.aquote(prompt, duration=duration, auto_clank=_auto_clank(service.settings, opts))
         price = _usdc(result.quote.amount)
         verdict = ("within my budget" if result.allowed else f"but I can't pay it: {result.refusal}")
-        reply = f'A video of "{prompt}" costs {price}, {verdict}. Budget left: {_usdc(result.remaining)}.'
+        reply = f'A video of "{prompt}" costs {price}, {verdict}. I can spend up to {_usdc(result.remaining)} now.'
         await _say(callback, _content(reply, name))
         return {"success": True, "text": reply,
                 "values": {"success": True, "price": str(result.quote.amount), "allowed": result.allowed},
@@ -546,14 +559,14 @@ async def _budget(runtime: Any, message: Any = None, state: Any = None) -> dict[
         return {"text": "", "values": {}, "data": {}}
     service = found.service
     report = await service.abudget()
-    left = await asyncio.to_thread(service.wallet.remaining)
-    t = report.totals
+    now = await asyncio.to_thread(service.wallet.remaining)
+    t, left = report.totals, _left(report)
     frozen = " Payments are FROZEN (kill switch)." if t.frozen else ""
-    text = (f"Imagine video budget: spent {_usdc(t.spent)}, can spend up to {_usdc(left)} on the next video "
-            f"(per-call cap {_usdc(report.caps.per_call)}).{frozen} Prices come from a quote; "
-            "the operator sets the caps.")
+    window = f"{_usdc(left)} left in the budget" if left is not None else "no overall cap"
+    text = (f"Imagine video budget: spent {_usdc(t.spent)}, {window}, up to {_usdc(now)} for the next video."
+            f"{frozen} Prices come from a quote; the operator sets the caps.")
     return {"text": text,
-            "values": {"imagineBudgetLeft": str(Decimal(left) / 1_000_000), "imagineFrozen": t.frozen,
+            "values": {"imagineNextVideoMax": format_usdc(now, unit=False), "imagineFrozen": t.frozen,
                        "imagineSandbox": service.is_sandbox},
             "data": report.to_json()}
 
@@ -681,7 +694,7 @@ def elizaos_plugin(plugin: Plugin = imagine_plugin) -> Any:
     def to_result(result: dict[str, Any]) -> Any:
         return ActionResult(**{k: _json_safe(v) for k, v in result.items() if v is not None})
 
-    def handler_of(handler: Handler) -> Handler:
+    def handler_of(handler: Handler) -> Any:
         async def run(runtime: Any, message: Any, state: Any = None, options: Any = None,
                       callback: Any = None, responses: Any = None) -> Any:
             return to_result(await handler(runtime, message, state, options, to_callback(callback), responses))

@@ -36,6 +36,7 @@ __all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult",
 
 SANDBOX_NOTICE = "SANDBOX: embedded local Imagine API, throwaway wallet, no real money moves."
 FINISHED = ("completed", "failed", "not_found")
+SIGNING_GRACE = 120.0  # seconds a reservation may wait for its signature before it counts as abandoned
 
 
 @dataclass(frozen=True)
@@ -291,8 +292,9 @@ class ImagineService:
                 attach: bool) -> tuple[Job, bool]:
         if attach:
             existing = self.ledger.find_open(rhash)
-            if existing is not None:
-                return self._attach(existing, request, image_file), True
+            job = self._attach(existing, request, image_file) if existing is not None else None
+            if job is not None:
+                return job, True
         job = self.client.create(request, image_file=image_file)
         self.ledger.upsert_task(
             job.task_id,
@@ -303,13 +305,19 @@ class ImagineService:
         )
         return job, False
 
-    def _attach(self, record: PaymentRecord, request: CreateRequest, image_file: ImageFile | None) -> Job:
-        """A paid (or possibly paid) job for this exact request exists: follow it instead of paying again."""
+    def _attach(self, record: PaymentRecord, request: CreateRequest, image_file: ImageFile | None) -> Job | None:
+        """A paid (or possibly paid) job for this exact request exists: follow it instead of paying again.
+
+        None when the earlier attempt never signed: nothing can settle from it, so paying now is safe.
+        """
         if record.state == PaymentState.PAID and record.task_id:
             job = self.client.job(record.task_id)
             job.payment = _payment_info(record)
             return job
-        if record.state == PaymentState.RESERVED and record.header:
+        if record.state == PaymentState.RESERVED and record.header is None:
+            return None
+        if record.state == PaymentState.RESERVED and record.valid_before and record.valid_before > time.time() + 6:
+            # Signed and journaled, maybe sent, by a process that stopped: re-send the very same header.
             job = self.client.resend(request, self.wallet.resume(record, _requirement(record)),
                                      image_file=image_file)
             self.ledger.upsert_task(job.task_id, payment_id=record.id, request_hash=record.request_hash,
@@ -410,6 +418,8 @@ class ImagineService:
                                                        PaymentState.RESERVED]):
                 expired = record.valid_before is not None and record.valid_before < now
                 if record.state == PaymentState.RESERVED and record.header is None:
+                    if record.created_at > now - SIGNING_GRACE:
+                        continue  # a live process may be signing it right now
                     self.ledger.release(record.id, reason="never signed (the process stopped before signing)")
                 elif chain is not None and record.nonce is not None:
                     if chain.authorization_used(record.asset, record.payer, record.nonce):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..x402 import NETWORKS
 
@@ -111,12 +111,14 @@ class Fault(BaseModel):
     tasks created, or at once to ``task_id`` if given.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: FaultKind
     times: int = 1
     match: PathKind | None = None
-    task_id: str | None = Field(default=None, alias="taskId")
+    task_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("task_id", "taskId"), serialization_alias="taskId"
+    )
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("times")

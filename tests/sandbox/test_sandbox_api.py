@@ -594,7 +594,7 @@ async def test_video_is_a_real_h264_mp4(
     assert response.status_code == 200
     assert response.headers["content-type"] == "video/mp4"
     assert int(response.headers["content-length"]) == len(response.content)
-    with av.open(io.BytesIO(response.content)) as container:
+    with av.open(io.BytesIO(response.content), mode="r") as container:
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264"
         assert (stream.width, stream.height) == (320, 180)

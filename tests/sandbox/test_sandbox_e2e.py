@@ -78,7 +78,7 @@ def test_full_purchase_over_http() -> None:
         assert status.status_code == 200 and seen & {"queued", "processing"}
         video = client.get(status.json()["result"]["generation"]["video"]["url"])
         assert video.headers["content-type"] == "video/mp4"
-        with av.open(io.BytesIO(video.content)) as container:
+        with av.open(io.BytesIO(video.content), mode="r") as container:
             assert container.streams.video[0].codec_context.name == "h264"
             assert len(list(container.decode(video=0))) == 24
         [row] = client.get("/_admin/settlements").json()
@@ -146,7 +146,7 @@ def test_run_serves_until_interrupted(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code = "from imagine_agent.sandbox import SandboxConfig, run; run('127.0.0.1', %d, SandboxConfig(speed=10))" % port
+    code = f"from imagine_agent.sandbox import SandboxConfig, run; run('127.0.0.1', {port}, SandboxConfig(speed=10))"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
     try:
