@@ -585,7 +585,7 @@ class _SqlLedger(Ledger):
             where = f" WHERE state IN ({', '.join('?' * len(states))})"
             params = [PaymentState(state).value for state in states]
         with self._begin("read") as tx:
-            rows = tx.execute(f"{_PAYMENTS_SELECT}{where} ORDER BY created_at DESC{_limit(limit)}", params)
+            rows = tx.execute(f"{_PAYMENTS_SELECT}{where} ORDER BY created_at DESC, id DESC{_limit(limit)}", params)
         return [_payment(row) for row in rows]
 
     # ---- tasks
@@ -620,7 +620,7 @@ class _SqlLedger(Ledger):
     def tasks(self, *, pending_only: bool = False, limit: int | None = None) -> list[TaskRecord]:
         where = f" WHERE status NOT IN ({_FINISHED})" if pending_only else ""
         with self._begin("read") as tx:
-            rows = tx.execute(f"{_TASKS_SELECT}{where} ORDER BY created_at DESC{_limit(limit)}")
+            rows = tx.execute(f"{_TASKS_SELECT}{where} ORDER BY created_at DESC, task_id DESC{_limit(limit)}")
         return [_task(row) for row in rows]
 
     # ---- budget

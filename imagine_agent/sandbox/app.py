@@ -228,7 +228,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
             return _error(400, order)
         resource = _base(request) + "/generation/create"
         header = request.headers.get("x-payment")
-        if header is None:
+        if not header:  # absent or empty, as x402 servers treat it
             return payment_required(resource, order, "X-PAYMENT header is required")
 
         before = sandbox.take(

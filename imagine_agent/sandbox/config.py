@@ -4,6 +4,28 @@ A ``Fault`` describes one misbehaviour of the real world (a 5xx after the money 
 connection, a price change…) that the client must survive. Faults are armed in ``SandboxConfig``,
 through ``POST /_admin/faults`` or from a JSON/TOML file (``load_faults``), and each one applies to the
 next ``times`` matching requests (``-1``: forever).
+
+Kinds (default paths; params with defaults). On create, faults act only on requests carrying X-PAYMENT:
+
+- ``error_before_settle`` (create): HTML 500, nothing charged.
+- ``error_after_settle`` (create): settle + create the task, then HTML 500: money taken, response lost.
+- ``drop_after_payment`` (create; ``settle=True``): settle (or not), then break the connection mid-body;
+  the client sees ``httpx.RemoteProtocolError`` (a transport error) over uvicorn and over ASGITransport.
+- ``payment_required_after_settle`` (create; ``error="unexpected_settle_error"``): settle, then 402 anyway.
+- ``price_change`` (create; ``amount=500000``): on the next paid create, every price rises by ``amount``
+  for good, before verification: a payment signed for the old price is rejected (authorization_value).
+- ``delay`` (any path; ``seconds=1.0``): sleep before answering (after settling, on a paid create).
+- ``malformed_json`` (create, status): the normal status code with a truncated JSON body.
+- ``wrong_content_type`` (create, status; download allowed): the right body served as text/html.
+- ``status_502_html`` (status; create, download allowed): a proxy's HTML 502, nothing charged.
+- ``not_found`` (status; download allowed): 404 ``{"status": "not_found"}`` for an existing task.
+- ``huge_download`` (download; ``bytes=None``, ``content_length=True``): an endless-looking body of zeros,
+  generated lazily; ``bytes=None`` is 2 GiB over a real server, 64 MiB in-process (httpx's ASGITransport
+  buffers whole bodies in memory, so keep ``bytes`` small there).
+- Task traits, bound to the next ``times`` created tasks (or to ``task_id`` at once): ``fail`` (``error``,
+  ``at=1.0``: the fraction of the job's time at which it fails), ``status_flapping`` (processing reads
+  alternate with queued), ``progress_backwards`` (one processing read reports half the previous progress),
+  ``unreachable_video`` (the completed result's video URL points at a closed loopback port).
 """
 
 from __future__ import annotations
@@ -169,7 +191,22 @@ def load_faults(path: str | Path) -> list[Fault]:
 
 
 class SandboxConfig(BaseModel):
-    """How the sandbox prices, times and misbehaves. Money is integer atomic USDC (6 decimals)."""
+    """How the sandbox prices, times and misbehaves. Money is integer atomic USDC (6 decimals).
+
+    - ``speed``: time scale; a job's duration is divided by it (60: a 2-minute job takes 2 s).
+    - ``job_seconds``: real-scale range job durations are drawn from, per task, by an RNG seeded with
+      ``seed`` and the task's creation index (same order of creates, same durations).
+    - ``price_per_second``: atomic USDC per second of requested video (8 s x 125000 = 1.00 USDC, as the spec).
+    - ``network``/``asset``/``pay_to``/``extra``/``max_timeout_seconds``: the 402's payment requirement;
+      another network without an explicit ``asset``/``extra`` gets that network's USDC and domain.
+    - ``default_balance``: simulated USDC of any payer not in ``balances`` (addresses, any case).
+    - ``idempotent_replay``: re-sending an identical, already-settled ``X-PAYMENT`` for the same request
+      answers 202 with the original taskId (and receipt) instead of a 402 ``nonce_already_used``. A careful
+      x402 server does this: the chain settles a nonce once, so the retry after a lost response is safe,
+      and the client gets what it paid for. ``False`` behaves like a naive server.
+    - ``video_seconds_cap``: rendered MP4 length cap, to keep renders fast.
+    - ``faults``: armed at start (and again by ``reset``). ``clock``: injectable time source.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 

@@ -1,0 +1,192 @@
+"""The same operations over the Model Context Protocol, for Claude Desktop, Cursor and ElizaOS's MCP plugin.
+
+    imagine-agent mcp                      # stdio (what desktop clients spawn)
+    python -m imagine_agent.mcp_server     # the same
+    imagine-agent mcp --transport streamable-http --port 8765
+
+Tools: ``quote_video``, ``generate_video`` (progress notifications while it renders), ``video_status``,
+``wait_for_video``, ``budget_status``. Resources: ``imagine://budget``, ``imagine://receipts``,
+``imagine://videos/pending``. Each tool only calls ``ImagineService``; a failure comes back as an MCP
+error result carrying the error's message (never a traceback, never a key). Caps come from the
+server's settings (``IMAGINE_*``), never from tool arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+
+from .config import Settings
+from .errors import ImagineError, exit_code_for
+from .ledger import PaymentRecord
+from .models import TaskStatus
+from .service import SANDBOX_NOTICE, ImagineService
+
+__all__ = ["create_server", "main", "serve"]
+
+INSTRUCTIONS = """Buys AI videos from the Imagine API, paying per request in USDC on Base (x402).
+Quote first (quote_video signs nothing), then generate_video pays once and waits for the render.
+Spending is capped by the operator; budget_status shows what is left. If generate_video returns
+before the video is done, resume it with wait_for_video(task_id) instead of paying again."""
+
+
+def _auto_clank(settings: Settings, requested: bool) -> bool:
+    """Operator policy decides (rule 6): ``never``/``always`` win; ``agent``/``ask`` follow the request."""
+    return {"never": False, "always": True}.get(settings.auto_clank, requested)
+
+
+def _receipt(record: PaymentRecord) -> dict[str, Any]:
+    """A payment as shown to clients: never the signed header (a bearer instrument)."""
+    return {
+        "id": record.id, "state": record.state.value, "amount": str(record.amount), "asset": record.asset,
+        "network": record.network, "payTo": record.pay_to, "payer": record.payer, "taskId": record.task_id,
+        "transaction": record.transaction, "reason": record.reason,
+        "createdAt": dt.datetime.fromtimestamp(record.created_at, dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+async def _call(work: Callable[[], Awaitable[Any]]) -> Any:
+    """Run one service call; its errors become MCP tool errors with the message only."""
+    try:
+        return await work()
+    except ImagineError as exc:
+        raise ToolError(f"{type(exc).__name__}: {exc}") from None
+
+
+async def _with_progress(ctx: Context, run: Callable[[Callable[[TaskStatus], None]], Awaitable[Any]]) -> Any:
+    """Run a service call in its worker thread and forward each poll as an MCP progress notification."""
+    loop = asyncio.get_running_loop()
+    updates: asyncio.Queue[TaskStatus | None] = asyncio.Queue()
+
+    def on_progress(status: TaskStatus) -> None:  # called in the service's worker thread
+        loop.call_soon_threadsafe(updates.put_nowait, status)
+
+    task = asyncio.ensure_future(run(on_progress))
+    task.add_done_callback(lambda _: updates.put_nowait(None))
+    while (status := await updates.get()) is not None:
+        done = 100.0 if status.status == "completed" else float(status.progress or 0)
+        await ctx.report_progress(done, 100.0, status.status)
+    return await task
+
+
+def create_server(service: ImagineService) -> MCPServer:
+    """An MCP server over one open service (the caller closes the service)."""
+    server = MCPServer("imagine-agent", instructions=INSTRUCTIONS)
+    settings = service.settings
+
+    @server.tool()
+    async def quote_video(prompt: str, duration: float | None = None, image: str | None = None,
+                          auto_enhance: bool = False, auto_clank: bool = False) -> dict[str, Any]:
+        """Price of a video, and whether the budget allows it. Signs and pays nothing.
+
+        duration: seconds (default 8). image: http(s) URL or data URL to animate.
+        """
+        result = await _call(lambda: service.aquote(
+            prompt, duration=duration, image=image, auto_enhance=auto_enhance,
+            auto_clank=_auto_clank(settings, auto_clank)))
+        return {**result.to_json(), "sandbox": service.is_sandbox}
+
+    @server.tool()
+    async def generate_video(prompt: str, ctx: Context, duration: float | None = None, image: str | None = None,
+                             auto_enhance: bool = False, auto_clank: bool = False,
+                             wait: bool = True) -> dict[str, Any]:
+        """Pay for one video (at most once per identical request), wait for it and download it.
+
+        Sends progress notifications while it renders. wait=false returns right after payment with the
+        task id; resume with wait_for_video. auto_clank (if the operator allows it) deploys a coin for the
+        video whose creator is the paying wallet.
+        """
+        outcome = await _call(lambda: _with_progress(ctx, lambda on_progress: service.agenerate(
+            prompt, duration=duration, image=image, auto_enhance=auto_enhance,
+            auto_clank=_auto_clank(settings, auto_clank), wait=wait, on_progress=on_progress)))
+        budget = await service.abudget()
+        return {**outcome.to_json(), "budget": budget.to_json()["remaining"]}
+
+    @server.tool()
+    async def video_status(task_id: str) -> dict[str, Any]:
+        """The current status of a video task, once (no waiting)."""
+        status = await _call(lambda: service.astatus(task_id))
+        return {"taskId": task_id, **status.to_wire()}
+
+    @server.tool()
+    async def wait_for_video(task_id: str, ctx: Context, download: bool = True) -> dict[str, Any]:
+        """Wait for an already paid task to finish (with progress notifications), then download it. Pays nothing."""
+        status = await _call(lambda: _with_progress(
+            ctx, lambda on_progress: service.await_task(task_id, on_progress=on_progress)))
+        result: dict[str, Any] = {"taskId": task_id, **status.to_wire()}
+        if download and status.status == "completed":
+            files = await _call(lambda: asyncio.to_thread(service.download, task_id, None, status=status))
+            result["videoPath"] = str(files.video)
+            result["previewPath"] = str(files.preview) if files.preview else None
+        return result
+
+    @server.tool()
+    async def budget_status() -> dict[str, Any]:
+        """Spent, reserved, unknown and remaining budget, the operator's caps, and the kill switch."""
+        report = await _call(service.abudget)
+        return {**report.to_json(), "sandbox": service.is_sandbox}
+
+    @server.resource("imagine://budget", name="budget", mime_type="application/json")
+    async def budget_resource() -> str:
+        """The budget report (as budget_status)."""
+        report = await service.abudget()
+        return json.dumps(report.to_json())
+
+    @server.resource("imagine://receipts", name="receipts", mime_type="application/json")
+    async def receipts_resource() -> str:
+        """Every payment, newest first: amount, state, task, transaction."""
+        try:
+            records = await asyncio.to_thread(service.receipts, 200)
+        except ImagineError as exc:
+            raise ResourceError(str(exc)) from None
+        return json.dumps({"payments": [_receipt(r) for r in records]})
+
+    @server.resource("imagine://videos/pending", name="pending videos", mime_type="application/json")
+    async def pending_resource() -> str:
+        """Paid tasks that have not finished yet (resume them with wait_for_video)."""
+        tasks = await asyncio.to_thread(service.pending)
+        return json.dumps({"tasks": [{"taskId": t.task_id, "prompt": t.prompt, "status": t.status,
+                                      "progress": t.progress} for t in tasks]})
+
+    return server
+
+
+def serve(settings: Settings | None = None, *, transport: str = "stdio", port: int = 8765,
+          host: str = "127.0.0.1") -> None:
+    """Open the service, serve until the client goes away, close the service. What ``imagine-agent mcp`` runs."""
+    if transport not in ("stdio", "streamable-http"):
+        raise ValueError(f"unknown MCP transport {transport!r}: use stdio or streamable-http")
+    try:
+        service = ImagineService.create(settings)
+    except ImagineError as exc:
+        print(f"imagine-agent mcp: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise SystemExit(exit_code_for(exc)) from None
+    try:
+        service.output_dir = service.settings.data_dir / "videos"
+        if service.is_sandbox:
+            print(SANDBOX_NOTICE, file=sys.stderr)  # stdout belongs to the protocol
+        server = create_server(service)
+        if transport == "stdio":
+            server.run("stdio")
+        else:
+            server.run("streamable-http", host=host, port=port)
+    finally:
+        service.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m imagine_agent.mcp_server [stdio|streamable-http] [port]``; settings from ``IMAGINE_*``."""
+    args = sys.argv[1:] if argv is None else argv
+    transport: Literal["stdio", "streamable-http"] = "streamable-http" if args[:1] == ["streamable-http"] else "stdio"
+    serve(transport=transport, port=int(args[1]) if len(args) > 1 else 8765)
+
+
+if __name__ == "__main__":
+    main()
