@@ -353,8 +353,12 @@ class Ledger(ABC):
         """The payment with this id; ``KeyError`` if there is none."""
 
     @abstractmethod
-    def find_open(self, request_hash: str) -> PaymentRecord | None:
-        """The newest payment for this request that a re-run must attach to instead of paying again."""
+    def find_open(self, request_hash: str, *, now: float | None = None) -> PaymentRecord | None:
+        """The newest payment for this request that a re-run must attach to instead of paying again.
+
+        A rejected payment counts until its ``valid_before`` passes: only then is a new signature for
+        the same request provably safe (money-safety rule 3).
+        """
 
     @abstractmethod
     def in_flight(self) -> list[PaymentRecord]:
@@ -558,15 +562,17 @@ class _SqlLedger(Ledger):
         with self._begin("read") as tx:
             return self._get(tx, payment_id)
 
-    def find_open(self, request_hash: str) -> PaymentRecord | None:
+    def find_open(self, request_hash: str, *, now: float | None = None) -> PaymentRecord | None:
         columns = ", ".join(f"p.{c}" for c in _PAYMENT_COLUMNS)
+        now = time.time() if now is None else now
         with self._begin("read") as tx:
             rows = tx.execute(
                 f"SELECT {columns} FROM payments p LEFT JOIN tasks t ON t.task_id = p.task_id "
                 "WHERE p.request_hash = ? AND (p.state IN ('reserved', 'unknown') OR (p.state = 'paid' "
-                f"AND (t.status IS NULL OR t.status NOT IN ({_FINISHED})))) "
+                f"AND (t.status IS NULL OR t.status NOT IN ({_FINISHED}))) "
+                "OR (p.state = 'rejected' AND p.valid_before >= ?)) "
                 "ORDER BY p.created_at DESC LIMIT 1",
-                (request_hash,),
+                (request_hash, int(now)),
             )
         return _payment(rows[0]) if rows else None
 

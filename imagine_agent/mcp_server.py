@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -168,6 +169,7 @@ def serve(settings: Settings | None = None, *, transport: str = "stdio", port: i
     except ImagineError as exc:
         print(f"imagine-agent mcp: {type(exc).__name__}: {exc}", file=sys.stderr)
         raise SystemExit(exit_code_for(exc)) from None
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per poll would flood the client's log
     try:
         service.output_dir = service.settings.data_dir / "videos"
         if service.is_sandbox:

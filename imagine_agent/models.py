@@ -23,6 +23,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
     ValidationError,
     field_validator,
 )
@@ -181,7 +183,7 @@ class TemplateData(WireModel):
 
     video_model: Literal["sora"] = "sora"
     sora_video_id: str | None = None
-    duration: int | float = 8
+    duration: StrictInt | StrictFloat = 8
     auto_clank: bool = False
     auto_enhance: bool = False
     image: str | None = None
@@ -191,7 +193,7 @@ class TemplateData(WireModel):
     def _duration(cls, v: int | float) -> int | float:
         if isinstance(v, bool) or not math.isfinite(v) or not MIN_DURATION <= v <= MAX_DURATION:
             raise ValueError(f"duration must be a number of seconds from {MIN_DURATION} to {MAX_DURATION}")
-        return v
+        return int(v) if isinstance(v, float) and v.is_integer() else v
 
     @field_validator("image")
     @classmethod

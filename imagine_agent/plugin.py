@@ -212,6 +212,7 @@ def _require_service(runtime: Any) -> ImagineVideoService:
 
 _VIDEO_WORDS = re.compile(r"\b(videos?|clips?|films?|movies?|animat\w*)\b", re.I)
 _PRICE_WORDS = re.compile(r"\b(price|prices|cost|costs|quote|how much)\b", re.I)
+_MAKE_WORDS = re.compile(r"\b(make|generate|create|render|produce|film|shoot|animate|imagine)\b", re.I)
 _STATUS_WORDS = re.compile(r"\b(status|progress|ready|done|finished|how is|how's)\b", re.I)
 _TASK_ID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
 _DURATION = re.compile(r"\b(\d{1,2}(?:\.\d+)?)\s*-?\s*(?:seconds|second|secs|sec|s)\b", re.I)
@@ -387,7 +388,8 @@ async def _with_progress(run: Callable[[Callable[[TaskStatus], None]], Awaitable
 
 async def _can_generate(runtime: Any, message: Any, state: Any = None) -> bool:
     text = _text(message)
-    return _video_service(runtime) is not None and bool(_VIDEO_WORDS.search(text)) and not _PRICE_WORDS.search(text)
+    return (_video_service(runtime) is not None and bool(_VIDEO_WORDS.search(text) and _MAKE_WORDS.search(text))
+            and not _PRICE_WORDS.search(text))
 
 
 async def _generate(runtime: Any, message: Any, state: Any = None, options: Any = None,

@@ -22,6 +22,7 @@ from .config import Settings
 from .errors import (
     ConfigurationError,
     ImagineError,
+    PaymentRejectedError,
     PaymentStateUnknownError,
 )
 from .flows import PaymentInfo
@@ -316,6 +317,14 @@ class ImagineService:
             return job
         if record.state == PaymentState.RESERVED and record.header is None:
             return None
+        if record.state == PaymentState.REJECTED:
+            wait = max(0, int((record.valid_before or 0) - time.time()) + 1)
+            raise PaymentRejectedError(
+                f"the server rejected the last payment for this exact request ({record.reason}). Its "
+                f"authorization stays valid {wait} s more; a new one is signed only after it expires. "
+                f"Try again in {wait} s.",
+                reason=record.reason or "",
+            )
         if record.state == PaymentState.RESERVED and record.valid_before and record.valid_before > time.time() + 6:
             # Signed and journaled, maybe sent, by a process that stopped: re-send the very same header.
             job = self.client.resend(request, self.wallet.resume(record, _requirement(record)),

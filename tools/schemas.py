@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .approval import HumanApproval
     from .context import ImagineContext
 
-__all__ = ["BudgetArgs", "Plan", "TaskArgs", "VideoRequestArgs", "WaitArgs", "plan_request"]
+__all__ = ["BudgetArgs", "Plan", "Runtime", "TaskArgs", "VideoRequestArgs", "WaitArgs", "plan_request"]
 
 Runtime = Annotated[Any, InjectedToolArg]
 
@@ -48,7 +48,6 @@ class VideoRequestArgs(_Args):
     )
     image: str | None = Field(
         default=None,
-        max_length=15_000_000,
         description="Starting image for image-to-video: the https:// URL (or data:image/...;base64 URL) the user "
         "gave. Omit for text-to-video.",
     )

@@ -38,6 +38,7 @@ from .responses import (
     huge_response,
     in_process,
 )
+from .rpc import answer_rpc
 from .state import Job, Order, Sandbox
 
 __all__ = ["create_app"]
@@ -415,6 +416,15 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
         return JSONResponse(
             {"kinds": [{"x402Version": X402_VERSION, "scheme": "exact", "network": sandbox.config.network}]}
         )
+
+    @app.post("/rpc")
+    async def rpc(request: Request) -> Response:
+        """Read-only chain view of the simulated USDC (authorizationState, balanceOf) for reconcile."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse(answer_rpc(sandbox, None))
+        return JSONResponse(answer_rpc(sandbox, body))
 
     # ------------------------------------------------------------------------------------- admin
 

@@ -97,7 +97,9 @@ def test_find_open(ledger: Ledger) -> None:
     released = in_state(ledger, S.RELEASED, now=NOW)
     assert ledger.find_open("request-1") is None
     rejected = in_state(ledger, S.REJECTED, now=NOW + 1)
-    assert ledger.find_open("request-1") is None  # the server refused it: nothing to attach to
+    later = NOW + 100_000
+    assert ledger.find_open("request-1", now=NOW + 1) == rejected  # refused, but still valid: no new signature
+    assert ledger.find_open("request-1", now=later) is None  # expired unsettled: paying anew is safe
 
     unknown = in_state(ledger, S.UNKNOWN, now=NOW + 2)
     assert ledger.find_open("request-1") == unknown
@@ -115,7 +117,7 @@ def test_find_open(ledger: Ledger) -> None:
         assert ledger.find_open("request-1") == ledger.get(unknown.id)
     for status in ("completed", "failed", "not_found"):
         ledger.upsert_task("task-1", status=status)
-        assert ledger.find_open("request-1") is None  # finished: a re-run is a new purchase
+        assert ledger.find_open("request-1", now=later) is None  # finished: a re-run is a new purchase
     assert {released.id, rejected.id} <= {p.id for p in ledger.payments()}
 
 

@@ -1,0 +1,499 @@
+"""A deterministic offline planner: a LangChain chat model that is not an LLM.
+
+It lets the agent run with no keys and no network — the default when no model is configured, and the
+test double. It reads the user's last message with regular expressions (duration, image URL,
+``remix <id>``, "coin it"), enhances the prompt by the rules of ``prompts/enhance.md``, then plans
+the same tool flow an LLM would: quote (with a budget check) → generate (the tool waits) → narrate.
+That is three model calls per delivered video. Everything it writes says it is a rule-based planner.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+__all__ = [
+    "PLANNER_LABEL",
+    "PLANNER_NAME",
+    "Intent",
+    "OfflinePlanner",
+    "VideoAsk",
+    "enhance_prompt",
+    "parse_request",
+]
+
+PLANNER_NAME = "imagine-offline-planner"
+PLANNER_LABEL = "(Offline planner: rule-based, not an LLM.)"
+VIDEO_TOOLS = frozenset({"quote_video", "generate_video", "wait_for_video", "video_status", "budget_status"})
+
+# ------------------------------------------------------------------------------------------ reading
+
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+    "sixty": 60,
+}
+_NUM = r"\d{1,3}(?:\.\d+)?|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+_DURATION = re.compile(rf"\b({_NUM})\s*(?:-\s*|\s+)?(?:seconds?|secs?|s)\b(?:\s+long\b)?", re.IGNORECASE)
+_MINUTE = re.compile(r"\b(?:(half)\s+a|a|one)\s+minute\b(?:\s+long\b)?", re.IGNORECASE)
+_URL = re.compile(r"(https?://[^\s<>\"'`]+|data:image/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=]+)", re.IGNORECASE)
+_REMIX = re.compile(
+    r"\b(?:remix|continue|extend)(?:\s+of)?(?:\s+(?:the\s+)?(?:sora\s+)?video)?(?:\s+id)?\s*[:#]?\s*[\"'`]?"
+    r"((?=[A-Za-z0-9_.:-]*\d)[A-Za-z0-9][A-Za-z0-9_.:-]{2,199})",
+    re.IGNORECASE,
+)
+_NO_COIN = re.compile(
+    r"\b(?:no|don'?t|do\s+not|never|without(?:\s+a)?)\s+(?:coin(?:ing)?|token|clank(?:er|ing)?|auto-?\s?clank)\w*",
+    re.IGNORECASE,
+)
+_COIN = re.compile(
+    r"\b(?:(?:and\s+)?coin\s+(?:it|this|that|the\s+video)|(?:and\s+)?clank(?:er)?\s+it|auto[-\s]?clank|"
+    r"tokeni[sz]e\s+it|(?:and\s+)?(?:deploy|launch|mint|create|make)\s+(?:a\s+|an\s+|the\s+)?(?:coin|token|clanker)"
+    r"(?:\s+for\s+it)?|with\s+a\s+(?:coin|token))\b",
+    re.IGNORECASE,
+)
+_AUTO_ENHANCE = re.compile(
+    r"\b(?:auto[-\s]?enhance|(?:let|have|ask)\s+the\s+server\s+(?:enhance|improve|rewrite)(?:\s+(?:it|the\s+prompt))?)\b",
+    re.IGNORECASE,
+)
+_TASK_ID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
+_VIDEO_WORDS = re.compile(
+    r"\b(?:video|clip|film|movie|animat\w*|footage|shot|scene|make|generate|create|render|produce|shoot|remix)\b",
+    re.IGNORECASE,
+)
+_BUDGET_WORDS = re.compile(r"\b(?:budget|balance|spent|spend|remaining|left\s+to\s+spend|caps?)\b", re.IGNORECASE)
+_LEAD = re.compile(
+    r"^(?:(?:hey|hi|ok|okay|please|pls|now|so)[,!]?\s+)*(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?"
+    r"(?:(?:make|generate|create|render|produce|give|shoot|animate|turn|do|film|build)\s+(?:me|us)?\s*)?"
+    r"(?:(?:a|an|the|one|some)\s+)?(?:(?:short|quick|little|new|cool|nice|cinematic)\s+)?"
+    r"(?:(?:video|clip|film|movie|animation|sora\s+video)\b\s*(?:(?:of|showing|where|with|about|that\s+shows|in\s+which)\s+)?)?",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class VideoAsk:
+    """What the user asked for: their subject and the settings they named."""
+
+    subject: str
+    duration: float | None = None
+    image: str | None = None
+    remix_of: str | None = None
+    coin: bool | None = None  # True: asked for a coin; False: asked for none; None: did not say
+    auto_enhance: bool = False
+
+
+@dataclass(frozen=True)
+class Intent:
+    kind: Literal["video", "budget", "status", "wait", "help"]
+    video: VideoAsk | None = None
+    task_id: str | None = None
+
+
+def _number(text: str) -> float:
+    word = text.lower()
+    return float(_NUMBER_WORDS[word]) if word in _NUMBER_WORDS else float(text)
+
+
+def _tidy(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+([,.;:!?])", r"\1", text)
+    text = re.sub(r"^(?:[,;:.!?-]|\band\b|\bthen\b|\bplease\b|\bso\s+that\b|\bso\b)\s*", "", text,
+                  flags=re.IGNORECASE)
+    text = re.sub(r"(?:[,;:-]|\band\b|\bthen\b|\bplease\b|\bfrom\b|\busing\b|\bwith\b)\s*$", "", text,
+                  flags=re.IGNORECASE)
+    return text.strip(" ,;:-")
+
+
+def parse_request(text: str) -> Intent:
+    """Read a chat message the way the planner does: which tool flow, and with what settings."""
+    rest = text.strip()
+    image = None
+    url = _URL.search(rest)
+    if url:
+        image = url.group(1).rstrip(".,;:!?)]}")
+        rest = rest[: url.start()] + " " + rest[url.end():]
+    remix = _REMIX.search(rest)
+    remix_of = remix.group(1).rstrip(".,;:!?") if remix else None
+    if remix:
+        rest = rest[: remix.start()] + " " + rest[remix.end():]
+    task = _TASK_ID.search(rest)
+    lowered = rest.lower()
+    if task and not remix and not image:
+        if re.search(r"\b(?:wait|collect|fetch|download|finish)\w*\b", lowered):
+            return Intent("wait", task_id=task.group(0))
+        if re.search(r"\b(?:status|progress|check|how\s+is|done)\b", lowered):
+            return Intent("status", task_id=task.group(0))
+    if not image and not remix_of and not _VIDEO_WORDS.search(rest):
+        return Intent("budget") if _BUDGET_WORDS.search(rest) else Intent("help")
+
+    coin: bool | None = None
+    if _NO_COIN.search(rest):
+        coin = False
+        rest = _NO_COIN.sub(" ", rest)
+    elif _COIN.search(rest):
+        coin = True
+        rest = _COIN.sub(" ", rest)
+    auto_enhance = bool(_AUTO_ENHANCE.search(rest))
+    rest = _AUTO_ENHANCE.sub(" ", rest)
+    duration = None
+    if found := _DURATION.search(rest):
+        duration = _number(found.group(1))
+        rest = rest[: found.start()] + " " + rest[found.end():]
+    elif found := _MINUTE.search(rest):
+        duration = 30.0 if found.group(1) else 60.0
+        rest = rest[: found.start()] + " " + rest[found.end():]
+    rest = re.sub(r"\binto\s+(?:a|an)\s+(?:video|clip|animation|movie)\b", " ", rest, flags=re.IGNORECASE)
+    subject = _tidy(_LEAD.sub("", _tidy(rest), count=1))
+    subject = re.sub(r"^(?:this|that|it)\s+(?:image|photo|picture|pic)\b\s*", "", subject, flags=re.IGNORECASE)
+    subject = _tidy(subject)
+    if subject and remix_of and re.match(r"(?:in|with|as|but|using|now)\b", subject, re.IGNORECASE):
+        subject = "the same video, " + subject
+    if not subject:
+        subject = ("the scene in the reference image" if image else
+                   "the original video, with fresh motion" if remix_of else "a short cinematic scene")
+    return Intent("video", VideoAsk(subject, duration, image, remix_of, coin, auto_enhance))
+
+
+# ------------------------------------------------------------------------------------- enhancement
+
+_CAMERA = re.compile(
+    r"\b(?:close[- ]?up|wide|medium shot|tracking|drone|aerial|dolly|pan(?:s|ning)?|tilt|handheld|orbit\w*|"
+    r"push[- ]in|zoom\w*|pov|first[- ]person|overhead|static shot|camera)\b", re.IGNORECASE)
+_LIGHT = re.compile(
+    r"\b(?:sunset|sunrise|golden hour|dawn|dusk|night\w*|neon|sunlit|sunlight|moonlight|moonlit|candle\w*|"
+    r"overcast|backlit|lit|lighting|light|noon|midday|twilight|studio)\b", re.IGNORECASE)
+_STYLE = re.compile(
+    r"\b(?:cinematic|anime|cartoon|watercolou?r|photoreal\w*|realistic|35 ?mm|film grain|claymation|pixel art|"
+    r"documentary|3d|cgi|noir|vintage|retro|style|stop[- ]motion|oil painting|sketch|vhs)\b", re.IGNORECASE)
+_LIGHT_DETAIL = (
+    (re.compile(r"\b(?:sunset|golden hour|dusk)\b", re.I),
+     "Warm golden-hour light from a low sun, long soft shadows and a glowing rim light."),
+    (re.compile(r"\b(?:sunrise|dawn)\b", re.I), "Cool, soft dawn light warming slowly as the sun rises."),
+    (re.compile(r"\bneon\b", re.I), "Saturated neon light against deep shadows, with reflections on wet surfaces."),
+    (re.compile(r"\b(?:night|moonlit|moonlight)\b", re.I), "Low-key night lighting: moonlight and a few warm practical lights."),
+)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def enhance_prompt(ask: VideoAsk) -> str:
+    """A video prompt by the rules of ``prompts/enhance.md``: keep the subject, fill in what was left open
+    (camera, lighting, style), and size the action to the duration. Deterministic."""
+    if ask.auto_enhance:
+        return _sentence(ask.subject)  # the server enhances; send the user's words as they are
+    seconds = ask.duration or 8.0
+    parts = [_sentence(ask.subject)]
+    if ask.image:
+        parts.append("Start from the reference image and keep its composition and subject; bring it to life "
+                     "with natural, believable motion.")
+    if ask.remix_of:
+        parts.append("Keep the look of the original video and change only what is described.")
+    if not _CAMERA.search(ask.subject):
+        if seconds <= 5:
+            parts.append("A single steady medium shot.")
+        elif seconds <= 12:
+            parts.append("A smooth tracking shot that follows the subject at eye level, one continuous camera move.")
+        else:
+            parts.append("Open on a wide establishing shot, then a slow push-in on the subject.")
+    detail = next((line for pattern, line in _LIGHT_DETAIL if pattern.search(ask.subject)), None)
+    if detail:
+        parts.append(detail)
+    elif not _LIGHT.search(ask.subject):
+        parts.append("Soft natural daylight with gentle contrast.")
+    if not _STYLE.search(ask.subject):
+        parts.append("Photoreal and cinematic, shallow depth of field, natural colour.")
+    if seconds <= 5:
+        parts.append("One brief moment, no cuts.")
+    elif seconds <= 12:
+        parts.append(f"One continuous action that fits {seconds:g} seconds, with a clear start and finish, no cuts.")
+    else:
+        parts.append(f"Two or three beats in one location across {seconds:g} seconds, no hard cuts.")
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------- planning
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return " ".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content if isinstance(b, str | dict))
+
+
+def _parsed(message: ToolMessage) -> dict[str, Any]:
+    try:
+        body = json.loads(_text(message))
+    except ValueError:
+        return {"message": _text(message)}
+    return body if isinstance(body, dict) else {"message": _text(message)}
+
+
+def _call(name: str, args: dict[str, Any]) -> ToolCall:
+    return ToolCall(name=name, args=args, id=f"call_{uuid.uuid4().hex[:24]}", type="tool_call")
+
+
+def _video_args(ask: VideoAsk) -> dict[str, Any]:
+    args: dict[str, Any] = {"prompt": enhance_prompt(ask)}
+    if ask.duration is not None:
+        args["duration"] = ask.duration
+    if ask.image:
+        args["image"] = ask.image
+    if ask.remix_of:
+        args["remix_of"] = ask.remix_of
+    if ask.coin:
+        args["auto_clank"] = True
+    if ask.auto_enhance:
+        args["auto_enhance"] = True
+    return args
+
+
+def _line(label: str, value: Any) -> str | None:
+    return f"{label}: {value}" if value not in (None, "", {}) else None
+
+
+def _budget_line(left: dict[str, Any] | None) -> str | None:
+    if not left:
+        return None
+    text = f"{left.get('nextCall')} for the next video"
+    if left.get("today"):
+        text += f"; {left['today']} left today"
+    return f"Budget left: {text}."
+
+
+def _narrate_video(ask: VideoAsk | None, result: dict[str, Any], ok: bool) -> list[str]:
+    """The narration format of ``prompts/narrate.md``, filled from a generate/wait tool result."""
+    request = result.get("request") or {}
+    seconds = request.get("duration") or (ask.duration if ask and ask.duration else 8)
+    subject = ask.subject if ask else "your video"
+    paid = result.get("paid")
+    status = result.get("status")
+    lines: list[str | None] = []
+    if not ok:
+        if result.get("taskId"):
+            lines.append(f"The generation failed: {result.get('message', 'no reason given')}")
+            lines.append(_line("Paid", _paid_text(paid)) if paid else "Nothing was paid.")
+            lines.append("The payment stays recorded; a retry would be a new payment, so I did not retry.")
+        elif str(result.get("message", "")).startswith("User rejected"):
+            lines.append("Not paid: the payment was not approved, so nothing was signed or paid.")
+        else:
+            lines.append(f"I did not pay for this video: {result.get('message', 'the request was refused')}")
+            if result.get("paid") is False:
+                lines.append("Nothing was signed or paid.")
+        lines.append(_line("Task", result.get("taskId")))
+        return [line for line in lines if line]
+    if status == "still_running":
+        lines.append(f"Paid and started: your {seconds:g}-second video of {subject} is still being made.")
+        lines.append(f"Collect it later with `imagine-agent wait {result.get('taskId')}` (or ask me to wait).")
+    else:
+        lines.append(f"Your {seconds:g}-second video of {subject} is ready.")
+        video = result.get("videoPath")
+        url = result.get("videoUrl")
+        lines.append(_line("Video", f"{video} ({url})" if video and url else video or url))
+        lines.append(_line("Preview", result.get("previewPath") or result.get("previewUrl")))
+        if result.get("downloadError"):
+            lines.append(f"Download problem: {result['downloadError']}")
+    if request.get("prompt"):
+        enhanced = " (the server was asked to enhance it)" if request.get("autoEnhance") else ""
+        lines.append(f'Prompt sent{enhanced}: "{request["prompt"]}"')
+    if result.get("newPayment") is False:
+        lines.append("Paid: nothing new — this exact request was already paid for, so I followed that job.")
+    else:
+        lines.append(_line("Paid", _paid_text(paid)))
+    lines.append(_budget_line(result.get("budgetLeft")))
+    coin = result.get("coin")
+    if coin:
+        lines.append(f"Coin: autoClank was sent, so a Clanker coin is deployed for this video. The paying wallet "
+                     f"{coin.get('creator')} is the coin's creator and earns its trading fees.")
+    elif request.get("autoClankNote"):
+        lines.append(f"Coin: {request['autoClankNote']}.")
+    lines.append(_line("Task", result.get("taskId")))
+    if result.get("sandbox"):
+        lines.append("Sandbox: no real money moved.")
+    return [line for line in lines if line]
+
+
+def _paid_text(paid: Any) -> str | None:
+    if not isinstance(paid, dict):
+        return None
+    tx = paid.get("transaction") or "no receipt sent"
+    return f"{paid.get('amount')} on {paid.get('network')} to {paid.get('payTo')}, transaction {tx}"
+
+
+def _narrate_refusal(ask: VideoAsk | None, quote: dict[str, Any]) -> list[str]:
+    lines = [f"I did not pay for this video: {quote.get('refusal') or quote.get('message') or 'it was refused'}"]
+    if quote.get("price"):
+        seconds = (quote.get("request") or {}).get("duration") or 8
+        lines.append(f"Price: {quote['price']} for {seconds:g} seconds; the budget allows "
+                     f"{quote.get('budgetLeftNextCall')} for the next video.")
+    lines.append("Nothing was signed or paid. A shorter video costs less; only the operator can raise a cap "
+                 "(for example IMAGINE_MAX_PER_CALL) — I cannot.")
+    return lines
+
+
+def _narrate_budget(body: dict[str, Any]) -> list[str]:
+    left = body.get("left") or {}
+    caps = body.get("caps") or {}
+    return [
+        f"Wallet {body.get('wallet')}: spent {body.get('spent')}, reserved {body.get('reserved')}, "
+        f"unknown {body.get('unknown')}.",
+        f"Left: {left.get('nextCall')} for the next video, {left.get('today', 'no daily cap')} today, "
+        f"{left.get('total', 'no total cap')} in total.",
+        f"Caps (set by the operator): {caps.get('perCall')} per call, {caps.get('daily')} a day, "
+        f"{caps.get('total')} in total; payments over {body.get('approvalThreshold')} need a human's approval.",
+        f"autoClank policy: {body.get('autoClankPolicy')}.",
+    ]
+
+
+HELP = (
+    "I make short AI videos and pay for them from the operator's wallet, within its budget. Try: "
+    '"make me an 8-second video of a corgi surfing at sunset", "animate https://example.com/cat.png", '
+    '"remix <video id> in anime style", "... and coin it", "what is my budget?", or "status <task id>".'
+)
+
+
+class OfflinePlanner(BaseChatModel):
+    """A rule-based stand-in for an LLM: plans quote → generate → narrate from the user's message.
+
+    Not an LLM and says so (``response_metadata`` and every narration). No network, no keys.
+    """
+
+    bound_tools: tuple[str, ...] = ()
+    output_tool: dict[str, Any] | None = None
+    """The structured-output tool (``response_format``) to answer with, when the agent has one."""
+
+    @property
+    def _llm_type(self) -> str:
+        return PLANNER_NAME
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": PLANNER_NAME, "llm": False}
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Remember the tools; anything not a video tool is taken as the structured-output schema."""
+        names: list[str] = []
+        output = None
+        for tool in tools:
+            schema = convert_to_openai_tool(tool)["function"]
+            if schema["name"] in VIDEO_TOOLS:
+                names.append(schema["name"])
+            else:
+                output = schema
+        return self.model_copy(update={"bound_tools": tuple(names), "output_tool": output})
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        message = self.plan(messages)
+        message.response_metadata = {"model_name": PLANNER_NAME, "planner": "rule-based, not an LLM"}
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    # ---- the rules
+    def plan(self, messages: Sequence[BaseMessage]) -> AIMessage:
+        """The next step, from the last user message and the tool results since it."""
+        start = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1)
+        if start < 0:
+            return self._answer([HELP], {})
+        intent = parse_request(_text(messages[start]))
+        turn = messages[start + 1:]
+        results: dict[str, tuple[dict[str, Any], bool]] = {}
+        for m in turn:
+            if isinstance(m, ToolMessage) and m.name:
+                results[m.name] = (_parsed(m), m.status != "error")
+        if not any(isinstance(m, AIMessage) for m in turn):
+            return self._first_step(intent)
+        ask = intent.video
+        for name in ("generate_video", "wait_for_video"):
+            if name in results:
+                body, ok = results[name]
+                ok = ok and "error" not in body
+                return self._answer(_narrate_video(ask, body, ok), body)
+        if "quote_video" in results:
+            quote, ok = results["quote_video"]
+            if ok and quote.get("allowed") and "generate_video" in self.bound_tools and ask is not None:
+                last_quote = next(c for m in reversed(turn) if isinstance(m, AIMessage)
+                                  for c in m.tool_calls if c["name"] == "quote_video")
+                return AIMessage(content="", tool_calls=[_call("generate_video", dict(last_quote["args"]))])
+            return self._answer(_narrate_refusal(ask, quote), quote)
+        if "video_status" in results:
+            body, ok = results["video_status"]
+            text = f"Task {body.get('taskId')}: {body.get('status')}"
+            if body.get("progress") is not None:
+                text += f" ({body['progress']}%)"
+            if body.get("videoUrl"):
+                text += f". Video: {body['videoUrl']}"
+            return self._answer([text if ok else f"Could not check it: {body.get('message')}"], body)
+        if "budget_status" in results:
+            body, ok = results["budget_status"]
+            return self._answer(_narrate_budget(body) if ok else [f"Could not read the budget: {body.get('message')}"],
+                                body)
+        return self._answer(["I could not finish that request."], {})
+
+    def _first_step(self, intent: Intent) -> AIMessage:
+        if intent.kind == "video" and intent.video is not None:
+            args = _video_args(intent.video)
+            calls = [_call("quote_video", args)]
+            if "budget_status" in self.bound_tools:
+                calls.append(_call("budget_status", {}))
+            return AIMessage(content="", tool_calls=calls)
+        if intent.kind == "budget":
+            return AIMessage(content="", tool_calls=[_call("budget_status", {})])
+        if intent.kind == "status" and intent.task_id:
+            return AIMessage(content="", tool_calls=[_call("video_status", {"task_id": intent.task_id})])
+        if intent.kind == "wait" and intent.task_id:
+            return AIMessage(content="", tool_calls=[_call("wait_for_video", {"task_id": intent.task_id})])
+        return self._answer([HELP], {})
+
+    def _answer(self, lines: list[str], facts: dict[str, Any]) -> AIMessage:
+        text = "\n".join([*lines, PLANNER_LABEL])
+        if self.output_tool is None:
+            return AIMessage(content=text)
+        # A structured final answer: fill the schema's fields we know, in its own names.
+        known = _report_fields(text, facts)
+        props = (self.output_tool.get("parameters") or {}).get("properties") or {}
+        args = {k: v for k, v in known.items() if k in props}
+        return AIMessage(content=text, tool_calls=[_call(self.output_tool["name"], args)])
+
+
+def _report_fields(text: str, facts: dict[str, Any]) -> dict[str, Any]:
+    paid = facts.get("paid")
+    return {
+        "reply": text,
+        "task_id": facts.get("taskId"),
+        "status": facts.get("status") or ("failed" if facts.get("error") else None),
+        "video_path": facts.get("videoPath"),
+        "video_url": facts.get("videoUrl"),
+        "preview_url": facts.get("previewUrl"),
+        "paid": _paid_text(paid) if isinstance(paid, dict) else None,
+        "transaction": paid.get("transaction") if isinstance(paid, dict) else None,
+        "coin_creator": (facts.get("coin") or {}).get("creator"),
+    }

@@ -1,0 +1,66 @@
+"""Reconcile releases only what is proven unsettled: the chain (JSON-RPC) or an explicit, expired rejection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from imagine_agent.config import Settings
+from imagine_agent.errors import PaymentRejectedError, PaymentStateUnknownError
+from imagine_agent.ledger import PaymentState
+from imagine_agent.sandbox import SandboxConfig, SandboxServer
+from imagine_agent.service import ImagineService
+
+pytestmark = pytest.mark.e2e
+KEY = "0x" + "3c" * 32
+
+
+def service_for(server: SandboxServer, tmp_path: Path, *, rpc: bool) -> ImagineService:
+    settings = Settings(base_url=server.url, private_key=KEY, data_dir=tmp_path, poll_first=0.02, poll_floor=0.02,
+                        rpc_url=f"{server.url}/rpc" if rpc else None)
+    return ImagineService.create(settings)
+
+
+def test_rpc_proves_a_lost_answer_was_paid(tmp_path: Path) -> None:
+    with SandboxServer(SandboxConfig(speed=600, idempotent_replay=False)) as server, \
+            service_for(server, tmp_path, rpc=True) as service:
+        server.state.add_faults({"kind": "error_after_settle"})
+        with pytest.raises(PaymentStateUnknownError):
+            service.generate("answer lost", wait=False)
+        (record,) = service.receipts()
+        assert record.state == PaymentState.UNKNOWN
+        changed = service.reconcile()
+        assert [r.state for r in changed] == [PaymentState.PAID]
+        assert service.budget().totals.unknown == 0 and service.budget().totals.spent == record.amount
+
+
+def test_rpc_releases_an_unsettled_payment_only_after_expiry(tmp_path: Path) -> None:
+    with SandboxServer(SandboxConfig(speed=600)) as server, service_for(server, tmp_path, rpc=True) as service:
+        server.state.add_faults({"kind": "error_before_settle", "times": -1})
+        with pytest.raises(PaymentStateUnknownError):
+            service.generate("never settled", wait=False)
+        (record,) = service.receipts()
+        assert service.reconcile() == []  # still valid: it could still settle
+        (released,) = service.reconcile(now=(record.valid_before or 0) + 1)
+        assert released.state == PaymentState.RELEASED and "unused on chain" in (released.reason or "")
+        assert service.budget().totals.unknown == 0
+        assert server.state.settlements() == []
+
+
+def test_without_rpc_unknown_stays_unknown_and_rejected_expires(tmp_path: Path) -> None:
+    with SandboxServer(SandboxConfig(speed=600, default_balance=0)) as server, \
+            service_for(server, tmp_path, rpc=False) as service:
+        with pytest.raises(PaymentRejectedError, match="insufficient_funds"):
+            service.generate("no funds", wait=False)
+        with pytest.raises(PaymentRejectedError, match="Try again in"):
+            service.generate("no funds", wait=False)  # same request: no second signature while the first is valid
+        (rejected,) = service.receipts()
+        server.state.fund(service.wallet.address, 10_000_000)
+        server.state.add_faults({"kind": "error_before_settle", "times": -1})
+        with pytest.raises(PaymentStateUnknownError):
+            service.generate("unknown one", wait=False)
+        later = max(p.valid_before or 0 for p in service.receipts()) + 1
+        changed = {r.id: r.state for r in service.reconcile(now=later)}
+        assert changed == {rejected.id: PaymentState.RELEASED}
+        assert service.budget().totals.unknown == 1_000_000

@@ -1,0 +1,157 @@
+"""The MCP server, verified with the official ``mcp`` SDK's own clients (stdio subprocess, HTTP, in-process)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp.client import Client, ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from imagine_agent import mcp_server
+from imagine_agent.config import Settings
+from imagine_agent.mcp_server import create_server
+from imagine_agent.sandbox import SandboxServer
+from imagine_agent.service import ImagineService
+from tests.surfaces.conftest import PYTHON, SPEED, subprocess_env
+
+KEY = "0x" + "5d" * 32
+TOOLS = ["budget_status", "generate_video", "quote_video", "video_status", "wait_for_video"]
+
+
+def test_public_api_is_pinned() -> None:
+    assert mcp_server.__all__ == ["create_server", "main", "serve"]
+
+
+def _text(result: Any) -> str:
+    return "\n".join(getattr(c, "text", "") for c in result.content)
+
+
+async def test_stdio_end_to_end_pays_once_with_progress(tmp_path: Path) -> None:
+    params = StdioServerParameters(command=PYTHON, args=["-m", "imagine_agent.mcp_server"],
+                                   env=subprocess_env(tmp_path), cwd=str(tmp_path))
+    with (tmp_path / "server-stderr.txt").open("w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            assert sorted(t.name for t in (await session.list_tools()).tools) == TOOLS
+
+            quote = await session.call_tool("quote_video", {"prompt": "a kite over dunes", "duration": 2})
+            assert not quote.is_error and quote.structured_content is not None
+            assert quote.structured_content["amount"] == "250000" and quote.structured_content["allowed"]
+
+            progress: list[tuple[float, float | None, str | None]] = []
+
+            async def on_progress(done: float, total: float | None, message: str | None) -> None:
+                progress.append((done, total, message))
+
+            result = await session.call_tool("generate_video", {"prompt": "a kite over dunes", "duration": 2},
+                                             progress_callback=on_progress)
+            assert not result.is_error, _text(result)
+            out = result.structured_content
+            assert out is not None and out["status"] == "completed" and out["paid"]["amount"] == "250000"
+            assert Path(out["videoPath"]).is_relative_to(tmp_path) and Path(out["videoPath"]).stat().st_size > 0
+            assert out["sandbox"] is True and out["budget"]["daily"] == str(20_000_000 - 250_000)
+            assert len(progress) >= 2 and progress[-1] == (100.0, 100.0, "completed")
+            assert [p[0] for p in progress] == sorted(p[0] for p in progress)
+
+            status = await session.call_tool("video_status", {"task_id": out["taskId"]})
+            assert status.structured_content is not None and status.structured_content["status"] == "completed"
+
+            receipts = json.loads((await session.read_resource("imagine://receipts")).contents[0].text)
+            assert [(p["taskId"], p["amount"], p["state"]) for p in receipts["payments"]] == [
+                (out["taskId"], "250000", "paid")]
+            budget = json.loads((await session.read_resource("imagine://budget")).contents[0].text)
+            assert budget["spent"] == "250000" and budget["frozen"] is False
+            pending = json.loads((await session.read_resource("imagine://videos/pending")).contents[0].text)
+            assert pending == {"tasks": []}
+
+            bad = await session.call_tool("generate_video", {"prompt": "   ", "duration": 2})
+            assert bad.is_error and "InvalidRequestError" in _text(bad) and "prompt is empty" in _text(bad)
+            assert "Traceback" not in _text(bad)
+    assert "SANDBOX" in (tmp_path / "server-stderr.txt").read_text()
+
+
+async def test_cli_mcp_command_serves_stdio(tmp_path: Path) -> None:
+    params = StdioServerParameters(command=PYTHON, args=["-m", "imagine_agent", "mcp"],
+                                   env=subprocess_env(tmp_path), cwd=str(tmp_path))
+    async with stdio_client(params, errlog=(tmp_path / "err.txt").open("w")) as (read, write), \
+            ClientSession(read, write) as session:
+        await session.initialize()
+        result = await session.call_tool("budget_status", {})
+        assert not result.is_error and result.structured_content is not None
+        assert result.structured_content["caps"]["perCall"] == "5000000"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_streamable_http(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen([PYTHON, "-m", "imagine_agent", "mcp", "--transport", "streamable-http",
+                             "--port", str(port)], env=subprocess_env(tmp_path), cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=(tmp_path / "err.txt").open("w"))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "err.txt").read_text()
+                time.sleep(0.05)
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            result = await client.call_tool("quote_video", {"prompt": "a lantern", "duration": 1})
+            assert not result.is_error and result.structured_content is not None
+            assert result.structured_content["amount"] == "125000"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_refusals_are_error_results_without_secrets(tmp_path: Path) -> None:
+    """Real key and base URL (a sandbox on loopback): over-cap, kill switch and bad ids never leak the key."""
+    with SandboxServer() as sandbox, ImagineService.create(Settings(
+            base_url=sandbox.url, private_key=KEY, data_dir=tmp_path, max_per_call="0.5",
+            poll_first=0.05, poll_floor=0.05)) as service:
+        async with Client(create_server(service)) as client:
+            outputs: list[str] = []
+
+            over = await client.call_tool("generate_video", {"prompt": "a long storm", "duration": 8})
+            outputs.append(_text(over))
+            assert over.is_error and "PolicyViolationError" in _text(over) or "BudgetExceeded" in _text(over)
+
+            paid = await client.call_tool("generate_video", {"prompt": "a short storm", "duration": 1, "wait": False})
+            assert not paid.is_error and paid.structured_content is not None
+            outputs.append(json.dumps(paid.structured_content))
+
+            bad_id = await client.call_tool("video_status", {"task_id": "../etc/passwd"})
+            outputs.append(_text(bad_id))
+            assert bad_id.is_error and "invalid task id" in _text(bad_id)
+
+            service.freeze("test")
+            frozen = await client.call_tool("generate_video", {"prompt": "another storm", "duration": 1})
+            outputs.append(_text(frozen))
+            assert frozen.is_error and "kill switch" in _text(frozen)
+
+            waited = await client.call_tool("wait_for_video", {"task_id": paid.structured_content["taskId"]})
+            assert not waited.is_error and waited.structured_content is not None
+            assert Path(waited.structured_content["videoPath"]).is_file()
+            outputs.append(json.dumps(waited.structured_content))
+
+            for uri in ("imagine://receipts", "imagine://budget", "imagine://videos/pending"):
+                outputs.append((await client.read_resource(uri)).contents[0].text)
+            outputs.append(json.dumps((await client.call_tool("budget_status", {})).structured_content))
+
+        [payment] = service.receipts()
+        assert payment.header and payment.state.value == "paid"
+        for text in outputs:
+            assert KEY[2:].lower() not in text.lower() and payment.header not in text and "Traceback" not in text

@@ -1,0 +1,151 @@
+"""The ElizaOS-shaped plugin, driven standalone by a minimal host (tests/surfaces/host.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from imagine_agent import plugin as plugin_module
+from imagine_agent.client import request_hash
+from imagine_agent.config import Settings
+from imagine_agent.errors import ConfigurationError
+from imagine_agent.plugin import ImagineVideoService, imagine_plugin, register
+from tests.surfaces.conftest import SPEED
+from tests.surfaces.host import FakeRuntime
+
+KEY = "0x" + "4c" * 32  # an operator key that must never surface anywhere
+
+
+def test_public_api_is_pinned() -> None:
+    assert plugin_module.__all__ == [
+        "CONFIG_KEYS", "Action", "Evaluator", "ImagineVideoService", "Plugin", "Provider",
+        "elizaos_plugin", "imagine_plugin", "register", "settings_from_runtime",
+    ]
+
+
+def test_plugin_shape() -> None:
+    p = imagine_plugin
+    assert p.name == "imagine" and p.description
+    assert {"IMAGINE_BASE_URL", "IMAGINE_PRIVATE_KEY", "IMAGINE_DAILY_CAP", "IMAGINE_MAX_PER_CALL"} <= set(p.config)
+    assert [a.name for a in p.actions] == ["GENERATE_VIDEO", "QUOTE_VIDEO", "VIDEO_STATUS"]
+    assert [x.name for x in p.providers] == ["IMAGINE_BUDGET", "IMAGINE_PENDING_VIDEOS"]
+    assert [e.name for e in p.evaluators] == ["IMAGINE_RECORD_DELIVERY"]
+    assert p.services == [ImagineVideoService]
+    assert ImagineVideoService.capability_description
+    for action in p.actions:
+        assert action.similes and action.examples and action.description
+        for example in action.examples:
+            assert example[-1]["content"]["actions"] == [action.name]
+
+
+async def test_generate_video_pays_once_streams_progress_and_delivers(runtime: FakeRuntime) -> None:
+    assert await runtime.valid_actions("Make a 2 second video of a fox running through snow") == ["GENERATE_VIDEO"]
+    turn = await runtime.handle("Make a 2 second video of a fox running through snow")
+
+    assert turn.action == "GENERATE_VIDEO" and turn.result is not None and turn.result["success"], turn.texts
+    assert turn.texts[0].startswith('Buying a video of "a fox running through snow" for 0.25 USDC')
+    assert any(t.startswith("Rendering…") for t in turn.texts), turn.texts  # progress streamed
+    final = turn.replies[-1]
+    assert "Your video is ready" in final["text"] and "Paid 0.25 USDC on base" in final["text"]
+    assert "Sandbox: no real money moved" in final["text"]
+    data = turn.result["data"]
+    assert data["status"] == "completed" and Path(data["videoPath"]).stat().st_size > 0
+    assert final["attachments"][0]["id"] == data["taskId"]
+
+    service = runtime.get_service("imagine_video").service
+    receipts = service.receipts()
+    assert [(r.state.value, r.amount, r.task_id) for r in receipts] == [("paid", 250_000, data["taskId"])]
+
+    # the evaluator recorded the delivery; the providers show it and the spend
+    assert runtime.cache[f"imagine/videos/{data['taskId']}"]["videoPath"] == data["videoPath"]
+    state = await runtime.compose_state({"content": {"text": "hi"}})
+    assert "spent 0.25 USDC" in state["text"] and f"delivered {data['taskId']}" in state["text"]
+    assert state["values"]["imagineDeliveredCount"] == 1 and state["values"]["imagineFrozen"] is False
+    assert state["data"]["providers"]["IMAGINE_BUDGET"]["spent"] == "250000"
+
+
+async def test_quote_signs_nothing(runtime: FakeRuntime) -> None:
+    text = "How much would a 4 second video of a red balloon cost?"
+    assert await runtime.valid_actions(text) == ["QUOTE_VIDEO"]
+    turn = await runtime.handle(text)
+    assert turn.texts == ['A video of "a red balloon" costs 0.50 USDC, within my budget. '
+                          "I can spend up to 5.00 USDC now."]
+    assert turn.result is not None and turn.result["values"]["price"] == "500000"
+    assert runtime.get_service("imagine_video").service.receipts() == []
+
+
+async def test_video_status_reports_then_delivers(runtime: FakeRuntime) -> None:
+    service = runtime.get_service("imagine_video").service
+    outcome = await service.agenerate("a paper boat on a river", duration=2, wait=False)
+    assert await runtime.valid_actions("Is my video ready?") == ["VIDEO_STATUS"]
+
+    early = await runtime.handle("Is my video ready?")  # no id: the newest pending task
+    assert early.result is not None and early.result["values"]["taskId"] == outcome.task_id
+    assert early.result["values"]["status"] in ("queued", "processing", "completed")
+
+    await service.await_task(outcome.task_id)
+    done = await runtime.handle(f"status of {outcome.task_id}?")
+    assert done.action == "VIDEO_STATUS" and done.result is not None
+    assert done.result["values"]["status"] == "completed"
+    assert done.replies[-1]["attachments"][0]["description"] == "a paper boat on a river"
+    assert len(service.receipts()) == 1  # checking paid nothing more
+    assert f"imagine/videos/{outcome.task_id}" in runtime.cache
+
+
+async def test_refusals_are_clear_replies_and_pay_nothing(tmp_path: Path) -> None:
+    host = FakeRuntime({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED,
+                        "IMAGINE_MAX_PER_CALL": "0.3", "IMAGINE_PRIVATE_KEY": KEY})
+    await register(host)
+    try:
+        service = host.get_service("imagine_video").service
+        over = await host.handle("make a 4 second video of a storm")
+        assert over.result is not None and not over.result["success"]
+        assert over.texts[-1].startswith("I can't buy that video:") and "Nothing was paid" in over.texts[-1]
+
+        bad = await host.handle("make a video", options={"prompt": "a storm", "duration": 120})
+        assert bad.result is not None and "duration must be a number of seconds" in bad.texts[-1]
+
+        service.freeze("test")
+        frozen = await host.handle("make a 1 second video of a storm")
+        assert frozen.result is not None and not frozen.result["success"] and "kill switch" in frozen.texts[-1]
+        assert service.receipts() == []
+
+        everything = [str(t.replies) + str(t.result) for t in (over, bad, frozen)]
+        everything.append(str(await host.compose_state({"content": {"text": ""}})))
+        assert not any(KEY[2:] in text for text in everything)
+    finally:
+        await host.stop()
+
+
+async def test_auto_clank_follows_operator_policy(tmp_path: Path) -> None:
+    host = FakeRuntime({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED,
+                        "IMAGINE_AUTO_CLANK": "always"})
+    await register(host)
+    try:
+        service = host.get_service("imagine_video").service
+        turn = await host.handle("make a 1 second video of a coin", options={"autoClank": False})
+        assert turn.result is not None and turn.result["success"], turn.texts
+        assert f"the paying wallet {service.wallet.address} is its creator" in turn.texts[-1]
+        request, _ = service.build_request("a coin", duration=1.0, auto_clank=True)
+        [paid] = service.receipts()
+        assert paid.request_hash == request_hash(service.client.base_url, request, None)
+    finally:
+        await host.stop()
+    never = Settings(data_dir=tmp_path, auto_clank="never")
+    assert plugin_module._auto_clank(never, {"autoClank": True}) is False
+
+
+async def test_bad_settings_fail_at_init_without_echoing_values(tmp_path: Path) -> None:
+    host = FakeRuntime({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_DAILY_CAP": "lots"})
+    with pytest.raises(ConfigurationError, match="IMAGINE_DAILY_CAP") as info:
+        await register(host)
+    assert "lots" not in str(info.value)
+
+
+async def test_actions_without_the_service_say_so() -> None:
+    host = FakeRuntime()
+    host.actions = list(imagine_plugin.actions)
+    assert await host.valid_actions("make a video of a cat") == []
+    turn = await host.handle("make a video of a cat", action="GENERATE_VIDEO")
+    assert turn.result is not None and "not running" in turn.texts[-1]

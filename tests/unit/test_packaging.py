@@ -1,0 +1,60 @@
+"""The built wheel installs into a fresh venv and serves imagine_agent.tools / .prompts from there.
+
+No top-level ``tools`` or ``prompts`` package may land in site-packages (they reach the package
+through relative symlinks that hatchling follows).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import imagine_agent
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "-o", str(out), str(ROOT)],
+                   check=True, capture_output=True, timeout=300)
+    (built,) = out.glob("*.whl")
+    return built
+
+
+def test_wheel_has_one_top_level_package(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names} == {"imagine_agent", f"imagine_agent-{imagine_agent.__version__}.dist-info"}
+    assert "imagine_agent/tools/__init__.py" in names
+    assert any(n.startswith("imagine_agent/prompts/") and n.endswith(".md") for n in names) or not list(
+        (ROOT / "prompts").glob("*.md"))
+
+
+def test_wheel_installs_into_a_fresh_venv_and_imports_elsewhere(wheel: Path, tmp_path: Path) -> None:
+    env_dir = tmp_path / "venv"
+    # System site-packages supply the third-party dependencies (no network); the venv's own
+    # site-packages, which hold the wheel, come first on sys.path.
+    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--quiet", str(wheel)], check=True,
+                   timeout=300)
+    probe = (
+        "import json, pathlib, site, imagine_agent, imagine_agent.tools, imagine_agent.prompts;"
+        "print(pathlib.Path(imagine_agent.__file__).resolve());"
+        "print(pathlib.Path(imagine_agent.tools.__file__).resolve());"
+        "print(json.dumps(sorted(p.name for p in pathlib.Path(site.getsitepackages()[0]).iterdir())))"
+    )
+    out = subprocess.run([str(python), "-c", probe], cwd=tmp_path, check=True, capture_output=True, text=True,
+                         timeout=120).stdout.splitlines()
+    site_dir = str(env_dir.resolve())
+    assert out[0].startswith(site_dir) and out[1].startswith(site_dir)
+    top_level = json.loads(out[2])
+    assert "tools" not in top_level and "prompts" not in top_level
+    assert "imagine_agent" in top_level
