@@ -39,7 +39,35 @@ _EXPORTS = {
     "GenerationFailedError": "errors",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "AsyncImagineClient",
+    "AsyncJob",
+    "BudgetExceededError",
+    "Caps",
+    "CreateRequest",
+    "GenerationFailedError",
+    "GenerationOutcome",
+    "ImagineClient",
+    "ImagineError",
+    "ImagineService",
+    "InvalidRequestError",
+    "Job",
+    "PaymentError",
+    "PaymentPolicy",
+    "PaymentRejectedError",
+    "PaymentStateUnknownError",
+    "PolicyViolationError",
+    "PollPolicy",
+    "PrivateKeySigner",
+    "Quote",
+    "Settings",
+    "Signer",
+    "TaskStatus",
+    "TemplateData",
+    "Wallet",
+    "__version__",
+    "open_ledger",
+]
 
 if TYPE_CHECKING:
     from .client import AsyncImagineClient, AsyncJob, ImagineClient, Job, Quote

@@ -33,9 +33,9 @@ app = typer.Typer(
 wallet_app = typer.Typer(help="Create a wallet or show its address.", no_args_is_help=True)
 app.add_typer(wallet_app, name="wallet")
 
-BaseUrl = Annotated[Optional[str], typer.Option("--base-url", help="Imagine API URL (env IMAGINE_BASE_URL); unset = sandbox")]  # noqa: UP045
+BaseUrl = Annotated[Optional[str], typer.Option("--base-url", help="Imagine API URL (env IMAGINE_BASE_URL); unset = sandbox")]
 MaxPerCall = Annotated[
-    Optional[Decimal],  # noqa: UP045
+    Optional[Decimal],
     typer.Option("--max-per-call", help="Per-call cap in USDC (env IMAGINE_MAX_PER_CALL, default 5)"),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout")]
@@ -172,11 +172,11 @@ def _budget_line(service: ImagineService) -> str:
 @app.command()
 def quote(
     prompt: str,
-    duration: Annotated[Optional[float], typer.Option(help="Seconds (default 8)")] = None,  # noqa: UP045
-    image: Annotated[Optional[str], typer.Option(help="http(s) URL, data URL or local file")] = None,  # noqa: UP045
+    duration: Annotated[Optional[float], typer.Option(help="Seconds (default 8)")] = None,
+    image: Annotated[Optional[str], typer.Option(help="http(s) URL, data URL or local file")] = None,
     auto_clank: Annotated[bool, typer.Option("--auto-clank")] = False,
     auto_enhance: Annotated[bool, typer.Option("--auto-enhance")] = False,
-    remix: Annotated[Optional[str], typer.Option(help="Sora video id to remix")] = None,  # noqa: UP045
+    remix: Annotated[Optional[str], typer.Option(help="Sora video id to remix")] = None,
     base_url: BaseUrl = None,
     max_per_call: MaxPerCall = None,
     as_json: AsJson = False,
@@ -199,11 +199,11 @@ def quote(
 @app.command()
 def generate(
     prompt: str,
-    duration: Annotated[Optional[float], typer.Option(help="Seconds (default 8)")] = None,  # noqa: UP045
-    image: Annotated[Optional[str], typer.Option(help="http(s) URL, data URL or local file")] = None,  # noqa: UP045
+    duration: Annotated[Optional[float], typer.Option(help="Seconds (default 8)")] = None,
+    image: Annotated[Optional[str], typer.Option(help="http(s) URL, data URL or local file")] = None,
     auto_clank: Annotated[bool, typer.Option("--auto-clank", help="Coin the video (you become creator)")] = False,
     auto_enhance: Annotated[bool, typer.Option("--auto-enhance", help="Let the server enhance the prompt")] = False,
-    remix: Annotated[Optional[str], typer.Option(help="Sora video id to remix")] = None,  # noqa: UP045
+    remix: Annotated[Optional[str], typer.Option(help="Sora video id to remix")] = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return at payment with the task id")] = False,
     output: Annotated[Path, typer.Option("--output", "-o", help="Download directory")] = Path("imagine-output"),
     new: Annotated[bool, typer.Option("--new", help="Pay again even if this exact request is pending")] = False,
@@ -241,7 +241,7 @@ def status(task_id: str, base_url: BaseUrl = None, as_json: AsJson = False) -> N
 @app.command()
 def wait(
     task_id: str,
-    timeout: Annotated[Optional[float], typer.Option(help="Give up after N seconds")] = None,  # noqa: UP045
+    timeout: Annotated[Optional[float], typer.Option(help="Give up after N seconds")] = None,
     base_url: BaseUrl = None,
     as_json: AsJson = False,
 ) -> None:
@@ -279,7 +279,7 @@ def sandbox(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8402,
     speed: Annotated[float, typer.Option(help="Time scale: 60 = a 2-minute job takes 2 s")] = 1.0,
-    faults: Annotated[Optional[Path], typer.Option(help="JSON/TOML file of scripted faults")] = None,  # noqa: UP045
+    faults: Annotated[Optional[Path], typer.Option(help="JSON/TOML file of scripted faults")] = None,
 ) -> None:
     """Run the local Imagine API + x402 facilitator (test double; no real money)."""
     from .sandbox import SandboxConfig, load_faults, run
@@ -322,7 +322,7 @@ def budget(
 
 @app.command()
 def receipts(
-    limit: Annotated[Optional[int], typer.Option(help="Newest N only")] = None,  # noqa: UP045
+    limit: Annotated[Optional[int], typer.Option(help="Newest N only")] = None,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV on stdout")] = False,
     base_url: BaseUrl = None,
     as_json: AsJson = False,
@@ -376,7 +376,7 @@ def reconcile(base_url: BaseUrl = None, as_json: AsJson = False) -> None:
 
 @wallet_app.command("new")
 def wallet_new(
-    keystore: Annotated[Optional[Path], typer.Option(help="Keystore file (default: DATA_DIR/keystore.json)")] = None,  # noqa: UP045
+    keystore: Annotated[Optional[Path], typer.Option(help="Keystore file (default: DATA_DIR/keystore.json)")] = None,
     print_key: Annotated[bool, typer.Option("--print-key", help="Print the raw key instead (shown once)")] = False,
 ) -> None:
     """Create a paying key in an encrypted keystore (password from IMAGINE_KEYSTORE_PASSWORD or a prompt)."""
@@ -399,7 +399,7 @@ def wallet_new(
     else:
         password = typer.prompt("Keystore password", hide_input=True, confirmation_prompt=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(Account.encrypt(signer.export_private_key(), password)))
+    path.write_text(json.dumps(Account.encrypt(bytes.fromhex(signer.export_private_key()[2:]), password)))
     path.chmod(0o600)
     typer.echo(f"address: {signer.address}")
     typer.echo(f"keystore: {path}  (export IMAGINE_KEYSTORE={path})")
@@ -421,9 +421,9 @@ def wallet_address() -> None:
 
 @app.command()
 def chat(
-    message: Annotated[Optional[str], typer.Argument(help="One message; omit for an interactive chat")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], typer.Option(help="Chat model (env IMAGINE_MODEL); default: offline planner")] = None,  # noqa: UP045
-    auto_clank: Annotated[Optional[str], typer.Option("--auto-clank", help="never|ask|agent|always")] = None,  # noqa: UP045
+    message: Annotated[Optional[str], typer.Argument(help="One message; omit for an interactive chat")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Chat model (env IMAGINE_MODEL); default: offline planner")] = None,
+    auto_clank: Annotated[Optional[str], typer.Option("--auto-clank", help="never|ask|agent|always")] = None,
     yes: Yes = False,
     base_url: BaseUrl = None,
     max_per_call: MaxPerCall = None,

@@ -249,7 +249,8 @@ def paid_flow(
                     ambiguous = True
                     reasons.append(f"HTTP {resp.status_code} without a taskId")
                 else:
-                    yield Call(lambda: wallet.settled(auth, task_id=created.task_id, receipt=receipt))
+                    task_id = created.task_id
+                    yield Call(lambda: wallet.settled(auth, task_id=task_id, receipt=receipt))  # noqa: B023
                     info = _payment_info(auth, receipt)
                     return Created(created.task_id, info)
             elif resp.status_code >= 500:
@@ -418,8 +419,8 @@ def wait_flow(
                     return status
                 if status.status == "failed":
                     raise GenerationFailedError(
-                        f"generation {task_id} failed on the server: {status.to_wire().get('error', 'no reason given')}."
-                        " The payment stays recorded.",
+                        f"generation {task_id} failed on the server: "
+                        f"{status.to_wire().get('error', 'no reason given')}. The payment stays recorded.",
                         task_id=task_id,
                         body=status.to_wire(),
                     )

@@ -163,7 +163,8 @@ class ImageFile:
             raise InvalidRequestError(f"image file {str(p)!r} does not exist")
         size = p.stat().st_size
         if size == 0 or size > MAX_IMAGE_BYTES:
-            raise InvalidRequestError(f"image file must be 1 byte to {MAX_IMAGE_BYTES // 2**20} MiB; it is {size} bytes")
+            limit = MAX_IMAGE_BYTES // 2**20
+            raise InvalidRequestError(f"image file must be 1 byte to {limit} MiB; it is {size} bytes")
         content = p.read_bytes()
         mime = sniff_image_type(content)
         if mime is None:

@@ -341,14 +341,15 @@ class ImagineService:
         )
 
     def _wait(self, job: Job, on_progress: Callable[[TaskStatus], None] | None,
-              timeout: float | None) -> TaskStatus:
+              timeout: float | None, initial_delay: float | None = None) -> TaskStatus:
         def update(status: TaskStatus) -> None:
             self.ledger.upsert_task(job.task_id, status=status.status, progress=status.progress)
             if on_progress is not None:
                 on_progress(status)
 
         try:
-            status = job.wait(timeout=timeout or self.settings.wait_timeout, on_update=update)
+            status = job.wait(timeout=timeout or self.settings.wait_timeout, on_update=update,
+                              initial_delay=initial_delay)
         except ImagineError as exc:
             from .errors import GenerationFailedError, TaskNotFoundError
 
@@ -379,11 +380,8 @@ class ImagineService:
 
     def wait(self, task_id: str, *, on_progress: Callable[[TaskStatus], None] | None = None,
              timeout: float | None = None) -> TaskStatus:
-        """Resume waiting on any task by id (polls at once, then on schedule)."""
-        job = self.client.job(task_id)
-        status = job.wait(timeout=timeout or self.settings.wait_timeout, on_update=on_progress, initial_delay=0)
-        self._record(task_id, status)
-        return status
+        """Resume waiting on any task by id (polls at once, then on schedule); a failure is journaled."""
+        return self._wait(self.client.job(task_id), on_progress, timeout, initial_delay=0)
 
     def download(self, task_id: str, output_dir: str | Path | None = None, *,
                  status: TaskStatus | None = None) -> Downloads:

@@ -39,7 +39,8 @@ class ApprovalRequest:
     description: str
 
     def __str__(self) -> str:
-        return f"pay {format_usdc(self.amount)} on {self.network} to {self.pay_to} for {self.description or self.resource}"
+        what = self.description or self.resource
+        return f"pay {format_usdc(self.amount)} on {self.network} to {self.pay_to} for {what}"
 
 
 Approver = Callable[[ApprovalRequest], bool]

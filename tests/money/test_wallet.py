@@ -68,7 +68,7 @@ def test_signing_failure_releases_the_reservation(make_wallet, ledger) -> None:
     class Broken:
         address = wallet.address
 
-        def sign_typed_data(self, typed_data):  # noqa: ANN001, ANN202
+        def sign_typed_data(self, typed_data):
             raise RuntimeError("HSM unplugged")
 
     wallet.signer = Broken()
