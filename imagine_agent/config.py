@@ -64,9 +64,9 @@ class Settings(BaseSettings):
 
     timeout: float = 30.0
     max_download_mb: int = 512
-    poll_first: float = 1.0
+    poll_first: float = 2.0
     poll_floor: float = 1.0
-    poll_cap: float = 15.0
+    poll_cap: float = 60.0
     wait_timeout: float = 900.0
 
     auto_clank: AutoClankPolicy = "never"

@@ -273,13 +273,13 @@ def _line(label: str, value: Any) -> str | None:
 def _budget_line(left: dict[str, Any] | None) -> str | None:
     if not left:
         return None
-    text = f"{left.get('nextCall')} for the next video"
     if left.get("today"):
-        text += f"; {left['today']} left today"
-    return f"Budget left: {text}."
+        return f"Budget left: {left['today']} today (at most {left.get('nextCall')} for the next video)."
+    return f"Budget left: {left.get('nextCall')} for the next video."
 
 
-def _narrate_video(ask: VideoAsk | None, result: dict[str, Any], ok: bool) -> list[str]:
+def _narrate_video(ask: VideoAsk | None, result: dict[str, Any], ok: bool,
+                   quote: dict[str, Any] | None = None) -> list[str]:
     """The narration format of ``prompts/narrate.md``, filled from a generate/wait tool result."""
     request = result.get("request") or {}
     seconds = request.get("duration") or (ask.duration if ask and ask.duration else 8)
@@ -293,7 +293,11 @@ def _narrate_video(ask: VideoAsk | None, result: dict[str, Any], ok: bool) -> li
             lines.append(_line("Paid", _paid_text(paid)) if paid else "Nothing was paid.")
             lines.append("The payment stays recorded; a retry would be a new payment, so I did not retry.")
         elif str(result.get("message", "")).startswith("User rejected"):
-            lines.append("Not paid: the payment was not approved, so nothing was signed or paid.")
+            why = str(result["message"]).partition("with reason: ")[2]
+            lines.append("Not paid: the payment needed a human's approval and was declined"
+                         + (f" ({why.rstrip('.')})" if why else "") + ". Nothing was signed or paid.")
+            if quote and quote.get("price"):
+                lines.append(f"Price asked: {quote['price']}. Approve it next time, or ask for a shorter video.")
         else:
             lines.append(f"I did not pay for this video: {result.get('message', 'the request was refused')}")
             if result.get("paid") is False:
@@ -436,7 +440,8 @@ class OfflinePlanner(BaseChatModel):
             if name in results:
                 body, ok = results[name]
                 ok = ok and "error" not in body
-                return self._answer(_narrate_video(ask, body, ok), body)
+                quote = results.get("quote_video", ({}, False))[0]
+                return self._answer(_narrate_video(ask, body, ok, quote), body)
         if "quote_video" in results:
             quote, ok = results["quote_video"]
             if ok and quote.get("allowed") and "generate_video" in self.bound_tools and ask is not None:

@@ -1,0 +1,239 @@
+"""``imagine-agent chat``: talk to the video agent, one message or an interactive session.
+
+Progress (tool steps, the payment, a progress bar while the video renders) goes to stderr; the
+agent's narration to stdout. A payment that needs approval is asked in the terminal; ``--yes``
+approves it, and with no terminal (or with ``--json``) and no ``--yes`` it is declined. ``--json``
+prints one object per message: ``{"reply", "taskId", "paid", "videoPath", "modelCalls"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+
+from .agent import build_agent
+from .errors import ImagineError
+from .tools import PROGRESS_EVENT, ImagineContext
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from .service import ImagineService
+
+__all__ = ["ChatSession", "Turn", "run_chat"]
+
+RESULT_TOOLS = ("generate_video", "wait_for_video")
+STEPS = {
+    "quote_video": "asking the price",
+    "budget_status": "checking the budget",
+    "generate_video": "paying and generating",
+    "wait_for_video": "waiting for the video",
+    "video_status": "checking the status",
+}
+
+
+@dataclass
+class Turn:
+    """One message and everything the agent did for it."""
+
+    reply: str = ""
+    model_calls: int = 0
+    tool_results: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def result(self) -> dict[str, Any]:
+        """The last video result of this turn (generate or wait), or an empty dict."""
+        return next((body for name, body in reversed(self.tool_results) if name in RESULT_TOOLS), {})
+
+    def to_json(self) -> dict[str, Any]:
+        result = self.result()
+        paid = result.get("paid")
+        return {"reply": self.reply, "taskId": result.get("taskId"), "paid": paid if isinstance(paid, dict) else None,
+                "videoPath": result.get("videoPath"), "modelCalls": self.model_calls}
+
+
+def _body(message: ToolMessage) -> dict[str, Any]:
+    try:
+        body = json.loads(message.content) if isinstance(message.content, str) else None
+    except ValueError:
+        body = None
+    return body if isinstance(body, dict) else {"message": str(message.content)}
+
+
+class _ProgressView:
+    """Tool steps and a rich progress bar on stderr (silent with --json)."""
+
+    def __init__(self, console: Console | None) -> None:
+        self.console = console
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
+
+    def step(self, message: AIMessage) -> None:
+        if self.console is None:
+            return
+        for call in message.tool_calls:
+            what = STEPS.get(call["name"], call["name"])
+            seconds = call["args"].get("duration")
+            extra = f" ({seconds:g} s)" if isinstance(seconds, int | float) else ""
+            self.console.print(f"[dim]→ {call['name']}: {what}{extra}[/]")
+
+    def event(self, event: Any) -> None:
+        if self.console is None or not isinstance(event, dict) or event.get("type") != PROGRESS_EVENT:
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        if event.get("stage") == "paid":
+            paid = event.get("paid")
+            if event.get("attached"):
+                self.console.print(f"[yellow]already paid for this exact request; following task {event['taskId']}[/]")
+            elif isinstance(paid, dict):
+                self.console.print(f"[green]paid {paid['amount']} on {paid['network']}[/] "
+                                   f"(tx {paid.get('transaction') or 'pending'}), task {event['taskId']}")
+        if event.get("stage") == "status":
+            if self.bar is None:
+                self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                    TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=self.console)
+                self.bar.start()
+                self.task = self.bar.add_task("queued", total=100)
+            assert self.task is not None
+            self.bar.update(self.task, completed=event.get("progress") or 0, description=str(event.get("status")))
+        if event.get("stage") == "downloaded":
+            self.stop()
+            if event.get("videoPath"):
+                self.console.print(f"[dim]downloaded {event['videoPath']}[/]")
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+class ChatSession:
+    """A conversation with the agent on one thread, answering its approval requests in the terminal."""
+
+    def __init__(self, service: ImagineService, *, yes: bool = False, as_json: bool = False,
+                 interactive: bool | None = None, agent: Any = None) -> None:
+        self.service = service
+        self.yes = yes
+        self.as_json = as_json
+        self.interactive = sys.stdin.isatty() if interactive is None else interactive
+        self.agent = agent if agent is not None else build_agent(service=service)
+        self.context = ImagineContext(service=service)
+        self.config: dict[str, Any] = {"configurable": {"thread_id": f"chat-{uuid.uuid4().hex}"}}
+        self.stderr: Console | None = None
+        if not as_json:
+            from rich.console import Console
+
+            self.stderr = Console(stderr=True, soft_wrap=True)
+
+    def send(self, text: str) -> Turn:
+        """Run one user message to its end, pausing for approvals; returns what happened."""
+        from langgraph.types import Command
+
+        turn = Turn()
+        view = _ProgressView(self.stderr)
+        payload: Any = {"messages": [{"role": "user", "content": text}]}
+        try:
+            while True:
+                interrupts: list[Any] = []
+                for mode, chunk in self.agent.stream(payload, self.config, context=self.context,
+                                                     stream_mode=["updates", "custom"]):
+                    if mode == "custom":
+                        view.event(chunk)
+                        continue
+                    for node, update in chunk.items():
+                        if node == "__interrupt__":
+                            interrupts.extend(update)
+                        elif isinstance(update, dict):
+                            self._collect(node, update.get("messages") or [], turn, view)
+                view.stop()
+                if not interrupts:
+                    break
+                payload = Command(resume={i.id: {"decisions": self._decide(i.value)} for i in interrupts})
+        finally:
+            view.stop()
+        messages = self.agent.get_state(self.config).values.get("messages", [])
+        final = next((m for m in reversed(messages) if isinstance(m, AIMessage) and not m.tool_calls), None)
+        turn.reply = str(final.content) if final is not None else ""
+        return turn
+
+    def _collect(self, node: str, messages: list[BaseMessage], turn: Turn, view: _ProgressView) -> None:
+        for message in messages:
+            if node == "model" and isinstance(message, AIMessage):
+                turn.model_calls += 1
+                view.step(message)
+            elif isinstance(message, ToolMessage) and message.name:
+                turn.tool_results.append((message.name, _body(message)))
+
+    def _decide(self, request: Any) -> list[dict[str, Any]]:
+        """Answer a human-approval request: --yes approves; no terminal declines; else ask."""
+        import typer
+
+        decisions: list[dict[str, Any]] = []
+        for action in request.get("action_requests", []):
+            description = action.get("description") or f"Run {action.get('name')}?"
+            if self.yes:
+                decisions.append({"type": "approve"})
+                if self.stderr is not None:
+                    self.stderr.print(f"[yellow]{description}\napproved by --yes[/]")
+            elif self.as_json or not self.interactive:
+                decisions.append({"type": "reject", "message": "no one was at a terminal to approve this payment; "
+                                  "it was declined (run again with --yes to approve it)"})
+                if self.stderr is not None:
+                    self.stderr.print(f"[red]{description}\ndeclined: no terminal to ask (use --yes)[/]")
+            elif typer.confirm(f"{description}\nApprove?", default=False, err=True):
+                decisions.append({"type": "approve"})
+            elif action.get("args", {}).get("auto_clank") and typer.confirm(
+                    "Make the video without the coin instead?", default=False, err=True):
+                args = {**action["args"], "auto_clank": False}
+                decisions.append({"type": "edit", "edited_action": {"name": action["name"], "args": args}})
+            else:
+                decisions.append({"type": "reject", "message": "the user declined the payment"})
+        return decisions
+
+    def show(self, turn: Turn) -> None:
+        if self.as_json:
+            sys.stdout.write(json.dumps(turn.to_json(), separators=(",", ":"), default=str) + "\n")
+        else:
+            sys.stdout.write(turn.reply.rstrip() + "\n")
+        sys.stdout.flush()
+
+
+def run_chat(service: ImagineService, message: str | None, *, yes: bool, as_json: bool) -> None:
+    """One message (``message``), or an interactive session reading lines from stdin until EOF/"exit"."""
+    session = ChatSession(service, yes=yes, as_json=as_json)
+    if message is not None:
+        session.show(_send(session, message))
+        return
+    if session.stderr is not None:
+        session.stderr.print("[bold]Chat with the video agent.[/] Describe a video; 'exit' or Ctrl-D to quit.")
+    while True:
+        if not as_json:
+            sys.stderr.write("you> ")
+            sys.stderr.flush()
+        line = sys.stdin.readline()
+        if not line or line.strip().lower() in ("exit", "quit", ":q"):
+            return
+        if line.strip():
+            session.show(_send(session, line.strip()))
+
+
+def _send(session: ChatSession, text: str) -> Turn:
+    """Send, turning a model failure into a clean error (Imagine errors keep the CLI's exit codes)."""
+    import typer
+
+    try:
+        return session.send(text)
+    except ImagineError:
+        raise
+    except Exception as exc:
+        if session.as_json:
+            sys.stdout.write(json.dumps({"error": type(exc).__name__, "message": str(exc), "exitCode": 1}) + "\n")
+        else:
+            sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
+        raise typer.Exit(1) from None

@@ -1,0 +1,38 @@
+"""The README's promises: its first two commands are the ones CI runs, and its Python snippets run."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, re.S)
+
+
+def test_first_two_blocks_are_the_main_job_and_the_tests() -> None:
+    (lang1, main_job), (lang2, tests) = BLOCKS[:2]
+    assert lang1 == lang2 == "bash"
+    assert main_job.strip().startswith("python3 -m pip install -e . && imagine-agent chat ")
+    assert tests.strip() == 'python3 -m pip install -e ".[dev]" && python3 -m pytest'
+    assert tests.strip() in (ROOT / ".ci" / "run").read_text()
+
+
+PYTHON_SNIPPETS = [code for lang, code in BLOCKS if lang == "python"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("code", PYTHON_SNIPPETS, ids=[f"snippet{i}" for i in range(len(PYTHON_SNIPPETS))])
+def test_python_snippets_run(code: str, tmp_path: Path) -> None:
+    script = tmp_path / "snippet.py"
+    script.write_text(code)
+    env = {**os.environ, "IMAGINE_DATA_DIR": str(tmp_path / "data")}
+    env.pop("IMAGINE_BASE_URL", None)
+    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=180)
+    assert run.returncode == 0, run.stderr[-3000:]
