@@ -127,7 +127,7 @@ def connection_error(exc: httpx.TransportError, what: str) -> ImagineConnectionE
 def _error_text(resp: httpx.Response) -> str:
     try:
         body = resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
         return resp.text[:200].strip()
     if isinstance(body, dict):
         return str(body.get("error") or body.get("message") or body.get("detail") or body)[:500]
@@ -261,6 +261,10 @@ def paid_flow(
                 reasons.append(reason)
                 if "nonce" in reason.lower():
                     settled_elsewhere = True  # our own nonce is spent: an earlier attempt settled
+                elif "settle" in reason.lower():
+                    # A settlement that failed (x402 ``unexpected_settle_error``…) may still land on chain:
+                    # ambiguous, not a rejection, so it is never released as if it provably did not settle.
+                    ambiguous = True
                 if attempt >= 2:  # one re-send: a server that settled, then said 402, answers it
                     break
         if attempt >= PAID_ATTEMPTS or clock() + SETTLE_MARGIN + backoff(attempt) >= auth.valid_before:
@@ -317,7 +321,7 @@ def parse_status(resp: httpx.Response) -> TaskStatus | None:
     """A status body, or None when the answer carries none (a proxy's 502, a truncated body)."""
     try:
         body = resp.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(body, dict) or "status" not in body:
         return None
@@ -373,6 +377,7 @@ def wait_flow(
     deadline = None if timeout is None else started + timeout
     schedule = PollSchedule(policy, started)
     best_progress: float = 0.0
+    seen_processing = False  # after it, a "queued" answer is the server flapping, not news
     last_key: tuple[str, float | None] | None = None
     transient = not_found = 0
     delay = initial_delay
@@ -405,6 +410,9 @@ def wait_flow(
                     )
             else:
                 not_found = 0
+                if status.status == "queued" and seen_processing:
+                    status = status.model_copy(update={"status": "processing", "progress": best_progress})
+                seen_processing = seen_processing or status.status == "processing"
                 if status.progress is not None:
                     if status.progress < best_progress:
                         status = status.model_copy(update={"progress": best_progress})

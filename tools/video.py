@@ -23,7 +23,6 @@ from imagine_agent.errors import (
     GenerationFailedError,
     ImagineError,
     ImagineTimeoutError,
-    PaymentError,
     PaymentStateUnknownError,
 )
 from imagine_agent.money import format_usdc
@@ -65,9 +64,9 @@ def _fail(error: BaseException | str, **extra: Any) -> NoReturn:
         body: dict[str, Any] = {"error": "Refused", "message": error}
     else:
         body = {"error": type(error).__name__, "message": str(error)}
-        if isinstance(error, PaymentError) and not isinstance(error, PaymentStateUnknownError):
-            body.setdefault("paid", False)
     body.update(extra)
+    if isinstance(error, PaymentStateUnknownError):
+        body["paid"] = "unknown: the payment may have settled and counts as spent until reconciled; do not pay again"
     raise ToolException(_dump(body))
 
 
@@ -278,7 +277,7 @@ class GenerateVideoTool(_WaitingTool):
         plan = self._plan(ctx, fields)
         progress = _Progress(runtime, self.name)
         service = ctx.service
-        with _errors():
+        with _errors(paid=False):
             outcome = service.generate(plan.prompt, wait=False, **plan.options())
         progress.task_id = outcome.task_id
         progress.emit("paid", paid=_paid(outcome.payment), attached=outcome.attached)
@@ -300,7 +299,7 @@ class GenerateVideoTool(_WaitingTool):
         plan = self._plan(ctx, fields)
         progress = _Progress(runtime, self.name)
         service = ctx.service
-        with _errors():
+        with _errors(paid=False):
             outcome = await service.agenerate(plan.prompt, wait=False, **plan.options())
         progress.task_id = outcome.task_id
         progress.emit("paid", paid=_paid(outcome.payment), attached=outcome.attached)

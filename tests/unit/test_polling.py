@@ -45,3 +45,82 @@ def test_retry_after_wins() -> None:
 def test_scaled_policy() -> None:
     p = PollPolicy(first=2, floor=1, cap=20).scaled(10)
     assert (p.first, p.floor, p.cap) == (0.2, 0.1, 2.0)
+
+
+def test_scaled_policy_scales_the_blind_limit_too() -> None:
+    p = PollPolicy(first=2, floor=1, cap=60, blind=15).scaled(60)
+    assert (p.first, p.floor, p.cap, p.blind) == (2 / 60, 1 / 60, 1.0, 0.25)
+    assert p.approach == PollPolicy().approach
+
+
+def test_floor_equal_to_cap_is_a_fixed_interval_poller() -> None:
+    """The benchmarks' provider-guidance baseline: 15 s between polls, whatever the progress says."""
+    s = PollSchedule(PollPolicy(first=15, floor=15, cap=15), started_at=0)
+    readings = [TaskStatus(status="queued"), processing(5), processing(40), processing(80), processing(99)]
+    delays = []
+    for i, status in enumerate(readings):
+        now = 15.0 * (i + 1)
+        s.observe(status, now=now)
+        delays.append(s.next_delay(now))
+    assert delays == [15.0] * len(readings)
+
+
+def test_one_reading_never_earns_a_sleep_longer_than_blind() -> None:
+    # The rate from one reading counts queue time: a guess, so the provider's 15 s still bounds the sleep.
+    s = PollSchedule(PollPolicy(first=2, floor=1, cap=60, blind=15), started_at=0)
+    s.observe(processing(10), now=30)
+    estimate = s.estimate(30)
+    assert estimate is not None and not estimate.measured
+    assert s.next_delay(30) == 15
+
+
+def test_an_imprecise_measured_estimate_may_sleep_past_blind_up_to_cap() -> None:
+    s = PollSchedule(PollPolicy(first=2, floor=1, cap=60, approach=0.8, blind=15), started_at=0)
+    s.observe(processing(10), now=20)
+    s.observe(processing(25), now=35)  # 1 %/s: 75 s left, +-(75 + 15) / 15 = 6 s
+    estimate = s.estimate(35)
+    assert estimate is not None and estimate.measured
+    assert abs(estimate.remaining - 75) < 1e-9 and abs(estimate.error - 6) < 1e-9
+    assert abs(s.next_delay(35) - 60) < 1e-9  # 0.8 * 75 = 60: over blind, within cap
+
+
+def test_a_precise_estimate_lands_just_after_completion() -> None:
+    s = PollSchedule(PollPolicy(first=2, floor=1, cap=60, blind=15), started_at=0)
+    s.observe(processing(10), now=10)
+    s.observe(processing(90), now=90)  # 1 %/s: 10 s left, +-(10 + 80) / 80 = 1.125 s ... not yet precise
+    s.observe(processing(95), now=95)  # 5 s left, error (5 + 85) / 85 = 1.06 > floor 1: approach
+    assert abs(s.next_delay(95) - 4.0) < 1e-9
+    s.observe(processing(98), now=98)  # 2 s left, error (2 + 88) / 88 = 1.02: still approach, floor-bound
+    s2 = PollSchedule(PollPolicy(first=2, floor=2, cap=60, blind=15), started_at=0)
+    s2.observe(processing(10), now=10)
+    s2.observe(processing(90), now=90)  # error 1.125 <= floor 2: aim past 10 s remaining by the error
+    assert abs(s2.next_delay(90) - (10 + 2 / 2 + 0.125)) < 1e-9 or s2.next_delay(90) >= 10
+
+
+def test_a_stalled_job_is_polled_with_a_doubling_delay_bounded_by_blind() -> None:
+    s = PollSchedule(PollPolicy(first=2, floor=1, cap=60, blind=15), started_at=0)
+    s.observe(processing(0), now=10)
+    s.observe(processing(99), now=109)  # 1 %/s: done at 110
+    now = 109.0
+    delays = []
+    for _ in range(6):
+        delay = s.next_delay(now)
+        delays.append(delay)
+        now += delay
+        s.observe(processing(99), now=now)  # still 99 %: overdue
+    assert delays[0] < 3  # aimed just past the estimate
+    assert delays[1:] == [2.0, 4.0, 8.0, 15.0, 15.0]
+
+
+def test_progress_moving_again_ends_the_overdue_backoff() -> None:
+    s = PollSchedule(PollPolicy(first=2, floor=1, cap=60, blind=15), started_at=0)
+    s.observe(processing(0), now=0.5)
+    s.observe(processing(50), now=50.5)
+    s.next_delay(50.5)  # approach: 40 s, short of the estimate
+    s.observe(processing(50), now=90)  # stalled, but this poll was not meant to find it done
+    assert s.next_delay(90) == 1.0  # estimated done already: poll at the floor, aiming past it
+    s.observe(processing(50), now=91)
+    assert s.next_delay(91) == 2.0  # overdue once
+    s.observe(processing(60), now=93)  # moving again
+    assert s.next_delay(93) < 2.0 or s._overdue == 0
+    assert s._overdue == 0
