@@ -68,7 +68,36 @@ def _settings(base_url: str | None = None, max_per_call: Decimal | None = None) 
         overrides["base_url"] = base_url
     if max_per_call is not None:
         overrides["max_per_call"] = max_per_call
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except (ValueError, OSError) as exc:  # pydantic ValidationError, TOMLDecodeError, SettingsError: all ValueError
+        _err(f"[bold red]ConfigurationError:[/] {_escape(_config_problem(exc))}")
+        raise typer.Exit(2) from None
+
+
+def _config_problem(exc: Exception) -> str:
+    """What is wrong with the settings, naming fields but never their values (one may be the key)."""
+    import os
+    import tomllib
+
+    from pydantic import ValidationError
+
+    source = f"the IMAGINE_* environment variables or {os.environ.get('IMAGINE_CONFIG', 'imagine.toml')}"
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc']) or 'settings'}: {str(err['msg']).removeprefix('Value error, ')}"
+            for err in exc.errors()
+        )
+        return f"invalid settings in {source}: {problems}"
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        return f"{os.environ.get('IMAGINE_CONFIG', 'imagine.toml')} is not valid TOML: {exc}"
+    return f"cannot read the settings from {source}: {type(exc).__name__}: {exc}"
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def _approver(yes: bool, as_json: bool) -> Callable[[Any], bool]:
@@ -284,7 +313,11 @@ def sandbox(
     """Run the local Imagine API + x402 facilitator (test double; no real money)."""
     from .sandbox import SandboxConfig, load_faults, run
 
-    config = SandboxConfig(speed=speed, faults=load_faults(faults) if faults else [])
+    try:
+        config = SandboxConfig(speed=speed, faults=load_faults(faults) if faults else [])
+    except (ValueError, OSError) as exc:  # a broken fault file, or a speed that is not positive
+        _err(f"[bold red]invalid sandbox settings:[/] {_escape(str(exc))}")
+        raise typer.Exit(2) from None
     _err(f"[bold yellow]Sandbox on http://{host}:{port} — no real money moves.[/] "
          f"Use: IMAGINE_BASE_URL=http://{host}:{port} IMAGINE_ALLOW_PRIVATE_IMAGE_URLS=1")
     run(host, port, config)

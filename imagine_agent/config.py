@@ -5,14 +5,16 @@ Caps live here and nowhere else: no tool or agent argument can raise them (money
 
 from __future__ import annotations
 
+import json
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -55,8 +57,9 @@ class Settings(BaseSettings):
     rate_per_minute: int | None = 10
     approval_threshold: Decimal | None = Decimal("2")
 
-    networks: list[str] = ["base"]
-    pay_to: list[str] = [IMAGINE_PAY_TO]
+    # NoDecode: from the environment these are comma-separated (IMAGINE_NETWORKS=base,base-sepolia), see _csv.
+    networks: Annotated[list[str], NoDecode] = ["base"]
+    pay_to: Annotated[list[str], NoDecode] = [IMAGINE_PAY_TO]
     max_validity_seconds: int = 600
     allow_private_image_urls: bool = False
     template_data_as_string: bool = True
@@ -83,6 +86,11 @@ class Settings(BaseSettings):
     @field_validator("networks", "pay_to", mode="before")
     @classmethod
     def _csv(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.lstrip().startswith("["):  # a JSON list, as pydantic-settings would take it
+            try:
+                return json.loads(v)
+            except (ValueError, RecursionError):
+                raise ValueError("expected a comma-separated list or a JSON list") from None
         return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
 
     @classmethod

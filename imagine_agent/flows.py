@@ -228,7 +228,8 @@ def paid_flow(
     """Send one signed header until it lands; never sign again (money-safety rule 3).
 
     A timeout, dropped connection or 5xx after the header went out is ambiguous: the same header is
-    re-sent while it is valid (the chain settles a nonce once). An explicit 402 is a rejection.
+    re-sent while it is valid (the chain settles a nonce once). An explicit 402 is a rejection, unless it
+    names a failed settlement (which may still land) or our spent nonce: those are ambiguous too.
     When the header expires without an answer the payment is ``unknown`` and counts as spent.
     """
     reasons: list[str] = []

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import math
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -66,6 +67,7 @@ _SORA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _UINT = re.compile(r"^[0-9]{1,78}$")
 _HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$")
 
 
 class WireModel(BaseModel):
@@ -114,16 +116,28 @@ def _validate_image(value: str) -> str:
     return value
 
 
+def _host_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names, including the legacy IPv4 forms resolvers still accept (127.1,
+    2130706433, 0x7f.0.0.1, 0177.0.0.1), which ``ipaddress`` refuses to parse."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if _NUMERIC_HOST.match(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
 def check_image_host(image: str, *, allow_private: bool) -> None:
     """Refuse image URLs the remote server cannot fetch (loopback, private, link-local), unless allowed."""
     if allow_private or image.startswith("data:"):
         return
     host = (urlsplit(image).hostname or "").lower().rstrip(".")
     private_name = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        ip = None
+    ip = _host_ip(host)
     if private_name or (
         ip is not None
         and (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified)
@@ -214,7 +228,7 @@ def _template_data_from_wire(value: Any) -> Any:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise ValueError("templateData is a string but not JSON") from None
         if not isinstance(value, dict):
             raise ValueError("templateData must be a JSON object")

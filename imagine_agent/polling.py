@@ -116,7 +116,7 @@ class PollSchedule:
         estimate = self.estimate(now)
         if estimate is None:
             # Nothing to estimate from yet: back off geometrically from `first` (2, 4, 8 … up to blind).
-            delay = min(p.first * (2 ** min(self._polls, 16)), blind)
+            delay = min(p.first * 2.0 ** min(self._polls, 16), blind)
         elif not estimate.measured:
             delay = min(estimate.remaining * p.approach, blind)
         elif estimate.error <= p.floor:
@@ -125,7 +125,7 @@ class PollSchedule:
         else:
             delay = estimate.remaining * p.approach
         if self._overdue:
-            delay = max(delay, min(p.floor * 2**self._overdue, blind))
+            delay = max(delay, min(p.floor * 2.0**self._overdue, blind))
         delay = min(max(delay, p.floor), p.cap)
         self._aimed_past_completion = estimate is not None and delay >= estimate.remaining
         if self._retry_after is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import secrets
 from collections.abc import Collection, Mapping
@@ -81,6 +82,12 @@ def to_checksum_address(address: str) -> str:
     hex_addr = address.lower().removeprefix("0x")
     if len(hex_addr) != 40:
         raise ValueError(f"not a 20-byte address: {address!r}")
+    return _checksum(hex_addr)
+
+
+@functools.lru_cache(maxsize=1024)
+def _checksum(hex_addr: str) -> str:
+    # Cached: a wallet checksums the same few addresses (USDC, the payee) for every payment.
     digest = keccak256(hex_addr.encode()).hex()
     return "0x" + "".join(c.upper() if int(d, 16) >= 8 else c for c, d in zip(hex_addr, digest[:40], strict=True))
 
@@ -141,16 +148,41 @@ def _transfer_digest(domain: Mapping[str, Any], message: Mapping[str, Any]) -> b
     separator = _domain_separator(
         str(domain["name"]), str(domain["version"]), int(domain["chainId"]), str(domain["verifyingContract"])
     )
+    return _struct_digest(
+        separator,
+        str(message["from"]),
+        str(message["to"]),
+        int(message["value"]),
+        int(message["validAfter"]),
+        int(message["validBefore"]),
+        str(message["nonce"]),
+    )
+
+
+def _struct_digest(
+    separator: bytes, from_: str, to: str, value: int, valid_after: int, valid_before: int, nonce: str
+) -> bytes:
     struct = keccak256(
         _TRANSFER_TYPEHASH
-        + _addr32(str(message["from"]))
-        + _addr32(str(message["to"]))
-        + _u256(int(message["value"]))
-        + _u256(int(message["validAfter"]))
-        + _u256(int(message["validBefore"]))
-        + bytes.fromhex(str(message["nonce"])[2:])
+        + _addr32(from_)
+        + _addr32(to)
+        + _u256(value)
+        + _u256(valid_after)
+        + _u256(valid_before)
+        + bytes.fromhex(nonce[2:])
     )
     return keccak256(b"\x19\x01" + separator + struct)
+
+
+def _requirement_domain(requirement: PaymentRequirements) -> tuple[str, str, int, str]:
+    """USDC's EIP-712 domain for a requirement: name, version, chain id, checksummed contract."""
+    extra = requirement.extra or {}
+    return (
+        str(extra.get("name", "")),
+        str(extra.get("version", "")),
+        network_of(requirement.network).chain_id,
+        to_checksum_address(requirement.asset),
+    )
 
 
 def network_of(name: str) -> Network:
@@ -164,16 +196,11 @@ def network_of(name: str) -> Network:
 
 def transfer_typed_data(requirement: PaymentRequirements, authorization: ExactAuthorization) -> dict[str, Any]:
     """The full EIP-712 message (types, primaryType, domain, message) a wallet signs for this payment."""
-    extra = requirement.extra or {}
+    name, version, chain_id, contract = _requirement_domain(requirement)
     return {
         "types": TRANSFER_TYPES,
         "primaryType": "TransferWithAuthorization",
-        "domain": {
-            "name": str(extra.get("name", "")),
-            "version": str(extra.get("version", "")),
-            "chainId": network_of(requirement.network).chain_id,
-            "verifyingContract": to_checksum_address(requirement.asset),
-        },
+        "domain": {"name": name, "version": version, "chainId": chain_id, "verifyingContract": contract},
         "message": {
             "from": authorization.from_,
             "to": authorization.to,
@@ -314,7 +341,12 @@ def sign_payment(
 ) -> PaymentPayload:
     """Build and sign the payment for one requirement. Policy must have been checked before this."""
     authorization = build_authorization(requirement, signer.address, now=now, nonce=nonce)
-    signature = signer.sign_typed_data(transfer_typed_data(requirement, authorization))
+    if type(signer) is PrivateKeySigner:
+        # Our own key signs the digest its sign_typed_data would compute, without building the
+        # typed-data dict only to read it back (the hot path: a quarter of the time of a payment).
+        signature = signer.sign_digest(_payment_digest(requirement, authorization))
+    else:
+        signature = signer.sign_typed_data(transfer_typed_data(requirement, authorization))
     if len(signature) != 65:
         raise ConfigurationError("the signer returned a signature that is not 65 bytes")
     return PaymentPayload(
@@ -322,6 +354,20 @@ def sign_payment(
         scheme=requirement.scheme,
         network=requirement.network,
         payload=ExactEvmPayload(signature="0x" + signature.hex(), authorization=authorization),
+    )
+
+
+def _payment_digest(requirement: PaymentRequirements, authorization: ExactAuthorization) -> bytes:
+    """``authorization_digest(transfer_typed_data(requirement, authorization))``, computed directly."""
+    separator = _domain_separator(*_requirement_domain(requirement))
+    return _struct_digest(
+        separator,
+        authorization.from_,
+        authorization.to,
+        int(authorization.value),
+        int(authorization.valid_after),
+        int(authorization.valid_before),
+        authorization.nonce,
     )
 
 
@@ -343,7 +389,7 @@ def _unb64json(value: str, what: str) -> Any:
         raise ProtocolError(f"{what} is longer than {MAX_HEADER_CHARS} characters")
     try:
         return json.loads(base64.b64decode(value.strip(), validate=True))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise ProtocolError(f"{what} is not base64-encoded JSON") from None
 
 

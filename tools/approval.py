@@ -106,7 +106,7 @@ class ApprovalGate:
 
     def __init__(self, default: ImagineContext | None = None) -> None:
         self.default = default
-        self._quotes: dict[tuple[str, str, str], int] = {}
+        self._quotes: dict[tuple[str, str, str], tuple[int, bool]] = {}
         self._decisions: dict[str, GateDecision] = {}
         self._lock = threading.Lock()
 
@@ -124,13 +124,15 @@ class ApprovalGate:
         threshold = ctx.service.wallet.policy.approval_threshold
         amount = None
         if threshold is not None:
-            amount = self._price(ctx, plan)
-            if amount is not None and amount > threshold:
+            amount, allowed = self._price(ctx, plan)
+            # Over a cap, the wallet refuses with nothing signed: there is nothing for a human to approve.
+            if amount is not None and allowed and amount > threshold:
                 reasons.append(f"its price {format_usdc(amount)} is over the approval threshold of "
                                f"{format_usdc(threshold)}")
         return GateDecision(tuple(reasons), amount, plan.auto_clank)
 
-    def _price(self, ctx: ImagineContext, plan: Plan) -> int | None:
+    def _price(self, ctx: ImagineContext, plan: Plan) -> tuple[int | None, bool]:
+        """The quoted price of this exact request, and whether the budget allows it."""
         cache_key = (ctx.service.client.base_url, ctx.service.wallet.address, plan.key())
         with self._lock:
             if cache_key in self._quotes:
@@ -138,10 +140,10 @@ class ApprovalGate:
         try:
             quote = ctx.service.quote(plan.prompt, **plan.options())
         except ImagineError:
-            return None
+            return None, False
         with self._lock:
-            self._quotes[cache_key] = quote.quote.amount
-        return quote.quote.amount
+            self._quotes[cache_key] = (quote.quote.amount, quote.allowed)
+        return quote.quote.amount, quote.allowed
 
     # ---- the HumanInTheLoopMiddleware hooks
     def when(self, request: Any) -> bool:

@@ -205,8 +205,8 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
     app = FastAPI(title="Imagine API sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = sandbox
 
-    async def delay(path: str, task_id: str | None = None) -> None:
-        fault = sandbox.take({"delay"}, path, task_id)
+    async def delay(path: str, task_id: str | None = None, *, paid: bool = False) -> None:
+        fault = sandbox.take({"delay"}, path, task_id, when=lambda f: paid or not f.param("paid_only"))
         if fault is not None:
             await asyncio.sleep(float(fault.param("seconds")))
 
@@ -220,7 +220,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
     @app.post("/generation/create")
     async def create(request: Request) -> Response:
         response = await _create(request)
-        await delay("create")
+        await delay("create", paid=bool(request.headers.get("x-payment")))
         return response
 
     async def _create(request: Request) -> Response:

@@ -14,7 +14,9 @@ Kinds (default paths; params with defaults). On create, faults act only on reque
 - ``payment_required_after_settle`` (create; ``error="unexpected_settle_error"``): settle, then 402 anyway.
 - ``price_change`` (create; ``amount=500000``): on the next paid create, every price rises by ``amount``
   for good, before verification: a payment signed for the old price is rejected (authorization_value).
-- ``delay`` (any path; ``seconds=1.0``): sleep before answering (after settling, on a paid create).
+- ``delay`` (any path; ``seconds=1.0``, ``paid_only=False``): sleep before answering (after settling, on a
+  paid create). ``paid_only``: on create, delay only requests carrying X-PAYMENT (a timeout *after* payment;
+  without it the unpaid quote request takes the delay first).
 - ``malformed_json`` (create, status): the normal status code with a truncated JSON body.
 - ``wrong_content_type`` (create, status; download allowed): the right body served as text/html.
 - ``status_502_html`` (status; create, download allowed): a proxy's HTML 502, nothing charged.
@@ -31,6 +33,7 @@ Kinds (default paths; params with defaults). On create, faults act only on reque
 from __future__ import annotations
 
 import json
+import math
 import time
 import tomllib
 from collections.abc import Callable
@@ -100,7 +103,7 @@ FAULT_PATHS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 
 # kind -> {param: (type, default)}; unknown params are rejected so a typo cannot silently do nothing.
 FAULT_PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
-    "delay": {"seconds": (float, 1.0)},
+    "delay": {"seconds": (float, 1.0), "paid_only": (bool, False)},
     "drop_after_payment": {"settle": (bool, True)},
     "price_change": {"amount": (int, 500_000)},
     "payment_required_after_settle": {"error": (str, "unexpected_settle_error")},
@@ -159,8 +162,8 @@ class Fault(BaseModel):
         object.__setattr__(self, "params", checked)
         if self.kind == "fail" and not 0.0 <= checked.get("at", 1.0) <= 1.0:
             raise ValueError("fail parameter 'at' is a fraction of the job's duration, from 0 to 1")
-        if self.kind == "delay" and checked.get("seconds", 1.0) < 0:
-            raise ValueError("delay parameter 'seconds' must not be negative")
+        if self.kind == "delay" and not 0 <= checked.get("seconds", 1.0) < math.inf:
+            raise ValueError("delay parameter 'seconds' must be a finite number, not negative")
         if self.kind == "huge_download" and checked.get("bytes") is not None and checked["bytes"] < 1:
             raise ValueError("huge_download parameter 'bytes' must be positive")
         return self
@@ -178,8 +181,12 @@ class Fault(BaseModel):
 def load_faults(path: str | Path) -> list[Fault]:
     """Read faults from JSON (a list, or ``{"faults": [...]}``) or TOML (``[[faults]]`` tables)."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    data: Any = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    toml = path.suffix.lower() == ".toml"
+    try:
+        text = path.read_text(encoding="utf-8")
+        data: Any = tomllib.loads(text) if toml else json.loads(text)
+    except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError, JSONDecodeError, TOMLDecodeError
+        raise ValueError(f"{path}: not a valid {'TOML' if toml else 'JSON'} fault file: {exc}") from None
     if isinstance(data, dict):
         data = data.get("faults", [])
     if not isinstance(data, list):

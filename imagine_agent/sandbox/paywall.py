@@ -124,9 +124,11 @@ OUTPUT_SCHEMA: dict[str, Any] = {
 
 
 def price_for(config: SandboxConfig, duration: int | float | None, surcharge: int = 0) -> int:
-    """Atomic USDC for a video of ``duration`` seconds (default 8), rounded up; never through float math."""
+    """Atomic USDC for a video of ``duration`` seconds (default 8), rounded up; never through float math.
+
+    Never below zero, whatever ``price_change`` surcharges (they may be negative) add up to."""
     seconds = Decimal(str(DEFAULT_DURATION if duration is None else duration))
-    return math.ceil(seconds * config.price_per_second) + surcharge
+    return max(0, math.ceil(seconds * config.price_per_second) + surcharge)
 
 
 def requirement_dict(config: SandboxConfig, resource: str, amount: int) -> dict[str, Any]:

@@ -85,16 +85,17 @@ def test_an_imprecise_measured_estimate_may_sleep_past_blind_up_to_cap() -> None
 
 
 def test_a_precise_estimate_lands_just_after_completion() -> None:
-    s = PollSchedule(PollPolicy(first=2, floor=1, cap=60, blind=15), started_at=0)
+    s = PollSchedule(PollPolicy(first=2, floor=2, cap=60, blind=15), started_at=0)
     s.observe(processing(10), now=10)
-    s.observe(processing(90), now=90)  # 1 %/s: 10 s left, +-(10 + 80) / 80 = 1.125 s ... not yet precise
-    s.observe(processing(95), now=95)  # 5 s left, error (5 + 85) / 85 = 1.06 > floor 1: approach
-    assert abs(s.next_delay(95) - 4.0) < 1e-9
-    s.observe(processing(98), now=98)  # 2 s left, error (2 + 88) / 88 = 1.02: still approach, floor-bound
-    s2 = PollSchedule(PollPolicy(first=2, floor=2, cap=60, blind=15), started_at=0)
-    s2.observe(processing(10), now=10)
-    s2.observe(processing(90), now=90)  # error 1.125 <= floor 2: aim past 10 s remaining by the error
-    assert abs(s2.next_delay(90) - (10 + 2 / 2 + 0.125)) < 1e-9 or s2.next_delay(90) >= 10
+    s.observe(processing(90), now=90)  # 1 %/s: 10 s left, +-(10 + 80) / 80 = 1.125 s, within the floor
+    assert abs(s.next_delay(90) - (10 + 1.125)) < 1e-9
+
+
+def test_an_estimate_less_precise_than_the_floor_approaches_instead() -> None:
+    s = PollSchedule(PollPolicy(first=2, floor=1, cap=60, approach=0.8, blind=15), started_at=0)
+    s.observe(processing(10), now=10)
+    s.observe(processing(90), now=90)  # +-1.125 s > floor 1 s
+    assert abs(s.next_delay(90) - 8.0) < 1e-9
 
 
 def test_a_stalled_job_is_polled_with_a_doubling_delay_bounded_by_blind() -> None:
@@ -113,14 +114,14 @@ def test_a_stalled_job_is_polled_with_a_doubling_delay_bounded_by_blind() -> Non
 
 
 def test_progress_moving_again_ends_the_overdue_backoff() -> None:
-    s = PollSchedule(PollPolicy(first=2, floor=1, cap=60, blind=15), started_at=0)
-    s.observe(processing(0), now=0.5)
-    s.observe(processing(50), now=50.5)
-    s.next_delay(50.5)  # approach: 40 s, short of the estimate
-    s.observe(processing(50), now=90)  # stalled, but this poll was not meant to find it done
-    assert s.next_delay(90) == 1.0  # estimated done already: poll at the floor, aiming past it
-    s.observe(processing(50), now=91)
-    assert s.next_delay(91) == 2.0  # overdue once
-    s.observe(processing(60), now=93)  # moving again
-    assert s.next_delay(93) < 2.0 or s._overdue == 0
-    assert s._overdue == 0
+    s = PollSchedule(PollPolicy(first=2, floor=2, cap=60, blind=15), started_at=0)
+    s.observe(processing(0), now=0)
+    s.observe(processing(90), now=90)
+    first = s.next_delay(90)  # precise: aims 10 s + error past the latest reading
+    s.observe(processing(90), now=90 + first)  # stalled: overdue once
+    assert s.next_delay(90 + first) == 4.0  # floor * 2**1
+    now = 90 + first + 4
+    s.observe(processing(95), now=now)  # moving again
+    rate = 95 / now
+    to_finish = 5 / rate
+    assert abs(s.next_delay(now) - (to_finish + (to_finish + now) / 95)) < 1e-9

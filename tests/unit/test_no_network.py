@@ -1,0 +1,13 @@
+"""The suite runs offline: any connection beyond loopback is blocked (pytest-socket, see pyproject)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from pytest_socket import SocketBlockedError
+
+
+def test_only_loopback_is_reachable() -> None:
+    with pytest.raises(SocketBlockedError):
+        socket.create_connection(("93.184.216.34", 80), timeout=1)
