@@ -31,10 +31,14 @@ from typing import Any
 from imagine_agent.config import Settings
 from imagine_agent.errors import (
     BudgetExceededError,
+    DownloadError,
     GenerationFailedError,
+    ImagineConnectionError,
     ImagineError,
+    ImagineStatusError,
     InvalidRequestError,
     PaymentStateUnknownError,
+    ProtocolError,
     TaskNotFoundError,
     WalletFrozenError,
 )
@@ -125,18 +129,22 @@ class SocialBot:
 
     def run(self, follow: bool = False, poll: float = 2.0) -> str | None:
         """Work through the inbox (and keep watching it with ``follow``); returns why it stopped early."""
-        try:
-            while True:
+        while True:
+            try:
                 for request in read_jsonl(self.inbox):
                     if self.stopping:
                         raise Stop("asked to stop")
                     self.handle(request)
+            except Stop as stop:
+                log(f"stopping: {stop}")
+                return str(stop)
+            except (ImagineConnectionError, ImagineStatusError, ProtocolError, DownloadError) as exc:
+                log(f"trouble reaching Imagine: {exc}")  # nothing is lost: the next pass resumes from the journal
                 if not follow:
-                    return None
-                time.sleep(poll)
-        except Stop as stop:
-            log(f"stopping: {stop}")
-            return str(stop)
+                    return f"trouble reaching Imagine: {type(exc).__name__}"
+            if not follow:
+                return None
+            time.sleep(poll)
 
     def handle(self, request: dict[str, Any]) -> None:
         request_id = str(request.get("id", ""))
@@ -258,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         stopped = bot.run(follow=args.follow, poll=args.poll)
         budget = service.budget().totals
         print(json.dumps({"posted": len(bot.posted), "stopped": stopped, "spent": str(budget.spent)}), flush=True)
-    return 0
+    return 4 if stopped and stopped.startswith("trouble") else 0
 
 
 if __name__ == "__main__":

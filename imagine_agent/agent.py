@@ -15,7 +15,6 @@ Run it with ``context=ImagineContext(service=...)`` and ``config={"configurable"
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -42,7 +41,7 @@ from .errors import ConfigurationError
 from .money import format_usdc
 from .planner import PLANNER_NAME, OfflinePlanner
 from .prompts import render_prompt
-from .tools import ApprovalGate, ImagineContext, human_approved, imagine_tools
+from .tools import ApprovalGate, ImagineContext, human_approved, imagine_tools, parse_tool_result
 
 if TYPE_CHECKING:
     from langchain.agents.middleware import ToolCallRequest
@@ -85,7 +84,7 @@ def chat_model(settings: Settings | None = None) -> BaseChatModel:
     if os.environ.get("OPENAI_API_KEY"):
         return ChatOpenAI(model=name)
     if os.environ.get("OPENAI_BASE_URL"):
-        return ChatOpenAI(model=name, api_key="not-needed")  # type: ignore[arg-type]
+        return ChatOpenAI(model=name, api_key="not-needed")
     raise ConfigurationError(
         f"IMAGINE_MODEL={name} needs OPENAI_API_KEY (or OPENAI_BASE_URL for an OpenAI-compatible server); "
         "unset IMAGINE_MODEL to use the offline planner"
@@ -146,12 +145,9 @@ def _coin_creator(messages: Sequence[Any]) -> str | None:
     for message in reversed(messages):
         if isinstance(message, HumanMessage):
             return None
-        if isinstance(message, ToolMessage) and message.name in COIN_TOOLS and isinstance(message.content, str):
-            try:
-                body = json.loads(message.content)
-            except ValueError:
-                continue
-            coin = body.get("coin") if isinstance(body, dict) else None
+        if isinstance(message, ToolMessage) and message.name in COIN_TOOLS:
+            body = parse_tool_result(message.content) or {}
+            coin = body.get("coin")
             if isinstance(coin, dict) and coin.get("creator"):
                 return str(coin["creator"])
     return None

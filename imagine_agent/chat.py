@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 
 from .agent import build_agent
 from .errors import ImagineError
-from .tools import PROGRESS_EVENT, ImagineContext
+from .tools import PROGRESS_EVENT, ImagineContext, parse_tool_result
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -58,11 +59,7 @@ class Turn:
 
 
 def _body(message: ToolMessage) -> dict[str, Any]:
-    try:
-        body = json.loads(message.content) if isinstance(message.content, str) else None
-    except ValueError:
-        body = None
-    return body if isinstance(body, dict) else {"message": str(message.content)}
+    return parse_tool_result(message.content) or {"message": str(message.content)}
 
 
 class _ProgressView:
@@ -122,9 +119,9 @@ class ChatSession:
         self.yes = yes
         self.as_json = as_json
         self.interactive = sys.stdin.isatty() if interactive is None else interactive
-        self.agent = agent if agent is not None else build_agent(service=service)
+        self.agent: Any = agent if agent is not None else build_agent(service=service)
         self.context = ImagineContext(service=service)
-        self.config: dict[str, Any] = {"configurable": {"thread_id": f"chat-{uuid.uuid4().hex}"}}
+        self.config: RunnableConfig = {"configurable": {"thread_id": f"chat-{uuid.uuid4().hex}"}}
         self.stderr: Console | None = None
         if not as_json:
             from rich.console import Console

@@ -57,6 +57,10 @@ DEFAULT_MAX_DOWNLOAD = 512 * 1024 * 1024
 VIDEO_TYPES = ("video/", "application/octet-stream", "binary/octet-stream")
 IMAGE_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
 USER_AGENT = "imagine-agent/0.1"
+# Every connection kept open, and few of them: httpcore checks every pooled connection on every
+# request, so the CPU per request grows with the pool (httpx's default: 100, of which only 20 are
+# kept alive, the rest reconnecting). 20 keep-alive connections carry thousands of polled jobs.
+POOL_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=20)
 
 
 @dataclass(frozen=True)
@@ -267,7 +271,9 @@ class ImagineClient(_Base):
     ) -> None:
         super().__init__(base_url, wallet=wallet, **options)
         self._owns_http = http_client is None
-        self.http = http_client or httpx.Client(transport=transport, timeout=self.timeout, follow_redirects=True)
+        self.http = http_client or httpx.Client(
+            transport=transport, timeout=self.timeout, follow_redirects=True, limits=POOL_LIMITS
+        )
 
     def __enter__(self) -> ImagineClient:
         return self
@@ -437,7 +443,9 @@ class AsyncImagineClient(_Base):
     ) -> None:
         super().__init__(base_url, wallet=wallet, **options)
         self._owns_http = http_client is None
-        self.http = http_client or httpx.AsyncClient(transport=transport, timeout=self.timeout, follow_redirects=True)
+        self.http = http_client or httpx.AsyncClient(
+            transport=transport, timeout=self.timeout, follow_redirects=True, limits=POOL_LIMITS
+        )
 
     async def __aenter__(self) -> AsyncImagineClient:
         return self

@@ -53,6 +53,13 @@ def _receipt(record: PaymentRecord) -> dict[str, Any]:
     }
 
 
+def _remote_image(image: str | None) -> str | None:
+    """Only URLs: a file path would have this server upload its own files on a client's say-so."""
+    if image is not None and not image.startswith(("http://", "https://", "data:")):
+        raise ToolError("InvalidRequestError: image must be an http(s) URL or a data: URL, not a file path")
+    return image
+
+
 async def _call(work: Callable[[], Awaitable[Any]]) -> Any:
     """Run one service call; its errors become MCP tool errors with the message only."""
     try:
@@ -89,6 +96,7 @@ def create_server(service: ImagineService) -> MCPServer:
 
         duration: seconds (default 8). image: http(s) URL or data URL to animate.
         """
+        image = _remote_image(image)
         result = await _call(lambda: service.aquote(
             prompt, duration=duration, image=image, auto_enhance=auto_enhance,
             auto_clank=_auto_clank(settings, auto_clank)))
@@ -104,6 +112,7 @@ def create_server(service: ImagineService) -> MCPServer:
         task id; resume with wait_for_video. auto_clank (if the operator allows it) deploys a coin for the
         video whose creator is the paying wallet.
         """
+        image = _remote_image(image)
         outcome = await _call(lambda: _with_progress(ctx, lambda on_progress: service.agenerate(
             prompt, duration=duration, image=image, auto_enhance=auto_enhance,
             auto_clank=_auto_clank(settings, auto_clank), wait=wait, on_progress=on_progress)))

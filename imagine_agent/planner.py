@@ -9,7 +9,6 @@ That is three model calls per delivered video. Everything it writes says it is a
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -23,6 +22,8 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from .tools import parse_tool_result
 
 __all__ = [
     "PLANNER_LABEL",
@@ -184,7 +185,8 @@ _LIGHT_DETAIL = (
      "Warm golden-hour light from a low sun, long soft shadows and a glowing rim light."),
     (re.compile(r"\b(?:sunrise|dawn)\b", re.I), "Cool, soft dawn light warming slowly as the sun rises."),
     (re.compile(r"\bneon\b", re.I), "Saturated neon light against deep shadows, with reflections on wet surfaces."),
-    (re.compile(r"\b(?:night|moonlit|moonlight)\b", re.I), "Low-key night lighting: moonlight and a few warm practical lights."),
+    (re.compile(r"\b(?:night|moonlit|moonlight)\b", re.I),
+     "Low-key night lighting: moonlight and a few warm practical lights."),
 )
 
 
@@ -240,11 +242,7 @@ def _text(message: BaseMessage) -> str:
 
 
 def _parsed(message: ToolMessage) -> dict[str, Any]:
-    try:
-        body = json.loads(_text(message))
-    except ValueError:
-        return {"message": _text(message)}
-    return body if isinstance(body, dict) else {"message": _text(message)}
+    return parse_tool_result(message.content) or {"message": _text(message)}
 
 
 def _call(name: str, args: dict[str, Any]) -> ToolCall:

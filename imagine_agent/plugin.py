@@ -18,6 +18,7 @@ message or an action option.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ __all__ = [
     "register",
     "settings_from_runtime",
 ]
+
+log = logging.getLogger(__name__)
 
 Content = dict[str, Any]
 Callback = Callable[[Content], Awaitable[Any]]
@@ -173,8 +176,13 @@ class ImagineVideoService:
 
     @classmethod
     async def start(cls, runtime: Any) -> ImagineVideoService:
+        """Open the service. Payments over the approval threshold go to the operator's ``IMAGINE_APPROVER``
+        runtime setting (a callable given the ``ApprovalRequest``, run off the event loop); without one
+        they are declined and nothing is signed."""
         settings = settings_from_runtime(runtime)
-        service = await asyncio.to_thread(ImagineService.create, settings)
+        approver = _setting(runtime, "IMAGINE_APPROVER")
+        service = await asyncio.to_thread(ImagineService.create, settings,
+                                          approver=approver if callable(approver) else None)
         service.output_dir = settings.data_dir / "videos"
         return cls(runtime, service)
 
@@ -343,7 +351,11 @@ async def _say(callback: Callback | None, content: Content) -> None:
 
 
 def _failure(action: str, exc: BaseException) -> dict[str, Any]:
-    message = str(exc) if isinstance(exc, ImagineError) else f"unexpected {type(exc).__name__}"
+    if isinstance(exc, ImagineError):
+        message = str(exc)
+    else:  # the traceback goes to the operator's log, never to the chat
+        log.error("%s failed", action, exc_info=exc)
+        message = f"unexpected {type(exc).__name__}; the operator's log has the details"
     return {"success": False, "text": message, "error": message, "values": {"success": False},
             "data": {"actionName": action, "error": type(exc).__name__}}
 

@@ -27,6 +27,7 @@ from .video import (
     VideoStatusTool,
     WaitForVideoTool,
     imagine_tools,
+    parse_tool_result,
 )
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "current_approval",
     "human_approved",
     "imagine_tools",
+    "parse_tool_result",
     "plan_request",
     "resolve_context",
 ]

@@ -11,6 +11,7 @@ it lives in a context variable, not in any argument.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -107,7 +108,7 @@ class ApprovalGate:
     def __init__(self, default: ImagineContext | None = None) -> None:
         self.default = default
         self._quotes: dict[tuple[str, str, str], tuple[int, bool]] = {}
-        self._decisions: dict[str, GateDecision] = {}
+        self._decisions: dict[str, tuple[str, GateDecision]] = {}  # call id -> (its arguments, decision)
         self._lock = threading.Lock()
 
     def decide(self, args: Mapping[str, Any], context: ImagineContext | None) -> GateDecision:
@@ -150,26 +151,29 @@ class ApprovalGate:
         """``InterruptOnConfig.when``: pause this call for a human?"""
         call = request.tool_call
         call_id = str(call.get("id") or "")
+        args = call.get("args") or {}
+        key = json.dumps(args, sort_keys=True, default=str)
         with self._lock:
             known = self._decisions.get(call_id) if call_id else None
-        if known is not None:  # asked again on resume: the same answer, whatever the price does now
-            return known.needed
-        decision = self.decide(call.get("args") or {}, _context_of(request.runtime))
-        if call_id:
+        if known is not None and known[0] == key:  # asked again on resume: the same answer, whatever prices do
+            return known[1].needed
+        decision = self.decide(args, _context_of(request.runtime))
+        if call_id:  # a model that reuses call ids across turns gets a fresh decision for new arguments
             with self._lock:
-                self._decisions.setdefault(call_id, decision)
+                self._decisions[call_id] = (key, decision)
         return decision.needed
 
     def describe(self, tool_call: Any, state: Any, runtime: Any) -> str:
         """``InterruptOnConfig.description``: what the human is asked to approve."""
-        with self._lock:
-            decision = self._decisions.get(str(tool_call.get("id")))
+        decision = self.recorded(str(tool_call.get("id") or ""))
         if decision is None:
             decision = self.decide(tool_call.get("args") or {}, _context_of(runtime))
         args = tool_call.get("args") or {}
         price = format_usdc(decision.amount) if decision.amount is not None else "an unknown amount"
-        seconds = args.get("duration") or 8
-        lines = [f"Pay {price} for a {seconds:g}-second video: {str(args.get('prompt', ''))[:300]!r}",
+        seconds = args.get("duration")
+        numeric = isinstance(seconds, int | float) and not isinstance(seconds, bool)
+        length = f"{seconds:g}-second" if numeric else "8-second"
+        lines = [f"Pay {price} for a {length} video: {str(args.get('prompt', ''))[:300]!r}",
                  "Approval is needed because " + " and ".join(decision.reasons) + "."]
         if decision.coin:
             lines.append("A coin will be deployed: the paying wallet becomes its creator and earns its trading fees.")
@@ -180,7 +184,8 @@ class ApprovalGate:
         if not tool_call_id:
             return None
         with self._lock:
-            return self._decisions.get(tool_call_id)
+            known = self._decisions.get(tool_call_id)
+        return known[1] if known is not None else None
 
 
 def _context_of(runtime: Any) -> ImagineContext | None:

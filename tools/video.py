@@ -20,7 +20,6 @@ from pydantic import Field, ValidationError, field_validator
 
 from imagine_agent.errors import (
     DownloadError,
-    GenerationFailedError,
     ImagineError,
     ImagineTimeoutError,
     PaymentStateUnknownError,
@@ -47,11 +46,26 @@ __all__ = [
     "VideoStatusTool",
     "WaitForVideoTool",
     "imagine_tools",
+    "parse_tool_result",
 ]
 
 TOOL_NAMES = ("quote_video", "generate_video", "wait_for_video", "video_status", "budget_status")
 PROGRESS_EVENT = "imagine_progress"
 """``type`` of the custom stream events the waiting tools write (``stream_mode="custom"``)."""
+
+
+def parse_tool_result(content: Any) -> dict[str, Any] | None:
+    """A video tool's JSON result from a tool message's content (also when a reviewer's edit notice
+    precedes it); None when the content is not such a result (e.g. a rejection's text)."""
+    if not isinstance(content, str):
+        return None
+    for text in (content, content.partition("Tool response:\n")[2]):
+        try:
+            body = json.loads(text)
+        except ValueError:
+            continue
+        return body if isinstance(body, dict) else None
+    return None
 
 
 def _dump(obj: dict[str, Any]) -> str:

@@ -245,6 +245,18 @@ def test_scripted_model_skipping_the_quote_still_needs_approval(context: Imagine
     assert [p.amount for p in context.service.receipts()] == [3_000_000]
 
 
+def test_reused_call_ids_get_a_fresh_approval_decision(context: ImagineContext) -> None:
+    cheap, pricey = call("generate_video", **VIDEO), call("generate_video", **{**VIDEO, "duration": 24})
+    pricey.tool_calls[0]["id"] = cheap.tool_calls[0]["id"]  # some servers number calls per turn: "call_0"
+    agent = build_agent(scripted(cheap, pricey, "done"), context.service)
+    config = thread()
+    paused = agent.invoke(user("two videos"), config, context=context)
+    assert [p.amount for p in context.service.receipts()] == [500_000]
+    assert "3.000000 USDC" in paused["__interrupt__"][0].value["action_requests"][0]["description"]
+    agent.invoke(REJECT, config, context=context)
+    assert [p.amount for p in context.service.receipts()] == [500_000]
+
+
 def test_scripted_coin_is_always_disclosed(context: ImagineContext) -> None:
     model = scripted(call("generate_video", **VIDEO, auto_clank=True), "Here is your fox video!")
     result = build_agent(model, context.service).invoke(user("fox, coin it"), thread(),

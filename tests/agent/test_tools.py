@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from langchain_core.messages import ToolCall, ToolMessage
@@ -52,7 +52,7 @@ def shared_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Imagine
 
 class _Standard:
     tool_class: type[BaseTool]
-    example: dict[str, Any] = {}
+    example: ClassVar[dict[str, Any]] = {}
 
     @property
     def tool_constructor(self) -> type[BaseTool]:
@@ -101,6 +101,11 @@ class TestQuoteIntegration(_Integration, ToolsIntegrationTests):
 class TestGenerateIntegration(_Integration, ToolsIntegrationTests):
     tool_class = GenerateVideoTool
     example = VIDEO
+
+
+class TestWaitIntegration(_Integration, ToolsIntegrationTests):
+    tool_class = WaitForVideoTool
+    example = TASK  # unknown to the server: the tool answers with a not-found error message
 
 
 class TestStatusIntegration(_Integration, ToolsIntegrationTests):

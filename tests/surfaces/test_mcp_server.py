@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from mcp.client import Client, ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -28,6 +27,11 @@ def test_public_api_is_pinned() -> None:
     assert mcp_server.__all__ == ["create_server", "main", "serve"]
 
 
+def _resource(read: Any) -> str:
+    text: str = read.contents[0].text
+    return text
+
+
 def _text(result: Any) -> str:
     return "\n".join(getattr(c, "text", "") for c in result.content)
 
@@ -44,10 +48,10 @@ async def test_stdio_end_to_end_pays_once_with_progress(tmp_path: Path) -> None:
             assert not quote.is_error and quote.structured_content is not None
             assert quote.structured_content["amount"] == "250000" and quote.structured_content["allowed"]
 
-            progress: list[tuple[float, float | None, str | None]] = []
+            updates: list[tuple[float, float | None, str | None]] = []
 
-            async def on_progress(done: float, total: float | None, message: str | None) -> None:
-                progress.append((done, total, message))
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                updates.append((progress, total, message))
 
             result = await session.call_tool("generate_video", {"prompt": "a kite over dunes", "duration": 2},
                                              progress_callback=on_progress)
@@ -56,18 +60,18 @@ async def test_stdio_end_to_end_pays_once_with_progress(tmp_path: Path) -> None:
             assert out is not None and out["status"] == "completed" and out["paid"]["amount"] == "250000"
             assert Path(out["videoPath"]).is_relative_to(tmp_path) and Path(out["videoPath"]).stat().st_size > 0
             assert out["sandbox"] is True and out["budget"]["daily"] == str(20_000_000 - 250_000)
-            assert len(progress) >= 2 and progress[-1] == (100.0, 100.0, "completed")
-            assert [p[0] for p in progress] == sorted(p[0] for p in progress)
+            assert len(updates) >= 2 and updates[-1] == (100.0, 100.0, "completed")
+            assert [u[0] for u in updates] == sorted(u[0] for u in updates)
 
             status = await session.call_tool("video_status", {"task_id": out["taskId"]})
             assert status.structured_content is not None and status.structured_content["status"] == "completed"
 
-            receipts = json.loads((await session.read_resource("imagine://receipts")).contents[0].text)
+            receipts = json.loads(_resource(await session.read_resource("imagine://receipts")))
             assert [(p["taskId"], p["amount"], p["state"]) for p in receipts["payments"]] == [
                 (out["taskId"], "250000", "paid")]
-            budget = json.loads((await session.read_resource("imagine://budget")).contents[0].text)
+            budget = json.loads(_resource(await session.read_resource("imagine://budget")))
             assert budget["spent"] == "250000" and budget["frozen"] is False
-            pending = json.loads((await session.read_resource("imagine://videos/pending")).contents[0].text)
+            pending = json.loads(_resource(await session.read_resource("imagine://videos/pending")))
             assert pending == {"tasks": []}
 
             bad = await session.call_tool("generate_video", {"prompt": "   ", "duration": 2})
@@ -133,6 +137,10 @@ async def test_refusals_are_error_results_without_secrets(tmp_path: Path) -> Non
             assert not paid.is_error and paid.structured_content is not None
             outputs.append(json.dumps(paid.structured_content))
 
+            local = await client.call_tool("quote_video", {"prompt": "x", "image": str(tmp_path / "ledger.sqlite3")})
+            outputs.append(_text(local))
+            assert local.is_error and "not a file path" in _text(local)
+
             bad_id = await client.call_tool("video_status", {"task_id": "../etc/passwd"})
             outputs.append(_text(bad_id))
             assert bad_id.is_error and "invalid task id" in _text(bad_id)
@@ -148,7 +156,7 @@ async def test_refusals_are_error_results_without_secrets(tmp_path: Path) -> Non
             outputs.append(json.dumps(waited.structured_content))
 
             for uri in ("imagine://receipts", "imagine://budget", "imagine://videos/pending"):
-                outputs.append((await client.read_resource(uri)).contents[0].text)
+                outputs.append(_resource(await client.read_resource(uri)))
             outputs.append(json.dumps((await client.call_tool("budget_status", {})).structured_content))
 
         [payment] = service.receipts()

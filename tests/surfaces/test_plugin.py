@@ -11,6 +11,7 @@ from imagine_agent.client import request_hash
 from imagine_agent.config import Settings
 from imagine_agent.errors import ConfigurationError
 from imagine_agent.plugin import ImagineVideoService, imagine_plugin, register
+from imagine_agent.wallet import ApprovalRequest
 from tests.surfaces.conftest import SPEED
 from tests.surfaces.host import FakeRuntime
 
@@ -95,13 +96,17 @@ async def test_video_status_reports_then_delivers(runtime: FakeRuntime) -> None:
 
 async def test_refusals_are_clear_replies_and_pay_nothing(tmp_path: Path) -> None:
     host = FakeRuntime({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED,
-                        "IMAGINE_MAX_PER_CALL": "0.3", "IMAGINE_PRIVATE_KEY": KEY})
+                        "IMAGINE_MAX_PER_CALL": "0.3", "IMAGINE_APPROVAL_THRESHOLD": "0.2",
+                        "IMAGINE_PRIVATE_KEY": KEY})
     await register(host)
     try:
         service = host.get_service("imagine_video").service
         over = await host.handle("make a 4 second video of a storm")
         assert over.result is not None and not over.result["success"]
         assert over.texts[-1].startswith("I can't buy that video:") and "Nothing was paid" in over.texts[-1]
+
+        asked = await host.handle("make a 2 second video of a storm")  # 0.25 USDC: over the 0.2 threshold
+        assert asked.result is not None and "over the approval threshold of 0.200000 USDC" in asked.texts[-1]
 
         bad = await host.handle("make a video", options={"prompt": "a storm", "duration": 120})
         assert bad.result is not None and "duration must be a number of seconds" in bad.texts[-1]
@@ -111,9 +116,27 @@ async def test_refusals_are_clear_replies_and_pay_nothing(tmp_path: Path) -> Non
         assert frozen.result is not None and not frozen.result["success"] and "kill switch" in frozen.texts[-1]
         assert service.receipts() == []
 
-        everything = [str(t.replies) + str(t.result) for t in (over, bad, frozen)]
+        everything = [str(t.replies) + str(t.result) for t in (over, asked, bad, frozen)]
         everything.append(str(await host.compose_state({"content": {"text": ""}})))
         assert not any(KEY[2:] in text for text in everything)
+    finally:
+        await host.stop()
+
+
+async def test_operator_approver_lets_a_payment_over_the_threshold_through(tmp_path: Path) -> None:
+    asked: list[ApprovalRequest] = []
+
+    def approve(request: ApprovalRequest) -> bool:
+        asked.append(request)
+        return True
+
+    host = FakeRuntime({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED,
+                        "IMAGINE_APPROVAL_THRESHOLD": "0.1", "IMAGINE_APPROVER": approve})
+    await register(host)
+    try:
+        turn = await host.handle("make a 1 second video of a comet")
+        assert turn.result is not None and turn.result["success"], turn.texts
+        assert [r.amount for r in asked] == [125_000]
     finally:
         await host.stop()
 

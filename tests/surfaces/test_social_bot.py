@@ -60,6 +60,11 @@ def _posts(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
+def _settlements(sandbox: SandboxServer) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = httpx.get(f"{sandbox.url}/_admin/settlements").json()
+    return found
+
+
 def _kill_when(proc: subprocess.Popen[str], ready: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
@@ -83,16 +88,23 @@ def test_killed_twice_and_restarted_posts_each_request_once_and_pays_once(
     rendering = {rid: r["taskId"] for rid, r in _state(tmp_path).items() if r.get("status") == "rendering"}
     assert rendering and len(_posts(tmp_path)) < len(REQUESTS)
 
-    # 2: kill -9 again right after the next decision to pay is written down (around the payment itself)
-    seen = set(_state(tmp_path))
+    # 2: kill -9 after the next payment settled but before its 202 arrived (the sandbox holds the answer)
+    settled = len(_settlements(sandbox))
+    armed = httpx.post(f"{sandbox.url}/_admin/faults", json={"faults": [
+        {"kind": "delay", "match": "create", "params": {"seconds": 5, "paid_only": True}}]})
+    assert armed.status_code == 200, armed.text
     second = _start(tmp_path, sandbox, env, 2)
-    _kill_when(second, lambda: bool(set(_state(tmp_path)) - seen))
+    _kill_when(second, lambda: len(_settlements(sandbox)) > settled)
+    unanswered = {rid for rid, r in _state(tmp_path).items() if r.get("status") == "paying"}
+    assert len(unanswered) == 1
 
     # 3: run to the end
     third = _start(tmp_path, sandbox, env, 3)
     out, _ = third.communicate(timeout=60)
     assert third.returncode == 0, (tmp_path / "bot-3.log").read_text()
     assert json.loads(out.splitlines()[-1])["stopped"] is None
+    assert f"{unanswered.pop()}: task" in (log := (tmp_path / "bot-3.log").read_text())
+    assert "(already paid, following it)" in log  # the journaled header was re-sent, not a new one signed
 
     posts = _posts(tmp_path)
     assert Counter(p["requestId"] for p in posts) == Counter(r["id"] for r in REQUESTS)  # each posted once
@@ -101,7 +113,7 @@ def test_killed_twice_and_restarted_posts_each_request_once_and_pays_once(
     by_request = {p["requestId"]: p["taskId"] for p in posts}
     assert all(by_request[rid] == task for rid, task in rendering.items())  # resumed, not bought again
 
-    settlements = httpx.get(f"{sandbox.url}/_admin/settlements").json()
+    settlements = _settlements(sandbox)
     assert len(settlements) == len(REQUESTS)  # one payment per request
     assert Counter(s["taskId"] for s in settlements) == Counter(by_request.values())
     with open_ledger(tmp_path / "data" / "ledger.sqlite3") as ledger:

@@ -15,20 +15,32 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("eth_account", "langchain", "langchain_core", "langgraph", "fastapi", "pydantic", "httpx", "uvicorn")
+# Our modules that build pydantic models or pull the packages above.
+OURS = (
+    "imagine_agent.models",
+    "imagine_agent.config",
+    "imagine_agent.service",
+    "imagine_agent.client",
+    "imagine_agent.wallet",
+    "imagine_agent.x402",
+    "imagine_agent.agent",
+    "imagine_agent.sandbox",
+)
 
-# Prints the heavy top-level packages this interpreter has loaded, after running `code`.
+# Prints which of `watched` (top-level packages or our modules) this interpreter has loaded after `code`.
 PROBE = """
 import json, sys
 {code}
-heavy = {heavy!r}
-print(json.dumps(sorted({{name.split(".")[0] for name in sys.modules}} & set(heavy))))
+watched = set({watched!r})
+loaded = {{name.split(".")[0] for name in sys.modules}} | {{name for name in sys.modules if name.startswith("imagine_agent.")}}
+print(json.dumps(sorted(loaded & watched)))
 """
 
 
-def _heavy_modules_after(code: str) -> list[str]:
+def _loaded_after(code: str, watched: tuple[str, ...] = HEAVY + OURS) -> list[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     result = subprocess.run(
-        [sys.executable, "-c", PROBE.format(code=code, heavy=HEAVY)],
+        [sys.executable, "-c", PROBE.format(code=code, watched=watched)],
         capture_output=True,
         text=True,
         env=env,
@@ -41,19 +53,21 @@ def _heavy_modules_after(code: str) -> list[str]:
 
 
 def test_importing_the_cli_loads_nothing_heavy() -> None:
-    assert _heavy_modules_after("import imagine_agent.cli") == []
+    assert _loaded_after("import imagine_agent.cli") == []
 
 
 def test_importing_the_package_loads_nothing_heavy() -> None:
-    assert _heavy_modules_after("import imagine_agent") == []
+    assert _loaded_after("import imagine_agent") == []
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["quote", "--help"], ["status", "--help"], ["generate", "--help"]])
 def test_help_loads_nothing_heavy(argv: list[str]) -> None:
+    """Typer itself imports pydantic to convert a command's parameters; our models stay unloaded."""
     code = (
         "import contextlib, io\n"
         "from imagine_agent.cli import app\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         f"    app({argv!r}, prog_name='imagine-agent')\n"
     )
-    assert _heavy_modules_after(code) == []
+    watched = tuple(name for name in HEAVY if name != "pydantic") + OURS
+    assert _loaded_after(code, watched) == []

@@ -1,0 +1,142 @@
+"""2. Polling: how late completion is seen, and how many status requests a job costs.
+
+Jobs of 60–180 s (the provider's "1–3 minutes"), time-scaled: the sandbox runs ``speed`` times faster
+and every policy is ``PollPolicy.scaled(speed)``; lags are reported back in real-scale seconds. Each
+policy gets the same jobs (the sandbox is reset and draws durations from the same seeded sequence)
+and the same client: a paying ``AsyncImagineClient`` creating the jobs and ``job.wait()``-ing on them.
+The baselines are fixed-interval pollers, ``PollPolicy(first=15, floor=15, cap=15)``: the benchmark
+checks from the request log that their polls really are 15 s (10 s) apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from imagine_agent.client import AsyncImagineClient
+from imagine_agent.polling import PollPolicy
+
+from .common import Row, log, ratio_row
+from .harness import open_wallet
+from .sandbox_child import sandbox_process
+
+SECTION = "2. polling"
+CREATE_CONCURRENCY = 20
+
+POLICIES: dict[str, PollPolicy] = {
+    "ours": PollPolicy(),
+    "fixed 15 s": PollPolicy(first=15, floor=15, cap=15),
+    "fixed 10 s": PollPolicy(first=10, floor=10, cap=10),
+}
+
+
+@dataclass
+class PolicyResult:
+    lags: list[float]  # real-scale seconds from completion to detection, one per job
+    requests: list[int]  # status requests per job
+    intervals: list[float] = field(default_factory=list)  # real-scale seconds between a job's polls
+
+    @property
+    def mean_lag(self) -> float:
+        return statistics.fmean(self.lags)
+
+    @property
+    def mean_requests(self) -> float:
+        return statistics.fmean(self.requests)
+
+
+async def run_policy(url: str, policy: PollPolicy, *, speed: float, jobs: int, workdir: Path) -> PolicyResult:
+    polls: dict[str, list[float]] = defaultdict(list)
+
+    async def on_request(request: httpx.Request) -> None:
+        parts = request.url.path.strip("/").split("/")
+        if len(parts) == 3 and parts[0] == "generation" and parts[2] == "status":
+            polls[parts[1]].append(time.time())
+
+    async with httpx.AsyncClient(base_url=url, timeout=30) as admin:
+        (await admin.post("/_admin/reset")).raise_for_status()  # same seeded durations for every policy
+    wallet, ledger = open_wallet(workdir)
+    http = httpx.AsyncClient(timeout=30, event_hooks={"request": [on_request]})
+    detected: dict[str, float] = {}
+    semaphore = asyncio.Semaphore(CREATE_CONCURRENCY)
+    try:
+        async with AsyncImagineClient(url, wallet=wallet, http_client=http, poll=policy.scaled(speed)) as client:
+
+            async def one(i: int) -> None:
+                async with semaphore:
+                    job = await client.create(f"benchmark video {i}: a lighthouse at dusk", duration=8)
+                await job.wait(timeout=600 / speed)
+                detected[job.task_id] = time.time()
+
+            await asyncio.gather(*(one(i) for i in range(jobs)))
+        async with httpx.AsyncClient(base_url=url, timeout=30) as admin:
+            lags, requests, intervals = [], [], []
+            for task_id, seen in detected.items():
+                info: dict[str, Any] = (await admin.get(f"/_bench/jobs/{task_id}")).json()
+                completed = info["createdAt"] + info["runSeconds"]
+                lags.append((seen - completed) * speed)
+                requests.append(len(polls[task_id]))
+                times = polls[task_id]
+                intervals += [(b - a) * speed for a, b in zip(times, times[1:], strict=False)]
+    finally:
+        await http.aclose()
+        ledger.close()
+    return PolicyResult(lags, requests, intervals)
+
+
+async def _run_all(speed: float, jobs: int) -> dict[str, PolicyResult]:
+    results: dict[str, PolicyResult] = {}
+    with sandbox_process(speed) as url, tempfile.TemporaryDirectory(prefix="imagine-bench-") as tmp:
+        for i, (name, policy) in enumerate(POLICIES.items()):
+            workdir = Path(tmp) / str(i)
+            workdir.mkdir()
+            results[name] = await run_policy(url, policy, speed=speed, jobs=jobs, workdir=workdir)
+            r = results[name]
+            log(
+                f"  {name}: mean lag {r.mean_lag:.2f} s (max {max(r.lags):.1f} s), "
+                f"{r.mean_requests:.2f} status requests per job (max {max(r.requests)})"
+            )
+    return results
+
+
+def _fixed_check(result: PolicyResult, seconds: float) -> str:
+    if not result.intervals:
+        return "no intervals"
+    worst = max(abs(i - seconds) for i in result.intervals)
+    return f"polls {statistics.median(result.intervals):.2f} s apart (worst {worst:.2f} s off {seconds:g} s)"
+
+
+def run(quick: bool) -> list[Row]:
+    speed, jobs = (30.0, 40) if quick else (20.0, 100)
+    results = asyncio.run(_run_all(speed, jobs))
+    ours, fixed15, fixed10 = results["ours"], results["fixed 15 s"], results["fixed 10 s"]
+    setup = f"{jobs} jobs of 60-180 s at speed {speed:g}"
+    check15, check10 = _fixed_check(fixed15, 15), _fixed_check(fixed10, 10)
+    extra = {
+        name: {
+            "mean_lag_s": r.mean_lag,
+            "p90_lag_s": statistics.quantiles(r.lags, n=10)[-1],
+            "max_lag_s": max(r.lags),
+            "mean_requests": r.mean_requests,
+            "max_requests": max(r.requests),
+        }
+        for name, r in results.items()
+    }
+    return [
+        ratio_row(SECTION, "lag completion->detection, ours", ours.mean_lag, "s", "fixed 15 s polling",
+                  fixed15.mean_lag, 0.3, note=f"{setup}; baseline {check15}", extra=extra),
+        ratio_row(SECTION, "status requests per job, ours", ours.mean_requests, "req", "fixed 15 s polling",
+                  fixed15.mean_requests, 1.0, note=f"max {max(ours.requests)} per job"),
+        ratio_row(SECTION, "lag, fixed 10 s polling", fixed10.mean_lag, "s", "fixed 15 s polling", fixed15.mean_lag,
+                  note=f"context; {check10}"),
+        ratio_row(SECTION, "status requests per job, fixed 10 s", fixed10.mean_requests, "req",
+                  "fixed 15 s polling", fixed15.mean_requests, note="context"),
+    ]

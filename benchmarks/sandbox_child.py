@@ -1,0 +1,73 @@
+"""The sandbox in its own process, so the client being measured shares no CPU time or GIL with it.
+
+``python -m benchmarks.sandbox_child --speed 20 --seed 0`` serves the sandbox on a free loopback port,
+prints ``{"url": ...}`` once it is ready, and stops when its stdin closes. It adds one read-only
+route for the benchmarks: ``GET /_bench/jobs/{task_id}`` → when the job was created and how long it
+runs (in the sandbox's time scale), so the client can compute the lag from completion to detection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi.responses import JSONResponse
+
+from imagine_agent.sandbox import SandboxConfig, SandboxServer
+
+__all__ = ["sandbox_process"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--speed", type=float, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--job-seconds", type=float, nargs=2, default=(60.0, 180.0))
+    args = parser.parse_args()
+    config = SandboxConfig(speed=args.speed, seed=args.seed, job_seconds=tuple(args.job_seconds))
+    server = SandboxServer(config)
+    state = server.state
+
+    @server.app.get("/_bench/jobs/{task_id}")
+    async def bench_job(task_id: str) -> JSONResponse:
+        job = state.job(task_id)
+        if job is None:
+            return JSONResponse({"error": "no such task"}, status_code=404)
+        return JSONResponse({"createdAt": job.created_at, "runSeconds": job.run_seconds})
+
+    with server:
+        print(json.dumps({"url": server.url}), flush=True)
+        sys.stdin.read()  # until the parent closes our stdin (or dies)
+
+
+@contextmanager
+def sandbox_process(speed: float, seed: int = 0) -> Iterator[str]:
+    """Start the sandbox in a child process; yields its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.sandbox_child", "--speed", str(speed), "--seed", str(seed)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the sandbox process exited before it was ready")
+        yield str(json.loads(line)["url"])
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    main()

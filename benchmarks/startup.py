@@ -1,0 +1,119 @@
+"""5. Start-up of whole processes: ``imagine-agent --help`` and two subcommands' help vs importing typer.
+
+The floor is ``python -c "import typer"`` (the CLI cannot start faster than its framework imports);
+bare ``python -c pass`` stands beside it. Two context rows show where the rest goes: a one-command
+typer app printing its own help (typer's rich help rendering), and our help with rich rendering off.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .common import REPO, Row, child_env, log, median, python, ratio_row, time_commands
+
+SECTION = "5. start-up"
+HEAVY = ("eth_account", "langchain", "langchain_core", "langgraph", "fastapi", "httpx", "uvicorn", "coincurve")
+OURS_HEAVY = ("imagine_agent.models", "imagine_agent.config", "imagine_agent.service", "imagine_agent.client")
+
+MINIMAL_TYPER_APP = (
+    "import typer",
+    "app = typer.Typer(add_completion=False)",
+    "@app.command()",
+    "def quote(prompt: str, duration: float = 8.0) -> None:",
+    "    'Ask the price of a video.'",
+    "app(['--help'], prog_name='minimal')",
+)
+
+
+def _cli() -> list[str]:
+    """The installed console script when there is one (what users run), else ``python -m imagine_agent``."""
+    script = Path(sys.executable).with_name("imagine-agent")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("imagine-agent")
+    if found and "shims" not in found:
+        return [found]
+    return [sys.executable, "-m", "imagine_agent"]
+
+
+def heavy_modules(argv: list[str]) -> list[str]:
+    """Heavy packages (and our pydantic-model modules) loaded on the way to ``imagine-agent ARGV``."""
+    code = python(
+        "import contextlib, io, json, sys",
+        "from imagine_agent.cli import app",
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):",
+        f"    app({argv!r}, prog_name='imagine-agent')",
+        f"watched = set({HEAVY + OURS_HEAVY!r})",
+        "names = {n.split('.')[0] for n in sys.modules} | set(sys.modules)",
+        "print(json.dumps(sorted(names & watched)))",
+    )
+    out = subprocess.run(code, env=child_env(), capture_output=True, text=True, check=True, cwd=REPO).stdout
+    loaded: list[str] = json.loads(out.strip().splitlines()[-1])
+    return loaded
+
+
+def run(quick: bool) -> list[Row]:
+    cli = _cli()
+    commands = {
+        "bare": python("pass"),
+        "typer": python("import typer"),
+        "--help": [*cli, "--help"],
+        "quote --help": [*cli, "quote", "--help"],
+        "status --help": [*cli, "status", "--help"],
+        "minimal typer app --help": python(*MINIMAL_TYPER_APP),
+        "quote --help, TYPER_USE_RICH=0": python(
+            "import os, sys",
+            "os.environ['TYPER_USE_RICH'] = '0'",
+            "sys.argv = ['imagine-agent', 'quote', '--help']",
+            "from imagine_agent.cli import main",
+            "main()",
+        ),
+    }
+    times = time_commands(commands, rounds=5 if quick else 11)
+    floor = median(times["typer"])
+    bare = median(times["bare"])
+    log(f"  start-up: bare python {bare * 1e3:.0f} ms, import typer {floor * 1e3:.0f} ms ({' '.join(cli)})")
+    rows: list[Row] = [Row(SECTION, "python -c pass", bare * 1e3, "ms", note="beside the floor")]
+    for name in ("--help", "quote --help", "status --help"):
+        heavy = heavy_modules(name.split())
+        ratios = [a / b for a, b in zip(times[name], times["typer"], strict=True)]
+        vs_app = median([a / b for a, b in zip(times[name], times["minimal typer app --help"], strict=True)])
+        value = median(times[name])
+        log(f"  imagine-agent {name}: {value * 1e3:.0f} ms ({median(ratios):.2f}x the floor); heavy: {heavy or 'none'}")
+        row = ratio_row(
+            SECTION,
+            f"imagine-agent {name}",
+            value * 1e3,
+            "ms",
+            'python -c "import typer"',
+            floor * 1e3,
+            1.5,
+            ratio=median(ratios),
+            note=f"{vs_app:.2f}x a one-command typer app's --help; heavy modules: {', '.join(heavy) or 'none'}",
+            extra={"vs_minimal_typer_app_help": vs_app},
+        )
+        if heavy:
+            row.met = False
+        rows.append(row)
+    for name, note in (
+        ("minimal typer app --help", "context: typer's own help rendering (rich), no imagine_agent"),
+        ("quote --help, TYPER_USE_RICH=0", "context: our quote --help with typer's rich rendering off"),
+    ):
+        ratios = [a / b for a, b in zip(times[name], times["typer"], strict=True)]
+        rows.append(
+            ratio_row(
+                SECTION,
+                name,
+                median(times[name]) * 1e3,
+                "ms",
+                'python -c "import typer"',
+                floor * 1e3,
+                ratio=median(ratios),
+                note=note,
+            )
+        )
+    return rows

@@ -1,0 +1,393 @@
+"""The fault matrix: every sandbox fault, in each variant that matters, with the outcome it must have.
+
+``ROWS`` is data. The tests (``test_fault_matrix.py``) and the report (``python -m benchmarks.reliability``)
+run the same rows live: a real sandbox server on loopback, the sync or the async client with a real
+wallet and SQLite ledger, one paid generation (create, wait, download). Each run is then audited against
+the sandbox's own settlement record:
+
+- settled payments == payments the ledger shows as paid, plus unknown where the answer was lost;
+- no nonce settled twice, no request paid twice, exactly one signature, one X-PAYMENT header value;
+- no video lost that was paid for: every settled taskId is in the ledger (or the payment is ``unknown``,
+  counted as spent and shown to the operator, when a naive server never said which task it made);
+- progress handed to the caller never goes backwards (and never from processing back to queued).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from imagine_agent.client import AsyncImagineClient, AsyncJob, ImagineClient, Job
+from imagine_agent.errors import (
+    DownloadError,
+    GenerationFailedError,
+    ImagineError,
+    PaymentRejectedError,
+    PaymentStateUnknownError,
+    TaskNotFoundError,
+)
+from imagine_agent.ledger import Caps, Ledger, PaymentState, open_ledger
+from imagine_agent.models import TaskStatus
+from imagine_agent.polling import PollPolicy
+from imagine_agent.sandbox import Sandbox, SandboxConfig, SandboxServer
+from imagine_agent.wallet import PaymentPolicy, Wallet
+from tests.conftest import SPEED, CountingSigner
+
+from .audit import count_double_paid, count_lost, count_phantom, progress_regressed
+
+__all__ = [
+    "ROWS",
+    "Outcome",
+    "Result",
+    "Row",
+    "Trace",
+    "audit",
+    "run_row",
+]
+
+PROMPT = "a reliability test: a paper boat in a storm"
+DURATION = 2  # seconds of video: 0.25 USDC
+DOWNLOAD_LIMIT = 4 * 1024 * 1024  # the sandbox's MP4s are ~50 KB; huge_download sends gigabytes
+POLL = PollPolicy(first=0.02, floor=0.02, cap=0.05)  # many reads per job, so progress faults show
+SLOW = 150.0  # time scale for rows about progress: 0.4-1.2 s jobs, a dozen processing reads
+
+
+class Outcome(StrEnum):
+    """What the caller ends up with."""
+
+    COMPLETED = "completed"
+    RESENT = "same header re-sent, completed"
+    UNKNOWN = "unknown, counted as spent"
+    REJECTED = "rejected, nothing settled"
+    FAILED = "failed, payment recorded"
+    NOT_FOUND = "not found, payment recorded"
+    DOWNLOAD_RETRIED = "download error, later download ok"
+    DOWNLOAD_BROKEN = "download error, payment + taskId kept"
+
+
+# The ledger state the one payment of a row must end in, by outcome.
+LEDGER_STATE: dict[Outcome, PaymentState] = {
+    **{outcome: PaymentState.PAID for outcome in Outcome},
+    Outcome.UNKNOWN: PaymentState.UNKNOWN,
+    Outcome.REJECTED: PaymentState.REJECTED,
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One fault in one variant, and what must come of it."""
+
+    fault: str
+    variant: str
+    expect: Outcome
+    arm: tuple[Mapping[str, Any], ...]  # faults armed on the sandbox before the run
+    settled: int = 1  # payments the sandbox must have settled at the end
+    replay: bool = True  # the sandbox answers a replayed settled header with its taskId (idempotent_replay)
+    timeout: float = 10.0  # the client's HTTP timeout, seconds
+    speed: float = SPEED
+    client: Literal["sync", "async"] = "sync"
+
+    @property
+    def id(self) -> str:
+        return f"{self.fault}-{self.variant}-{self.client}".replace(" ", "_").replace(",", "")
+
+    @property
+    def server(self) -> str:
+        return "replaying" if self.replay else "naive"
+
+
+def _rows(fault: str, *variants: tuple[str, Outcome, Sequence[Mapping[str, Any]], dict[str, Any]]) -> list[Row]:
+    return [Row(fault, variant, expect, tuple(arm), **options) for variant, expect, arm, options in variants]
+
+
+NAIVE: dict[str, Any] = {"replay": False}
+
+BASE_ROWS: list[Row] = [
+    *_rows(
+        "error_before_settle",
+        ("once", Outcome.RESENT, [{"kind": "error_before_settle"}], {}),
+        ("every time", Outcome.UNKNOWN, [{"kind": "error_before_settle", "times": -1}], {"settled": 0}),
+    ),
+    *_rows(
+        "error_after_settle",
+        ("replaying server", Outcome.RESENT, [{"kind": "error_after_settle"}], {}),
+        ("naive server", Outcome.UNKNOWN, [{"kind": "error_after_settle"}], NAIVE),
+    ),
+    *_rows(
+        "drop_after_payment",
+        ("settle=true", Outcome.RESENT, [{"kind": "drop_after_payment"}], {}),
+        ("settle=true, naive server", Outcome.UNKNOWN, [{"kind": "drop_after_payment"}], NAIVE),
+        ("settle=false", Outcome.RESENT, [{"kind": "drop_after_payment", "params": {"settle": False}}], {}),
+        ("settle=false, naive server", Outcome.RESENT,
+         [{"kind": "drop_after_payment", "params": {"settle": False}}], NAIVE),
+    ),
+    *_rows(
+        "delay",
+        ("paid create, under the timeout", Outcome.COMPLETED,
+         [{"kind": "delay", "match": "create", "params": {"seconds": 0.2, "paid_only": True}}], {}),
+        ("timeout after payment", Outcome.RESENT,
+         [{"kind": "delay", "match": "create", "params": {"seconds": 1.0, "paid_only": True}}], {"timeout": 0.4}),
+        ("timeout after payment, naive server", Outcome.UNKNOWN,
+         [{"kind": "delay", "match": "create", "params": {"seconds": 1.0, "paid_only": True}}],
+         {"timeout": 0.4, **NAIVE}),
+        ("timeout after payment, every time", Outcome.UNKNOWN,
+         [{"kind": "delay", "match": "create", "times": -1, "params": {"seconds": 1.0, "paid_only": True}}],
+         {"timeout": 0.4}),
+        ("quote, status and download", Outcome.COMPLETED,
+         [{"kind": "delay", "match": path, "params": {"seconds": 0.2}} for path in ("create", "status", "download")],
+         {}),
+    ),
+    *_rows(
+        "payment_required_after_settle",
+        ("replaying server", Outcome.RESENT, [{"kind": "payment_required_after_settle"}], {}),
+        ("naive server", Outcome.UNKNOWN, [{"kind": "payment_required_after_settle"}], NAIVE),
+        ("every time", Outcome.UNKNOWN, [{"kind": "payment_required_after_settle", "times": -1}], {}),
+    ),
+    *_rows(
+        "price_change",
+        ("between quote and payment", Outcome.REJECTED, [{"kind": "price_change", "params": {"amount": 250_000}}],
+         {"settled": 0}),
+    ),
+    *_rows(
+        "malformed_json",
+        ("paid create, replaying server", Outcome.RESENT, [{"kind": "malformed_json", "match": "create"}], {}),
+        ("paid create, naive server", Outcome.UNKNOWN, [{"kind": "malformed_json", "match": "create"}], NAIVE),
+        ("status", Outcome.COMPLETED, [{"kind": "malformed_json", "match": "status", "times": 2}], {}),
+    ),
+    *_rows(
+        "wrong_content_type",
+        ("paid create and status", Outcome.COMPLETED, [{"kind": "wrong_content_type", "times": 2}], {}),
+        ("download", Outcome.DOWNLOAD_RETRIED, [{"kind": "wrong_content_type", "match": "download"}], {}),
+    ),
+    *_rows(
+        "status_flapping",
+        ("queued/processing", Outcome.COMPLETED, [{"kind": "status_flapping"}], {"speed": SLOW}),
+    ),
+    *_rows(
+        "fail",
+        ("at the end", Outcome.FAILED, [{"kind": "fail"}], {}),
+        ("midway", Outcome.FAILED, [{"kind": "fail", "params": {"at": 0.5}}], {}),
+    ),
+    *_rows(
+        "not_found",
+        ("status, twice", Outcome.COMPLETED, [{"kind": "not_found", "times": 2}], {}),
+        ("status, every time", Outcome.NOT_FOUND, [{"kind": "not_found", "times": -1}], {}),
+        ("download", Outcome.DOWNLOAD_RETRIED, [{"kind": "not_found", "match": "download"}], {}),
+    ),
+    *_rows(
+        "progress_backwards",
+        ("one read halves", Outcome.COMPLETED, [{"kind": "progress_backwards"}], {"speed": SLOW}),
+    ),
+    *_rows(
+        "unreachable_video",
+        ("closed port", Outcome.DOWNLOAD_BROKEN, [{"kind": "unreachable_video"}], {}),
+    ),
+    *_rows(
+        "huge_download",
+        ("2 GiB declared", Outcome.DOWNLOAD_RETRIED, [{"kind": "huge_download"}], {}),
+        ("2 GiB streamed, no length", Outcome.DOWNLOAD_RETRIED,
+         [{"kind": "huge_download", "params": {"content_length": False}}], {}),
+    ),
+    *_rows(
+        "status_502_html",
+        ("status, 3 times", Outcome.COMPLETED, [{"kind": "status_502_html", "times": 3}], {}),
+        ("paid create", Outcome.RESENT, [{"kind": "status_502_html", "match": "create"}], {}),
+        ("download", Outcome.DOWNLOAD_RETRIED, [{"kind": "status_502_html", "match": "download"}], {}),
+    ),
+]
+
+ROWS: list[Row] = [replace(row, client=client) for row in BASE_ROWS for client in ("sync", "async")]
+
+
+# -------------------------------------------------------------------------------------------- running
+
+
+@dataclass
+class Trace:
+    """What the caller saw."""
+
+    outcome: str = ""
+    error: str = ""
+    task_id: str | None = None
+    sent: list[str] = field(default_factory=list)  # X-PAYMENT values, in the order they went out
+    updates: list[TaskStatus] = field(default_factory=list)
+
+    def note(self, request: httpx.Request) -> None:
+        header = request.headers.get("x-payment")
+        if header:
+            self.sent.append(header)
+
+    def failed(self, exc: ImagineError) -> None:
+        self.error = f"{type(exc).__name__}: {exc}"[:300]
+        if isinstance(exc, PaymentStateUnknownError):
+            self.outcome = Outcome.UNKNOWN
+        elif isinstance(exc, PaymentRejectedError):
+            self.outcome = Outcome.REJECTED
+        elif isinstance(exc, GenerationFailedError):
+            self.outcome = Outcome.FAILED
+        elif isinstance(exc, TaskNotFoundError):
+            self.outcome = Outcome.NOT_FOUND
+        else:
+            self.outcome = f"error: {type(exc).__name__}"
+
+    def completed(self) -> str:
+        return Outcome.RESENT if len(self.sent) > 1 else Outcome.COMPLETED
+
+
+def _playable(path: Path) -> bool:
+    data = path.read_bytes()[:16]
+    return path.stat().st_size > 1000 and data[4:8] == b"ftyp"
+
+
+def _drive_sync(row: Row, url: str, wallet: Wallet, workdir: Path) -> Trace:
+    trace = Trace()
+    with ImagineClient(url, wallet=wallet, poll=POLL, timeout=row.timeout, max_download_bytes=DOWNLOAD_LIMIT) as c:
+        c.http.event_hooks["request"].append(trace.note)
+        try:
+            job: Job = c.create(PROMPT, duration=DURATION)
+            trace.task_id = job.task_id
+            trace.updates.extend(job.iter_updates())
+            try:
+                files = job.download(workdir / "first")
+                trace.outcome = trace.completed() if _playable(files.video) else "unplayable video"
+            except DownloadError as exc:
+                trace.error = f"DownloadError: {exc}"[:300]
+                try:
+                    later = c.job(job.task_id).download(workdir / "later")
+                    trace.outcome = Outcome.DOWNLOAD_RETRIED if _playable(later.video) else "unplayable video"
+                except DownloadError:
+                    trace.outcome = Outcome.DOWNLOAD_BROKEN
+        except ImagineError as exc:
+            trace.failed(exc)
+    return trace
+
+
+async def _drive_async(row: Row, url: str, wallet: Wallet, workdir: Path) -> Trace:
+    trace = Trace()
+
+    async def note(request: httpx.Request) -> None:
+        trace.note(request)
+
+    async with AsyncImagineClient(url, wallet=wallet, poll=POLL, timeout=row.timeout,
+                                  max_download_bytes=DOWNLOAD_LIMIT) as c:
+        c.http.event_hooks["request"].append(note)
+        try:
+            job: AsyncJob = await c.create(PROMPT, duration=DURATION)
+            trace.task_id = job.task_id
+            trace.updates.extend([status async for status in job.iter_updates()])
+            try:
+                files = await job.download(workdir / "first")
+                trace.outcome = trace.completed() if _playable(files.video) else "unplayable video"
+            except DownloadError as exc:
+                trace.error = f"DownloadError: {exc}"[:300]
+                try:
+                    later = await c.job(job.task_id).download(workdir / "later")
+                    trace.outcome = Outcome.DOWNLOAD_RETRIED if _playable(later.video) else "unplayable video"
+                except DownloadError:
+                    trace.outcome = Outcome.DOWNLOAD_BROKEN
+        except ImagineError as exc:
+            trace.failed(exc)
+    return trace
+
+
+@dataclass
+class Result:
+    """One row, run and audited. ``problems`` is empty when everything is as the row says."""
+
+    row: Row
+    trace: Trace
+    settled: int
+    double_paid: int
+    lost: int
+    phantom: int
+    signed: int
+    ledger: str  # the states of the ledger's payments, e.g. "paid"
+    paid: int
+    unknown: int
+    fired: bool
+    seconds: float
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def run_row(row: Row, workdir: Path) -> Result:
+    """Run one row against a fresh sandbox server and audit it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    signer = CountingSigner()
+    ledger = open_ledger(workdir / "ledger.sqlite3")
+    wallet = Wallet(signer, ledger, PaymentPolicy(caps=Caps(per_call=5_000_000)))
+    started = time.perf_counter()
+    try:
+        with SandboxServer(SandboxConfig(speed=row.speed, idempotent_replay=row.replay)) as server:
+            server.state.add_faults([dict(fault) for fault in row.arm])
+            if row.client == "sync":
+                trace = _drive_sync(row, server.url, wallet, workdir)
+            else:
+                trace = asyncio.run(_drive_async(row, server.url, wallet, workdir))
+            return audit(row, trace, server.state, ledger, signer.signed, time.perf_counter() - started)
+    finally:
+        ledger.close()
+
+
+# ------------------------------------------------------------------------------------------- auditing
+
+
+def _fired(row: Row, state: Sandbox, task_id: str | None) -> bool:
+    """Did the sandbox apply the row's faults? (Finite ones are used up; traits left their mark.)"""
+    if any(remaining > 0 for _, remaining in state.armed_faults()):
+        return False
+    job = state.job(task_id) if task_id else None
+    if row.fault == "status_flapping":
+        return job is not None and job.flap_reads >= 2
+    if row.fault == "progress_backwards":
+        return job is not None and not job.backwards
+    return True
+
+
+def audit(row: Row, trace: Trace, state: Sandbox, ledger: Ledger, signed: int, seconds: float) -> Result:
+    settlements = [s.to_wire() for s in state.settlements()]
+    payments = ledger.payments()
+    paid = sum(1 for p in payments if p.state == PaymentState.PAID)
+    unknown = sum(1 for p in payments if p.state == PaymentState.UNKNOWN)
+    result = Result(
+        row=row, trace=trace, settled=len(settlements), double_paid=count_double_paid(settlements),
+        lost=count_lost(settlements, payments), phantom=count_phantom(settlements, payments), signed=signed,
+        ledger="+".join(p.state.value for p in payments) or "-", paid=paid, unknown=unknown,
+        fired=_fired(row, state, trace.task_id), seconds=seconds, problems=[],
+    )
+    problems = result.problems
+    if trace.outcome != row.expect:
+        problems.append(f"outcome {trace.outcome!r}, expected {row.expect.value!r} ({trace.error})")
+    if result.settled != row.settled:
+        problems.append(f"the sandbox settled {result.settled} payment(s), expected {row.settled}")
+    if not paid <= result.settled <= paid + unknown:
+        problems.append(f"settled {result.settled} != ledger paid {paid} (+ unknown {unknown})")
+    if result.double_paid:
+        problems.append(f"{result.double_paid} request(s) paid twice")
+    if result.lost:
+        problems.append(f"{result.lost} settled payment(s) missing from the ledger")
+    if result.phantom:
+        problems.append(f"{result.phantom} ledger payment(s) the sandbox never settled")
+    if signed != 1:
+        problems.append(f"{signed} signatures for one request")
+    if len(set(trace.sent)) > 1:
+        problems.append(f"{len(set(trace.sent))} different X-PAYMENT headers sent")
+    expected_state = LEDGER_STATE.get(Outcome(row.expect))
+    if [p.state for p in payments] != [expected_state]:
+        problems.append(f"ledger holds {result.ledger!r}, expected one {expected_state} payment")
+    if progress_regressed(trace.updates):
+        problems.append("progress went backwards for the caller: "
+                        + ", ".join(f"{s.status}:{s.progress}" for s in trace.updates))
+    if not result.fired:
+        problems.append("the fault never fired")
+    return result
