@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 
 from imagine_agent.sandbox import SandboxConfig, SandboxServer
 
+from .common import REPO, child_env
+
 __all__ = ["sandbox_process"]
 
 
@@ -28,7 +30,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--job-seconds", type=float, nargs=2, default=(60.0, 180.0))
     args = parser.parse_args()
-    config = SandboxConfig(speed=args.speed, seed=args.seed, job_seconds=tuple(args.job_seconds))
+    config = SandboxConfig(
+        speed=args.speed,
+        seed=args.seed,
+        job_seconds=tuple(args.job_seconds),
+        default_balance=10**15,  # a billion simulated USDC: thousands of 1 USDC jobs never run dry
+    )
     server = SandboxServer(config)
     state = server.state
 
@@ -45,13 +52,17 @@ def main() -> None:
 
 
 @contextmanager
-def sandbox_process(speed: float, seed: int = 0) -> Iterator[str]:
+def sandbox_process(speed: float, seed: int = 0, job_seconds: tuple[float, float] = (60.0, 180.0)) -> Iterator[str]:
     """Start the sandbox in a child process; yields its base URL."""
+    low, high = job_seconds
+    argv = ["--speed", str(speed), "--seed", str(seed), "--job-seconds", str(low), str(high)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.sandbox_child", "--speed", str(speed), "--seed", str(seed)],
+        [sys.executable, "-m", "benchmarks.sandbox_child", *argv],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        env=child_env(),
+        cwd=REPO,
     )
     try:
         assert proc.stdout is not None

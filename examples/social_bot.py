@@ -12,7 +12,8 @@ outbox is checked before posting), and paid at most once, because the bot writes
 to buy *before* paying and then asks the service for exactly that request again; the service finds
 the journaled payment and follows its job instead of paying twice. The operator's caps, the daily
 budget and the kill switch (``imagine-agent budget --freeze``) are enforced by the service; the bot
-stops cleanly when they say no. With the embedded sandbox (no ``--base-url``) nothing persists
+stops cleanly (exit 0) when they say no, and with exit 4 when Imagine cannot be reached (run it again:
+it resumes from its journal). With the embedded sandbox (no ``--base-url``) nothing persists
 between runs except the outbox.
 """
 

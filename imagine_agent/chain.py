@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic_core import from_json
 
 from .errors import ImagineConnectionError, ProtocolError
 from .x402 import keccak256
@@ -45,7 +46,7 @@ class UsdcChain:
         except httpx.TransportError as exc:
             raise ImagineConnectionError(f"RPC {type(exc).__name__}: cannot reach the RPC endpoint") from None
         try:
-            body = resp.json()
+            body = from_json(resp.content)  # depth-capped, unlike resp.json() (see flows._json)
             result = body["result"]
             return int(result, 16) if result not in ("0x", "") else 0
         except (ValueError, KeyError, TypeError):

@@ -70,7 +70,7 @@ def _settings(base_url: str | None = None, max_per_call: Decimal | None = None) 
         overrides["max_per_call"] = max_per_call
     try:
         return Settings(**overrides)
-    except (ValueError, OSError) as exc:  # pydantic ValidationError, TOMLDecodeError, SettingsError: all ValueError
+    except (ValueError, OSError, RecursionError) as exc:  # ValidationError, TOMLDecodeError, SettingsError...
         _err(f"[bold red]ConfigurationError:[/] {_escape(_config_problem(exc))}")
         raise typer.Exit(2) from None
 

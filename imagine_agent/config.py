@@ -5,13 +5,13 @@ Caps live here and nowhere else: no tool or agent argument can raise them (money
 
 from __future__ import annotations
 
-import json
 import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic_core import from_json
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -88,8 +88,8 @@ class Settings(BaseSettings):
     def _csv(cls, v: Any) -> Any:
         if isinstance(v, str) and v.lstrip().startswith("["):  # a JSON list, as pydantic-settings would take it
             try:
-                return json.loads(v)
-            except (ValueError, RecursionError):
+                return from_json(v)  # depth-capped, unlike json.loads
+            except ValueError:
                 raise ValueError("expected a comma-separated list or a JSON list") from None
         return [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
 

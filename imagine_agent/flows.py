@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from .errors import (
     GenerationFailedError,
@@ -124,10 +125,20 @@ def connection_error(exc: httpx.TransportError, what: str) -> ImagineConnectionE
     return ImagineConnectionError(f"{what}: {type(exc).__name__}: {exc or 'connection failed'}; check the base URL")
 
 
+def _json(content: bytes) -> Any:
+    """Parse an untrusted body; ``ValueError`` if it is not JSON.
+
+    pydantic-core's parser caps the nesting depth itself. ``json.loads`` recurses on the C stack up to
+    ``sys.getrecursionlimit()``, which importing eth-account raises to 100000 (py_ecc): a few hundred KB
+    of ``[`` then crash the whole process with a segfault instead of raising.
+    """
+    return from_json(content)
+
+
 def _error_text(resp: httpx.Response) -> str:
     try:
-        body = resp.json()
-    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
+        body = _json(resp.content)
+    except ValueError:
         return resp.text[:200].strip()
     if isinstance(body, dict):
         return str(body.get("error") or body.get("message") or body.get("detail") or body)[:500]
@@ -321,8 +332,8 @@ def _payment_info(auth: Any, receipt: SettlementResponse | None) -> PaymentInfo:
 def parse_status(resp: httpx.Response) -> TaskStatus | None:
     """A status body, or None when the answer carries none (a proxy's 502, a truncated body)."""
     try:
-        body = resp.json()
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        body = _json(resp.content)
+    except ValueError:
         return None
     if not isinstance(body, dict) or "status" not in body:
         return None

@@ -30,6 +30,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import from_json
 
 from .errors import InvalidRequestError
 
@@ -227,8 +228,8 @@ def _template_data_from_wire(value: Any) -> Any:
     """The spec allows templateData as an object or as a JSON string of one."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except (json.JSONDecodeError, RecursionError):
+            value = from_json(value)  # depth-capped, unlike json.loads (see flows._json)
+        except ValueError:
             raise ValueError("templateData is a string but not JSON") from None
         if not isinstance(value, dict):
             raise ValueError("templateData must be a JSON object")

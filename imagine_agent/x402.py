@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from Crypto.Hash import keccak as _keccak
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from .errors import ConfigurationError, PolicyViolationError, ProtocolError
 from .models import (
@@ -388,8 +389,8 @@ def _unb64json(value: str, what: str) -> Any:
     if len(value) > MAX_HEADER_CHARS:
         raise ProtocolError(f"{what} is longer than {MAX_HEADER_CHARS} characters")
     try:
-        return json.loads(base64.b64decode(value.strip(), validate=True))
-    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        return from_json(base64.b64decode(value.strip(), validate=True))  # depth-capped, unlike json.loads
+    except (binascii.Error, ValueError):
         raise ProtocolError(f"{what} is not base64-encoded JSON") from None
 
 

@@ -16,6 +16,7 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from pydantic_core import from_json  # depth-capped: json.loads can overflow the C stack
 from starlette.datastructures import UploadFile
 
 from ..errors import ProtocolError
@@ -119,7 +120,7 @@ async def _parse_json(request: Request) -> Order | str:
     if len(raw) > MAX_JSON_BODY:
         return "request body is too large"
     try:
-        data = json.loads(raw)
+        data = from_json(raw)
     except (ValueError, RecursionError):
         return "the body is not valid JSON"
     if not isinstance(data, dict):
@@ -162,7 +163,7 @@ async def _parse_multipart(request: Request) -> Order | str:
     template: dict[str, Any] | None = None
     if "templateData" in fields:
         try:
-            parsed = json.loads(fields["templateData"])
+            parsed = from_json(fields["templateData"])
         except (ValueError, RecursionError):
             return "invalid request: templateData: is a string but not JSON"
         if not isinstance(parsed, dict):
@@ -363,7 +364,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
 
     async def facilitator_input(request: Request) -> tuple[PaymentPayload, PaymentRequirements] | str | JSONResponse:
         try:
-            data = json.loads(await request.body())
+            data = from_json(await request.body())
         except (ValueError, RecursionError):
             return _error(400, "the body is not valid JSON")
         if not isinstance(data, dict):
@@ -421,7 +422,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
     async def rpc(request: Request) -> Response:
         """Read-only chain view of the simulated USDC (authorizationState, balanceOf) for reconcile."""
         try:
-            body = await request.json()
+            body = from_json(await request.body())
         except ValueError:
             return JSONResponse(answer_rpc(sandbox, None))
         return JSONResponse(answer_rpc(sandbox, body))
@@ -443,7 +444,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
     @app.post("/_admin/faults")
     async def admin_faults(request: Request) -> Response:
         try:
-            data = json.loads(await request.body())
+            data = from_json(await request.body())
             items = data["faults"] if isinstance(data, dict) else data
             if not isinstance(items, list):
                 raise ValueError("'faults' must be a list")
@@ -457,7 +458,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
     @app.post("/_admin/fund")
     async def admin_fund(request: Request) -> Response:
         try:
-            data = json.loads(await request.body())
+            data = from_json(await request.body())
             address, amount = data["address"], data["amount"]
             if not isinstance(address, str) or not _ADDRESS.match(address):
                 raise ValueError("address must be a 0x-prefixed 20-byte hex address")

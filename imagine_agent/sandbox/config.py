@@ -32,7 +32,6 @@ Kinds (default paths; params with defaults). On create, faults act only on reque
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import tomllib
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import from_json
 
 from ..x402 import NETWORKS
 
@@ -184,8 +184,8 @@ def load_faults(path: str | Path) -> list[Fault]:
     toml = path.suffix.lower() == ".toml"
     try:
         text = path.read_text(encoding="utf-8")
-        data: Any = tomllib.loads(text) if toml else json.loads(text)
-    except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError, JSONDecodeError, TOMLDecodeError
+        data: Any = tomllib.loads(text) if toml else from_json(text)  # from_json: depth-capped
+    except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError, TOMLDecodeError
         raise ValueError(f"{path}: not a valid {'TOML' if toml else 'JSON'} fault file: {exc}") from None
     if isinstance(data, dict):
         data = data.get("faults", [])
