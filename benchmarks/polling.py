@@ -11,6 +11,7 @@ checks from the request log that their polls really are 15 s (10 s) apart.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import tempfile
 import time
@@ -85,7 +86,7 @@ async def run_policy(url: str, policy: PollPolicy, *, speed: float, jobs: int, w
                 lags.append((seen - completed) * speed)
                 requests.append(len(polls[task_id]))
                 times = polls[task_id]
-                intervals += [(b - a) * speed for a, b in zip(times, times[1:], strict=False)]
+                intervals += [(b - a) * speed for a, b in itertools.pairwise(times)]
     finally:
         await http.aclose()
         ledger.close()

@@ -88,7 +88,8 @@ def run(quick: bool) -> list[Row]:
         d = run_size(jobs)
         log(
             f"  {jobs} jobs: peak RSS {d['peak_rss_mb']:.0f} MB, CPU {d['cpu_per_job_ms']:.1f} ms/job "
-            f"({d['requests_per_job']:.1f} requests/job, bare httpx {d['bare_httpx_cpu_per_request_ms']:.2f} ms/request), "
+            f"({d['requests_per_job']:.1f} requests/job, "
+            f"bare httpx {d['bare_httpx_cpu_per_request_ms']:.2f} ms/request), "
             f"loop lag p99 {d['loop_lag_p99_ms']:.1f} ms, peak in flight {d['peak_in_flight']}, "
             f"{d['failures']} failed, {d['wall_s']:.0f} s"
         )

@@ -10,6 +10,7 @@ flow, so network faults are handled here, once, for both clients.
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -426,7 +427,7 @@ def wait_flow(
                     status = status.model_copy(update={"status": "processing", "progress": best_progress})
                 seen_processing = seen_processing or status.status == "processing"
                 if status.progress is not None:
-                    if status.progress < best_progress:
+                    if not math.isfinite(status.progress) or status.progress < best_progress:  # NaN: keep the best
                         status = status.model_copy(update={"progress": best_progress})
                     best_progress = float(status.progress or 0)
                 key = (status.status, status.progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -43,15 +44,15 @@ def count_phantom(settlements: Iterable[Mapping[str, Any]], payments: Iterable[P
 
 
 def progress_regressed(updates: Sequence[TaskStatus]) -> bool:
-    """True if the caller saw progress fall, or a job go from processing back to queued."""
-    best = -1.0
+    """True if the caller saw progress fall (or not a number), or a job go from processing back to queued."""
+    best = -math.inf
     processing = False
     for status in updates:
         if status.status == "queued" and processing:
             return True
         processing = processing or status.status == "processing"
         if status.progress is not None:
-            if status.progress < best:
+            if not math.isfinite(status.progress) or status.progress < best:
                 return True
             best = float(status.progress)
     return False

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
-BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, re.S)
+from tests.readme import README as _README
+from tests.readme import ROOT, SURFACES_TITLE, blocks, blocks_outside
+
+BLOCKS = blocks(_README)
 
 
 def test_first_two_blocks_are_the_main_job_and_the_tests() -> None:
@@ -23,7 +23,8 @@ def test_first_two_blocks_are_the_main_job_and_the_tests() -> None:
     assert tests.strip() in (ROOT / ".ci" / "run").read_text()
 
 
-PYTHON_SNIPPETS = [code for lang, code in BLOCKS if lang == "python"]
+# The surfaces section's blocks run in tests/surfaces/test_docs.py, with what each must print.
+PYTHON_SNIPPETS = [code for lang, code in blocks_outside(SURFACES_TITLE) if lang == "python"]
 
 
 @pytest.mark.e2e
