@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 
 from .agent import build_agent
-from .errors import ImagineError
+from .errors import ConfigurationError, ImagineError
 from .tools import PROGRESS_EVENT, ImagineContext, parse_tool_result
 
 if TYPE_CHECKING:
@@ -121,6 +121,8 @@ class ChatSession:
         self.interactive = sys.stdin.isatty() if interactive is None else interactive
         self.agent: Any = agent if agent is not None else build_agent(service=service)
         self.context = ImagineContext(service=service)
+        if self.context.policy not in ("never", "ask", "agent", "always"):
+            raise ConfigurationError(f"--auto-clank must be never, ask, agent or always, not {self.context.policy!r}")
         self.config: RunnableConfig = {"configurable": {"thread_id": f"chat-{uuid.uuid4().hex}"}}
         self.stderr: Console | None = None
         if not as_json:

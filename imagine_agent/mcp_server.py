@@ -68,20 +68,14 @@ async def _call(work: Callable[[], Awaitable[Any]]) -> Any:
         raise ToolError(f"{type(exc).__name__}: {exc}") from None
 
 
-async def _with_progress(ctx: Context, run: Callable[[Callable[[TaskStatus], None]], Awaitable[Any]]) -> Any:
-    """Run a service call in its worker thread and forward each poll as an MCP progress notification."""
-    loop = asyncio.get_running_loop()
-    updates: asyncio.Queue[TaskStatus | None] = asyncio.Queue()
+def _progress(ctx: Context) -> Callable[[TaskStatus], Awaitable[None]]:
+    """Forward each poll as an MCP progress notification."""
 
-    def on_progress(status: TaskStatus) -> None:  # called in the service's worker thread
-        loop.call_soon_threadsafe(updates.put_nowait, status)
-
-    task = asyncio.ensure_future(run(on_progress))
-    task.add_done_callback(lambda _: updates.put_nowait(None))
-    while (status := await updates.get()) is not None:
+    async def report(status: TaskStatus) -> None:
         done = 100.0 if status.status == "completed" else float(status.progress or 0)
         await ctx.report_progress(done, 100.0, status.status)
-    return await task
+
+    return report
 
 
 def create_server(service: ImagineService) -> MCPServer:
@@ -113,9 +107,9 @@ def create_server(service: ImagineService) -> MCPServer:
         video whose creator is the paying wallet.
         """
         image = _remote_image(image)
-        outcome = await _call(lambda: _with_progress(ctx, lambda on_progress: service.agenerate(
+        outcome = await _call(lambda: service.agenerate(
             prompt, duration=duration, image=image, auto_enhance=auto_enhance,
-            auto_clank=_auto_clank(settings, auto_clank), wait=wait, on_progress=on_progress)))
+            auto_clank=_auto_clank(settings, auto_clank), wait=wait, on_progress=_progress(ctx)))
         budget = await service.abudget()
         return {**outcome.to_json(), "budget": budget.to_json()["remaining"]}
 
@@ -128,8 +122,7 @@ def create_server(service: ImagineService) -> MCPServer:
     @server.tool()
     async def wait_for_video(task_id: str, ctx: Context, download: bool = True) -> dict[str, Any]:
         """Wait for an already paid task to finish (with progress notifications), then download it. Pays nothing."""
-        status = await _call(lambda: _with_progress(
-            ctx, lambda on_progress: service.await_task(task_id, on_progress=on_progress)))
+        status = await _call(lambda: service.await_task(task_id, on_progress=_progress(ctx)))
         result: dict[str, Any] = {"taskId": task_id, **status.to_wire()}
         if download and status.status == "completed":
             files = await _call(lambda: asyncio.to_thread(service.download, task_id, None, status=status))

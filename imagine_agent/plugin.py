@@ -379,22 +379,6 @@ class _Progress:
                                                                     "progress": status.progress}))
 
 
-async def _with_progress(run: Callable[[Callable[[TaskStatus], None]], Awaitable[Any]],
-                         report: Callable[[TaskStatus], Awaitable[None]]) -> Any:
-    """Run a service call in its worker thread while its progress updates are reported on this loop."""
-    loop = asyncio.get_running_loop()
-    updates: asyncio.Queue[TaskStatus | None] = asyncio.Queue()
-
-    def on_progress(status: TaskStatus) -> None:  # called in the service's worker thread
-        loop.call_soon_threadsafe(updates.put_nowait, status)
-
-    task = asyncio.ensure_future(run(on_progress))
-    task.add_done_callback(lambda _: updates.put_nowait(None))
-    while (status := await updates.get()) is not None:
-        await report(status)
-    return await task
-
-
 # ------------------------------------------------------------------------------------------ actions
 
 
@@ -421,11 +405,8 @@ async def _generate(runtime: Any, message: Any, state: Any = None, options: Any 
             return {"success": False, "text": refusal, "error": quote.refusal or "refused",
                     "values": {"success": False}, "data": {"actionName": name, "quote": quote.to_json()}}
         await _say(callback, _content(f'Buying a video of "{prompt}" for {_usdc(quote.quote.amount)}…', name))
-        outcome: GenerationOutcome = await _with_progress(
-            lambda on_progress: service.agenerate(prompt, duration=duration, auto_clank=clank,
-                                                  on_progress=on_progress),
-            _Progress(callback, name),
-        )
+        outcome: GenerationOutcome = await service.agenerate(prompt, duration=duration, auto_clank=clank,
+                                                             on_progress=_Progress(callback, name))
         left = _left(await service.abudget())
         record = _delivery(outcome)
         video.deliver(record)

@@ -8,6 +8,7 @@ with a throwaway, sandbox-funded key: no real money can move.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import tempfile
 import time
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .client import Downloads, ImagineClient, Job, Quote, request_hash
 from .config import Settings
@@ -35,6 +36,7 @@ from .x402 import PrivateKeySigner, Signer
 
 __all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "load_signer"]
 
+T = TypeVar("T")
 SANDBOX_NOTICE = "SANDBOX: embedded local Imagine API, throwaway wallet, no real money moves."
 FINISHED = ("completed", "failed", "not_found")
 SIGNING_GRACE = 120.0  # seconds a reservation may wait for its signature before it counts as abandoned
@@ -451,17 +453,42 @@ class ImagineService:
     async def aquote(self, prompt: str, **options: Any) -> QuoteResult:
         return await asyncio.to_thread(self.quote, prompt, **options)
 
-    async def agenerate(self, prompt: str, **options: Any) -> GenerationOutcome:
-        return await asyncio.to_thread(self.generate, prompt, **options)
+    async def agenerate(self, prompt: str, *, on_progress: ProgressCallback | None = None,
+                        **options: Any) -> GenerationOutcome:
+        """``generate`` off the event loop; ``on_progress`` (sync or async) runs on the loop."""
+        return await _in_thread(self.generate, on_progress, prompt, **options)
 
     async def astatus(self, task_id: str) -> TaskStatus:
         return await asyncio.to_thread(self.status, task_id)
 
-    async def await_task(self, task_id: str, **options: Any) -> TaskStatus:
-        return await asyncio.to_thread(self.wait, task_id, **options)
+    async def await_task(self, task_id: str, *, on_progress: ProgressCallback | None = None,
+                         **options: Any) -> TaskStatus:
+        return await _in_thread(self.wait, on_progress, task_id, **options)
 
     async def abudget(self) -> BudgetReport:
         return await asyncio.to_thread(self.budget)
+
+
+ProgressCallback = Callable[[TaskStatus], Any]
+
+
+async def _in_thread(fn: Callable[..., T], on_progress: ProgressCallback | None, *args: Any, **kwargs: Any) -> T:
+    """Run a blocking service call in a worker thread; hand its progress to ``on_progress`` on this loop."""
+    if on_progress is None:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    loop = asyncio.get_running_loop()
+    updates: asyncio.Queue[TaskStatus | None] = asyncio.Queue()
+
+    def forward(status: TaskStatus) -> None:  # runs in the worker thread
+        loop.call_soon_threadsafe(updates.put_nowait, status)
+
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args, on_progress=forward, **kwargs))
+    task.add_done_callback(lambda _: updates.put_nowait(None))
+    while (status := await updates.get()) is not None:
+        result = on_progress(status)
+        if inspect.isawaitable(result):
+            await result
+    return await task
 
 
 def _payment_info(record: PaymentRecord) -> PaymentInfo:

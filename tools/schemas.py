@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from langchain_core.tools import InjectedToolArg
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from imagine_agent.errors import InvalidRequestError
+from imagine_agent.errors import ConfigurationError, InvalidRequestError
 
 if TYPE_CHECKING:
     from .approval import HumanApproval
@@ -154,7 +154,7 @@ def plan_request(
             note = "sent: the operator's autoClank policy is 'always'"
     elif policy == "agent":
         coin = args.auto_clank
-    else:  # ask
+    elif policy == "ask":
         coin = args.auto_clank and (assume_approved or human is not None)
         if args.auto_clank and not coin:
             refusal = ("autoClank under the operator's 'ask' policy needs a human's approval, and none was given "
@@ -162,4 +162,6 @@ def plan_request(
                        "without a coin, or tell the user a person must approve the coin.")
         elif coin:
             note = "sent: approved by a human under the operator's 'ask' policy"
+    else:
+        raise ConfigurationError(f"unknown autoClank policy {policy!r}: set never, ask, agent or always")
     return Plan(args.prompt, duration, image, args.remix_of, coin, args.auto_enhance, note, refusal)
