@@ -7,8 +7,8 @@ where the waiting happens:
 - ours: ``build_agent`` — ``generate_video`` waits inside the tool (streaming progress), so the model
   is called to plan, to pay and to narrate;
 - the baseline: ``create_agent`` with no middleware; ``generate_video`` hands back the task id at once
-  (``wait_seconds=0``) and the model polls ``video_status`` until the video is done, generously at the
-  provider's 15 s (a model with no sleep tool would call faster, and cost more).
+  (``wait_seconds`` of a millisecond) and the model polls ``video_status`` until the video is done,
+  generously at the provider's 15 s (a model with no sleep tool would call faster, and cost more).
 
 Prompt tokens are counted per model call with ``count_tokens_approximately`` over the messages the
 model receives plus the bound tools' schemas (what a chat API bills as input on every call).
@@ -107,6 +107,7 @@ def _delivered(messages: list[Any]) -> bool:
 
 def _run_agents(videos: int) -> tuple[Tally, int, Tally, int]:
     from langchain.agents import create_agent
+    from langchain_core.runnables import RunnableConfig
 
     from imagine_agent.agent import build_agent, system_prompt
     from imagine_agent.config import Settings
@@ -122,14 +123,14 @@ def _run_agents(videos: int) -> tuple[Tally, int, Tally, int]:
         try:
             ours = build_agent(ours_model, service)
             ours_context = ImagineContext(service=service, output_dir=Path(tmp) / "ours")
-            react_context = ImagineContext(service=service, output_dir=Path(tmp) / "react", wait_seconds=0)
+            react_context = ImagineContext(service=service, output_dir=Path(tmp) / "react", wait_seconds=0.001)
             react = create_agent(
                 react_model, imagine_tools(), system_prompt=system_prompt(react_context), context_schema=ImagineContext
             )
             for i in range(videos):
                 for name, agent, context in (("ours", ours, ours_context), ("react", react, react_context)):
                     text = f"{PROMPTS[i % len(PROMPTS)]} ({name} {i})"
-                    config = {"configurable": {"thread_id": uuid.uuid4().hex}}
+                    config: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4().hex}}
                     result = agent.invoke({"messages": [{"role": "user", "content": text}]}, config, context=context)
                     delivered[name] += _delivered(result["messages"])
         finally:

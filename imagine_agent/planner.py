@@ -75,6 +75,11 @@ _VIDEO_WORDS = re.compile(
     r"\b(?:video|clip|film|movie|animat\w*|footage|shot|scene|make|generate|create|render|produce|shoot|remix)\b",
     re.IGNORECASE,
 )
+_PRICE_QUESTION = re.compile(
+    r"\b(?:how\s+much|what(?:'s|\s+is|\s+would|\s+does|\s+will)?\s+(?:it\s+|that\s+|the\s+)?(?:price|cost)\w*|"
+    r"price\s+(?:of|for|check)|quote|estimate|cost\s+(?:of|for))\b|\bcosts?\s*\??\s*$",
+    re.IGNORECASE,
+)
 _BUDGET_WORDS = re.compile(r"\b(?:budget|balance|spent|spend|remaining|left\s+to\s+spend|caps?)\b", re.IGNORECASE)
 _LEAD = re.compile(
     r"^(?:(?:hey|hi|ok|okay|please|pls|now|so)[,!]?\s+)*(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?"
@@ -95,6 +100,7 @@ class VideoAsk:
     remix_of: str | None = None
     coin: bool | None = None  # True: asked for a coin; False: asked for none; None: did not say
     auto_enhance: bool = False
+    price_only: bool = False  # "how much would …": quote, never buy
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,7 @@ def _tidy(text: str) -> str:
                   flags=re.IGNORECASE)
     text = re.sub(r"(?:[,;:-]|\band\b|\bthen\b|\bplease\b|\bfrom\b|\busing\b|\bwith\b)\s*$", "", text,
                   flags=re.IGNORECASE)
-    return text.strip(" ,;:-")
+    return text.strip(" ,;:-?")
 
 
 def parse_request(text: str) -> Intent:
@@ -141,6 +147,10 @@ def parse_request(text: str) -> Intent:
     if not image and not remix_of and not _VIDEO_WORDS.search(rest):
         return Intent("budget") if _BUDGET_WORDS.search(rest) else Intent("help")
 
+    price_only = bool(_PRICE_QUESTION.search(rest))
+    rest = _PRICE_QUESTION.sub(" ", rest)
+    rest = re.sub(r"^\s*(?:what\s+)?(?:would|will|does|is|to)\b|\b(?:would|will)\s+(?:it|that)\s+(?:be|cost)\b", " ", rest,
+                  flags=re.IGNORECASE)
     coin: bool | None = None
     if _NO_COIN.search(rest):
         coin = False
@@ -166,7 +176,7 @@ def parse_request(text: str) -> Intent:
     if not subject:
         subject = ("the scene in the reference image" if image else
                    "the original video, with fresh motion" if remix_of else "a short cinematic scene")
-    return Intent("video", VideoAsk(subject, duration, image, remix_of, coin, auto_enhance))
+    return Intent("video", VideoAsk(subject, duration, image, remix_of, coin, auto_enhance, price_only))
 
 
 # ------------------------------------------------------------------------------------- enhancement
@@ -351,6 +361,18 @@ def _narrate_refusal(ask: VideoAsk | None, quote: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _narrate_quote(ask: VideoAsk, quote: dict[str, Any]) -> list[str]:
+    seconds = (quote.get("request") or {}).get("duration") or ask.duration or 8
+    lines = [f"A {seconds:g}-second video of {ask.subject} costs {quote.get('price')} (quoted by the server)."]
+    if quote.get("allowed"):
+        lines.append(f"The budget allows it ({quote.get('budgetLeftNextCall')} left for the next video). "
+                     "Say the word and I will make it.")
+    else:
+        lines.append(f"The budget would not allow it: {quote.get('refusal')}")
+    lines.append("I only asked the price: nothing was signed or paid.")
+    return lines
+
+
 def _narrate_budget(body: dict[str, Any]) -> list[str]:
     left = body.get("left") or {}
     caps = body.get("caps") or {}
@@ -442,6 +464,8 @@ class OfflinePlanner(BaseChatModel):
                 return self._answer(_narrate_video(ask, body, ok, quote), body)
         if "quote_video" in results:
             quote, ok = results["quote_video"]
+            if ok and ask is not None and ask.price_only:
+                return self._answer(_narrate_quote(ask, quote), quote)
             if ok and quote.get("allowed") and "generate_video" in self.bound_tools and ask is not None:
                 last_quote = next(c for m in reversed(turn) if isinstance(m, AIMessage)
                                   for c in m.tool_calls if c["name"] == "quote_video")

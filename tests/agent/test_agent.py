@@ -56,6 +56,19 @@ def test_happy_path_delivers_a_paid_video(context: ImagineContext) -> None:
     assert "golden-hour" in wire[0]["prompt"]  # the prompt was enhanced before paying
 
 
+@pytest.mark.parametrize("question", ["how much is a 4 second video of a kite?",
+                                      "what would an 8-second clip of rain on a window cost",
+                                      "quote me a video of a lighthouse"])
+def test_a_price_question_quotes_and_never_pays(question: str, context: ImagineContext) -> None:
+    result = build_agent(service=context.service).invoke(user(question), thread(), context=context)
+    assert not tool_results(result["messages"], "generate_video")
+    assert tool_results(result["messages"], "quote_video")
+    assert context.service.receipts() == []
+    assert context.service.requests.paid_creates == []  # type: ignore[attr-defined]
+    reply = _reply(result)
+    assert "nothing was signed or paid" in reply and "USDC" in reply
+
+
 def test_model_calls_per_video_and_waiting_inside_the_tool(context: ImagineContext) -> None:
     planner = RecordingPlanner()
     agent = build_agent(planner, context.service)

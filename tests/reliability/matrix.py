@@ -367,7 +367,7 @@ def audit(row: Row, trace: Trace, state: Sandbox, ledger: Ledger, signed: int, s
     )
     problems = result.problems
     if trace.outcome != row.expect:
-        problems.append(f"outcome {trace.outcome!r}, expected {row.expect.value!r} ({trace.error})")
+        problems.append(f"outcome {str(trace.outcome)!r}, expected {row.expect.value!r} ({trace.error})")
     if result.settled != row.settled:
         problems.append(f"the sandbox settled {result.settled} payment(s), expected {row.settled}")
     if not paid <= result.settled <= paid + unknown:

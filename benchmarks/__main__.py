@@ -1,0 +1,153 @@
+"""``python -m benchmarks [--quick] [--only payment,polling,...]``: run the benchmarks, print the table.
+
+Writes every row to ``benchmarks/results/latest.json``. A full run of every section also rewrites the
+table in ``benchmarks/RESULTS.md`` (between its markers; the analysis around them is kept), or give
+``--markdown PATH``. Sections run in an order that keeps the timing-sensitive ones away from the
+heavy ones; the agent section runs last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from . import agent, ledger, payment, polling, scale, startup
+from .common import REPO, Row, log
+
+SECTIONS: dict[str, tuple[str, Callable[[bool], list[Row]]]] = {
+    "payment": (payment.SECTION, payment.run),
+    "startup": (startup.SECTION, startup.run),
+    "polling": (polling.SECTION, polling.run),
+    "scale": (scale.SECTION, scale.run),
+    "ledger": (ledger.SECTION, ledger.run),
+    "agent": (agent.SECTION, agent.run),
+}
+RESULTS_JSON = REPO / "benchmarks" / "results" / "latest.json"
+RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100 or unit in ("/s", "tok"):
+        text = f"{value:,.0f}"
+    elif abs(value) >= 10:
+        text = f"{value:.1f}"
+    else:
+        text = f"{value:.2f}"
+    return f"{text} {unit}".strip()
+
+
+def cells(row: Row) -> list[str]:
+    met = {True: "yes", False: "NO", None: ""}[row.met]
+    ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x"
+    baseline = f"{fmt(row.baseline, row.unit)} ({row.baseline_name})" if row.baseline_name else ""
+    return [row.section, row.name, fmt(row.value, row.unit), baseline, ratio, row.target, met, row.note]
+
+
+HEADER = ["section", "benchmark", "ours", "baseline (same run)", "ratio", "target", "met", "note"]
+
+
+def text_table(rows: list[Row]) -> str:
+    table = [HEADER, *(cells(r) for r in rows)]
+    widths = [min(max(len(line[i]) for line in table), 60) for i in range(len(HEADER) - 1)]
+    out = []
+    for line in table:
+        out.append("  ".join(c.ljust(w)[:w] for c, w in zip(line, widths, strict=False)) + "  " + line[-1])
+    return "\n".join(out)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(esc(c) for c in cells(r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_markdown(path: Path, rows: list[Row], command: str, when: dt.datetime, seconds: float) -> None:
+    missed = [r for r in rows if r.met is False]
+    block = "\n".join(
+        [
+            START,
+            f"Command: `{command}`  ",
+            f"Date: {when:%Y-%m-%d %H:%M} UTC, {seconds / 60:.1f} minutes  ",
+            f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}",
+            "",
+            markdown_table(rows),
+            "",
+            "Targets missed: " + (", ".join(f"{r.section} {r.name}" for r in missed) if missed else "none"),
+            END,
+        ]
+    )
+    if path.exists() and START in (text := path.read_text()) and END in text:
+        head, rest = text.split(START, 1)
+        tail = rest.split(END, 1)[1]
+        path.write_text(head + block + tail)
+    else:
+        path.write_text(f"# Benchmark results\n\n{block}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and jobs, no 5,000-job run (~2 min)")
+    parser.add_argument("--only", default="", help=f"comma-separated sections: {','.join(SECTIONS)}")
+    parser.add_argument("--json", type=Path, default=RESULTS_JSON, help="where to write the rows as JSON")
+    parser.add_argument("--markdown", type=Path, default=None, help="write the table into this Markdown file")
+    args = parser.parse_args(argv)
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(SECTIONS)
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown sections {unknown}; known: {', '.join(SECTIONS)}")
+    markdown = args.markdown or (RESULTS_MD if not args.quick and chosen == list(SECTIONS) else None)
+    command = " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]).strip()
+    when = dt.datetime.now(dt.UTC)
+    began = time.perf_counter()
+    rows: list[Row] = []
+    for name in chosen:
+        section, run = SECTIONS[name]
+        log(f"{section} ...")
+        t0 = time.perf_counter()
+        try:
+            rows += run(args.quick)
+        except Exception as exc:  # one broken section must not hide the others
+            traceback.print_exc()
+            rows.append(Row(section, name, None, "", met=False, note=f"failed: {type(exc).__name__}: {exc}"[:300]))
+        log(f"{section} done in {time.perf_counter() - t0:.0f} s")
+    seconds = time.perf_counter() - began
+    rows.sort(key=lambda r: r.section)
+    print(text_table(rows))
+    missed = [r for r in rows if r.met is False]
+    print(f"\n{len(rows)} rows in {seconds:.0f} s; targets missed: {len(missed)}")
+    for r in missed:
+        print(f"  MISSED {r.section} {r.name}: {fmt(r.value, r.unit)}, target {r.target or 'see note'} ({r.note})")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "date": when.isoformat(timespec="seconds"),
+        "command": command,
+        "quick": args.quick,
+        "seconds": seconds,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "rows": [r.to_json() for r in rows],
+        "missed": [f"{r.section} {r.name}" for r in missed],
+    }
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    log(f"wrote {args.json}")
+    if markdown is not None:
+        write_markdown(markdown, rows, command, when, seconds)
+        log(f"wrote {markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
