@@ -199,7 +199,7 @@ async def test_object_and_string_template_data_are_the_same_request(
         (b'{"prompt": "x", "templateData": {"image": "ftp://a/b.png"}}', "application/json", "image"),
         (b'{"prompt": "x", "templateData": {"image": "data:text/plain;base64,aGk="}}', "application/json", "image"),
         (b'{"prompt": "bad \\u0007 bell"}', "application/json", "control characters"),
-        (b'{"prompt": "lone \\ud800 surrogate"}', "application/json", "Unicode"),
+        (b'{"prompt": "lone \\ud800 surrogate"}', "application/json", "not valid"),
         (b"prompt=x", "application/x-www-form-urlencoded", "unsupported content type"),
     ],
 )
