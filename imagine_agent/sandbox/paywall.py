@@ -166,6 +166,8 @@ class Verdict:
     payer: str | None = None
 
 
+# Written out here on purpose rather than imported from imagine_agent.x402: the sandbox is the
+# independent check of the client's EIP-712 definition, so a typo there cannot verify itself.
 _TYPES = {
     "EIP712Domain": [
         {"name": "name", "type": "string"},
