@@ -426,8 +426,9 @@ def wait_flow(
                 if status.status == "queued" and seen_processing:
                     status = status.model_copy(update={"status": "processing", "progress": best_progress})
                 seen_processing = seen_processing or status.status == "processing"
-                if status.progress is not None:
-                    if not math.isfinite(status.progress) or status.progress < best_progress:  # NaN: keep the best
+                if status.progress is not None or status.status == "processing":
+                    progress = status.progress
+                    if progress is None or not math.isfinite(progress) or progress < best_progress:  # keep the best
                         status = status.model_copy(update={"progress": best_progress})
                     best_progress = float(status.progress or 0)
                 key = (status.status, status.progress)

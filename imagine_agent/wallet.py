@@ -101,6 +101,8 @@ class PaymentPolicy:
                 f"the authorization would stay valid {req.max_timeout_seconds} s, over the "
                 f"{self.max_validity_seconds} s this wallet signs for"
             )
+        if req.amount <= 0:  # the ledger reserves positive amounts only; a zero authorization pays for nothing
+            raise refuse("the server asks for 0 USDC, which is not a payment this wallet signs")
         if req.amount > self.caps.per_call:
             raise BudgetExceededError(
                 f"the price {format_usdc(req.amount)} is over the per-call cap of "

@@ -60,7 +60,7 @@ def test_kill_at_step_then_restart(step: str, tmp_path: Path) -> None:
 def test_kill_while_the_paid_request_is_in_flight(tmp_path: Path) -> None:
     """The server settled, but the process died before it read the 202."""
     with SandboxServer(SandboxConfig(speed=300)) as server:
-        server.state.add_faults({"kind": "delay", "match": "create", "params": {"seconds": 3.0}})
+        server.state.add_faults({"kind": "delay", "match": "create", "params": {"seconds": 3.0, "paid_only": True}})
         proc = start_child(server.url, tmp_path, "none")
         deadline = time.monotonic() + 60
         while not server.state.settlements() and time.monotonic() < deadline:

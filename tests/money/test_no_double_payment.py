@@ -39,10 +39,14 @@ def test_ambiguous_faults_recover_with_the_same_header(fault, client: ImagineCli
 def test_timeout_after_settlement_is_retried_with_the_same_header(make_wallet, signer, ledger) -> None:
     with SandboxServer(SandboxConfig(speed=SPEED)) as server, \
             ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL, timeout=0.5) as c:
-        server.state.add_faults({"kind": "delay", "match": "create", "params": {"seconds": 1.5}, "times": 1})
+        server.state.add_faults({"kind": "delay", "match": "create", "params": {"seconds": 1.5, "paid_only": True}})
+        sent: list[str] = []
+        c.http.event_hooks["request"].append(lambda r: sent.append(r.headers.get("x-payment", "")))
         job = c.create("slow answer")
         assert job.wait().status == "completed"
         assert len(server.state.settlements()) == 1
+    headers = [h for h in sent if h]
+    assert len(headers) == 2 and headers[0] == headers[1]  # re-sent once, the same signed header
     assert signer.signed == 1
     assert ledger.payments()[0].state == PaymentState.PAID
 

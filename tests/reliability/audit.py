@@ -51,6 +51,8 @@ def progress_regressed(updates: Sequence[TaskStatus]) -> bool:
         if status.status == "queued" and processing:
             return True
         processing = processing or status.status == "processing"
+        if status.status == "processing" and status.progress is None and best > -math.inf:
+            return True  # a progress bar shows "no progress" as 0
         if status.progress is not None:
             if not math.isfinite(status.progress) or status.progress < best:
                 return True

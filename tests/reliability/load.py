@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -49,16 +48,19 @@ JOB_TIMEOUT = 300.0
 # ---------------------------------------------------------------------------------------- the client
 
 
-def _rss_kib() -> int:
+def _memory_kib(field: str) -> int:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process. Not ``getrusage``'s ru_maxrss: Linux carries
+    that over exec from the forking parent, so a child of pytest would report pytest's peak."""
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
 
 
-async def _client(url: str, ledger_path: str, jobs: int, speed: float, total_cap: int | None,
-                  go: str | None) -> dict[str, Any]:
+async def _client(
+    url: str, ledger_path: str, jobs: int, speed: float, total_cap: int | None, go: str | None
+) -> dict[str, Any]:
     from imagine_agent.client import AsyncImagineClient
     from imagine_agent.wallet import PaymentPolicy, Wallet
     from imagine_agent.x402 import PrivateKeySigner
@@ -83,14 +85,21 @@ async def _client(url: str, ledger_path: str, jobs: int, speed: float, total_cap
 
         while go is not None and not os.path.exists(go):
             await asyncio.sleep(0.005)
-        rss_start = _rss_kib()
+        rss_start = _memory_kib("VmRSS")
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(jobs)))
         cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
     ledger.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"jobs": jobs, "outcomes": dict(outcomes), "taskIds": task_ids, "cpu": cpu, "wall": wall,
-            "rssStartKib": rss_start, "rssPeakKib": peak}
+    peak = _memory_kib("VmHWM")
+    return {
+        "jobs": jobs,
+        "outcomes": dict(outcomes),
+        "taskIds": task_ids,
+        "cpu": cpu,
+        "wall": wall,
+        "rssStartKib": rss_start,
+        "rssPeakKib": peak,
+    }
 
 
 def _serve(speed: float) -> None:
@@ -126,8 +135,15 @@ def main(argv: list[str] | None = None) -> None:
 
 def _python(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.Popen([sys.executable, "-m", "tests.reliability.load", *args], cwd=ROOT, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.reliability.load", *args],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @contextmanager
@@ -159,8 +175,15 @@ class ClientReport:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ClientReport:
-        return cls(data["jobs"], data["outcomes"], data["taskIds"], data["cpu"], data["wall"], data["rssStartKib"],
-                   data["rssPeakKib"])
+        return cls(
+            data["jobs"],
+            data["outcomes"],
+            data["taskIds"],
+            data["cpu"],
+            data["wall"],
+            data["rssStartKib"],
+            data["rssPeakKib"],
+        )
 
 
 @dataclass
@@ -205,8 +228,9 @@ class LoadReport:
         return grown / max(1, self.completed)
 
 
-def _run_clients(url: str, ledger: Path, jobs: list[int], speed: float, total_cap: int | None,
-                 workdir: Path) -> list[ClientReport]:
+def _run_clients(
+    url: str, ledger: Path, jobs: list[int], speed: float, total_cap: int | None, workdir: Path
+) -> list[ClientReport]:
     go = workdir / "go"
     extra = [] if total_cap is None else ["--total-cap", str(total_cap)]
     procs = [_python("client", url, str(ledger), str(n), str(speed), "--go", str(go), *extra) for n in jobs]
@@ -227,10 +251,17 @@ def _audit(url: str, ledger_path: Path, clients: list[ClientReport], cap: int | 
         payments = ledger.payments()
     states = Counter(p.state.value for p in payments)
     report = LoadReport(
-        processes=len(clients), attempted=sum(c.jobs for c in clients), cap=cap, clients=clients,
-        settled=len(settlements), ledger_paid=states.pop(PaymentState.PAID.value, 0), ledger_other=dict(states),
-        double_paid=count_double_paid(settlements), lost=count_lost(settlements, payments),
-        phantom=count_phantom(settlements, payments), wall=wall,
+        processes=len(clients),
+        attempted=sum(c.jobs for c in clients),
+        cap=cap,
+        clients=clients,
+        settled=len(settlements),
+        ledger_paid=states.pop(PaymentState.PAID.value, 0),
+        ledger_other=dict(states),
+        double_paid=count_double_paid(settlements),
+        lost=count_lost(settlements, payments),
+        phantom=count_phantom(settlements, payments),
+        wall=wall,
     )
     expected = report.attempted if cap is None else min(cap, report.attempted)
     checks = {

@@ -125,24 +125,45 @@ BASE_ROWS: list[Row] = [
         ("settle=true", Outcome.RESENT, [{"kind": "drop_after_payment"}], {}),
         ("settle=true, naive server", Outcome.UNKNOWN, [{"kind": "drop_after_payment"}], NAIVE),
         ("settle=false", Outcome.RESENT, [{"kind": "drop_after_payment", "params": {"settle": False}}], {}),
-        ("settle=false, naive server", Outcome.RESENT,
-         [{"kind": "drop_after_payment", "params": {"settle": False}}], NAIVE),
+        (
+            "settle=false, naive server",
+            Outcome.RESENT,
+            [{"kind": "drop_after_payment", "params": {"settle": False}}],
+            NAIVE,
+        ),
     ),
     *_rows(
         "delay",
-        ("paid create, under the timeout", Outcome.COMPLETED,
-         [{"kind": "delay", "match": "create", "params": {"seconds": 0.2, "paid_only": True}}], {}),
-        ("timeout after payment", Outcome.RESENT,
-         [{"kind": "delay", "match": "create", "params": {"seconds": 1.0, "paid_only": True}}], {"timeout": 0.4}),
-        ("timeout after payment, naive server", Outcome.UNKNOWN,
-         [{"kind": "delay", "match": "create", "params": {"seconds": 1.0, "paid_only": True}}],
-         {"timeout": 0.4, **NAIVE}),
-        ("timeout after payment, every time", Outcome.UNKNOWN,
-         [{"kind": "delay", "match": "create", "times": -1, "params": {"seconds": 1.0, "paid_only": True}}],
-         {"timeout": 0.4}),
-        ("quote, status and download", Outcome.COMPLETED,
-         [{"kind": "delay", "match": path, "params": {"seconds": 0.2}} for path in ("create", "status", "download")],
-         {}),
+        (
+            "paid create, under the timeout",
+            Outcome.COMPLETED,
+            [{"kind": "delay", "match": "create", "params": {"seconds": 0.2, "paid_only": True}}],
+            {},
+        ),
+        (
+            "timeout after payment",
+            Outcome.RESENT,
+            [{"kind": "delay", "match": "create", "params": {"seconds": 1.0, "paid_only": True}}],
+            {"timeout": 0.4},
+        ),
+        (
+            "timeout after payment, naive server",
+            Outcome.UNKNOWN,
+            [{"kind": "delay", "match": "create", "params": {"seconds": 1.0, "paid_only": True}}],
+            {"timeout": 0.4, **NAIVE},
+        ),
+        (
+            "timeout after payment, every time",
+            Outcome.UNKNOWN,
+            [{"kind": "delay", "match": "create", "times": -1, "params": {"seconds": 1.0, "paid_only": True}}],
+            {"timeout": 0.4},
+        ),
+        (
+            "quote, status and download",
+            Outcome.COMPLETED,
+            [{"kind": "delay", "match": path, "params": {"seconds": 0.2}} for path in ("create", "status", "download")],
+            {},
+        ),
     ),
     *_rows(
         "payment_required_after_settle",
@@ -152,8 +173,12 @@ BASE_ROWS: list[Row] = [
     ),
     *_rows(
         "price_change",
-        ("between quote and payment", Outcome.REJECTED, [{"kind": "price_change", "params": {"amount": 250_000}}],
-         {"settled": 0}),
+        (
+            "between quote and payment",
+            Outcome.REJECTED,
+            [{"kind": "price_change", "params": {"amount": 250_000}}],
+            {"settled": 0},
+        ),
     ),
     *_rows(
         "malformed_json",
@@ -192,8 +217,12 @@ BASE_ROWS: list[Row] = [
     *_rows(
         "huge_download",
         ("2 GiB declared", Outcome.DOWNLOAD_RETRIED, [{"kind": "huge_download"}], {}),
-        ("2 GiB streamed, no length", Outcome.DOWNLOAD_RETRIED,
-         [{"kind": "huge_download", "params": {"content_length": False}}], {}),
+        (
+            "2 GiB streamed, no length",
+            Outcome.DOWNLOAD_RETRIED,
+            [{"kind": "huge_download", "params": {"content_length": False}}],
+            {},
+        ),
     ),
     *_rows(
         "status_502_html",
@@ -275,8 +304,9 @@ async def _drive_async(row: Row, url: str, wallet: Wallet, workdir: Path) -> Tra
     async def note(request: httpx.Request) -> None:
         trace.note(request)
 
-    async with AsyncImagineClient(url, wallet=wallet, poll=POLL, timeout=row.timeout,
-                                  max_download_bytes=DOWNLOAD_LIMIT) as c:
+    async with AsyncImagineClient(
+        url, wallet=wallet, poll=POLL, timeout=row.timeout, max_download_bytes=DOWNLOAD_LIMIT
+    ) as c:
         c.http.event_hooks["request"].append(note)
         try:
             job: AsyncJob = await c.create(PROMPT, duration=DURATION)
@@ -360,10 +390,19 @@ def audit(row: Row, trace: Trace, state: Sandbox, ledger: Ledger, signed: int, s
     paid = sum(1 for p in payments if p.state == PaymentState.PAID)
     unknown = sum(1 for p in payments if p.state == PaymentState.UNKNOWN)
     result = Result(
-        row=row, trace=trace, settled=len(settlements), double_paid=count_double_paid(settlements),
-        lost=count_lost(settlements, payments), phantom=count_phantom(settlements, payments), signed=signed,
-        ledger="+".join(p.state.value for p in payments) or "-", paid=paid, unknown=unknown,
-        fired=_fired(row, state, trace.task_id), seconds=seconds, problems=[],
+        row=row,
+        trace=trace,
+        settled=len(settlements),
+        double_paid=count_double_paid(settlements),
+        lost=count_lost(settlements, payments),
+        phantom=count_phantom(settlements, payments),
+        signed=signed,
+        ledger="+".join(p.state.value for p in payments) or "-",
+        paid=paid,
+        unknown=unknown,
+        fired=_fired(row, state, trace.task_id),
+        seconds=seconds,
+        problems=[],
     )
     problems = result.problems
     if trace.outcome != row.expect:
@@ -386,8 +425,9 @@ def audit(row: Row, trace: Trace, state: Sandbox, ledger: Ledger, signed: int, s
     if [p.state for p in payments] != [expected_state]:
         problems.append(f"ledger holds {result.ledger!r}, expected one {expected_state} payment")
     if progress_regressed(trace.updates):
-        problems.append("progress went backwards for the caller: "
-                        + ", ".join(f"{s.status}:{s.progress}" for s in trace.updates))
+        problems.append(
+            "progress went backwards for the caller: " + ", ".join(f"{s.status}:{s.progress}" for s in trace.updates)
+        )
     if not result.fired:
         problems.append("the fault never fired")
     return result

@@ -1,7 +1,7 @@
 """How big the reliability runs are: ``short`` in CI (the default), ``long`` on demand.
 
-    IMAGINE_RELIABILITY_PROFILE=long python -m pytest tests/reliability
-    python -m benchmarks.reliability --profile long
+IMAGINE_RELIABILITY_PROFILE=long python -m pytest tests/reliability
+python -m benchmarks.reliability --profile long
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "short": Profile("short", load_jobs=100, processes=4, jobs_per_process=25, admitted=75, fuzz_examples=150,
-                     speed=60.0),
-    "long": Profile("long", load_jobs=1000, processes=8, jobs_per_process=125, admitted=750, fuzz_examples=2000,
-                    speed=60.0),
+    "short": Profile(
+        "short", load_jobs=100, processes=4, jobs_per_process=25, admitted=75, fuzz_examples=150, speed=60.0
+    ),
+    "long": Profile(
+        "long", load_jobs=1000, processes=8, jobs_per_process=125, admitted=750, fuzz_examples=2000, speed=60.0
+    ),
 }
 
 

@@ -29,10 +29,17 @@ def test_the_matrix_covers_every_fault_and_variant() -> None:
     assert len({row.id for row in ROWS}) == len(ROWS)
     for kind in FAULT_KINDS:
         assert {row.client for row in ROWS if row.fault == kind} == {"sync", "async"}, kind
-    for kind in ("error_after_settle", "drop_after_payment", "delay", "payment_required_after_settle",
-                 "malformed_json"):  # a lost answer after settlement: replaying and naive servers differ
+    for kind in (
+        "error_after_settle",
+        "drop_after_payment",
+        "delay",
+        "payment_required_after_settle",
+        "malformed_json",
+    ):  # a lost answer after settlement: replaying and naive servers differ
         assert {row.replay for row in ROWS if row.fault == kind} == {True, False}, kind
-    drop_settles = {row.arm[0].get("params", {}).get("settle", True) for row in ROWS if row.fault == "drop_after_payment"}
+    drop_settles = {
+        row.arm[0].get("params", {}).get("settle", True) for row in ROWS if row.fault == "drop_after_payment"
+    }
     assert drop_settles == {True, False}
     assert {row.expect for row in ROWS} == set(Outcome)
 

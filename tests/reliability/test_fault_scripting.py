@@ -84,9 +84,23 @@ def cli_sandbox(faults_file: Path, log: Path) -> Iterator[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with log.open("w") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "imagine_agent", "sandbox", "--port", str(port), "--speed", str(SPEED),
-             "--faults", str(faults_file)],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+            [
+                sys.executable,
+                "-m",
+                "imagine_agent",
+                "sandbox",
+                "--port",
+                str(port),
+                "--speed",
+                str(SPEED),
+                "--faults",
+                str(faults_file),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
         )
         try:
             deadline = time.monotonic() + 60
@@ -145,8 +159,10 @@ def test_armed_faults_fire_and_the_settlement_is_visible(
     way: str, tmp_path: Path, make_wallet: Callable[..., Wallet], ledger: Ledger
 ) -> None:
     sent: list[str] = []
-    with armed_sandbox(way, FIRING, tmp_path, toml=False) as url, \
-            ImagineClient(url, wallet=make_wallet(), poll=FAST_POLL) as client:
+    with (
+        armed_sandbox(way, FIRING, tmp_path, toml=False) as url,
+        ImagineClient(url, wallet=make_wallet(), poll=FAST_POLL) as client,
+    ):
         client.http.event_hooks["request"].append(lambda r: sent.append(r.headers.get("x-payment", "")))
         job = client.create("scripted faults", duration=2)
         status = job.wait()
@@ -170,14 +186,22 @@ def test_the_admin_view_is_the_sandbox_record(sandbox: SandboxServer, make_walle
 
 
 def test_a_broken_fault_file_stops_the_cli_with_a_readable_message(tmp_path: Path) -> None:
-    cases = {"truncated.json": '[{"kind": "delay"', "unknown.json": '[{"kind": "explode"}]',
-             "bad.toml": "[[faults]]\nkind = ", "typo.json": '[{"kind": "delay", "params": {"secs": 1}}]'}
+    cases = {
+        "truncated.json": '[{"kind": "delay"',
+        "unknown.json": '[{"kind": "explode"}]',
+        "bad.toml": "[[faults]]\nkind = ",
+        "typo.json": '[{"kind": "delay", "params": {"secs": 1}}]',
+    }
     for name, text in cases.items():
         path = tmp_path / name
         path.write_text(text)
         done = subprocess.run(
             [sys.executable, "-m", "imagine_agent", "sandbox", "--port", str(free_port()), "--faults", str(path)],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert done.returncode == 2, (name, done.stderr[-2000:])
         assert "Traceback" not in done.stderr and name in done.stderr.replace("\n", ""), done.stderr

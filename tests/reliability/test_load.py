@@ -18,9 +18,11 @@ pytestmark = pytest.mark.e2e
 
 def test_concurrent_generations_from_one_async_process(profile: Profile, tmp_path: Path) -> None:
     report = single_process(profile, tmp_path)
-    print(f"\n{profile.name}: {report.completed}/{report.attempted} completed in {report.wall:.1f} s; client "
-          f"{report.cpu_ms_per_job:.1f} ms CPU/job, peak RSS {report.peak_rss_mib:.0f} MiB "
-          f"(+{report.rss_growth_kib_per_job:.0f} KiB/job)")
+    print(
+        f"\n{profile.name}: {report.completed}/{report.attempted} completed in {report.wall:.1f} s; client "
+        f"{report.cpu_ms_per_job:.1f} ms CPU/job, peak RSS {report.peak_rss_mib:.0f} MiB "
+        f"(+{report.rss_growth_kib_per_job:.0f} KiB/job)"
+    )
     assert report.problems == []
     assert report.completed == report.settled == report.ledger_paid == profile.load_jobs
     assert report.lost == report.double_paid == 0
@@ -28,8 +30,10 @@ def test_concurrent_generations_from_one_async_process(profile: Profile, tmp_pat
 
 def test_processes_sharing_one_budget_never_pay_over_the_cap(profile: Profile, tmp_path: Path) -> None:
     report = shared_budget(profile, tmp_path)
-    print(f"\n{profile.name}: {report.processes} processes, {report.attempted} attempts, cap {report.cap}: "
-          f"{report.settled} settled, {report.refused} refused")
+    print(
+        f"\n{profile.name}: {report.processes} processes, {report.attempted} attempts, cap {report.cap}: "
+        f"{report.settled} settled, {report.refused} refused"
+    )
     assert report.problems == []
     assert report.settled == report.ledger_paid == profile.admitted
     assert report.refused == profile.attempted - profile.admitted
