@@ -108,7 +108,6 @@ def child_env() -> dict[str, str]:
     """The environment for child interpreters: this checkout first on the path, no stray tracing."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHONPROFILE", "COVERAGE"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    env.setdefault("PYTHONDONTWRITEBYTECODE", "")
     return env
 
 

@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from .common import REPO, Row, interleaved, log, median, python, ratio_row, skipped, time_commands
+from .common import REPO, Row, interleaved, log, median, per_call, python, ratio_row, skipped, time_commands
 
 SECTION = "1. payment"
 KEY = "0x" + "11" * 32
@@ -88,7 +88,7 @@ def signing(quick: bool) -> list[Row]:
     ours_ok = _recover(accept, header["payload"]["authorization"], header["payload"]["signature"]) == signer.address
     if not sdk_installed():
         rounds, number = (5, 300) if quick else (15, 500)
-        alone = median([_per_call_seconds(ours, number) for _ in range(rounds)])
+        alone = median([per_call(ours, number) for _ in range(rounds)])
         return [
             Row(SECTION, "sign one X-PAYMENT (ours alone)", alone * 1e6, "us", note=f"recovers: {ours_ok}"),
             skipped(SECTION, "sign one X-PAYMENT vs x402 SDK", SDK_MISSING),
@@ -131,13 +131,6 @@ def signing(quick: bool) -> list[Row]:
     return [row]
 
 
-def _per_call_seconds(fn: Any, number: int) -> float:
-    start = time.perf_counter()
-    for _ in range(number):
-        fn()
-    return (time.perf_counter() - start) / number
-
-
 def imports(quick: bool) -> list[Row]:
     ours = python(
         "import imagine_agent",
@@ -152,7 +145,7 @@ def imports(quick: bool) -> list[Row]:
             "from x402.mechanisms.evm.exact.v1.client import ExactEvmSchemeV1",
             "ExactEvmSchemeV1(Account.create())",
         )
-    times = time_commands(commands, rounds=5 if quick else 11)
+    times = time_commands(commands, rounds=5 if quick else 7)
     ours_s, bare_s = median(times["ours"]), median(times["bare"])
     name = "import to sign (ImagineClient+Wallet+key)"
     if not have_sdk:

@@ -4,8 +4,9 @@ Each size runs in a fresh child process (``benchmarks.scale_child``) against the
 (``benchmarks.sandbox_child``), so peak RSS is that run's alone and the server's CPU is not counted
 as the client's. Jobs are drawn from 60–90 s here, with the sandbox's speed chosen per size so the
 first jobs are still running when the last is created (creation is bound by the SQLite ledger's
-fsyncs, about a hundred payments a second). Baseline for CPU: what the same number of bare httpx
-requests costs in the same process; for RSS, the client's own RSS before the jobs.
+fsyncs, about a hundred payments a second, so each size's speed comes from the creation rate the
+previous size measured). Baseline for CPU: what the same number of bare httpx requests costs in the
+same process; for RSS, the client's own RSS before the jobs; for loop lag, the same loop idle.
 """
 
 from __future__ import annotations
@@ -19,14 +20,22 @@ from .common import REPO, Row, child_env, log
 from .sandbox_child import sandbox_process
 
 SECTION = "3. scale"
-SPEEDS = {100: 20.0, 1000: 5.0, 5000: 1.0}
+FIRST_SPEED = 20.0  # 100 jobs are created in about a second
+SPEED_RANGE = (0.3, 8.0)
 JOB_SECONDS = (60.0, 90.0)
 RSS_LIMIT_MB = 300.0
 CPU_LIMIT_MS = 5.0
 
 
-def run_size(jobs: int) -> dict[str, Any]:
-    speed = SPEEDS[jobs]
+def speed_for(jobs: int, creates_per_s: float, margin: float) -> float:
+    """A time scale at which the shortest job (60 s) outlasts creating ``jobs`` at the measured rate
+    times ``margin`` (creation slows as more jobs are polled meanwhile)."""
+    creating = margin * jobs / creates_per_s
+    low, high = SPEED_RANGE
+    return max(low, min(high, JOB_SECONDS[0] / creating))
+
+
+def run_size(jobs: int, speed: float) -> dict[str, Any]:
     with sandbox_process(speed, job_seconds=JOB_SECONDS) as url:
         argv = [
             sys.executable,
@@ -50,7 +59,7 @@ def rows_for(d: dict[str, Any]) -> list[Row]:
     jobs = d["jobs"]
     floor_ms = d["requests_per_job"] * d["bare_httpx_cpu_per_request_ms"]
     overhead = d["cpu_per_job_ms"] / floor_ms
-    in_flight = f"peak {d['peak_in_flight']} in flight, {d['failures']} failed"
+    in_flight = f"peak {d['peak_in_flight']} in flight at speed {d['speed']:.2g}, {d['failures']} failed"
     lag = (
         f"loop lag p50 {d['loop_lag_p50_ms']:.1f} / p99 {d['loop_lag_p99_ms']:.1f} / max {d['loop_lag_max_ms']:.0f} ms"
     )
@@ -84,8 +93,14 @@ def rows_for(d: dict[str, Any]) -> list[Row]:
 
 def run(quick: bool) -> list[Row]:
     rows: list[Row] = []
+    speed = FIRST_SPEED
     for jobs in (100, 1000) if quick else (100, 1000, 5000):
-        d = run_size(jobs)
+        d = run_size(jobs, speed)
+        # The next size's speed, from this run's creation rate: 10x the jobs creates about half as fast
+        # (they are polled meanwhile), 5x about 15 % slower.
+        following = {100: (1000, 2.0), 1000: (5000, 1.4)}.get(jobs)
+        if following is not None:
+            speed = speed_for(following[0], d["creates_per_s"], following[1])
         log(
             f"  {jobs} jobs: peak RSS {d['peak_rss_mb']:.0f} MB, CPU {d['cpu_per_job_ms']:.1f} ms/job "
             f"({d['requests_per_job']:.1f} requests/job, "

@@ -35,7 +35,13 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """VmHWM: this process image's peak RSS. (getrusage's ru_maxrss survives exec, so a child forked
+    from a big parent would report the parent's size.)"""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def bare_httpx_cpu(url: str, requests: int) -> float:
@@ -78,15 +84,18 @@ async def main(url: str, jobs: int, speed: float, create_concurrency: int) -> di
             await client.create("warm-up video", duration=8)  # first-use costs (schemas, connections) paid here
             counts.update(create=0, status=0)
             idle_rss = rss_mb()
-            in_flight = peak_in_flight = 0
+            in_flight = peak_in_flight = created = 0
+            last_created = 0.0
             failures: list[str] = []
             semaphore = asyncio.Semaphore(create_concurrency)
 
             async def one(i: int) -> None:
-                nonlocal in_flight, peak_in_flight
+                nonlocal in_flight, peak_in_flight, created, last_created
                 try:
                     async with semaphore:
                         job = await client.create(f"scale video {i}: waves on a basalt shore", duration=8)
+                    created += 1
+                    last_created = time.perf_counter()
                     in_flight += 1
                     peak_in_flight = max(peak_in_flight, in_flight)
                     try:
@@ -107,6 +116,7 @@ async def main(url: str, jobs: int, speed: float, create_concurrency: int) -> di
             monitor = asyncio.create_task(loop_lag(lags, stop))
             wall, cpu = time.perf_counter(), time.process_time()
             await asyncio.gather(*(one(i) for i in range(jobs)))
+            creating = last_created - wall
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             stop.set()
             await monitor
@@ -121,6 +131,8 @@ async def main(url: str, jobs: int, speed: float, create_concurrency: int) -> di
         "failure_examples": failures[:3],
         "peak_in_flight": peak_in_flight,
         "wall_s": wall,
+        "creation_s": creating,
+        "creates_per_s": created / creating if creating > 0 else 0.0,
         "cpu_s": cpu,
         "cpu_per_job_ms": cpu / jobs * 1e3,
         "requests_per_job": (counts["create"] + counts["status"]) / jobs,

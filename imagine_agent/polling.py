@@ -11,7 +11,8 @@ estimate the completion time and how precise that estimate is (progress comes in
 
 So completion is seen about a second late with fewer requests than the fixed tick. A job found
 unfinished after its estimated completion (progress that stalls, say at 99 %) is polled with a
-doubling delay, never longer than ``blind``. ``Retry-After`` always wins.
+doubling delay, never longer than ``blind``. ``Retry-After`` always wins. The estimate is linear:
+progress that speeds up towards the end makes it late (``benchmarks/RESULTS.md`` has the numbers).
 """
 
 from __future__ import annotations
