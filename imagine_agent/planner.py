@@ -80,6 +80,9 @@ _PRICE_QUESTION = re.compile(
     r"price\s+(?:of|for|check)|quote|estimate|cost\s+(?:of|for))\b|\bcosts?\s*\??\s*$",
     re.IGNORECASE,
 )
+_QUESTION_LEAD = re.compile(
+    r"^\s*(?:what\s+)?(?:would|will|does|is|to)\b|\b(?:would|will)\s+(?:it|that)\s+(?:be|cost)\b", re.IGNORECASE
+)
 _BUDGET_WORDS = re.compile(r"\b(?:budget|balance|spent|spend|remaining|left\s+to\s+spend|caps?)\b", re.IGNORECASE)
 _LEAD = re.compile(
     r"^(?:(?:hey|hi|ok|okay|please|pls|now|so)[,!]?\s+)*(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?"
@@ -149,8 +152,7 @@ def parse_request(text: str) -> Intent:
 
     price_only = bool(_PRICE_QUESTION.search(rest))
     rest = _PRICE_QUESTION.sub(" ", rest)
-    rest = re.sub(r"^\s*(?:what\s+)?(?:would|will|does|is|to)\b|\b(?:would|will)\s+(?:it|that)\s+(?:be|cost)\b", " ", rest,
-                  flags=re.IGNORECASE)
+    rest = _QUESTION_LEAD.sub(" ", rest)
     coin: bool | None = None
     if _NO_COIN.search(rest):
         coin = False
