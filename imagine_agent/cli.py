@@ -60,7 +60,7 @@ def _print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def _settings(base_url: str | None = None, max_per_call: Decimal | None = None) -> Settings:
+def _settings(base_url: str | None = None, max_per_call: Decimal | None = None, *, as_json: bool = False) -> Settings:
     from .config import Settings
 
     overrides: dict[str, Any] = {}
@@ -71,7 +71,10 @@ def _settings(base_url: str | None = None, max_per_call: Decimal | None = None) 
     try:
         return Settings(**overrides)
     except (ValueError, OSError, RecursionError) as exc:  # ValidationError, TOMLDecodeError, SettingsError...
-        _err(f"[bold red]ConfigurationError:[/] {_escape(_config_problem(exc))}")
+        if as_json:
+            _print_json({"error": "ConfigurationError", "message": _config_problem(exc), "exitCode": 2})
+        else:
+            _err(f"[bold red]ConfigurationError:[/] {_escape(_config_problem(exc))}")
         raise typer.Exit(2) from None
 
 
@@ -211,7 +214,7 @@ def quote(
     as_json: AsJson = False,
 ) -> None:
     """Ask the price of a video. Signs nothing, pays nothing."""
-    with _service(_settings(base_url, max_per_call), as_json=as_json) as service:
+    with _service(_settings(base_url, max_per_call, as_json=as_json), as_json=as_json) as service:
         result = service.quote(prompt, duration=duration, image=image, auto_clank=auto_clank,
                                auto_enhance=auto_enhance, remix=remix)
         if as_json:
@@ -242,7 +245,7 @@ def generate(
     as_json: AsJson = False,
 ) -> None:
     """Pay for a video, wait for it with a progress bar, and download it."""
-    with _service(_settings(base_url, max_per_call), yes=yes, as_json=as_json) as service:
+    with _service(_settings(base_url, max_per_call, as_json=as_json), yes=yes, as_json=as_json) as service:
         with _progress(not as_json and not no_wait) as on_progress:
             outcome = service.generate(
                 prompt, duration=duration, image=image, auto_clank=auto_clank, auto_enhance=auto_enhance,
@@ -257,7 +260,7 @@ def generate(
 @app.command()
 def status(task_id: str, base_url: BaseUrl = None, as_json: AsJson = False) -> None:
     """Show a task's status once."""
-    with _service(_settings(base_url), as_json=as_json, quiet=as_json) as service:
+    with _service(_settings(base_url, as_json=as_json), as_json=as_json, quiet=as_json) as service:
         result = service.status(task_id)
         if as_json:
             _print_json(result.to_wire())
@@ -275,7 +278,7 @@ def wait(
     as_json: AsJson = False,
 ) -> None:
     """Wait for a task (by id, from any earlier run) to finish."""
-    with _service(_settings(base_url), as_json=as_json, quiet=as_json) as service:
+    with _service(_settings(base_url, as_json=as_json), as_json=as_json, quiet=as_json) as service:
         with _progress(not as_json) as on_progress:
             result = service.wait(task_id, on_progress=on_progress, timeout=timeout)
         if as_json:
@@ -292,7 +295,7 @@ def download(
     as_json: AsJson = False,
 ) -> None:
     """Download a completed task's video and preview image."""
-    with _service(_settings(base_url), as_json=as_json, quiet=as_json) as service:
+    with _service(_settings(base_url, as_json=as_json), as_json=as_json, quiet=as_json) as service:
         files = service.download(task_id, output)
         if as_json:
             _print_json({"taskId": task_id, "videoPath": str(files.video),
@@ -331,7 +334,7 @@ def budget(
     as_json: AsJson = False,
 ) -> None:
     """Caps, spent, reserved, unknown and what remains; --freeze/--unfreeze the kill switch."""
-    with _service(_settings(base_url), as_json=as_json, quiet=as_json) as service:
+    with _service(_settings(base_url, as_json=as_json), as_json=as_json, quiet=as_json) as service:
         if freeze:
             service.freeze("frozen from the CLI")
         if unfreeze:
@@ -361,7 +364,7 @@ def receipts(
     as_json: AsJson = False,
 ) -> None:
     """Every payment: task, amount, transaction, state."""
-    with _service(_settings(base_url), as_json=as_json, quiet=as_json or csv_out) as service:
+    with _service(_settings(base_url, as_json=as_json), as_json=as_json, quiet=as_json or csv_out) as service:
         rows = [_receipt_row(r) for r in service.receipts(limit)]
         if as_json:
             _print_json({"payments": rows})
@@ -397,7 +400,7 @@ def _receipt_row(record: Any) -> dict[str, Any]:
 @app.command()
 def reconcile(base_url: BaseUrl = None, as_json: AsJson = False) -> None:
     """Settle what can be proven: release expired rejected payments, flag interrupted ones."""
-    with _service(_settings(base_url), as_json=as_json, quiet=as_json) as service:
+    with _service(_settings(base_url, as_json=as_json), as_json=as_json, quiet=as_json) as service:
         changed = service.reconcile()
         if as_json:
             _print_json({"changed": [_receipt_row(r) for r in changed]})
@@ -465,7 +468,7 @@ def chat(
     """Talk to the video agent: it enhances the prompt, quotes, pays within budget, waits and narrates."""
     from .chat import run_chat
 
-    settings = _settings(base_url, max_per_call)
+    settings = _settings(base_url, max_per_call, as_json=as_json)
     overrides: dict[str, Any] = {}
     if model is not None:
         overrides["model"] = model

@@ -130,3 +130,13 @@ def test_help_lists_every_command() -> None:
     for command in ("quote", "generate", "status", "wait", "download", "sandbox", "budget", "receipts",
                     "reconcile", "wallet", "chat", "mcp"):
         assert command in out
+
+
+def test_broken_config_is_exit_2_with_one_json_object(tmp_path: Path) -> None:
+    config = tmp_path / "imagine.toml"
+    config.write_text('daily_cap = "lots"\nprivate_key = 12345\n')
+    result = CliRunner().invoke(app, ["budget", "--json"], env={"IMAGINE_CONFIG": str(config)})
+    assert result.exit_code == 2
+    body = json.loads(result.stdout)
+    assert body["error"] == "ConfigurationError" and "daily_cap" in body["message"]
+    assert "12345" not in result.stdout + result.stderr  # values are never echoed: one may be a key
