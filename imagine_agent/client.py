@@ -207,7 +207,13 @@ def _safe_stem(name: str) -> str:
     return "".join(c for c in name if c.isalnum() or c in "-_")[:80] or "video"
 
 
+class _TransientDownload(DownloadError):
+    """A 5xx from the file host (a proxy's 502, a restart): worth another try."""
+
+
 def _check_download(resp: httpx.Response, fetch: Fetch) -> None:
+    if resp.status_code >= 500:
+        raise _TransientDownload(f"{fetch.kind} download answered HTTP {resp.status_code}: {fetch.url}")
     if resp.status_code != 200:
         raise DownloadError(f"{fetch.kind} download answered HTTP {resp.status_code}: {fetch.url}")
     ctype = resp.headers.get("content-type", "").lower()
@@ -342,6 +348,10 @@ class ImagineClient(_Base):
                     except BaseException:
                         writer.abort()
                         raise
+            except _TransientDownload:
+                if attempt == 3:
+                    raise
+                time.sleep(backoff(attempt))
             except httpx.TransportError as exc:
                 if attempt == 3:
                     raise DownloadError(str(connection_error(exc, f"downloading {fetch.kind}"))) from None
@@ -515,6 +525,10 @@ class AsyncImagineClient(_Base):
                     except BaseException:
                         writer.abort()
                         raise
+            except _TransientDownload:
+                if attempt == 3:
+                    raise
+                await asyncio.sleep(backoff(attempt))
             except httpx.TransportError as exc:
                 if attempt == 3:
                     raise DownloadError(str(connection_error(exc, f"downloading {fetch.kind}"))) from None

@@ -228,7 +228,9 @@ BASE_ROWS: list[Row] = [
         "status_502_html",
         ("status, 3 times", Outcome.COMPLETED, [{"kind": "status_502_html", "times": 3}], {}),
         ("paid create", Outcome.RESENT, [{"kind": "status_502_html", "match": "create"}], {}),
-        ("download", Outcome.DOWNLOAD_RETRIED, [{"kind": "status_502_html", "match": "download"}], {}),
+        ("download, once", Outcome.COMPLETED, [{"kind": "status_502_html", "match": "download"}], {}),
+        ("download, every time", Outcome.DOWNLOAD_BROKEN,
+         [{"kind": "status_502_html", "match": "download", "times": -1}], {}),
     ),
 ]
 
