@@ -27,10 +27,10 @@ from .flows import (
     Flow,
     PaymentInfo,
     Sleep,
+    TransientDownloadError,
     Update,
-    backoff,
-    connection_error,
     create_flow,
+    download_flow,
     paid_flow,
     quote_flow,
     status_flow,
@@ -207,13 +207,9 @@ def _safe_stem(name: str) -> str:
     return "".join(c for c in name if c.isalnum() or c in "-_")[:80] or "video"
 
 
-class _TransientDownload(DownloadError):
-    """A 5xx from the file host (a proxy's 502, a restart): worth another try."""
-
-
 def _check_download(resp: httpx.Response, fetch: Fetch) -> None:
     if resp.status_code >= 500:
-        raise _TransientDownload(f"{fetch.kind} download answered HTTP {resp.status_code}: {fetch.url}")
+        raise TransientDownloadError(f"{fetch.kind} download answered HTTP {resp.status_code}: {fetch.url}")
     if resp.status_code != 200:
         raise DownloadError(f"{fetch.kind} download answered HTTP {resp.status_code}: {fetch.url}")
     ctype = resp.headers.get("content-type", "").lower()
@@ -336,27 +332,17 @@ class ImagineClient(_Base):
             resp.close()
 
     def _fetch(self, fetch: Fetch) -> Path:
-        for attempt in range(1, 4):
+        """One attempt; retries live in ``download_flow``."""
+        with self.http.stream("GET", fetch.url, headers={"user-agent": USER_AGENT}) as resp:
+            _check_download(resp, fetch)
+            writer = _Writer(fetch)
             try:
-                with self.http.stream("GET", fetch.url, headers={"user-agent": USER_AGENT}) as resp:
-                    _check_download(resp, fetch)
-                    writer = _Writer(fetch)
-                    try:
-                        for chunk in resp.iter_bytes(1 << 16):
-                            writer.write(chunk)
-                        return writer.finish()
-                    except BaseException:
-                        writer.abort()
-                        raise
-            except _TransientDownload:
-                if attempt == 3:
-                    raise
-                time.sleep(backoff(attempt))
-            except httpx.TransportError as exc:
-                if attempt == 3:
-                    raise DownloadError(str(connection_error(exc, f"downloading {fetch.kind}"))) from None
-                time.sleep(backoff(attempt))
-        raise AssertionError("unreachable")
+                for chunk in resp.iter_bytes(1 << 16):
+                    writer.write(chunk)
+                return writer.finish()
+            except BaseException:
+                writer.abort()
+                raise
 
     # -- the API
     def quote(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
@@ -388,7 +374,8 @@ class ImagineClient(_Base):
     def download(self, status: TaskStatus, directory: str | Path, *, name: str = "video",
                  include_preview: bool = True) -> Downloads:
         """Stream the video (and preview) into ``directory`` as ``name.mp4`` / ``name.png``, size-limited."""
-        paths = [self._fetch(f) for f in self._download_steps(status, Path(directory), name, include_preview)]
+        steps = self._download_steps(status, Path(directory), name, include_preview)
+        paths = [self._run(download_flow(f)) for f in steps]
         return Downloads(paths[0], paths[1] if len(paths) > 1 else None)
 
 
@@ -513,27 +500,16 @@ class AsyncImagineClient(_Base):
             await resp.aclose()
 
     async def _fetch(self, fetch: Fetch) -> Path:
-        for attempt in range(1, 4):
+        async with self.http.stream("GET", fetch.url, headers={"user-agent": USER_AGENT}) as resp:
+            _check_download(resp, fetch)
+            writer = _Writer(fetch)
             try:
-                async with self.http.stream("GET", fetch.url, headers={"user-agent": USER_AGENT}) as resp:
-                    _check_download(resp, fetch)
-                    writer = _Writer(fetch)
-                    try:
-                        async for chunk in resp.aiter_bytes(1 << 16):
-                            writer.write(chunk)
-                        return writer.finish()
-                    except BaseException:
-                        writer.abort()
-                        raise
-            except _TransientDownload:
-                if attempt == 3:
-                    raise
-                await asyncio.sleep(backoff(attempt))
-            except httpx.TransportError as exc:
-                if attempt == 3:
-                    raise DownloadError(str(connection_error(exc, f"downloading {fetch.kind}"))) from None
-                await asyncio.sleep(backoff(attempt))
-        raise AssertionError("unreachable")
+                async for chunk in resp.aiter_bytes(1 << 16):
+                    writer.write(chunk)
+                return writer.finish()
+            except BaseException:
+                writer.abort()
+                raise
 
     async def quote(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
                     **template: Any) -> Quote:
@@ -560,7 +536,7 @@ class AsyncImagineClient(_Base):
     async def download(self, status: TaskStatus, directory: str | Path, *, name: str = "video",
                        include_preview: bool = True) -> Downloads:
         steps = self._download_steps(status, Path(directory), name, include_preview)
-        paths = [await self._fetch(f) for f in steps]
+        paths = [await self._run(download_flow(f)) for f in steps]
         return Downloads(paths[0], paths[1] if len(paths) > 1 else None)
 
 

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 
 from .errors import (
+    DownloadError,
     GenerationFailedError,
     ImagineConnectionError,
     ImagineStatusError,
@@ -43,8 +44,10 @@ __all__ = [
     "Flow",
     "PaymentInfo",
     "Sleep",
+    "TransientDownloadError",
     "Update",
     "create_flow",
+    "download_flow",
     "paid_flow",
     "quote_flow",
     "status_flow",
@@ -456,3 +459,28 @@ def wait_flow(
                 f"task {task_id}: {where} after {timeout:.0f} s. Nothing is lost: resume with "
                 f"`imagine-agent wait {task_id}`"
             )
+
+
+# ---------------------------------------------------------------------------------------- downloads
+
+DOWNLOAD_ATTEMPTS = 3
+
+
+class TransientDownloadError(DownloadError):
+    """A 5xx from the file host (a proxy's 502, a restart): worth another try."""
+
+
+def download_flow(fetch: Fetch) -> Flow[Path]:
+    """Stream one file to disk, retrying connection faults and 5xx; a GET is free to repeat."""
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            path: Path = yield fetch
+            return path
+        except TransientDownloadError:
+            if attempt == DOWNLOAD_ATTEMPTS:
+                raise
+        except httpx.TransportError as exc:
+            if attempt == DOWNLOAD_ATTEMPTS:
+                raise DownloadError(str(connection_error(exc, f"downloading {fetch.kind}"))) from None
+        yield Sleep(backoff(attempt))
+    raise AssertionError("unreachable")
