@@ -8,11 +8,15 @@ takes that one lock, so both engines behave the same: writes are short and rare,
 
 A payment moves through these states (anything else is a bug and raises ``ValueError``)::
 
-    reserved ──► paid | rejected | unknown | released
-    rejected ──► released | paid | unknown        (auto-released by ``reserve`` once validBefore passed)
-    unknown  ──► paid | released                  (reconciled by the operator or an RPC check)
+    reserved  ──► paid | rejected | unknown | pending | released
+    rejected  ──► released | paid | unknown | cancelled   (released only once it provably cannot settle)
+    unknown   ──► paid | released | pending | cancelled   (reconciled by the operator or an RPC check)
+    pending   ──► paid | unknown | released | cancelled   (the server said settlement_pending with a tx hash)
 
-Every state but ``released`` counts against the caps. Amounts are integers of atomic USDC units.
+``pending``: the server accepted the payment and named a transaction that had not settled yet.
+``cancelled``: the chain shows the authorization cancelled (``cancelAuthorization``): it can never settle,
+so it no longer counts, but it stays visible as what it is instead of passing for a release.
+Every state but ``released`` and ``cancelled`` counts against the caps. Amounts are atomic USDC units.
 """
 
 from __future__ import annotations
@@ -69,14 +73,23 @@ class PaymentState(StrEnum):
     REJECTED = "rejected"
     RELEASED = "released"
     UNKNOWN = "unknown"
+    PENDING = "pending"
+    CANCELLED = "cancelled"
 
 
 _TRANSITIONS: dict[PaymentState, frozenset[PaymentState]] = {
     PaymentState.RESERVED: frozenset(
-        {PaymentState.PAID, PaymentState.REJECTED, PaymentState.UNKNOWN, PaymentState.RELEASED}
+        {PaymentState.PAID, PaymentState.REJECTED, PaymentState.UNKNOWN, PaymentState.PENDING, PaymentState.RELEASED}
     ),
-    PaymentState.REJECTED: frozenset({PaymentState.RELEASED, PaymentState.PAID, PaymentState.UNKNOWN}),
-    PaymentState.UNKNOWN: frozenset({PaymentState.PAID, PaymentState.RELEASED}),
+    PaymentState.REJECTED: frozenset(
+        {PaymentState.RELEASED, PaymentState.PAID, PaymentState.UNKNOWN, PaymentState.CANCELLED}
+    ),
+    PaymentState.UNKNOWN: frozenset(
+        {PaymentState.PAID, PaymentState.RELEASED, PaymentState.PENDING, PaymentState.CANCELLED}
+    ),
+    PaymentState.PENDING: frozenset(
+        {PaymentState.PAID, PaymentState.UNKNOWN, PaymentState.RELEASED, PaymentState.CANCELLED}
+    ),
 }
 
 
@@ -209,13 +222,13 @@ _USAGE_SQL = f"""
 SELECT
     SUM(CASE WHEN state = 'paid' THEN amount ELSE 0 END),
     SUM(CASE WHEN state IN ('reserved', 'rejected') THEN amount ELSE 0 END),
-    SUM(CASE WHEN state = 'unknown' THEN amount ELSE 0 END),
+    SUM(CASE WHEN state IN ('unknown', 'pending') THEN amount ELSE 0 END),
     SUM(CASE WHEN created_at > ? THEN amount ELSE 0 END),
     SUM(amount),
     SUM(CASE WHEN session_id = ? THEN amount ELSE 0 END),
     SUM(CASE WHEN created_at > ? THEN 1 ELSE 0 END)
 FROM payments
-WHERE state <> 'released' AND NOT {_EXPIRED}
+WHERE state NOT IN ('released', 'cancelled') AND NOT {_EXPIRED}
 """
 
 
@@ -228,7 +241,7 @@ class _Tx(ABC):
 
 def _migration_1(tx: _Tx) -> None:
     """Version 1: payments (the journal), tasks, and the singleton settings row (kill switch, lock)."""
-    states = ", ".join(f"'{state}'" for state in PaymentState)
+    states = "'reserved', 'paid', 'rejected', 'released', 'unknown'"  # as shipped: never derive it
     for statement in (
         f"""CREATE TABLE IF NOT EXISTS payments (
             id TEXT PRIMARY KEY,
@@ -285,8 +298,57 @@ def _migration_1(tx: _Tx) -> None:
     )
 
 
+_PAYMENTS_V2 = """CREATE TABLE {name} (
+    id TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('reserved', 'paid', 'rejected', 'released', 'unknown', 'pending',
+                                         'cancelled')),
+    amount BIGINT NOT NULL CHECK (amount > 0),
+    asset TEXT NOT NULL,
+    network TEXT NOT NULL,
+    pay_to TEXT NOT NULL,
+    payer TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    session_id TEXT,
+    nonce TEXT,
+    valid_before BIGINT,
+    header TEXT,
+    task_id TEXT,
+    settlement_tx TEXT,
+    reason TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+)"""
+
+
+def _migration_2(tx: _Tx) -> None:
+    """Version 2: the states ``pending`` (settlement_pending with a tx hash) and ``cancelled`` (on chain).
+
+    SQLite cannot alter a CHECK constraint, so the table is rebuilt (same columns, same order); PostgreSQL
+    swaps the constraint in place.
+    """
+    if isinstance(tx, _SqliteTx):
+        tx.execute(_PAYMENTS_V2.format(name="payments_v2"))
+        tx.execute("INSERT INTO payments_v2 SELECT * FROM payments")
+        tx.execute("DROP TABLE payments")
+        tx.execute("ALTER TABLE payments_v2 RENAME TO payments")
+        for statement in (
+            "CREATE INDEX IF NOT EXISTS payments_request_hash ON payments (request_hash)",
+            "CREATE INDEX IF NOT EXISTS payments_state ON payments (state)",
+            "CREATE INDEX IF NOT EXISTS payments_created_at ON payments (created_at)",
+            "CREATE UNIQUE INDEX IF NOT EXISTS payments_payer_nonce ON payments (payer, nonce) WHERE nonce IS NOT NULL",
+        ):
+            tx.execute(statement)
+    else:
+        tx.execute("ALTER TABLE payments DROP CONSTRAINT IF EXISTS payments_state_check")
+        tx.execute(
+            "ALTER TABLE payments ADD CONSTRAINT payments_state_check CHECK (state IN ('reserved', 'paid', "
+            "'rejected', 'released', 'unknown', 'pending', 'cancelled'))"
+        )
+
+
 # Append only: migration i takes the schema from version i to version i + 1. Never edit a shipped one.
-_MIGRATIONS: list[Callable[[_Tx], None]] = [_migration_1]
+_MIGRATIONS: list[Callable[[_Tx], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -343,6 +405,14 @@ class Ledger(ABC):
 
     @abstractmethod
     def mark_unknown(self, payment_id: str, *, reason: str) -> None: ...
+
+    @abstractmethod
+    def mark_pending(self, payment_id: str, *, transaction: str, reason: str) -> None:
+        """The server accepted the payment but its settlement (``transaction``) had not confirmed: spent."""
+
+    @abstractmethod
+    def mark_cancelled(self, payment_id: str, *, reason: str) -> None:
+        """The chain shows the authorization cancelled: it can never settle, so it stops counting."""
 
     @abstractmethod
     def release(self, payment_id: str, *, reason: str) -> None:
@@ -551,6 +621,20 @@ class _SqlLedger(Ledger):
             self._transition(tx, payment_id, PaymentState.UNKNOWN)
             self._update(tx, payment_id, state=PaymentState.UNKNOWN.value, reason=reason)
 
+    def mark_pending(self, payment_id: str, *, transaction: str, reason: str) -> None:
+        if not transaction:
+            raise ValueError("a pending settlement needs the transaction hash the server named")
+        with self._begin("write") as tx:
+            self._transition(tx, payment_id, PaymentState.PENDING)
+            self._update(tx, payment_id, state=PaymentState.PENDING.value, settlement_tx=transaction, reason=reason)
+
+    def mark_cancelled(self, payment_id: str, *, reason: str) -> None:
+        if not reason.strip():
+            raise ValueError("mark_cancelled needs a reason saying what the chain showed")
+        with self._begin("write") as tx:
+            self._transition(tx, payment_id, PaymentState.CANCELLED)
+            self._update(tx, payment_id, state=PaymentState.CANCELLED.value, reason=reason)
+
     def release(self, payment_id: str, *, reason: str) -> None:
         if not reason.strip():
             raise ValueError("release needs a reason saying why the payment provably cannot settle")
@@ -568,7 +652,7 @@ class _SqlLedger(Ledger):
         with self._begin("read") as tx:
             rows = tx.execute(
                 f"SELECT {columns} FROM payments p LEFT JOIN tasks t ON t.task_id = p.task_id "
-                "WHERE p.request_hash = ? AND (p.state IN ('reserved', 'unknown') OR (p.state = 'paid' "
+                "WHERE p.request_hash = ? AND (p.state IN ('reserved', 'unknown', 'pending') OR (p.state = 'paid' "
                 f"AND (t.status IS NULL OR t.status NOT IN ({_FINISHED}))) "
                 "OR (p.state = 'rejected' AND p.valid_before >= ?)) "
                 "ORDER BY p.created_at DESC LIMIT 1",

@@ -53,4 +53,9 @@ def in_state(
         ledger.mark_unknown(record.id, reason="timeout after sending")
     elif state is PaymentState.RELEASED:
         ledger.release(record.id, reason="test: provably unsettled")
+    elif state is PaymentState.PENDING:
+        ledger.mark_pending(record.id, transaction="0x" + "ee" * 32, reason="settlement_pending")
+    elif state is PaymentState.CANCELLED:
+        ledger.mark_unknown(record.id, reason="timeout after sending")
+        ledger.mark_cancelled(record.id, reason="the chain shows the authorization cancelled")
     return ledger.get(record.id)

@@ -86,12 +86,13 @@ def test_rate_per_minute(ledger: Ledger) -> None:
         reserve(ledger, caps=Caps(per_call=USDC, rate_per_minute=0), now=NOW + 3600)
 
 
-def test_every_state_but_released_counts(ledger: Ledger) -> None:
+def test_every_state_but_released_and_cancelled_counts(ledger: Ledger) -> None:
     for state in PaymentState:
-        in_state(ledger, state, request_hash=f"r-{state}")
-    caps = Caps(per_call=USDC, total=5 * USDC)
+        assert in_state(ledger, state, request_hash=f"r-{state}").state is state
+    caps = Caps(per_call=USDC, total=6 * USDC)
     totals = ledger.totals(caps, now=NOW)
-    assert totals.total_used == 4 * USDC  # reserved, paid, rejected (still valid), unknown
+    assert totals.total_used == 5 * USDC  # reserved, paid, rejected (still valid), unknown, pending
+    assert totals.unknown == 2 * USDC  # unknown and pending: sent, outcome not known here
     reserve(ledger, USDC, caps=caps)
     with pytest.raises(BudgetExceededError):
         reserve(ledger, 1, caps=caps)

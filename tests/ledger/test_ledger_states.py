@@ -11,17 +11,21 @@ from tests.ledger.support import NOW, USDC, in_state, journal, reserve
 
 S = PaymentState
 LEGAL = {
-    S.RESERVED: {S.PAID, S.REJECTED, S.UNKNOWN, S.RELEASED},
-    S.REJECTED: {S.RELEASED, S.PAID, S.UNKNOWN},
-    S.UNKNOWN: {S.PAID, S.RELEASED},
+    S.RESERVED: {S.PAID, S.REJECTED, S.UNKNOWN, S.PENDING, S.RELEASED},
+    S.REJECTED: {S.RELEASED, S.PAID, S.UNKNOWN, S.CANCELLED},
+    S.UNKNOWN: {S.PAID, S.RELEASED, S.PENDING, S.CANCELLED},
+    S.PENDING: {S.PAID, S.UNKNOWN, S.RELEASED, S.CANCELLED},
     S.PAID: set(),
     S.RELEASED: set(),
+    S.CANCELLED: set(),
 }
 MOVES: dict[PaymentState, Callable[[Ledger, str], None]] = {
     S.PAID: lambda ledger, pid: ledger.mark_paid(pid, task_id="task-1", transaction="0xfeed"),
     S.REJECTED: lambda ledger, pid: ledger.mark_rejected(pid, reason="402: nonce already used"),
     S.UNKNOWN: lambda ledger, pid: ledger.mark_unknown(pid, reason="connection dropped"),
     S.RELEASED: lambda ledger, pid: ledger.release(pid, reason="expired unsettled (authorizationState)"),
+    S.PENDING: lambda ledger, pid: ledger.mark_pending(pid, transaction="0x" + "aa" * 32, reason="settlement_pending"),
+    S.CANCELLED: lambda ledger, pid: ledger.mark_cancelled(pid, reason="authorizationState: cancelled"),
 }
 
 
@@ -40,7 +44,7 @@ def test_transitions(ledger: Ledger, start: PaymentState) -> None:
             assert ledger.get(record.id) == record  # untouched
 
 
-@pytest.mark.parametrize("target", [S.PAID, S.REJECTED, S.UNKNOWN])
+@pytest.mark.parametrize("target", [S.PAID, S.REJECTED, S.UNKNOWN, S.PENDING])
 def test_a_payment_never_sent_cannot_be_paid_rejected_or_unknown(ledger: Ledger, target: PaymentState) -> None:
     record = reserve(ledger)  # no header journaled: nothing can have left this process
     with pytest.raises(ValueError, match="no journaled header"):

@@ -35,7 +35,7 @@ def test_public_names_are_pinned() -> None:
         "SCHEMA_VERSION", "BudgetTotals", "Caps", "Ledger", "LedgerLocation", "PaymentRecord", "PaymentState",
         "PostgresLedger", "SqliteLedger", "TaskFields", "TaskRecord", "open_ledger", "parse_ledger_url",
     ]  # fmt: skip
-    assert [s.value for s in PaymentState] == ["reserved", "paid", "rejected", "released", "unknown"]
+    assert [s.value for s in PaymentState] == ["reserved", "paid", "rejected", "released", "unknown", "pending", "cancelled"]
 
 
 def _versions(ledger_url: str) -> list[int]:
@@ -69,21 +69,22 @@ def test_everything_persists_across_reopen(ledger_url: str) -> None:
 def test_migrations_run_once_and_the_version_is_kept(ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     open_ledger(ledger_url).close()
     open_ledger(ledger_url).close()
-    assert _versions(ledger_url) == [1] == list(range(1, SCHEMA_VERSION + 1))
+    shipped = list(range(1, SCHEMA_VERSION + 1))
+    assert _versions(ledger_url) == shipped and SCHEMA_VERSION >= 2
 
     calls: list[int] = []
 
-    def migration_2(tx: object) -> None:
-        calls.append(2)
+    def migration_next(tx: object) -> None:
+        calls.append(SCHEMA_VERSION + 1)
         tx.execute("ALTER TABLE tasks ADD COLUMN note TEXT")  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(ledger_module, "_MIGRATIONS", [*ledger_module._MIGRATIONS, migration_2])
+    monkeypatch.setattr(ledger_module, "_MIGRATIONS", [*ledger_module._MIGRATIONS, migration_next])
     with open_ledger(ledger_url) as upgraded:
         upgraded.upsert_task("task-1", status="queued")  # still works with the extra column
     open_ledger(ledger_url).close()
-    assert calls == [2] and _versions(ledger_url) == [1, 2]
+    assert calls == [SCHEMA_VERSION + 1] and _versions(ledger_url) == [*shipped, SCHEMA_VERSION + 1]
 
-    monkeypatch.undo()  # this imagine-agent knows only version 1 now: it must refuse the newer ledger
+    monkeypatch.undo()  # this imagine-agent knows only the shipped versions: it must refuse the newer ledger
     with pytest.raises(ConfigurationError, match="upgrade imagine-agent"):
         open_ledger(ledger_url)
 
@@ -99,8 +100,29 @@ def test_a_failed_migration_changes_nothing(ledger_url: str, monkeypatch: pytest
     with pytest.raises(RuntimeError):
         open_ledger(ledger_url)
     monkeypatch.undo()
-    assert _versions(ledger_url) == [1]
+    assert _versions(ledger_url) == list(range(1, SCHEMA_VERSION + 1))
     open_ledger(ledger_url).close()
+
+
+def test_a_version_1_ledger_upgrades_with_its_rows_and_takes_the_new_states(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger_module, "_MIGRATIONS", ledger_module._MIGRATIONS[:1])
+    with open_ledger(ledger_url) as old:
+        record = reserve(old)
+        old.journal_authorization(record.id, nonce="0x" + "ab" * 32, valid_before=2**40, header="hdr")
+    assert _versions(ledger_url) == [1]
+    monkeypatch.undo()
+    with open_ledger(ledger_url) as upgraded:
+        assert upgraded.get(record.id).header == "hdr"  # the journal survived the rebuild
+        upgraded.mark_pending(record.id, transaction="0x" + "cd" * 32, reason="settlement_pending")
+        pending = upgraded.get(record.id)
+        assert pending.state is PaymentState.PENDING and pending.transaction == "0x" + "cd" * 32
+        assert upgraded.totals(Caps(per_call=USDC)).unknown == pending.amount  # pending counts as spent
+        upgraded.mark_cancelled(record.id, reason="the chain shows the authorization cancelled")
+        assert upgraded.get(record.id).state is PaymentState.CANCELLED
+        assert upgraded.totals(Caps(per_call=USDC)).unknown == 0  # cancelled can never settle
+    assert _versions(ledger_url) == list(range(1, SCHEMA_VERSION + 1))
 
 
 def test_sqlite_file_is_wal_private_and_created_with_its_directory(tmp_path: Path) -> None:
@@ -148,7 +170,7 @@ def test_concurrent_postgres_openers_do_not_race_the_migration(postgres_url: str
         ledgers = list(pool.map(lambda _: open_ledger(postgres_url), range(8)))
     for opened in ledgers:
         opened.close()
-    assert _versions(postgres_url) == [1]
+    assert _versions(postgres_url) == list(range(1, SCHEMA_VERSION + 1))
 
 
 def _reserve_many(ledger: Ledger, who: str, count: int = 40) -> None:
