@@ -76,38 +76,42 @@ class PaymentPolicy:
         return requirement
 
     def check(self, req: PaymentRequirements, resource_url: str) -> None:
-        def refuse(why: str) -> PolicyViolationError:
-            return PolicyViolationError(f"refused to pay: {why}. Nothing was signed.")
+        def refuse(why: str, code: str) -> PolicyViolationError:
+            return PolicyViolationError(f"refused to pay: {why}. Nothing was signed.", code=code)
 
         if req.scheme != "exact":
-            raise refuse(f"scheme {req.scheme!r} is not 'exact'")
+            raise refuse(f"scheme {req.scheme!r} is not 'exact'", "scheme_not_allowed")
         network = NETWORKS.get(req.network)
         if network is None or req.network not in self.networks:
-            raise refuse(f"network {req.network!r} is not in the allowlist ({', '.join(sorted(self.networks))})")
+            raise refuse(f"network {req.network!r} is not in the allowlist ({', '.join(sorted(self.networks))})",
+                         "network_not_allowed")
         if req.asset.lower() != network.usdc.lower():
-            raise refuse(f"asset {req.asset} is not USDC on {req.network} ({network.usdc})")
+            raise refuse(f"asset {req.asset} is not USDC on {req.network} ({network.usdc})", "asset_not_allowed")
         if req.pay_to.lower() not in self.pay_to:
-            raise refuse(f"payee {req.pay_to} is not in the payTo allowlist (set IMAGINE_PAY_TO to allow it)")
+            raise refuse(f"payee {req.pay_to} is not in the payTo allowlist (set IMAGINE_PAY_TO to allow it)",
+                         "payee_not_allowed")
         if not _same_resource(req.resource, resource_url):
-            raise refuse(f"the 402 is for resource {req.resource!r}, but the request went to {resource_url!r}")
+            raise refuse(f"the 402 is for resource {req.resource!r}, but the request went to {resource_url!r}",
+                         "resource_mismatch")
         extra = req.extra or {}
         if (extra.get("name"), extra.get("version")) != (network.usdc_name, network.usdc_version):
             raise refuse(
                 f"the signing domain {extra.get('name')!r}/{extra.get('version')!r} is not USDC's "
-                f"({network.usdc_name!r}/{network.usdc_version!r}) on {req.network}"
+                f"({network.usdc_name!r}/{network.usdc_version!r}) on {req.network}", "domain_not_allowed"
             )
         if req.max_timeout_seconds > self.max_validity_seconds:
             raise refuse(
                 f"the authorization would stay valid {req.max_timeout_seconds} s, over the "
-                f"{self.max_validity_seconds} s this wallet signs for"
+                f"{self.max_validity_seconds} s this wallet signs for", "validity_too_long"
             )
         if req.amount <= 0:  # the ledger reserves positive amounts only; a zero authorization pays for nothing
-            raise refuse("the server asks for 0 USDC, which is not a payment this wallet signs")
+            raise refuse("the server asks for 0 USDC, which is not a payment this wallet signs", "zero_amount")
         if req.amount > self.caps.per_call:
             raise BudgetExceededError(
                 f"the price {format_usdc(req.amount)} is over the per-call cap of "
                 f"{format_usdc(self.caps.per_call)}. Nothing was signed. Raise IMAGINE_MAX_PER_CALL "
-                "(or --max-per-call) if you mean to pay it."
+                "(or --max-per-call) if you mean to pay it.",
+                code="per_call_cap",
             )
 
 
