@@ -600,6 +600,15 @@ class Ledger(ABC):
         """The entry with this id; ``KeyError`` if there is none."""
 
     @abstractmethod
+    def find_approval(self, request_hash: str, *, now: float | None = None) -> ApprovalRecord | None:
+        """The live entry (awaiting, approved or denied) deciding this request, if any."""
+
+    @abstractmethod
+    def would_refuse(self, amount: int, caps: Caps, *, session_id: str | None = None,
+                     now: float | None = None) -> WalletFrozenError | BudgetExceededError | None:
+        """The refusal ``reserve`` would raise right now (a preview: only ``reserve`` is atomic)."""
+
+    @abstractmethod
     def approvals(self, *, states: Collection[ApprovalState] | None = None, limit: int | None = None,
                   now: float | None = None) -> list[ApprovalRecord]:
         """Queue entries, newest first (stale ones are shown as expired)."""
@@ -980,6 +989,27 @@ class _SqlLedger(Ledger):
     def get_approval(self, approval_id: str) -> ApprovalRecord:
         with self._begin("read") as tx:
             return self._get_approval(tx, approval_id)
+
+    def find_approval(self, request_hash: str, *, now: float | None = None) -> ApprovalRecord | None:
+        now = time.time() if now is None else now
+        with self._begin("read") as tx:
+            rows = tx.execute(
+                f"{_APPROVALS_SELECT} WHERE request_hash = ? AND (state = 'denied' OR "
+                "(state IN ('awaiting_approval', 'approved') AND expires_at >= ?)) "
+                "ORDER BY created_at DESC, id DESC LIMIT 1",
+                (request_hash, now),
+            )
+        return _approval(rows[0]) if rows else None
+
+    def would_refuse(self, amount: int, caps: Caps, *, session_id: str | None = None,
+                     now: float | None = None) -> WalletFrozenError | BudgetExceededError | None:
+        now = time.time() if now is None else now
+        with self._begin("read") as tx:
+            frozen, _ = self._frozen(tx)
+            usage = self._usage(tx, session_id, now)
+        if frozen:
+            return WalletFrozenError("The wallet is frozen. Nothing was signed.")
+        return _refusal(amount, caps, usage)
 
     def approvals(self, *, states: Collection[ApprovalState] | None = None, limit: int | None = None,
                   now: float | None = None) -> list[ApprovalRecord]:

@@ -31,7 +31,7 @@ from .ledger import BudgetTotals, Caps, Ledger, PaymentRecord, PaymentState, Tas
 from .models import CreateRequest, ImageFile, PaymentRequirements, TaskStatus
 from .money import format_usdc
 from .polling import PollPolicy
-from .wallet import Approver, PaymentPolicy, Wallet
+from .wallet import Approver, PaymentPolicy, Wallet, approval_context, collect_warnings
 from .x402 import PrivateKeySigner, Signer
 
 __all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "load_signer"]
@@ -63,6 +63,7 @@ class GenerationOutcome:
     attached: bool = False
     downloads: Downloads | None = None
     sandbox: bool = False
+    warnings: list[str] = field(default_factory=list)  # budget windows this payment took past 80 % / 95 %
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +75,7 @@ class GenerationOutcome:
             "previewPath": str(self.downloads.preview) if self.downloads and self.downloads.preview else None,
             "attached": self.attached,
             "sandbox": self.sandbox,
+            "warnings": list(self.warnings),
         }
 
 
@@ -210,6 +212,17 @@ class ImagineService:
         closers.insert(0, client.close)
         return cls(client, wallet, settings, sandbox=sandbox, output_dir=Path("imagine-output"), _closers=closers)
 
+    def queue_approvals(self, requester: str) -> None:
+        """No human at hand (MCP, a bot, a plugin without callback): payments needing one go to the queue.
+
+        Keeps an approver already set (an interactive human) and only fills the gap.
+        """
+        from .approvals import QueueApprover
+
+        if self.wallet.approver is None:
+            self.wallet.approver = QueueApprover(self.ledger, requester, self.settings.approval_ttl,
+                                                 session_id=self.wallet.session_id)
+
     def close(self) -> None:
         for close in self._closers:
             close()
@@ -281,15 +294,27 @@ class ImagineService:
         """Pay for one video (at most once per identical request) and, by default, wait and download it."""
         request, image_file = self.build_request(prompt, **options)
         rhash = request_hash(self.client.base_url, request, image_file)
-        job, attached = self._submit(request, image_file, rhash, attach)
+        ask = self._coin_question(request)
+        with collect_warnings() as warnings, approval_context(json.dumps(request.body()), require_reason=ask):
+            job, attached = self._submit(request, image_file, rhash, attach)
         outcome = GenerationOutcome(job.task_id, job.last, job.payment, request.prompt, attached=attached,
-                                    sandbox=self.is_sandbox)
+                                    sandbox=self.is_sandbox, warnings=warnings)
         if not wait:
             return outcome
         outcome.status = self._wait(job, on_progress, timeout)
         if download:
             outcome.downloads = self.download(job.task_id, output_dir, status=outcome.status)
         return outcome
+
+    def _coin_question(self, request: CreateRequest) -> str | None:
+        """A coin under autoClank=ask on a surface with no human (the queue approver): the operator decides."""
+        from .approvals import QueueApprover
+
+        coin = request.template_data is not None and request.template_data.auto_clank is True
+        if not (coin and self.settings.auto_clank == "ask" and isinstance(self.wallet.approver, QueueApprover)):
+            return None
+        return (f"it deploys a coin (autoClank) whose creator is the paying wallet {self.wallet.address}; "
+                "the operator's policy is 'ask'")
 
     def _submit(self, request: CreateRequest, image_file: ImageFile | None, rhash: str,
                 attach: bool) -> tuple[Job, bool]:

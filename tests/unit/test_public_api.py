@@ -15,13 +15,14 @@ PINNED = {
         "__version__", "open_ledger",
     ],
     "imagine_agent.errors": [
-        "ApprovalDeniedError", "BudgetExceededError", "ConfigurationError", "DownloadError", "GenerationFailedError",
+        "REFUSAL_CODES", "ApprovalDeniedError", "AwaitingApprovalError", "BudgetExceededError", "ConfigurationError", "DownloadError", "GenerationFailedError",
         "ImagineConnectionError", "ImagineError", "ImagineStatusError", "ImagineTimeoutError", "InvalidRequestError",
         "PaymentError", "PaymentRejectedError", "PaymentStateUnknownError", "PolicyViolationError", "ProtocolError",
         "TaskNotFoundError", "WalletFrozenError", "exit_code_for",
     ],
     "imagine_agent.client": ["AsyncImagineClient", "AsyncJob", "Downloads", "ImagineClient", "Job", "Quote"],
-    "imagine_agent.wallet": ["ApprovalRequest", "Approver", "Authorization", "PaymentPolicy", "Wallet"],
+    "imagine_agent.wallet": ["ApprovalRequest", "Approver", "Authorization", "PaymentPolicy", "Wallet",
+                             "approval_context", "collect_warnings"],
     "imagine_agent.service": ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "load_signer"],
 }
 
