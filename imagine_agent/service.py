@@ -295,7 +295,8 @@ class ImagineService:
         request, image_file = self.build_request(prompt, **options)
         rhash = request_hash(self.client.base_url, request, image_file)
         ask = self._coin_question(request)
-        with collect_warnings() as warnings, approval_context(json.dumps(request.body()), require_reason=ask):
+        body = json.dumps(request.body(template_data_as_string=False))
+        with collect_warnings() as warnings, approval_context(body, require_reason=ask):
             job, attached = self._submit(request, image_file, rhash, attach)
         outcome = GenerationOutcome(job.task_id, job.last, job.payment, request.prompt, attached=attached,
                                     sandbox=self.is_sandbox, warnings=warnings)
