@@ -32,6 +32,10 @@ app = typer.Typer(
 )
 wallet_app = typer.Typer(help="Create a wallet or show its address.", no_args_is_help=True)
 app.add_typer(wallet_app, name="wallet")
+from .cli_approvals import approvals_app, console  # noqa: E402  (light: typer only)
+
+app.add_typer(approvals_app, name="approvals")
+app.command()(console)
 
 BaseUrl = Annotated[Optional[str], typer.Option("--base-url", help="Imagine API URL (env IMAGINE_BASE_URL); unset = sandbox")]
 MaxPerCall = Annotated[
@@ -118,7 +122,7 @@ def _approver(yes: bool, as_json: bool) -> Callable[[Any], bool]:
 def _service(settings: Settings, *, yes: bool = False, as_json: bool = False,
              quiet: bool = False) -> Iterator[ImagineService]:
     """Open the service, print errors by the exit-code contract, and close it."""
-    from .errors import ImagineError, exit_code_for
+    from .errors import AwaitingApprovalError, ImagineError, exit_code_for
 
     service = None
     try:
@@ -132,7 +136,8 @@ def _service(settings: Settings, *, yes: bool = False, as_json: bool = False,
     except ImagineError as exc:
         code = exit_code_for(exc)
         if as_json:
-            _print_json({"error": type(exc).__name__, "message": str(exc), "exitCode": code})
+            _print_json({"error": type(exc).__name__, "code": exc.code, "message": str(exc), "exitCode": code,
+                         **({"approvalId": exc.approval_id} if isinstance(exc, AwaitingApprovalError) else {})})
         else:
             _err(f"[bold red]{type(exc).__name__}:[/] {exc}")
         raise typer.Exit(code) from None
