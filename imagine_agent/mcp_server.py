@@ -25,7 +25,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
 from .config import Settings
-from .errors import ImagineError, exit_code_for
+from .errors import AwaitingApprovalError, ImagineError, exit_code_for
 from .ledger import PaymentRecord
 from .models import TaskStatus
 from .service import SANDBOX_NOTICE, ImagineService
@@ -64,8 +64,10 @@ async def _call(work: Callable[[], Awaitable[Any]]) -> Any:
     """Run one service call; its errors become MCP tool errors with the message only."""
     try:
         return await work()
+    except AwaitingApprovalError:
+        raise
     except ImagineError as exc:
-        raise ToolError(f"{type(exc).__name__}: {exc}") from None
+        raise ToolError(f"{type(exc).__name__} (code {exc.code}): {exc}") from None
 
 
 def _progress(ctx: Context) -> Callable[[TaskStatus], Awaitable[None]]:
@@ -107,9 +109,15 @@ def create_server(service: ImagineService) -> MCPServer:
         video whose creator is the paying wallet.
         """
         image = _remote_image(image)
-        outcome = await _call(lambda: service.agenerate(
-            prompt, duration=duration, image=image, auto_enhance=auto_enhance,
-            auto_clank=_auto_clank(settings, auto_clank), wait=wait, on_progress=_progress(ctx)))
+        try:
+            outcome = await _call(lambda: service.agenerate(
+                prompt, duration=duration, image=image, auto_enhance=auto_enhance,
+                auto_clank=_auto_clank(settings, auto_clank), wait=wait, on_progress=_progress(ctx)))
+        except AwaitingApprovalError as exc:  # not a failure: the operator decides; the same call then pays
+            return {"status": "awaiting_approval", "code": exc.code, "approvalId": exc.approval_id,
+                    "message": str(exc), "paid": None,
+                    "next": "Tell the user the payment waits for the operator's approval. Call generate_video "
+                            "again with the same arguments once it is approved; nothing was paid."}
         budget = await service.abudget()
         return {**outcome.to_json(), "budget": budget.to_json()["remaining"]}
 
@@ -173,6 +181,7 @@ def serve(settings: Settings | None = None, *, transport: str = "stdio", port: i
         raise SystemExit(exit_code_for(exc)) from None
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per poll would flood the client's log
     try:
+        service.queue_approvals("mcp")  # no human at the other end: over-threshold payments wait for the operator
         service.output_dir = service.settings.data_dir / "videos"
         if service.is_sandbox:
             print(SANDBOX_NOTICE, file=sys.stderr)  # stdout belongs to the protocol

@@ -48,10 +48,11 @@ class QuoteResult:
     allowed: bool
     refusal: str | None
     remaining: int
+    refusal_code: str | None = None  # the stable code (errors.REFUSAL_CODES) when not allowed
 
     def to_json(self) -> dict[str, Any]:
         return {**self.quote.to_json(), "allowed": self.allowed, "refusal": self.refusal,
-                "remaining": str(self.remaining)}
+                "refusalCode": self.refusal_code, "remaining": str(self.remaining)}
 
 
 @dataclass
@@ -268,15 +269,17 @@ class ImagineService:
     def quote(self, prompt: str, **options: Any) -> QuoteResult:
         request, image_file = self.build_request(prompt, **options)
         quote = self.client.quote(request, image_file=image_file)
-        refusal = None
+        refusal = code = None
         try:
             self.wallet.policy.check(quote.requirement, self.client.create_url)
         except ImagineError as exc:
-            refusal = str(exc)
+            refusal, code = str(exc), exc.code
         remaining = self.wallet.remaining()
         if refusal is None and quote.amount > remaining:
             refusal = f"{format_usdc(quote.amount)} is more than the {format_usdc(remaining)} left in the budget"
-        return QuoteResult(quote, refusal is None, refusal, remaining)
+            would = self.ledger.would_refuse(quote.amount, self.wallet.policy.caps, session_id=self.wallet.session_id)
+            code = would.code if would is not None else "budget"
+        return QuoteResult(quote, refusal is None, refusal, remaining, code)
 
     # --------------------------------------------------------------------------------------- generate
     def generate(
