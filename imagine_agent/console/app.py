@@ -75,7 +75,7 @@ def create_app(ledger: Ledger, settings: Settings, *, token: str, csrf: str | No
         response = await call_next(request)
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" would make Origin null
         return response
 
     def page(title: str, path: str, body: str, extra_script: str = "") -> HTMLResponse:

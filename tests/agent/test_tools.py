@@ -162,7 +162,8 @@ def test_budget_refusal_is_explained(make_service: Any, tmp_path: Path) -> None:
     assert quote["allowed"] is False and "per-call cap" in quote["refusal"]
     paid = GenerateVideoTool(context=ctx).invoke(ToolCall(name="generate_video", args=VIDEO, id="x", type="tool_call"))
     assert paid.status == "error"
-    assert json.loads(paid.content) | {"message": ""} == {"error": "BudgetExceededError", "message": "", "paid": False}
+    assert json.loads(paid.content) | {"message": ""} == {"error": "BudgetExceededError", "code": "per_call_cap",
+                                                         "message": "", "paid": False}
     assert ctx.service.receipts() == []
 
 
