@@ -143,7 +143,7 @@ def create_app(ledger: Ledger, settings: Settings, *, token: str, csrf: str | No
     async def unknown(result: str = "") -> HTMLResponse:
         records = await run(ledger.payments, states=[PaymentState.UNKNOWN, PaymentState.PENDING,
                                                      PaymentState.RESERVED])
-        rpc = pages.redact_url(settings.rpc_url) if settings.rpc_url else None
+        rpc = _scheme_and_host(settings.rpc_url) if settings.rpc_url else None  # an RPC path may hold an API key
         return page("Unknown payments", "/unknown", pages.unknown_page(records, state.csrf, rpc, result or None))
 
     @app.post("/reconcile")
@@ -249,6 +249,14 @@ async def _same_origin_with_csrf(request: Request, csrf: str) -> bool:
     form = await request.form()
     given = str(form.get("csrf") or request.headers.get("x-csrf-token") or "")
     return hmac.compare_digest(given.encode(), csrf.encode())
+
+
+def _scheme_and_host(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname or ''}"
+    except ValueError:
+        return "(unreadable URL)"
 
 
 def _local(path: str | None) -> Path | None:

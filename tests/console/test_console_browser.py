@@ -145,6 +145,7 @@ def test_social_bot_queues_gets_approved_from_the_page_posts_once_pays_once(
         out, _ = bot.communicate(timeout=60)
     log = (tmp_path / "bot.log").read_text()
     assert bot.returncode == 0, log
+    assert json.loads(out.splitlines()[-1]) == {"posted": 1, "stopped": "asked to stop", "spent": "250000"}
     assert "waiting for the operator" in log and "r1: posted" in log
     posts = outbox.read_text().splitlines()
     assert len(posts) == 1 and json.loads(posts[0])["requestId"] == "r1"

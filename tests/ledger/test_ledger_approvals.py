@@ -6,7 +6,7 @@ import pytest
 
 from imagine_agent.errors import ApprovalDeniedError, BudgetExceededError
 from imagine_agent.ledger import ApprovalState, Caps, Ledger, PaymentState, open_ledger
-from tests.ledger.support import NOW, USDC, reserve
+from tests.ledger.support import GENEROUS, NOW, USDC, reserve
 
 HOUR = 3600.0
 
@@ -121,7 +121,7 @@ def test_events_feed_pages_forward(ledger: Ledger) -> None:
 
 
 def _reserve_with(ledger: Ledger, approval_id: str, *, amount: int = 3 * USDC, request_hash: str = "request-1",
-                  now: float = NOW, caps: Caps = Caps(per_call=100 * USDC)) -> object:
+                  now: float = NOW, caps: Caps = GENEROUS) -> object:
     record = ledger.reserve(
         request_hash=request_hash, amount=amount, asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
         network="base", pay_to="0x000000000000000000000000000000000000dEaD",
