@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from mcp.client import Client, ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -163,3 +164,29 @@ async def test_refusals_are_error_results_without_secrets(tmp_path: Path) -> Non
         assert payment.header and payment.state.value == "paid"
         for text in outputs:
             assert KEY[2:].lower() not in text.lower() and payment.header not in text and "Traceback" not in text
+
+
+async def test_over_the_threshold_it_returns_awaiting_approval_then_the_same_call_pays(tmp_path: Path) -> None:
+    """No human behind MCP: the payment waits in the operator's queue; approved, the same call pays once."""
+    with SandboxServer(SandboxConfig(speed=float(SPEED))) as sandbox, ImagineService.create(Settings(
+            base_url=sandbox.url, private_key=KEY, data_dir=tmp_path, approval_threshold="0.1", max_per_call="0.5",
+            poll_first=0.05, poll_floor=0.05)) as service:
+        service.queue_approvals("mcp")
+        async with Client(create_server(service)) as client:
+            args = {"prompt": "a lighthouse at dusk", "duration": 1}
+            waiting = await client.call_tool("generate_video", args)
+            assert not waiting.is_error and waiting.structured_content is not None
+            out = waiting.structured_content
+            assert (out["status"], out["code"], out["paid"]) == ("awaiting_approval", "awaiting_approval", None)
+            assert f"approvals approve {out['approvalId']}" in out["message"] and service.receipts() == []
+
+            service.ledger.decide_approval(out["approvalId"], approve=True, decided_by="cli", ttl=600)
+            paid = await client.call_tool("generate_video", args)
+            assert not paid.is_error and paid.structured_content is not None
+            assert paid.structured_content["status"] == "completed"
+            assert paid.structured_content["paid"]["amount"] == "125000"
+
+            over = await client.call_tool("generate_video", {"prompt": "a long storm", "duration": 8})
+            assert over.is_error and "(code per_call_cap)" in _text(over)
+        assert [p.state.value for p in service.receipts()] == ["paid"]
+        assert len(httpx.get(f"{sandbox.url}/_admin/settlements").json()) == 1
