@@ -17,6 +17,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -51,6 +52,17 @@ def _receipt(record: PaymentRecord) -> dict[str, Any]:
         "transaction": record.transaction, "reason": record.reason,
         "createdAt": dt.datetime.fromtimestamp(record.created_at, dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+_APPROVAL_ID = re.compile(r"^[0-9a-f]{12}$")  # the queue's ids; task ids are longer
+
+
+def _is_approval(service: ImagineService, approval_id: str) -> bool:
+    try:
+        service.ledger.get_approval(approval_id)
+    except KeyError:
+        return False
+    return True
 
 
 def _remote_image(image: str | None) -> str | None:
@@ -129,7 +141,18 @@ def create_server(service: ImagineService) -> MCPServer:
 
     @server.tool()
     async def wait_for_video(task_id: str, ctx: Context, download: bool = True) -> dict[str, Any]:
-        """Wait for an already paid task to finish (with progress notifications), then download it. Pays nothing."""
+        """Wait for an already paid task to finish (with progress notifications), then download it. Pays nothing.
+
+        Given the approvalId of a generate_video that returned awaiting_approval instead, it continues that
+        request once the operator approved it (paying what was approved, once).
+        """
+        if _APPROVAL_ID.match(task_id) is not None and await asyncio.to_thread(_is_approval, service, task_id):
+            try:
+                outcome = await _call(lambda: asyncio.to_thread(service.resume_approval, task_id))
+            except AwaitingApprovalError as exc:
+                return {"status": "awaiting_approval", "code": exc.code, "approvalId": exc.approval_id,
+                        "message": str(exc), "paid": None}
+            task_id = outcome.task_id
         status = await _call(lambda: service.await_task(task_id, on_progress=_progress(ctx)))
         result: dict[str, Any] = {"taskId": task_id, **status.to_wire()}
         if download and status.status == "completed":

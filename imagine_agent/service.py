@@ -310,6 +310,31 @@ class ImagineService:
             outcome.downloads = self.download(job.task_id, output_dir, status=outcome.status)
         return outcome
 
+    def resume_approval(self, approval_id: str, **kwargs: Any) -> GenerationOutcome:
+        """Generate the exact request a queued approval was for (``wait_for_video`` with an approval id).
+
+        Awaiting: ``AwaitingApprovalError`` again; denied: ``ApprovalDeniedError``. Approved: the request is
+        rebuilt from the queue and paid through the wallet as usual, which checks and uses the approval.
+        """
+        from .errors import ApprovalDeniedError, AwaitingApprovalError, InvalidRequestError
+        from .ledger import ApprovalState
+
+        try:
+            entry = self.ledger.get_approval(approval_id)
+        except KeyError:
+            raise InvalidRequestError(f"no approval {approval_id!r} in the queue") from None
+        if entry.state is ApprovalState.AWAITING:
+            raise AwaitingApprovalError(f"approval {entry.id} is still waiting for the operator", approval_id=entry.id)
+        if entry.state is ApprovalState.DENIED:
+            raise ApprovalDeniedError(f"the operator denied approval {entry.id}; a denial is final. Nothing was paid.")
+        if entry.request_json is None:
+            raise InvalidRequestError(f"approval {entry.id} kept no request to resume: ask for the same video again")
+        body = json.loads(entry.request_json)
+        template = body.get("templateData") or {}
+        return self.generate(body["prompt"], duration=template.get("duration"), image=template.get("image"),
+                             auto_clank=template.get("autoClank"), auto_enhance=template.get("autoEnhance"),
+                             remix=template.get("soraVideoId"), **kwargs)
+
     def _coin_question(self, request: CreateRequest) -> str | None:
         """A coin under autoClank=ask on a surface with no human (the queue approver): the operator decides."""
         from .approvals import QueueApprover
