@@ -197,3 +197,28 @@ def test_the_gallery_plays_the_sandbox_mp4(operator: Operator, page: Any, consol
     assert card.locator("video").evaluate("v => v.videoWidth") > 0
     assert card.locator("video").get_attribute("poster") == f"/media/{outcome.task_id}/preview"
     screenshot(page, "videos")
+
+
+def test_live_progress_and_budget_warnings_reach_the_open_page(
+        operator: Operator, page: Any, console: ConsoleServer) -> None:
+    with operator.ledger() as ledger:
+        ledger.upsert_task("job-live", status="processing", progress=5.0, prompt="a slow render")
+        page.goto(f"{console.url}/jobs")
+        bar = page.locator('#jobs-body tr[data-task="job-live"] progress')
+        assert bar.evaluate("b => b.value") == 5
+        ledger.upsert_task("job-live", status="processing", progress=64.0)
+        page.wait_for_function("() => document.querySelector('#jobs-body tr[data-task=\"job-live\"] progress')"
+                               "?.value === 64")
+        screenshot(page, "jobs-live")
+        ledger.upsert_task("job-live", status="completed", progress=100.0)
+        page.wait_for_function("() => document.getElementById('jobs-count').textContent === '0'")
+
+    page.goto(f"{console.url}/")
+    page.wait_for_timeout(300)  # the audit feed is connected
+    with ImagineService.create(operator.settings(daily_cap="0.3")) as service:  # 0.25 of 0.3: past 80 %
+        outcome = service.generate("a warning shot", duration=2, wait=False)
+    assert outcome.warnings and "past 80 %" in outcome.warnings[0]
+    toast = page.locator('#toasts div[data-code="daily_80"]')
+    toast.wait_for()
+    assert "the daily budget is past 80 %" in toast.inner_text()
+    screenshot(page, "warning-toast")

@@ -132,3 +132,67 @@ def test_the_service_queues_for_a_surface_without_a_human(tmp_path: Path, sandbo
         outcome = service.generate("a paper boat", duration=1)
         assert outcome.status is not None and outcome.status.status == "completed"
         assert [p.state.value for p in service.receipts()] == ["paid"]
+
+
+def test_one_approval_pays_once_under_concurrency(tmp_path: Path) -> None:
+    """Eight processes' worth of wallets race to use one approval: exactly one reservation is made."""
+    import threading
+
+    from imagine_agent.ledger import Caps
+    from imagine_agent.wallet import PaymentPolicy, Wallet
+
+    db = tmp_path / "ledger.sqlite3"
+    with open_ledger(db) as setup:
+        entry = setup.request_approval(request_hash="h", amount=1_000_000, asset="a", network="base", pay_to="p",
+                                       resource=URL, description="x", requester="bot", ttl=600)
+        setup.decide_approval(entry.id, approve=True, decided_by="cli", ttl=600)
+    results: list[str] = []
+
+    def pay() -> None:
+        with open_ledger(db) as ledger:
+            wallet = Wallet(PrivateKeySigner.generate(), ledger,
+                            PaymentPolicy(caps=Caps(per_call=5_000_000), approval_threshold=0))
+            try:
+                wallet.authorize(parse_payment_required(SPEC_402), resource_url=URL, request_hash="h")
+                results.append("signed")
+            except ApprovalDeniedError as exc:
+                results.append(exc.code)
+
+    threads = [threading.Thread(target=pay) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count("signed") == 1 and len(results) == 8
+    assert set(results) - {"signed"} <= {"approval_denied", "approval_expired"}
+    with open_ledger(db) as ledger:
+        assert len(ledger.payments()) == 1 and ledger.get_approval(entry.id).state is ApprovalState.USED
+
+
+def test_a_coin_under_ask_is_queued_whatever_its_price(tmp_path: Path, sandbox: SandboxServer) -> None:
+    settings = Settings(base_url=sandbox.url, data_dir=tmp_path, approval_threshold=None, auto_clank="ask",
+                        allow_private_image_urls=True, poll_first=0.02, poll_floor=0.02)
+    with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
+        service.queue_approvals("plugin")
+        plain = service.generate("no coin here", duration=1, wait=False)  # no coin, no threshold: pays
+        assert plain.payment is not None
+        with pytest.raises(AwaitingApprovalError, match="deploys a coin") as waiting:
+            service.generate("a coin please", duration=1, auto_clank=True, wait=False)
+        assert len(service.receipts()) == 1
+        service.ledger.decide_approval(waiting.value.approval_id, approve=True, decided_by="cli", ttl=60)
+        coined = service.generate("a coin please", duration=1, auto_clank=True, wait=False)
+        assert coined.payment is not None and len(service.receipts()) == 2
+
+
+async def test_the_async_path_queues_and_continues_too(tmp_path: Path, sandbox: SandboxServer) -> None:
+    settings = Settings(base_url=sandbox.url, data_dir=tmp_path, approval_threshold="0.1",
+                        allow_private_image_urls=True, poll_first=0.02, poll_floor=0.02)
+    with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
+        service.queue_approvals("mcp")
+        with pytest.raises(AwaitingApprovalError) as waiting:
+            await service.agenerate("an async comet", duration=1, wait=False)
+        assert service.receipts() == []
+        service.ledger.decide_approval(waiting.value.approval_id, approve=True, decided_by="console", ttl=60)
+        outcome = await service.agenerate("an async comet", duration=1)
+        assert outcome.status is not None and outcome.status.status == "completed"
+        assert [p.state.value for p in service.receipts()] == ["paid"]
