@@ -70,7 +70,7 @@ def console(operator: Operator) -> Iterator[ConsoleServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's sync API holds an event loop: never past this module's sync tests
 def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
