@@ -208,3 +208,20 @@ def test_the_readme_lists_every_refusal_code() -> None:
     table = README[README.index("| refusal `code` | meaning |"):]
     listed = re.findall(r"^\| `(\w+)` \|", table.split("\n\n")[0], re.M)
     assert listed == list(REFUSAL_CODES)
+
+
+def test_the_console_command_prints_its_token_url_and_serves_loopback(tmp_path: Path) -> None:
+    proc = subprocess.Popen([PYTHON, "-m", "imagine_agent", "console", "--port", "0"], env=subprocess_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[\w-]{24,}", url), url
+        base = url.split("/?")[0]
+        assert httpx.get(base + "/").status_code == 403
+        with httpx.Client() as client:
+            assert client.get(url).status_code == 303
+            assert "Budget" in client.get(base + "/").text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
