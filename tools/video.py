@@ -205,6 +205,7 @@ class QuoteVideoTool(ImagineTool):
                                "needsHumanApproval": human, "request": plan.to_json()}
         if result.refusal:
             out["refusal"] = result.refusal
+            out["refusalCode"] = result.refusal_code
         if ctx.service.is_sandbox:
             out["sandbox"] = True
         return _dump(out)

@@ -196,3 +196,10 @@ async def test_the_async_path_queues_and_continues_too(tmp_path: Path, sandbox: 
         outcome = await service.agenerate("an async comet", duration=1)
         assert outcome.status is not None and outcome.status.status == "completed"
         assert [p.state.value for p in service.receipts()] == ["paid"]
+
+
+def test_a_quote_over_a_window_names_its_code(tmp_path: Path, sandbox: SandboxServer) -> None:
+    settings = Settings(base_url=sandbox.url, data_dir=tmp_path, daily_cap="0.2", allow_private_image_urls=True)
+    with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
+        quote = service.quote("a long storm", duration=2)
+    assert (quote.allowed, quote.refusal_code, quote.to_json()["refusalCode"]) == (False, "daily_cap", "daily_cap")
