@@ -129,3 +129,32 @@ def _reserve_with(ledger: Ledger, approval_id: str, *, amount: int = 3 * USDC, r
         resource="https://eliza.getimagine.club/generation/create", caps=caps, now=now, approval_id=approval_id)
     assert record.state is PaymentState.RESERVED
     return record
+
+
+def test_racing_reservations_use_one_approval_once(ledger_url: str) -> None:
+    """Eight connections reserve with the same approval at once: one reservation, seven refusals."""
+    import threading
+
+    with open_ledger(ledger_url) as setup:
+        approval = ask(setup)
+        setup.decide_approval(approval, approve=True, decided_by="cli", ttl=HOUR, now=NOW)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def race(i: int) -> None:
+        with open_ledger(ledger_url) as mine:
+            barrier.wait()
+            try:
+                _reserve_with(mine, approval)
+                outcomes.append("reserved")
+            except ApprovalDeniedError as exc:
+                outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["approval_expired"] * 7 + ["reserved"]
+    with open_ledger(ledger_url) as check:
+        assert len(check.payments()) == 1 and check.get_approval(approval).state is ApprovalState.USED
