@@ -1,60 +1,220 @@
 """Read-only USDC state over plain JSON-RPC (no web3): the chain is the only proof a payment did not settle.
 
-``authorizationState(payer, nonce)`` is EIP-3009's record of used nonces; ``balanceOf`` the wallet's USDC.
+``authorizationState(payer, nonce)`` is EIP-3009's record of used (or cancelled) nonces; ``balanceOf`` the
+wallet's USDC; the ``AuthorizationUsed`` / ``AuthorizationCanceled`` logs say which of the two happened and
+in which transaction. Nothing here trusts an answer it cannot check: ``check(network)`` proves the node is
+the right chain with USDC's code at the address before anything else is read, an empty ``0x`` from an
+``eth_call`` is an error (no contract answered), never "0", and every RPC error raises.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import httpx
 from pydantic_core import from_json
 
-from .errors import ImagineConnectionError, ProtocolError
-from .x402 import keccak256
+from .errors import ConfigurationError, ImagineConnectionError, ProtocolError
+from .x402 import NETWORKS, Network, keccak256
 
-__all__ = ["UsdcChain"]
+__all__ = ["AuthorizationEvent", "Block", "UsdcChain", "rpc_origin"]
 
 AUTHORIZATION_STATE = keccak256(b"authorizationState(address,bytes32)")[:4].hex()
 BALANCE_OF = keccak256(b"balanceOf(address)")[:4].hex()
+AUTHORIZATION_USED = "0x" + keccak256(b"AuthorizationUsed(address,bytes32)").hex()
+AUTHORIZATION_CANCELED = "0x" + keccak256(b"AuthorizationCanceled(address,bytes32)").hex()
+TRANSFER = "0x" + keccak256(b"Transfer(address,address,uint256)").hex()
+MAX_RPC_BYTES = 8 * 1024 * 1024
 
 
 def _word(hex_value: str) -> str:
     return hex_value.lower().removeprefix("0x").rjust(64, "0")
 
 
+def rpc_origin(url: str) -> str:
+    """An RPC URL as scheme + host (+ port): providers put API keys in the path, query or userinfo."""
+    try:
+        parsed = httpx.URL(url)
+        origin = f"{parsed.scheme}://{parsed.host}" if parsed.host else "<invalid RPC URL>"
+        return origin + (f":{parsed.port}" if parsed.port else "")
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return "<invalid RPC URL>"
+
+
+@dataclass(frozen=True)
+class Block:
+    number: int
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class AuthorizationEvent:
+    """What happened to a nonce on chain, read from its log."""
+
+    kind: Literal["used", "cancelled"]
+    transaction: str
+    block: int
+
+
 class UsdcChain:
-    """Two eth_calls against a JSON-RPC endpoint (``IMAGINE_RPC_URL``)."""
+    """USDC reads against a JSON-RPC endpoint (``IMAGINE_RPC_URL``); any node speaking standard JSON-RPC."""
 
     def __init__(self, rpc_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
         self.rpc_url = rpc_url
+        self.origin = rpc_origin(rpc_url)
         self._http = httpx.Client(transport=transport, timeout=timeout)
         self._id = 0
 
     def close(self) -> None:
         self._http.close()
 
-    def __repr__(self) -> str:
-        return f"UsdcChain({httpx.URL(self.rpc_url).copy_with(username=None, password=None, query=None)!s})"
+    def __enter__(self) -> UsdcChain:
+        return self
 
-    def _call(self, to: str, data: str) -> int:
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"UsdcChain({self.origin})"
+
+    # ------------------------------------------------------------------------------------ transport
+    def rpc(self, method: str, params: list[Any]) -> Any:
+        """One JSON-RPC call; its ``result`` (may be None), or an error naming the method, never the URL's secrets."""
         self._id += 1
-        payload: dict[str, Any] = {"jsonrpc": "2.0", "id": self._id, "method": "eth_call",
-                                   "params": [{"to": to, "data": "0x" + data}, "latest"]}
+        payload: dict[str, Any] = {"jsonrpc": "2.0", "id": self._id, "method": method, "params": params}
         try:
             resp = self._http.post(self.rpc_url, json=payload)
         except httpx.TransportError as exc:
-            raise ImagineConnectionError(f"RPC {type(exc).__name__}: cannot reach the RPC endpoint") from None
+            raise ImagineConnectionError(f"RPC {type(exc).__name__}: cannot reach the RPC endpoint {self.origin}") \
+                from None
+        if len(resp.content) > MAX_RPC_BYTES:
+            raise ProtocolError(f"the RPC {self.origin} answered {method} with an oversized body")
         try:
             body = from_json(resp.content)  # depth-capped, unlike resp.json() (see flows._json)
-            result = body["result"]
-            return int(result, 16) if result not in ("0x", "") else 0
-        except (ValueError, KeyError, TypeError):
-            raise ProtocolError(f"the RPC answered HTTP {resp.status_code} without a usable eth_call result") from None
+        except ValueError:
+            raise ProtocolError(f"the RPC {self.origin} answered {method} with HTTP {resp.status_code}, not JSON-RPC") \
+                from None
+        if not isinstance(body, dict):
+            raise ProtocolError(f"the RPC {self.origin} answered {method} with a non-object body")
+        error = body.get("error")
+        if error is not None:
+            message = error.get("message") if isinstance(error, dict) else error
+            raise ProtocolError(f"the RPC {self.origin} refused {method}: {str(message)[:200]!r}")
+        if "result" not in body:
+            raise ProtocolError(f"the RPC {self.origin} answered {method} without a result")
+        return body["result"]
+
+    def _quantity(self, value: Any, what: str) -> int:
+        if not isinstance(value, str) or not value.startswith("0x") or len(value) < 3:
+            raise ProtocolError(f"the RPC {self.origin} gave {what} as {str(value)[:80]!r}, not a hex quantity")
+        try:
+            return int(value, 16)
+        except ValueError:
+            raise ProtocolError(f"the RPC {self.origin} gave {what} as {value[:80]!r}, not a hex quantity") from None
+
+    # ---------------------------------------------------------------------------------------- reads
+    def chain_id(self) -> int:
+        return self._quantity(self.rpc("eth_chainId", []), "eth_chainId")
+
+    def code(self, address: str) -> str:
+        result = self.rpc("eth_getCode", [address, "latest"])
+        if not isinstance(result, str) or not result.startswith("0x"):
+            raise ProtocolError(f"the RPC {self.origin} answered eth_getCode with {str(result)[:80]!r}")
+        return result
+
+    def check(self, network: Network | str) -> Network:
+        """Prove this node is ``network`` (chain id) and USDC has code there; raise otherwise."""
+        net = NETWORKS[network] if isinstance(network, str) else network
+        chain_id = self.chain_id()
+        if chain_id != net.chain_id:
+            raise ConfigurationError(
+                f"the RPC {self.origin} is chain {chain_id}, not {net.name} ({net.chain_id}): nothing was read "
+                f"from it. Point IMAGINE_RPC_URL at a {net.name} node."
+            )
+        if self.code(net.usdc) in ("0x", "0x0", ""):
+            raise ConfigurationError(
+                f"the RPC {self.origin} has no contract code at USDC's address {net.usdc} on {net.name}: "
+                "it is not a node of that chain (or not synced). Nothing was read from it."
+            )
+        return net
+
+    def _call(self, to: str, data: str, what: str) -> int:
+        result = self.rpc("eth_call", [{"to": to, "data": "0x" + data}, "latest"])
+        if not isinstance(result, str) or len(result) != 66:
+            # "0x" is what a node answers for an address without code: never read it as 0 (nonce unused).
+            raise ProtocolError(f"the RPC {self.origin} answered {what} with {str(result)[:80]!r}, not one word")
+        return self._quantity(result, what)
 
     def authorization_used(self, asset: str, payer: str, nonce: str) -> bool:
         """True once the nonce was used (settled) or cancelled on chain: either way it can't settle again."""
-        return self._call(asset, AUTHORIZATION_STATE + _word(payer) + _word(nonce)) != 0
+        return self._call(asset, AUTHORIZATION_STATE + _word(payer) + _word(nonce), "authorizationState") != 0
 
     def balance_of(self, asset: str, address: str) -> int:
-        return self._call(asset, BALANCE_OF + _word(address))
+        return self._call(asset, BALANCE_OF + _word(address), "balanceOf")
+
+    def block(self, number: int | Literal["latest"] = "latest") -> Block:
+        tag = number if isinstance(number, str) else hex(number)
+        result = self.rpc("eth_getBlockByNumber", [tag, False])
+        if not isinstance(result, dict):
+            raise ProtocolError(f"the RPC {self.origin} has no block {tag}")
+        return Block(self._quantity(result.get("number"), "a block number"),
+                     self._quantity(result.get("timestamp"), "a block timestamp"))
+
+    def block_at(self, timestamp: int, latest: Block | None = None) -> int:
+        """The last block whose timestamp is at most ``timestamp`` (0 if none): a binary search, ~log2(height) reads."""
+        latest = latest or self.block()
+        if latest.timestamp <= timestamp:
+            return latest.number
+        low, high = 0, latest.number  # invariant: block(high).timestamp > timestamp
+        if self.block(0).timestamp > timestamp:
+            return 0
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self.block(middle).timestamp <= timestamp:
+                low = middle
+            else:
+                high = middle
+        return low
+
+    def authorization_events(self, asset: str, payer: str, nonce: str, from_block: int,
+                             to_block: int) -> list[AuthorizationEvent]:
+        """``AuthorizationUsed`` / ``AuthorizationCanceled`` logs of (payer, nonce) in a block range."""
+        topics = [[AUTHORIZATION_USED, AUTHORIZATION_CANCELED], "0x" + _word(payer), "0x" + _word(nonce)]
+        result = self.rpc("eth_getLogs", [{"address": asset, "fromBlock": hex(from_block), "toBlock": hex(to_block),
+                                           "topics": topics}])
+        if not isinstance(result, list):
+            raise ProtocolError(f"the RPC {self.origin} answered eth_getLogs with {str(result)[:80]!r}")
+        events = []
+        for log in result:
+            if not isinstance(log, dict) or not isinstance(log.get("topics"), list) or not log["topics"]:
+                raise ProtocolError(f"the RPC {self.origin} answered eth_getLogs with a malformed log")
+            if log.get("removed") is True:
+                continue  # reorged away
+            topic = str(log["topics"][0]).lower()
+            kind: Literal["used", "cancelled"] = "used" if topic == AUTHORIZATION_USED else "cancelled"
+            if topic not in (AUTHORIZATION_USED, AUTHORIZATION_CANCELED):
+                continue
+            tx = log.get("transactionHash")
+            if not isinstance(tx, str):
+                raise ProtocolError(f"the RPC {self.origin} gave a log without its transaction hash")
+            events.append(AuthorizationEvent(kind, tx, self._quantity(log.get("blockNumber"), "a log's block")))
+        return events
+
+    def receipt(self, transaction: str) -> dict[str, Any] | None:
+        """The transaction's receipt, or None while it is not mined (or unknown to this node)."""
+        result = self.rpc("eth_getTransactionReceipt", [transaction])
+        if result is not None and not isinstance(result, dict):
+            raise ProtocolError(f"the RPC {self.origin} answered eth_getTransactionReceipt with {str(result)[:80]!r}")
+        return result
+
+    def receipt_uses(self, receipt: dict[str, Any], asset: str, payer: str, nonce: str) -> bool:
+        """True if a successful receipt carries USDC's ``AuthorizationUsed`` log for (payer, nonce)."""
+        if self._quantity(receipt.get("status"), "a receipt status") != 1:
+            return False
+        want = [AUTHORIZATION_USED, "0x" + _word(payer), "0x" + _word(nonce)]
+        for log in receipt.get("logs") or []:
+            if isinstance(log, dict) and str(log.get("address", "")).lower() == asset.lower() \
+                    and [str(t).lower() for t in log.get("topics") or []] == want:
+                return True
+        return False
