@@ -18,7 +18,7 @@ from pydantic_core import from_json
 from .errors import ConfigurationError, ImagineConnectionError, ProtocolError
 from .x402 import NETWORKS, Network, keccak256
 
-__all__ = ["AuthorizationEvent", "Block", "UsdcChain", "rpc_origin"]
+__all__ = ["AuthorizationEvent", "Block", "RpcError", "UsdcChain", "rpc_origin"]
 
 AUTHORIZATION_STATE = keccak256(b"authorizationState(address,bytes32)")[:4].hex()
 BALANCE_OF = keccak256(b"balanceOf(address)")[:4].hex()
@@ -40,6 +40,14 @@ def rpc_origin(url: str) -> str:
         return origin + (f":{parsed.port}" if parsed.port else "")
     except (httpx.InvalidURL, TypeError, ValueError):
         return "<invalid RPC URL>"
+
+
+class RpcError(ProtocolError):
+    """The node answered a JSON-RPC error object; ``rpc_message`` is its text (a revert reason, say)."""
+
+    def __init__(self, message: str, rpc_message: str) -> None:
+        super().__init__(message)
+        self.rpc_message = rpc_message
 
 
 @dataclass(frozen=True)
@@ -99,13 +107,13 @@ class UsdcChain:
             raise ProtocolError(f"the RPC {self.origin} answered {method} with a non-object body")
         error = body.get("error")
         if error is not None:
-            message = error.get("message") if isinstance(error, dict) else error
-            raise ProtocolError(f"the RPC {self.origin} refused {method}: {str(message)[:200]!r}")
+            message = str(error.get("message") if isinstance(error, dict) else error)
+            raise RpcError(f"the RPC {self.origin} refused {method}: {message[:200]!r}", message)
         if "result" not in body:
             raise ProtocolError(f"the RPC {self.origin} answered {method} without a result")
         return body["result"]
 
-    def _quantity(self, value: Any, what: str) -> int:
+    def quantity(self, value: Any, what: str) -> int:
         if not isinstance(value, str) or not value.startswith("0x") or len(value) < 3:
             raise ProtocolError(f"the RPC {self.origin} gave {what} as {str(value)[:80]!r}, not a hex quantity")
         try:
@@ -115,7 +123,7 @@ class UsdcChain:
 
     # ---------------------------------------------------------------------------------------- reads
     def chain_id(self) -> int:
-        return self._quantity(self.rpc("eth_chainId", []), "eth_chainId")
+        return self.quantity(self.rpc("eth_chainId", []), "eth_chainId")
 
     def code(self, address: str) -> str:
         result = self.rpc("eth_getCode", [address, "latest"])
@@ -144,7 +152,7 @@ class UsdcChain:
         if not isinstance(result, str) or len(result) != 66:
             # "0x" is what a node answers for an address without code: never read it as 0 (nonce unused).
             raise ProtocolError(f"the RPC {self.origin} answered {what} with {str(result)[:80]!r}, not one word")
-        return self._quantity(result, what)
+        return self.quantity(result, what)
 
     def authorization_used(self, asset: str, payer: str, nonce: str) -> bool:
         """True once the nonce was used (settled) or cancelled on chain: either way it can't settle again."""
@@ -158,8 +166,8 @@ class UsdcChain:
         result = self.rpc("eth_getBlockByNumber", [tag, False])
         if not isinstance(result, dict):
             raise ProtocolError(f"the RPC {self.origin} has no block {tag}")
-        return Block(self._quantity(result.get("number"), "a block number"),
-                     self._quantity(result.get("timestamp"), "a block timestamp"))
+        return Block(self.quantity(result.get("number"), "a block number"),
+                     self.quantity(result.get("timestamp"), "a block timestamp"))
 
     def block_at(self, timestamp: int, latest: Block | None = None) -> int:
         """The last block whose timestamp is at most ``timestamp`` (0 if none): a binary search, ~log2(height) reads."""
@@ -198,7 +206,7 @@ class UsdcChain:
             tx = log.get("transactionHash")
             if not isinstance(tx, str):
                 raise ProtocolError(f"the RPC {self.origin} gave a log without its transaction hash")
-            events.append(AuthorizationEvent(kind, tx, self._quantity(log.get("blockNumber"), "a log's block")))
+            events.append(AuthorizationEvent(kind, tx, self.quantity(log.get("blockNumber"), "a log's block")))
         return events
 
     def receipt(self, transaction: str) -> dict[str, Any] | None:
@@ -210,7 +218,7 @@ class UsdcChain:
 
     def receipt_uses(self, receipt: dict[str, Any], asset: str, payer: str, nonce: str) -> bool:
         """True if a successful receipt carries USDC's ``AuthorizationUsed`` log for (payer, nonce)."""
-        if self._quantity(receipt.get("status"), "a receipt status") != 1:
+        if self.quantity(receipt.get("status"), "a receipt status") != 1:
             return False
         want = [AUTHORIZATION_USED, "0x" + _word(payer), "0x" + _word(nonce)]
         for log in receipt.get("logs") or []:

@@ -90,7 +90,7 @@ def _selector(signature: str) -> str:
 
 def _encode(signature: str, *args: Any) -> str:
     """Calldata for ``signature`` (e.g. ``"mint(address,uint256)"``) with ``args``, as 0x-hex."""
-    from eth_abi import encode
+    from eth_abi.abi import encode
 
     types = [t for t in signature[signature.index("(") + 1 : -1].split(",") if t]  # flat types only
     return "0x" + _selector(signature) + encode(types, list(args)).hex()
@@ -256,7 +256,7 @@ class Devnet:
                     code = code[:start] + library["contractAddress"].lower().removeprefix("0x") + code[start + 40:]
         implementation = self.send(owner, None, "0x" + code)["contractAddress"]
         proxy_code = artifact("v1/FiatTokenProxy.sol/FiatTokenProxy.json")["bytecode"]
-        from eth_abi import encode
+        from eth_abi.abi import encode
 
         proxy = self.send(admin, None, proxy_code + encode(["address"], [implementation]).hex())["contractAddress"]
         usdc = self.network.usdc
