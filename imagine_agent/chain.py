@@ -18,7 +18,7 @@ from pydantic_core import from_json
 from .errors import ConfigurationError, ImagineConnectionError, ProtocolError
 from .x402 import NETWORKS, Network, keccak256
 
-__all__ = ["AuthorizationEvent", "Block", "RpcError", "UsdcChain", "rpc_origin"]
+__all__ = ["AuthorizationEvent", "Block", "Finding", "RpcError", "UsdcChain", "examine", "rpc_origin"]
 
 AUTHORIZATION_STATE = keccak256(b"authorizationState(address,bytes32)")[:4].hex()
 BALANCE_OF = keccak256(b"balanceOf(address)")[:4].hex()
@@ -226,3 +226,51 @@ class UsdcChain:
                     and [str(t).lower() for t in log.get("topics") or []] == want:
                 return True
         return False
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What the chain proves about one journaled authorization, and the words to record it with."""
+
+    outcome: Literal["paid", "cancelled", "released", "open"]
+    reason: str
+    transaction: str | None = None
+
+
+def examine(chain: UsdcChain, *, asset: str, payer: str, nonce: str, valid_after: int, valid_before: int,
+            transaction: str | None = None, latest: Block | None = None) -> Finding:
+    """Read what happened to (payer, nonce) on a chain already ``check``ed: settled, cancelled, dead or open.
+
+    A named transaction (a ``pending`` payment) is read by its receipt first. A used nonce gets its transaction
+    from the ``AuthorizationUsed`` / ``AuthorizationCanceled`` log between the blocks of ``validAfter`` and
+    ``validBefore`` (a settlement can only land there). Expiry is judged by the latest block's timestamp: once
+    it reached ``validBefore`` the contract refuses the authorization forever.
+    """
+    if transaction:
+        receipt = chain.receipt(transaction)
+        if receipt is not None and chain.receipt_uses(receipt, asset, payer, nonce):
+            block = chain.quantity(receipt.get("blockNumber"), "a receipt's block")
+            return Finding("paid", f"settled on chain: AuthorizationUsed in tx {transaction} (block {block})",
+                           transaction)
+    latest = latest or chain.block()
+    if chain.authorization_used(asset, payer, nonce):
+        first = chain.block_at(valid_after, latest)
+        last = min(latest.number, chain.block_at(valid_before, latest) + 1)
+        events = chain.authorization_events(asset, payer, nonce, first, last)
+        used = [e for e in events if e.kind == "used"]
+        if used:
+            e = used[0]
+            return Finding("paid", f"settled on chain: AuthorizationUsed in tx {e.transaction} (block {e.block})",
+                           e.transaction)
+        cancelled = [e for e in events if e.kind == "cancelled"]
+        if cancelled:
+            e = cancelled[0]
+            return Finding("cancelled", f"cancelled on chain: AuthorizationCanceled in tx {e.transaction} "
+                                        f"(block {e.block}); it can never settle")
+        return Finding("paid", f"authorizationState shows the nonce used on chain, but no AuthorizationUsed or "
+                               f"AuthorizationCanceled log in blocks {first}-{last}: counted as paid")
+    if latest.timestamp >= valid_before:
+        return Finding("released", f"nonce unused on chain at block {latest.number} (block time {latest.timestamp} "
+                                   f">= validBefore {valid_before}): it can never settle")
+    return Finding("open", f"nonce unused on chain at block {latest.number}, still valid by block time "
+                           f"({latest.timestamp} < validBefore {valid_before})")
