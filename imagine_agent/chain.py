@@ -73,6 +73,7 @@ class UsdcChain:
         self.origin = rpc_origin(rpc_url)
         self._http = httpx.Client(transport=transport, timeout=timeout)
         self._id = 0
+        self._checked: set[str] = set()
 
     def close(self) -> None:
         self._http.close()
@@ -153,6 +154,13 @@ class UsdcChain:
             # "0x" is what a node answers for an address without code: never read it as 0 (nonce unused).
             raise ProtocolError(f"the RPC {self.origin} answered {what} with {str(result)[:80]!r}, not one word")
         return self.quantity(result, what)
+
+    def usdc_balance(self, network: str, address: str) -> int:
+        """``address``'s USDC on ``network``, after proving (once per network) that this node is that chain."""
+        if network not in self._checked:
+            self.check(network)
+            self._checked.add(network)
+        return self.balance_of(NETWORKS[network].usdc, address)
 
     def authorization_used(self, asset: str, payer: str, nonce: str) -> bool:
         """True once the nonce was used (settled) or cancelled on chain: either way it can't settle again."""

@@ -26,6 +26,7 @@ from typing import Any
 
 from .chain import UsdcChain
 from .errors import ConfigurationError, ImagineError
+from .money import format_usdc
 from .x402 import NETWORKS, PrivateKeySigner, _domain_separator, keccak256
 
 __all__ = ["Devnet", "DevnetAccount", "ensure_installed", "install_dir"]
@@ -139,6 +140,7 @@ class Devnet:
             [str(home / ANVIL), "--host", self.host, "--port", str(self.port), "--chain-id",
              str(self.network.chain_id), "--accounts", "2", "--no-request-size-limit"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+            preexec_fn=_die_with_parent,
         )
         self.rpc_url = self._await_listening()
         self._chain = UsdcChain(self.rpc_url, timeout=30.0)
@@ -205,7 +207,7 @@ class Devnet:
             "chainId": self.network.chain_id,
             "usdc": self.network.usdc,
             "payers": [{"address": p.address, "privateKey": p.private_key} for p in self.payers],
-            "funded": [{"address": a, "usdc": str(self.amount)} for a in self.funded],
+            "funded": [{"address": a, "usdc": format_usdc(self.amount, unit=False)} for a in self.funded],
             "relayer": {"address": self.relayer.address, "privateKey": self.relayer.private_key},
             "note": "throwaway keys on a local chain; the USDC here is not real money",
         }
@@ -294,6 +296,15 @@ class Devnet:
         """Move block time forward and mine a block, so the latest block's timestamp shows it."""
         self.rpc("evm_increaseTime", [seconds])
         self.rpc("evm_mine", [])
+
+
+def _die_with_parent() -> None:
+    """In the child: anvil gets SIGTERM if this process dies (even by SIGKILL), so no node outlives its owner."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _fresh() -> DevnetAccount:

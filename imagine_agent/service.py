@@ -200,6 +200,12 @@ class ImagineService:
             ledger = open_ledger(settings.ledger_location)
             closers.insert(0, ledger.close)
         wallet = Wallet(signer, ledger, policy_from(settings), approver=approver, session_id=uuid.uuid4().hex)
+        if settings.rpc_url and sandbox is None:  # balance pre-flight on the real chain (not the embedded demo)
+            from .chain import UsdcChain
+
+            chain = UsdcChain(settings.rpc_url)
+            closers.append(chain.close)
+            wallet.balance_of = chain.usdc_balance
         client = ImagineClient(
             base_url,
             wallet=wallet,

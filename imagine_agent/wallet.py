@@ -191,6 +191,8 @@ class Wallet:
     clock: Callable[[], float] = field(default=time.time)
     # Called with each budget warning event (a window past 80 % / 95 %): the plugin callback, the console.
     listeners: list[Callable[[AuditEvent], None]] = field(default_factory=list)
+    # Optional pre-flight (an RPC is configured): (network, address) -> the address's USDC on that chain.
+    balance_of: Callable[[str, str], int] | None = None
 
     @property
     def address(self) -> str:
@@ -211,6 +213,7 @@ class Wallet:
             if self.ledger.is_frozen():
                 raise WalletFrozenError("the kill switch is on: no payments. Run `imagine-agent budget --unfreeze`.")
             requirement = self.policy.choose(required, resource_url)
+            self._check_balance(requirement)
             approval_id = self._approve(requirement, request_hash, description)
         except PaymentError as exc:
             if not isinstance(exc, AwaitingApprovalError):
@@ -322,6 +325,18 @@ class Wallet:
                     listener(event)
                 except Exception:  # a broken listener must not stop the payment
                     log.warning("a budget warning listener failed", exc_info=True)
+
+    def _check_balance(self, requirement: PaymentRequirements) -> None:
+        """Refuse before approval, reserving or signing when the chain shows the wallet cannot cover the price."""
+        if self.balance_of is None:
+            return
+        held = self.balance_of(requirement.network, self.address)
+        if held < requirement.amount:
+            raise PolicyViolationError(
+                f"the wallet holds {format_usdc(held)}, the video costs {format_usdc(requirement.amount)}: "
+                f"nothing was signed. Fund {self.address} with USDC on {requirement.network}.",
+                code="insufficient_balance",
+            )
 
     def resume(self, record: PaymentRecord, requirement: PaymentRequirements) -> Authorization:
         """Rebuild the authorization of a journaled payment so the same header can be re-sent."""
