@@ -19,6 +19,11 @@ const signer = createWalletClient({
 const verified = await verify(signer, input.paymentPayload, input.paymentRequirements);
 const settles = [];
 for (let i = 0; i < (input.settleTimes ?? 1); i++) {
-  settles.push(await settle(signer, input.paymentPayload, input.paymentRequirements));
+  try {
+    settles.push(await settle(signer, input.paymentPayload, input.paymentRequirements));
+  } catch (error) {
+    // x402@1.2.0 throws when the contract reverts in simulation (a used nonce), instead of answering success=false
+    settles.push({ success: false, thrown: String(error?.shortMessage ?? error).slice(0, 300) });
+  }
 }
 process.stdout.write(JSON.stringify({ verify: verified, settles }) + "\n");
