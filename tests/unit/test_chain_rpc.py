@@ -1,0 +1,59 @@
+"""UsdcChain trusts no answer it cannot check: an empty ``0x`` or an RPC error is an error, never "unused"."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from imagine_agent.chain import UsdcChain, rpc_origin
+from imagine_agent.errors import ConfigurationError, ImagineConnectionError, ProtocolError
+from imagine_agent.x402 import NETWORKS
+
+USDC = NETWORKS["base"].usdc
+PAYER = "0x" + "11" * 20
+NONCE = "0x" + "22" * 32
+
+
+def node(answers: dict[str, Any]) -> UsdcChain:
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        answer = answers[body["method"]]
+        if isinstance(answer, dict) and "error" in answer:
+            return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], **answer})
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "result": answer})
+
+    return UsdcChain("https://user:pw@rpc.example/v2/SECRET?key=SECRET", transport=httpx.MockTransport(handle))
+
+
+def test_an_empty_eth_call_answer_is_an_error_not_an_unused_nonce() -> None:
+    with node({"eth_call": "0x"}) as chain, pytest.raises(ProtocolError, match="not one word"):
+        chain.authorization_used(USDC, PAYER, NONCE)
+
+
+def test_an_rpc_error_is_an_error_not_an_unused_nonce() -> None:
+    with node({"eth_call": {"error": {"code": -32000, "message": "header not found"}}}) as chain, \
+            pytest.raises(ProtocolError, match="header not found"):
+        chain.authorization_used(USDC, PAYER, NONCE)
+
+
+def test_the_chain_id_and_the_usdc_code_are_checked() -> None:
+    with node({"eth_chainId": "0x1", "eth_getCode": "0x6080"}) as chain, \
+            pytest.raises(ConfigurationError, match="chain 1, not base"):
+        chain.check("base")
+    with node({"eth_chainId": hex(8453), "eth_getCode": "0x"}) as chain, \
+            pytest.raises(ConfigurationError, match="no contract code"):
+        chain.check("base")
+    with node({"eth_chainId": hex(8453), "eth_getCode": "0x6080"}) as chain:
+        assert chain.check("base").chain_id == 8453
+
+
+def test_repr_and_errors_show_scheme_and_host_only() -> None:
+    with node({}) as chain:
+        assert repr(chain) == "UsdcChain(https://rpc.example)"
+    assert rpc_origin("http://127.0.0.1:8545/key/SECRET") == "http://127.0.0.1:8545"
+    with UsdcChain("http://127.0.0.1:1/SECRET?k=SECRET") as closed, pytest.raises(ImagineConnectionError) as caught:
+        closed.chain_id()
+    assert "SECRET" not in str(caught.value)
