@@ -148,6 +148,12 @@ def test_insufficient_balance_without_preflight_is_refused_by_the_facilitator(
     assert record.state == PaymentState.REJECTED
     assert devnet.balance(poor.address) == PRICE - 1
     assert record.nonce is not None and not devnet.chain.authorization_used(USDC, poor.address, record.nonce)
+    assert record.valid_before is not None
+    service.settings.rpc_url = devnet.rpc_url  # now reconcile has a chain: only block time may release it
+    assert service.reconcile(now=record.valid_before + 3600) == []
+    devnet.advance(record.valid_before - devnet.chain.block().timestamp + 1)
+    (released,) = service.reconcile()
+    assert released.state == PaymentState.RELEASED and "nonce unused on chain" in (released.reason or "")
 
 
 def cancel_on_chain(devnet: Devnet, private_key: str, nonce: str) -> str:
