@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from imagine_agent.devnet import install_dir
+from imagine_agent.devnet import Devnet, install_dir
 from imagine_agent.sandbox.config import IMAGINE_PAY_TO
 
 from .conftest import need
@@ -100,3 +100,22 @@ def test_devnet_then_sandbox_then_generate_moves_exactly_the_price(tmp_path: Pat
             assert refused.returncode == 3, refused.stdout + refused.stderr
             assert "the video costs 1.000000 USDC: nothing was signed" in json.loads(refused.stdout)["message"]
             assert read_balances(rpc_url, payer["address"], IMAGINE_PAY_TO) == after
+
+
+def test_bad_devnet_and_chain_sandbox_settings_exit_2_before_anything_runs() -> None:
+    need((install_dir() / ".installed").is_file(), "the devnet's npm packages (anvil, Circle's USDC)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_")}
+
+    def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, *args], capture_output=True, text=True, env={**env, **extra}, timeout=60,
+                              check=False)
+
+    bad = cli("devnet", "--fund", "not-an-address", "--port", "0")
+    assert bad.returncode == 2 and "0x addresses" in bad.stderr
+    unfunded = cli("sandbox", "--rpc-url", "http://127.0.0.1:1", "--port", str(free_port()))
+    assert unfunded.returncode == 2 and "relayer_key" in unfunded.stderr
+    with Devnet("base-sepolia", payers=0) as sepolia:
+        wrong = cli("sandbox", "--rpc-url", sepolia.rpc_url + "/?apikey=SECRET", "--port", str(free_port()),
+                    IMAGINE_SANDBOX_RELAYER_KEY=sepolia.relayer.private_key)
+    assert wrong.returncode == 2 and "chain 84532, not base" in " ".join(wrong.stderr.split())
+    assert "SECRET" not in wrong.stderr and sepolia.relayer.private_key not in wrong.stderr

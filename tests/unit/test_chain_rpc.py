@@ -7,9 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from imagine_agent.chain import UsdcChain, rpc_origin
-from imagine_agent.errors import ConfigurationError, ImagineConnectionError, ProtocolError
+from imagine_agent.chain import UsdcChain, examine, rpc_origin
+from imagine_agent.errors import ConfigurationError, ImagineConnectionError, ImagineError, ProtocolError
 from imagine_agent.x402 import NETWORKS
 
 USDC = NETWORKS["base"].usdc
@@ -57,3 +59,35 @@ def test_repr_and_errors_show_scheme_and_host_only() -> None:
     with UsdcChain("http://127.0.0.1:1/SECRET?k=SECRET") as closed, pytest.raises(ImagineConnectionError) as caught:
         closed.chain_id()
     assert "SECRET" not in str(caught.value)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=70)
+    | st.sampled_from(["0x", "0x0", "0x1", "0x" + "00" * 32, "0x" + "00" * 31 + "01", "0xzz", hex(2**70)]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["number", "timestamp", "topics", "transactionHash", "blockNumber", "status", "logs",
+                         "message", "code"]), inner, max_size=4),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answers=st.fixed_dictionaries({
+    "eth_call": JSON | st.fixed_dictionaries({"error": JSON}),
+    "eth_getBlockByNumber": JSON | st.builds(lambda n, t: {"number": hex(n), "timestamp": hex(t)},
+                                             st.integers(0, 10), st.integers(0, 2000)),
+    "eth_getLogs": JSON, "eth_getTransactionReceipt": JSON,
+}), tx=st.none() | st.just("0x" + "ab" * 32))
+def test_any_rpc_answer_ends_in_a_finding_or_a_clear_error(answers: dict[str, Any], tx: str | None) -> None:
+    """Whatever a node answers, reconcile's reading ends in a Finding or an ImagineError; "released" only
+    when the node said, in well-formed words, "unused" and "block time at or past validBefore"."""
+    with node(answers) as chain:
+        try:
+            found = examine(chain, asset=USDC, payer=PAYER, nonce=NONCE, valid_after=1, valid_before=1000,
+                            transaction=tx)
+        except ImagineError:
+            return
+    if found.outcome == "released":
+        assert answers["eth_call"] == "0x" + "00" * 32
+        block = answers["eth_getBlockByNumber"]
+        assert isinstance(block, dict) and int(block["timestamp"], 16) >= 1000
