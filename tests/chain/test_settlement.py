@@ -201,3 +201,28 @@ def test_a_cancelled_authorization_is_recorded_as_cancelled(
     verdict, settlement = server.state.settle(payment, server.state.requirement(cancelled.resource, cancelled.amount))
     assert settlement is None and verdict.reason == "nonce_already_used"  # the chain says used-or-cancelled
     assert devnet.balance(devnet.payers[0].address) == 100_000_000  # the cancelled header never moved money
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_the_balance_preflight_guards_both_clients(
+    mode: str, devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], tmp_path: Path
+) -> None:
+    from imagine_agent.chain import UsdcChain
+
+    server = chain_sandbox()
+    poor = PrivateKeySigner.generate()
+    devnet.mint(poor.address, 250_000)
+    ledger = open_ledger(tmp_path / "ledger.sqlite3")
+    with UsdcChain(devnet.rpc_url) as chain:
+        wallet = Wallet(poor, ledger, PaymentPolicy(caps=Caps(per_call=5_000_000, daily=None, total=None)),
+                        balance_of=chain.usdc_balance)
+        with pytest.raises(PolicyViolationError, match="holds 0.250000 USDC, the video costs 1.000000 USDC"):
+            if mode == "sync":
+                with ImagineClient(server.url, wallet=wallet, poll=FAST_POLL) as client:
+                    client.create("too dear")
+            else:
+                async with AsyncImagineClient(server.url, wallet=wallet, poll=FAST_POLL) as aclient:
+                    await aclient.create("too dear")
+    assert ledger.payments() == []
+    assert devnet.balance(poor.address) == 250_000
+    ledger.close()
