@@ -16,7 +16,7 @@ import httpx
 from pydantic_core import from_json
 
 from .errors import ConfigurationError, ImagineConnectionError, ProtocolError
-from .x402 import NETWORKS, Network, keccak256
+from .x402 import Network, keccak256, network_of
 
 __all__ = ["AuthorizationEvent", "Block", "Finding", "RpcError", "UsdcChain", "examine", "rpc_origin"]
 
@@ -134,7 +134,7 @@ class UsdcChain:
 
     def check(self, network: Network | str) -> Network:
         """Prove this node is ``network`` (chain id) and USDC has code there; raise otherwise."""
-        net = NETWORKS[network] if isinstance(network, str) else network
+        net = network_of(network) if isinstance(network, str) else network
         chain_id = self.chain_id()
         if chain_id != net.chain_id:
             raise ConfigurationError(
@@ -160,7 +160,7 @@ class UsdcChain:
         if network not in self._checked:
             self.check(network)
             self._checked.add(network)
-        return self.balance_of(NETWORKS[network].usdc, address)
+        return self.balance_of(network_of(network).usdc, address)
 
     def authorization_used(self, asset: str, payer: str, nonce: str) -> bool:
         """True once the nonce was used (settled) or cancelled on chain: either way it can't settle again."""

@@ -222,7 +222,7 @@ class Devnet:
     def rpc(self, method: str, params: list[Any]) -> Any:
         return self.chain.rpc(method, params)
 
-    def send(self, sender: str, to: str | None, data: str, *, wait: bool = True) -> dict[str, Any]:
+    def send(self, sender: str, to: str | None, data: str) -> dict[str, Any]:
         """Send from an unlocked dev account and return the receipt (raises if it reverted)."""
         tx: dict[str, Any] = {"from": sender, "data": data, "gas": hex(15_000_000)}
         if to is not None:

@@ -38,6 +38,7 @@ async def test_a_paid_generation_moves_exactly_the_price_on_chain(
     mode: str, devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], tmp_path: Path
 ) -> None:
     server = chain_sandbox()
+    assert devnet.relayer.private_key.removeprefix("0x") not in repr(server.state.config) + repr(server.state.chain)
     payer = devnet.payers[0]
     ledger = open_ledger(f"{tmp_path}/ledger.sqlite3")
     wallet = Wallet(PrivateKeySigner(payer.private_key), ledger,
