@@ -65,6 +65,8 @@ def answer_rpc(sandbox: Sandbox, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         return _error(None, -32600, "invalid request")
     request_id, method, params = body.get("id"), body.get("method"), body.get("params") or []
+    if sandbox.chain is not None:  # never imitate a chain while real money (or devnet USDC) moves on one
+        return _error(request_id, -32601, f"this sandbox settles on {sandbox.chain.chain.origin}: read that node")
     asset = sandbox.config.asset.lower()
     settlements = sandbox.settlements()
     latest = len(settlements) + 1

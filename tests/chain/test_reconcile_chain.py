@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from imagine_agent.devnet import Devnet
-from imagine_agent.errors import ConfigurationError, PaymentStateUnknownError
+from imagine_agent.errors import ConfigurationError, PaymentStateUnknownError, ProtocolError
 from imagine_agent.ledger import PaymentState
 from imagine_agent.sandbox import SandboxServer
 from imagine_agent.service import ImagineService
@@ -106,3 +106,17 @@ def test_an_rpc_without_usdc_code_changes_nothing(
     with pytest.raises(ConfigurationError, match="no contract code"):
         service.reconcile()
     assert service.ledger.get(record.id).state == PaymentState.UNKNOWN
+
+
+def test_a_chain_settling_sandbox_does_not_imitate_a_chain(
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+) -> None:
+    server = chain_sandbox(idempotent_replay=False)
+    service = make_service(server)
+    server.state.add_faults({"kind": "error_after_settle"})
+    with pytest.raises(PaymentStateUnknownError):
+        service.generate("read the real node", wait=False)
+    service.settings.rpc_url = server.url + "/rpc"  # the toy RPC refuses: it would only echo the sandbox
+    with pytest.raises(ProtocolError, match="settles on"):
+        service.reconcile()
+    assert [r.state for r in service.receipts()] == [PaymentState.UNKNOWN]
