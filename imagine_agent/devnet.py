@@ -140,7 +140,7 @@ class Devnet:
             [str(home / ANVIL), "--host", self.host, "--port", str(self.port), "--chain-id",
              str(self.network.chain_id), "--accounts", "2", "--no-request-size-limit"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_death_signal(),
         )
         self.rpc_url = self._await_listening()
         self._chain = UsdcChain(self.rpc_url, timeout=30.0)
@@ -298,13 +298,26 @@ class Devnet:
         self.rpc("evm_mine", [])
 
 
-def _die_with_parent() -> None:
-    """In the child: anvil gets SIGTERM if this process dies (even by SIGKILL), so no node outlives its owner."""
-    with contextlib.suppress(Exception):
+def _death_signal() -> Callable[[], None] | None:
+    """A child-side hook: anvil gets SIGTERM if this process dies (even by SIGKILL), so no node outlives it.
+
+    libc's ``prctl`` is looked up here, in the parent: the hook the child runs between fork and exec only calls
+    it (no imports, no Python locks another thread might hold at fork time)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
         import ctypes
         import signal
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    term = int(signal.SIGTERM)
+
+    def hook() -> None:
+        prctl(1, term)  # PR_SET_PDEATHSIG
+
+    return hook
 
 
 def _fresh() -> DevnetAccount:
