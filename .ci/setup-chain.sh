@@ -7,11 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { echo "setup-chain.sh: $*" >&2; }
-command -v npm >/dev/null 2>&1 || { log "npm (Node.js 20+) is required"; exit 1; }
-
 lock="imagine_agent/devnet_node/package-lock.json"
 digest="$(sha256sum "$lock" | cut -c1-12)"
 dir="${IMAGINE_DEVNET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/imagine-agent/devnet-$digest}"
+if [ "${1:-}" = "--print-dir" ]; then echo "$dir"; exit 0; fi   # for the test that keeps both paths equal
+command -v npm >/dev/null 2>&1 || { log "npm (Node.js 20+) is required"; exit 1; }
+
 if [ ! -f "$dir/.installed" ] || [ ! -x "$dir/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" ]; then
     log "installing the devnet's npm packages into $dir"
     mkdir -p "$dir"

@@ -40,3 +40,20 @@ def test_first_use_installs_into_the_cache_dir_once(tmp_path: Path, monkeypatch:
     assert len(said) == 1  # already installed: silent
     packages = sorted(p.name for p in (target / "node_modules").iterdir() if not p.name.startswith("."))
     assert packages == ["@foundry-rs", "@offchainlabs"]
+
+
+@pytest.mark.parametrize("xdg", [None, "custom-cache"])
+def test_the_ci_script_installs_where_the_devnet_looks(xdg: str | None, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("IMAGINE_DEVNET_DIR", "XDG_CACHE_HOME")}
+    monkeypatch.delenv("IMAGINE_DEVNET_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    if xdg is not None:
+        env["XDG_CACHE_HOME"] = str(tmp_path / xdg)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / xdg))
+    script = Path(__file__).resolve().parents[2] / ".ci" / "setup-chain.sh"
+    done = subprocess.run(["bash", str(script), "--print-dir"], capture_output=True, text=True, env=env, check=True)
+    assert Path(done.stdout.strip()) == install_dir()
