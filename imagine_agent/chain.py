@@ -26,6 +26,8 @@ AUTHORIZATION_USED = "0x" + keccak256(b"AuthorizationUsed(address,bytes32)").hex
 AUTHORIZATION_CANCELED = "0x" + keccak256(b"AuthorizationCanceled(address,bytes32)").hex()
 TRANSFER = "0x" + keccak256(b"Transfer(address,address,uint256)").hex()
 MAX_RPC_BYTES = 8 * 1024 * 1024
+LOG_CHUNK = 5_000  # blocks per eth_getLogs when searching past validBefore (common provider limits: 10k)
+LATE_CANCEL_BLOCKS = 200_000  # how far past validBefore a cancellation is looked for (~4.6 days of Base blocks)
 
 
 def _word(hex_value: str) -> str:
@@ -271,12 +273,21 @@ def examine(chain: UsdcChain, *, asset: str, payer: str, nonce: str, valid_after
             return Finding("paid", f"settled on chain: AuthorizationUsed in tx {e.transaction} (block {e.block})",
                            e.transaction)
         cancelled = [e for e in events if e.kind == "cancelled"]
+        # A settlement lands before validBefore, but a cancellation may come any time after: look on, in chunks
+        # (providers cap eth_getLogs ranges), for a bounded number of blocks.
+        start = last + 1
+        while not cancelled and start <= min(latest.number, last + LATE_CANCEL_BLOCKS):
+            end = min(latest.number, start + LOG_CHUNK - 1)
+            later = chain.authorization_events(asset, payer, nonce, start, end)
+            cancelled = [e for e in later if e.kind == "cancelled"]
+            start = end + 1
         if cancelled:
             e = cancelled[0]
             return Finding("cancelled", f"cancelled on chain: AuthorizationCanceled in tx {e.transaction} "
                                         f"(block {e.block}); it can never settle")
         return Finding("paid", f"authorizationState shows the nonce used on chain, but no AuthorizationUsed or "
-                               f"AuthorizationCanceled log in blocks {first}-{last}: counted as paid")
+                               f"AuthorizationCanceled log in blocks {first}-{min(latest.number, start - 1)}: "
+                               "counted as paid")
     if latest.timestamp >= valid_before:
         return Finding("released", f"nonce unused on chain at block {latest.number} (block time {latest.timestamp} "
                                    f">= validBefore {valid_before}): it can never settle")

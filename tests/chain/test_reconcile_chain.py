@@ -120,3 +120,23 @@ def test_a_chain_settling_sandbox_does_not_imitate_a_chain(
     with pytest.raises(ProtocolError, match="settles on"):
         service.reconcile()
     assert [r.state for r in service.receipts()] == [PaymentState.UNKNOWN]
+
+
+def test_an_authorization_cancelled_after_it_expired_is_recorded_as_cancelled(
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+) -> None:
+    from .test_settlement import cancel_on_chain
+
+    server = chain_sandbox()
+    service = make_service(server)
+    server.state.add_faults({"kind": "error_before_settle", "times": -1})
+    with pytest.raises(PaymentStateUnknownError):
+        service.generate("cancelled late", wait=False)
+    (record,) = service.receipts()
+    assert record.nonce is not None and record.valid_before is not None
+    devnet.advance(record.valid_before - devnet.chain.block().timestamp + 60)
+    for _ in range(3):
+        devnet.rpc("evm_mine", [])  # blocks between validBefore and the cancellation
+    tx = cancel_on_chain(devnet, devnet.payers[0].private_key, record.nonce)
+    (cancelled,) = service.reconcile()
+    assert cancelled.state == PaymentState.CANCELLED and tx in (cancelled.reason or "")
