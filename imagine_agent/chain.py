@@ -9,13 +9,14 @@ the right chain with USDC's code at the address before anything else is read, an
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
 from pydantic_core import from_json
 
-from .errors import ConfigurationError, ImagineConnectionError, ProtocolError
+from .errors import ConfigurationError, ImagineConnectionError, ImagineTimeoutError, ProtocolError
 from .x402 import Network, keccak256, network_of
 
 __all__ = ["AuthorizationEvent", "Block", "Finding", "RpcError", "UsdcChain", "examine", "rpc_origin"]
@@ -74,6 +75,7 @@ class UsdcChain:
         self.rpc_url = rpc_url
         self.origin = rpc_origin(rpc_url)
         self._http = httpx.Client(transport=transport, timeout=timeout)
+        self._timeout = timeout
         self._id = 0
         self._checked: set[str] = set()
 
@@ -94,15 +96,25 @@ class UsdcChain:
         """One JSON-RPC call; its ``result`` (may be None), or an error naming the method, never the URL's secrets."""
         self._id += 1
         payload: dict[str, Any] = {"jsonrpc": "2.0", "id": self._id, "method": method, "params": params}
+        deadline = time.monotonic() + self._timeout  # a total deadline: a node trickling bytes cannot stall us
+        chunks: list[bytes] = []
         try:
-            resp = self._http.post(self.rpc_url, json=payload)
+            with self._http.stream("POST", self.rpc_url, json=payload) as resp:
+                size = 0
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_RPC_BYTES:
+                        raise ProtocolError(f"the RPC {self.origin} answered {method} with an oversized body")
+                    if time.monotonic() > deadline:
+                        raise ImagineTimeoutError(f"the RPC {self.origin} did not finish answering {method} in time")
+                    chunks.append(chunk)
+        except httpx.TimeoutException:
+            raise ImagineTimeoutError(f"the RPC {self.origin} did not answer {method} in time") from None
         except httpx.TransportError as exc:
             raise ImagineConnectionError(f"RPC {type(exc).__name__}: cannot reach the RPC endpoint {self.origin}") \
                 from None
-        if len(resp.content) > MAX_RPC_BYTES:
-            raise ProtocolError(f"the RPC {self.origin} answered {method} with an oversized body")
         try:
-            body = from_json(resp.content)  # depth-capped, unlike resp.json() (see flows._json)
+            body = from_json(b"".join(chunks))  # depth-capped, unlike resp.json() (see flows._json)
         except ValueError:
             raise ProtocolError(f"the RPC {self.origin} answered {method} with HTTP {resp.status_code}, not JSON-RPC") \
                 from None

@@ -91,3 +91,44 @@ def test_any_rpc_answer_ends_in_a_finding_or_a_clear_error(answers: dict[str, An
         assert answers["eth_call"] == "0x" + "00" * 32
         block = answers["eth_getBlockByNumber"]
         assert isinstance(block, dict) and int(block["timestamp"], 16) >= 1000
+
+
+def test_an_oversized_rpc_answer_is_an_error() -> None:
+    huge = httpx.MockTransport(lambda request: httpx.Response(200, content=b'{"result": "' + b"0" * 9_000_000))
+    with UsdcChain("http://rpc.test", transport=huge) as chain, pytest.raises(ProtocolError, match="oversized"):
+        chain.chain_id()
+
+
+@pytest.mark.e2e
+def test_a_node_trickling_its_answer_hits_the_total_deadline() -> None:
+    """Each byte comes well within the read timeout, the whole answer does not: a total deadline applies."""
+    import socket
+    import threading
+    import time as _time
+
+    from imagine_agent.errors import ImagineTimeoutError
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    body = b'{"jsonrpc": "2.0", "id": 1, "result": "0x2105"}' + b" " * 40
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                         + str(len(body)).encode() + b"\r\n\r\n")
+            for i in range(len(body)):
+                try:
+                    conn.sendall(body[i : i + 1])
+                except OSError:
+                    return
+                _time.sleep(0.05)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with UsdcChain(f"http://127.0.0.1:{server.getsockname()[1]}", timeout=0.5) as chain, \
+            pytest.raises(ImagineTimeoutError, match="did not finish"):
+        chain.chain_id()
+    server.close()
