@@ -344,7 +344,7 @@ def sandbox(
             _err(f"[bold red]cannot settle on {_escape(rpc_origin(rpc_url))}:[/] {_escape(str(exc))}")
             raise typer.Exit(2) from None
         _err(f"[bold yellow]Sandbox on http://{host}:{port}, settling on the chain at {rpc_origin(rpc_url)}[/] "
-             f"(USDC moves there). Use: IMAGINE_BASE_URL=http://{host}:{port} IMAGINE_RPC_URL={rpc_origin(rpc_url)} "
+             f"(USDC moves there). Use: IMAGINE_BASE_URL=http://{host}:{port} IMAGINE_RPC_URL=<that RPC URL> "
              "IMAGINE_ALLOW_PRIVATE_IMAGE_URLS=1")
     else:
         _err(f"[bold yellow]Sandbox on http://{host}:{port} — no real money moves.[/] "
