@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .client import Downloads, ImagineClient, Job, Quote, request_hash
+from .config import SANDBOX_NOTICE as SANDBOX_NOTICE  # re-exported: cli imports it from here
 from .config import Settings
 from .errors import (
     ConfigurationError,
@@ -37,7 +38,6 @@ from .x402 import PrivateKeySigner, Signer
 __all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "load_signer"]
 
 T = TypeVar("T")
-SANDBOX_NOTICE = "SANDBOX: embedded local Imagine API, throwaway wallet, no real money moves."
 FINISHED = ("completed", "failed", "not_found")
 SIGNING_GRACE = 120.0  # seconds a reservation may wait for its signature before it counts as abandoned
 
