@@ -40,13 +40,14 @@ CREATE_CONCURRENCY = 20
 
 # Why a shape cannot meet a target: the information the schedule would need is not in the readings.
 WHY = {
-    "ease-out": "progress reads 97-99 % for the last ~15 % of the run (rounding hides how close it is)",
-    "S-curve (smoothstep)": "levels off into 99 % like ease-out: the end is hidden by rounding",
-    "stall at 50 % (30 % of the run)": "the first reading after the stall overstates the rate: one early aim",
-    "stall at 99 % (30 % of the run)": "a stall is unforeseeable; its end carries no signal: tick lag, +1 aimed poll",
-    "jumps 0 -> 60 -> 100": "the jump to 100 is unforeseeable: tick lag, and the aim after 60 % misses",
-    "no progress field": "no information: below the tick's lag needs more requests than the tick (see note)",
-    "progress only in metadata.percent": "TaskStatus here reads `progress` only: same as no progress field",
+    "ease-out": "slowing down is never aimed at: where it levels off into 99 % is hidden by whole percent; "
+    "aims made before the slowing shows sometimes miss",
+    "S-curve (smoothstep)": "its end levels off like ease-out's; aims made while it still speeds up sometimes miss",
+    "stall at 99 % (30 % of the run)": "the aim made from the steady part lands in the unforeseeable stall "
+    "(+1 request); the stall's end carries no signal (tick lag)",
+    "jumps 0 -> 60 -> 100": "the jump to 100 % is unforeseeable: seen on the tick",
+    "no progress field": "no information: 0.3x the tick's lag needs 0.3x its interval, 3.3x the requests (row below)",
+    "progress only in metadata.percent": "TaskStatus here reads `progress` only: the same as no progress field",
     "fails midway": "a failure is not announced by progress: seen on the tick",
 }
 

@@ -8,16 +8,18 @@ finish before the next tick, it polls just after the predicted completion instea
 An aimed poll that finds the job unfinished costs one request more than the fixed tick; after such a
 miss no poll is aimed until progress moves again (a stall at 99 % is then polled on the tick).
 
-The prediction distrusts itself: it is made from the last three readings (whole percent, so each is
-off by up to one), linear when their rates agree within that rounding, else curved (progress that
-speeds up or slows down), and it aims at the late end of what the readings allow, so an aimed poll
-rarely lands before completion. ``Retry-After`` always wins. ``benchmarks/shapes.py`` runs it over
-twelve progress shapes against fixed 15 s and 10 s polling; ``benchmarks/RESULTS.md`` has the table.
+The prediction distrusts itself. Progress comes in whole percent, so each reading may be up to one
+percent below the truth, and the schedule always aims at the *late* end of what the readings allow:
+from the last three readings (a stall restarts them, 0 % says nothing about a rate), linear when
+the two rates agree within that rounding; when progress speeds up, the latest rate (the coming one
+is faster, so the aim stays late); when it slows down, no aim at all (the end of a curve that levels
+off into 99 % is hidden by the rounding). ``Retry-After`` always wins. ``benchmarks/shapes.py`` runs
+it over twelve progress shapes against fixed 15 s and 10 s polling; ``benchmarks/RESULTS.md`` has
+the table and why the misses are what they are.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -50,11 +52,10 @@ class PollPolicy:
 
 @dataclass(frozen=True)
 class Estimate:
-    """Seconds until completion (from ``now``), how far it may be off, and whether the rate was curved."""
+    """Seconds until the predicted completion (from ``now``), and how much later it may come."""
 
     remaining: float
     error: float
-    curved: bool
 
 
 Reading = tuple[float, float]  # (time, progress in percent)
@@ -71,43 +72,11 @@ def _linear(a: Reading, b: Reading) -> tuple[float, float] | None:
     return t1 + (99.5 - p1) / rate, t1 + (100.0 - p1) / slow
 
 
-def _parabola(a: Reading, b: Reading, c: Reading) -> float | None:
-    """When the parabola through three readings reaches 100 % (or levels off below it), if it rises at c."""
-    (t0, p0), (t1, p1), (t2, p2) = a, b, c
-    r01 = (p1 - p0) / (t1 - t0)
-    r12 = (p2 - p1) / (t2 - t1)
-    accel = (r12 - r01) / ((t2 - t0) / 2)
-    speed = r12 + accel * (t2 - t1) / 2  # the rate at t2
-    left = 100.0 - p2
-    if speed <= 0:
-        return None
-    if abs(accel) < 1e-12:
-        return t2 + left / speed
-    disc = speed * speed + 2 * accel * left
-    # Slowing down and never reaching 100 on the parabola: it tops out, take its top.
-    return t2 + (-speed / accel if disc < 0 else (-speed + math.sqrt(disc)) / accel)
-
-
-def _curved(a: Reading, b: Reading, c: Reading) -> tuple[float, float] | None:
-    """Completion time from three readings whose rate changes, and its late bound: the latest of the
-    parabolas through any of the true values the whole-percent readings allow (each up to 1 % more)."""
-    if not (a[0] < b[0] < c[0]) or c[1] <= b[1]:
-        return None
-    ends = []
-    for da, db, dc in itertools.product((0.0, 1.0), repeat=3):
-        end = _parabola((a[0], a[1] + da), (b[0], b[1] + db), (c[0], c[1] + dc))
-        if end is None:
-            return None  # some values the readings allow stop rising: no bound
-        ends.append(end)
-    middle = _parabola((a[0], a[1] + 0.5), (b[0], b[1] + 0.5), (c[0], c[1] + 0.5))
-    return (middle if middle is not None else max(ends)), max(ends)
-
-
 @dataclass
 class PollSchedule:
     policy: PollPolicy
     started_at: float
-    _readings: list[Reading] = field(default_factory=list)  # processing readings, progress never going back
+    _readings: list[Reading] = field(default_factory=list)  # the last three processing readings
     _retry_after: float | None = None
     _aimed: bool = False  # the last wait ended before its tick, at a predicted completion
     _missed: bool = False  # an aimed poll found the job unfinished and progress has not moved since
@@ -120,10 +89,8 @@ class PollSchedule:
             last = self._readings[-1][1] if self._readings else None
             if last is None or progress > last:
                 moved = True
-                self._readings.append((now, progress))
-            elif progress == last:  # still there: the latest time it was, the better start for a rate
-                self._readings[-1] = (now, progress)
-            elif progress < last:  # went back (a restart): start over from here
+                self._readings = [*self._readings[-2:], (now, progress)]
+            else:  # a stall, however short, or a restart: the rate starts again from here
                 self._readings = [(now, progress)]
         if self._aimed and not status.done:
             self._missed = True  # even if progress moved: the prediction was early
@@ -131,30 +98,27 @@ class PollSchedule:
             self._missed = False
         self._aimed = False
 
-    def _predict(self) -> tuple[float, float, bool] | None:
-        """Predicted completion time, its late bound, and whether the rate is curved; None without a rate."""
-        r = self._readings
-        if len(r) < 2:
-            return None
-        linear = _linear(r[-2], r[-1])
-        if len(r) < 3 or linear is None:
-            return None if linear is None else (*linear, False)
+    def _predict(self) -> tuple[float, float] | None:
+        """Predicted completion time and its late bound; None when the readings give no safe rate."""
+        r = [reading for reading in self._readings if reading[1] > 0]  # 0 %: not started, when unknown
+        if len(r) < 3:
+            return _linear(r[-2], r[-1]) if len(r) == 2 else None
         (t0, p0), (t1, p1), (t2, p2) = r[-3:]
-        # Rates of the two spans agree within rounding (one percent per reading): linear, long baseline.
-        slack = 1.0 / (t1 - t0) + 1.0 / (t2 - t1)
-        if abs((p2 - p1) / (t2 - t1) - (p1 - p0) / (t1 - t0)) <= slack:
-            long = _linear(r[-3], r[-1])
-            return None if long is None else (*long, False)
-        curved = _curved(r[-3], r[-2], r[-1])
-        return None if curved is None else (*curved, True)
+        before, latest = (p1 - p0) / (t1 - t0), (p2 - p1) / (t2 - t1)
+        rounding = 1.0 / (t1 - t0) + 1.0 / (t2 - t1)  # how far the two rates may differ from rounding alone
+        if latest < before - rounding / 2:
+            return None  # slowing down: how it levels off into 99 % is hidden by the rounding
+        if latest > before + rounding:
+            return _linear(r[-2], r[-1])  # speeding up: the latest rate, which the coming one beats
+        return _linear(r[-3], r[-1])  # steady: the longer baseline is the more precise
 
     def estimate(self, now: float) -> Estimate | None:
         """When the job should finish, from the progress readings; None while there is nothing to go on."""
         predicted = self._predict()
         if predicted is None:
             return None
-        at, late, curved = predicted
-        return Estimate(max(0.0, at - now), late - at, curved)
+        at, late = predicted
+        return Estimate(max(0.0, at - now), late - at)
 
     def estimated_remaining(self, now: float) -> float | None:
         """Seconds until completion, from the progress readings; None while there is nothing to go on."""

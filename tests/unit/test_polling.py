@@ -168,16 +168,43 @@ def test_progress_going_back_restarts_the_estimate() -> None:
 
 def test_a_precise_linear_estimate_aims_just_after_completion() -> None:
     s = PollSchedule(PollPolicy(), started_at=0)
-    s.observe(processing(0), now=15)
+    s.observe(processing(0), now=15)  # 0 %: not started, no rate from it
     s.observe(processing(36), now=45)
     s.observe(processing(72), now=75)  # 1.2 %/s: 100 % at 98.3 s
     estimate = s.estimate(75)
-    assert estimate is not None and not estimate.curved
-    assert abs(estimate.remaining - 27.5 / 1.2) < 1e-9
+    assert estimate is not None and abs(estimate.remaining - 27.5 / 1.2) < 1e-9
     assert s.next_delay(75) == 15  # the late bound (98.7 s) is past the next tick (90 s): poll on the tick
     s.observe(processing(90), now=90)
     delay = s.next_delay(90)
     assert 98.33 <= 90 + delay <= 99.4  # aimed just after completion, before the tick at 105
+
+
+def test_slowing_down_is_not_aimed_at() -> None:
+    """Ease-out: the rate halves; where it levels off is hidden by whole percent, so poll on the tick."""
+    s = PollSchedule(PollPolicy(), started_at=0)
+    for now, p in ((15, 40), (30, 70), (45, 85)):
+        s.observe(processing(p), now=now)
+    assert s.estimate(45) is None
+    assert s.next_delay(45) == 15
+
+
+def test_speeding_up_aims_from_the_latest_rate() -> None:
+    s = PollSchedule(PollPolicy(), started_at=0)
+    for now, p in ((15, 10), (30, 30), (45, 60)):  # 1.33 then 2 %/s
+        s.observe(processing(p), now=now)
+    estimate = s.estimate(45)
+    assert estimate is not None and abs(estimate.remaining - 39.5 / 2) < 1e-9
+    s.observe(processing(90), now=60)  # 2 %/s again: steady; done by about 65 s
+    delay = s.next_delay(60)
+    assert 65 <= 60 + delay < 75
+
+
+def test_a_stall_restarts_the_rate_from_its_last_reading() -> None:
+    s = PollSchedule(PollPolicy(), started_at=0)
+    for now, p in ((15, 20), (30, 50), (45, 50), (60, 50), (75, 65)):  # held at 50 % from 30 s to at least 60 s
+        s.observe(processing(p), now=now)
+    estimate = s.estimate(75)
+    assert estimate is not None and abs(estimate.remaining - 34.5 / 1.0) < 1e-9  # 15 % in the 15 s since 60 s
 
 
 def test_retry_after_wins() -> None:
