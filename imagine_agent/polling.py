@@ -6,7 +6,8 @@ is never seen finished later than a fixed 15 s poller would see it, whatever its
 Between ticks it adds at most one *aimed* poll: when the progress readings predict the job will
 finish before the next tick, it polls just after the predicted completion instead of at the tick.
 An aimed poll that finds the job unfinished costs one request more than the fixed tick; after such a
-miss no poll is aimed until progress moves again (a stall at 99 % is then polled on the tick).
+miss the schedule trusts no prediction for that job again and polls on the tick, so a job costs at
+most one request more than fixed 15 s polling.
 
 The prediction distrusts itself. Progress comes in whole percent, so each reading may be up to one
 percent below the truth, and the schedule always aims at the *late* end of what the readings allow:
@@ -32,8 +33,8 @@ __all__ = ["Estimate", "PollPolicy", "PollSchedule"]
 class PollPolicy:
     """Seconds. first: delay before the first poll; cap: the fixed tick this schedule never falls
     behind (no wait is longer); floor: the shortest wait, and the closest an aimed poll comes to a
-    tick; max_retry_after: the longest ``Retry-After`` obeyed. ``PollPolicy(15, 15, 15)`` is a plain
-    fixed 15 s poller."""
+    tick; max_retry_after: the longest ``Retry-After`` obeyed. ``first`` above ``cap`` gives up the
+    guarantee for the first tick. ``PollPolicy(15, 15, 15)`` is a plain fixed 15 s poller."""
 
     first: float = 15.0
     floor: float = 1.0
@@ -79,23 +80,19 @@ class PollSchedule:
     _readings: list[Reading] = field(default_factory=list)  # the last three processing readings
     _retry_after: float | None = None
     _aimed: bool = False  # the last wait ended before its tick, at a predicted completion
-    _missed: bool = False  # an aimed poll found the job unfinished and progress has not moved since
+    _missed: bool = False  # an aimed poll found the job unfinished: the tick only, from then on
 
     def observe(self, status: TaskStatus, now: float, retry_after: float | None = None) -> None:
+        """Record one status answer (``now``: when it came) and the server's ``Retry-After``, if any."""
         self._retry_after = retry_after
-        moved = False
         if status.status == "processing" and status.progress is not None and math.isfinite(status.progress):
             progress = float(status.progress)
-            last = self._readings[-1][1] if self._readings else None
-            if last is None or progress > last:
-                moved = True
+            if not self._readings or progress > self._readings[-1][1]:
                 self._readings = [*self._readings[-2:], (now, progress)]
             else:  # a stall, however short, or a restart: the rate starts again from here
                 self._readings = [(now, progress)]
         if self._aimed and not status.done:
-            self._missed = True  # even if progress moved: the prediction was early
-        elif moved:
-            self._missed = False
+            self._missed = True  # the prediction was early, even if progress moved
         self._aimed = False
 
     def _predict(self) -> tuple[float, float] | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.shapes import SHAPES, jobs_for, simulate
 from imagine_agent.models import TaskStatus
 from imagine_agent.polling import PollPolicy, PollSchedule
 
@@ -108,11 +109,11 @@ def test_never_later_than_the_fixed_tick_and_never_a_wait_above_the_cap(curve: C
 
 @settings(max_examples=400, deadline=None)
 @given(curves)
-def test_at_most_one_aimed_poll_between_ticks_and_none_after_a_miss_until_progress_moves(curve: Curve) -> None:
+def test_at_most_one_aimed_poll_between_ticks_and_at_most_one_request_more_than_the_tick(curve: Curve) -> None:
     run = drive(curve.status, PollPolicy())
     fixed = drive(curve.status, FIXED)
-    # Every poll beyond the fixed tick's count is an aimed poll that found the job unfinished.
     misses = sum(1 for poll, aimed in zip(run.polls[1:], run.aimed, strict=False) if aimed and poll < run.detected)
+    assert misses <= 1  # after an aimed poll finds the job unfinished, only the tick
     assert len(run.polls) <= len(fixed.polls) + misses
     ticks = [math.floor(p / 15.0 + 1e-9) for p, a in zip(run.polls[1:], run.aimed, strict=False) if a]
     assert len(ticks) == len(set(ticks))
@@ -241,3 +242,19 @@ def test_floor_equal_to_cap_is_a_fixed_interval_poller() -> None:
         s.observe(status, now=now)
         delays.append(s.next_delay(now))
     assert delays == [15.0] * len(readings)
+
+
+def test_every_benchmark_shape_through_wait_flow_is_never_later_than_the_fixed_tick() -> None:
+    """The real wait_flow (best-progress keeping, status parsing) on a simulated clock, every shape."""
+    for shape in SHAPES:
+        for job in jobs_for(shape, 30):
+            ours, fixed = simulate(job, PollPolicy()), simulate(job, FIXED)
+            assert ours.polls[-1] <= fixed.polls[-1] + 1e-6, shape.name
+            assert ours.requests <= fixed.requests + 1, shape.name  # at most one aimed poll misses, once
+            assert max(ours.delays) <= 15.0 + 1e-9, shape.name
+
+
+def test_retry_after_is_honoured_through_wait_flow() -> None:
+    job = jobs_for(SHAPES[0], 1)[0]
+    run = simulate(job, PollPolicy(), retry_after=lambda now: 40.0)
+    assert run.delays[0] == 15.0 and all(d >= 40.0 for d in run.delays[1:])
