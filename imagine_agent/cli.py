@@ -550,8 +550,13 @@ def mcp(
     transport: Annotated[str, typer.Option(help="stdio or streamable-http")] = "stdio",
     port: Annotated[int, typer.Option(help="Port for streamable-http")] = 8765,
     base_url: BaseUrl = None,
+    token: Annotated[Optional[str], typer.Option(
+        help="Bearer token streamable-http clients must send (else IMAGINE_MCP_TOKEN, else one is generated "
+        "and printed)")] = None,
+    no_auth: Annotated[bool, typer.Option(
+        "--no-auth", help="Serve streamable-http without a token: any local process could spend the budget")] = False,
 ) -> None:
     """Serve quote/generate/status/budget over the Model Context Protocol (Claude Desktop, Cursor, ElizaOS)."""
     from .mcp_server import serve
 
-    serve(_settings(base_url), transport=transport, port=port)
+    serve(_settings(base_url), transport=transport, port=port, token=token, no_auth=no_auth)
