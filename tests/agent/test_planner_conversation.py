@@ -15,7 +15,7 @@ from imagine_agent.planner import HELP, NOTHING_TO_CONFIRM, UNCLEAR, VideoAsk, e
 from imagine_agent.service import ImagineService
 from imagine_agent.tools import ImagineContext
 
-from .conftest import model_turns, thread, tool_results, user
+from .conftest import model_turns, thread, user
 
 KITE = "how much is a 4 second video of a kite over the dunes?"
 
