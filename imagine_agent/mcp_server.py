@@ -28,7 +28,6 @@ import contextvars
 import datetime as dt
 import inspect
 import json
-import logging
 import re
 import sys
 import time
@@ -47,6 +46,7 @@ from . import __version__
 from .approvals import QueueApprover
 from .config import Settings
 from .errors import AwaitingApprovalError, ImagineError, ImagineTimeoutError, exit_code_for
+from .logs import quiet_library_logs
 from .models import MAX_DURATION, MAX_PROMPT_CHARS, MIN_DURATION, TaskStatus
 from .money import format_usdc
 from .service import SANDBOX_NOTICE, ImagineService
@@ -472,14 +472,6 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
 
 
 # ------------------------------------------------------------------------------------------ serving
-
-
-def quiet_library_logs() -> None:
-    """No INFO chatter from the HTTP and MCP libraries on a surface's output, unless the operator set a level."""
-    for name in ("httpx", "httpcore", "mcp", "uvicorn", "uvicorn.access", "uvicorn.error", "sse_starlette"):
-        logger = logging.getLogger(name)
-        if logger.level == logging.NOTSET:
-            logger.setLevel(logging.WARNING)
 
 
 class _BearerAuth:

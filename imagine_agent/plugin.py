@@ -26,17 +26,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .approvals import QueueApprover
 from .config import Settings
 from .errors import AwaitingApprovalError, ConfigurationError, ImagineError
-from .models import TaskStatus
+from .models import MAX_DURATION, MAX_PROMPT_CHARS, MIN_DURATION, TaskStatus
 from .money import format_usdc
-from .service import BudgetReport, GenerationOutcome, ImagineService
+from .service import BudgetReport, GenerationOutcome, ImagineService, QuoteResult
+from .wallet import ApprovalRequest, Approver
 
 __all__ = [
+    "AGENT_CONFIG",
     "CONFIG_KEYS",
     "Action",
     "Evaluator",
     "ImagineVideoService",
+    "Parameter",
     "Plugin",
     "Provider",
     "elizaos_plugin",
@@ -85,6 +89,27 @@ class Action:
     examples: list[list[dict[str, Any]]]
     validate: Validator
     handler: Handler
+    parameters: tuple[Parameter, ...] = ()
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """ElizaOS ``ActionParameter``: what the model may fill in when it picks the action."""
+
+    name: str
+    description: str
+    type: str  # JSON schema type: string, number, boolean
+    required: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": self.type}
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        return {"name": self.name, "description": self.description, "required": self.required, "schema": schema}
 
 
 @dataclass(frozen=True)
@@ -122,6 +147,8 @@ class Plugin:
     actions: list[Action]
     providers: list[Provider]
     evaluators: list[Evaluator]
+    agent_config: dict[str, Any] | None = None
+    """Registry metadata as ElizaOS plugins publish it (``agentConfig`` in package.json)."""
 
 
 # ---------------------------------------------------------------------------------------- the service
@@ -179,6 +206,9 @@ class ImagineVideoService:
         """Open the service. Payments over the approval threshold go to the operator's ``IMAGINE_APPROVER``
         runtime setting (a callable given the ``ApprovalRequest``, run off the event loop); without one
         they are declined and nothing is signed."""
+        from .logs import quiet_library_logs
+
+        quiet_library_logs()  # no line per poll in the agent's log
         settings = settings_from_runtime(runtime)
         approver = _setting(runtime, "IMAGINE_APPROVER")
         service = await asyncio.to_thread(ImagineService.create, settings,
@@ -186,6 +216,11 @@ class ImagineVideoService:
         service.queue_approvals("plugin")  # no callback: the operator decides in the approvals queue
         service.output_dir = settings.data_dir / "videos"
         return cls(runtime, service)
+
+    @property
+    def approver(self) -> Approver | None:
+        """The operator's ``IMAGINE_APPROVER`` callback: asked for payments over the threshold and coins under 'ask'."""
+        return self.service.wallet.approver
 
     async def stop(self) -> None:
         if self._service is not None:
@@ -254,6 +289,52 @@ def _options(options: Any) -> dict[str, Any]:
     return merged
 
 
+def _as_dict(value: Any) -> Any:
+    """A protobuf message (ElizaOS ``Content.data`` is a ``Struct``) as plain JSON values; others unchanged."""
+    if hasattr(value, "DESCRIPTOR"):
+        from google.protobuf.json_format import MessageToDict
+
+        return MessageToDict(value)
+    return value
+
+
+def _model_params(responses: Any, *actions: str) -> dict[str, Any]:
+    """The parameters the model chose for ``action``, from its responses.
+
+    In elizaos 2.0.0a5's single-shot path they arrive in ``responses[].content.data["params"]`` as
+    ``{ACTION: [{...}]}``; ``options.parameters`` then carries only empty values.
+    """
+    for response in responses or []:
+        content = response.get("content") if isinstance(response, Mapping) else getattr(response, "content", None)
+        data = _as_dict(content.get("data") if isinstance(content, Mapping) else getattr(content, "data", None))
+        params = data.get("params") if isinstance(data, Mapping) else None
+        if not isinstance(params, Mapping):
+            continue
+        chosen = next((params[k] for a in actions for k in params if str(k).upper() == a), None)
+        if isinstance(chosen, list):
+            chosen = next((c for c in chosen if isinstance(c, Mapping)), None)
+        if isinstance(chosen, Mapping):
+            return {str(k): v for k, v in chosen.items() if v not in (None, "")}
+    return {}
+
+
+def _plain(value: Any) -> Any:
+    """A protobuf ``Value`` (what elizaos fills declared parameters with) as plain JSON; an empty one is None."""
+    if hasattr(value, "DESCRIPTOR"):
+        import json
+
+        from google.protobuf.json_format import MessageToJson
+
+        return json.loads(MessageToJson(value))
+    return value
+
+
+def _chosen(options: Any, responses: Any, *actions: str) -> dict[str, Any]:
+    """The model's parameters for this call: non-empty action options first, then its responses' params."""
+    opts = {k: plain for k, v in _options(options).items() if (plain := _plain(v)) not in (None, "", {}, [])}
+    return {**_model_params(responses, *actions), **opts}
+
+
 def _prompt_of(text: str, options: Mapping[str, Any]) -> str:
     prompt = options.get("prompt")
     if isinstance(prompt, str) and prompt.strip():
@@ -273,13 +354,25 @@ def _duration_of(text: str, options: Mapping[str, Any]) -> float | None:
     return float(found.group(1)) if found else None
 
 
+def _wants_coin(options: Mapping[str, Any]) -> bool:
+    return any(options.get(k) in (True, "true", "True") for k in ("autoClank", "auto_clank"))
+
+
 def _auto_clank(settings: Settings, options: Mapping[str, Any]) -> bool:
-    """Operator policy decides (rule 6): ``never``/``always`` win; ``agent``/``ask`` follow the request."""
+    """Operator policy decides (rule 6): ``never``/``always`` win; ``agent``/``ask`` follow the request
+    (under ``ask`` a person must still approve it before anything is paid: see ``_coin_approved``)."""
     if settings.auto_clank == "never":
         return False
     if settings.auto_clank == "always":
         return True
-    return options.get("autoClank") is True or options.get("auto_clank") is True
+    return _wants_coin(options)
+
+
+def _model_refusal(options: Mapping[str, Any]) -> str | None:
+    model = options.get("model")
+    if model in (None, "", "sora"):
+        return None
+    return f"the video model {str(model)[:40]!r} is not offered here (this server sells: sora). Nothing was paid."
 
 
 # ---------------------------------------------------------------------------------------- narration
@@ -391,22 +484,62 @@ async def _can_generate(runtime: Any, message: Any, state: Any = None) -> bool:
             and not _PRICE_WORDS.search(text))
 
 
+async def _coin_approved(video: ImagineVideoService, prompt: str, quote: QuoteResult) -> bool:
+    """Under ``IMAGINE_AUTO_CLANK=ask`` a person approves each coin through the operator's ``IMAGINE_APPROVER``
+    callback; on a no there is no coin and nothing is paid. (Without a callback the approvals queue decides.)"""
+    approver = video.approver
+    if approver is None:
+        return False
+    req = quote.quote.requirement
+    ask = ApprovalRequest(req.amount, req.pay_to, req.network, req.resource,
+                          f"deploy a Clanker coin for the video {prompt[:80]!r}; the paying wallet becomes its creator",
+                          asset=req.asset, reasons=("a coin under the operator's autoClank=ask policy",))
+    return bool(await asyncio.to_thread(approver, ask))
+
+
+def _refused(name: str, text: str, **data: Any) -> dict[str, Any]:
+    return {"success": False, "text": text, "error": text, "values": {"success": False, "paid": False},
+            "data": {"actionName": name, **data}}
+
+
 async def _generate(runtime: Any, message: Any, state: Any = None, options: Any = None,
                     callback: Callback | None = None, responses: Any = None) -> dict[str, Any]:
-    """Quote, pay once (the service attaches to an already-paid identical request), wait, download, narrate."""
+    """Quote, pay once (the service attaches to an already-paid identical request), wait, download, narrate.
+
+    The runtime may call this action whatever its ``validate`` says (elizaos caches state per room), so
+    the message is checked again here: chit-chat and price questions never pay.
+    """
     name = "GENERATE_VIDEO"
     try:
         video = _require_service(runtime)
         service = video.service
-        opts, text = _options(options), _text(message)
+        text = _text(message)
+        opts = _chosen(options, responses, name)
+        if _PRICE_WORDS.search(text):  # "how much would …": answer the price, never buy
+            return await _quote(runtime, message, state, options, callback, responses)
+        if not (_VIDEO_WORDS.search(text) and _MAKE_WORDS.search(text)):
+            reply = ("I only buy a video when you ask me to make one (for example: \"make a 4 second video of "
+                     "waves at night\"). Nothing was paid.")
+            await _say(callback, _content(reply, name))
+            return _refused(name, reply, reason="the message does not ask for a video")
+        if (refusal := _model_refusal(opts)) is not None:
+            await _say(callback, _content(f"I can't buy that video: {refusal}", name))
+            return _refused(name, refusal)
         prompt, duration = _prompt_of(text, opts), _duration_of(text, opts)
         clank = _auto_clank(service.settings, opts)
         quote = await service.aquote(prompt, duration=duration, auto_clank=clank)
         if not quote.allowed:
             refusal = f"I can't buy that video: {quote.refusal}. Nothing was paid."
             await _say(callback, _content(refusal, name))
-            return {"success": False, "text": refusal, "error": quote.refusal or "refused",
-                    "values": {"success": False}, "data": {"actionName": name, "quote": quote.to_json()}}
+            return _refused(name, refusal, quote=quote.to_json())
+        if clank and service.settings.auto_clank == "ask" and not isinstance(video.approver, QueueApprover) \
+                and not await _coin_approved(video, prompt, quote):
+            # With the operator's callback it decides here; without one the service queues the coin.
+            refusal = ("The operator's autoClank policy is 'ask' and no person approved a coin for this video, so I "
+                       "did not buy it. Nothing was paid. Ask again without a coin, or the operator approves coins "
+                       "through the IMAGINE_APPROVER callback.")
+            await _say(callback, _content(refusal, name))
+            return _refused(name, refusal, quote=quote.to_json())
         await _say(callback, _content(f'Buying a video of "{prompt}" for {_usdc(quote.quote.amount)}…', name))
         outcome: GenerationOutcome = await service.agenerate(prompt, duration=duration, auto_clank=clank,
                                                              on_progress=_Progress(callback, name))
@@ -437,7 +570,7 @@ async def _quote(runtime: Any, message: Any, state: Any = None, options: Any = N
     name = "QUOTE_VIDEO"
     try:
         service = _require_service(runtime).service
-        opts, text = _options(options), _text(message)
+        opts, text = _chosen(options, responses, name, "GENERATE_VIDEO"), _text(message)
         prompt, duration = _prompt_of(text, opts), _duration_of(text, opts)
         result = await service.aquote(prompt, duration=duration, auto_clank=_auto_clank(service.settings, opts))
         price = _usdc(result.quote.amount)
@@ -514,6 +647,18 @@ def _example(user: str, reply: str, action: str) -> list[dict[str, Any]]:
             {"name": "{{agentName}}", "content": {"text": reply, "actions": [action]}}]
 
 
+VIDEO_PARAMETERS = (
+    Parameter("prompt", "What the video shows: subject, action, setting, camera, lighting, style (plain text, "
+              f"at most {MAX_PROMPT_CHARS} characters). Omit to use the user's own words.", "string"),
+    Parameter("duration", f"Length in seconds, {MIN_DURATION}-{MAX_DURATION}, exactly as the user asked; omit for 8.",
+              "number", minimum=MIN_DURATION, maximum=MAX_DURATION),
+    Parameter("model", "The video model; only 'sora' is offered. Omit it.", "string"),
+    Parameter("image", "An https:// URL of a starting image the user gave, for image-to-video. Omit otherwise.",
+              "string"),
+    Parameter("autoClank", "true only when the user asked for a coin (Clanker token) for the video; the operator's "
+              "policy decides whether one is deployed.", "boolean"),
+)
+
 GENERATE_VIDEO = Action(
     name="GENERATE_VIDEO",
     description="Make an AI video from a text prompt, paying the Imagine API per request in USDC "
@@ -527,6 +672,7 @@ GENERATE_VIDEO = Action(
     ],
     validate=_can_generate,
     handler=_generate,
+    parameters=VIDEO_PARAMETERS,
 )
 
 QUOTE_VIDEO = Action(
@@ -537,6 +683,7 @@ QUOTE_VIDEO = Action(
                        "Let me get a quote.", "QUOTE_VIDEO")],
     validate=_can_quote,
     handler=_quote,
+    parameters=VIDEO_PARAMETERS,
 )
 
 VIDEO_STATUS = Action(
@@ -546,6 +693,8 @@ VIDEO_STATUS = Action(
     examples=[_example("Is my video ready yet?", "Checking on it.", "VIDEO_STATUS")],
     validate=_can_check,
     handler=_check,
+    parameters=(Parameter("taskId", "The task id of a video that was paid for; omit for the newest pending one.",
+                          "string"),),
 )
 
 
@@ -649,6 +798,34 @@ async def _init(config: Mapping[str, Any], runtime: Any) -> None:
         logger.warning("imagine plugin: no IMAGINE_BASE_URL, using the embedded sandbox; no real money moves")
 
 
+_DESCRIPTIONS = {
+    "IMAGINE_BASE_URL": "Imagine API base URL (https://eliza.getimagine.club); unset = the embedded no-money sandbox",
+    "IMAGINE_PRIVATE_KEY": "0x hex key of the paying wallet (USDC on Base)",
+    "IMAGINE_KEYSTORE": "eth-account keystore file of the paying wallet, instead of a raw key",
+    "IMAGINE_KEYSTORE_PASSWORD": "password of the keystore",
+    "IMAGINE_DATA_DIR": "where the ledger and the videos are kept",
+    "IMAGINE_LEDGER_URL": "postgresql://… to share one budget between agents (default: SQLite in the data dir)",
+    "IMAGINE_MAX_PER_CALL": "most USDC one video may cost (default 5)",
+    "IMAGINE_DAILY_CAP": "most USDC spent per day (default 20)",
+    "IMAGINE_TOTAL_CAP": "most USDC spent in total (default 100)",
+    "IMAGINE_SESSION_CAP": "most USDC spent while the agent runs",
+    "IMAGINE_RATE_PER_MINUTE": "most payments per minute (default 10)",
+    "IMAGINE_APPROVAL_THRESHOLD": "payments over this many USDC need IMAGINE_APPROVER's yes (default 2)",
+    "IMAGINE_AUTO_CLANK": "coins for videos: never (default), ask (IMAGINE_APPROVER decides), agent, always",
+    "IMAGINE_SANDBOX_SPEED": "time scale of the embedded sandbox's jobs",
+}
+_SENSITIVE = frozenset({"IMAGINE_PRIVATE_KEY", "IMAGINE_KEYSTORE_PASSWORD", "IMAGINE_LEDGER_URL"})
+AGENT_CONFIG: dict[str, Any] = {
+    "pluginType": "elizaos:plugin:1.0.0",
+    "pluginParameters": {
+        key: {"type": "string", "required": False, "sensitive": key in _SENSITIVE,
+              "description": _DESCRIPTIONS[key]}
+        for key in CONFIG_KEYS
+    },
+    "actions": {a: {"parameters": None} for a in ("GENERATE_VIDEO", "QUOTE_VIDEO", "VIDEO_STATUS")},
+}
+"""Registry metadata, as ElizaOS plugins publish it in package.json's ``agentConfig``."""
+
 imagine_plugin = Plugin(
     name="imagine",
     description="Buy AI videos from the Imagine API with x402 (USDC on Base) under an operator budget.",
@@ -658,7 +835,10 @@ imagine_plugin = Plugin(
     actions=[GENERATE_VIDEO, QUOTE_VIDEO, VIDEO_STATUS],
     providers=[IMAGINE_BUDGET, IMAGINE_PENDING_VIDEOS],
     evaluators=[RECORD_DELIVERY],
+    agent_config=AGENT_CONFIG,
 )
+for _action in imagine_plugin.actions:
+    AGENT_CONFIG["actions"][_action.name]["parameters"] = [p.to_json() for p in _action.parameters]
 
 
 # ------------------------------------------------------------------------------------- elizaos adapter
@@ -671,12 +851,13 @@ def elizaos_plugin(plugin: Plugin = imagine_plugin) -> Any:
     ``Content``; results come back as ``ActionResult``/``ProviderResult``.
     """
     from elizaos.types import Action as ElizaAction
-    from elizaos.types import ActionExample, ActionResult, EvaluationExample, ProviderResult
+    from elizaos.types import ActionExample, ActionParameter, ActionResult, EvaluationExample, ProviderResult
     from elizaos.types import Content as ElizaContent
     from elizaos.types import Evaluator as ElizaEvaluator
     from elizaos.types import Plugin as ElizaPlugin
     from elizaos.types import Provider as ElizaProvider
     from elizaos.types import Service as ElizaService
+    from google.protobuf.json_format import ParseDict
 
     def to_content(content: Content) -> Any:
         return ElizaContent(**{k: v for k, v in content.items() if v is not None})
@@ -719,7 +900,8 @@ def elizaos_plugin(plugin: Plugin = imagine_plugin) -> Any:
         config=dict(plugin.config),
         services=[service_class],
         actions=[ElizaAction(name=a.name, description=a.description, similes=a.similes, validate=a.validate,
-                             handler=handler_of(a.handler), examples=examples_of(a.examples))
+                             handler=handler_of(a.handler), examples=examples_of(a.examples),
+                             parameters=[ParseDict(p.to_json(), ActionParameter()) for p in a.parameters] or None)
                  for a in plugin.actions],
         providers=[ElizaProvider(name=p.name, description=p.description, get=provider_of(p.get), dynamic=p.dynamic)
                    for p in plugin.providers],
