@@ -266,3 +266,21 @@ async def test_ask_policy_deploys_a_coin_only_when_the_person_says_so(tmp_path: 
             assert not plain.is_error  # no coin asked for: nobody is asked
         assert len(asked) == 3 and all("coin" in q for q in asked)
         assert len(service.receipts()) == 3
+
+
+async def test_a_download_that_cannot_be_written_is_a_clear_download_error(service: ImagineService,
+                                                                          tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the videos directory should be")
+    service.output_dir = blocker
+    async with Client(create_server(service)) as client:
+        result = await client.call_tool("generate_video", {"prompt": "a moth at a lamp", "duration": 2})
+        text = _text(result)
+        assert result.is_error and "DownloadError: cannot create the video file" in text and str(blocker) in text
+        assert "nothing more is paid" in text and "wait_for_video" in text
+        [payment] = service.receipts()
+        service.output_dir = tmp_path / "videos"  # the operator fixes it: the paid task downloads, no new payment
+        again = await client.call_tool("wait_for_video", {"task_id": payment.task_id})
+        assert not again.is_error and again.structured_content is not None
+        assert Path(again.structured_content["videoPath"]).is_file()
+    assert len(service.receipts()) == 1
