@@ -19,6 +19,7 @@ import pytest
 from mcp.client import Client
 
 from imagine_agent import __version__
+from imagine_agent.client import request_hash
 from imagine_agent.config import Settings
 from imagine_agent.mcp_server import create_server
 from imagine_agent.service import ImagineService
@@ -225,11 +226,6 @@ async def test_payment_over_threshold_without_elicitation_waits_in_the_approvals
         assert [r.amount for r in service.receipts()] == [1_000_000]
 
 
-async def _sent_auto_clank(service: ImagineService) -> list[bool]:
-    rows = await asyncio.to_thread(service.ledger.tasks)
-    return [bool(r) for r in rows]
-
-
 @pytest.mark.parametrize("policy", ["never", "ask"])
 async def test_a_callers_flag_alone_never_deploys_a_coin(tmp_path: Path, policy: str) -> None:
     with _open(tmp_path, 200, auto_clank=policy) as service:
@@ -239,7 +235,7 @@ async def test_a_callers_flag_alone_never_deploys_a_coin(tmp_path: Path, policy:
             if policy == "never":
                 assert not result.is_error and result.structured_content is not None
                 assert result.structured_content["autoClank"] is False
-                assert len(service.receipts()) == 1
+                assert _paid_hashes(service) == {_hash(service, "a paper crane", False)}
             else:  # no person to ask over this client: the coin waits for the operator, nothing paid
                 assert not result.is_error and result.structured_content is not None, _text(result)
                 assert result.structured_content["status"] == "awaiting_approval"
@@ -266,6 +262,18 @@ async def test_ask_policy_deploys_a_coin_only_when_the_person_says_so(tmp_path: 
             assert not plain.is_error  # no coin asked for: nobody is asked
         assert len(asked) == 3 and all("coin" in q for q in asked)
         assert len(service.receipts()) == 3
+        # What was sent, not only what was said: the request paid for carried autoClank only when approved.
+        assert _paid_hashes(service) == {_hash(service, "a paper crane", False), _hash(service, "a paper boat", True),
+                                         _hash(service, "a paper lantern", False)}
+
+
+def _hash(service: ImagineService, prompt: str, coin: bool) -> str:
+    request, _ = service.build_request(prompt, duration=2, auto_clank=coin)
+    return request_hash(service.client.base_url, request, None)
+
+
+def _paid_hashes(service: ImagineService) -> set[str]:
+    return {r.request_hash for r in service.receipts()}
 
 
 async def test_a_download_that_cannot_be_written_is_a_clear_download_error(service: ImagineService,
