@@ -11,6 +11,7 @@ from imagine_agent.client import request_hash
 from imagine_agent.config import Settings
 from imagine_agent.errors import ConfigurationError
 from imagine_agent.plugin import ImagineVideoService, imagine_plugin, register
+from imagine_agent.plugin import actions as plugin_actions
 from imagine_agent.wallet import ApprovalRequest
 from tests.surfaces.conftest import SPEED
 from tests.surfaces.host import FakeRuntime
@@ -156,7 +157,7 @@ async def test_auto_clank_follows_operator_policy(tmp_path: Path) -> None:
     finally:
         await host.stop()
     never = Settings(data_dir=tmp_path, auto_clank="never")
-    assert plugin_module._auto_clank(never, {"autoClank": True}) is False
+    assert plugin_actions._auto_clank(never, {"autoClank": True}) is False
 
 
 async def test_ask_policy_deploys_a_coin_only_with_the_operators_approval(tmp_path: Path) -> None:
