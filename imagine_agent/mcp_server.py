@@ -334,13 +334,14 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
         except ImagineTimeoutError:
             return _still_running(task_id, time.monotonic() - started, last[-1] if last else None)
         except ImagineError as exc:
-            raise ToolError(f"{type(exc).__name__}: {exc}") from None
+            raise ToolError(f"{type(exc).__name__} (code {exc.code}): {exc}") from None
         result: dict[str, Any] = {"taskId": task_id, **status.to_wire()}
         if download and status.status == "completed":
             try:
                 files = await asyncio.to_thread(service.download, task_id, None, status=status)
             except ImagineError as exc:
-                raise ToolError(f"{type(exc).__name__}: {exc}. The video is done and paid for: call wait_for_video "
+                raise ToolError(f"{type(exc).__name__} (code {exc.code}): {exc}. The video is done and paid for: "
+                                "call wait_for_video "
                                 f"with task_id {task_id} to download it again (nothing more is paid).") from None
             result["videoPath"] = str(files.video)
             result["previewPath"] = str(files.preview) if files.preview else None
