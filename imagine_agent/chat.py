@@ -2,7 +2,8 @@
 
 Progress (tool steps, the payment, a progress bar while the video renders) goes to stderr; the
 agent's narration to stdout. A payment that needs approval is asked in the terminal; ``--yes``
-approves it, and with no terminal (or with ``--json``) and no ``--yes`` it is declined. ``--json``
+approves it, and with no terminal (or with ``--json``) and no ``--yes`` it is declined. A coin under
+``IMAGINE_AUTO_CLANK=ask`` is only ever approved by a person at the terminal, never by ``--yes``. ``--json``
 prints one object per message: ``{"reply", "taskId", "paid", "videoPath", "modelCalls"}``.
 """
 
@@ -176,7 +177,15 @@ class ChatSession:
         decisions: list[dict[str, Any]] = []
         for action in request.get("action_requests", []):
             description = action.get("description") or f"Run {action.get('name')}?"
-            if self.yes:
+            coin = bool(action.get("args", {}).get("auto_clank")) and self.context.policy == "ask"
+            if coin and not self.interactive:
+                # Under 'ask' a person decides each coin; --yes approves prices, never a coin by itself.
+                decisions.append({"type": "reject", "message": "the operator's autoClank policy is 'ask' and no one "
+                                  "was at a terminal to approve the coin; nothing was paid (ask again without a "
+                                  "coin, or run the chat in a terminal)"})
+                if self.stderr is not None:
+                    self.stderr.print(f"[red]{description}\ndeclined: a coin under 'ask' needs a person's yes[/]")
+            elif self.yes and not coin:
                 decisions.append({"type": "approve"})
                 if self.stderr is not None:
                     self.stderr.print(f"[yellow]{description}\napproved by --yes[/]")

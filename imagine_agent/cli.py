@@ -118,6 +118,27 @@ def _approver(yes: bool, as_json: bool) -> Callable[[Any], bool]:
     return approve
 
 
+def _at_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _confirm_coin(payer: str, as_json: bool) -> None:
+    """Under IMAGINE_AUTO_CLANK=ask a person confirms each coin at the terminal; --auto-clank alone (or --yes,
+    which approves prices) never deploys one."""
+    from .errors import ApprovalDeniedError
+
+    if as_json or not _at_terminal():
+        raise ApprovalDeniedError(
+            "the operator's autoClank policy is 'ask': a coin needs a person's yes at a terminal, and there is none "
+            "(--json or no terminal). Nothing was paid. Run it in a terminal, drop --auto-clank, or set "
+            "IMAGINE_AUTO_CLANK=agent."
+        )
+    if not typer.confirm(f"Deploy a Clanker coin for this video? The paying wallet {payer} becomes its creator.",
+                         default=False, err=True):
+        raise ApprovalDeniedError("the coin was not approved, so nothing was paid. Drop --auto-clank to make the "
+                                  "video without one.")
+
+
 @contextmanager
 def _service(settings: Settings, *, yes: bool = False, as_json: bool = False,
              quiet: bool = False) -> Iterator[ImagineService]:
@@ -251,6 +272,8 @@ def generate(
 ) -> None:
     """Pay for a video, wait for it with a progress bar, and download it."""
     with _service(_settings(base_url, max_per_call, as_json=as_json), yes=yes, as_json=as_json) as service:
+        if auto_clank and service.settings.auto_clank == "ask":
+            _confirm_coin(service.wallet.address, as_json)
         with _progress(not as_json and not no_wait) as on_progress:
             outcome = service.generate(
                 prompt, duration=duration, image=image, auto_clank=auto_clank, auto_enhance=auto_enhance,
@@ -550,8 +573,13 @@ def mcp(
     transport: Annotated[str, typer.Option(help="stdio or streamable-http")] = "stdio",
     port: Annotated[int, typer.Option(help="Port for streamable-http")] = 8765,
     base_url: BaseUrl = None,
+    token: Annotated[Optional[str], typer.Option(
+        help="Bearer token streamable-http clients must send (else IMAGINE_MCP_TOKEN, else one is generated "
+        "and printed)")] = None,
+    no_auth: Annotated[bool, typer.Option(
+        "--no-auth", help="Serve streamable-http without a token: any local process could spend the budget")] = False,
 ) -> None:
     """Serve quote/generate/status/budget over the Model Context Protocol (Claude Desktop, Cursor, ElizaOS)."""
     from .mcp_server import serve
 
-    serve(_settings(base_url), transport=transport, port=port)
+    serve(_settings(base_url), transport=transport, port=port, token=token, no_auth=no_auth)

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -224,31 +225,55 @@ def _check_download(resp: httpx.Response, fetch: Fetch) -> None:
 
 
 class _Writer:
-    """Write a download to ``name.part`` and rename it into place only when complete and within limits."""
+    """Write a download to a temporary file of its own and rename it into place only when complete and
+    within limits. Concurrent downloads of one task never share a temporary file, and the rename is
+    atomic, so each of them ends with the whole file in place. A file-system error is a ``DownloadError``
+    that names the file."""
 
     def __init__(self, fetch: Fetch) -> None:
-        fetch.path.parent.mkdir(parents=True, exist_ok=True)
         self.fetch = fetch
-        self.part = fetch.path.with_name(fetch.path.name + ".part")
-        self.file = self.part.open("wb")
         self.size = 0
+        try:
+            fetch.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, part = tempfile.mkstemp(prefix=f".{fetch.path.name}.", suffix=".part", dir=fetch.path.parent)
+        except OSError as exc:
+            raise self._error("cannot create", exc) from None
+        self.part = Path(part)
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o644)  # as an ordinary new file would be, not mkstemp's 0600
+        self.file = os.fdopen(fd, "wb")
+
+    def _error(self, what: str, exc: OSError) -> DownloadError:
+        reason = exc.strerror or type(exc).__name__
+        return DownloadError(f"{what} the {self.fetch.kind} file {self.fetch.path}: {reason}; check the output "
+                             "directory (free space, permissions) and download again (nothing is paid again)")
 
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.size > self.fetch.max_bytes:
             raise DownloadError(f"{self.fetch.kind} passed the {self.fetch.max_bytes}-byte limit; download stopped")
-        self.file.write(chunk)
+        try:
+            self.file.write(chunk)
+        except OSError as exc:
+            raise self._error("cannot write", exc) from None
 
     def finish(self) -> Path:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError as exc:
+            raise self._error("cannot write", exc) from None
         if self.size == 0:
             raise DownloadError(f"{self.fetch.kind} download was empty: {self.fetch.url}")
-        os.replace(self.part, self.fetch.path)
+        try:
+            os.replace(self.part, self.fetch.path)
+        except OSError as exc:
+            raise self._error("cannot save", exc) from None
         return self.fetch.path
 
     def abort(self) -> None:
-        self.file.close()
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
+            self.file.close()
+        with contextlib.suppress(OSError):
             self.part.unlink()
 
 

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     wait_timeout: float = 900.0
 
     auto_clank: AutoClankPolicy = "never"
+    mcp_wait_seconds: float = Field(45.0, gt=0, le=3600, description="longest an MCP tool call waits for a render")
+    mcp_token: SecretStr | None = Field(None, description="bearer token of the streamable-http MCP transport")
     model: str | None = Field(None, description="LangChain chat model for the agent (e.g. gpt-4o-mini)")
     sandbox_speed: float = 30.0
 

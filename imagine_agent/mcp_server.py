@@ -2,58 +2,254 @@
 
     imagine-agent mcp                      # stdio (what desktop clients spawn)
     python -m imagine_agent.mcp_server     # the same
-    imagine-agent mcp --transport streamable-http --port 8765
+    imagine-agent mcp --transport streamable-http --port 8765   # bearer token required (IMAGINE_MCP_TOKEN)
 
 Tools: ``quote_video``, ``generate_video`` (progress notifications while it renders), ``video_status``,
 ``wait_for_video``, ``budget_status``. Resources: ``imagine://budget``, ``imagine://receipts``,
 ``imagine://videos/pending``. Each tool only calls ``ImagineService``; a failure comes back as an MCP
 error result carrying the error's message (never a traceback, never a key). Caps come from the
 server's settings (``IMAGINE_*``), never from tool arguments.
+
+Common MCP clients (the TypeScript SDK, ``@elizaos/plugin-mcp``) give up on a call after 60 s whatever
+progress they are sent, so no call waits longer than ``IMAGINE_MCP_WAIT_SECONDS`` (45 s): a longer
+render returns ``status: "still_running"`` with its task id, and ``wait_for_video`` picks it up. A call
+the client cancels stops polling at once; its job stays pending and its payment recorded.
+
+A payment over the approval threshold, and a coin under ``IMAGINE_AUTO_CLANK=ask``, need a person:
+they are asked through MCP elicitation when the client supports it; otherwise ``no_human_to_ask`` sends
+the call to the operator's approvals queue: it answers ``awaiting_approval`` with the approval's id
+(nothing signed), and ``wait_for_video(approvalId)`` continues it once the operator approved.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
+import functools
+import inspect
 import json
-import logging
 import re
 import sys
+import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, cast
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from . import __version__
 from .config import SANDBOX_NOTICE, Settings
-from .errors import AwaitingApprovalError, ImagineError, exit_code_for
+from .errors import AwaitingApprovalError, ImagineError, ImagineTimeoutError, exit_code_for
+from .limits import MAX_DURATION, MAX_PROMPT_CHARS, MIN_DURATION
+from .logs import quiet_library_logs
+from .money import format_usdc
 
 if TYPE_CHECKING:  # the service, its client, wallet, ledger and the sandbox load on the first tool call
+    from .approvals import QueueApprover
     from .ledger import PaymentRecord
     from .models import TaskStatus
     from .service import ImagineService
+    from .wallet import ApprovalRequest
 
 __all__ = ["create_server", "main", "serve"]
 
 INSTRUCTIONS = """Buys AI videos from the Imagine API, paying per request in USDC on Base (x402).
 Quote first (quote_video signs nothing), then generate_video pays once and waits for the render.
-Spending is capped by the operator; budget_status shows what is left. If generate_video returns
-before the video is done, resume it with wait_for_video(task_id) instead of paying again."""
+Spending is capped by the operator; budget_status shows what is left. A call waits at most a bounded
+time: if generate_video returns status still_running, resume it with wait_for_video(task_id) (call it
+again while it says still_running) instead of paying again."""
+
+# ------------------------------------------------------------------------------------------ arguments
+
+Prompt = Annotated[str, Field(
+    strict=True, min_length=1, max_length=MAX_PROMPT_CHARS,
+    description=f"What the video shows, in plain text (1-{MAX_PROMPT_CHARS} characters): subject, action, "
+    "setting, camera, lighting, style.")]
+Duration = Annotated[float, Field(
+    strict=True, ge=MIN_DURATION, le=MAX_DURATION,
+    description=f"Length in seconds, {MIN_DURATION}-{MAX_DURATION}; 8 when omitted.")]
+Image = Annotated[str, Field(
+    strict=True, max_length=16 * 1024 * 1024,
+    description="Starting image for image-to-video: an http(s) URL or a data:image/...;base64 URL (no file "
+    "paths). Empty (the default) for text-to-video.")]
+AutoEnhance = Annotated[bool, Field(
+    strict=True, description="Ask the server to rewrite the prompt with the video model's prompting guide.")]
+AutoClank = Annotated[bool, Field(
+    strict=True, description="Ask to deploy a coin (Clanker token) for the video; the paying wallet becomes its "
+    "creator. The operator's autoClank policy decides: it may be ignored, sent, or need a person's approval.")]
+TaskId = Annotated[str, Field(
+    strict=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+    description="The taskId that generate_video returned.")]
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
 
-def _auto_clank(settings: Settings, requested: bool) -> bool:
-    """Operator policy decides (rule 6): ``never``/``always`` win; ``agent``/``ask`` follow the request."""
-    return {"never": False, "always": True}.get(settings.auto_clank, requested)
+class _KnownArgsOnly(BaseModel):
+    """Mixed into a tool's argument model: unknown arguments are refused, as the LangChain tools refuse them."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    tool_name: ClassVar[str] = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown(cls, data: Any) -> Any:
+        known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+        unknown = sorted(set(data) - known) if isinstance(data, dict) else []
+        if unknown:
+            raise ValueError(f"unknown argument(s) {', '.join(unknown)}: not arguments of {cls.tool_name} (prices, "
+                             "caps and payees are set by the operator and cannot be passed). Nothing was sent or paid.")
+        return data
 
 
-def _receipt(record: PaymentRecord) -> dict[str, Any]:
-    """A payment as shown to clients: never the signed header (a bearer instrument)."""
-    return {
-        "id": record.id, "state": record.state.value, "amount": str(record.amount), "asset": record.asset,
-        "network": record.network, "payTo": record.pay_to, "payer": record.payer, "taskId": record.task_id,
-        "transaction": record.transaction, "reason": record.reason,
-        "createdAt": dt.datetime.fromtimestamp(record.created_at, dt.UTC).isoformat(timespec="seconds"),
-    }
+def _strict(tool: Tool) -> Tool:
+    """The tool with an argument model that refuses unknown arguments (``additionalProperties: false``)."""
+    base = tool.fn_metadata.arg_model
+    strict = cast("type[ArgModelBase]", type(base.__name__, (_KnownArgsOnly, base),
+                                             {"__module__": __name__, "tool_name": tool.name}))
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = strict.model_json_schema(by_alias=True)
+    return tool
+
+
+def _tool(fn: Callable[..., Any], annotations: ToolAnnotations, description: str) -> Tool:
+    """A tool with strict arguments; its description is one paragraph, without the source's indentation."""
+    text = " ".join(inspect.cleandoc(description).split())
+    return _strict(Tool.from_function(fn, description=text, annotations=annotations))
+
+
+# ------------------------------------------------------------------------------------- human approval
+
+
+@dataclass(frozen=True)
+class HumanAsk:
+    """What a person must approve before a call may pay: a price over the threshold, and/or a coin."""
+
+    tool: str
+    prompt: str
+    amount: int
+    over_threshold: bool
+    coin: bool
+
+    def describe(self) -> str:
+        parts = []
+        if self.over_threshold:
+            parts.append(f"a payment of {format_usdc(self.amount)}, over the operator's approval threshold")
+        if self.coin:
+            parts.append("deploying a coin for the video under the operator's autoClank=ask policy")
+        return " and ".join(parts)
+
+
+class _PaymentDecision(BaseModel):
+    approve: bool = Field(description="Pay for this video")
+
+
+class _CoinDecision(BaseModel):
+    approve: bool = Field(description="Make and pay for this video")
+    deploy_coin: bool = Field(description="Also deploy a coin for it (the paying wallet becomes its creator)")
+
+
+_APPROVED: contextvars.ContextVar[int | None] = contextvars.ContextVar("imagine_mcp_approved_amount", default=None)
+"""The amount a person approved for the tool call running in this context (worker threads inherit it)."""
+
+
+@functools.cache
+def _mcp_approver_type() -> type[QueueApprover]:
+    """``_McpApprover``, built on first use so that ``tools/list`` never loads the ledger and the wallet."""
+    from .approvals import QueueApprover
+
+    class _McpApprover(QueueApprover):
+        """The wallet's approver while the MCP server runs: yes up to what a person approved over elicitation
+        for this call (never a higher price than the one shown); with no such person, the operator's queue."""
+
+        def __call__(self, request: ApprovalRequest) -> bool:
+            approved = _APPROVED.get()
+            if approved is not None:
+                return request.amount <= approved
+            return super().__call__(request)
+
+    return _McpApprover
+
+
+def _install_mcp_approver(service: ImagineService) -> None:
+    """No human behind MCP but the elicited one: the wallet asks through ``_McpApprover``."""
+    approver_type = _mcp_approver_type()
+    if not isinstance(service.wallet.approver, approver_type):
+        service.wallet.approver = approver_type(service.ledger, "mcp", service.settings.approval_ttl,
+                                                session_id=service.wallet.session_id)
+
+
+def _can_elicit(ctx: Context) -> bool:
+    """Whether the client declared form elicitation (a bare ``elicitation: {}`` counts, as the SDK counts it)."""
+    capabilities = ctx.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What ``generate_video`` will pay for, decided before its body runs: price shown, coin, who must approve."""
+
+    amount: int
+    coin: bool
+    ask: HumanAsk | None = None  # a person must approve this
+    refusal: str | None = None
+    refusal_code: str | None = None
+
+    def question(self) -> Elicit[Any]:
+        assert self.ask is not None
+        text = (f"imagine-agent asks your approval for {self.ask.describe()}.\nVideo: {self.ask.prompt!r}\n"
+                f"Price: {format_usdc(self.amount)} (nothing is paid unless you approve).")
+        return Elicit(text, _CoinDecision if self.ask.coin else _PaymentDecision)
+
+
+_PLAN: contextvars.ContextVar[_Plan | None] = contextvars.ContextVar("imagine_mcp_plan", default=None)
+"""The plan the approval resolver made for the call running in this context (its body reads it)."""
+
+
+def no_human_to_ask(plan: _Plan) -> _Plan:
+    """Where a call that needs a person goes when this MCP client cannot ask one (no elicitation).
+
+    It is paid for without a person's yes, so the wallet's approver (``_McpApprover``, the approvals queue)
+    records it as ``awaiting_approval`` and refuses it, nothing signed; the call answers ``awaiting_approval``
+    with the approval's id. The one place to change if such calls should be refused outright instead.
+    """
+    return plan
+
+
+def _approved_plan(plan: _Plan | None, answer: ElicitationResult[Any], can_ask: bool) -> tuple[_Plan, bool]:
+    """The plan to pay for after the person's answer, and whether a person approved it over elicitation.
+
+    Raises ToolError (nothing signed) when it may not be paid.
+    """
+    if plan is None:
+        raise ToolError("the approval step did not run; nothing was signed or paid")
+    if plan.refusal is not None:
+        raise ToolError(f"Refused (code {plan.refusal_code}): {plan.refusal.rstrip('.')}. Nothing was signed or paid.")
+    if plan.ask is None:
+        return plan, False
+    if not can_ask:
+        return no_human_to_ask(plan), False
+    data = answer.data if isinstance(answer, AcceptedElicitation) else None
+    if not isinstance(data, _PaymentDecision | _CoinDecision) or not data.approve:
+        raise ToolError(f"ApprovalDeniedError: the person asked did not approve {plan.ask.describe()}. Nothing was "
+                        "signed or paid.")
+    coin = data.deploy_coin if isinstance(data, _CoinDecision) else plan.coin
+    return _Plan(plan.amount, coin, plan.ask), True
+
+
+def _awaiting(exc: AwaitingApprovalError) -> dict[str, Any]:
+    """Not a failure: the operator decides in the approvals queue; nothing was reserved or signed."""
+    return {"status": "awaiting_approval", "code": exc.code, "approvalId": exc.approval_id, "message": str(exc),
+            "paid": None,
+            "next": f"Tell the user the payment waits for the operator's approval (approval {exc.approval_id}). Once "
+                    f"it is approved, call wait_for_video with task_id {exc.approval_id} to make the video (or "
+                    "generate_video again with the same arguments); nothing was paid."}
 
 
 _APPROVAL_ID = re.compile(r"^[0-9a-f]{12}$")  # the queue's ids; task ids are longer
@@ -67,15 +263,30 @@ def _is_approval(service: ImagineService, approval_id: str) -> bool:
     return True
 
 
-def _remote_image(image: str | None) -> str | None:
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _receipt(record: PaymentRecord) -> dict[str, Any]:
+    """A payment as shown to clients: never the signed header (a bearer instrument)."""
+    return {
+        "id": record.id, "state": record.state.value, "amount": str(record.amount), "asset": record.asset,
+        "network": record.network, "payTo": record.pay_to, "payer": record.payer, "taskId": record.task_id,
+        "transaction": record.transaction, "reason": record.reason,
+        "createdAt": dt.datetime.fromtimestamp(record.created_at, dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _remote_image(image: str) -> str | None:
     """Only URLs: a file path would have this server upload its own files on a client's say-so."""
-    if image is not None and not image.startswith(("http://", "https://", "data:")):
+    if not image:
+        return None
+    if not image.startswith(("http://", "https://", "data:")):
         raise ToolError("InvalidRequestError: image must be an http(s) URL or a data: URL, not a file path")
     return image
 
 
 async def _call(work: Callable[[], Awaitable[Any]]) -> Any:
-    """Run one service call; its errors become MCP tool errors with the message only."""
+    """Run one service call; its errors become MCP tool errors with the message (and refusal code) only."""
     try:
         return await work()
     except AwaitingApprovalError:
@@ -94,80 +305,167 @@ def _progress(ctx: Context) -> Callable[[TaskStatus], Awaitable[None]]:
     return report
 
 
-def create_server(service: ImagineService) -> MCPServer:
-    """An MCP server over one open service (the caller closes the service)."""
-    server = MCPServer("imagine-agent", instructions=INSTRUCTIONS)
+def _still_running(task_id: str, waited: float, last: str | None) -> dict[str, Any]:
+    return {"taskId": task_id, "status": "still_running", "lastStatus": last, "waitedSeconds": round(waited, 1),
+            "next": f"The video is still being made and is paid for. Call wait_for_video with task_id {task_id} "
+                    "to keep waiting (call it again while it answers still_running), or run "
+                    f"`imagine-agent wait {task_id}`. Do not call generate_video again for it."}
+
+
+# ------------------------------------------------------------------------------------------ the server
+
+
+def create_server(service: ImagineService, *, wait_seconds: float | None = None) -> MCPServer:
+    """An MCP server over one open service (the caller closes the service).
+
+    ``wait_seconds`` bounds every call's wait for a render (default ``IMAGINE_MCP_WAIT_SECONDS``, 45 s).
+    """
     settings = service.settings
+    limit = settings.mcp_wait_seconds if wait_seconds is None else wait_seconds
+    if not isinstance(service, LazyService):  # a lazy service installs it when it is created
+        _install_mcp_approver(service)
 
-    @server.tool()
-    async def quote_video(prompt: str, duration: float | None = None, image: str | None = None,
-                          auto_enhance: bool = False, auto_clank: bool = False) -> dict[str, Any]:
-        """Price of a video, and whether the budget allows it. Signs and pays nothing.
+    def coin_of(requested: bool) -> tuple[bool, bool]:
+        """(send the coin, a person must approve it): the operator's policy decides, never the flag alone."""
+        policy = settings.auto_clank
+        if policy == "always":
+            return True, False
+        if policy == "agent":
+            return requested, False
+        if policy == "ask":
+            return requested, requested
+        return False, False
 
-        duration: seconds (default 8). image: http(s) URL or data URL to animate.
-        """
-        image = _remote_image(image)
-        result = await _call(lambda: service.aquote(
-            prompt, duration=duration, image=image, auto_enhance=auto_enhance,
-            auto_clank=_auto_clank(settings, auto_clank)))
-        return {**result.to_json(), "sandbox": service.is_sandbox}
+    async def bounded_wait(ctx: Context, task_id: str, started: float, download: bool) -> dict[str, Any]:
+        """Wait for the task until this call's time is up; then the result, or ``still_running``."""
+        last: list[str] = []
 
-    @server.tool()
-    async def generate_video(prompt: str, ctx: Context, duration: float | None = None, image: str | None = None,
-                             auto_enhance: bool = False, auto_clank: bool = False,
-                             wait: bool = True) -> dict[str, Any]:
-        """Pay for one video (at most once per identical request), wait for it and download it.
+        async def progress(status: TaskStatus) -> None:
+            last.append(status.status)
+            await _progress(ctx)(status)
 
-        Sends progress notifications while it renders. wait=false returns right after payment with the
-        task id; resume with wait_for_video. auto_clank (if the operator allows it) deploys a coin for the
-        video whose creator is the paying wallet.
-        """
-        image = _remote_image(image)
+        remaining = max(limit - (time.monotonic() - started), 0.001)  # always one status read
         try:
-            outcome = await _call(lambda: service.agenerate(
-                prompt, duration=duration, image=image, auto_enhance=auto_enhance,
-                auto_clank=_auto_clank(settings, auto_clank), wait=wait, on_progress=_progress(ctx)))
-        except AwaitingApprovalError as exc:  # not a failure: the operator decides; the same call then pays
-            return {"status": "awaiting_approval", "code": exc.code, "approvalId": exc.approval_id,
-                    "message": str(exc), "paid": None,
-                    "next": "Tell the user the payment waits for the operator's approval. Call generate_video "
-                            "again with the same arguments once it is approved; nothing was paid."}
-        budget = await service.abudget()
-        return {**outcome.to_json(), "budget": budget.to_json()["remaining"]}
-
-    @server.tool()
-    async def video_status(task_id: str) -> dict[str, Any]:
-        """The current status of a video task, once (no waiting)."""
-        status = await _call(lambda: service.astatus(task_id))
-        return {"taskId": task_id, **status.to_wire()}
-
-    @server.tool()
-    async def wait_for_video(task_id: str, ctx: Context, download: bool = True) -> dict[str, Any]:
-        """Wait for an already paid task to finish (with progress notifications), then download it. Pays nothing.
-
-        Given the approvalId of a generate_video that returned awaiting_approval instead, it continues that
-        request once the operator approved it (paying what was approved, once).
-        """
-        if _APPROVAL_ID.match(task_id) is not None and await asyncio.to_thread(_is_approval, service, task_id):
-            try:
-                outcome = await _call(lambda: asyncio.to_thread(service.resume_approval, task_id))
-            except AwaitingApprovalError as exc:
-                return {"status": "awaiting_approval", "code": exc.code, "approvalId": exc.approval_id,
-                        "message": str(exc), "paid": None}
-            task_id = outcome.task_id
-        status = await _call(lambda: service.await_task(task_id, on_progress=_progress(ctx)))
+            status = await service.await_task(task_id, on_progress=progress, timeout=remaining)
+        except ImagineTimeoutError:
+            return _still_running(task_id, time.monotonic() - started, last[-1] if last else None)
+        except ImagineError as exc:
+            raise ToolError(f"{type(exc).__name__} (code {exc.code}): {exc}") from None
         result: dict[str, Any] = {"taskId": task_id, **status.to_wire()}
         if download and status.status == "completed":
-            files = await _call(lambda: asyncio.to_thread(service.download, task_id, None, status=status))
+            try:
+                files = await asyncio.to_thread(service.download, task_id, None, status=status)
+            except ImagineError as exc:
+                raise ToolError(f"{type(exc).__name__} (code {exc.code}): {exc}. The video is done and paid for: "
+                                "call wait_for_video "
+                                f"with task_id {task_id} to download it again (nothing more is paid).") from None
             result["videoPath"] = str(files.video)
             result["previewPath"] = str(files.preview) if files.preview else None
         return result
 
-    @server.tool()
+    async def quote_video(prompt: Prompt, duration: Duration = 8, image: Image = "", auto_enhance: AutoEnhance = False,
+                          auto_clank: AutoClank = False) -> dict[str, Any]:
+        coin, needs_person = coin_of(auto_clank)
+        result = await _call(lambda: service.aquote(
+            prompt, duration=duration, image=_remote_image(image), auto_enhance=auto_enhance, auto_clank=coin))
+        threshold = service.wallet.policy.approval_threshold
+        over = threshold is not None and result.quote.amount > threshold
+        return {**result.to_json(), "autoClank": coin, "needsHumanApproval": over or needs_person,
+                "sandbox": service.is_sandbox}
+
+    async def approval(prompt: str, duration: float, image: str, auto_enhance: bool, auto_clank: bool,
+                       ctx: Context) -> Elicit[Any] | _Plan:
+        """Quote, apply the operator's policy, and ask a person when one must approve (MCP elicitation).
+
+        Runs before ``generate_video``'s body, on every round of an elicitation; signs nothing.
+        """
+        coin, needs_person = coin_of(auto_clank)
+        quote = await _call(lambda: service.aquote(prompt, duration=duration, image=_remote_image(image),
+                                                   auto_enhance=auto_enhance, auto_clank=coin))
+        threshold = service.wallet.policy.approval_threshold
+        over = threshold is not None and quote.quote.amount > threshold
+        ask = HumanAsk("generate_video", prompt, quote.quote.amount, over, needs_person) if over or needs_person \
+            else None
+        plan = _Plan(quote.quote.amount, coin, ask, None if quote.allowed else quote.refusal,
+                     None if quote.allowed else quote.refusal_code)
+        _PLAN.set(plan)
+        return plan.question() if plan.refusal is None and ask is not None and _can_elicit(ctx) else plan
+
+    async def generate_video(prompt: Prompt, ctx: Context,
+                             answer: ElicitationResult[Any],
+                             duration: Duration = 8, image: Image = "",
+                             auto_enhance: AutoEnhance = False, auto_clank: AutoClank = False,
+                             wait: Annotated[bool, Field(strict=True, description=(
+                                 "Wait for the render (bounded, see still_running); false returns right after "
+                                 "payment with the task id."))] = True) -> dict[str, Any]:
+        started = time.monotonic()
+        plan, person = _approved_plan(_PLAN.get(), answer, _can_elicit(ctx))
+        # A person approved this price (and coin) over elicitation: never more than it is signed for this call.
+        token = _APPROVED.set(plan.amount if person else None)
+        try:
+            outcome = await _call(lambda: service.agenerate(prompt, duration=duration, image=_remote_image(image),
+                                                            auto_enhance=auto_enhance, auto_clank=plan.coin,
+                                                            wait=False))
+        except AwaitingApprovalError as exc:
+            return _awaiting(exc)
+        finally:
+            _APPROVED.reset(token)
+        body = outcome.to_json()
+        if wait:
+            body.update(await bounded_wait(ctx, outcome.task_id, started, download=True))
+        budget = await service.abudget()
+        return {**body, "autoClank": plan.coin, "budget": budget.to_json()["remaining"]}
+
+    # The person's answer is filled by the approval resolver, not by the client (a closure: set as an object).
+    generate_video.__annotations__["answer"] = Annotated[ElicitationResult[Any], Resolve(approval)]
+
+    async def video_status(task_id: TaskId) -> dict[str, Any]:
+        status = await _call(lambda: service.astatus(task_id))
+        return {"taskId": task_id, **status.to_wire()}
+
+    async def wait_for_video(task_id: TaskId, ctx: Context, download: Annotated[bool, Field(
+            strict=True, description="Download the video (and preview) when it is done.")] = True) -> dict[str, Any]:
+        started = time.monotonic()
+        if _APPROVAL_ID.match(task_id) is not None and await asyncio.to_thread(_is_approval, service, task_id):
+            try:  # an approval id: make the queued request once the operator approved it (paying that, once)
+                outcome = await _call(lambda: asyncio.to_thread(service.resume_approval, task_id, wait=False))
+            except AwaitingApprovalError as exc:
+                return _awaiting(exc)
+            task_id = outcome.task_id
+        return await bounded_wait(ctx, task_id, started, download)
+
     async def budget_status() -> dict[str, Any]:
-        """Spent, reserved, unknown and remaining budget, the operator's caps, and the kill switch."""
         report = await _call(service.abudget)
         return {**report.to_json(), "sandbox": service.is_sandbox}
+
+    tools = [
+        _tool(quote_video, READ_ONLY, """
+            Price of one video, and whether the budget allows it. Signs and pays nothing.
+            Takes exactly the arguments generate_video takes; needsHumanApproval says whether paying it
+            will ask a person.
+        """),
+        _tool(generate_video, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+                                              open_world_hint=True), f"""
+            Pay for one video from the operator's wallet (within its caps), wait for it and download it.
+            Sends progress notifications while it renders. A call waits at most {limit:g} s: a longer render
+            returns status still_running with the taskId; then call wait_for_video. An identical request
+            attaches to the first one (no new payment) only while that one is still pending; once it has
+            finished, the same request pays again. Payments over the approval threshold, and coins under
+            the operator's 'ask' policy, need a person's approval.
+        """),
+        _tool(video_status, READ_ONLY, "The current status of a video task, once (no waiting). Pays nothing."),
+        _tool(wait_for_video, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
+                                              open_world_hint=True), f"""
+            Wait for an already paid task (with progress notifications), then download it. Pays nothing.
+            Waits at most {limit:g} s per call; call it again while it returns status still_running. Given
+            the approvalId of a generate_video that answered awaiting_approval, it makes that request once
+            the operator approved it (paying what was approved, once).
+        """),
+        _tool(budget_status, READ_ONLY,
+              "Spent, reserved, unknown and remaining budget, the operator's caps, and the kill switch."),
+    ]
+    server = MCPServer("imagine-agent", version=__version__, instructions=INSTRUCTIONS, tools=tools,
+                       log_level="WARNING")
 
     @server.resource("imagine://budget", name="budget", mime_type="application/json")
     async def budget_resource() -> str:
@@ -194,6 +492,49 @@ def create_server(service: ImagineService) -> MCPServer:
     return server
 
 
+# ------------------------------------------------------------------------------------------ serving
+
+
+class _BearerAuth:
+    """ASGI middleware: every HTTP request needs ``Authorization: Bearer <token>`` (rule 12)."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app, self.token = app, token.encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        import hmac
+
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            scheme, _, value = given.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
+                body = b'{"error":"unauthorized","message":"send Authorization: Bearer <IMAGINE_MCP_TOKEN>"}'
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="imagine-agent"'),
+                    (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def _http_token(settings: Settings, token: str | None, no_auth: bool) -> str | None:
+    """The bearer token for streamable HTTP: given, from IMAGINE_MCP_TOKEN, or generated and printed."""
+    if no_auth:
+        print("imagine-agent mcp: WARNING: no bearer token (--no-auth): any local process can call this server "
+              "and spend its budget.", file=sys.stderr)
+        return None
+    if token:
+        return token
+    if settings.mcp_token is not None and settings.mcp_token.get_secret_value():
+        return settings.mcp_token.get_secret_value()
+    import secrets
+
+    generated = secrets.token_urlsafe(32)
+    print(f"imagine-agent mcp: bearer token for this run (set IMAGINE_MCP_TOKEN to choose one): {generated}\n"
+          f"  clients send the header  Authorization: Bearer {generated}", file=sys.stderr, flush=True)
+    return generated
+
+
 class LazyService:
     """Stands in for ``ImagineService`` until a tool needs it, then creates it once.
 
@@ -212,8 +553,8 @@ class LazyService:
             from .service import ImagineService
 
             service = ImagineService.create(self.settings)
-            service.queue_approvals("mcp")  # no human at the other end: over-threshold payments wait for the operator
             service.output_dir = service.settings.data_dir / "videos"
+            _install_mcp_approver(service)
             self._service = service
         return self._service
 
@@ -243,27 +584,38 @@ def check_settings(settings: Settings) -> None:
 
 
 def serve(settings: Settings | None = None, *, transport: str = "stdio", port: int = 8765,
-          host: str = "127.0.0.1") -> None:
+          host: str = "127.0.0.1", token: str | None = None, no_auth: bool = False) -> None:
     """Serve until the client goes away, then close the service (created on the first tool call).
-    What ``imagine-agent mcp`` runs."""
+    What ``imagine-agent mcp`` runs.
+
+    Streamable HTTP requires a bearer token (``token``, else ``IMAGINE_MCP_TOKEN``, else one generated and
+    printed on stderr) unless ``no_auth`` is set on purpose.
+    """
     if transport not in ("stdio", "streamable-http"):
         raise ValueError(f"unknown MCP transport {transport!r}: use stdio or streamable-http")
+    quiet_library_logs()
     try:
         settings = settings or Settings()
         check_settings(settings)
     except ImagineError as exc:
         print(f"imagine-agent mcp: {type(exc).__name__}: {exc}", file=sys.stderr)
         raise SystemExit(exit_code_for(exc)) from None
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per poll would flood the client's log
     service = LazyService(settings)
     try:
         if service.is_sandbox:
             print(SANDBOX_NOTICE, file=sys.stderr)  # stdout belongs to the protocol
         server = create_server(cast("ImagineService", service))
+        quiet_library_logs()  # MCPServer configures logging when built
         if transport == "stdio":
             server.run("stdio")
         else:
-            server.run("streamable-http", host=host, port=port)
+            import uvicorn
+
+            bearer = _http_token(settings, token, no_auth)
+            app: Any = server.streamable_http_app(host=host)
+            if bearer is not None:
+                app = _BearerAuth(app, bearer)
+            uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         service.close()
 

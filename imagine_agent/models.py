@@ -33,6 +33,9 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import from_json
 
 from .errors import InvalidRequestError
+from .limits import MAX_DURATION as MAX_DURATION  # re-exported: these names were always read from here
+from .limits import MAX_PROMPT_CHARS as MAX_PROMPT_CHARS
+from .limits import MIN_DURATION as MIN_DURATION
 
 __all__ = [
     "MAX_IMAGE_BYTES",
@@ -57,9 +60,7 @@ __all__ = [
     "validate_task_id",
 ]
 
-MAX_PROMPT_CHARS = 4000
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-MIN_DURATION, MAX_DURATION = 1, 60
 VIDEO_MODELS = ("sora",)
 IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
 

@@ -23,6 +23,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from .models import MAX_PROMPT_CHARS
 from .tools import parse_tool_result
 
 __all__ = [
@@ -57,7 +58,7 @@ _REMIX = re.compile(
     re.IGNORECASE,
 )
 _NO_COIN = re.compile(
-    r"\b(?:no|don'?t|do\s+not|never|without(?:\s+a)?)\s+(?:coin(?:ing)?|token|clank(?:er|ing)?|auto-?\s?clank)\w*",
+    r"\b(?:no|don'?t|do\s+not|never|without(?:\s+(?:a|the))?|with\s+no)\s+(?:coin(?:ing)?|token|clank(?:er|ing)?|auto-?\s?clank)\w*",
     re.IGNORECASE,
 )
 _COIN = re.compile(
@@ -86,11 +87,53 @@ _QUESTION_LEAD = re.compile(
 _BUDGET_WORDS = re.compile(r"\b(?:budget|balance|spent|spend|remaining|left\s+to\s+spend|caps?)\b", re.IGNORECASE)
 _LEAD = re.compile(
     r"^(?:(?:hey|hi|ok|okay|please|pls|now|so)[,!]?\s+)*(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?"
-    r"(?:(?:make|generate|create|render|produce|give|shoot|animate|turn|do|film|build)\s+(?:me|us)?\s*)?"
+    r"(?:i(?:\s+(?:want|need|would\s+like)|'d\s+like)\s+(?:to\s+(?:see|have|get)\s+)?)?"
+    r"(?:(?:make|generate|create|render|produce|give|shoot|animate|turn|do|film|build|show)(?:\s+(?:me|us))?(?:\s+|$))?"
     r"(?:(?:a|an|the|one|some)\s+)?(?:(?:short|quick|little|new|cool|nice|cinematic)\s+)?"
     r"(?:(?:video|clip|film|movie|animation|sora\s+video)\b\s*(?:(?:of|showing|where|with|about|that\s+shows|in\s+which)\s+)?)?",
     re.IGNORECASE,
 )
+
+
+_CONFIRM = re.compile(
+    r"^\s*(?:(?:ok(?:ay)?|yes|yeah|yep|sure|great|good|fine|alright|please)[,.!]?\s*)*"
+    r"(?:(?:yes|yeah|yep|sure|ok(?:ay)?)|(?:please\s+)?(?:go\s+ahead|do\s+it|make\s+it|buy\s+it|order\s+it|proceed|"
+    r"confirm(?:ed)?|let'?s\s+(?:do|make)\s+it|go\s+for\s+it|sounds\s+good|that'?s\s+fine))"
+    r"(?:[,.!]?\s*(?:then|now|please|thanks|thank\s+you|(?:without|with\s+no)\s+(?:the\s+|a\s+)?(?:coin|token)|"
+    r"go\s+ahead|do\s+it|make\s+it))*\s*[.!]*\s*$",
+    re.IGNORECASE,
+)
+_HELP_ASK = re.compile(
+    r"^\s*(?:help|\?|hi|hello|hey|what\s+can\s+you\s+do|what\s+do\s+you\s+do|how\s+does\s+this\s+work|"
+    r"who\s+are\s+you|commands|usage)\b[\s?!.]*(?:\w+[\s?!.]*)?$",
+    re.IGNORECASE,
+)
+# A local image: an absolute, home or relative path, or a bare file name, with an image extension.
+_LOCAL_IMAGE = re.compile(r"(?<![\w/:.-])((?:~|\.{1,2})?/?(?:[\w.-]+/)*[\w.-]+\.(?:png|jpe?g|webp|gif))(?![\w/])",
+                          re.IGNORECASE)
+_ENGLISH = frozenset({
+    "a", "an", "the", "of", "with", "and", "in", "on", "at", "to", "me", "my", "make", "video", "clip", "please",
+    "for", "is", "it", "this", "that", "from", "by", "show", "create", "generate", "render", "film", "cat",
+    "dog", "some",
+})
+_FOREIGN = frozenset({
+    "de", "del", "la", "el", "los", "las", "un", "una", "en", "y", "con", "por", "para", "que", "le", "les", "des",
+    "du", "une", "et", "avec", "pour", "sur", "der", "die", "das", "und", "ein", "eine", "mit", "von", "zu", "auf",
+    "ist", "il", "di", "che", "per", "um", "uma", "com", "não", "fais", "faire", "haz", "hacer", "mach", "machen",
+    "crea", "créer", "créez", "vidéo", "película", "pelicula", "peux", "puedes", "kannst", "bitte", "s'il", "vous",
+    "plaît",
+})
+_NON_LATIN = re.compile(r"[\u0400-\u04ff\u0590-\u06ff\u0900-\u097f\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
+
+
+def _foreign(text: str) -> bool:
+    """A message that is probably not English: the rules read English only, so say so instead of guessing."""
+    letters = [c for c in text if c.isalpha()]
+    if letters and sum(1 for c in letters if _NON_LATIN.match(c)) * 2 > len(letters):
+        return True
+    words = re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)?", text.lower())
+    foreign = sum(1 for w in words if w in _FOREIGN)
+    return foreign >= 2 and foreign > sum(1 for w in words if w in _ENGLISH)
 
 
 @dataclass(frozen=True)
@@ -108,9 +151,12 @@ class VideoAsk:
 
 @dataclass(frozen=True)
 class Intent:
-    kind: Literal["video", "budget", "status", "wait", "help"]
+    """``confirm``: "yes", "make it" — buy what was just quoted; ``unclear``: a message the rules cannot read."""
+
+    kind: Literal["video", "budget", "status", "wait", "help", "confirm", "unclear"]
     video: VideoAsk | None = None
     task_id: str | None = None
+    args: dict[str, Any] | None = None  # the exact tool arguments to use (a confirmed earlier quote)
 
 
 def _number(text: str) -> float:
@@ -123,19 +169,33 @@ def _tidy(text: str) -> str:
     text = re.sub(r"\s+([,.;:!?])", r"\1", text)
     text = re.sub(r"^(?:[,;:.!?-]|\band\b|\bthen\b|\bplease\b|\bso\s+that\b|\bso\b)\s*", "", text,
                   flags=re.IGNORECASE)
-    text = re.sub(r"(?:[,;:-]|\band\b|\bthen\b|\bplease\b|\bfrom\b|\busing\b|\bwith\b)\s*$", "", text,
+    text = re.sub(r"(?:[,;:-]|\band\b|\bthen\b|\bplease\b|\bfrom\b|\busing\b|\bwith\b|\bof\b)\s*$", "", text,
                   flags=re.IGNORECASE)
     return text.strip(" ,;:-?")
+
+
+def _drop_article(before: str) -> str:
+    """The text before a duration, without the article that went with it ("an 8-second video" -> "video")."""
+    return re.sub(r"\b(?:an?|one)\s*$", "", before, flags=re.IGNORECASE)
 
 
 def parse_request(text: str) -> Intent:
     """Read a chat message the way the planner does: which tool flow, and with what settings."""
     rest = text.strip()
+    if _CONFIRM.match(rest):
+        return Intent("confirm", VideoAsk("", coin=False if _NO_COIN.search(rest) else None))
+    if not rest or _HELP_ASK.match(rest):
+        return Intent("help")
+    if _foreign(rest):
+        return Intent("unclear")
     image = None
     url = _URL.search(rest)
     if url:
         image = url.group(1).rstrip(".,;:!?)]}")
         rest = rest[: url.start()] + " " + rest[url.end():]
+    elif local := _LOCAL_IMAGE.search(rest):
+        image = local.group(1)
+        rest = rest[: local.start()] + " " + rest[local.end():]
     remix = _REMIX.search(rest)
     remix_of = remix.group(1).rstrip(".,;:!?") if remix else None
     if remix:
@@ -148,7 +208,7 @@ def parse_request(text: str) -> Intent:
         if re.search(r"\b(?:status|progress|check|how\s+is|done)\b", lowered):
             return Intent("status", task_id=task.group(0))
     if not image and not remix_of and not _VIDEO_WORDS.search(rest):
-        return Intent("budget") if _BUDGET_WORDS.search(rest) else Intent("help")
+        return Intent("budget") if _BUDGET_WORDS.search(rest) else Intent("unclear")
 
     price_only = bool(_PRICE_QUESTION.search(rest))
     rest = _PRICE_QUESTION.sub(" ", rest)
@@ -165,14 +225,18 @@ def parse_request(text: str) -> Intent:
     duration = None
     if found := _DURATION.search(rest):
         duration = _number(found.group(1))
-        rest = rest[: found.start()] + " " + rest[found.end():]
+        rest = _drop_article(rest[: found.start()]) + " " + rest[found.end():]
     elif found := _MINUTE.search(rest):
         duration = 30.0 if found.group(1) else 60.0
-        rest = rest[: found.start()] + " " + rest[found.end():]
+        rest = _drop_article(rest[: found.start()]) + " " + rest[found.end():]
     rest = re.sub(r"\binto\s+(?:a|an)\s+(?:video|clip|animation|movie)\b", " ", rest, flags=re.IGNORECASE)
     subject = _tidy(_LEAD.sub("", _tidy(rest), count=1))
     subject = re.sub(r"^(?:this|that|it)\s+(?:image|photo|picture|pic)\b\s*", "", subject, flags=re.IGNORECASE)
     subject = _tidy(subject)
+    if not image and not remix_of and re.fullmatch(r"(?:it|that|this|(?:this|that|the\s+same)\s+one|the\s+same|"
+                                                    r"the\s+video|one)", subject, re.IGNORECASE):
+        # "make it 10 seconds": about the video just quoted, never a video of the word "it".
+        return Intent("confirm", VideoAsk("", duration, coin=coin))
     if subject and remix_of and re.match(r"(?:in|with|as|but|using|now)\b", subject, re.IGNORECASE):
         subject = "the same video, " + subject
     if not subject:
@@ -240,7 +304,11 @@ def enhance_prompt(ask: VideoAsk) -> str:
         parts.append(f"One continuous action that fits {seconds:g} seconds, with a clear start and finish, no cuts.")
     else:
         parts.append(f"Two or three beats in one location across {seconds:g} seconds, no hard cuts.")
-    return " ".join(parts)
+    # Never push a prompt the server would take over its limit: drop what was added, last first.
+    while len(parts) > 1 and len(" ".join(parts)) > MAX_PROMPT_CHARS:
+        parts.pop()
+    prompt = " ".join(parts)
+    return prompt if len(prompt) <= MAX_PROMPT_CHARS else ask.subject
 
 
 # ---------------------------------------------------------------------------------------- planning
@@ -397,6 +465,58 @@ HELP = (
 )
 
 
+UNCLEAR = (
+    "I didn't understand that. I am a rule-based planner and read requests in English only. I can: make a video "
+    '("make an 8-second video of a corgi surfing at sunset"), tell its price first ("how much is a 4-second video '
+    'of rain?"), animate an image ("animate https://example.com/cat.png"), remix a video ("remix <video id> in '
+    'anime style"), show the budget ("what is my budget?") or check a video ("status <task id>").'
+)
+NOTHING_TO_CONFIRM = (
+    "There is nothing waiting for a yes: I have not quoted a video in my last answer. Describe the video you want "
+    '(for example "make an 8-second video of a corgi surfing at sunset") and I will quote it, then buy it.'
+)
+
+
+def _narrate_coin_refused(quote: dict[str, Any]) -> list[str]:
+    note = (quote.get("request") or {}).get("autoClankNote") or "the operator's autoClank policy does not allow it"
+    return [f"I can't deploy a coin for this video: {note}.",
+            f"Nothing was signed or paid. Without the coin it costs {quote.get('price')}. Shall I make it without "
+            'the coin? Say "yes" to go ahead, or ask for something else.']
+
+
+def _calls(messages: Sequence[BaseMessage], name: str) -> list[ToolCall]:
+    return [c for m in messages if isinstance(m, AIMessage) for c in m.tool_calls if c["name"] == name]
+
+
+def _confirmed(history: Sequence[BaseMessage], confirm: Intent) -> Intent | None:
+    """ "Yes" / "make it" after a quote: the request quoted in the previous turn, with the same arguments.
+
+    None when the previous turn quoted nothing, or already bought its video (a yes never buys twice).
+    """
+    humans = [i for i, m in enumerate(history) if isinstance(m, HumanMessage)]
+    if not humans:
+        return None
+    segment = history[humans[-1] + 1:]
+    quotes = _calls(segment, "quote_video")
+    if not quotes or _calls(segment, "generate_video"):
+        return None
+    args = dict(quotes[-1]["args"])
+    answer = next((_parsed(m) for m in reversed(segment) if isinstance(m, ToolMessage) and m.name == "quote_video"),
+                  {})
+    change = confirm.video
+    if args.get("auto_clank") and (not (answer.get("request") or {}).get("autoClank") or
+                                   (change is not None and change.coin is False)):
+        args.pop("auto_clank")  # the coin was refused by policy (or declined now): go on without it
+    if change is not None and change.duration is not None:
+        args["duration"] = change.duration
+    ask = next((intent.video for i in reversed(humans)
+                if (intent := parse_request(_text(history[i]))).kind == "video" and intent.video is not None),
+               VideoAsk("the video you asked for"))
+    ask = VideoAsk(ask.subject, args.get("duration"), args.get("image"), args.get("remix_of"),
+                   bool(args.get("auto_clank")), bool(args.get("auto_enhance")), price_only=False)
+    return Intent("video", ask, args=args)
+
+
 class OfflinePlanner(BaseChatModel):
     """A rule-based stand-in for an LLM: plans quote → generate → narrate from the user's message.
 
@@ -452,6 +572,11 @@ class OfflinePlanner(BaseChatModel):
             return self._answer([HELP], {})
         intent = parse_request(_text(messages[start]))
         turn = messages[start + 1:]
+        if intent.kind == "confirm":
+            confirmed = _confirmed(messages[:start], intent)
+            if confirmed is None:
+                return self._answer([NOTHING_TO_CONFIRM], {})
+            intent = confirmed
         results: dict[str, tuple[dict[str, Any], bool]] = {}
         for m in turn:
             if isinstance(m, ToolMessage) and m.name:
@@ -469,6 +594,8 @@ class OfflinePlanner(BaseChatModel):
             quote, ok = results["quote_video"]
             if ok and ask is not None and ask.price_only:
                 return self._answer(_narrate_quote(ask, quote), quote)
+            if ok and ask is not None and ask.coin and not (quote.get("request") or {}).get("autoClank"):
+                return self._answer(_narrate_coin_refused(quote), quote)
             if ok and quote.get("allowed") and "generate_video" in self.bound_tools and ask is not None:
                 last_quote = next(c for m in reversed(turn) if isinstance(m, AIMessage)
                                   for c in m.tool_calls if c["name"] == "quote_video")
@@ -490,7 +617,7 @@ class OfflinePlanner(BaseChatModel):
 
     def _first_step(self, intent: Intent) -> AIMessage:
         if intent.kind == "video" and intent.video is not None:
-            args = _video_args(intent.video)
+            args = dict(intent.args) if intent.args is not None else _video_args(intent.video)
             calls = [_call("quote_video", args)]
             if "budget_status" in self.bound_tools:
                 calls.append(_call("budget_status", {}))
@@ -501,6 +628,8 @@ class OfflinePlanner(BaseChatModel):
             return AIMessage(content="", tool_calls=[_call("video_status", {"task_id": intent.task_id})])
         if intent.kind == "wait" and intent.task_id:
             return AIMessage(content="", tool_calls=[_call("wait_for_video", {"task_id": intent.task_id})])
+        if intent.kind == "unclear":
+            return self._answer([UNCLEAR], {})
         return self._answer([HELP], {})
 
     def _answer(self, lines: list[str], facts: dict[str, Any]) -> AIMessage:

@@ -161,6 +161,7 @@ class ImagineService:
     sandbox: Any = None
     output_dir: Path = field(default_factory=lambda: Path("imagine-output"))
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    _transport: Any = None
 
     # ---------------------------------------------------------------------------------------- building
     @classmethod
@@ -217,7 +218,8 @@ class ImagineService:
             allow_private_image_urls=settings.allow_private_image_urls,
         )
         closers.insert(0, client.close)
-        return cls(client, wallet, settings, sandbox=sandbox, output_dir=Path("imagine-output"), _closers=closers)
+        return cls(client, wallet, settings, sandbox=sandbox, output_dir=Path("imagine-output"), _closers=closers,
+                   _transport=transport)
 
     def queue_approvals(self, requester: str) -> None:
         """No human at hand (MCP, a bot, a plugin without callback): payments needing one go to the queue.
@@ -413,15 +415,18 @@ class ImagineService:
             status = job.wait(timeout=timeout or self.settings.wait_timeout, on_update=update,
                               initial_delay=initial_delay)
         except ImagineError as exc:
-            from .errors import GenerationFailedError, TaskNotFoundError
-
-            if isinstance(exc, GenerationFailedError):
-                self.ledger.upsert_task(job.task_id, status="failed", result_json=json.dumps(exc.body))
-            elif isinstance(exc, TaskNotFoundError):
-                self.ledger.upsert_task(job.task_id, status="not_found")
+            self._journal_failure(job.task_id, exc)
             raise
         self._record(job.task_id, status)
         return status
+
+    def _journal_failure(self, task_id: str, exc: ImagineError) -> None:
+        from .errors import GenerationFailedError, TaskNotFoundError
+
+        if isinstance(exc, GenerationFailedError):
+            self.ledger.upsert_task(task_id, status="failed", result_json=json.dumps(exc.body))
+        elif isinstance(exc, TaskNotFoundError):
+            self.ledger.upsert_task(task_id, status="not_found")
 
     def _record(self, task_id: str, status: TaskStatus) -> None:
         self.ledger.upsert_task(
@@ -543,8 +548,29 @@ class ImagineService:
         return await asyncio.to_thread(self.status, task_id)
 
     async def await_task(self, task_id: str, *, on_progress: ProgressCallback | None = None,
-                         **options: Any) -> TaskStatus:
-        return await _in_thread(self.wait, on_progress, task_id, **options)
+                         timeout: float | None = None) -> TaskStatus:
+        """``wait`` on the event loop, with no worker thread: cancelling the caller stops the polling at
+        once (the task stays pending and resumable, its payment recorded). Journals like ``wait``."""
+        if self._transport is not None:  # an injected sync transport cannot carry async requests
+            return await _in_thread(self.wait, on_progress, task_id, timeout=timeout)
+        from .client import AsyncImagineClient
+
+        c = self.client
+        async with AsyncImagineClient(c.base_url, timeout=c.timeout, poll=c.poll, clock=c.clock) as client:
+            job = client.job(task_id)
+            try:
+                async for status in job.iter_updates(timeout=self.settings.wait_timeout if timeout is None else timeout,
+                                                    initial_delay=0):
+                    await asyncio.to_thread(self.ledger.upsert_task, task_id, status=status.status,
+                                            progress=status.progress)
+                    if on_progress is not None and inspect.isawaitable(result := on_progress(status)):
+                        await result
+            except ImagineError as exc:
+                await asyncio.to_thread(self._journal_failure, task_id, exc)
+                raise
+        assert job.last is not None
+        await asyncio.to_thread(self._record, task_id, job.last)
+        return job.last
 
     async def abudget(self) -> BudgetReport:
         return await asyncio.to_thread(self.budget)

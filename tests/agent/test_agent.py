@@ -145,7 +145,7 @@ def test_failed_generation_is_narrated(context: ImagineContext) -> None:
 @pytest.mark.parametrize(
     ("policy", "message", "coin"),
     [
-        ("never", CORGI + " and coin it", False),
+        ("never", CORGI, False),
         ("agent", CORGI + " and coin it", True),
         ("agent", CORGI, False),
         ("always", CORGI, True),
@@ -159,8 +159,6 @@ def test_autoclank_policy(context: ImagineContext, policy: str, message: str, co
     reply = _reply(result)
     address = context.service.wallet.address
     assert (f"paying wallet {address} is the coin's creator and earns its trading fees" in reply) is coin
-    if policy == "never":
-        assert "policy is 'never'" in reply
 
 
 def test_autoclank_ask_pauses_for_a_human(context: ImagineContext) -> None:

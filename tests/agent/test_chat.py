@@ -104,3 +104,18 @@ def test_terminal_approval_yes(service: ImagineService, monkeypatch: pytest.Monk
     assert turn.to_json()["paid"]["amount"] == "2.500000 USDC"
     assert sorted(name for name, _ in turn.tool_results) == ["budget_status", "generate_video", "quote_video"]
     assert turn.tool_results[-1][0] == "generate_video"
+
+
+def test_yes_never_approves_a_coin_under_ask(service: ImagineService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--yes approves prices; a coin under autoClank=ask needs a person at the terminal (and one who says yes)."""
+    asked: list[str] = []
+    monkeypatch.setattr(typer, "confirm", lambda text, **kwargs: asked.append(text) or False)
+    for interactive in (False, True):
+        session = ChatSession(service, yes=True, as_json=not interactive, interactive=interactive)
+        session.context.auto_clank = "ask"
+        session.context.output_dir = service.output_dir
+        turn = session.send(CORGI + " and coin it")
+        assert turn.to_json()["paid"] is None and turn.reply.startswith("Not paid")
+    # Only the interactive session asked ("Approve?", then "without the coin instead?"), and was told no twice.
+    assert len(asked) == 2 and "deploys a coin" in asked[0]
+    assert service.receipts() == []

@@ -140,3 +140,27 @@ def test_broken_config_is_exit_2_with_one_json_object(tmp_path: Path) -> None:
     body = json.loads(result.stdout)
     assert body["error"] == "ConfigurationError" and "daily_cap" in body["message"]
     assert "12345" not in result.stdout + result.stderr  # values are never echoed: one may be a key
+
+
+def test_auto_clank_under_ask_needs_a_person_at_a_terminal(run, server: SandboxServer, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """IMAGINE_AUTO_CLANK=ask: --auto-clank (even with --yes) pays nothing without a person's yes at a terminal."""
+    for args in (("--json",), ("--yes",), ()):
+        result = run("generate", "a corgi coin", "--duration", "1", "--auto-clank", *args,
+                     "--output", str(tmp_path / "out"), IMAGINE_AUTO_CLANK="ask")
+        output = " ".join(result.output.split())
+        assert result.exit_code == 3, output
+        assert "'ask'" in output and "Nothing was paid" in output
+    assert server.state.settlements() == []
+
+    monkeypatch.setattr("imagine_agent.cli._at_terminal", lambda: True)
+    env = {"IMAGINE_PRIVATE_KEY": KEY, "IMAGINE_DATA_DIR": str(tmp_path / "data"), "IMAGINE_BASE_URL": server.url,
+           "IMAGINE_AUTO_CLANK": "ask"}
+    args = ["generate", "a corgi coin", "--duration", "1", "--auto-clank", "--output", str(tmp_path / "out")]
+    declined = CliRunner().invoke(app, args, input="n\n", env=env)
+    assert declined.exit_code == 3 and "not approved" in " ".join(declined.output.split())
+    assert server.state.settlements() == []
+    approved = CliRunner().invoke(app, args, input="y\n", env=env)
+    assert approved.exit_code == 0, approved.output
+    assert len(server.state.settlements()) == 1
+    assert "Deploy a Clanker coin" in approved.output

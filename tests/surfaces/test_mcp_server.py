@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import time
@@ -10,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 from mcp.client import Client, ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
 
 from imagine_agent import mcp_server
 from imagine_agent.config import Settings
@@ -78,7 +81,10 @@ async def test_stdio_end_to_end_pays_once_with_progress(tmp_path: Path) -> None:
             bad = await session.call_tool("generate_video", {"prompt": "   ", "duration": 2})
             assert bad.is_error and "InvalidRequestError" in _text(bad) and "prompt is empty" in _text(bad)
             assert "Traceback" not in _text(bad)
-    assert "SANDBOX" in (tmp_path / "server-stderr.txt").read_text()
+    stderr = (tmp_path / "server-stderr.txt").read_text()
+    assert "SANDBOX" in stderr
+    # Quiet logs: no line per HTTP request or per MCP message on the server's output.
+    assert "HTTP Request" not in stderr and "Processing request" not in stderr and " INFO " not in stderr, stderr
 
 
 async def test_cli_mcp_command_serves_stdio(tmp_path: Path) -> None:
@@ -99,27 +105,72 @@ def _free_port() -> int:
         return port
 
 
-async def test_streamable_http(tmp_path: Path) -> None:
-    port = _free_port()
-    proc = subprocess.Popen([PYTHON, "-m", "imagine_agent", "mcp", "--transport", "streamable-http",
-                             "--port", str(port)], env=subprocess_env(tmp_path), cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=(tmp_path / "err.txt").open("w"))
-    try:
+class HttpServer:
+    """``imagine-agent mcp --transport streamable-http`` as a subprocess on a free loopback port."""
+
+    def __init__(self, tmp_path: Path, *args: str, **env: str) -> None:
+        self.port = _free_port()
+        self.stderr = tmp_path / "err.txt"
+        self.proc = subprocess.Popen([PYTHON, "-m", "imagine_agent", "mcp", "--transport", "streamable-http",
+                                      "--port", str(self.port), *args], env=subprocess_env(tmp_path, **env),
+                                     cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=self.stderr.open("w"))
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+
+    def __enter__(self) -> HttpServer:
         deadline = time.monotonic() + 30
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
             except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "err.txt").read_text()
+                assert self.proc.poll() is None and time.monotonic() < deadline, self.stderr.read_text()
                 time.sleep(0.05)
-        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
-            result = await client.call_tool("quote_video", {"prompt": "a lantern", "duration": 1})
-            assert not result.is_error and result.structured_content is not None
-            assert result.structured_content["amount"] == "125000"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+    def client(self, token: str | None) -> Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return Client(streamable_http_client(self.url, http_client=httpx2.AsyncClient(headers=headers, timeout=60)))
+
+    def status_without(self, header: str | None) -> int:
+        headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+        if header:
+            headers["authorization"] = header
+        return httpx.post(self.url, headers=headers, content=b'{"jsonrpc":"2.0","id":1,"method":"ping"}').status_code
+
+
+async def _quote_over(server: HttpServer, token: str | None) -> None:
+    async with server.client(token) as client:
+        result = await client.call_tool("quote_video", {"prompt": "a lantern", "duration": 1})
+        assert not result.is_error and result.structured_content is not None
+        assert result.structured_content["amount"] == "125000"
+
+
+async def test_streamable_http_generates_and_prints_a_token_when_none_is_given(tmp_path: Path) -> None:
+    with HttpServer(tmp_path) as server:
+        found = re.search(r"Authorization: Bearer (\S+)", server.stderr.read_text())
+        assert found, server.stderr.read_text()
+        token = found.group(1)
+        assert len(token) >= 32
+        assert server.status_without(None) == 401
+        assert server.status_without("Bearer wrong-token") == 401
+        assert server.status_without(f"Basic {token}") == 401
+        await _quote_over(server, token)
+
+
+async def test_streamable_http_token_from_the_environment(tmp_path: Path) -> None:
+    with HttpServer(tmp_path, IMAGINE_MCP_TOKEN="operator-chosen-token-0123456789") as server:
+        assert "operator-chosen-token" not in server.stderr.read_text()  # a chosen token is not echoed
+        assert server.status_without(None) == 401
+        await _quote_over(server, "operator-chosen-token-0123456789")
+
+
+async def test_streamable_http_without_a_token_only_on_purpose(tmp_path: Path) -> None:
+    with HttpServer(tmp_path, "--no-auth") as server:
+        assert "no bearer token" in server.stderr.read_text()
+        await _quote_over(server, None)
 
 
 async def test_refusals_are_error_results_without_secrets(tmp_path: Path) -> None:
@@ -144,7 +195,7 @@ async def test_refusals_are_error_results_without_secrets(tmp_path: Path) -> Non
 
             bad_id = await client.call_tool("video_status", {"task_id": "../etc/passwd"})
             outputs.append(_text(bad_id))
-            assert bad_id.is_error and "invalid task id" in _text(bad_id)
+            assert bad_id.is_error and "task_id" in _text(bad_id) and "pattern" in _text(bad_id)
 
             service.freeze("test")
             frozen = await client.call_tool("generate_video", {"prompt": "another storm", "duration": 1})

@@ -11,6 +11,7 @@ from imagine_agent.client import request_hash
 from imagine_agent.config import Settings
 from imagine_agent.errors import ConfigurationError
 from imagine_agent.plugin import ImagineVideoService, imagine_plugin, register
+from imagine_agent.plugin import actions as plugin_actions
 from imagine_agent.wallet import ApprovalRequest
 from tests.surfaces.conftest import SPEED
 from tests.surfaces.host import FakeRuntime
@@ -20,7 +21,7 @@ KEY = "0x" + "4c" * 32  # an operator key that must never surface anywhere
 
 def test_public_api_is_pinned() -> None:
     assert plugin_module.__all__ == [
-        "CONFIG_KEYS", "Action", "Evaluator", "ImagineVideoService", "Plugin", "Provider",
+        "AGENT_CONFIG", "CONFIG_KEYS", "Action", "Evaluator", "ImagineVideoService", "Parameter", "Plugin", "Provider",
         "elizaos_plugin", "imagine_plugin", "register", "settings_from_runtime",
     ]
 
@@ -156,7 +157,59 @@ async def test_auto_clank_follows_operator_policy(tmp_path: Path) -> None:
     finally:
         await host.stop()
     never = Settings(data_dir=tmp_path, auto_clank="never")
-    assert plugin_module._auto_clank(never, {"autoClank": True}) is False
+    assert plugin_actions._auto_clank(never, {"autoClank": True}) is False
+
+
+async def test_ask_policy_deploys_a_coin_only_with_the_operators_approval(tmp_path: Path) -> None:
+    """Under IMAGINE_AUTO_CLANK=ask the model's autoClank alone never deploys a coin: IMAGINE_APPROVER decides
+    (without one, the operator's approvals queue)."""
+    asked: list[ApprovalRequest] = []
+    answers = [False, True]
+
+    def approve(request: ApprovalRequest) -> bool:
+        asked.append(request)
+        return answers.pop(0)
+
+    for approver in (None, approve):
+        settings = {"IMAGINE_DATA_DIR": str(tmp_path / str(approver is None)), "IMAGINE_SANDBOX_SPEED": SPEED,
+                    "IMAGINE_AUTO_CLANK": "ask", **({"IMAGINE_APPROVER": approver} if approver else {})}
+        host = FakeRuntime(settings)
+        await register(host)
+        try:
+            service = host.get_service("imagine_video").service
+            refused = await host.handle("make a 1 second video of a coin and coin it",
+                                     options={"autoClank": True, "prompt": "a coin"})
+            assert refused.result is not None and not refused.result["success"]
+            assert "'ask'" in refused.texts[-1] and service.receipts() == []
+            if approver is None:  # no callback: the coin waits in the operator's approvals queue
+                assert refused.result["data"]["code"] == "awaiting_approval" and "queued" in refused.texts[-1]
+                continue
+            assert "Nothing was paid" in refused.texts[-1]
+            coined = await host.handle("make a 1 second video of a coin and coin it",
+                                     options={"autoClank": True, "prompt": "a coin"})
+            assert coined.result is not None and coined.result["success"], coined.texts
+            assert f"the paying wallet {service.wallet.address} is its creator" in coined.texts[-1]
+            request, _ = service.build_request("a coin", duration=1.0, auto_clank=True)
+            [paid] = service.receipts()
+            assert paid.request_hash == request_hash(service.client.base_url, request, None)
+            plain = await host.handle("make a 1 second video of a cup")  # no coin asked for: nobody is asked
+            assert plain.result is not None and plain.result["success"]
+        finally:
+            await host.stop()
+    assert len(asked) == 2 and all("coin" in r.description and "creator" in r.description for r in asked)
+
+
+async def test_chit_chat_and_price_questions_never_pay_even_when_generate_is_chosen(runtime: FakeRuntime) -> None:
+    """The runtime may run GENERATE_VIDEO for any message (elizaos caches state per room): the handler re-checks."""
+    chat = await runtime.handle("thanks, that was lovely!", action="GENERATE_VIDEO", options={"prompt": "thanks"})
+    assert chat.result is not None and not chat.result["success"] and "Nothing was paid" in chat.texts[-1]
+    price = await runtime.handle("how much would a 4 second video of a kite cost?", action="GENERATE_VIDEO",
+                                 options={"parameters": {"prompt": "a kite", "duration": 4}})
+    assert price.result is not None and price.result["data"]["actionName"] == "QUOTE_VIDEO"
+    assert 'A video of "a kite" costs 0.50 USDC' in price.texts[-1]
+    model = await runtime.handle("make a video of a kite", action="GENERATE_VIDEO", options={"model": "veo-9"})
+    assert model.result is not None and not model.result["success"] and "sora" in model.texts[-1]
+    assert runtime.get_service("imagine_video").service.receipts() == []
 
 
 async def test_bad_settings_fail_at_init_without_echoing_values(tmp_path: Path) -> None:
