@@ -523,8 +523,13 @@ def wallet_new(
     else:
         password = typer.prompt("Keystore password", hide_input=True, confirmation_prompt=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(Account.encrypt(bytes.fromhex(signer.export_private_key()[2:]), password)))
-    path.chmod(0o600)
+    import os
+
+    keyfile = json.dumps(Account.encrypt(bytes.fromhex(signer.export_private_key()[2:]), password))
+    # Created 0600 in one step (O_EXCL: never over an existing file), so it is never readable by others.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(keyfile)
     typer.echo(f"address: {signer.address}")
     typer.echo(f"keystore: {path}  (export IMAGINE_KEYSTORE={path})")
 

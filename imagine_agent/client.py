@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ import httpx
 
 from .errors import DownloadError, ProtocolError
 from .flows import (
+    BODY_ERROR,
+    DEADLINE,
     Call,
     Created,
     Fetch,
@@ -45,6 +48,7 @@ from .models import (
     PaymentRequirements,
     TaskStatus,
     check_image_host,
+    is_private_host,
     validate_task_id,
 )
 from .polling import PollPolicy
@@ -58,6 +62,9 @@ DEFAULT_MAX_DOWNLOAD = 512 * 1024 * 1024
 VIDEO_TYPES = ("video/", "application/octet-stream", "binary/octet-stream")
 IMAGE_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
 USER_AGENT = "imagine-agent/0.1"
+ACCEPT_ENCODING = "gzip, deflate"  # what _Body can decode with a cap on the *decompressed* bytes
+MAX_REDIRECTS = 5
+DEFAULT_DOWNLOAD_TIMEOUT = 600.0  # total seconds for one file, however the bytes arrive
 # Every connection kept open, and few of them: httpcore checks every pooled connection on every
 # request, so the CPU per request grows with the pool (httpx's default: 100, of which only 20 are
 # kept alive, the rest reconnecting). 20 keep-alive connections carry thousands of polled jobs.
@@ -114,6 +121,8 @@ class _Base:
         template_data_as_string: bool = True,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD,
         allow_private_image_urls: bool = False,
+        allow_private_downloads: bool | None = None,
+        download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
@@ -125,6 +134,11 @@ class _Base:
         self.template_data_as_string = template_data_as_string
         self.max_download_bytes = max_download_bytes
         self.allow_private_image_urls = allow_private_image_urls
+        # None: a private file host is allowed only when the API itself is on one (a local sandbox).
+        if allow_private_downloads is None:
+            allow_private_downloads = is_private_host(httpx.URL(self.base_url).host)
+        self.allow_private_downloads = allow_private_downloads
+        self.download_timeout = download_timeout
         self.clock = clock
 
     @property
@@ -142,7 +156,7 @@ class _Base:
         return request
 
     def _create_maker(self, request: CreateRequest, image: ImageFile | None) -> Callable[[str | None], httpx.Request]:
-        headers = {"user-agent": USER_AGENT, "accept": "application/json"}
+        headers = {"user-agent": USER_AGENT, "accept": "application/json", "accept-encoding": ACCEPT_ENCODING}
         if image is None:
             content = json.dumps(
                 request.body(template_data_as_string=self.template_data_as_string), separators=(",", ":")
@@ -169,7 +183,7 @@ class _Base:
 
     def _status_maker(self, task_id: str) -> Callable[[], httpx.Request]:
         url = f"{self.base_url}/generation/{validate_task_id(task_id)}/status"
-        headers = {"user-agent": USER_AGENT, "accept": "application/json"}
+        headers = {"user-agent": USER_AGENT, "accept": "application/json", "accept-encoding": ACCEPT_ENCODING}
         return lambda: httpx.Request("GET", url, headers=headers)
 
     def _quote_from(self, required: PaymentRequired) -> Quote:
@@ -177,7 +191,8 @@ class _Base:
         usable = [r for r in required.accepts if r.scheme == "exact" and r.network in networks]
         return Quote(required, usable[0] if usable else required.accepts[0])
 
-    def _create(self, request: CreateRequest, image: ImageFile | None) -> Flow[Created]:
+    def _create(self, request: CreateRequest, image: ImageFile | None, new: bool,
+                max_amount: int | None) -> Flow[Created]:
         return create_flow(
             self._create_maker(request, image),
             self.wallet,
@@ -185,6 +200,8 @@ class _Base:
             request_hash=request_hash(self.base_url, request, image),
             description=request.prompt[:120],
             clock=self.clock,
+            new=new,
+            max_amount=max_amount,
         )
 
     def _wait(self, task_id: str, timeout: float | None, initial_delay: float) -> Flow[TaskStatus]:
@@ -202,6 +219,96 @@ class _Base:
             steps.append(Fetch(status.preview_url, directory / f"{stem}.png", min(self.max_download_bytes, 50 * 2**20),
                                "image"))
         return steps
+
+    def _deadline(self, request: httpx.Request) -> float:
+        """The monotonic instant this request must be done by: its own timeout, or the caller's deadline."""
+        budget = self.timeout
+        until = request.extensions.get(DEADLINE)
+        if until is not None:
+            budget = min(budget, max(0.0, float(until) - self.clock()))
+        remaining = max(0.001, budget)
+        request.extensions["timeout"] = httpx.Timeout(remaining).as_dict()
+        return time.monotonic() + remaining
+
+    def _check_hop(self, url: httpx.URL, fetch: Fetch) -> None:
+        """Every host a download touches: http(s) only, and not private unless allowed (like image URLs)."""
+        if url.scheme not in ("http", "https"):
+            raise DownloadError(f"{fetch.kind} download refused: {url.scheme!r} is not http(s)")
+        if not self.allow_private_downloads and is_private_host(url.host):
+            raise DownloadError(
+                f"{fetch.kind} download refused: host {url.host!r} is a local or private address "
+                "(set IMAGINE_ALLOW_PRIVATE_DOWNLOADS to allow it)"
+            )
+
+
+def _carries_payment(request: httpx.Request) -> bool:
+    return "x-payment" in request.headers or "payment-signature" in request.headers
+
+
+class _Body:
+    """Read an API answer with a cap on its *decompressed* size (gzip/zstd bombs), decoding it ourselves.
+
+    Errors do not raise: after a payment an unreadable answer is an outcome (``unknown``), so the reason
+    travels in ``Response.extensions[BODY_ERROR]`` and the flow decides.
+    """
+
+    def __init__(self, encoding: str, cap: int) -> None:
+        self.cap = cap
+        self.data = bytearray()
+        self.raw = 0
+        self.error: str | None = None
+        codings = [c.strip().lower() for c in encoding.split(",") if c.strip() and c.strip().lower() != "identity"]
+        self._inflate: Any = None
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            self.error = f"unsupported Content-Encoding {encoding[:40]!r}"
+        elif codings:
+            self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 32 if codings[0] != "deflate" else zlib.MAX_WBITS)
+        self._raw_deflate_allowed = bool(codings) and codings[0] == "deflate"
+
+    @classmethod
+    def of_read(cls, resp: httpx.Response, cap: int) -> httpx.Response:
+        body = cls("", cap)
+        body.feed(resp.content)
+        return body.response(resp)
+
+    def feed(self, chunk: bytes) -> None:
+        if self.error is not None:
+            return
+        self.raw += len(chunk)
+        if self._inflate is None:
+            out = chunk
+        else:
+            try:
+                out = self._inflate.decompress(chunk, self.cap + 1 - len(self.data))
+            except zlib.error:
+                if not (self._raw_deflate_allowed and self.raw == len(chunk)):
+                    self.error = "the compressed body is corrupt"
+                    return
+                self._raw_deflate_allowed = False  # "deflate" sent without its zlib wrapper, as some servers do
+                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+                self.raw = 0
+                self.feed(chunk)
+                return
+            if self._inflate.unconsumed_tail:  # the output was capped: it inflates to more than the cap
+                self.error = f"more than {self.cap} bytes (decompressed)"
+                return
+        self.data += out
+        if len(self.data) > self.cap or self.raw > self.cap:
+            self.error = f"more than {self.cap} bytes (decompressed)"
+
+    def response(self, resp: httpx.Response) -> httpx.Response:
+        if self.error is None and self._inflate is not None and not self._inflate.eof:
+            self.error = "the compressed body is truncated"
+        headers = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in ("content-encoding",
+                                                                                        "content-length")]
+        if self.error is not None:
+            return httpx.Response(resp.status_code, headers=headers, content=b"", request=resp.request,
+                                  extensions={BODY_ERROR: self.error})
+        return httpx.Response(resp.status_code, headers=headers, content=bytes(self.data), request=resp.request)
+
+
+def _too_slow(request: httpx.Request) -> httpx.ReadTimeout:
+    return httpx.ReadTimeout("the total deadline of the request passed", request=request)
 
 
 def _safe_stem(name: str) -> str:
@@ -277,10 +384,6 @@ class _Writer:
             self.part.unlink()
 
 
-def _capped(resp: httpx.Response, body: bytes) -> httpx.Response:
-    return httpx.Response(resp.status_code, headers=resp.headers, content=body, request=resp.request)
-
-
 # ------------------------------------------------------------------------------------------------ sync
 
 
@@ -299,7 +402,7 @@ class ImagineClient(_Base):
         super().__init__(base_url, wallet=wallet, **options)
         self._owns_http = http_client is None
         self.http = http_client or httpx.Client(
-            transport=transport, timeout=self.timeout, follow_redirects=True, limits=POOL_LIMITS
+            transport=transport, timeout=self.timeout, follow_redirects=False, limits=POOL_LIMITS
         )
 
     def __enter__(self) -> ImagineClient:
@@ -345,29 +448,49 @@ class ImagineClient(_Base):
         return result[0]
 
     def _send(self, request: httpx.Request) -> httpx.Response:
-        resp = self.http.send(request, stream=True)
+        """One API request under a total deadline; a request carrying a payment never follows a redirect."""
+        deadline = self._deadline(request)
         try:
-            body = bytearray()
-            for chunk in resp.iter_bytes():
-                body += chunk
-                if len(body) > MAX_API_BODY:
-                    raise ProtocolError(f"{request.url} answered with more than {MAX_API_BODY} bytes")
-            return _capped(resp, bytes(body))
+            resp = self.http.send(request, stream=True, follow_redirects=not _carries_payment(request))
+        except httpx.TooManyRedirects:
+            raise ProtocolError(f"{request.url} redirected more than {self.http.max_redirects} times") from None
+        try:
+            if resp.is_stream_consumed:  # an in-memory transport's answer, already read (and decoded) by httpx
+                return _Body.of_read(resp, MAX_API_BODY)
+            body = _Body(resp.headers.get("content-encoding", ""), MAX_API_BODY)
+            for chunk in resp.iter_raw():
+                body.feed(chunk)
+                if body.error is not None:
+                    break
+                if time.monotonic() > deadline:
+                    raise _too_slow(request)
+            return body.response(resp)
         finally:
             resp.close()
 
     def _fetch(self, fetch: Fetch) -> Path:
-        """One attempt; retries live in ``download_flow``."""
-        with self.http.stream("GET", fetch.url, headers={"user-agent": USER_AGENT}) as resp:
-            _check_download(resp, fetch)
-            writer = _Writer(fetch)
-            try:
-                for chunk in resp.iter_bytes(1 << 16):
-                    writer.write(chunk)
-                return writer.finish()
-            except BaseException:
-                writer.abort()
-                raise
+        """One attempt; retries live in ``download_flow``. Redirects are followed hop by hop, each checked."""
+        deadline = time.monotonic() + self.download_timeout
+        url = httpx.URL(fetch.url)
+        for _ in range(MAX_REDIRECTS + 1):
+            self._check_hop(url, fetch)
+            request = self.http.build_request("GET", url, headers={"user-agent": USER_AGENT})
+            with contextlib.closing(self.http.send(request, stream=True, follow_redirects=False)) as resp:
+                if resp.next_request is not None:
+                    url = resp.next_request.url
+                    continue
+                _check_download(resp, fetch)
+                writer = _Writer(fetch)
+                try:
+                    for chunk in resp.iter_bytes(1 << 16):
+                        writer.write(chunk)
+                        if time.monotonic() > deadline:
+                            raise DownloadError(f"{fetch.kind} download took longer than {self.download_timeout:.0f} s")
+                    return writer.finish()
+                except BaseException:
+                    writer.abort()
+                    raise
+        raise DownloadError(f"{fetch.kind} download redirected more than {MAX_REDIRECTS} times")
 
     # -- the API
     def quote(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
@@ -377,10 +500,14 @@ class ImagineClient(_Base):
         return self._quote_from(self._run(quote_flow(self._create_maker(request, image_file))))
 
     def create(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
-               **template: Any) -> Job:
-        """Pay for and submit a generation; returns at 202 with a job handle (does not wait)."""
+               new: bool = False, max_amount: int | None = None, **template: Any) -> Job:
+        """Pay for and submit a generation; returns at 202 with a job handle (does not wait).
+
+        While a signed payment for this exact request may still settle, raises ``PaymentInFlightError``
+        with nothing signed, unless ``new=True``. ``max_amount``: refuse a price above it (a quote shown).
+        """
         request = self._request(prompt_or_request, template)
-        created = self._run(self._create(request, image_file))
+        created = self._run(self._create(request, image_file, new, max_amount))
         return Job(self, created.task_id, created.payment)
 
     def resend(self, request: CreateRequest, auth: Any, *, image_file: ImageFile | None = None) -> Job:
@@ -466,7 +593,7 @@ class AsyncImagineClient(_Base):
         super().__init__(base_url, wallet=wallet, **options)
         self._owns_http = http_client is None
         self.http = http_client or httpx.AsyncClient(
-            transport=transport, timeout=self.timeout, follow_redirects=True, limits=POOL_LIMITS
+            transport=transport, timeout=self.timeout, follow_redirects=False, limits=POOL_LIMITS
         )
 
     async def __aenter__(self) -> AsyncImagineClient:
@@ -513,28 +640,59 @@ class AsyncImagineClient(_Base):
         return result[0]
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        resp = await self.http.send(request, stream=True)
+        deadline = self._deadline(request)
         try:
-            body = bytearray()
-            async for chunk in resp.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_API_BODY:
-                    raise ProtocolError(f"{request.url} answered with more than {MAX_API_BODY} bytes")
-            return _capped(resp, bytes(body))
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                return await self._send_within(request)
+        except TimeoutError:
+            raise _too_slow(request) from None
+
+    async def _send_within(self, request: httpx.Request) -> httpx.Response:
+        try:
+            resp = await self.http.send(request, stream=True, follow_redirects=not _carries_payment(request))
+        except httpx.TooManyRedirects:
+            raise ProtocolError(f"{request.url} redirected more than {self.http.max_redirects} times") from None
+        try:
+            if resp.is_stream_consumed:
+                return _Body.of_read(resp, MAX_API_BODY)
+            body = _Body(resp.headers.get("content-encoding", ""), MAX_API_BODY)
+            async for chunk in resp.aiter_raw():
+                body.feed(chunk)
+                if body.error is not None:
+                    break
+            return body.response(resp)
         finally:
             await resp.aclose()
 
     async def _fetch(self, fetch: Fetch) -> Path:
-        async with self.http.stream("GET", fetch.url, headers={"user-agent": USER_AGENT}) as resp:
-            _check_download(resp, fetch)
-            writer = _Writer(fetch)
+        try:
+            async with asyncio.timeout(self.download_timeout):
+                return await self._fetch_within(fetch)
+        except TimeoutError:
+            raise DownloadError(f"{fetch.kind} download took longer than {self.download_timeout:.0f} s") from None
+
+    async def _fetch_within(self, fetch: Fetch) -> Path:
+        url = httpx.URL(fetch.url)
+        for _ in range(MAX_REDIRECTS + 1):
+            self._check_hop(url, fetch)
+            request = self.http.build_request("GET", url, headers={"user-agent": USER_AGENT})
+            resp = await self.http.send(request, stream=True, follow_redirects=False)
             try:
-                async for chunk in resp.aiter_bytes(1 << 16):
-                    writer.write(chunk)
-                return writer.finish()
-            except BaseException:
-                writer.abort()
-                raise
+                if resp.next_request is not None:
+                    url = resp.next_request.url
+                    continue
+                _check_download(resp, fetch)
+                writer = _Writer(fetch)
+                try:
+                    async for chunk in resp.aiter_bytes(1 << 16):
+                        writer.write(chunk)
+                    return writer.finish()
+                except BaseException:
+                    writer.abort()
+                    raise
+            finally:
+                await resp.aclose()
+        raise DownloadError(f"{fetch.kind} download redirected more than {MAX_REDIRECTS} times")
 
     async def quote(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
                     **template: Any) -> Quote:
@@ -542,9 +700,9 @@ class AsyncImagineClient(_Base):
         return self._quote_from(await self._run(quote_flow(self._create_maker(request, image_file))))
 
     async def create(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
-                     **template: Any) -> AsyncJob:
+                     new: bool = False, max_amount: int | None = None, **template: Any) -> AsyncJob:
         request = self._request(prompt_or_request, template)
-        created = await self._run(self._create(request, image_file))
+        created = await self._run(self._create(request, image_file, new, max_amount))
         return AsyncJob(self, created.task_id, created.payment)
 
     async def resend(self, request: CreateRequest, auth: Any, *, image_file: ImageFile | None = None) -> AsyncJob:

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     pay_to: Annotated[list[str], NoDecode] = [IMAGINE_PAY_TO]
     max_validity_seconds: int = 600
     allow_private_image_urls: bool = False
+    # None: a download may touch a private host only when the API base URL is one (a local sandbox).
+    allow_private_downloads: bool | None = None
     template_data_as_string: bool = True
     rpc_url: str | None = None
 
@@ -117,6 +119,13 @@ class Settings(BaseSettings):
         """A cap as atomic USDC units (None when unset)."""
         value = getattr(self, name)
         return None if value is None else parse_usdc(value)
+
+    def __repr_args__(self) -> Any:
+        """Like pydantic's, but a ledger URL without its password and an RPC URL as scheme + host."""
+        from .redact import redact_url
+
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name in ("ledger_url", "rpc_url") else value
 
     @property
     def ledger_location(self) -> str:

@@ -16,8 +16,11 @@ Catch ``ImagineError`` to catch them all. The tree::
         ├── PolicyViolationError     the 402 asks for something the policy forbids; nothing signed (exit 3)
         ├── BudgetExceededError      a cap would be exceeded; nothing signed                   (exit 3)
         ├── ApprovalDeniedError      a human (or callback) said no; nothing signed             (exit 3)
-        │   └── AwaitingApprovalError  queued for the operator (``approvals approve ID``)         (exit 3)
+        │   ├── AwaitingApprovalError  queued for the operator (``approvals approve ID``)         (exit 3)
+        │   └── PriceChangedError    the price rose above the one quoted; nothing signed        (exit 3)
         ├── WalletFrozenError        the kill switch is on; nothing signed                     (exit 3)
+        ├── PaymentInFlightError     this exact request already has an open payment; nothing signed
+        ├── PaymentAbortedError      the reservation was released while signing; nothing sent
         ├── PaymentRejectedError     the server refused a payment we sent
         └── PaymentStateUnknownError a payment went out and we cannot tell if it settled     (exit 4)
 
@@ -43,10 +46,13 @@ __all__ = [
     "ImagineStatusError",
     "ImagineTimeoutError",
     "InvalidRequestError",
+    "PaymentAbortedError",
     "PaymentError",
+    "PaymentInFlightError",
     "PaymentRejectedError",
     "PaymentStateUnknownError",
     "PolicyViolationError",
+    "PriceChangedError",
     "ProtocolError",
     "TaskNotFoundError",
     "WalletFrozenError",
@@ -74,6 +80,8 @@ REFUSAL_CODES: dict[str, str] = {
     "awaiting_approval": "over the approval threshold: queued for the operator (imagine-agent approvals)",
     "approval_denied": "over the approval threshold and not approved (or denied by the operator)",
     "approval_expired": "the operator's approval expired or was already used",
+    "price_changed": "the price rose above the one quoted in this run",
+    "payment_in_flight": "this exact request already has a payment that may settle (pass --new to pay again)",
     "policy": "the payment breaks the operator's policy",
     "budget": "a budget cap would be exceeded",
 }
@@ -192,10 +200,33 @@ class AwaitingApprovalError(ApprovalDeniedError):
         self.approval_id = approval_id
 
 
+class PriceChangedError(ApprovalDeniedError):
+    """The price at payment time is above the one quoted to a person or model in this run; nothing signed."""
+
+    code = "price_changed"
+
+
 class WalletFrozenError(PaymentError):
     """The kill switch is on: no process sharing this ledger may pay."""
 
     code = "frozen"
+
+
+class PaymentInFlightError(PaymentError):
+    """A payment for this exact request is reserved, sent, unknown or pending: a second one is not signed."""
+
+    code = "payment_in_flight"
+
+    def __init__(self, message: str, *, payment_id: str, state: str) -> None:
+        super().__init__(message)
+        self.payment_id = payment_id
+        self.state = state
+
+
+class PaymentAbortedError(PaymentError):
+    """The reservation stopped being ours before its header was journaled; the header was never sent."""
+
+    code = "payment_aborted"
 
 
 class PaymentRejectedError(PaymentError):

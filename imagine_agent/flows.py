@@ -32,12 +32,16 @@ from .errors import (
     PaymentStateUnknownError,
     ProtocolError,
     TaskNotFoundError,
+    WalletFrozenError,
 )
 from .models import PaymentRequired, SettlementResponse, TaskCreated, TaskStatus
+from .outcomes import SETTLE_MARGIN, Answer, Signed, Verdict, classify
 from .polling import PollPolicy, PollSchedule
 from .x402 import decode_payment_response, parse_payment_required
 
 __all__ = [
+    "BODY_ERROR",
+    "DEADLINE",
     "Call",
     "Created",
     "Fetch",
@@ -83,11 +87,13 @@ class Fetch:
 Step = httpx.Request | Sleep | Call | Update | Fetch
 Flow = Generator[Step, Any, T]
 
+BODY_ERROR = "imagine.body_error"  # Response.extensions: why the driver could not read the body
+DEADLINE = "imagine.deadline"  # Request.extensions: the caller's wall-clock deadline (the flow's clock)
+
 UNPAID_ATTEMPTS = 3
 PAID_ATTEMPTS = 4
 MAX_TRANSIENT_POLLS = 30
 MAX_NOT_FOUND_POLLS = 3
-SETTLE_MARGIN = 6  # facilitators refuse an authorization with validBefore < now + 6 s
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,9 @@ def _send_unpaid(make: Callable[[], httpx.Request], what: str) -> Flow[httpx.Res
             if attempt == UNPAID_ATTEMPTS:
                 raise connection_error(exc, what) from None
         else:
+            error = resp.extensions.get(BODY_ERROR)
+            if error is not None:
+                raise ProtocolError(f"{what}: HTTP {resp.status_code} with an unreadable body ({error})")
             if resp.status_code < 500:
                 return resp
             if attempt == UNPAID_ATTEMPTS:
@@ -213,6 +222,8 @@ def create_flow(
     request_hash: str,
     description: str,
     clock: Callable[[], float] = time.time,
+    new: bool = False,
+    max_amount: int | None = None,
 ) -> Flow[Created]:
     """create → 402 → policy → reserve → sign → journal → retry with X-PAYMENT → 202 taskId."""
     resp = yield from _send_unpaid(lambda: make(None), "create")
@@ -226,7 +237,8 @@ def create_flow(
         raise PaymentRejectedError("this request costs money and no wallet is configured (set IMAGINE_PRIVATE_KEY)")
     auth = yield Call(
         lambda: wallet.authorize(
-            required, resource_url=resource_url, request_hash=request_hash, description=description
+            required, resource_url=resource_url, request_hash=request_hash, description=description,
+            new=new, max_amount=max_amount,
         )
     )
     return (yield from paid_flow(make, wallet, auth, clock=clock))
@@ -242,54 +254,56 @@ def paid_flow(
 ) -> Flow[Created]:
     """Send one signed header until it lands; never sign again (money-safety rule 3).
 
-    A timeout, dropped connection or 5xx after the header went out is ambiguous: the same header is
-    re-sent while it is valid (the chain settles a nonce once). An explicit 402 is a rejection, unless it
-    names a failed settlement (which may still land) or our spent nonce: those are ambiguous too.
-    When the header expires without an answer the payment is ``unknown`` and counts as spent.
+    Each answer is classified by ``outcomes.classify``: only a credible, named pre-settlement failure is
+    a rejection; anything else after the header went out is ``unknown``, or worth re-sending the *same*
+    header while it is valid (the chain settles a nonce once). The kill switch is checked right before
+    every send. When the header expires without an answer the payment is ``unknown`` and counts as spent.
     """
     reasons: list[str] = []
     attempt = 0
-    settled_elsewhere = False
+    sent = False  # by this flow: a journaled header from an earlier run is left as it is when frozen
+    signed = _signed(auth)
     while True:
         attempt += 1
+        frozen = yield Call(lambda: wallet.frozen_reason())
+        if frozen is not None:
+            if not sent:
+                raise WalletFrozenError(
+                    f"{frozen} Payment {auth.payment_id} is signed and journaled but was not sent now; it "
+                    "stays reserved. After `imagine-agent budget --unfreeze`, running this request again "
+                    "sends the same header; if it expires first, `imagine-agent reconcile` settles it (unknown, or "
+                    "released when an RPC shows its nonce unused)."
+                )
+            ambiguous = True
+            reasons.append("re-sending stopped: the wallet was frozen")
+            break
+        sent = True
         try:
             resp: httpx.Response = yield make(auth.header)
         except httpx.TransportError as exc:
-            ambiguous = True
-            reasons.append(f"{type(exc).__name__} after the payment was sent")
+            verdict = Verdict("retry", f"{type(exc).__name__} after the payment was sent")
         else:
-            if resp.status_code in (200, 201, 202):
-                created = _task_created(resp)
+            created = _task_created(resp)
+            verdict = classify(_answer(resp, created), signed, clock())
+            if verdict.kind == "paid" and created is not None:
                 receipt = _receipt(resp)
-                if created is None:
-                    ambiguous = True
-                    reasons.append(f"HTTP {resp.status_code} without a taskId")
-                else:
-                    task_id = created.task_id
-                    yield Call(lambda: wallet.settled(auth, task_id=task_id, receipt=receipt))  # noqa: B023
-                    info = _payment_info(auth, receipt)
-                    return Created(created.task_id, info)
-            elif resp.status_code >= 500:
-                ambiguous = True
-                reasons.append(f"HTTP {resp.status_code} after the payment was sent")
-            else:
-                reason = _rejection_reason(resp)
-                reasons.append(reason)
-                if "nonce" in reason.lower():
-                    settled_elsewhere = True  # our own nonce is spent: an earlier attempt settled
-                elif "settle" in reason.lower():
-                    # A settlement that failed (x402 ``unexpected_settle_error``…) may still land on chain:
-                    # ambiguous, not a rejection, so it is never released as if it provably did not settle.
-                    ambiguous = True
-                if attempt >= 2:  # one re-send: a server that settled, then said 402, answers it
-                    break
+                task_id = created.task_id
+                yield Call(lambda: wallet.settled(auth, task_id=task_id, receipt=receipt))  # noqa: B023
+                return Created(task_id, _payment_info(auth, receipt))
+        reasons.append(verdict.reason)
+        if verdict.kind != "rejected":
+            ambiguous = True
+        if verdict.kind != "retry" and attempt >= 2:
+            break  # one re-send of the same header: a server that settled, then misanswered, answers it
         if attempt >= PAID_ATTEMPTS or clock() + SETTLE_MARGIN + backoff(attempt) >= auth.valid_before:
             break
         yield Sleep(backoff(attempt))
 
     reason = "; ".join(reasons)
-    if ambiguous or settled_elsewhere:
-        yield Call(lambda: wallet.unknown(auth, reason))
+    peer = yield Call(lambda: wallet.unknown(auth, reason) if ambiguous else wallet.rejected(auth, reason))
+    if peer is not None and getattr(peer, "task_id", None):  # a peer sending the same header got it paid
+        return Created(peer.task_id, _payment_info(auth, None, transaction=peer.transaction))
+    if ambiguous:
         raise PaymentStateUnknownError(
             f"payment {auth.payment_id} was sent but its outcome is unknown ({reason}). It counts as spent "
             f"until reconciled; nothing will be paid again for this request. Check with "
@@ -297,7 +311,6 @@ def paid_flow(
             payment_id=auth.payment_id,
             nonce=auth.nonce,
         )
-    yield Call(lambda: wallet.rejected(auth, reason))
     raise PaymentRejectedError(
         f"the server refused the payment ({reason}). The amount stays reserved until the authorization "
         f"expires (validBefore {auth.valid_before}), then is released.",
@@ -305,20 +318,40 @@ def paid_flow(
     )
 
 
-def _rejection_reason(resp: httpx.Response) -> str:
-    if resp.status_code == 402:
+def _signed(auth: Any) -> Signed:
+    a = auth.payment.payload.authorization
+    return Signed(value=int(a.value), pay_to=a.to, valid_after=int(a.valid_after), valid_before=int(a.valid_before))
+
+
+def _answer(resp: httpx.Response, created: TaskCreated | None) -> Answer:
+    """Reduce a response to what ``classify`` needs; the body is parsed here, never trusted."""
+    body_error = resp.extensions.get(BODY_ERROR)
+    body: Any = None
+    offers: tuple[tuple[int, str], ...] = ()
+    if body_error is None and resp.content:
+        try:
+            body = _json(resp.content)
+        except ValueError:
+            body_error = "not JSON" if resp.status_code == 402 else None
+    if resp.status_code == 402 and body_error is None:
         try:
             required = parse_payment_required(resp.content)
         except ProtocolError:
-            return "HTTP 402 with an unreadable body"
-        price = f" (price now {required.accepts[0].max_amount_required})" if required.accepts else ""
-        return f"402 {required.error or 'payment rejected'}{price}"
-    return f"HTTP {resp.status_code}: {_error_text(resp)}"
+            pass
+        else:
+            offers = tuple((r.amount, r.pay_to) for r in required.accepts)
+    return Answer(
+        status=resp.status_code,
+        body=body,
+        body_error=str(body_error) if body_error is not None else None,
+        task_id=created.task_id if created is not None else None,
+        offers=offers,
+    )
 
 
-def _payment_info(auth: Any, receipt: SettlementResponse | None) -> PaymentInfo:
+def _payment_info(auth: Any, receipt: SettlementResponse | None, *, transaction: str | None = None) -> PaymentInfo:
     req = auth.requirement
-    tx = receipt.transaction if receipt is not None and receipt.success and receipt.transaction else None
+    tx = receipt.transaction if receipt is not None and receipt.success and receipt.transaction else transaction
     return PaymentInfo(
         payment_id=auth.payment_id,
         amount=req.amount,
@@ -404,8 +437,11 @@ def wait_flow(
             yield Sleep(delay)
         status: TaskStatus | None = None
         resp: httpx.Response | None = None
+        request = make()
+        if deadline is not None:
+            request.extensions[DEADLINE] = deadline  # the read itself must not outlive the wait
         try:
-            resp = yield make()
+            resp = yield request
         except httpx.TransportError as exc:
             transient += 1
             if transient >= MAX_TRANSIENT_POLLS:

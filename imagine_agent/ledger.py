@@ -36,7 +36,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypedDict, TypeVar, Unpack, cast
 from urllib.parse import urlsplit
 
-from .errors import ApprovalDeniedError, BudgetExceededError, ConfigurationError, WalletFrozenError
+from .errors import (
+    ApprovalDeniedError,
+    BudgetExceededError,
+    ConfigurationError,
+    PaymentInFlightError,
+    WalletFrozenError,
+)
 from .money import format_usdc
 
 if TYPE_CHECKING:
@@ -501,17 +507,31 @@ class Ledger(ABC):
         session_id: str | None = None,
         now: float | None = None,
         approval_id: str | None = None,
+        exclusive: bool = False,
     ) -> PaymentRecord:
         """Atomically check every cap and reserve ``amount``, before anything is signed.
 
         With ``approval_id``, the same transaction checks that the operator approved this request at this
         price or more and that the approval is unexpired and unused, and marks it used.
         Crossing 80 % / 95 % of a window records a ``warning`` audit event bound to the new payment.
+        ``exclusive`` (what ``Wallet.authorize`` passes unless told ``new``): refuses with
+        ``PaymentInFlightError`` while a signed payment for ``request_hash`` is reserved, unknown, pending
+        or rejected-but-unexpired: attach-or-pay is decided here, under the lock.
         """
 
     @abstractmethod
-    def journal_authorization(self, payment_id: str, *, nonce: str, valid_before: int, header: str) -> None:
-        """Record the signed header of a reservation; call it before the header is sent."""
+    def journal_authorization(
+        self, payment_id: str, *, nonce: str, valid_before: int, header: str, exclusive: bool = False
+    ) -> None:
+        """Record the signed header of a reservation; call it before the header is sent.
+
+        ``exclusive``: refuses (``PaymentInFlightError``) when another payment for the same request was
+        journaled first (two signers raced past ``reserve``): the first to journal is the one that is sent.
+        """
+
+    @abstractmethod
+    def release_unsigned(self, payment_id: str, *, reason: str) -> bool:
+        """Release a reservation only while no header is journaled: one atomic step; False if it was not."""
 
     @abstractmethod
     def mark_paid(self, payment_id: str, *, task_id: str | None, transaction: str | None,
@@ -707,6 +727,7 @@ class _SqlLedger(Ledger):
         session_id: str | None = None,
         now: float | None = None,
         approval_id: str | None = None,
+        exclusive: bool = False,
     ) -> PaymentRecord:
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise TypeError(f"amount must be an int of atomic USDC units, got {type(amount).__name__}")
@@ -721,7 +742,7 @@ class _SqlLedger(Ledger):
             session_id=session_id, nonce=None, valid_before=None, header=None, task_id=None,
             transaction=None, reason=None, created_at=now, updated_at=now,
         )  # fmt: skip
-        refusal: WalletFrozenError | BudgetExceededError | ApprovalDeniedError | None
+        refusal: WalletFrozenError | BudgetExceededError | ApprovalDeniedError | PaymentInFlightError | None
         with self._begin("write") as tx:
             tx.execute(
                 f"UPDATE payments SET state = 'released', updated_at = ?, "
@@ -737,7 +758,8 @@ class _SqlLedger(Ledger):
                 )
             else:
                 usage = self._usage(tx, session_id, now)
-                refusal = _refusal(amount, caps, usage)
+                open_one = self._open_signed(tx, request_hash, now, exclude="") if exclusive else None
+                refusal = _in_flight(open_one) if open_one else _refusal(amount, caps, usage)
             if refusal is None and approval_id is not None:
                 refusal = self._use_approval(tx, approval_id, record, now)
             if refusal is None:
@@ -753,13 +775,18 @@ class _SqlLedger(Ledger):
             raise refusal  # after the commit, so the auto-releases above are kept
         return record
 
-    def journal_authorization(self, payment_id: str, *, nonce: str, valid_before: int, header: str) -> None:
+    def journal_authorization(
+        self, payment_id: str, *, nonce: str, valid_before: int, header: str, exclusive: bool = False
+    ) -> None:
         if not (nonce and header) or isinstance(valid_before, bool) or not isinstance(valid_before, int):
             raise ValueError("journal_authorization needs a nonce, an int valid_before and the header")
         with self._begin("write") as tx:
             current = self._get(tx, payment_id)
             if current.state is not PaymentState.RESERVED:
                 raise ValueError(f"payment {payment_id} is {current.state}; only a reservation can be journaled")
+            first = self._open_signed(tx, current.request_hash, time.time(), exclude=payment_id) if exclusive else None
+            if first is not None:
+                raise _in_flight(first)
             if current.header is not None and current.header != header:
                 raise ValueError(
                     f"payment {payment_id} already has a different signed header: never sign twice for one "
@@ -814,6 +841,16 @@ class _SqlLedger(Ledger):
         with self._begin("write") as tx:
             self._transition(tx, payment_id, PaymentState.RELEASED)
             self._update(tx, payment_id, state=PaymentState.RELEASED.value, reason=reason)
+
+    def release_unsigned(self, payment_id: str, *, reason: str) -> bool:
+        if not reason.strip():
+            raise ValueError("release_unsigned needs a reason")
+        with self._begin("write") as tx:
+            current = self._get(tx, payment_id)
+            if current.state is not PaymentState.RESERVED or current.header is not None:
+                return False
+            self._update(tx, payment_id, state=PaymentState.RELEASED.value, reason=reason)
+        return True
 
     def get(self, payment_id: str) -> PaymentRecord:
         with self._begin("read") as tx:
@@ -1108,6 +1145,24 @@ class _SqlLedger(Ledger):
 
     # ---- helpers (called inside a transaction)
 
+    def _open_signed(self, tx: _Tx, request_hash: str, now: float, *, exclude: str) -> PaymentRecord | None:
+        """A signed payment for this request that a caller must attach to instead of paying again (rule 3).
+
+        What ``find_open`` attaches to, decided under the write lock: reserved, unknown or pending; rejected
+        until ``valid_before``; paid while its task is not known to be finished (a second identical request
+        right after the first was paid attaches to that job rather than buying it again).
+        """
+        columns = ", ".join(f"p.{c}" for c in _PAYMENT_COLUMNS)
+        rows = tx.execute(
+            f"SELECT {columns} FROM payments p LEFT JOIN tasks t ON t.task_id = p.task_id "
+            "WHERE p.request_hash = ? AND p.id <> ? AND p.header IS NOT NULL AND "
+            "(p.state IN ('reserved', 'unknown', 'pending') OR (p.state = 'rejected' AND p.valid_before >= ?) "
+            f"OR (p.state = 'paid' AND (t.status IS NULL OR t.status NOT IN ({_FINISHED})))) "
+            "ORDER BY p.created_at LIMIT 1",
+            (request_hash, exclude, int(now)),
+        )
+        return _payment(rows[0]) if rows else None
+
     def _get(self, tx: _Tx, payment_id: str) -> PaymentRecord:
         rows = tx.execute(f"{_PAYMENTS_SELECT} WHERE id = ?", (payment_id,))
         if not rows:
@@ -1198,6 +1253,17 @@ def _approval(row: Sequence[Any]) -> ApprovalRecord:
 
 def _audit_event(row: Sequence[Any]) -> AuditEvent:
     return AuditEvent(*row)
+
+
+def _in_flight(record: PaymentRecord) -> PaymentInFlightError:
+    return PaymentInFlightError(
+        f"a payment for this exact request is already {record.state.value} ({format_usdc(record.amount)}, "
+        f"payment {record.id}{f', task {record.task_id}' if record.task_id else ''}), so no second one was "
+        "signed. Wait for it, check it with `imagine-agent receipts` / `imagine-agent reconcile`, or ask for a "
+        "new video on purpose (--new, new=True).",
+        payment_id=record.id,
+        state=record.state.value,
+    )
 
 
 def _remaining(cap: int | None, used: int) -> int | None:
@@ -1319,7 +1385,11 @@ class PostgresLedger(_SqlLedger):
                 _migrate(tx)
         except psycopg.OperationalError as exc:
             self._pool.close()
-            raise ConfigurationError(f"cannot open the PostgreSQL ledger at {self.display}: {exc}") from None
+            from .redact import redact_text
+
+            password = urlsplit(url).password
+            shown = redact_text(str(exc), url).replace(password, "***") if password else redact_text(str(exc), url)
+            raise ConfigurationError(f"cannot open the PostgreSQL ledger at {self.display}: {shown}") from None
 
     def __repr__(self) -> str:
         return f"PostgresLedger({self.display!r})"

@@ -57,6 +57,7 @@ __all__ = [
     "VerifyResponse",
     "VideoRef",
     "check_image_host",
+    "is_private_host",
     "validate_task_id",
 ]
 
@@ -133,17 +134,23 @@ def _host_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return None
 
 
+def is_private_host(host: str) -> bool:
+    """A loopback, private, link-local or local-only name or address (no DNS lookup)."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    ip = _host_ip(host.strip("[]"))
+    return ip is not None and (
+        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified
+    )
+
+
 def check_image_host(image: str, *, allow_private: bool) -> None:
     """Refuse image URLs the remote server cannot fetch (loopback, private, link-local), unless allowed."""
     if allow_private or image.startswith("data:"):
         return
     host = (urlsplit(image).hostname or "").lower().rstrip(".")
-    private_name = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
-    ip = _host_ip(host)
-    if private_name or (
-        ip is not None
-        and (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified)
-    ):
+    if is_private_host(host):
         raise InvalidRequestError(
             f"image URL host {host!r} is a local or private address the video server cannot reach; "
             "use a public URL, a data URL or a local file path (or allow private image URLs in the config)"

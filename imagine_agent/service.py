@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import json
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from .config import Settings
 from .errors import (
     ConfigurationError,
     ImagineError,
+    PaymentInFlightError,
     PaymentRejectedError,
     PaymentStateUnknownError,
 )
@@ -40,6 +42,17 @@ __all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult",
 T = TypeVar("T")
 FINISHED = ("completed", "failed", "not_found")
 SIGNING_GRACE = 120.0  # seconds a reservation may wait for its signature before it counts as abandoned
+_LOCKS_GUARD = threading.Lock()
+_REQUEST_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _request_lock(request_hash: str) -> threading.Lock:
+    """One lock per request hash in this process: identical calls in flight at once pay once (rule 4).
+
+    Across processes the ledger decides (``reserve``/``journal_authorization`` refuse a second signature).
+    """
+    with _LOCKS_GUARD:
+        return _REQUEST_LOCKS.setdefault(request_hash, threading.Lock())
 
 
 @dataclass(frozen=True)
@@ -162,6 +175,8 @@ class ImagineService:
     output_dir: Path = field(default_factory=lambda: Path("imagine-output"))
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _transport: Any = None
+    # Prices quoted in this run, by request hash: a later generate of the same request pays at most that.
+    _quoted: dict[str, int] = field(default_factory=dict, repr=False)
 
     # ---------------------------------------------------------------------------------------- building
     @classmethod
@@ -216,6 +231,7 @@ class ImagineService:
             template_data_as_string=settings.template_data_as_string,
             max_download_bytes=settings.max_download_mb * 1024 * 1024,
             allow_private_image_urls=settings.allow_private_image_urls,
+            allow_private_downloads=settings.allow_private_downloads,
         )
         closers.insert(0, client.close)
         return cls(client, wallet, settings, sandbox=sandbox, output_dir=Path("imagine-output"), _closers=closers,
@@ -231,6 +247,10 @@ class ImagineService:
         if self.wallet.approver is None:
             self.wallet.approver = QueueApprover(self.ledger, requester, self.settings.approval_ttl,
                                                  session_id=self.wallet.session_id)
+
+    def __repr__(self) -> str:  # never the settings' URLs or the key: see redact.py
+        return (f"ImagineService(base_url={self.client.base_url!r}, wallet={self.wallet!r}, "
+                f"sandbox={self.is_sandbox})")
 
     def close(self) -> None:
         for close in self._closers:
@@ -277,6 +297,7 @@ class ImagineService:
     def quote(self, prompt: str, **options: Any) -> QuoteResult:
         request, image_file = self.build_request(prompt, **options)
         quote = self.client.quote(request, image_file=image_file)
+        self._quoted[request_hash(self.client.base_url, request, image_file)] = quote.amount
         refusal = code = None
         try:
             self.wallet.policy.check(quote.requirement, self.client.create_url)
@@ -300,15 +321,21 @@ class ImagineService:
         on_progress: Callable[[TaskStatus], None] | None = None,
         timeout: float | None = None,
         attach: bool = True,
+        max_amount: int | None = None,
         **options: Any,
     ) -> GenerationOutcome:
-        """Pay for one video (at most once per identical request) and, by default, wait and download it."""
+        """Pay for one video (at most once per identical request) and, by default, wait and download it.
+
+        The price paid is at most ``max_amount``, or the price this service quoted for the same request
+        in this run: a higher price at payment time is refused with nothing signed (rule 8).
+        """
         request, image_file = self.build_request(prompt, **options)
         rhash = request_hash(self.client.base_url, request, image_file)
         ask = self._coin_question(request)
         body = json.dumps(request.body(template_data_as_string=False))
+        bound = max_amount if max_amount is not None else self._quoted.get(rhash)
         with collect_warnings() as warnings, approval_context(body, require_reason=ask):
-            job, attached = self._submit(request, image_file, rhash, attach)
+            job, attached = self._submit(request, image_file, rhash, attach, bound)
         outcome = GenerationOutcome(job.task_id, job.last, job.payment, request.prompt, attached=attached,
                                     sandbox=self.is_sandbox, warnings=warnings)
         if not wait:
@@ -354,21 +381,29 @@ class ImagineService:
                 "the operator's policy is 'ask'")
 
     def _submit(self, request: CreateRequest, image_file: ImageFile | None, rhash: str,
-                attach: bool) -> tuple[Job, bool]:
-        if attach:
-            existing = self.ledger.find_open(rhash)
-            job = self._attach(existing, request, image_file) if existing is not None else None
-            if job is not None:
+                attach: bool, max_amount: int | None = None) -> tuple[Job, bool]:
+        with _request_lock(rhash):
+            if attach:
+                existing = self.ledger.find_open(rhash)
+                job = self._attach(existing, request, image_file) if existing is not None else None
+                if job is not None:
+                    return job, True
+            try:
+                job = self.client.create(request, image_file=image_file, new=not attach, max_amount=max_amount)
+            except PaymentInFlightError as exc:
+                # Another process signed this very request first (the ledger decided): attach to its payment.
+                job = self._attach(self.ledger.get(exc.payment_id), request, image_file) if attach else None
+                if job is None:
+                    raise
                 return job, True
-        job = self.client.create(request, image_file=image_file)
-        self.ledger.upsert_task(
-            job.task_id,
-            payment_id=job.payment.payment_id if job.payment else None,
-            request_hash=rhash,
-            prompt=request.prompt,
-            status="queued",
-        )
-        return job, False
+            self.ledger.upsert_task(
+                job.task_id,
+                payment_id=job.payment.payment_id if job.payment else None,
+                request_hash=rhash,
+                prompt=request.prompt,
+                status="queued",
+            )
+            return job, False
 
     def _attach(self, record: PaymentRecord, request: CreateRequest, image_file: ImageFile | None) -> Job | None:
         """A paid (or possibly paid) job for this exact request exists: follow it instead of paying again.
@@ -505,7 +540,10 @@ class ImagineService:
                 if record.state == PaymentState.RESERVED and record.header is None:
                     if record.created_at > now - SIGNING_GRACE:
                         continue  # a live process may be signing it right now
-                    self.ledger.release(record.id, reason="never signed (the process stopped before signing)")
+                    if not self.ledger.release_unsigned(
+                        record.id, reason="never signed (the process stopped before signing)"
+                    ):
+                        continue  # journaled meanwhile: a live signer won the race; it is not ours to free
                 elif chain is not None and record.id in signed_ids:
                     assert record.header is not None and record.nonce is not None and record.valid_before is not None
                     valid_after = int(decode_payment_header(record.header).payload.authorization.valid_after)
@@ -524,6 +562,8 @@ class ImagineService:
                     else:
                         continue
                 elif record.state == PaymentState.REJECTED and expired:
+                    # Seam (rule 1): only a credible named failure is ``rejected`` (outcomes.classify); with
+                    # an RPC the branch above has already asked the chain. The ledger also auto-releases it.
                     self.ledger.release(record.id, reason="rejected by the server and expired unsettled")
                 elif record.state == PaymentState.RESERVED and expired:
                     self.ledger.mark_unknown(record.id, reason="in flight when the process stopped; expired")

@@ -19,11 +19,15 @@ from .errors import (
     ApprovalDeniedError,
     AwaitingApprovalError,
     BudgetExceededError,
+    PaymentAbortedError,
     PaymentError,
     PolicyViolationError,
+    PriceChangedError,
     WalletFrozenError,
 )
+from .ledger import PaymentState
 from .money import format_usdc
+from .redact import inert
 from .x402 import NETWORKS, Signer, encode_payment_header, select_requirement, sign_payment
 
 if TYPE_CHECKING:
@@ -50,9 +54,9 @@ class ApprovalRequest:
     request_json: str | None = None  # the create body, so a queued approval can be shown and resumed
     reasons: tuple[str, ...] = ()  # why a human is asked (over the threshold, a coin under autoClank=ask)
 
-    def __str__(self) -> str:
-        what = self.description or self.resource
-        return f"pay {format_usdc(self.amount)} on {self.network} to {self.pay_to} for {what}"
+    def __str__(self) -> str:  # shown to a person deciding: nothing in it may move the cursor or recolour
+        what = inert(self.description or self.resource)
+        return f"pay {format_usdc(self.amount)} on {inert(self.network)} to {inert(self.pay_to)} for {what}"
 
 
 @dataclass(frozen=True)
@@ -202,17 +206,28 @@ class Wallet:
         return f"Wallet(address={self.address!r}, ledger={self.ledger!r})"
 
     def authorize(
-        self, required: PaymentRequired, *, resource_url: str, request_hash: str, description: str = ""
+        self, required: PaymentRequired, *, resource_url: str, request_hash: str, description: str = "",
+        new: bool = False, max_amount: int | None = None,
     ) -> Authorization:
         """Check, approve, reserve, sign and journal one payment. Raises with nothing signed on any refusal.
 
         Every refusal is written to the ledger's audit with its code (a queued approval writes its own line).
+        Never a second signature for a request hash that has a signed payment still reserved, unknown,
+        pending or rejected-but-unexpired (``PaymentInFlightError``), unless ``new``: the ledger decides
+        it atomically, so threads and processes sharing the ledger get one payment. ``max_amount`` is a
+        price already quoted to a person or a model: a higher price now is refused, not paid.
         """
         requirement: PaymentRequirements | None = None
         try:
             if self.ledger.is_frozen():
                 raise WalletFrozenError("the kill switch is on: no payments. Run `imagine-agent budget --unfreeze`.")
             requirement = self.policy.choose(required, resource_url)
+            if max_amount is not None and requirement.amount > max_amount:
+                raise PriceChangedError(
+                    f"the price rose from the {format_usdc(max_amount)} quoted to "
+                    f"{format_usdc(requirement.amount)} before payment. Nothing was signed. Quote again and "
+                    "confirm the new price to pay it."
+                )
             self._check_balance(requirement)
             approval_id = self._approve(requirement, request_hash, description)
         except PaymentError as exc:
@@ -220,7 +235,7 @@ class Wallet:
                 self._audit(exc, requirement, request_hash)
             raise
         try:
-            record = self._reserve(requirement, request_hash, approval_id)
+            record = self._reserve(requirement, request_hash, approval_id, exclusive=not new)
         except PaymentError as exc:
             self._audit(exc, requirement, request_hash)
             raise
@@ -230,11 +245,19 @@ class Wallet:
             header = encode_payment_header(payment)
             auth = payment.payload.authorization
             self.ledger.journal_authorization(
-                record.id, nonce=auth.nonce, valid_before=int(auth.valid_before), header=header
+                record.id, nonce=auth.nonce, valid_before=int(auth.valid_before), header=header, exclusive=not new
             )
         except BaseException as exc:
-            # The header never left this process, so it can never settle: releasing is provably safe.
-            self.ledger.release(record.id, reason=f"not sent: {type(exc).__name__}")
+            # Not journaled, so never sent: releasing is provably safe, and atomic (a no-op once journaled).
+            released = self.ledger.release_unsigned(record.id, reason=f"not sent: {type(exc).__name__}")
+            if isinstance(exc, ValueError) and not released:
+                current = self.ledger.get(record.id)
+                if current.header is None:  # someone else released it while we signed: fail closed
+                    raise PaymentAbortedError(
+                        f"payment {record.id} was {current.state.value} by another process while it was being "
+                        f"signed ({current.reason or 'no reason given'}). The header was never sent; nothing "
+                        "was paid. Run the request again."
+                    ) from None
             raise
         return Authorization(record.id, header, requirement, payment)
 
@@ -281,7 +304,8 @@ class Wallet:
             raise ApprovalDeniedError(f"{' and '.join(reasons)}, and it was not approved. Nothing was signed.")
         return granted()  # the queue may have just been approved: then that approval is used up by this payment
 
-    def _reserve(self, requirement: PaymentRequirements, request_hash: str, approval_id: str | None) -> PaymentRecord:
+    def _reserve(self, requirement: PaymentRequirements, request_hash: str, approval_id: str | None, *,
+                 exclusive: bool) -> PaymentRecord:
         return self.ledger.reserve(
             request_hash=request_hash,
             amount=requirement.amount,
@@ -294,6 +318,7 @@ class Wallet:
             session_id=self.session_id,
             now=self.clock(),
             approval_id=approval_id,
+            exclusive=exclusive,
         )
 
     def _audit(self, refusal: PaymentError, requirement: PaymentRequirements | None, request_hash: str) -> None:
@@ -338,6 +363,12 @@ class Wallet:
                 code="insufficient_balance",
             )
 
+    def frozen_reason(self) -> str | None:
+        """Why nothing may be sent right now (the kill switch), or None: checked right before every send."""
+        if not self.ledger.is_frozen():
+            return None
+        return "The wallet is frozen (kill switch): nothing is sent."
+
     def resume(self, record: PaymentRecord, requirement: PaymentRequirements) -> Authorization:
         """Rebuild the authorization of a journaled payment so the same header can be re-sent."""
         from .x402 import decode_payment_header
@@ -348,14 +379,34 @@ class Wallet:
 
     def settled(self, auth: Authorization, *, task_id: str | None, receipt: SettlementResponse | None) -> None:
         tx = receipt.transaction if receipt is not None and receipt.success and receipt.transaction else None
-        self.ledger.mark_paid(auth.payment_id, task_id=task_id, transaction=tx)
+        self._mark(auth, lambda: self.ledger.mark_paid(auth.payment_id, task_id=task_id, transaction=tx))
 
-    def rejected(self, auth: Authorization, reason: str) -> None:
-        """The server refused it: held until validBefore passes, then released by the ledger."""
-        self.ledger.mark_rejected(auth.payment_id, reason=reason)
+    def rejected(self, auth: Authorization, reason: str) -> PaymentRecord | None:
+        """The server refused it: held until validBefore passes, then released by the ledger.
 
-    def unknown(self, auth: Authorization, reason: str) -> None:
-        self.ledger.mark_unknown(auth.payment_id, reason=reason)
+        Returns the record instead when another caller sending the same header already got it paid.
+        """
+        return self._mark(auth, lambda: self.ledger.mark_rejected(auth.payment_id, reason=reason))
+
+    def unknown(self, auth: Authorization, reason: str) -> PaymentRecord | None:
+        """Counted as spent until reconciled; returns the record if a peer already got it paid."""
+        return self._mark(auth, lambda: self.ledger.mark_unknown(auth.payment_id, reason=reason))
+
+    def _mark(self, auth: Authorization, mark: Callable[[], None]) -> PaymentRecord | None:
+        """Record an outcome; another caller re-sending the same header (recovery, a second process) may
+        have recorded one first: a payment already paid stays paid and is returned, any other state stays."""
+        current = self.ledger.get(auth.payment_id)
+        if current.state is PaymentState.PAID:
+            return current
+        try:
+            mark()
+        except ValueError:  # the state moved between the read and the write: keep what the other one wrote
+            current = self.ledger.get(auth.payment_id)
+            if current.state is PaymentState.PAID:
+                return current
+            if current.state is PaymentState.RESERVED:
+                raise
+        return None
 
     def budget(self) -> BudgetTotals:
         return self.ledger.totals(self.policy.caps, session_id=self.session_id, now=self.clock())

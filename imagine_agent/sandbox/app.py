@@ -29,12 +29,13 @@ from ..models import (
     TemplateData,
 )
 from ..x402 import X402_VERSION, decode_payment_header, encode_payment_response
-from .config import SandboxConfig
+from .config import Fault, SandboxConfig
 from .paywall import DEFAULT_DURATION, payment_required_body
 from .responses import (
     IN_PROCESS_HUGE_BYTES,
     REAL_HUGE_BYTES,
     DroppedResponse,
+    bomb_response,
     html_error,
     huge_response,
     in_process,
@@ -52,8 +53,12 @@ _SEED = re.compile(r"^-?[0-9]{1,20}$")
 _FORM_STRINGS = ("remixPostId", "rootRemixPostId", "remixToken")
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 
+SETTLE_PARAM = frozenset({"drop_after_payment", "status_after_payment", "oversized_answer", "compressed_bomb"})
 CREATE_POST_SETTLE = frozenset(
     {
+        "status_after_payment",
+        "oversized_answer",
+        "compressed_bomb",
         "error_after_settle",
         "drop_after_payment",
         "payment_required_after_settle",
@@ -216,6 +221,24 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
         body = payment_required_body(sandbox.config, resource=resource, amount=amount, error=error)
         return JSONResponse(body, status_code=402)
 
+    def misanswer(fault: Fault, request: Request, task_id: str, headers: dict[str, str]) -> Response:
+        """The answers a paid create must never take for a rejection (status_after_payment and kin)."""
+        if fault.kind == "oversized_answer":
+            pad = "x" * int(fault.param("bytes"))
+            return JSONResponse({"taskId": task_id, "padding": pad}, status_code=202, headers=headers)
+        if fault.kind == "compressed_bomb":
+            return bomb_response(str(fault.param("encoding")), int(fault.param("bytes")), headers)
+        status = int(fault.param("status"))
+        if status == 204 or status == 304:
+            return Response(status_code=status, headers=headers)
+        if 300 <= status < 400:
+            location = str(fault.param("location")) or str(
+                request.url.replace(hostname="127.0.0.2")
+            )
+            return Response(status_code=status, headers={**headers, "location": location})
+        return JSONResponse({"error": f"sandbox fault: HTTP {status} after payment", "taskId": task_id},
+                            status_code=status, headers=headers)
+
     # ------------------------------------------------------------------------------------ create
 
     @app.post("/generation/create")
@@ -234,13 +257,15 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
             return payment_required(resource, order, "X-PAYMENT header is required")
 
         before = sandbox.take(
-            {"error_before_settle", "status_502_html", "drop_after_payment"},
+            {"error_before_settle", "status_502_html"} | SETTLE_PARAM,
             "create",
-            when=lambda f: f.kind != "drop_after_payment" or not f.param("settle"),
+            when=lambda f: f.kind not in SETTLE_PARAM or not f.param("settle"),
         )
         if before is not None:
             if before.kind == "drop_after_payment":
                 return DroppedResponse(b'{"taskId": "00000000-0000-4000-8000-000000000000"}')
+            if before.kind in SETTLE_PARAM:
+                return misanswer(before, request, "00000000-0000-4000-8000-000000000000", {})
             return html_error(500 if before.kind == "error_before_settle" else 502)
         change = sandbox.take({"price_change"}, "create")
         if change is not None:
@@ -265,7 +290,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
             CREATE_POST_SETTLE,
             "create",
             job.task_id,
-            when=lambda f: f.kind != "drop_after_payment" or bool(f.param("settle")),
+            when=lambda f: f.kind not in SETTLE_PARAM or bool(f.param("settle")),
         )
         if after is None:
             return JSONResponse(body, status_code=202, headers=headers)
@@ -275,6 +300,8 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
             return DroppedResponse(json.dumps(body).encode())
         if after.kind == "payment_required_after_settle":
             return payment_required(resource, order, str(after.param("error")))
+        if after.kind in SETTLE_PARAM:
+            return misanswer(after, request, job.task_id, headers)
         if after.kind == "malformed_json":
             return _truncated(body, 202, headers)
         return _as_html(body, 202, headers)  # wrong_content_type

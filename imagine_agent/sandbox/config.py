@@ -24,6 +24,13 @@ Kinds (default paths; params with defaults). On create, faults act only on reque
 - ``huge_download`` (download; ``bytes=None``, ``content_length=True``): an endless-looking body of zeros,
   generated lazily; ``bytes=None`` is 2 GiB over a real server, 64 MiB in-process (httpx's ASGITransport
   buffers whole bodies in memory, so keep ``bytes`` small there).
+- ``status_after_payment`` (create; ``status=409``, ``settle=True``, ``location=""``): settle (or not), then
+  answer that status instead of 202: 204 with no body, a 3xx with ``Location`` (default: the same path on
+  another origin, ``http://127.0.0.2:<port>``), any 4xx with a JSON error.
+- ``oversized_answer`` (create; ``bytes=2097152``, ``settle=True``): a 202 whose JSON body is padded past the
+  client's 1 MiB limit.
+- ``compressed_bomb`` (create; ``encoding="gzip"``, ``bytes=67108864``, ``settle=True``): a 202 whose body is
+  a small ``gzip`` or ``zstd`` stream that decompresses to ``bytes`` zeros.
 - Task traits, bound to the next ``times`` created tasks (or to ``task_id`` at once): ``fail`` (``error``,
   ``at=1.0``: the fraction of the job's time at which it fails), ``status_flapping`` (processing reads
   alternate with queued), ``progress_backwards`` (one processing read reports half the previous progress),
@@ -84,6 +91,9 @@ FaultKind = Literal[
     "unreachable_video",
     "huge_download",
     "status_502_html",
+    "status_after_payment",
+    "oversized_answer",
+    "compressed_bomb",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
@@ -104,6 +114,9 @@ FAULT_PATHS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "status_502_html": (_ALL, frozenset({"status"})),
     "not_found": (frozenset({"status", "download"}), frozenset({"status"})),
     "huge_download": (frozenset({"download"}), frozenset({"download"})),
+    "status_after_payment": (frozenset({"create"}), frozenset({"create"})),
+    "oversized_answer": (frozenset({"create"}), frozenset({"create"})),
+    "compressed_bomb": (frozenset({"create"}), frozenset({"create"})),
     "fail": (frozenset({"create"}), frozenset({"create"})),
     "status_flapping": (frozenset({"create"}), frozenset({"create"})),
     "progress_backwards": (frozenset({"create"}), frozenset({"create"})),
@@ -119,6 +132,9 @@ FAULT_PARAMS: dict[str, dict[str, tuple[type, Any]]] = {
     "fail": {"error": (str, "generation failed: the video model rejected the request"), "at": (float, 1.0)},
     # bytes=None: 2 GiB over a real server, 64 MiB in-process (httpx.ASGITransport buffers whole bodies).
     "huge_download": {"bytes": (int, None), "content_length": (bool, True)},
+    "status_after_payment": {"status": (int, 409), "settle": (bool, True), "location": (str, "")},
+    "oversized_answer": {"bytes": (int, 2 * 1024 * 1024), "settle": (bool, True)},
+    "compressed_bomb": {"encoding": (str, "gzip"), "bytes": (int, 64 * 1024 * 1024), "settle": (bool, True)},
 }
 
 
@@ -175,6 +191,13 @@ class Fault(BaseModel):
             raise ValueError("delay parameter 'seconds' must be a finite number, not negative")
         if self.kind == "huge_download" and checked.get("bytes") is not None and checked["bytes"] < 1:
             raise ValueError("huge_download parameter 'bytes' must be positive")
+        status = checked.get("status", 409)
+        if self.kind == "status_after_payment" and (not 204 <= status <= 499 or status == 402):
+            raise ValueError("status_after_payment parameter 'status' must be 204-499 and not 402")
+        if self.kind == "compressed_bomb" and checked.get("encoding", "gzip") not in ("gzip", "zstd"):
+            raise ValueError("compressed_bomb parameter 'encoding' must be 'gzip' or 'zstd'")
+        if self.kind in ("oversized_answer", "compressed_bomb") and checked.get("bytes", 1) < 1:
+            raise ValueError(f"{self.kind} parameter 'bytes' must be positive")
         return self
 
     @property

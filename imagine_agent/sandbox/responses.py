@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import zlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from starlette.responses import HTMLResponse, Response, StreamingResponse
@@ -14,6 +17,7 @@ __all__ = [
     "REAL_HUGE_BYTES",
     "ConnectionDropped",
     "DroppedResponse",
+    "bomb_response",
     "html_error",
     "huge_response",
     "in_process",
@@ -90,6 +94,31 @@ def huge_response(total: int, *, content_length: bool, media_type: str) -> Strea
     """A body of ``total`` zero bytes generated lazily; declared up front unless ``content_length`` is off."""
     headers = {"content-length": str(total)} if content_length else None
     return StreamingResponse(_zeros(total), media_type=media_type, headers=headers)
+
+
+@functools.lru_cache(maxsize=4)
+def _bomb(encoding: str, total: int) -> bytes:
+    """``total`` zero bytes compressed: a few hundred KB that inflate to hundreds of MB."""
+    compressor: Any
+    if encoding == "zstd":
+        import zstandard
+
+        compressor = zstandard.ZstdCompressor(level=3).compressobj()
+    else:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    parts = []
+    full, rest = divmod(total, len(_CHUNK))
+    for _ in range(full):
+        parts.append(compressor.compress(_CHUNK))
+    parts.append(compressor.compress(_CHUNK[:rest]))
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+def bomb_response(encoding: str, total: int, headers: dict[str, str]) -> Response:
+    """A 202 that says it is JSON and compressed; its body inflates to ``total`` bytes (a decompression bomb)."""
+    return Response(_bomb(encoding, total), status_code=202, media_type="application/json",
+                    headers={**headers, "content-encoding": encoding})
 
 
 class _DropFilter(logging.Filter):

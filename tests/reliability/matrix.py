@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import httpx
 
-from imagine_agent.client import AsyncImagineClient, AsyncJob, ImagineClient, Job
+from imagine_agent.client import AsyncImagineClient, AsyncJob, ImagineClient, Job, request_hash
 from imagine_agent.errors import (
     DownloadError,
     GenerationFailedError,
@@ -32,6 +32,7 @@ from imagine_agent.errors import (
     PaymentRejectedError,
     PaymentStateUnknownError,
     TaskNotFoundError,
+    WalletFrozenError,
 )
 from imagine_agent.ledger import Caps, Ledger, PaymentState, open_ledger
 from imagine_agent.models import TaskStatus
@@ -44,6 +45,7 @@ from .audit import count_double_paid, count_lost, count_phantom, progress_regres
 
 __all__ = [
     "ROWS",
+    "SCENARIOS",
     "Outcome",
     "Result",
     "Row",
@@ -70,6 +72,7 @@ class Outcome(StrEnum):
     NOT_FOUND = "not found, payment recorded"
     DOWNLOAD_RETRIED = "download error, later download ok"
     DOWNLOAD_BROKEN = "download error, payment + taskId kept"
+    FROZEN_THEN_SENT = "frozen: nothing sent; after unfreeze the same header, completed"
 
 
 # The ledger state the one payment of a row must end in, by outcome.
@@ -108,6 +111,12 @@ def _rows(fault: str, *variants: tuple[str, Outcome, Sequence[Mapping[str, Any]]
 
 
 NAIVE: dict[str, Any] = {"replay": False}
+# Rows that are not a sandbox fault but a client-side situation, run by their own driver.
+SCENARIOS = ("kill_switch",)
+
+
+def _after(status: int, **params: Any) -> list[dict[str, Any]]:
+    return [{"kind": "status_after_payment", "params": {"status": status, **params}}]
 
 BASE_ROWS: list[Row] = [
     *_rows(
@@ -170,6 +179,46 @@ BASE_ROWS: list[Row] = [
         ("replaying server", Outcome.RESENT, [{"kind": "payment_required_after_settle"}], {}),
         ("naive server", Outcome.UNKNOWN, [{"kind": "payment_required_after_settle"}], NAIVE),
         ("every time", Outcome.UNKNOWN, [{"kind": "payment_required_after_settle", "times": -1}], {}),
+        (
+            "unrecognised reason, naive server",
+            Outcome.UNKNOWN,
+            [{"kind": "payment_required_after_settle", "params": {"error": "quota_exceeded_try_later"}}],
+            NAIVE,
+        ),
+        (
+            "unrecognised reason, replaying server",
+            Outcome.RESENT,
+            [{"kind": "payment_required_after_settle", "params": {"error": "quota_exceeded_try_later"}}],
+            {},
+        ),
+    ),
+    *_rows(
+        "status_after_payment",
+        ("204, naive server", Outcome.UNKNOWN, _after(204), NAIVE),
+        ("303, naive server", Outcome.UNKNOWN, _after(303), NAIVE),
+        ("409, naive server", Outcome.UNKNOWN, _after(409), NAIVE),
+        ("422, naive server", Outcome.UNKNOWN, _after(422), NAIVE),
+        ("429, naive server", Outcome.UNKNOWN, _after(429), NAIVE),
+        ("cross-origin 307, naive server", Outcome.UNKNOWN, _after(307), NAIVE),
+        ("cross-origin 307, replaying server", Outcome.RESENT, _after(307), {}),
+        ("409, replaying server", Outcome.RESENT, _after(409), {}),
+        ("409 before settlement, naive server", Outcome.RESENT, _after(409, settle=False), NAIVE),
+    ),
+    *_rows(
+        "oversized_answer",
+        ("2 MiB 202, naive server", Outcome.UNKNOWN, [{"kind": "oversized_answer"}], NAIVE),
+        ("2 MiB 202, replaying server", Outcome.RESENT, [{"kind": "oversized_answer"}], {}),
+    ),
+    *_rows(
+        "compressed_bomb",
+        ("gzip, 64 MiB, naive server", Outcome.UNKNOWN, [{"kind": "compressed_bomb"}], NAIVE),
+        ("zstd, 64 MiB, naive server", Outcome.UNKNOWN,
+         [{"kind": "compressed_bomb", "params": {"encoding": "zstd"}}], NAIVE),
+        ("gzip, 64 MiB, replaying server", Outcome.RESENT, [{"kind": "compressed_bomb"}], {}),
+    ),
+    *_rows(
+        "kill_switch",
+        ("frozen with a journaled header from an earlier run", Outcome.FROZEN_THEN_SENT, [], {}),
     ),
     *_rows(
         "price_change",
@@ -249,11 +298,15 @@ class Trace:
     task_id: str | None = None
     sent: list[str] = field(default_factory=list)  # X-PAYMENT values, in the order they went out
     updates: list[TaskStatus] = field(default_factory=list)
+    origin: str = ""  # where the API lives: a header sent anywhere else is a leak
+    off_origin: list[str] = field(default_factory=list)
 
     def note(self, request: httpx.Request) -> None:
         header = request.headers.get("x-payment")
         if header:
             self.sent.append(header)
+            if self.origin and not str(request.url).startswith(self.origin):
+                self.off_origin.append(str(request.url))
 
     def failed(self, exc: ImagineError) -> None:
         self.error = f"{type(exc).__name__}: {exc}"[:300]
@@ -278,7 +331,9 @@ def _playable(path: Path) -> bool:
 
 
 def _drive_sync(row: Row, url: str, wallet: Wallet, workdir: Path) -> Trace:
-    trace = Trace()
+    trace = Trace(origin=url)
+    if row.fault == "kill_switch":
+        return _kill_switch_sync(row, url, wallet, trace)
     with ImagineClient(url, wallet=wallet, poll=POLL, timeout=row.timeout, max_download_bytes=DOWNLOAD_LIMIT) as c:
         c.http.event_hooks["request"].append(trace.note)
         try:
@@ -301,7 +356,9 @@ def _drive_sync(row: Row, url: str, wallet: Wallet, workdir: Path) -> Trace:
 
 
 async def _drive_async(row: Row, url: str, wallet: Wallet, workdir: Path) -> Trace:
-    trace = Trace()
+    trace = Trace(origin=url)
+    if row.fault == "kill_switch":
+        return await _kill_switch_async(row, url, wallet, trace)
 
     async def note(request: httpx.Request) -> None:
         trace.note(request)
@@ -326,6 +383,68 @@ async def _drive_async(row: Row, url: str, wallet: Wallet, workdir: Path) -> Tra
                     trace.outcome = Outcome.DOWNLOAD_BROKEN
         except ImagineError as exc:
             trace.failed(exc)
+    return trace
+
+
+def _journal_then_freeze(client: ImagineClient | AsyncImagineClient, required: Any, wallet: Wallet) -> Any:
+    """An earlier run signed and journaled a header, then stopped before sending it; now the wallet is frozen."""
+    request = client._request(PROMPT, {"duration": DURATION})
+    auth = wallet.authorize(required, resource_url=client.create_url,
+                            request_hash=request_hash(client.base_url, request, None), description=PROMPT)
+    wallet.ledger.set_frozen(True, reason="matrix: kill switch")
+    return request, wallet.resume(wallet.ledger.get(auth.payment_id), auth.requirement)
+
+
+def _frozen_outcome(trace: Trace, frozen: Exception | None, held: list[str], wallet: Wallet, state: str) -> None:
+    if frozen is None or held or state != PaymentState.RESERVED:
+        trace.outcome = f"frozen: {type(frozen).__name__}, {len(held)} header(s) sent, ledger {state}"
+
+
+def _kill_switch_sync(row: Row, url: str, wallet: Wallet, trace: Trace) -> Trace:
+    with ImagineClient(url, wallet=wallet, poll=POLL, timeout=row.timeout) as c:
+        c.http.event_hooks["request"].append(trace.note)
+        request, auth = _journal_then_freeze(c, c.quote(PROMPT, duration=DURATION).required, wallet)
+        frozen: Exception | None = None
+        try:
+            c.resend(request, auth)
+        except WalletFrozenError as exc:
+            frozen = exc
+        held, state = list(trace.sent), wallet.ledger.get(auth.payment_id).state
+        wallet.ledger.set_frozen(False)
+        try:
+            job = c.resend(request, auth)
+            trace.task_id = job.task_id
+            trace.updates.extend(job.iter_updates())
+            trace.outcome = Outcome.FROZEN_THEN_SENT
+        except ImagineError as exc:
+            trace.failed(exc)
+        _frozen_outcome(trace, frozen, held, wallet, state)
+    return trace
+
+
+async def _kill_switch_async(row: Row, url: str, wallet: Wallet, trace: Trace) -> Trace:
+    async def note(request: httpx.Request) -> None:
+        trace.note(request)
+
+    async with AsyncImagineClient(url, wallet=wallet, poll=POLL, timeout=row.timeout) as c:
+        c.http.event_hooks["request"].append(note)
+        quote = await c.quote(PROMPT, duration=DURATION)
+        request, auth = _journal_then_freeze(c, quote.required, wallet)
+        frozen: Exception | None = None
+        try:
+            await c.resend(request, auth)
+        except WalletFrozenError as exc:
+            frozen = exc
+        held, state = list(trace.sent), wallet.ledger.get(auth.payment_id).state
+        wallet.ledger.set_frozen(False)
+        try:
+            job = await c.resend(request, auth)
+            trace.task_id = job.task_id
+            trace.updates.extend([status async for status in job.iter_updates()])
+            trace.outcome = Outcome.FROZEN_THEN_SENT
+        except ImagineError as exc:
+            trace.failed(exc)
+        _frozen_outcome(trace, frozen, held, wallet, state)
     return trace
 
 
@@ -423,6 +542,8 @@ def audit(row: Row, trace: Trace, state: Sandbox, ledger: Ledger, signed: int, s
         problems.append(f"{signed} signatures for one request")
     if len(set(trace.sent)) > 1:
         problems.append(f"{len(set(trace.sent))} different X-PAYMENT headers sent")
+    if trace.off_origin:
+        problems.append(f"a payment header went to another origin: {trace.off_origin[0]}")
     expected_state = LEDGER_STATE.get(Outcome(row.expect))
     if [p.state for p in payments] != [expected_state]:
         problems.append(f"ledger holds {result.ledger!r}, expected one {expected_state} payment")

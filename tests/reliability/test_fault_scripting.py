@@ -44,6 +44,9 @@ EVERY_KIND: list[dict[str, Any]] = [
     {"kind": "unreachable_video"},
     {"kind": "huge_download", "params": {"bytes": 1_048_576, "content_length": False}},
     {"kind": "status_502_html", "times": 3},
+    {"kind": "status_after_payment", "params": {"status": 307, "settle": False, "location": "http://127.0.0.2/x"}},
+    {"kind": "oversized_answer", "params": {"bytes": 2_000_000}},
+    {"kind": "compressed_bomb", "params": {"encoding": "zstd", "bytes": 4_194_304}},
 ]
 FIRING: list[dict[str, Any]] = [{"kind": "error_after_settle"}, {"kind": "status_502_html", "times": 2}]
 

@@ -103,6 +103,59 @@ async def test_drop_after_payment_is_a_transport_error(
         await send(client, await paid_header(client, signer, clock))
 
 
+@pytest.mark.parametrize("status", [204, 303, 307, 409, 422, 429])
+@pytest.mark.parametrize("settle", [True, False])
+async def test_status_after_payment(
+    client: httpx.AsyncClient, sandbox: Sandbox, signer: PrivateKeySigner, clock: FakeClock, status: int,
+    settle: bool,
+) -> None:
+    sandbox.add_faults(Fault(kind="status_after_payment", params={"status": status, "settle": settle}))
+    header = await paid_header(client, signer, clock)
+    response = await send(client, header)
+    assert response.status_code == status
+    assert len(sandbox.settlements()) == (1 if settle else 0)
+    if 300 <= status < 400:  # another origin: a client that followed it would hand the header to a stranger
+        assert response.headers["location"].startswith("http://127.0.0.2")
+    if status == 204:
+        assert response.content == b""
+    retry = await send(client, header)  # the same header, once more: settles (once) and answers normally
+    assert retry.status_code == 202 and len(sandbox.settlements()) == 1
+
+
+def test_status_after_payment_rejects_nonsense() -> None:
+    for status in (200, 402, 500, 99):
+        with pytest.raises(ValueError, match="status"):
+            Fault(kind="status_after_payment", params={"status": status})
+
+
+async def test_oversized_answer(
+    client: httpx.AsyncClient, sandbox: Sandbox, signer: PrivateKeySigner, clock: FakeClock
+) -> None:
+    sandbox.add_faults(Fault(kind="oversized_answer", params={"bytes": 1_500_000}))
+    response = await send(client, await paid_header(client, signer, clock))
+    assert response.status_code == 202 and len(response.content) > 1_500_000
+    assert response.json()["taskId"] == sandbox.settlements()[0].task_id
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "zstd"])
+async def test_compressed_bomb(
+    client: httpx.AsyncClient, sandbox: Sandbox, signer: PrivateKeySigner, clock: FakeClock, encoding: str
+) -> None:
+    sandbox.add_faults(Fault(kind="compressed_bomb", params={"encoding": encoding, "bytes": 8 * 1024 * 1024}))
+    header = await paid_header(client, signer, clock)
+    async with client.stream("POST", CREATE, json=BODY, headers={"X-PAYMENT": header}) as response:
+        raw = b"".join([chunk async for chunk in response.aiter_raw()])
+    assert response.status_code == 202 and response.headers["content-encoding"] == encoding
+    assert len(raw) < 64 * 1024  # small on the wire…
+    if encoding == "gzip":
+        import gzip
+
+        assert len(gzip.decompress(raw)) == 8 * 1024 * 1024  # …huge once inflated
+    assert len(sandbox.settlements()) == 1
+    with pytest.raises(ValueError, match="encoding"):
+        Fault(kind="compressed_bomb", params={"encoding": "br"})
+
+
 async def test_faults_about_payment_ignore_unpaid_requests(
     client: httpx.AsyncClient, sandbox: Sandbox, signer: PrivateKeySigner, clock: FakeClock
 ) -> None:

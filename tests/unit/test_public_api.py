@@ -17,7 +17,8 @@ PINNED = {
     "imagine_agent.errors": [
         "REFUSAL_CODES", "ApprovalDeniedError", "AwaitingApprovalError", "BudgetExceededError", "ConfigurationError", "DownloadError", "GenerationFailedError",
         "ImagineConnectionError", "ImagineError", "ImagineStatusError", "ImagineTimeoutError", "InvalidRequestError",
-        "PaymentError", "PaymentRejectedError", "PaymentStateUnknownError", "PolicyViolationError", "ProtocolError",
+        "PaymentAbortedError", "PaymentError", "PaymentInFlightError", "PaymentRejectedError",
+        "PaymentStateUnknownError", "PolicyViolationError", "PriceChangedError", "ProtocolError",
         "TaskNotFoundError", "WalletFrozenError", "exit_code_for",
     ],
     "imagine_agent.client": ["AsyncImagineClient", "AsyncJob", "Downloads", "ImagineClient", "Job", "Quote"],
