@@ -30,10 +30,12 @@ from .errors import (
     InvalidRequestError,
     PaymentRejectedError,
     PaymentStateUnknownError,
+    PolicyViolationError,
     ProtocolError,
     TaskNotFoundError,
 )
 from .models import PaymentRequired, SettlementResponse, TaskCreated, TaskStatus
+from .origin import claims_sandbox
 from .polling import PollPolicy, PollSchedule
 from .x402 import decode_payment_response, parse_payment_required
 
@@ -172,7 +174,11 @@ def _send_unpaid(make: Callable[[], httpx.Request], what: str) -> Flow[httpx.Res
 
 def _payment_required(resp: httpx.Response, what: str) -> PaymentRequired:
     if resp.status_code == 402:
-        return parse_payment_required(resp.content)
+        try:
+            return parse_payment_required(resp.content)
+        except ProtocolError as exc:  # unreadable, or a version we do not speak: a refusal, nothing signed
+            raise PolicyViolationError(f"refused to pay: {what} answered a 402 that cannot be used ({exc}). "
+                                       "Nothing was signed.") from None
     if resp.status_code in (400, 413, 415, 422):
         raise InvalidRequestError(f"the server rejected the request: {_error_text(resp)}")
     raise ImagineStatusError(
@@ -226,7 +232,8 @@ def create_flow(
         raise PaymentRejectedError("this request costs money and no wallet is configured (set IMAGINE_PRIVATE_KEY)")
     auth = yield Call(
         lambda: wallet.authorize(
-            required, resource_url=resource_url, request_hash=request_hash, description=description
+            required, resource_url=resource_url, request_hash=request_hash, description=description,
+            sandbox=claims_sandbox(resp.headers, resource_url),
         )
     )
     return (yield from paid_flow(make, wallet, auth, clock=clock))

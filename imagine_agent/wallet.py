@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -19,6 +19,7 @@ from .errors import (
     WalletFrozenError,
 )
 from .money import format_usdc
+from .origin import is_loopback, origin_of
 from .x402 import NETWORKS, Signer, encode_payment_header, select_requirement, sign_payment
 
 if TYPE_CHECKING:
@@ -142,6 +143,10 @@ class Wallet:
     approver: Approver | None = None
     session_id: str | None = None
     clock: Callable[[], float] = field(default=time.time)
+    # Another ledger whose kill switch also stops this wallet: the operator's, for the embedded sandbox.
+    kill_switch: Ledger | None = None
+    # A wallet over the sandbox ledger pays only servers that (on loopback) identify as the sandbox.
+    sandbox_only: bool = False
 
     @property
     def address(self) -> str:
@@ -151,10 +156,21 @@ class Wallet:
         return f"Wallet(address={self.address!r}, ledger={self.ledger!r})"
 
     def authorize(
-        self, required: PaymentRequired, *, resource_url: str, request_hash: str, description: str = ""
+        self, required: PaymentRequired, *, resource_url: str, request_hash: str, description: str = "",
+        sandbox: bool = False,
     ) -> Authorization:
-        """Check, approve, reserve, sign and journal one payment. Raises with nothing signed on any refusal."""
-        if self.ledger.is_frozen():
+        """Check, approve, reserve, sign and journal one payment. Raises with nothing signed on any refusal.
+
+        ``sandbox``: the server claimed to be the sandbox. Believed for loopback URLs only; then the payment
+        is recorded as sandbox money and counts against the sandbox windows of the same caps.
+        """
+        sandbox = sandbox and is_loopback(resource_url)
+        if self.sandbox_only and not sandbox:
+            raise PolicyViolationError(
+                f"refused to pay: {origin_of(resource_url) or resource_url!r} does not identify itself as a "
+                "loopback sandbox, and this wallet keeps the sandbox's books only. Nothing was signed."
+            )
+        if self.ledger.is_frozen() or (self.kill_switch is not None and self.kill_switch.is_frozen()):
             raise WalletFrozenError("the kill switch is on: no payments. Run `imagine-agent budget --unfreeze`.")
         requirement = self.policy.choose(required, resource_url)
         threshold = self.policy.approval_threshold
@@ -177,6 +193,8 @@ class Wallet:
             caps=self.policy.caps,
             session_id=self.session_id,
             now=self.clock(),
+            origin=origin_of(resource_url),
+            sandbox=sandbox,
         )
         try:
             payment = sign_payment(requirement, self.signer, now=int(self.clock()))
@@ -210,12 +228,15 @@ class Wallet:
     def unknown(self, auth: Authorization, reason: str) -> None:
         self.ledger.mark_unknown(auth.payment_id, reason=reason)
 
-    def budget(self) -> BudgetTotals:
-        return self.ledger.totals(self.policy.caps, session_id=self.session_id, now=self.clock())
+    def budget(self, *, sandbox: bool = False) -> BudgetTotals:
+        totals = self.ledger.totals(self.policy.caps, session_id=self.session_id, now=self.clock(), sandbox=sandbox)
+        if not totals.frozen and self.kill_switch is not None and self.kill_switch.is_frozen():
+            totals = replace(totals, frozen=True)
+        return totals
 
-    def remaining(self) -> int:
+    def remaining(self, *, sandbox: bool = False) -> int:
         """Atomic units this wallet could still pay in one call, under every cap."""
-        totals = self.budget()
+        totals = self.budget(sandbox=sandbox)
         windows: Collection[int | None] = (
             self.policy.caps.per_call, totals.remaining_daily, totals.remaining_total, totals.remaining_session
         )

@@ -20,7 +20,8 @@ KEY = "0x" + "7e" * 32
 
 @pytest.fixture
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig(speed=600)) as s:
+    """A stand-in for the real API: it does not identify itself as the sandbox, so its money counts as real."""
+    with SandboxServer(SandboxConfig(speed=600, announce_sandbox=False)) as s:
         yield s
 
 
@@ -76,12 +77,12 @@ def test_exit_codes(run, server: SandboxServer) -> None:
     assert failed.exit_code == 1 and json.loads(failed.stdout)["error"] == "GenerationFailedError"
     assert server.state.settlements()  # the failed video was paid for, and that is recorded
     unreachable = run("generate", "x", "--json", IMAGINE_BASE_URL="http://127.0.0.1:9")
-    assert unreachable.exit_code == 4
+    assert unreachable.exit_code == 6  # nothing was sent: a network failure before paying is not 4
 
 
 def test_unknown_payment_exits_4(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    with SandboxServer(SandboxConfig(speed=600, idempotent_replay=False)) as s:
+    with SandboxServer(SandboxConfig(speed=600, idempotent_replay=False, announce_sandbox=False)) as s:
         s.state.add_faults({"kind": "error_after_settle"})
         result = CliRunner().invoke(app, ["generate", "lost", "--json"], env={
             "IMAGINE_PRIVATE_KEY": KEY, "IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_BASE_URL": s.url})
