@@ -589,9 +589,11 @@ def receipts(
             writer.writeheader()
             writer.writerows(rows)
         else:
+            from .money import format_usdc
+
             for r in rows:
                 kind = "sandbox" if r["sandbox"] else "real"
-                typer.echo(f"{r['createdAt']}  {r['state']:<9} {r['amountUsdc']:>10} USDC  {kind:<7} "
+                typer.echo(f"{r['createdAt']}  {r['state']:<9} {format_usdc(int(r['amount'])):>17}  {kind:<7} "
                            f"task {r['taskId'] or '-'}  tx {r['transaction'] or '-'}  {r['origin'] or ''}".rstrip())
             if not rows:
                 typer.echo("no sandbox payments yet" if sandbox else "no payments yet")
@@ -747,3 +749,7 @@ def mcp(
 
     serve(settings, transport=transport.value, port=port)
 
+
+
+if __name__ == "__main__":
+    main()
