@@ -171,6 +171,9 @@ def settings_problem(exc: Exception, overrides: dict[str, Any] | None = None) ->
     from pydantic import ValidationError
 
     config = str(_config_file())
+    # A value is never echoed when it is, or holds, a secret given elsewhere (a key pasted in the wrong variable).
+    secrets = [str(v) for v in (*(os.environ.get(f"IMAGINE_{f.upper()}") for f in _SECRET_FIELDS),
+                                *((overrides or {}).get(f) for f in _SECRET_FIELDS)) if v]
     if isinstance(exc, ValidationError):
         problems = []
         valid = ", ".join(sorted(Settings.model_fields))
@@ -189,7 +192,9 @@ def settings_problem(exc: Exception, overrides: dict[str, Any] | None = None) ->
                 where = f"IMAGINE_{name.upper()}"
             else:
                 where = f"{name} in {config}"
-            shown = "" if name in _SECRET_FIELDS else f"={_short(err.get('input'))}"
+            raw = str(err.get("input"))
+            hidden = name in _SECRET_FIELDS or any(secret in raw or raw in secret for secret in secrets)
+            shown = "" if hidden else f"={_short(err.get('input'))}"
             problems.append(f"{where}{shown}: {message}")
         return "invalid settings: " + "; ".join(problems)
     if isinstance(exc, tomllib.TOMLDecodeError):

@@ -265,6 +265,10 @@ def test_empty_imagine_variables_mean_unset(cli: Callable[..., Any]) -> None:
 def test_secret_values_are_never_echoed(cli: Callable[..., Any]) -> None:
     result = cli("budget", "--json", IMAGINE_PRIVATE_KEY="0x1234-not-hex-secret", IMAGINE_RPC_URL="")
     assert "not-hex-secret" not in result.stdout + result.stderr
+    pasted = "0x" + "5e" * 32  # the key pasted into the wrong variable as well: its value is not echoed there
+    wrong = cli("budget", "--json", IMAGINE_PRIVATE_KEY=pasted, IMAGINE_DAILY_CAP=pasted)
+    assert wrong.exit_code == 2 and "IMAGINE_DAILY_CAP" in one_object(wrong)["message"]
+    assert pasted not in wrong.stdout + wrong.stderr and pasted[2:] not in wrong.stdout + wrong.stderr
 
 
 def test_quote_over_a_cap_says_so_and_exits_3(cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder]) -> None:
