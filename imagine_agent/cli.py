@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -692,14 +692,14 @@ def wallet_address(as_json: AsJson = False) -> None:
         typer.echo(address)
 
 
-class _ClankPolicy(str, Enum):
+class _ClankPolicy(StrEnum):
     never = "never"
     ask = "ask"
     agent = "agent"
     always = "always"
 
 
-class _Transport(str, Enum):
+class _Transport(StrEnum):
     stdio = "stdio"
     streamable_http = "streamable-http"
 

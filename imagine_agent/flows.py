@@ -35,6 +35,7 @@ from .errors import (
     TaskNotFoundError,
 )
 from .models import PaymentRequired, SettlementResponse, TaskCreated, TaskStatus
+from .money import usdc_fields
 from .origin import claims_sandbox
 from .polling import PollPolicy, PollSchedule
 from .x402 import decode_payment_response, parse_payment_required
@@ -106,7 +107,7 @@ class PaymentInfo:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "amount": str(self.amount),
+            **usdc_fields(self.amount),
             "asset": self.asset,
             "network": self.network,
             "payTo": self.pay_to,

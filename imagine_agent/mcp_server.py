@@ -28,6 +28,7 @@ from .config import Settings
 from .errors import ImagineError, exit_code_for
 from .ledger import PaymentRecord
 from .models import TaskStatus
+from .money import usdc_fields
 from .service import SANDBOX_NOTICE, ImagineService
 
 __all__ = ["create_server", "main", "serve"]
@@ -46,9 +47,9 @@ def _auto_clank(settings: Settings, requested: bool) -> bool:
 def _receipt(record: PaymentRecord) -> dict[str, Any]:
     """A payment as shown to clients: never the signed header (a bearer instrument)."""
     return {
-        "id": record.id, "state": record.state.value, "amount": str(record.amount), "asset": record.asset,
+        "id": record.id, "state": record.state.value, **usdc_fields(record.amount), "asset": record.asset,
         "network": record.network, "payTo": record.pay_to, "payer": record.payer, "taskId": record.task_id,
-        "transaction": record.transaction, "reason": record.reason,
+        "transaction": record.transaction, "reason": record.reason, "sandbox": record.sandbox,
         "createdAt": dt.datetime.fromtimestamp(record.created_at, dt.UTC).isoformat(timespec="seconds"),
     }
 

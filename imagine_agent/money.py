@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["USDC_DECIMALS", "format_usdc", "parse_usdc", "usdc_decimal", "usdc_fields"]
+__all__ = ["USDC_DECIMALS", "format_usdc", "parse_usdc", "usdc_decimal", "usdc_fields", "usdc_text"]
 
 USDC_DECIMALS = 6
 _UNIT = Decimal(10) ** USDC_DECIMALS
@@ -47,3 +47,12 @@ def usdc_fields(atomic: int | None, name: str = "amount") -> dict[str, str | Non
     if atomic is None:
         return {name: None, f"{name}Usdc": None}
     return {name: str(atomic), f"{name}Usdc": usdc_decimal(atomic)}
+
+
+def usdc_text(body: object, name: str = "amount", default: str = "none") -> str:
+    """The decimal text of a ``usdc_fields`` amount in a JSON object: ``{"amount": "250000"}`` -> '0.250000 USDC'."""
+    value = body.get(name) if isinstance(body, dict) else None
+    try:
+        return format_usdc(int(str(value))) if value is not None else default
+    except ValueError:
+        return default

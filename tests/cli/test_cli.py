@@ -51,7 +51,8 @@ def test_generate_json_contract_and_files(run, server: SandboxServer, tmp_path: 
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["status"] == "completed" and body["taskId"]
-    assert set(body["paid"]) == {"amount", "asset", "network", "payTo", "payer", "transaction"}
+    assert set(body["paid"]) == {"amount", "amountUsdc", "asset", "network", "payTo", "payer", "transaction"}
+    assert body["paid"]["amountUsdc"] == "1" and body["sandbox"] is False
     assert body["paid"]["transaction"] == server.state.settlements()[0].transaction
     assert body["result"]["generation"]["video"]["url"]
     assert Path(body["videoPath"]).stat().st_size > 0
