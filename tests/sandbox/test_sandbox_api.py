@@ -22,7 +22,6 @@ from tests.sandbox.conftest import BASE
 from tests.sandbox.support import (
     BODY,
     CREATE,
-    SPEC_402_FILE,
     FakeClock,
     forged_header,
     header_for,
@@ -59,7 +58,6 @@ def test_public_api_is_pinned() -> None:
 # ------------------------------------------------------------------------------------------ the 402
 
 
-@pytest.mark.skipif(not SPEC_402_FILE.exists(), reason=f"spec file {SPEC_402_FILE} is not available here")
 async def test_402_body_is_the_spec_body_except_resource(client: httpx.AsyncClient) -> None:
     response = await client.post(CREATE, json=BODY)
     assert response.status_code == 402
