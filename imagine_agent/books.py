@@ -7,10 +7,12 @@ ledger instead (demo money); the kill switch always lives in the operator's ledg
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import replace
 
 from .config import Settings
+from .errors import ConfigurationError
 from .ledger import Ledger, PaymentRecord, PaymentState, open_ledger
 from .service import SIGNING_GRACE, BudgetReport, policy_from, public_address, sandbox_ledger_location
 
@@ -24,12 +26,18 @@ class Books:
         self.settings = settings
         self.sandbox = sandbox
         self._address = address
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.operator: Ledger = open_ledger(settings.ledger_location)
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self.operator: Ledger = open_ledger(settings.ledger_location)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigurationError(f"cannot open the ledger in {settings.data_dir} (IMAGINE_DATA_DIR / "
+                                     f"IMAGINE_LEDGER_URL): {exc}") from None
         try:
             self.ledger: Ledger = open_ledger(sandbox_ledger_location(settings)) if sandbox else self.operator
-        except BaseException:
+        except BaseException as exc:
             self.operator.close()
+            if isinstance(exc, OSError | sqlite3.Error):
+                raise ConfigurationError(f"cannot open the sandbox ledger in {settings.data_dir}: {exc}") from None
             raise
 
     def close(self) -> None:

@@ -241,7 +241,13 @@ def _service(settings: Settings, *, yes: bool = False, pays: bool = True,
     signer = None
     if not pays and settings.base_url is not None:
         signer = ReadOnlySigner(public_address(settings))
-    service = ImagineService.create(settings, approver=_approver(yes), signer=signer, password_prompt=_password)
+    try:
+        service = ImagineService.create(settings, approver=_approver(yes), signer=signer, password_prompt=_password)
+    except OSError as exc:  # the data dir cannot hold the ledger: a configuration mistake, not a crash
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(f"cannot open the ledger in {settings.data_dir} (IMAGINE_DATA_DIR / "
+                                 f"IMAGINE_LEDGER_URL): {exc}") from None
     try:
         _RUN.sandbox = service.is_sandbox
         if service.is_embedded_sandbox and not quiet and not _RUN.as_json:
