@@ -117,6 +117,12 @@ def _report(exc: BaseException, *, exit_code: int | None = None) -> int:
         name = "InternalError"
         message = (f"{type(exc).__name__}: {str(exc)[:300]} (a bug in imagine-agent; `imagine-agent receipts` "
                    "shows whether a payment went out)")
+    if isinstance(exc, _USAGE_ERRORS) and not _RUN.as_json:
+        if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+            from typer import rich_utils
+
+            rich_utils.rich_format_error(exc)  # type: ignore[arg-type]  # typer's usage box; values are not markup
+        return code
     if _RUN.as_json:
         body: dict[str, Any] = {"error": name, "message": message, "exitCode": code,
                                 "code": getattr(exc, "code", None) if isinstance(exc, ImagineError) else None}

@@ -417,8 +417,8 @@ def test_every_option_and_argument_has_help() -> None:
 def test_every_command_with_bad_input_ends_cleanly(cli: Callable[..., Any], path: list[str], tmp_path: Path) -> None:
     command = dict((tuple(p), c) for p, c in _commands())[tuple(path)]
     arguments = ["[/]" for p in command.params if p.param_type_name == "argument" and p.required]
-    unknown = cli(*path, *arguments, "--no-such-option")
-    assert unknown.exit_code == 2
+    unknown = cli(*path, *arguments, "--no-such-option[/]")
+    assert unknown.exit_code == 2 and "--no-such-option[/]" in unknown.stderr
     if path == ["sandbox"]:
         broken = cli(*path, "--faults", str(tmp_path / "missing.toml"))
     else:
