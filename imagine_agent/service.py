@@ -274,7 +274,7 @@ class ImagineService:
                 close()
             raise
         wallet = Wallet(signer, ledger, policy_from(settings), approver=approver, session_id=uuid.uuid4().hex,
-                        kill_switch=kill_switch, sandbox_only=kill_switch is not None)
+                        kill_switch=kill_switch, sandbox_only=sandbox is not None or external)
         client = ImagineClient(
             base_url,
             wallet=wallet,

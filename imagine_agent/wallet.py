@@ -145,7 +145,8 @@ class Wallet:
     clock: Callable[[], float] = field(default=time.time)
     # Another ledger whose kill switch also stops this wallet: the operator's, for the embedded sandbox.
     kill_switch: Ledger | None = None
-    # A wallet over the sandbox ledger pays only servers that (on loopback) identify as the sandbox.
+    # A wallet keeping the sandbox's books: it pays only servers that (on loopback) identify as the sandbox,
+    # and its budget is the sandbox windows.
     sandbox_only: bool = False
 
     @property
@@ -228,13 +229,15 @@ class Wallet:
     def unknown(self, auth: Authorization, reason: str) -> None:
         self.ledger.mark_unknown(auth.payment_id, reason=reason)
 
-    def budget(self, *, sandbox: bool = False) -> BudgetTotals:
+    def budget(self, *, sandbox: bool | None = None) -> BudgetTotals:
+        """The real windows, or the sandbox ones (``sandbox``; by default those of a sandbox-only wallet)."""
+        sandbox = self.sandbox_only if sandbox is None else sandbox
         totals = self.ledger.totals(self.policy.caps, session_id=self.session_id, now=self.clock(), sandbox=sandbox)
         if not totals.frozen and self.kill_switch is not None and self.kill_switch.is_frozen():
             totals = replace(totals, frozen=True)
         return totals
 
-    def remaining(self, *, sandbox: bool = False) -> int:
+    def remaining(self, *, sandbox: bool | None = None) -> int:
         """Atomic units this wallet could still pay in one call, under every cap."""
         totals = self.budget(sandbox=sandbox)
         windows: Collection[int | None] = (

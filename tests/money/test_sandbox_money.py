@@ -49,7 +49,7 @@ def test_a_loopback_sandbox_pays_from_its_own_windows_of_the_same_caps(make_wall
 
 def test_a_sandbox_ledger_wallet_pays_only_a_claiming_loopback_server(ledger, signer, tmp_path: Path) -> None:
     with open_ledger(tmp_path / "operator.sqlite3") as operator:
-        wallet = Wallet(signer, ledger, PaymentPolicy(caps=Caps(per_call=5_000_000)), kill_switch=operator,
+        wallet = Wallet(signer, ledger, PaymentPolicy(caps=Caps(per_call=5_000_000, daily=4_500_000)), kill_switch=operator,
                         sandbox_only=True)
         with pytest.raises(PolicyViolationError, match="does not identify itself"):
             wallet.authorize(required_for(LOOPBACK), resource_url=LOOPBACK, request_hash="a")  # no claim
@@ -63,3 +63,6 @@ def test_a_sandbox_ledger_wallet_pays_only_a_claiming_loopback_server(ledger, si
         operator.set_frozen(False)
         wallet.authorize(required_for(LOOPBACK), resource_url=LOOPBACK, request_hash="c", sandbox=True)
         assert signer.signed == 1
+        # Its budget is the sandbox windows (what the plugin and tools show for "next video")...
+        assert wallet.budget().reserved == 1_000_000 and wallet.remaining() == 3_500_000
+        assert wallet.budget(sandbox=False).reserved == 0  # ...and the real windows stay untouched
