@@ -49,8 +49,8 @@ def test_a_loopback_sandbox_pays_from_its_own_windows_of_the_same_caps(make_wall
 
 def test_a_sandbox_ledger_wallet_pays_only_a_claiming_loopback_server(ledger, signer, tmp_path: Path) -> None:
     with open_ledger(tmp_path / "operator.sqlite3") as operator:
-        wallet = Wallet(signer, ledger, PaymentPolicy(caps=Caps(per_call=5_000_000, daily=4_500_000)), kill_switch=operator,
-                        sandbox_only=True)
+        policy = PaymentPolicy(caps=Caps(per_call=5_000_000, daily=4_500_000))
+        wallet = Wallet(signer, ledger, policy, kill_switch=operator, sandbox_only=True)
         with pytest.raises(PolicyViolationError, match="does not identify itself"):
             wallet.authorize(required_for(LOOPBACK), resource_url=LOOPBACK, request_hash="a")  # no claim
         with pytest.raises(PolicyViolationError, match="does not identify itself"):
