@@ -324,6 +324,17 @@ def test_network_failure_before_paying_is_6_not_4(cli: Callable[..., Any]) -> No
     assert result.exit_code == 6 and one_object(result)["error"] == "ImagineConnectionError"
 
 
+def test_a_network_failure_after_paying_is_4(cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder],
+                                             tmp_path: Path) -> None:
+    server, recorder = real_api
+    server.state.add_faults({"kind": "status_502_html", "match": "status", "times": -1})
+    result = cli("generate", "x", "--json", "-o", str(tmp_path / "out"), IMAGINE_BASE_URL=recorder.url,
+                 IMAGINE_PRIVATE_KEY=KEY, IMAGINE_WAIT_TIMEOUT="3")
+    assert len(recorder.payments) == 1 and len(server.state.settlements()) == 1  # paid, then the server failed
+    assert result.exit_code == 4, result.stdout
+    assert one_object(result)["exitCode"] == 4
+
+
 @pytest.mark.parametrize("kind", ["file", "under a file"])
 def test_an_output_path_that_cannot_hold_files_is_refused_before_paying(
         cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder], tmp_path: Path, kind: str) -> None:
