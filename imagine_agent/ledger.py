@@ -17,6 +17,10 @@ A payment moves through these states (anything else is a bug and raises ``ValueE
 ``cancelled``: the chain shows the authorization cancelled (``cancelAuthorization``): it can never settle,
 so it no longer counts, but it stays visible as what it is instead of passing for a release.
 Every state but ``released`` and ``cancelled`` counts against the caps. Amounts are atomic USDC units.
+
+Every payment records the ``origin`` it paid (scheme://host:port) and whether that was a ``sandbox``. Sandbox
+payments count against sandbox windows of the same caps, real ones against the real windows: demo money
+never eats the real budget, and is never unlimited. The kill switch is one flag for both.
 """
 
 from __future__ import annotations
