@@ -31,6 +31,8 @@ from typing import Any
 
 from imagine_agent.config import Settings
 from imagine_agent.errors import (
+    ApprovalDeniedError,
+    AwaitingApprovalError,
     BudgetExceededError,
     DownloadError,
     GenerationFailedError,
@@ -160,6 +162,8 @@ class SocialBot:
                 self.state.set(request_id, status="paying", **decision)
                 record = self.state.get(request_id)
             task_id = self.pay(request_id, record["prompt"], record["duration"])
+            if task_id is None:
+                return  # waits for the operator's decision; the next pass asks for the same request again
             self.state.set(request_id, status="rendering", taskId=task_id)
             record = self.state.get(request_id)
         self.finish(request, record)
@@ -186,10 +190,23 @@ class SocialBot:
             duration = float(int(duration // 2))
         raise Stop(f"the budget is spent for now ({refusal}); the rest of the inbox waits")
 
-    def pay(self, request_id: str, prompt: str, duration: float) -> str:
-        """Pay for exactly the decided request; after a crash the service follows the journaled payment."""
+    def pay(self, request_id: str, prompt: str, duration: float) -> str | None:
+        """Pay for exactly the decided request; after a crash the service follows the journaled payment.
+
+        Over the approval threshold the request waits in the operator's queue (None: try again next pass);
+        a denial is final and the request is skipped.
+        """
         try:
             outcome = self.service.generate(prompt, duration=duration, wait=False)
+        except AwaitingApprovalError as exc:
+            if self.state.get(request_id).get("approvalId") != exc.approval_id:
+                log(f"{request_id}: waiting for the operator: {exc}")
+                self.state.set(request_id, approvalId=exc.approval_id)
+            return None
+        except ApprovalDeniedError as exc:
+            log(f"{request_id}: not bought, the operator said no: {exc}")
+            self.state.set(request_id, status="skipped", reason=str(exc))
+            return None
         except (WalletFrozenError, BudgetExceededError) as exc:
             raise Stop(str(exc)) from None
         except PaymentStateUnknownError as exc:
@@ -254,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"cannot start: {exc}")
         return 2
     with service:
+        service.queue_approvals("social-bot")  # no human here: over-threshold buys wait for the operator
         if service.is_sandbox:
             log(SANDBOX_NOTICE + " Restarts start a fresh sandbox; only the outbox persists.")
         bot = SocialBot(service, inbox, outbox, BotState(None if service.is_sandbox else home / "state.json"),

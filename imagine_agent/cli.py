@@ -126,9 +126,10 @@ def _report(exc: BaseException, *, exit_code: int | None = None) -> int:
     if _RUN.as_json:
         body: dict[str, Any] = {"error": name, "message": message, "exitCode": code,
                                 "code": getattr(exc, "code", None) if isinstance(exc, ImagineError) else None}
-        task_id = getattr(exc, "task_id", None)
-        if isinstance(task_id, str):
-            body["taskId"] = task_id
+        for attribute, key in (("task_id", "taskId"), ("approval_id", "approvalId")):
+            value = getattr(exc, attribute, None)
+            if isinstance(value, str):
+                body[key] = value
         _emit(body)
     else:
         _err(f"[bold red]{_escape(name)}:[/] {_escape(message)}")
@@ -181,6 +182,10 @@ app = typer.Typer(
 )
 wallet_app = typer.Typer(help="Create a wallet or show its address.", no_args_is_help=True)
 app.add_typer(wallet_app, name="wallet")
+from .cli_approvals import approvals_app, console  # noqa: E402  (light: typer only)
+
+app.add_typer(approvals_app, name="approvals")
+app.command()(console)
 
 
 @app.callback()
@@ -209,10 +214,11 @@ def main() -> None:
 # -------------------------------------------------------------------------------------------- plumbing
 
 
-def _settings(base_url: str | None = None, max_per_call: Decimal | None = None) -> Settings:
+def _settings(base_url: str | None = None, max_per_call: Decimal | None = None, *, as_json: bool = False) -> Settings:
     """The operator's settings; any mistake is a ConfigurationError (exit 2) naming what to fix."""
     from .config import load_settings
 
+    _begin(as_json)
     overrides: dict[str, Any] = {}
     if base_url is not None:
         overrides["base_url"] = base_url

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     session_cap: Decimal | None = None
     rate_per_minute: int | None = 10
     approval_threshold: Decimal | None = Decimal("2")
+    approval_ttl: float = Field(3600.0, gt=0, description="seconds a queued or granted approval stays valid")
 
     # NoDecode: from the environment these are comma-separated (IMAGINE_NETWORKS=base,base-sepolia), see _csv.
     networks: Annotated[list[str], NoDecode] = ["base"]

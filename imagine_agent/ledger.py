@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypedDict, TypeVar, Unpack, cast
 from urllib.parse import urlsplit
 
-from .errors import BudgetExceededError, ConfigurationError, WalletFrozenError
+from .errors import ApprovalDeniedError, BudgetExceededError, ConfigurationError, WalletFrozenError
 from .money import format_usdc
 
 if TYPE_CHECKING:
@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "ApprovalRecord",
+    "ApprovalState",
+    "AuditEvent",
     "BudgetTotals",
     "Caps",
     "Ledger",
@@ -197,6 +200,62 @@ class BudgetTotals:
     frozen: bool
 
 
+class ApprovalState(StrEnum):
+    """An approvals-queue entry: ``awaiting_approval`` until the operator decides; a denial is final."""
+
+    AWAITING = "awaiting_approval"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    USED = "used"  # an approved entry a reservation consumed: one approval pays at most once
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """A payment over the approval threshold, bound to one exact request and that price or less."""
+
+    id: str
+    request_hash: str
+    state: ApprovalState
+    amount: int
+    asset: str
+    network: str
+    pay_to: str
+    resource: str
+    description: str
+    request_json: str | None  # the create body as sent (no secrets), so a later call can resume it
+    requester: str
+    session_id: str | None
+    payment_id: str | None
+    decided_by: str | None
+    reason: str | None
+    created_at: float
+    expires_at: float
+    decided_at: float | None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One line of the audit: a refusal (nothing signed), a budget warning, or an approvals decision."""
+
+    id: int
+    kind: str  # "refusal" | "warning" | "approval"
+    code: str
+    message: str
+    amount: int | None
+    network: str | None
+    pay_to: str | None
+    request_hash: str | None
+    payment_id: str | None
+    approval_id: str | None
+    session_id: str | None
+    source: str | None
+    created_at: float
+
+
+WARNING_LEVELS = (80, 95)  # percent of a window: a payment crossing one records a warning event
+
+
 @dataclass(frozen=True)
 class _Usage:
     spent: int
@@ -220,6 +279,10 @@ _PAYMENT_COLUMNS = (  # same order as the PaymentRecord fields
 _TASK_FIELDS = tuple(TaskFields.__annotations__)
 _TASK_COLUMNS = ("task_id", *_TASK_FIELDS, "created_at", "updated_at")  # same order as TaskRecord
 _PAYMENTS_SELECT = f"SELECT {', '.join(_PAYMENT_COLUMNS)} FROM payments"
+_APPROVAL_COLUMNS = tuple(ApprovalRecord.__dataclass_fields__)
+_APPROVALS_SELECT = f"SELECT {', '.join(_APPROVAL_COLUMNS)} FROM approvals"
+_AUDIT_FIELDS = ("amount", "network", "pay_to", "request_hash", "payment_id", "approval_id", "session_id", "source")
+_AUDIT_SELECT = f"SELECT id, kind, code, message, {', '.join(_AUDIT_FIELDS)}, created_at FROM audit"
 _TASKS_SELECT = f"SELECT {', '.join(_TASK_COLUMNS)} FROM tasks"
 _FINISHED = ", ".join(f"'{status}'" for status in FINISHED_TASK_STATUSES)
 
@@ -355,6 +418,53 @@ def _migration_2(tx: _Tx) -> None:
         )
 
 
+def _migration_approvals_audit(tx: _Tx) -> None:
+    """The approvals queue (shared by every process on the ledger) and the audit of refusals and warnings."""
+    audit_id = "INTEGER PRIMARY KEY" if isinstance(tx, _SqliteTx) else "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    for statement in (
+        """CREATE TABLE IF NOT EXISTS approvals (
+            id TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('awaiting_approval', 'approved', 'denied', 'expired', 'used')),
+            amount BIGINT NOT NULL CHECK (amount > 0),
+            asset TEXT NOT NULL,
+            network TEXT NOT NULL,
+            pay_to TEXT NOT NULL,
+            resource TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            request_json TEXT,
+            requester TEXT NOT NULL,
+            session_id TEXT,
+            payment_id TEXT,
+            decided_by TEXT,
+            reason TEXT,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL,
+            decided_at DOUBLE PRECISION
+        )""",
+        "CREATE INDEX IF NOT EXISTS approvals_request_hash ON approvals (request_hash)",
+        "CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state)",
+        f"""CREATE TABLE IF NOT EXISTS audit (
+            id {audit_id},
+            kind TEXT NOT NULL,
+            code TEXT NOT NULL,
+            message TEXT NOT NULL,
+            amount BIGINT,
+            network TEXT,
+            pay_to TEXT,
+            request_hash TEXT,
+            payment_id TEXT,
+            approval_id TEXT,
+            session_id TEXT,
+            source TEXT,
+            created_at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS audit_created_at ON audit (created_at)",
+        "CREATE INDEX IF NOT EXISTS audit_payment_id ON audit (payment_id)",
+    ):
+        tx.execute(statement)
+
+
 def _migration_origin_sandbox(tx: _Tx) -> None:
     """Every payment records the origin it paid and whether that was a sandbox (money-safety rule 8).
 
@@ -366,7 +476,8 @@ def _migration_origin_sandbox(tx: _Tx) -> None:
 
 
 # Append only: migration i takes the schema from version i to version i + 1. Never edit a shipped one.
-_MIGRATIONS: list[Callable[[_Tx], None]] = [_migration_1, _migration_2, _migration_origin_sandbox]
+_MIGRATIONS: list[Callable[[_Tx], None]] = [_migration_1, _migration_2, _migration_approvals_audit,
+                                            _migration_origin_sandbox]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -408,11 +519,15 @@ class Ledger(ABC):
         caps: Caps,
         session_id: str | None = None,
         now: float | None = None,
+        approval_id: str | None = None,
         origin: str = "",
         sandbox: bool = False,
     ) -> PaymentRecord:
         """Atomically check every cap and reserve ``amount``, before anything is signed.
 
+        With ``approval_id``, the same transaction checks that the operator approved this request at this
+        price or more and that the approval is unexpired and unused, and marks it used.
+        Crossing 80 % / 95 % of a window records a ``warning`` audit event bound to the new payment.
         ``sandbox`` payments are checked against the sandbox windows of the same caps, real ones against
         the real windows: a demo never eats the real budget, and is never unlimited either.
         """
@@ -486,6 +601,53 @@ class Ledger(ABC):
 
     @abstractmethod
     def is_frozen(self) -> bool: ...
+
+    # ---- the approvals queue and the audit
+
+    @abstractmethod
+    def request_approval(
+        self, *, request_hash: str, amount: int, asset: str, network: str, pay_to: str, resource: str,
+        description: str, requester: str, ttl: float, request_json: str | None = None,
+        session_id: str | None = None, now: float | None = None,
+    ) -> ApprovalRecord:
+        """The queue entry deciding this request at this price: an existing live one, else a new one awaiting.
+
+        A denied entry is final: it is returned, never replaced, for that request. Nothing is reserved and
+        nothing is signed here.
+        """
+
+    @abstractmethod
+    def decide_approval(self, approval_id: str, *, approve: bool, decided_by: str, ttl: float,
+                        reason: str = "", now: float | None = None) -> ApprovalRecord:
+        """Approve (valid ``ttl`` seconds from now) or deny an entry still awaiting; ``ValueError`` otherwise."""
+
+    @abstractmethod
+    def get_approval(self, approval_id: str) -> ApprovalRecord:
+        """The entry with this id; ``KeyError`` if there is none."""
+
+    @abstractmethod
+    def find_approval(self, request_hash: str, *, now: float | None = None) -> ApprovalRecord | None:
+        """The live entry (awaiting, approved or denied) deciding this request, if any."""
+
+    @abstractmethod
+    def would_refuse(self, amount: int, caps: Caps, *, session_id: str | None = None,
+                     now: float | None = None, sandbox: bool = False) -> WalletFrozenError | BudgetExceededError | None:
+        """The refusal ``reserve`` would raise right now (a preview: only ``reserve`` is atomic)."""
+
+    @abstractmethod
+    def approvals(self, *, states: Collection[ApprovalState] | None = None, limit: int | None = None,
+                  now: float | None = None) -> list[ApprovalRecord]:
+        """Queue entries, newest first (stale ones are shown as expired)."""
+
+    @abstractmethod
+    def record_event(self, kind: str, code: str, message: str, **fields: Any) -> AuditEvent:
+        """Append one audit line (``fields``: amount, network, pay_to, request_hash, payment_id, approval_id,
+        session_id, source, now)."""
+
+    @abstractmethod
+    def events(self, *, kinds: Collection[str] | None = None, payment_id: str | None = None,
+               after_id: int | None = None, limit: int | None = None) -> list[AuditEvent]:
+        """Audit lines, newest first (``after_id``: only newer ones, oldest first, for a live feed)."""
 
     @abstractmethod
     def close(self) -> None: ...
@@ -569,6 +731,7 @@ class _SqlLedger(Ledger):
         caps: Caps,
         session_id: str | None = None,
         now: float | None = None,
+        approval_id: str | None = None,
         origin: str = "",
         sandbox: bool = False,
     ) -> PaymentRecord:
@@ -585,7 +748,7 @@ class _SqlLedger(Ledger):
             session_id=session_id, nonce=None, valid_before=None, header=None, task_id=None,
             transaction=None, reason=None, created_at=now, updated_at=now, origin=origin, sandbox=bool(sandbox),
         )  # fmt: skip
-        refusal: WalletFrozenError | BudgetExceededError | None
+        refusal: WalletFrozenError | BudgetExceededError | ApprovalDeniedError | None
         with self._begin("write") as tx:
             tx.execute(
                 f"UPDATE payments SET state = 'released', updated_at = ?, "
@@ -600,14 +763,19 @@ class _SqlLedger(Ledger):
                     "when it is safe."
                 )
             else:
-                refusal = _refusal(amount, caps, self._usage(tx, session_id, now, sandbox=bool(sandbox)),
-                                   sandbox=bool(sandbox))
+                usage = self._usage(tx, session_id, now, sandbox=bool(sandbox))
+                refusal = _refusal(amount, caps, usage, sandbox=bool(sandbox))
+            if refusal is None and approval_id is not None:
+                refusal = self._use_approval(tx, approval_id, record, now)
             if refusal is None:
                 tx.execute(
                     f"INSERT INTO payments ({', '.join(_PAYMENT_COLUMNS)}) "
                     f"VALUES ({', '.join('?' * len(_PAYMENT_COLUMNS))})",
                     _payment_row(record),
                 )
+                for code, message in _crossings(amount, caps, usage, session_id):
+                    self._event(tx, "warning", code, message, amount=amount, network=network, pay_to=pay_to,
+                                request_hash=request_hash, payment_id=record.id, session_id=session_id, now=now)
         if refusal is not None:
             raise refusal  # after the commit, so the auto-releases above are kept
         return record
@@ -782,6 +950,193 @@ class _SqlLedger(Ledger):
         with self._begin("read") as tx:
             return self._frozen(tx)[0]
 
+    # ---- the approvals queue and the audit
+
+    def request_approval(
+        self, *, request_hash: str, amount: int, asset: str, network: str, pay_to: str, resource: str,
+        description: str, requester: str, ttl: float, request_json: str | None = None,
+        session_id: str | None = None, now: float | None = None,
+    ) -> ApprovalRecord:
+        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= _MAX_INT64:
+            raise ValueError(f"an approval needs a positive int amount of atomic USDC units, got {amount!r}")
+        if not ttl > 0:
+            raise ValueError(f"an approval's time to live must be positive, got {ttl!r}")
+        now = time.time() if now is None else now
+        with self._begin("write") as tx:
+            self._expire_approvals(tx, now)
+            rows = tx.execute(
+                f"{_APPROVALS_SELECT} WHERE request_hash = ? AND state IN ('awaiting_approval', 'approved', 'denied') "
+                "ORDER BY created_at DESC, id DESC LIMIT 1",
+                (request_hash,),
+            )
+            if rows:
+                found = _approval(rows[0])
+                if found.state is ApprovalState.DENIED or found.amount >= amount:
+                    return found
+                # The price went up: the old answer does not cover it, so the operator is asked again.
+                tx.execute("UPDATE approvals SET state = 'expired', reason = ? WHERE id = ?",
+                           (f"superseded: the price rose to {amount}", found.id))
+            record = ApprovalRecord(
+                id=uuid.uuid4().hex[:12], request_hash=request_hash, state=ApprovalState.AWAITING, amount=amount,
+                asset=asset, network=network, pay_to=pay_to, resource=resource, description=description[:500],
+                request_json=request_json, requester=requester[:100], session_id=session_id, payment_id=None,
+                decided_by=None, reason=None, created_at=now, expires_at=now + ttl, decided_at=None,
+            )  # fmt: skip
+            tx.execute(
+                f"INSERT INTO approvals ({', '.join(_APPROVAL_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_APPROVAL_COLUMNS))})",
+                tuple(getattr(record, c) if c != "state" else record.state.value for c in _APPROVAL_COLUMNS),
+            )
+            self._event(tx, "approval", "awaiting_approval",
+                        f"{format_usdc(amount)} for {description or resource} queued for approval by {requester}",
+                        amount=amount, network=network, pay_to=pay_to, request_hash=request_hash,
+                        approval_id=record.id, session_id=session_id, source=requester, now=now)
+        return record
+
+    def decide_approval(self, approval_id: str, *, approve: bool, decided_by: str, ttl: float,
+                        reason: str = "", now: float | None = None) -> ApprovalRecord:
+        if not ttl > 0:
+            raise ValueError(f"an approval's time to live must be positive, got {ttl!r}")
+        now = time.time() if now is None else now
+        with self._begin("write") as tx:
+            self._expire_approvals(tx, now)
+            current = self._get_approval(tx, approval_id)
+            if current.state is not ApprovalState.AWAITING:
+                raise ValueError(
+                    f"approval {approval_id} is {current.state.value}; only an approval still awaiting can be decided"
+                )
+            state = ApprovalState.APPROVED if approve else ApprovalState.DENIED
+            expires = now + ttl if approve else current.expires_at
+            tx.execute(
+                "UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?, reason = ?, expires_at = ? "
+                "WHERE id = ?",
+                (state.value, decided_by[:100], now, reason[:500] or None, expires, approval_id),
+            )
+            verb = "approved" if approve else "denied"
+            self._event(tx, "approval", "approved" if approve else "approval_denied",
+                        f"{format_usdc(current.amount)} for {current.description or current.resource} {verb} by "
+                        f"{decided_by}" + (f": {reason}" if reason else ""),
+                        amount=current.amount, network=current.network, pay_to=current.pay_to,
+                        request_hash=current.request_hash, approval_id=approval_id, source=decided_by, now=now)
+            return self._get_approval(tx, approval_id)
+
+    def get_approval(self, approval_id: str) -> ApprovalRecord:
+        with self._begin("read") as tx:
+            return self._get_approval(tx, approval_id)
+
+    def find_approval(self, request_hash: str, *, now: float | None = None) -> ApprovalRecord | None:
+        now = time.time() if now is None else now
+        with self._begin("read") as tx:
+            rows = tx.execute(
+                f"{_APPROVALS_SELECT} WHERE request_hash = ? AND (state = 'denied' OR "
+                "(state IN ('awaiting_approval', 'approved') AND expires_at >= ?)) "
+                "ORDER BY created_at DESC, id DESC LIMIT 1",
+                (request_hash, now),
+            )
+        return _approval(rows[0]) if rows else None
+
+    def would_refuse(self, amount: int, caps: Caps, *, session_id: str | None = None,
+                     now: float | None = None, sandbox: bool = False) -> WalletFrozenError | BudgetExceededError | None:
+        now = time.time() if now is None else now
+        with self._begin("read") as tx:
+            frozen, _ = self._frozen(tx)
+            usage = self._usage(tx, session_id, now, sandbox=bool(sandbox))
+        if frozen:
+            return WalletFrozenError("The wallet is frozen. Nothing was signed.")
+        return _refusal(amount, caps, usage, sandbox=bool(sandbox))
+
+    def approvals(self, *, states: Collection[ApprovalState] | None = None, limit: int | None = None,
+                  now: float | None = None) -> list[ApprovalRecord]:
+        now = time.time() if now is None else now
+        where, params = "", list[object]()
+        if states is not None:
+            if not states:
+                return []
+            where = f" WHERE state IN ({', '.join('?' * len(states))})"
+            params = [ApprovalState(state).value for state in states]
+        with self._begin("write") as tx:  # expiring stale entries is a write
+            self._expire_approvals(tx, now)
+            rows = tx.execute(f"{_APPROVALS_SELECT}{where} ORDER BY created_at DESC, id DESC{_limit(limit)}", params)
+        return [_approval(row) for row in rows]
+
+    def record_event(self, kind: str, code: str, message: str, **fields: Any) -> AuditEvent:
+        unknown = sorted(set(fields) - {*_AUDIT_FIELDS, "now"})
+        if unknown:
+            raise TypeError(f"record_event got unknown fields {unknown}")
+        with self._begin("write") as tx:
+            event_id = self._event(tx, kind, code, message, **fields)
+            rows = tx.execute(f"{_AUDIT_SELECT} WHERE id = ?", (event_id,))
+        return _audit_event(rows[0])
+
+    def events(self, *, kinds: Collection[str] | None = None, payment_id: str | None = None,
+               after_id: int | None = None, limit: int | None = None) -> list[AuditEvent]:
+        clauses, params = [], list[object]()
+        if kinds is not None:
+            if not kinds:
+                return []
+            clauses.append(f"kind IN ({', '.join('?' * len(kinds))})")
+            params += list(kinds)
+        if payment_id is not None:
+            clauses.append("payment_id = ?")
+            params.append(payment_id)
+        if after_id is not None:
+            clauses.append("id > ?")
+            params.append(int(after_id))
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "ASC" if after_id is not None else "DESC"
+        with self._begin("read") as tx:
+            rows = tx.execute(f"{_AUDIT_SELECT}{where} ORDER BY id {order}{_limit(limit)}", params)
+        return [_audit_event(row) for row in rows]
+
+    def _get_approval(self, tx: _Tx, approval_id: str) -> ApprovalRecord:
+        rows = tx.execute(f"{_APPROVALS_SELECT} WHERE id = ?", (approval_id,))
+        if not rows:
+            raise KeyError(f"no approval {approval_id!r} in this ledger")
+        return _approval(rows[0])
+
+    def _expire_approvals(self, tx: _Tx, now: float) -> None:
+        tx.execute(
+            "UPDATE approvals SET state = 'expired', reason = COALESCE(reason, 'expired undecided') "
+            "WHERE state = 'awaiting_approval' AND expires_at < ?",
+            (now,),
+        )
+        tx.execute(
+            "UPDATE approvals SET state = 'expired', reason = 'approved, but not used in time' "
+            "WHERE state = 'approved' AND expires_at < ?",
+            (now,),
+        )
+
+    def _use_approval(self, tx: _Tx, approval_id: str, record: PaymentRecord, now: float) -> ApprovalDeniedError | None:
+        """Consume an approval for this reservation, in its transaction; the refusal if it does not cover it."""
+        self._expire_approvals(tx, now)
+        try:
+            approval = self._get_approval(tx, approval_id)
+        except KeyError:
+            return ApprovalDeniedError(f"approval {approval_id} does not exist. Nothing was signed.",
+                                       code="approval_expired")
+        if approval.state is ApprovalState.DENIED:
+            return ApprovalDeniedError(f"approval {approval_id} was denied. Nothing was signed.")
+        if approval.state is not ApprovalState.APPROVED:
+            return ApprovalDeniedError(
+                f"approval {approval_id} is {approval.state.value}, not approved. Nothing was signed. Ask again.",
+                code="approval_expired")
+        if approval.request_hash != record.request_hash or record.amount > approval.amount:
+            return ApprovalDeniedError(
+                f"approval {approval_id} covers another request or a lower price "
+                f"({format_usdc(approval.amount)}). Nothing was signed.")
+        tx.execute("UPDATE approvals SET state = 'used', payment_id = ? WHERE id = ?", (record.id, approval_id))
+        return None
+
+    def _event(self, tx: _Tx, kind: str, code: str, message: str, *, now: float | None = None,
+               **fields: Any) -> int:
+        values = [fields.get(name) for name in _AUDIT_FIELDS]
+        rows = tx.execute(
+            f"INSERT INTO audit (kind, code, message, {', '.join(_AUDIT_FIELDS)}, created_at) "
+            f"VALUES (?, ?, ?, {'?, ' * len(_AUDIT_FIELDS)}?) RETURNING id",
+            (kind, code, message[:1000], *values, time.time() if now is None else now),
+        )
+        return int(rows[0][0])
+
     # ---- helpers (called inside a transaction)
 
     def _get(self, tx: _Tx, payment_id: str) -> PaymentRecord:
@@ -824,7 +1179,8 @@ def _refusal(amount: int, caps: Caps, usage: _Usage, *, sandbox: bool = False) -
     if amount > caps.per_call:
         return BudgetExceededError(
             f"{format_usdc(amount)} would exceed the per-call cap of {format_usdc(caps.per_call)}. "
-            "Nothing was signed. Raise IMAGINE_MAX_PER_CALL if you mean to pay it."
+            "Nothing was signed. Raise IMAGINE_MAX_PER_CALL if you mean to pay it.",
+            code="per_call_cap",
         )
     windows = (
         ("daily", caps.daily, usage.daily, "Raise IMAGINE_DAILY_CAP or wait."),
@@ -836,14 +1192,44 @@ def _refusal(amount: int, caps: Caps, usage: _Usage, *, sandbox: bool = False) -
             return BudgetExceededError(
                 f"{format_usdc(amount)} would exceed the {window}{name} cap of {format_usdc(cap)} "
                 f"({format_usdc(used, unit=False)} used, {format_usdc(max(cap - used, 0), unit=False)} left). "
-                f"Nothing was signed. {advice}"
+                f"Nothing was signed. {advice}",
+                code=f"{name}_cap",
             )
     if caps.rate_per_minute is not None and usage.last_minute >= caps.rate_per_minute:
         return BudgetExceededError(
             f"{usage.last_minute} payments in the last minute reach the rate limit of {caps.rate_per_minute} "
-            "per minute. Nothing was signed. Wait a minute or raise IMAGINE_RATE_PER_MINUTE."
+            "per minute. Nothing was signed. Wait a minute or raise IMAGINE_RATE_PER_MINUTE.",
+            code="rate_limit",
         )
     return None
+
+
+def _crossings(amount: int, caps: Caps, usage: _Usage, session_id: str | None) -> list[tuple[str, str]]:
+    """The 80 % / 95 % marks of each window that this payment (``usage`` is before it) goes past."""
+    windows = [("daily", caps.daily, usage.daily), ("total", caps.total, usage.total)]
+    if session_id is not None:
+        windows.append(("session", caps.session, usage.session))
+    found = []
+    for name, cap, used in windows:
+        if not cap:
+            continue
+        for level in WARNING_LEVELS:
+            mark = cap * level  # compare in hundredths: integers, no float rounding at the boundary
+            if used * 100 < mark <= (used + amount) * 100:
+                spent, left = format_usdc(used + amount), format_usdc(max(cap - used - amount, 0))
+                found.append((f"{name}_{level}",
+                              f"the {name} budget is past {level} %: {spent} of {format_usdc(cap)} used, {left} left"))
+    return found
+
+
+def _approval(row: Sequence[Any]) -> ApprovalRecord:
+    values = list(row)
+    values[2] = ApprovalState(values[2])
+    return ApprovalRecord(*values)
+
+
+def _audit_event(row: Sequence[Any]) -> AuditEvent:
+    return AuditEvent(*row)
 
 
 def _remaining(cap: int | None, used: int) -> int | None:

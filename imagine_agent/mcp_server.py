@@ -17,6 +17,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -25,7 +26,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
 from .config import Settings
-from .errors import ImagineError, exit_code_for
+from .errors import AwaitingApprovalError, ImagineError, exit_code_for
 from .ledger import PaymentRecord
 from .models import TaskStatus
 from .money import usdc_fields
@@ -54,6 +55,17 @@ def _receipt(record: PaymentRecord) -> dict[str, Any]:
     }
 
 
+_APPROVAL_ID = re.compile(r"^[0-9a-f]{12}$")  # the queue's ids; task ids are longer
+
+
+def _is_approval(service: ImagineService, approval_id: str) -> bool:
+    try:
+        service.ledger.get_approval(approval_id)
+    except KeyError:
+        return False
+    return True
+
+
 def _remote_image(image: str | None) -> str | None:
     """Only URLs: a file path would have this server upload its own files on a client's say-so."""
     if image is not None and not image.startswith(("http://", "https://", "data:")):
@@ -65,8 +77,10 @@ async def _call(work: Callable[[], Awaitable[Any]]) -> Any:
     """Run one service call; its errors become MCP tool errors with the message only."""
     try:
         return await work()
+    except AwaitingApprovalError:
+        raise
     except ImagineError as exc:
-        raise ToolError(f"{type(exc).__name__}: {exc}") from None
+        raise ToolError(f"{type(exc).__name__} (code {exc.code}): {exc}") from None
 
 
 def _progress(ctx: Context) -> Callable[[TaskStatus], Awaitable[None]]:
@@ -108,9 +122,15 @@ def create_server(service: ImagineService) -> MCPServer:
         video whose creator is the paying wallet.
         """
         image = _remote_image(image)
-        outcome = await _call(lambda: service.agenerate(
-            prompt, duration=duration, image=image, auto_enhance=auto_enhance,
-            auto_clank=_auto_clank(settings, auto_clank), wait=wait, on_progress=_progress(ctx)))
+        try:
+            outcome = await _call(lambda: service.agenerate(
+                prompt, duration=duration, image=image, auto_enhance=auto_enhance,
+                auto_clank=_auto_clank(settings, auto_clank), wait=wait, on_progress=_progress(ctx)))
+        except AwaitingApprovalError as exc:  # not a failure: the operator decides; the same call then pays
+            return {"status": "awaiting_approval", "code": exc.code, "approvalId": exc.approval_id,
+                    "message": str(exc), "paid": None,
+                    "next": "Tell the user the payment waits for the operator's approval. Call generate_video "
+                            "again with the same arguments once it is approved; nothing was paid."}
         budget = await service.abudget()
         return {**outcome.to_json(), "budget": budget.to_json()["remaining"]}
 
@@ -122,7 +142,18 @@ def create_server(service: ImagineService) -> MCPServer:
 
     @server.tool()
     async def wait_for_video(task_id: str, ctx: Context, download: bool = True) -> dict[str, Any]:
-        """Wait for an already paid task to finish (with progress notifications), then download it. Pays nothing."""
+        """Wait for an already paid task to finish (with progress notifications), then download it. Pays nothing.
+
+        Given the approvalId of a generate_video that returned awaiting_approval instead, it continues that
+        request once the operator approved it (paying what was approved, once).
+        """
+        if _APPROVAL_ID.match(task_id) is not None and await asyncio.to_thread(_is_approval, service, task_id):
+            try:
+                outcome = await _call(lambda: asyncio.to_thread(service.resume_approval, task_id))
+            except AwaitingApprovalError as exc:
+                return {"status": "awaiting_approval", "code": exc.code, "approvalId": exc.approval_id,
+                        "message": str(exc), "paid": None}
+            task_id = outcome.task_id
         status = await _call(lambda: service.await_task(task_id, on_progress=_progress(ctx)))
         result: dict[str, Any] = {"taskId": task_id, **status.to_wire()}
         if download and status.status == "completed":
@@ -174,6 +205,7 @@ def serve(settings: Settings | None = None, *, transport: str = "stdio", port: i
         raise SystemExit(exit_code_for(exc)) from None
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per poll would flood the client's log
     try:
+        service.queue_approvals("mcp")  # no human at the other end: over-threshold payments wait for the operator
         service.output_dir = service.settings.data_dir / "videos"
         if service.is_sandbox:
             print(SANDBOX_NOTICE, file=sys.stderr)  # stdout belongs to the protocol

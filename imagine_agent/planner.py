@@ -336,6 +336,7 @@ def _narrate_video(ask: VideoAsk | None, result: dict[str, Any], ok: bool,
     else:
         lines.append(_line("Paid", _paid_text(paid)))
     lines.append(_budget_line(result.get("budgetLeft")))
+    lines += [f"Budget warning: {warning}." for warning in result.get("budgetWarnings") or ()]
     coin = result.get("coin")
     if coin:
         lines.append(f"Coin: autoClank was sent, so a Clanker coin is deployed for this video. The paying wallet "

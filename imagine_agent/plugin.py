@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .config import Settings
-from .errors import ConfigurationError, ImagineError
+from .errors import AwaitingApprovalError, ConfigurationError, ImagineError
 from .models import TaskStatus
 from .money import format_usdc, usdc_fields
 from .service import BudgetReport, GenerationOutcome, ImagineService
@@ -183,6 +183,7 @@ class ImagineVideoService:
         approver = _setting(runtime, "IMAGINE_APPROVER")
         service = await asyncio.to_thread(ImagineService.create, settings,
                                           approver=approver if callable(approver) else None)
+        service.queue_approvals("plugin")  # no callback: the operator decides in the approvals queue
         service.output_dir = settings.data_dir / "videos"
         return cls(runtime, service)
 
@@ -356,8 +357,10 @@ def _failure(action: str, exc: BaseException) -> dict[str, Any]:
     else:  # the traceback goes to the operator's log, never to the chat
         log.error("%s failed", action, exc_info=exc)
         message = f"unexpected {type(exc).__name__}; the operator's log has the details"
-    return {"success": False, "text": message, "error": message, "values": {"success": False},
-            "data": {"actionName": action, "error": type(exc).__name__}}
+    data: dict[str, Any] = {"actionName": action, "error": type(exc).__name__, "code": getattr(exc, "code", None)}
+    if isinstance(exc, AwaitingApprovalError):
+        data["approvalId"] = exc.approval_id
+    return {"success": False, "text": message, "error": message, "values": {"success": False}, "data": data}
 
 
 class _Progress:
@@ -411,6 +414,7 @@ async def _generate(runtime: Any, message: Any, state: Any = None, options: Any 
         record = _delivery(outcome)
         video.deliver(record)
         narration = _narrate(outcome, left, clank, service.wallet.address)
+        narration += "".join(f" Budget warning: {warning}." for warning in outcome.warnings)
         await _say(callback, _content(narration, name, attachments=[_attachment(record)]))
         return {"success": True, "text": narration,
                 "values": {"success": True, "videoGenerated": True, "taskId": outcome.task_id,

@@ -32,7 +32,7 @@ from .models import CreateRequest, ImageFile, PaymentRequirements, TaskStatus
 from .money import format_usdc, usdc_fields
 from .origin import SANDBOX_HEADER, is_loopback
 from .polling import PollPolicy
-from .wallet import Approver, PaymentPolicy, Wallet
+from .wallet import Approver, PaymentPolicy, Wallet, approval_context, collect_warnings
 from .x402 import PrivateKeySigner, Signer
 
 __all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "ReadOnlySigner", "check_output_dir",
@@ -50,11 +50,13 @@ class QuoteResult:
     allowed: bool
     refusal: str | None
     remaining: int
+    refusal_code: str | None = None  # the stable code (errors.REFUSAL_CODES) when not allowed
     sandbox: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {**self.quote.to_json(), **usdc_fields(self.quote.amount), "allowed": self.allowed,
-                "refusal": self.refusal, **usdc_fields(self.remaining, "remaining"), "sandbox": self.sandbox}
+                "refusal": self.refusal, "refusalCode": self.refusal_code, **usdc_fields(self.remaining, "remaining"),
+                "sandbox": self.sandbox}
 
 
 @dataclass
@@ -66,6 +68,7 @@ class GenerationOutcome:
     attached: bool = False
     downloads: Downloads | None = None
     sandbox: bool = False
+    warnings: list[str] = field(default_factory=list)  # budget windows this payment took past 80 % / 95 %
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +80,7 @@ class GenerationOutcome:
             "previewPath": str(self.downloads.preview) if self.downloads and self.downloads.preview else None,
             "attached": self.attached,
             "sandbox": self.sandbox,
+            "warnings": list(self.warnings),
         }
 
 
@@ -289,6 +293,17 @@ class ImagineService:
         return cls(client, wallet, settings, sandbox=sandbox, output_dir=Path("imagine-output"), _closers=closers,
                    external_sandbox=external)
 
+    def queue_approvals(self, requester: str) -> None:
+        """No human at hand (MCP, a bot, a plugin without callback): payments needing one go to the queue.
+
+        Keeps an approver already set (an interactive human) and only fills the gap.
+        """
+        from .approvals import QueueApprover
+
+        if self.wallet.approver is None:
+            self.wallet.approver = QueueApprover(self.ledger, requester, self.settings.approval_ttl,
+                                                 session_id=self.wallet.session_id)
+
     def close(self) -> None:
         for close in self._closers:
             close()
@@ -340,15 +355,18 @@ class ImagineService:
     def quote(self, prompt: str, **options: Any) -> QuoteResult:
         request, image_file = self.build_request(prompt, **options)
         quote = self.client.quote(request, image_file=image_file)
-        refusal = None
+        refusal = code = None
         try:
             self.wallet.policy.check(quote.requirement, self.client.create_url)
         except ImagineError as exc:
-            refusal = str(exc)
+            refusal, code = str(exc), exc.code
         remaining = self.wallet.remaining(sandbox=self.is_sandbox)
         if refusal is None and quote.amount > remaining:
             refusal = f"{format_usdc(quote.amount)} is more than the {format_usdc(remaining)} left in the budget"
-        return QuoteResult(quote, refusal is None, refusal, remaining, sandbox=self.is_sandbox)
+            would = self.ledger.would_refuse(quote.amount, self.wallet.policy.caps, session_id=self.wallet.session_id,
+                                             sandbox=self.is_sandbox)
+            code = would.code if would is not None else "budget"
+        return QuoteResult(quote, refusal is None, refusal, remaining, code, sandbox=self.is_sandbox)
 
     # --------------------------------------------------------------------------------------- generate
     def generate(
@@ -368,15 +386,53 @@ class ImagineService:
         if wait and download:
             check_output_dir(Path(output_dir) if output_dir is not None else self.output_dir)
         rhash = request_hash(self.client.base_url, request, image_file)
-        job, attached = self._submit(request, image_file, rhash, attach)
+        ask = self._coin_question(request)
+        body = json.dumps(request.body(template_data_as_string=False))
+        with collect_warnings() as warnings, approval_context(body, require_reason=ask):
+            job, attached = self._submit(request, image_file, rhash, attach)
         outcome = GenerationOutcome(job.task_id, job.last, job.payment, request.prompt, attached=attached,
-                                    sandbox=self.is_sandbox)
+                                    sandbox=self.is_sandbox, warnings=warnings)
         if not wait:
             return outcome
         outcome.status = self._wait(job, on_progress, timeout)
         if download:
             outcome.downloads = self.download(job.task_id, output_dir, status=outcome.status)
         return outcome
+
+    def resume_approval(self, approval_id: str, **kwargs: Any) -> GenerationOutcome:
+        """Generate the exact request a queued approval was for (``wait_for_video`` with an approval id).
+
+        Awaiting: ``AwaitingApprovalError`` again; denied: ``ApprovalDeniedError``. Approved: the request is
+        rebuilt from the queue and paid through the wallet as usual, which checks and uses the approval.
+        """
+        from .errors import ApprovalDeniedError, AwaitingApprovalError, InvalidRequestError
+        from .ledger import ApprovalState
+
+        try:
+            entry = self.ledger.get_approval(approval_id)
+        except KeyError:
+            raise InvalidRequestError(f"no approval {approval_id!r} in the queue") from None
+        if entry.state is ApprovalState.AWAITING:
+            raise AwaitingApprovalError(f"approval {entry.id} is still waiting for the operator", approval_id=entry.id)
+        if entry.state is ApprovalState.DENIED:
+            raise ApprovalDeniedError(f"the operator denied approval {entry.id}; a denial is final. Nothing was paid.")
+        if entry.request_json is None:
+            raise InvalidRequestError(f"approval {entry.id} kept no request to resume: ask for the same video again")
+        body = json.loads(entry.request_json)
+        template = body.get("templateData") or {}
+        return self.generate(body["prompt"], duration=template.get("duration"), image=template.get("image"),
+                             auto_clank=template.get("autoClank"), auto_enhance=template.get("autoEnhance"),
+                             remix=template.get("soraVideoId"), **kwargs)
+
+    def _coin_question(self, request: CreateRequest) -> str | None:
+        """A coin under autoClank=ask on a surface with no human (the queue approver): the operator decides."""
+        from .approvals import QueueApprover
+
+        coin = request.template_data is not None and request.template_data.auto_clank is True
+        if not (coin and self.settings.auto_clank == "ask" and isinstance(self.wallet.approver, QueueApprover)):
+            return None
+        return (f"it deploys a coin (autoClank) whose creator is the paying wallet {self.wallet.address}; "
+                "the operator's policy is 'ask'")
 
     def _submit(self, request: CreateRequest, image_file: ImageFile | None, rhash: str,
                 attach: bool) -> tuple[Job, bool]:

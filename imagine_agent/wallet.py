@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -14,7 +17,9 @@ from urllib.parse import urlsplit
 from .config import IMAGINE_PAY_TO
 from .errors import (
     ApprovalDeniedError,
+    AwaitingApprovalError,
     BudgetExceededError,
+    PaymentError,
     PolicyViolationError,
     WalletFrozenError,
 )
@@ -23,10 +28,13 @@ from .origin import is_loopback, origin_of
 from .x402 import NETWORKS, Signer, encode_payment_header, select_requirement, sign_payment
 
 if TYPE_CHECKING:
-    from .ledger import BudgetTotals, Caps, Ledger, PaymentRecord
+    from .ledger import AuditEvent, BudgetTotals, Caps, Ledger, PaymentRecord
     from .models import PaymentPayload, PaymentRequired, PaymentRequirements, SettlementResponse
 
-__all__ = ["ApprovalRequest", "Approver", "Authorization", "PaymentPolicy", "Wallet"]
+__all__ = ["ApprovalRequest", "Approver", "Authorization", "PaymentPolicy", "Wallet", "approval_context",
+           "collect_warnings"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,10 +46,45 @@ class ApprovalRequest:
     network: str
     resource: str
     description: str
+    request_hash: str = ""
+    asset: str = ""
+    request_json: str | None = None  # the create body, so a queued approval can be shown and resumed
+    reasons: tuple[str, ...] = ()  # why a human is asked (over the threshold, a coin under autoClank=ask)
 
     def __str__(self) -> str:
         what = self.description or self.resource
         return f"pay {format_usdc(self.amount)} on {self.network} to {self.pay_to} for {what}"
+
+
+@dataclass(frozen=True)
+class _ApprovalContext:
+    request_json: str | None
+    reason: str | None  # set: a human must approve whatever the price (a coin under autoClank=ask)
+
+
+_APPROVAL_CONTEXT: ContextVar[_ApprovalContext | None] = ContextVar("imagine_agent_approval_context", default=None)
+_WARNINGS: ContextVar[list[str] | None] = ContextVar("imagine_agent_budget_warnings", default=None)
+
+
+@contextmanager
+def approval_context(request_json: str | None, *, require_reason: str | None = None) -> Iterator[None]:
+    """What the payments authorized inside are for: the request body, and a reason that forces approval."""
+    token = _APPROVAL_CONTEXT.set(_ApprovalContext(request_json, require_reason))
+    try:
+        yield
+    finally:
+        _APPROVAL_CONTEXT.reset(token)
+
+
+@contextmanager
+def collect_warnings() -> Iterator[list[str]]:
+    """Collect the budget warnings (80 % / 95 % of a window) of the payments authorized inside."""
+    found: list[str] = []
+    token = _WARNINGS.set(found)
+    try:
+        yield found
+    finally:
+        _WARNINGS.reset(token)
 
 
 Approver = Callable[[ApprovalRequest], bool]
@@ -77,38 +120,42 @@ class PaymentPolicy:
         return requirement
 
     def check(self, req: PaymentRequirements, resource_url: str) -> None:
-        def refuse(why: str) -> PolicyViolationError:
-            return PolicyViolationError(f"refused to pay: {why}. Nothing was signed.")
+        def refuse(why: str, code: str) -> PolicyViolationError:
+            return PolicyViolationError(f"refused to pay: {why}. Nothing was signed.", code=code)
 
         if req.scheme != "exact":
-            raise refuse(f"scheme {req.scheme!r} is not 'exact'")
+            raise refuse(f"scheme {req.scheme!r} is not 'exact'", "scheme_not_allowed")
         network = NETWORKS.get(req.network)
         if network is None or req.network not in self.networks:
-            raise refuse(f"network {req.network!r} is not in the allowlist ({', '.join(sorted(self.networks))})")
+            raise refuse(f"network {req.network!r} is not in the allowlist ({', '.join(sorted(self.networks))})",
+                         "network_not_allowed")
         if req.asset.lower() != network.usdc.lower():
-            raise refuse(f"asset {req.asset} is not USDC on {req.network} ({network.usdc})")
+            raise refuse(f"asset {req.asset} is not USDC on {req.network} ({network.usdc})", "asset_not_allowed")
         if req.pay_to.lower() not in self.pay_to:
-            raise refuse(f"payee {req.pay_to} is not in the payTo allowlist (set IMAGINE_PAY_TO to allow it)")
+            raise refuse(f"payee {req.pay_to} is not in the payTo allowlist (set IMAGINE_PAY_TO to allow it)",
+                         "payee_not_allowed")
         if not _same_resource(req.resource, resource_url):
-            raise refuse(f"the 402 is for resource {req.resource!r}, but the request went to {resource_url!r}")
+            raise refuse(f"the 402 is for resource {req.resource!r}, but the request went to {resource_url!r}",
+                         "resource_mismatch")
         extra = req.extra or {}
         if (extra.get("name"), extra.get("version")) != (network.usdc_name, network.usdc_version):
             raise refuse(
                 f"the signing domain {extra.get('name')!r}/{extra.get('version')!r} is not USDC's "
-                f"({network.usdc_name!r}/{network.usdc_version!r}) on {req.network}"
+                f"({network.usdc_name!r}/{network.usdc_version!r}) on {req.network}", "domain_not_allowed"
             )
         if req.max_timeout_seconds > self.max_validity_seconds:
             raise refuse(
                 f"the authorization would stay valid {req.max_timeout_seconds} s, over the "
-                f"{self.max_validity_seconds} s this wallet signs for"
+                f"{self.max_validity_seconds} s this wallet signs for", "validity_too_long"
             )
         if req.amount <= 0:  # the ledger reserves positive amounts only; a zero authorization pays for nothing
-            raise refuse("the server asks for 0 USDC, which is not a payment this wallet signs")
+            raise refuse("the server asks for 0 USDC, which is not a payment this wallet signs", "zero_amount")
         if req.amount > self.caps.per_call:
             raise BudgetExceededError(
                 f"the price {format_usdc(req.amount)} is over the per-call cap of "
                 f"{format_usdc(self.caps.per_call)}. Nothing was signed. Raise IMAGINE_MAX_PER_CALL "
-                "(or --max-per-call) if you mean to pay it."
+                "(or --max-per-call) if you mean to pay it.",
+                code="per_call_cap",
             )
 
 
@@ -143,6 +190,8 @@ class Wallet:
     approver: Approver | None = None
     session_id: str | None = None
     clock: Callable[[], float] = field(default=time.time)
+    # Called with each budget warning event (a window past 80 % / 95 %): the plugin callback, the console.
+    listeners: list[Callable[[AuditEvent], None]] = field(default_factory=list)
     # Another ledger whose kill switch also stops this wallet: the operator's, for the embedded sandbox.
     kill_switch: Ledger | None = None
     # A wallet keeping the sandbox's books: it pays only servers that (on loopback) identify as the sandbox,
@@ -162,41 +211,33 @@ class Wallet:
     ) -> Authorization:
         """Check, approve, reserve, sign and journal one payment. Raises with nothing signed on any refusal.
 
+        Every refusal is written to the ledger's audit with its code (a queued approval writes its own line).
         ``sandbox``: the server claimed to be the sandbox. Believed for loopback URLs only; then the payment
         is recorded as sandbox money and counts against the sandbox windows of the same caps.
         """
         sandbox = sandbox and is_loopback(resource_url)
-        if self.sandbox_only and not sandbox:
-            raise PolicyViolationError(
-                f"refused to pay: {origin_of(resource_url) or resource_url!r} does not identify itself as a "
-                "loopback sandbox, and this wallet keeps the sandbox's books only. Nothing was signed."
-            )
-        if self.ledger.is_frozen() or (self.kill_switch is not None and self.kill_switch.is_frozen()):
-            raise WalletFrozenError("the kill switch is on: no payments. Run `imagine-agent budget --unfreeze`.")
-        requirement = self.policy.choose(required, resource_url)
-        threshold = self.policy.approval_threshold
-        if threshold is not None and requirement.amount > threshold:
-            ask = ApprovalRequest(requirement.amount, requirement.pay_to, requirement.network, requirement.resource,
-                                  description)
-            if self.approver is None or not self.approver(ask):
-                raise ApprovalDeniedError(
-                    f"{format_usdc(requirement.amount)} is over the approval threshold of "
-                    f"{format_usdc(threshold)} and was not approved. Nothing was signed."
+        requirement: PaymentRequirements | None = None
+        try:
+            if self.sandbox_only and not sandbox:
+                raise PolicyViolationError(
+                    f"refused to pay: {origin_of(resource_url) or resource_url!r} does not identify itself as a "
+                    "loopback sandbox, and this wallet keeps the sandbox's books only. Nothing was signed."
                 )
-        record = self.ledger.reserve(
-            request_hash=request_hash,
-            amount=requirement.amount,
-            asset=requirement.asset,
-            network=requirement.network,
-            pay_to=requirement.pay_to,
-            payer=self.address,
-            resource=requirement.resource,
-            caps=self.policy.caps,
-            session_id=self.session_id,
-            now=self.clock(),
-            origin=origin_of(resource_url),
-            sandbox=sandbox,
-        )
+            if self.ledger.is_frozen() or (self.kill_switch is not None and self.kill_switch.is_frozen()):
+                raise WalletFrozenError("the kill switch is on: no payments. Run `imagine-agent budget --unfreeze`.")
+            requirement = self.policy.choose(required, resource_url)
+            approval_id = self._approve(requirement, request_hash, description, sandbox=sandbox)
+        except PaymentError as exc:
+            if not isinstance(exc, AwaitingApprovalError):
+                self._audit(exc, requirement, request_hash)
+            raise
+        try:
+            record = self._reserve(requirement, request_hash, approval_id, origin=origin_of(resource_url),
+                                   sandbox=sandbox)
+        except PaymentError as exc:
+            self._audit(exc, requirement, request_hash)
+            raise
+        self._warn(record.id)
         try:
             payment = sign_payment(requirement, self.signer, now=int(self.clock()))
             header = encode_payment_header(payment)
@@ -209,6 +250,98 @@ class Wallet:
             self.ledger.release(record.id, reason=f"not sent: {type(exc).__name__}")
             raise
         return Authorization(record.id, header, requirement, payment)
+
+    def _approve(self, requirement: PaymentRequirements, request_hash: str, description: str, *,
+                 sandbox: bool = False) -> str | None:
+        """Ask for approval when needed; the id of the operator's queued approval that covers it, if any.
+
+        Over a cap there is nothing to approve: the caps are checked first, so nothing waits that could
+        never be paid. A denial in the queue is final, whatever an interactive approver would say.
+        """
+        from .ledger import ApprovalState
+
+        context = _APPROVAL_CONTEXT.get()
+        threshold = self.policy.approval_threshold
+        reasons = []
+        if threshold is not None and requirement.amount > threshold:
+            price, limit = format_usdc(requirement.amount), format_usdc(threshold)
+            reasons.append(f"{price} is over the approval threshold of {limit}")
+        if context is not None and context.reason:
+            reasons.append(context.reason)
+        if not reasons:
+            return None
+        refusal = self.ledger.would_refuse(requirement.amount, self.policy.caps, session_id=self.session_id,
+                                           now=self.clock(), sandbox=sandbox)
+        if refusal is not None:
+            raise refusal
+
+        def granted() -> str | None:
+            found = self.ledger.find_approval(request_hash, now=self.clock())
+            if found is not None and found.state is ApprovalState.DENIED:
+                raise ApprovalDeniedError(
+                    f"the operator denied this request (approval {found.id}"
+                    f"{': ' + found.reason if found.reason else ''}); a denial is final. Nothing was signed."
+                )
+            if found is not None and found.state is ApprovalState.APPROVED and requirement.amount <= found.amount:
+                return found.id
+            return None
+
+        if (approval_id := granted()) is not None:
+            return approval_id
+        ask = ApprovalRequest(requirement.amount, requirement.pay_to, requirement.network, requirement.resource,
+                              description, request_hash=request_hash, asset=requirement.asset,
+                              request_json=context.request_json if context else None, reasons=tuple(reasons))
+        if self.approver is None or not self.approver(ask):
+            raise ApprovalDeniedError(f"{' and '.join(reasons)}, and it was not approved. Nothing was signed.")
+        return granted()  # the queue may have just been approved: then that approval is used up by this payment
+
+    def _reserve(self, requirement: PaymentRequirements, request_hash: str, approval_id: str | None, *,
+                 origin: str = "", sandbox: bool = False) -> PaymentRecord:
+        return self.ledger.reserve(
+            request_hash=request_hash,
+            amount=requirement.amount,
+            asset=requirement.asset,
+            network=requirement.network,
+            pay_to=requirement.pay_to,
+            payer=self.address,
+            resource=requirement.resource,
+            caps=self.policy.caps,
+            session_id=self.session_id,
+            now=self.clock(),
+            approval_id=approval_id,
+            origin=origin,
+            sandbox=sandbox,
+        )
+
+    def _audit(self, refusal: PaymentError, requirement: PaymentRequirements | None, request_hash: str) -> None:
+        """Write a refusal to the audit; a failing audit never hides the refusal itself."""
+        try:
+            self.ledger.record_event(
+                "refusal", refusal.code, str(refusal), request_hash=request_hash, session_id=self.session_id,
+                amount=requirement.amount if requirement is not None else None,
+                network=requirement.network if requirement is not None else None,
+                pay_to=requirement.pay_to if requirement is not None else None, now=self.clock(),
+            )
+        except Exception:  # the refusal is what the caller must see
+            log.warning("could not write a refusal (%s) to the audit", refusal.code, exc_info=True)
+
+    def _warn(self, payment_id: str) -> None:
+        """Hand the budget warnings the reservation recorded to the listeners and the collecting caller."""
+        try:
+            events = self.ledger.events(payment_id=payment_id, kinds=["warning"])
+        except Exception:  # a warning must never stop a payment already reserved
+            log.warning("could not read the budget warnings of payment %s", payment_id, exc_info=True)
+            return
+        collected = _WARNINGS.get()
+        for event in reversed(events):
+            log.warning("budget warning: %s", event.message)
+            if collected is not None:
+                collected.append(event.message)
+            for listener in self.listeners:
+                try:
+                    listener(event)
+                except Exception:  # a broken listener must not stop the payment
+                    log.warning("a budget warning listener failed", exc_info=True)
 
     def resume(self, record: PaymentRecord, requirement: PaymentRequirements) -> Authorization:
         """Rebuild the authorization of a journaled payment so the same header can be re-sent."""

@@ -319,7 +319,8 @@ def select_requirement(required: PaymentRequired, networks: Collection[str]) -> 
     offered = ", ".join(f"{r.scheme}/{r.network}" for r in required.accepts)
     raise PolicyViolationError(
         f"the server offers only {offered}; this wallet pays scheme 'exact' on {', '.join(sorted(networks))}. "
-        "Nothing was signed."
+        "Nothing was signed.",
+        code="network_not_allowed" if any(r.scheme == "exact" for r in required.accepts) else "scheme_not_allowed",
     )
 
 

@@ -19,6 +19,7 @@ from langchain_core.tools import ArgsSchema, BaseTool, ToolException
 from pydantic import Field, ValidationError, field_validator
 
 from imagine_agent.errors import (
+    AwaitingApprovalError,
     DownloadError,
     ImagineError,
     ImagineTimeoutError,
@@ -77,7 +78,9 @@ def _fail(error: BaseException | str, **extra: Any) -> NoReturn:
     if isinstance(error, str):
         body: dict[str, Any] = {"error": "Refused", "message": error}
     else:
-        body = {"error": type(error).__name__, "message": str(error)}
+        body = {"error": type(error).__name__, "code": getattr(error, "code", None), "message": str(error)}
+        if isinstance(error, AwaitingApprovalError):
+            body["approvalId"] = error.approval_id
     body.update(extra)
     if isinstance(error, PaymentStateUnknownError):
         body["paid"] = "unknown: the payment may have settled and counts as spent until reconciled; do not pay again"
@@ -202,6 +205,7 @@ class QuoteVideoTool(ImagineTool):
                                "needsHumanApproval": human, "request": plan.to_json()}
         if result.refusal:
             out["refusal"] = result.refusal
+            out["refusalCode"] = result.refusal_code
         if ctx.service.is_sandbox:
             out["sandbox"] = True
         return _dump(out)
@@ -282,6 +286,8 @@ class GenerateVideoTool(_WaitingTool):
         if coin:
             body["coin"] = coin
         body["budgetLeft"] = _budget_left(budget)
+        if outcome.warnings:  # a budget window went past 80 % / 95 %: the narration must say so
+            body["budgetWarnings"] = list(outcome.warnings)
         if ctx.service.is_sandbox:
             body["sandbox"] = "embedded sandbox: no real money moved"
         return _dump(body)

@@ -159,10 +159,11 @@ def test_errors_are_tool_messages_the_model_can_read(context: ImagineContext) ->
 def test_budget_refusal_is_explained(make_service: Any, tmp_path: Path) -> None:
     ctx = ImagineContext(service=make_service(max_per_call="0.4"), output_dir=tmp_path)
     quote = json.loads(QuoteVideoTool(context=ctx).invoke(VIDEO))
-    assert quote["allowed"] is False and "per-call cap" in quote["refusal"]
+    assert quote["allowed"] is False and "per-call cap" in quote["refusal"] and quote["refusalCode"] == "per_call_cap"
     paid = GenerateVideoTool(context=ctx).invoke(ToolCall(name="generate_video", args=VIDEO, id="x", type="tool_call"))
     assert paid.status == "error"
-    assert json.loads(paid.content) | {"message": ""} == {"error": "BudgetExceededError", "message": "", "paid": False}
+    assert json.loads(paid.content) | {"message": ""} == {"error": "BudgetExceededError", "code": "per_call_cap",
+                                                         "message": "", "paid": False}
     assert ctx.service.receipts() == []
 
 

@@ -32,7 +32,7 @@ from tests.ledger.support import USDC, in_state, journal, reserve
 
 def test_public_names_are_pinned() -> None:
     assert ledger_module.__all__ == [
-        "SCHEMA_VERSION", "BudgetTotals", "Caps", "Ledger", "LedgerLocation", "PaymentRecord", "PaymentState",
+        "SCHEMA_VERSION", "ApprovalRecord", "ApprovalState", "AuditEvent", "BudgetTotals", "Caps", "Ledger", "LedgerLocation", "PaymentRecord", "PaymentState",
         "PostgresLedger", "SqliteLedger", "TaskFields", "TaskRecord", "open_ledger", "parse_ledger_url",
     ]  # fmt: skip
     assert [s.value for s in PaymentState] == ["reserved", "paid", "rejected", "released", "unknown", "pending", "cancelled"]

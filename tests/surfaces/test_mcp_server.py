@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from mcp.client import Client, ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -163,3 +164,37 @@ async def test_refusals_are_error_results_without_secrets(tmp_path: Path) -> Non
         assert payment.header and payment.state.value == "paid"
         for text in outputs:
             assert KEY[2:].lower() not in text.lower() and payment.header not in text and "Traceback" not in text
+
+
+async def test_over_the_threshold_it_returns_awaiting_approval_and_continues_once_approved(tmp_path: Path) -> None:
+    """No human behind MCP: the payment waits in the operator's queue; approved, wait_for_video continues it."""
+    with SandboxServer(SandboxConfig(speed=float(SPEED))) as sandbox, ImagineService.create(Settings(
+            base_url=sandbox.url, private_key=KEY, data_dir=tmp_path, approval_threshold="0.1", max_per_call="0.5",
+            poll_first=0.05, poll_floor=0.05)) as service:
+        service.queue_approvals("mcp")
+        async with Client(create_server(service)) as client:
+            args = {"prompt": "a lighthouse at dusk", "duration": 1}
+            waiting = await client.call_tool("generate_video", args)
+            assert not waiting.is_error and waiting.structured_content is not None
+            out = waiting.structured_content
+            assert (out["status"], out["code"], out["paid"]) == ("awaiting_approval", "awaiting_approval", None)
+            assert f"approvals approve {out['approvalId']}" in out["message"] and service.receipts() == []
+
+            still = await client.call_tool("wait_for_video", {"task_id": out["approvalId"]})
+            assert still.structured_content is not None and still.structured_content["status"] == "awaiting_approval"
+
+            service.ledger.decide_approval(out["approvalId"], approve=True, decided_by="cli", ttl=600)
+            resumed = await client.call_tool("wait_for_video", {"task_id": out["approvalId"]})
+            assert not resumed.is_error and resumed.structured_content is not None, _text(resumed)
+            assert resumed.structured_content["status"] == "completed"
+            assert Path(resumed.structured_content["videoPath"]).is_file()
+            assert service.ledger.get_approval(out["approvalId"]).state.value == "used"
+
+            again = await client.call_tool("generate_video", args)  # a new video of it: one approval pays once
+            assert again.structured_content is not None and again.structured_content["status"] == "awaiting_approval"
+            assert again.structured_content["approvalId"] != out["approvalId"]
+
+            over = await client.call_tool("generate_video", {"prompt": "a long storm", "duration": 8})
+            assert over.is_error and "(code per_call_cap)" in _text(over)
+        assert [p.state.value for p in service.receipts()] == ["paid"]
+        assert len(httpx.get(f"{sandbox.url}/_admin/settlements").json()) == 1

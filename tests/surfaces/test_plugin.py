@@ -172,3 +172,27 @@ async def test_actions_without_the_service_say_so() -> None:
     assert await host.valid_actions("make a video of a cat") == []
     turn = await host.handle("make a video of a cat", action="GENERATE_VIDEO")
     assert turn.result is not None and "not running" in turn.texts[-1]
+
+
+async def test_without_a_callback_approver_the_operator_queue_decides(tmp_path: Path) -> None:
+    """No IMAGINE_APPROVER: over the threshold the payment waits for the operator; approved, it goes through,
+    and a budget window crossing 80 % is narrated."""
+    host = FakeRuntime({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED,
+                        "IMAGINE_APPROVAL_THRESHOLD": "0.1", "IMAGINE_DAILY_CAP": "0.3"})
+    await register(host)
+    try:
+        service = host.get_service("imagine_video").service
+        asked = await host.handle("make a 2 second video of a comet")
+        assert asked.result is not None and not asked.result["success"]
+        data = asked.result["data"]
+        assert data["code"] == "awaiting_approval" and "queued as approval" in asked.texts[-1]
+        assert service.receipts() == []
+        (entry,) = service.ledger.approvals()
+        assert entry.id == data["approvalId"] and entry.requester == "plugin"
+        service.ledger.decide_approval(entry.id, approve=True, decided_by="console", ttl=600)
+        turn = await host.handle("make a 2 second video of a comet")
+        assert turn.result is not None and turn.result["success"], turn.texts
+        assert "Budget warning: the daily budget is past 80 %" in turn.texts[-1]
+        assert [p.amount for p in service.receipts()] == [250_000]
+    finally:
+        await host.stop()

@@ -144,3 +144,31 @@ def test_kill_switch_stops_it_before_any_payment(tmp_path: Path, sandbox: Sandbo
     assert proc.returncode == 0
     assert json.loads(out.splitlines()[-1])["stopped"] == "the kill switch is on"
     assert httpx.get(f"{sandbox.url}/_admin/settlements").json() == []
+
+
+def test_a_denied_request_is_skipped_for_good_and_nothing_is_paid(tmp_path: Path, sandbox: SandboxServer) -> None:
+    (tmp_path / "inbox.jsonl").write_text(json.dumps(REQUESTS[0]) + "\n")
+    env = {**_env(tmp_path, sandbox), "IMAGINE_APPROVAL_THRESHOLD": "0.1"}
+    proc = subprocess.Popen(
+        [PYTHON, BOT, "--base-url", sandbox.url, "--inbox", str(tmp_path / "inbox.jsonl"), "--outbox",
+         str(tmp_path / "outbox.jsonl"), "--follow", "--poll", "0.1"],
+        env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=(tmp_path / "bot.log").open("w"))
+    try:
+        deadline = time.monotonic() + 60
+        with open_ledger(tmp_path / "data" / "ledger.sqlite3") as ledger:
+            while not ledger.approvals():
+                assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "bot.log").read_text()
+                time.sleep(0.05)
+            (entry,) = ledger.approvals()
+            ledger.decide_approval(entry.id, approve=False, decided_by="console", reason="not on brand", ttl=600)
+            while "the operator said no" not in (tmp_path / "bot.log").read_text():
+                assert time.monotonic() < deadline, (tmp_path / "bot.log").read_text()
+                time.sleep(0.05)
+            time.sleep(0.5)  # more passes: a denial is final, so nothing is asked or paid again
+            assert len(ledger.approvals()) == 1 and ledger.payments() == []
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and json.loads(out.splitlines()[-1])["posted"] == 0
+    assert _state(tmp_path)["r1"]["status"] == "skipped" and "denial is final" in _state(tmp_path)["r1"]["reason"]
+    assert _posts(tmp_path) == [] and _settlements(sandbox) == []

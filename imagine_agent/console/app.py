@@ -1,0 +1,356 @@
+"""The operator's console: a local web app over the ledger every paying process shares.
+
+Budget per window with a spend chart, receipts with filters and explorer links, the gallery, pending jobs
+with live progress (server-sent events), unknown payments with a reconcile button, the approvals queue,
+the kill switch and the audit of refusals and warnings. It binds 127.0.0.1 by default and asks for an
+access token, handed over once in the URL it prints (like Jupyter) and kept in an HttpOnly, SameSite=Strict
+cookie. Every state change is a POST carrying a CSRF token and checked for a same-origin ``Origin``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import secrets
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from types import TracebackType
+from typing import Annotated, Any, cast
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from ..config import Settings
+from ..ledger import Ledger, PaymentState
+from ..money import format_usdc
+from . import pages
+
+__all__ = ["COOKIE", "ConsoleServer", "create_app"]
+
+COOKIE = "imagine_console"
+POLL_SECONDS = 0.5  # how often the live feeds look at the ledger
+
+
+@dataclass
+class _Console:
+    ledger: Ledger
+    settings: Settings
+    token: str
+    csrf: str
+    display: str
+
+
+def create_app(ledger: Ledger, settings: Settings, *, token: str, csrf: str | None = None) -> FastAPI:
+    """The console app over an open ledger (the caller closes it). ``token`` is the access token."""
+    if len(token) < 16:
+        raise ValueError("the console's access token must be at least 16 characters")
+    from ..service import policy_from
+
+    state = _Console(ledger, settings, token, csrf or secrets.token_urlsafe(24), getattr(ledger, "display", None)
+                     or getattr(ledger, "path", "") or repr(ledger))
+    policy = policy_from(settings)
+    app = FastAPI(title="imagine-agent console", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        given = request.query_params.get("token")
+        # The token is handed over once, then kept out of the address bar (and out of any Referer).
+        if given is not None and request.method == "GET" and hmac.compare_digest(given.encode(), token.encode()):
+            response: Response = RedirectResponse(request.url.path, status_code=303)
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+            return response
+        cookie = request.cookies.get(COOKIE, "")
+        if not hmac.compare_digest(cookie.encode(), token.encode()):
+            return HTMLResponse("<h1>403</h1><p>Open the URL with the access token that <code>imagine-agent "
+                                "console</code> printed.</p>", status_code=403)
+        if request.method == "POST" and not await _same_origin_with_csrf(request, state.csrf):
+            return HTMLResponse("<h1>403</h1><p>Cross-site request refused.</p>", status_code=403)
+        response = await call_next(request)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" would make Origin null
+        return response
+
+    def page(title: str, path: str, body: str, extra_script: str = "") -> HTMLResponse:
+        frozen = ledger.is_frozen()
+        return HTMLResponse(pages.layout(title, path, body, csrf=state.csrf, frozen=frozen, ledger=state.display,
+                                         extra_script=extra_script))
+
+    def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:
+        return asyncio.to_thread(fn, *args, **kwargs)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def budget() -> HTMLResponse:
+        now = time.time()
+        totals = await run(ledger.totals, policy.caps, now=now)
+        payments = await run(ledger.payments, limit=5000)
+        warnings = await run(ledger.events, kinds=["warning"], limit=10)
+        return page("Budget", "/", pages.budget_page(totals, policy.caps, policy.approval_threshold, payments,
+                                                     warnings, state.csrf, now))
+
+    @app.get("/receipts", response_class=HTMLResponse)
+    async def receipts(state_: Annotated[str, Query(alias="state")] = "", endpoint: str = "",
+                       origin: str = "") -> HTMLResponse:
+        records = await run(ledger.payments, limit=5000)
+        endpoints = sorted({pages.redact_url(p.resource) for p in records})
+        shown = [p for p in records
+                 if (not state_ or p.state.value == state_)
+                 and (not endpoint or pages.redact_url(p.resource) == endpoint)
+                 and (not origin or ("sandbox" if pages.is_sandbox(p.resource) else "real") == origin)]
+        filters = {"state": state_, "endpoint": endpoint, "origin": origin}
+        return page("Receipts", "/receipts",
+                    pages.receipts_page(shown, filters, [s.value for s in PaymentState], endpoints))
+
+    @app.get("/videos", response_class=HTMLResponse)
+    async def videos() -> HTMLResponse:
+        tasks = await run(ledger.tasks, limit=200)
+        by_task = {p.task_id: p for p in await run(ledger.payments, limit=5000) if p.task_id}
+        shown = []
+        for task in tasks:
+            if task.status != "completed":
+                continue
+            video = _local(task.video_path)
+            preview = _local(str(Path(task.video_path).with_suffix(".png"))) if task.video_path else None
+            if video is None and not task.video_url:
+                continue
+            shown.append((task, by_task.get(task.task_id), video is not None, preview is not None))
+        return page("Videos", "/videos", pages.videos_page(shown))
+
+    @app.get("/media/{task_id}/{kind}")
+    async def media(task_id: str, kind: str) -> Response:
+        """A delivered file, found by task id only: never a path from the request."""
+        task = await run(ledger.get_task, task_id)
+        if task is None or task.video_path is None or kind not in ("video", "preview"):
+            return Response(status_code=404)
+        path = Path(task.video_path) if kind == "video" else Path(task.video_path).with_suffix(".png")
+        if _local(str(path)) is None:
+            return Response(status_code=404)
+        return FileResponse(path, media_type="video/mp4" if kind == "video" else "image/png")
+
+    @app.get("/jobs", response_class=HTMLResponse)
+    async def jobs() -> HTMLResponse:
+        tasks = await run(ledger.tasks, pending_only=True, limit=200)
+        return page("Pending jobs", "/jobs", pages.jobs_page(tasks), extra_script=pages.JOBS_SCRIPT)
+
+    @app.get("/unknown", response_class=HTMLResponse)
+    async def unknown(result: str = "") -> HTMLResponse:
+        records = await run(ledger.payments, states=[PaymentState.UNKNOWN, PaymentState.PENDING,
+                                                     PaymentState.RESERVED])
+        rpc = _scheme_and_host(settings.rpc_url) if settings.rpc_url else None  # an RPC path may hold an API key
+        return page("Unknown payments", "/unknown", pages.unknown_page(records, state.csrf, rpc, result or None))
+
+    @app.post("/reconcile")
+    async def reconcile() -> Response:
+        changed = await run(_reconcile, ledger, settings)
+        text = f"{len(changed)} payment(s) updated" + "".join(f"; {r.id[:8]} → {r.state.value}" for r in changed)
+        return RedirectResponse(f"/unknown?result={_quote(text)}", status_code=303)
+
+    @app.get("/approvals", response_class=HTMLResponse)
+    async def approvals() -> HTMLResponse:
+        entries = await run(ledger.approvals, limit=200)
+        return page("Approvals", "/approvals", pages.approvals_page(entries, state.csrf))
+
+    @app.post("/approvals/{approval_id}/{decision}")
+    async def decide(approval_id: str, decision: str, request: Request) -> Response:
+        if decision not in ("approve", "deny"):
+            return Response(status_code=404)
+        form = await request.form()
+        reason = str(form.get("reason") or "")
+        try:
+            await run(ledger.decide_approval, approval_id, approve=decision == "approve", decided_by="console",
+                      reason=reason, ttl=settings.approval_ttl)
+        except (KeyError, ValueError) as exc:
+            return page("Approvals", "/approvals", f'<div class="warn" id="decision-error">{escape(str(exc))}'
+                        "</div>" + pages.approvals_page(await run(ledger.approvals, limit=200), state.csrf))
+        return RedirectResponse("/approvals", status_code=303)
+
+    @app.post("/freeze")
+    async def freeze() -> Response:
+        await run(ledger.set_frozen, True, reason="frozen from the console")
+        await run(ledger.record_event, "approval", "frozen", "the kill switch was turned on from the console",
+                  source="console")
+        return RedirectResponse("/", status_code=303)
+
+    @app.post("/unfreeze")
+    async def unfreeze() -> Response:
+        await run(ledger.set_frozen, False)
+        await run(ledger.record_event, "approval", "unfrozen", "the kill switch was turned off from the console",
+                  source="console")
+        return RedirectResponse("/", status_code=303)
+
+    @app.get("/audit", response_class=HTMLResponse)
+    async def audit() -> HTMLResponse:
+        return page("Audit: refusals, warnings, decisions", "/audit", pages.audit_page(await run(ledger.events,
+                                                                                                limit=500)))
+
+    @app.get("/api/budget")
+    async def budget_json() -> dict[str, Any]:
+        """The numbers of the budget page, shaped like ``budget --json``."""
+        t = await run(ledger.totals, policy.caps)
+
+        def s(v: int | None) -> str | None:
+            return None if v is None else str(v)
+
+        return {"spent": str(t.spent), "reserved": str(t.reserved), "unknown": str(t.unknown),
+                "remaining": {"daily": s(t.remaining_daily), "total": s(t.remaining_total)}, "frozen": t.frozen}
+
+    @app.get("/events/jobs")
+    async def jobs_feed(request: Request) -> StreamingResponse:
+        async def stream() -> AsyncIterator[str]:
+            last = None
+            while not await request.is_disconnected():
+                tasks = await run(ledger.tasks, pending_only=True, limit=200)
+                data = json.dumps([{"taskId": t.task_id, "prompt": t.prompt, "status": t.status,
+                                    "progress": t.progress} for t in tasks])
+                if data != last:
+                    yield f"event: jobs\ndata: {data}\n\n"
+                    last = data
+                await asyncio.sleep(POLL_SECONDS)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    @app.get("/events/audit")
+    async def audit_feed(request: Request) -> StreamingResponse:
+        newest = await run(ledger.events, limit=1)
+        after = newest[0].id if newest else 0
+
+        async def stream() -> AsyncIterator[str]:
+            nonlocal after
+            yield ": connected\n\n"
+            while not await request.is_disconnected():
+                for event in await run(ledger.events, after_id=after, limit=50):
+                    after = event.id
+                    amount = format_usdc(event.amount) if event.amount is not None else None
+                    data = json.dumps({"id": event.id, "kind": event.kind, "code": event.code,
+                                       "message": event.message, "amount": amount})
+                    yield f"event: audit\ndata: {data}\n\n"
+                await asyncio.sleep(POLL_SECONDS)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    return app
+
+
+async def _same_origin_with_csrf(request: Request, csrf: str) -> bool:
+    """A POST counts only from this console's own pages: same-origin ``Origin`` and the page's CSRF token."""
+    origin = request.headers.get("origin")
+    host = request.headers.get("host", "")
+    if origin is not None and (origin == "null" or urlsplit(origin).netloc != host):
+        return False
+    if request.headers.get("sec-fetch-site") not in (None, "same-origin", "none"):
+        return False
+    form = await request.form()
+    given = str(form.get("csrf") or request.headers.get("x-csrf-token") or "")
+    return hmac.compare_digest(given.encode(), csrf.encode())
+
+
+def _scheme_and_host(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname or ''}"
+    except ValueError:
+        return "(unreadable URL)"
+
+
+def _local(path: str | None) -> Path | None:
+    if not path:
+        return None
+    found = Path(path)
+    return found if found.is_file() else None
+
+
+def _quote(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text[:500])
+
+
+class _LedgerAndSettings:
+    """What ``ImagineService.reconcile`` reads: the ledger and the settings (no key, no client needed)."""
+
+    def __init__(self, ledger: Ledger, settings: Settings) -> None:
+        self.ledger, self.settings = ledger, settings
+
+
+def _reconcile(ledger: Ledger, settings: Settings) -> list[Any]:
+    from ..service import ImagineService
+
+    return ImagineService.reconcile(cast(ImagineService, _LedgerAndSettings(ledger, settings)))
+
+
+class ConsoleServer:
+    """The console on a loopback port, served by uvicorn in a daemon thread (tests and ``imagine-agent console``)."""
+
+    def __init__(self, ledger: Ledger, settings: Settings, *, host: str = "127.0.0.1", port: int = 0,
+                 token: str | None = None) -> None:
+        self.token = token or secrets.token_urlsafe(24)
+        self.app = create_app(ledger, settings, token=self.token)
+        self.host, self._requested_port = host, port
+        self._socket: socket.socket | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._socket is None:
+            raise RuntimeError("the console is not running")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._socket.getsockname()[1]}"
+
+    @property
+    def login_url(self) -> str:
+        """The URL to open: it carries the access token once."""
+        return f"{self.url}/?token={self.token}"
+
+    def start(self) -> ConsoleServer:
+        import uvicorn
+
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._requested_port))
+        self._socket = sock
+        config = uvicorn.Config(self.app, lifespan="off", timeout_graceful_shutdown=1, log_config=None,
+                                log_level="warning", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
+                                        name="imagine-console")
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the console failed to start")
+            time.sleep(0.005)
+        return self
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C)."""
+        if self._thread is not None:
+            while self._thread.is_alive():
+                self._thread.join(timeout=0.5)
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=5)
+            if self._thread.is_alive():
+                self._server.force_exit = True
+                self._thread.join(timeout=5)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    def __enter__(self) -> ConsoleServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
