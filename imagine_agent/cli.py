@@ -205,6 +205,9 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on s
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Approve payments over the approval threshold")]
 TaskId = Annotated[str, typer.Argument(help="The task id a paid generate printed")]
 Sandbox = Annotated[bool, typer.Option("--sandbox", help="The sandbox's own ledger (demo money) instead of the real one")]
+# Accepted for old scripts and ignored: the ledger commands act on the operator's ledger whatever the URL.
+LedgerBaseUrl = Annotated[Optional[str], typer.Option("--base-url", hidden=True,
+                                                      help="Ignored: ledger commands act on the operator's ledger")]
 
 
 def main() -> None:
@@ -554,6 +557,7 @@ def budget(
     unfreeze: Annotated[bool, typer.Option("--unfreeze", help="Allow payments again")] = False,
     sandbox: Sandbox = False,
     address: Annotated[Optional[str], typer.Option(help="Wallet address to show (default: from the key or ledger)")] = None,
+    base_url: LedgerBaseUrl = None,
     as_json: AsJson = False,
 ) -> None:
     """Caps, spent, reserved, unknown and what remains; --freeze/--unfreeze the kill switch. No key needed."""
@@ -592,6 +596,7 @@ def receipts(
     limit: Annotated[Optional[int], typer.Option(min=0, help="Newest N only")] = None,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV on stdout")] = False,
     sandbox: Sandbox = False,
+    base_url: LedgerBaseUrl = None,
     as_json: AsJson = False,
 ) -> None:
     """Every payment: task, amount, transaction, state, and which server it paid. No key needed."""
@@ -632,7 +637,7 @@ def _receipt_row(record: Any) -> dict[str, Any]:
 
 
 @app.command()
-def reconcile(sandbox: Sandbox = False, as_json: AsJson = False) -> None:
+def reconcile(sandbox: Sandbox = False, base_url: LedgerBaseUrl = None, as_json: AsJson = False) -> None:
     """Settle what can be proven: release expired rejected payments, flag interrupted ones. No key needed."""
     _begin(as_json, sandbox=sandbox)
     with _books(_settings(), sandbox=sandbox) as books:
