@@ -8,7 +8,8 @@ tests can never disagree about what was checked:
    sync and the async client, audited against the sandbox's settlement record;
 2. load: ``load_jobs`` concurrent generations from one async process, then ``processes`` processes
    paying from one SQLite budget that admits only ``admitted`` payments;
-3. bad input: every parser of untrusted data under hypothesis (``fuzz.TARGETS``).
+3. bad input: every parser of untrusted data under hypothesis (``fuzz.TARGETS``);
+4. a real chain (``chain.CHAIN_ROWS``): payments on Circle's USDC over anvil, audited against the chain.
 
 Exit status 1 if anything was lost, paid twice, over the cap, or not as the matrix says.
 """
@@ -24,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.reliability.chain import CHAIN_ROWS, ChainResult, run_chain_row
 from tests.reliability.fuzz import TARGETS, fuzz_context, run_target
 from tests.reliability.load import LoadReport, shared_budget, single_process
 from tests.reliability.matrix import ROWS, Result, Row, run_row
@@ -53,6 +55,24 @@ def run_matrix(workdir: Path) -> list[Result]:
         )
         results.append(result)
     return results
+
+
+def run_chain(workdir: Path) -> list[ChainResult]:
+    results = []
+    for i, (name, client, expected) in enumerate(CHAIN_ROWS, 1):
+        result = run_chain_row(name, client, expected, workdir / f"chain-{i}")
+        mark = "ok" if result.ok else "FAILED: " + "; ".join(result.problems)
+        log(f"  [{i}/{len(CHAIN_ROWS)}] {name} {client}: {mark}")
+        results.append(result)
+    return results
+
+
+def chain_table(results: list[ChainResult]) -> list[str]:
+    lines = ["| row | client | expected outcome | result | AuthorizationUsed logs | USDC moved | ledger | seconds |",
+             "|---|---|---|---|---:|---:|---|---:|"]
+    lines += [f"| {r.name} | {r.client} | {r.expected} | {'ok' if r.ok else 'FAILED'} | {r.settled} | "
+              f"{r.moved / 1e6:.6f} | {r.ledger} | {r.seconds:.1f} |" for r in results]
+    return lines
 
 
 def run_fuzz(profile: Profile, workdir: Path) -> list[tuple[str, str, int, str]]:
@@ -135,9 +155,12 @@ def report(
     fuzz: list[tuple[str, str, int, str]],
     seconds: float,
     command: str,
+    chain: list[ChainResult] | None = None,
 ) -> tuple[str, bool]:
-    lost = sum(r.lost for r in results) + single.lost + shared.lost
-    double = sum(r.double_paid for r in results) + single.double_paid + shared.double_paid
+    chain = chain or []
+    lost = sum(r.lost for r in results) + single.lost + shared.lost + sum(r.lost for r in chain)
+    double = sum(r.double_paid for r in results) + single.double_paid + shared.double_paid + \
+        sum(r.double_paid for r in chain)
     settled = sum(r.settled for r in results)
     paid = sum(r.paid for r in results)
     unknown_settled = settled - paid
@@ -146,6 +169,7 @@ def report(
     tried = sum(t for _, _, t, _ in fuzz if t > 0)
     fuzz_failed = [name for name, _, _, verdict in fuzz if verdict != "ok"]
     ok = not failed_rows and not single.problems and not shared.problems and not fuzz_failed and not lost and not double
+    ok = ok and all(r.ok for r in chain)
     today = dt.date.today().isoformat()
     lines = [
         "# Reliability: every known agent-payment failure",
@@ -176,6 +200,14 @@ def report(
         f"{unknown_settled} `unknown` whose answer was lost ({unknown} `unknown` in all: "
         f"{unknown - unknown_settled} never settled, e.g. 5xx before settlement every time, and count as spent "
         "until reconciled).",
+        "",
+        "## Real chain",
+        "",
+        "Each line runs on a fresh `imagine-agent devnet` (anvil 1.7.1, Circle's FiatTokenV2_2 at Base's USDC "
+        "address) with the sandbox settling there (`--rpc-url`), audited against the chain: the payer's "
+        "`AuthorizationUsed` logs, the USDC that moved to the payee, the ledger.",
+        "",
+        *chain_table(chain),
         "",
         "## Load",
         "",
@@ -224,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         shared = shared_budget(profile, work / "load-shared")
         log(f"bad input: {len(TARGETS)} parsers x {profile.fuzz_examples} inputs")
         fuzz = run_fuzz(profile, work / "fuzz")
-    text, ok = report(profile, results, single, shared, fuzz, time.perf_counter() - started, command)
+        log(f"real chain: {len(CHAIN_ROWS)} rows on Circle's USDC over anvil")
+        chain = run_chain(work / "chain")
+    text, ok = report(profile, results, single, shared, fuzz, time.perf_counter() - started, command, chain)
     print(text)
     if not args.no_write:
         args.output.write_text(text, encoding="utf-8")

@@ -88,27 +88,49 @@ class Books:
 def reconcile_ledger(ledger: Ledger, rpc_url: str | None, now: float | None = None) -> list[PaymentRecord]:
     """Settle what can be proven, and nothing else.
 
-    Never signed → released. With an RPC (``IMAGINE_RPC_URL``) the chain decides: nonce used → paid;
-    unused after validBefore → released. Without one, only a payment the server explicitly rejected
-    is released once expired; anything else that expired in flight becomes ``unknown`` (counted as spent).
+    Never signed → released (``now``: the local clock, for that and for the no-RPC rules). With an RPC
+    (``IMAGINE_RPC_URL``) the chain decides, after proving it is the right chain with USDC's code there:
+    nonce used → paid with its transaction (or cancelled, if ``cancelAuthorization`` used it); unused once
+    the latest block's time passed validBefore → released; anything else stays. An RPC error raises and
+    changes nothing further. Without an RPC, only a payment the server explicitly rejected is released
+    once expired; anything else that expired in flight becomes ``unknown`` (counted as spent).
     """
-    from .chain import UsdcChain
+    from .chain import UsdcChain, examine
+    from .x402 import decode_payment_header
 
     now = time.time() if now is None else now
-    chain = UsdcChain(rpc_url) if rpc_url else None
+    records = ledger.payments(states=[PaymentState.REJECTED, PaymentState.UNKNOWN,
+                                      PaymentState.RESERVED, PaymentState.PENDING])
+    signed = [r for r in records if r.header is not None and r.nonce is not None and r.valid_before is not None]
+    signed_ids = {r.id for r in signed}
+    chain = UsdcChain(rpc_url) if rpc_url and signed else None
     changed = []
     try:
-        for record in ledger.payments(states=[PaymentState.REJECTED, PaymentState.UNKNOWN, PaymentState.RESERVED]):
+        if chain is not None:
+            for network in sorted({r.network for r in signed}):
+                chain.check(network)  # before reading anything: the right chain, USDC's code there
+            latest = chain.block()
+        for record in records:
             expired = record.valid_before is not None and record.valid_before < now
             if record.state == PaymentState.RESERVED and record.header is None:
                 if record.created_at > now - SIGNING_GRACE:
                     continue  # a live process may be signing it right now
                 ledger.release(record.id, reason="never signed (the process stopped before signing)")
-            elif chain is not None and record.nonce is not None:
-                if chain.authorization_used(record.asset, record.payer, record.nonce):
-                    ledger.mark_paid(record.id, task_id=record.task_id, transaction=None)
-                elif expired:
-                    ledger.release(record.id, reason="expired, nonce unused on chain")
+            elif chain is not None and record.id in signed_ids:
+                assert record.header is not None and record.nonce is not None and record.valid_before is not None
+                valid_after = int(decode_payment_header(record.header).payload.authorization.valid_after)
+                found = examine(chain, asset=record.asset, payer=record.payer, nonce=record.nonce,
+                                valid_after=valid_after, valid_before=record.valid_before,
+                                transaction=record.transaction, latest=latest)
+                if found.outcome == "paid":
+                    ledger.mark_paid(record.id, task_id=record.task_id, transaction=found.transaction,
+                                     reason=found.reason)
+                elif found.outcome == "cancelled":
+                    if record.state == PaymentState.RESERVED:  # the ledger cancels only what went out
+                        ledger.mark_unknown(record.id, reason="journaled when the process stopped")
+                    ledger.mark_cancelled(record.id, reason=found.reason)
+                elif found.outcome == "released":
+                    ledger.release(record.id, reason=found.reason)
                 else:
                     continue
             elif record.state == PaymentState.REJECTED and expired:

@@ -1,4 +1,4 @@
-"""``imagine-agent``: quote, generate, wait, download; budget, receipts, reconcile; sandbox, wallet.
+"""``imagine-agent``: quote, generate, wait, download; budget, receipts, reconcile; sandbox, devnet, wallet.
 
 Heavy imports (httpx, pydantic, eth-account, langchain) happen inside commands, so ``--help`` is fast.
 
@@ -528,8 +528,14 @@ def sandbox(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8402,
     speed: Annotated[float, typer.Option(parser=_positive, help="Time scale: 60 = a 2-minute job takes 2 s")] = 1.0,
     faults: Annotated[Optional[Path], typer.Option(help="JSON/TOML file of scripted faults")] = None,
+    rpc_url: Annotated[Optional[str], typer.Option(
+        "--rpc-url", help="Settle on this node (e.g. `imagine-agent devnet`'s) instead of simulated balances")] = None,
+    relayer_key: Annotated[Optional[str], typer.Option(
+        "--relayer-key", envvar="IMAGINE_SANDBOX_RELAYER_KEY", show_default=False,
+        help="Key that pays the gas of settlements with --rpc-url (env IMAGINE_SANDBOX_RELAYER_KEY)")] = None,
+    network: Annotated[str, typer.Option(help="Network the 402 asks for: base or base-sepolia")] = "base",
 ) -> None:
-    """Run the local Imagine API + x402 facilitator (test double; no real money)."""
+    """Run the local Imagine API + x402 facilitator (test double; no real money, or a local chain's USDC)."""
     import socket
 
     from .errors import ConfigurationError
@@ -537,8 +543,9 @@ def sandbox(
 
     _begin(False, sandbox=True)
     try:
-        config = SandboxConfig(speed=speed, faults=load_faults(faults) if faults else [])
-    except (ValueError, OSError) as exc:  # a broken fault file
+        config = SandboxConfig(speed=speed, faults=load_faults(faults) if faults else [], network=network,
+                               rpc_url=rpc_url, relayer_key=relayer_key)
+    except (ValueError, OSError) as exc:  # a broken fault file, an unknown network
         raise ConfigurationError(f"invalid sandbox settings: {exc}") from None
     try:  # a clear error now, rather than uvicorn's log line and exit 1 later
         with socket.create_server((host, port)):
@@ -546,9 +553,64 @@ def sandbox(
     except OSError as exc:
         raise ConfigurationError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port "
                                  "or --host") from None
-    _err(f"[bold yellow]Sandbox on http://{_escape(host)}:{port} — no real money moves.[/] "
-         f"Use: IMAGINE_BASE_URL=http://{_escape(host)}:{port} IMAGINE_ALLOW_PRIVATE_IMAGE_URLS=1")
+    where = f"http://{_escape(host)}:{port}"
+    if rpc_url is not None:
+        from .chain import UsdcChain, rpc_origin
+        from .errors import ImagineError
+
+        try:
+            with UsdcChain(rpc_url) as chain:
+                chain.check(network)
+        except ImagineError as exc:
+            raise ConfigurationError(f"cannot settle on {rpc_origin(rpc_url)}: {exc}") from None
+        _err(f"[bold yellow]Sandbox on {where}, settling on the chain at {_escape(rpc_origin(rpc_url))}[/] "
+             f"(USDC moves there). Use: IMAGINE_BASE_URL={where} IMAGINE_RPC_URL=<that RPC URL> "
+             "IMAGINE_ALLOW_PRIVATE_IMAGE_URLS=1")
+    else:
+        _err(f"[bold yellow]Sandbox on {where} — no real money moves.[/] "
+             f"Use: IMAGINE_BASE_URL={where} IMAGINE_ALLOW_PRIVATE_IMAGE_URLS=1")
     run(host, port, config)
+
+
+@app.command()
+def devnet(
+    network: Annotated[str, typer.Option(help="Chain to imitate: base (8453) or base-sepolia (84532)")] = "base",
+    payers: Annotated[int, typer.Option(help="Fresh throwaway keys to create and fund")] = 1,
+    fund: Annotated[Optional[list[str]], typer.Option(help="Also fund this address (repeatable)")] = None,
+    amount: Annotated[Decimal, typer.Option(help="USDC to mint to each funded address")] = Decimal("100"),
+    host: Annotated[str, typer.Option(help="Interface anvil listens on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free port)")] = 8545,
+) -> None:
+    """Run a local chain (anvil) with Circle's USDC at Base's address; print one JSON object; run until stopped."""
+    import signal
+
+    _begin(False, sandbox=True)  # a throwaway local chain: not real money
+
+    from .devnet import Devnet
+    from .errors import ImagineError
+    from .money import parse_usdc
+
+    try:
+        net = Devnet(network, payers=payers, fund=tuple(fund or ()), amount=parse_usdc(amount), host=host, port=port,
+                     say=lambda text: _err(f"[bold]{_escape(text)}[/]"))
+    except (ImagineError, ValueError) as exc:
+        _err(f"[bold red]invalid devnet settings:[/] {_escape(str(exc))}")
+        raise typer.Exit(2) from None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop anvil on SIGTERM too (the finally below)
+    try:
+        net.start()
+    except ImagineError as exc:
+        _err(f"[bold red]the devnet did not start:[/] {_escape(str(exc))}")
+        raise typer.Exit(2) from None
+    try:
+        _emit(net.info())
+        _err(f"[bold yellow]Devnet on {net.rpc_url} (chain {net.network.chain_id}): Circle's USDC at "
+             f"{net.network.usdc}; throwaway keys, not real money.[/] Ctrl-C stops it.")
+        net.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        net.stop()
 
 
 @app.command()

@@ -537,7 +537,8 @@ class Ledger(ABC):
         """Record the signed header of a reservation; call it before the header is sent."""
 
     @abstractmethod
-    def mark_paid(self, payment_id: str, *, task_id: str | None, transaction: str | None) -> None: ...
+    def mark_paid(self, payment_id: str, *, task_id: str | None, transaction: str | None,
+                  reason: str | None = None) -> None: ...
 
     @abstractmethod
     def mark_rejected(self, payment_id: str, *, reason: str) -> None: ...
@@ -800,13 +801,15 @@ class _SqlLedger(Ledger):
                 raise ValueError(f"nonce {nonce} is already journaled for payment {reused[0][0]}")
             self._update(tx, payment_id, nonce=nonce, valid_before=valid_before, header=header)
 
-    def mark_paid(self, payment_id: str, *, task_id: str | None, transaction: str | None) -> None:
+    def mark_paid(self, payment_id: str, *, task_id: str | None, transaction: str | None,
+                  reason: str | None = None) -> None:
         with self._begin("write") as tx:
             current = self._transition(tx, payment_id, PaymentState.PAID)
             self._update(
                 tx, payment_id, state=PaymentState.PAID.value,
                 task_id=current.task_id if task_id is None else task_id,
                 settlement_tx=current.transaction if transaction is None else transaction,
+                reason=current.reason if reason is None else reason,
             )  # fmt: skip
 
     def mark_rejected(self, payment_id: str, *, reason: str) -> None:

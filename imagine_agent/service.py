@@ -279,6 +279,12 @@ class ImagineService:
             raise
         wallet = Wallet(signer, ledger, policy_from(settings), approver=approver, session_id=uuid.uuid4().hex,
                         kill_switch=kill_switch, sandbox_only=sandbox is not None or external)
+        if settings.rpc_url and sandbox is None and not external:  # balance pre-flight on the real chain only
+            from .chain import UsdcChain
+
+            chain = UsdcChain(settings.rpc_url)
+            closers.append(chain.close)
+            wallet.balance_of = chain.usdc_balance
         client = ImagineClient(
             base_url,
             wallet=wallet,

@@ -197,6 +197,8 @@ class Wallet:
     # A wallet keeping the sandbox's books: it pays only servers that (on loopback) identify as the sandbox,
     # and its budget is the sandbox windows.
     sandbox_only: bool = False
+    # Optional pre-flight (an RPC is configured): (network, address) -> the address's USDC on that chain.
+    balance_of: Callable[[str, str], int] | None = None
 
     @property
     def address(self) -> str:
@@ -226,6 +228,7 @@ class Wallet:
             if self.ledger.is_frozen() or (self.kill_switch is not None and self.kill_switch.is_frozen()):
                 raise WalletFrozenError("the kill switch is on: no payments. Run `imagine-agent budget --unfreeze`.")
             requirement = self.policy.choose(required, resource_url)
+            self._check_balance(requirement)
             approval_id = self._approve(requirement, request_hash, description, sandbox=sandbox)
         except PaymentError as exc:
             if not isinstance(exc, AwaitingApprovalError):
@@ -342,6 +345,18 @@ class Wallet:
                     listener(event)
                 except Exception:  # a broken listener must not stop the payment
                     log.warning("a budget warning listener failed", exc_info=True)
+
+    def _check_balance(self, requirement: PaymentRequirements) -> None:
+        """Refuse before approval, reserving or signing when the chain shows the wallet cannot cover the price."""
+        if self.balance_of is None:
+            return
+        held = self.balance_of(requirement.network, self.address)
+        if held < requirement.amount:
+            raise PolicyViolationError(
+                f"the wallet holds {format_usdc(held)}, the video costs {format_usdc(requirement.amount)}: "
+                f"nothing was signed. Fund {self.address} with USDC on {requirement.network}.",
+                code="insufficient_balance",
+            )
 
     def resume(self, record: PaymentRecord, requirement: PaymentRequirements) -> Authorization:
         """Rebuild the authorization of a journaled payment so the same header can be re-sent."""

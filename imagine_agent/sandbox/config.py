@@ -39,7 +39,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import from_json
 
 from ..x402 import NETWORKS
@@ -215,6 +224,10 @@ class SandboxConfig(BaseModel):
     - ``announce_sandbox``: every answer carries ``X-Imagine-Sandbox: 1``, so a client on loopback records
       its payments as sandbox money (separate windows of the same caps). ``False`` stands in for a real server.
     - ``faults``: armed at start (and again by ``reset``). ``clock``: injectable time source.
+    - ``rpc_url`` / ``relayer_key``: settle on a real node instead (``imagine-agent devnet`` prints both):
+      balances and used nonces are read from the chain, and settling sends ``transferWithAuthorization``
+      from the relayer key, so receipts carry real transaction hashes. ``balances``/``default_balance`` then
+      play no part, and ``reset`` does not rewind the chain.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
@@ -235,6 +248,8 @@ class SandboxConfig(BaseModel):
     announce_sandbox: bool = True
     faults: list[Fault] = Field(default_factory=list)
     clock: Callable[[], float] = time.time
+    rpc_url: str | None = Field(default=None, repr=False)
+    relayer_key: SecretStr | None = None
 
     @field_validator("job_seconds")
     @classmethod
@@ -260,4 +275,7 @@ class SandboxConfig(BaseModel):
             self.asset = net.usdc
         if "extra" not in self.model_fields_set:
             self.extra = {"name": net.usdc_name, "version": net.usdc_version}
+        if self.rpc_url is not None and self.relayer_key is None:
+            raise ValueError("settling on a chain (rpc_url) needs relayer_key, a funded key that pays the gas "
+                             "(imagine-agent devnet prints one)")
         return self

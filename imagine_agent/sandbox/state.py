@@ -20,6 +20,7 @@ from ..models import PaymentPayload, PaymentRequirements
 from . import media
 from .config import TASK_TRAITS, Fault, SandboxConfig
 from .paywall import Verdict, price_for, requirement_dict, settlement_transaction, verify_payment
+from .settlement import ChainSettlement, SettlementFailed
 
 __all__ = ["CreateOutcome", "Job", "Observation", "Order", "Sandbox", "Settlement"]
 
@@ -120,6 +121,10 @@ class Sandbox:
         self._surcharge = 0
         self._created = 0
         self._media: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self.chain: ChainSettlement | None = None
+        if config.rpc_url is not None and config.relayer_key is not None:
+            self.chain = ChainSettlement(config.rpc_url, config.relayer_key.get_secret_value(), config.network,
+                                         config.asset)
         self.reset()
 
     # ------------------------------------------------------------------------------------- lifecycle
@@ -144,6 +149,8 @@ class Sandbox:
             if self._closed_socket is not None:
                 self._closed_socket.close()
                 self._closed_socket = None
+            if self.chain is not None:
+                self.chain.close()
 
     def now(self) -> float:
         return self.config.clock()
@@ -152,6 +159,8 @@ class Sandbox:
 
     def balance(self, address: str) -> int:
         """Simulated USDC (atomic units) of an address; unseen payers start with ``default_balance``."""
+        if self.chain is not None:
+            return self.chain.balance(address)
         with self._lock:
             return self._balances.get(address.lower(), self.config.default_balance)
 
@@ -159,6 +168,8 @@ class Sandbox:
         """Add (or, negative, remove) simulated USDC; returns the new balance, which cannot go below 0."""
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise TypeError("amount must be an integer of atomic USDC units")
+        if self.chain is not None:
+            raise ValueError("this sandbox settles on a chain: fund the address there (the devnet funds payers)")
         with self._lock:
             new = self.balance(address) + amount
             if new < 0:
@@ -183,7 +194,9 @@ class Sandbox:
         return PaymentRequirements.model_validate(requirement_dict(self.config, resource, amount))
 
     def _nonce_used(self, payer: str, nonce: str) -> bool:
-        return (payer.lower(), nonce.lower()) in self._by_nonce
+        if (payer.lower(), nonce.lower()) in self._by_nonce:
+            return True
+        return self.chain is not None and self.chain.nonce_used(payer, nonce)
 
     def verify(self, payment: PaymentPayload, requirement: PaymentRequirements) -> Verdict:
         with self._lock:
@@ -196,16 +209,23 @@ class Sandbox:
                 balance_of=self.balance,
             )
 
-    def _settle(self, payment: PaymentPayload, payer: str, request_hash: str | None, task_id: str | None) -> Settlement:
+    def _transfer(self, payment: PaymentPayload, payer: str) -> str:
+        """Move the money: on the chain (raises ``SettlementFailed``) or in the simulated balances. The tx hash."""
+        if self.chain is not None:
+            return self.chain.settle(payment)
+        self._balances[payer.lower()] = self.balance(payer) - int(payment.payload.authorization.value)
+        return settlement_transaction(payer, payment.payload.authorization.nonce)
+
+    def _settle(self, payment: PaymentPayload, payer: str, request_hash: str | None, task_id: str | None,
+                transaction: str) -> Settlement:
         auth = payment.payload.authorization
         amount = int(auth.value)
-        self._balances[payer.lower()] = self.balance(payer) - amount
         settlement = Settlement(
             payer=payer,
             nonce=auth.nonce,
             amount=amount,
             task_id=task_id,
-            transaction=settlement_transaction(payer, auth.nonce),
+            transaction=transaction,
             request_hash=request_hash,
             at=self.now(),
             network=payment.network,
@@ -221,16 +241,21 @@ class Sandbox:
             verdict = self.verify(payment, requirement)
             if not verdict.valid or verdict.payer is None:
                 return verdict, None
-            return verdict, self._settle(payment, verdict.payer, None, None)
+            try:
+                transaction = self._transfer(payment, verdict.payer)
+            except SettlementFailed as failed:
+                return Verdict(False, failed.reason, verdict.payer), None
+            return verdict, self._settle(payment, verdict.payer, None, None, transaction)
 
     def pay_and_create(self, payment: PaymentPayload, requirement: PaymentRequirements, order: Order) -> CreateOutcome:
         """Verify, settle and submit the job in one step, or recognise an identical settled replay."""
         with self._lock:
             verdict = self.verify(payment, requirement)
             if verdict.reason == "nonce_already_used" and verdict.payer is not None:
-                original = self._by_nonce[(verdict.payer.lower(), payment.payload.authorization.nonce.lower())]
-                if (
-                    self.config.idempotent_replay
+                original = self._by_nonce.get((verdict.payer.lower(), payment.payload.authorization.nonce.lower()))
+                if (  # on a chain the nonce may have been used (or cancelled) elsewhere: no original then
+                    original is not None
+                    and self.config.idempotent_replay
                     and original.request_hash == order.request_hash
                     and original.signature.lower() == payment.payload.signature.lower()
                     and original.task_id in self._jobs
@@ -240,8 +265,12 @@ class Sandbox:
                     )
             if not verdict.valid or verdict.payer is None:
                 return CreateOutcome(verdict)
+            try:
+                transaction = self._transfer(payment, verdict.payer)
+            except SettlementFailed as failed:
+                return CreateOutcome(Verdict(False, failed.reason, verdict.payer))
             job = self._new_job(order)
-            settlement = self._settle(payment, verdict.payer, order.request_hash, job.task_id)
+            settlement = self._settle(payment, verdict.payer, order.request_hash, job.task_id, transaction)
             return CreateOutcome(verdict, settlement, job)
 
     # ------------------------------------------------------------------------------------------ jobs

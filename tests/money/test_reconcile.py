@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -32,18 +33,27 @@ def test_rpc_proves_a_lost_answer_was_paid(tmp_path: Path) -> None:
         assert record.state == PaymentState.UNKNOWN
         changed = service.reconcile()
         assert [r.state for r in changed] == [PaymentState.PAID]
+        (settled,) = server.state.settlements()
+        assert changed[0].transaction == settled.transaction  # from the AuthorizationUsed log
+        assert "AuthorizationUsed" in (changed[0].reason or "")
         assert service.budget().totals.unknown == 0 and service.budget().totals.spent == record.amount
 
 
-def test_rpc_releases_an_unsettled_payment_only_after_expiry(tmp_path: Path) -> None:
-    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=600)) as server, service_for(server, tmp_path, rpc=True) as service:
+def test_rpc_releases_an_unsettled_payment_only_after_expiry_by_block_time(tmp_path: Path) -> None:
+    skew = [0.0]  # the sandbox's clock is its chain's block time
+    config = SandboxConfig(announce_sandbox=False, speed=600, clock=lambda: time.time() + skew[0])
+    with SandboxServer(config) as server, service_for(server, tmp_path, rpc=True) as service:
         server.state.add_faults({"kind": "error_before_settle", "times": -1})
         with pytest.raises(PaymentStateUnknownError):
             service.generate("never settled", wait=False)
         (record,) = service.receipts()
         assert service.reconcile() == []  # still valid: it could still settle
-        (released,) = service.reconcile(now=(record.valid_before or 0) + 1)
+        # The local clock alone proves nothing: the chain's latest block is still before validBefore.
+        assert service.reconcile(now=(record.valid_before or 0) + 1) == []
+        skew[0] = (record.valid_before or 0) - time.time() + 1
+        (released,) = service.reconcile()
         assert released.state == PaymentState.RELEASED and "unused on chain" in (released.reason or "")
+        assert "validBefore" in (released.reason or "")
         assert service.budget().totals.unknown == 0
         assert server.state.settlements() == []
 
