@@ -1,5 +1,9 @@
 """5. Start-up of whole processes: ``imagine-agent --help`` and two subcommands' help vs importing typer.
 
+Then what users wait for (``benchmarks.mcp_startup``, ``benchmarks.user_figures``): ``imagine-agent mcp``
+to ``initialize`` and ``tools/list`` answered against a minimal server of the same SDK, ``quote`` to the
+printed price and ``chat`` to its first line against a bare httpx request, all in the same run.
+
 The floor is ``python -c "import typer"`` (the CLI cannot start faster than its framework imports);
 bare ``python -c pass`` stands beside it. Context rows show where the rest goes: a two-command typer
 app with no imagine_agent printing the same kinds of help (typer's own rendering), and our help with
@@ -14,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from . import mcp_startup, user_figures
 from .common import REPO, Row, child_env, log, median, python, ratio_row, time_commands
 
 SECTION = "5. start-up"
@@ -127,4 +132,8 @@ def run(quick: bool) -> list[Row]:
                 note=note,
             )
         )
+    for more in (mcp_startup.run(SECTION, 5 if quick else 9), user_figures.run(SECTION, 3 if quick else 5)):
+        for row in more:
+            log(f"  {row.name}: {row.value:.0f} ms vs {row.baseline:.0f} ms ({row.ratio:.2f}x)")
+        rows += more
     return rows

@@ -22,7 +22,10 @@ from pydantic_settings import (
 
 from .money import parse_usdc
 
-__all__ = ["IMAGINE_PAY_TO", "AutoClankPolicy", "Settings", "default_data_dir", "load_settings", "settings_problem"]
+SANDBOX_NOTICE = "SANDBOX: embedded local Imagine API, throwaway wallet, no real money moves."
+
+__all__ = ["IMAGINE_PAY_TO", "SANDBOX_NOTICE", "AutoClankPolicy", "Settings", "default_data_dir", "load_settings",
+           "settings_problem"]
 
 IMAGINE_PAY_TO = "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96"
 AutoClankPolicy = Literal["never", "ask", "agent", "always"]
@@ -76,9 +79,9 @@ class Settings(BaseSettings):
 
     timeout: float = 30.0
     max_download_mb: int = 512
-    poll_first: float = 2.0
+    poll_first: float = 15.0
     poll_floor: float = 1.0
-    poll_cap: float = 60.0
+    poll_cap: float = 15.0
     wait_timeout: float = 900.0
 
     auto_clank: AutoClankPolicy = "never"

@@ -20,17 +20,19 @@ import logging
 import re
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
-from .config import Settings
+from .config import SANDBOX_NOTICE, Settings
 from .errors import AwaitingApprovalError, ImagineError, exit_code_for
-from .ledger import PaymentRecord
-from .models import TaskStatus
 from .money import usdc_fields
-from .service import SANDBOX_NOTICE, ImagineService
+
+if TYPE_CHECKING:  # the service, its client, wallet, ledger and the sandbox load on the first tool call
+    from .ledger import PaymentRecord
+    from .models import TaskStatus
+    from .service import ImagineService
 
 __all__ = ["create_server", "main", "serve"]
 
@@ -193,23 +195,72 @@ def create_server(service: ImagineService) -> MCPServer:
     return server
 
 
+class LazyService:
+    """Stands in for ``ImagineService`` until a tool needs it, then creates it once.
+
+    Desktop clients spawn ``imagine-agent mcp`` for every session and wait for ``initialize`` and
+    ``tools/list``; the service (httpx, the wallet, the ledger, the embedded sandbox with FastAPI)
+    costs more than the SDK itself to start, and answers neither. A configuration error then comes
+    back from the first tool call, as an MCP error result with the message.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._service: ImagineService | None = None
+
+    def _get(self) -> ImagineService:
+        if self._service is None:
+            from .service import ImagineService
+
+            service = ImagineService.create(self.settings)
+            service.queue_approvals("mcp")  # no human at the other end: over-threshold payments wait for the operator
+            service.output_dir = service.settings.data_dir / "videos"
+            self._service = service
+        return self._service
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.settings.base_url is None if self._service is None else self._service.is_sandbox
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._service.close()
+
+
+def check_settings(settings: Settings) -> None:
+    """What ``ImagineService.create`` would refuse at once, checked without loading it: a wallet."""
+    from .errors import ConfigurationError
+
+    if settings.base_url is not None and settings.private_key is None and settings.keystore is None:
+        raise ConfigurationError(
+            "no paying wallet: set IMAGINE_PRIVATE_KEY (0x hex) or IMAGINE_KEYSTORE, or create one with "
+            "`imagine-agent wallet new`"
+        )
+    if settings.base_url is not None and settings.private_key is None and settings.keystore_password is None:
+        raise ConfigurationError("the keystore needs a password: set IMAGINE_KEYSTORE_PASSWORD")
+
+
 def serve(settings: Settings | None = None, *, transport: str = "stdio", port: int = 8765,
           host: str = "127.0.0.1") -> None:
-    """Open the service, serve until the client goes away, close the service. What ``imagine-agent mcp`` runs."""
+    """Serve until the client goes away, then close the service (created on the first tool call).
+    What ``imagine-agent mcp`` runs."""
     if transport not in ("stdio", "streamable-http"):
         raise ValueError(f"unknown MCP transport {transport!r}: use stdio or streamable-http")
     try:
-        service = ImagineService.create(settings)
+        settings = settings or Settings()
+        check_settings(settings)
     except ImagineError as exc:
         print(f"imagine-agent mcp: {type(exc).__name__}: {exc}", file=sys.stderr)
         raise SystemExit(exit_code_for(exc)) from None
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per poll would flood the client's log
+    service = LazyService(settings)
     try:
-        service.queue_approvals("mcp")  # no human at the other end: over-threshold payments wait for the operator
-        service.output_dir = service.settings.data_dir / "videos"
         if service.is_sandbox:
             print(SANDBOX_NOTICE, file=sys.stderr)  # stdout belongs to the protocol
-        server = create_server(service)
+        server = create_server(cast("ImagineService", service))
         if transport == "stdio":
             server.run("stdio")
         else:

@@ -1,23 +1,28 @@
-"""When to poll next: from observed progress, not a blind 15 s tick.
+"""When to poll next: never later than the provider's fixed 15 s tick, earlier where progress says so.
 
-The provider suggests polling every 15 s; a job that finishes just after a poll is then seen up to
-15 s late, and a 2-minute job costs 8 requests. We poll blind (backing off from ``first`` to
-``blind``, the provider's 15 s) only until two progress readings give a rate. From the rate we
-estimate the completion time and how precise that estimate is (progress comes in whole percent):
+The provider suggests polling every 15 s. This schedule keeps that tick as a guarantee: every wait
+ends no later than the next tick (``cap`` seconds apart, counted from the start of waiting), so a job
+is never seen finished later than a fixed 15 s poller would see it, whatever its progress does.
+Between ticks it adds at most one *aimed* poll: when the progress readings predict the job will
+finish before the next tick, it polls just after the predicted completion instead of at the tick.
+An aimed poll that finds the job unfinished costs one request more than the fixed tick; after such a
+miss the schedule trusts no prediction for that job again and polls on the tick, so a job costs at
+most one request more than fixed 15 s polling.
 
-- imprecise: sleep ``approach`` of the remaining time (up to ``cap``), then estimate again from a
-  longer baseline;
-- precise to within ``floor``: sleep until just past the estimated completion.
-
-So completion is seen about a second late with fewer requests than the fixed tick. A job found
-unfinished after its estimated completion (progress that stalls, say at 99 %) is polled with a
-doubling delay, never longer than ``blind``. ``Retry-After`` always wins. The estimate is linear:
-progress that speeds up towards the end makes it late (``benchmarks/RESULTS.md`` has the numbers).
+The prediction distrusts itself. Progress comes in whole percent, so each reading may be up to one
+percent below the truth, and the schedule always aims at the *late* end of what the readings allow:
+from the last three readings (a stall restarts them, 0 % says nothing about a rate), linear when
+the two rates agree within that rounding; when progress speeds up, the latest rate (the coming one
+is faster, so the aim stays late); when it slows down, no aim at all (the end of a curve that levels
+off into 99 % is hidden by the rounding). ``Retry-After`` always wins. ``benchmarks/shapes.py`` runs
+it over twelve progress shapes against fixed 15 s and 10 s polling; ``benchmarks/RESULTS.md`` has
+the table and why the misses are what they are.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 from .models import TaskStatus
 
@@ -26,17 +31,15 @@ __all__ = ["Estimate", "PollPolicy", "PollSchedule"]
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """Seconds. first: delay before the first poll; floor/cap: bounds of every delay; approach: the
-    share of an imprecise estimate of the remaining time to sleep; max_retry_after: the longest
-    ``Retry-After`` obeyed; blind: the longest delay while there is no rate to estimate from (and
-    while a job is overdue)."""
+    """Seconds. first: delay before the first poll; cap: the fixed tick this schedule never falls
+    behind (no wait is longer); floor: the shortest wait, and the closest an aimed poll comes to a
+    tick; max_retry_after: the longest ``Retry-After`` obeyed. ``first`` above ``cap`` gives up the
+    guarantee for the first tick. ``PollPolicy(15, 15, 15)`` is a plain fixed 15 s poller."""
 
-    first: float = 2.0
+    first: float = 15.0
     floor: float = 1.0
-    cap: float = 60.0
-    approach: float = 0.8
+    cap: float = 15.0
     max_retry_after: float = 120.0
-    blind: float = 15.0
 
     def scaled(self, factor: float) -> PollPolicy:
         """The same policy for a clock running ``factor`` times faster (the time-scaled sandbox)."""
@@ -44,91 +47,97 @@ class PollPolicy:
             first=self.first / factor,
             floor=self.floor / factor,
             cap=self.cap / factor,
-            approach=self.approach,
             max_retry_after=self.max_retry_after / factor,
-            blind=self.blind / factor,
         )
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """Seconds until completion, how far off that may be, and whether it rests on a measured rate."""
+    """Seconds until the predicted completion (from ``now``), and how much later it may come."""
 
     remaining: float
     error: float
-    measured: bool
+
+
+Reading = tuple[float, float]  # (time, progress in percent)
+
+
+def _linear(a: Reading, b: Reading) -> tuple[float, float] | None:
+    """Completion time from two readings, and its late bound (rates from whole-percent readings)."""
+    (t0, p0), (t1, p1) = a, b
+    if t1 <= t0 or p1 <= p0:
+        return None
+    span = t1 - t0
+    rate = (p1 - p0) / span
+    slow = max(p1 - p0 - 1.0, 0.5) / span  # each reading is up to one percent below the truth
+    return t1 + (99.5 - p1) / rate, t1 + (100.0 - p1) / slow
 
 
 @dataclass
 class PollSchedule:
     policy: PollPolicy
     started_at: float
-    _anchor: tuple[float, float] | None = None  # first (time, progress) seen while processing
-    _latest: tuple[float, float] | None = None
+    _readings: list[Reading] = field(default_factory=list)  # the last three processing readings
     _retry_after: float | None = None
-    _polls: int = 0
-    _aimed_past_completion: bool = False  # the last delay was meant to land after the job finished
-    _overdue: int = 0  # polls since progress last moved that found the job unfinished though estimated done
+    _aimed: bool = False  # the last wait ended before its tick, at a predicted completion
+    _missed: bool = False  # an aimed poll found the job unfinished: the tick only, from then on
 
     def observe(self, status: TaskStatus, now: float, retry_after: float | None = None) -> None:
-        self._polls += 1
+        """Record one status answer (``now``: when it came) and the server's ``Retry-After``, if any."""
         self._retry_after = retry_after
-        if self._aimed_past_completion and not status.done:
-            self._overdue += 1
-        if status.status == "processing" and status.progress is not None:
-            point = (now, float(status.progress))
-            if self._anchor is None or point[1] < self._anchor[1]:
-                self._anchor = self._latest = point
-            elif self._latest is None or point[1] > self._latest[1]:
-                self._latest = point  # when progress first reached this value: a stall counts against it
-                self._overdue = 0
+        if status.status == "processing" and status.progress is not None and math.isfinite(status.progress):
+            progress = float(status.progress)
+            if not self._readings or progress > self._readings[-1][1]:
+                self._readings = [*self._readings[-2:], (now, progress)]
+            else:  # a stall, however short, or a restart: the rate starts again from here
+                self._readings = [(now, progress)]
+        if self._aimed and not status.done:
+            self._missed = True  # the prediction was early, even if progress moved
+        self._aimed = False
+
+    def _predict(self) -> tuple[float, float] | None:
+        """Predicted completion time and its late bound; None when the readings give no safe rate."""
+        r = [reading for reading in self._readings if reading[1] > 0]  # 0 %: not started, when unknown
+        if len(r) < 3:
+            return _linear(r[-2], r[-1]) if len(r) == 2 else None
+        (t0, p0), (t1, p1), (t2, p2) = r[-3:]
+        before, latest = (p1 - p0) / (t1 - t0), (p2 - p1) / (t2 - t1)
+        rounding = 1.0 / (t1 - t0) + 1.0 / (t2 - t1)  # how far the two rates may differ from rounding alone
+        if latest < before - rounding / 2:
+            return None  # slowing down: how it levels off into 99 % is hidden by the rounding
+        if latest > before + rounding:
+            return _linear(r[-2], r[-1])  # speeding up: the latest rate, which the coming one beats
+        return _linear(r[-3], r[-1])  # steady: the longer baseline is the more precise
 
     def estimate(self, now: float) -> Estimate | None:
-        """When the job should finish, from the progress rate; None while there is nothing to go on.
-
-        With two readings the rate is measured between them; its error comes from progress being
-        whole percent. With one reading the rate is taken from the start of waiting, which counts
-        queue time too: a guess (``measured=False``) that may be far too slow or fast.
-        """
-        if self._latest is None or self._anchor is None:
+        """When the job should finish, from the progress readings; None while there is nothing to go on."""
+        predicted = self._predict()
+        if predicted is None:
             return None
-        (t0, p0), (t1, p1) = self._anchor, self._latest
-        if t1 > t0 and p1 > p0:
-            rate = (p1 - p0) / (t1 - t0)
-            measured = True
-        elif p1 > 0 and t1 > self.started_at:
-            rate = p1 / (t1 - self.started_at)
-            measured = False
-        else:
-            return None
-        to_finish = (100.0 - p1) / rate  # from the latest reading
-        # One percent of slack in the measured span, and one in the latest reading.
-        error = (to_finish + (t1 - t0)) / (p1 - p0) if measured else to_finish
-        return Estimate(max(0.0, to_finish - (now - t1)), error, measured)
+        at, late = predicted
+        return Estimate(max(0.0, at - now), late - at)
 
     def estimated_remaining(self, now: float) -> float | None:
-        """Seconds until completion, from the progress rate; None while there is nothing to go on."""
+        """Seconds until completion, from the progress readings; None while there is nothing to go on."""
         estimate = self.estimate(now)
         return None if estimate is None else estimate.remaining
 
+    def next_tick(self, now: float) -> float:
+        """The first tick of the fixed poller strictly after ``now``: the latest the next poll may be."""
+        tick = self.policy.cap
+        return self.started_at + tick * (math.floor((now - self.started_at) / tick + 1e-9) + 1)
+
     def next_delay(self, now: float) -> float:
         p = self.policy
-        blind = min(p.blind, p.cap)
-        estimate = self.estimate(now)
-        if estimate is None:
-            # Nothing to estimate from yet: back off geometrically from `first` (2, 4, 8 … up to blind).
-            delay = min(p.first * 2.0 ** min(self._polls, 16), blind)
-        elif not estimate.measured:
-            delay = min(estimate.remaining * p.approach, blind)
-        elif estimate.error <= p.floor:
-            # Precise: land just after the estimated completion.
-            delay = estimate.remaining + max(estimate.error, p.floor / 2)
-        else:
-            delay = estimate.remaining * p.approach
-        if self._overdue:
-            delay = max(delay, min(p.floor * 2.0**self._overdue, blind))
-        delay = min(max(delay, p.floor), p.cap)
-        self._aimed_past_completion = estimate is not None and delay >= estimate.remaining
+        tick = self.next_tick(now)
+        target = tick
+        predicted = None if self._missed else self._predict()
+        if predicted is not None:
+            late = max(predicted[1], now + p.floor)
+            if late <= tick - p.floor:  # aim only where it lands clearly before the tick
+                target = late
+        self._aimed = target < tick
+        delay = max(target - now, min(p.floor, tick - now))
         if self._retry_after is not None:
             delay = max(delay, min(self._retry_after, p.max_retry_after))
         return delay

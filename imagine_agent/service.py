@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .client import Downloads, ImagineClient, Job, Quote, request_hash
+from .config import SANDBOX_NOTICE as SANDBOX_NOTICE  # re-exported: cli imports it from here
 from .config import Settings
 from .errors import (
     ConfigurationError,
@@ -39,7 +40,6 @@ __all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult",
            "keystore_path", "load_signer", "public_address", "sandbox_ledger_location"]
 
 T = TypeVar("T")
-SANDBOX_NOTICE = "SANDBOX: embedded local Imagine API, throwaway wallet, no real money moves."
 FINISHED = ("completed", "failed", "not_found")
 SIGNING_GRACE = 120.0  # seconds a reservation may wait for its signature before it counts as abandoned
 
