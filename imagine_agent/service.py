@@ -279,7 +279,7 @@ class ImagineService:
             raise
         wallet = Wallet(signer, ledger, policy_from(settings), approver=approver, session_id=uuid.uuid4().hex,
                         kill_switch=kill_switch, sandbox_only=sandbox is not None or external)
-        if settings.rpc_url and sandbox is None and not external:  # balance pre-flight on the real chain only
+        if settings.rpc_url and sandbox is None:  # balance pre-flight on the chain (not the embedded demo)
             from .chain import UsdcChain
 
             chain = UsdcChain(settings.rpc_url)
@@ -564,7 +564,8 @@ class ImagineService:
         """Settle what can be proven, and nothing else (see ``books.reconcile_ledger``)."""
         from .books import reconcile_ledger
 
-        return reconcile_ledger(self.ledger, None if self.is_sandbox else self.settings.rpc_url, now)
+        # The embedded sandbox settles on no chain; a sandbox server may settle on the chain IMAGINE_RPC_URL names.
+        return reconcile_ledger(self.ledger, None if self.is_embedded_sandbox else self.settings.rpc_url, now)
 
     # ------------------------------------------------------------------------------------------ async
     async def aquote(self, prompt: str, **options: Any) -> QuoteResult:
