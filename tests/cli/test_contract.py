@@ -432,6 +432,8 @@ def test_every_command_with_bad_input_ends_cleanly(cli: Callable[..., Any], path
     assert unknown.exit_code == 2 and "--no-such-option[/]" in unknown.stderr
     if path == ["sandbox"]:
         broken = cli(*path, "--faults", str(tmp_path / "missing.toml"))
+    elif path == ["devnet"]:  # reads no settings: a bad option value instead (it must not start a chain)
+        broken = cli(*path, "--network", "[/]")
     else:
         broken = cli(*path, *arguments, IMAGINE_BASE_URL="ftp://[/]", IMAGINE_DAILY_CAP="[red]lots")
     assert broken.exit_code == 2, broken.stdout + broken.stderr
