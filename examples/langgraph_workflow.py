@@ -20,7 +20,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from imagine_agent.money import parse_usdc
+from imagine_agent.money import usdc_text
 from imagine_agent.service import SANDBOX_NOTICE, ImagineService
 from imagine_agent.tools import HumanApproval, ImagineContext, human_approved, imagine_tools
 
@@ -44,12 +44,12 @@ def build_workflow(context: ImagineContext) -> Any:
     def approve(job: VideoJob) -> VideoJob:
         if not job["quote"].get("allowed"):
             return {"approved": False}
-        answer = interrupt({"question": f"Pay {job['quote']['price']} for a {job['duration']:g}s video of "
+        answer = interrupt({"question": f"Pay {usdc_text(job['quote'], 'price')} for a {job['duration']:g}s video of "
                                         f"{job['prompt']!r}?", "quote": job["quote"]})
         return {"approved": answer is True}
 
     def generate(job: VideoJob) -> VideoJob:
-        seen = parse_usdc(str(job["quote"]["price"]).removesuffix(" USDC"))
+        seen = int(job["quote"]["price"])  # atomic units, as every tool gives amounts (priceUsdc beside it)
         with human_approved(HumanApproval(amount=seen, reasons=("approved in the workflow",))):
             raw = tools["generate_video"].invoke({"prompt": job["prompt"], "duration": job["duration"]})
         try:
@@ -64,8 +64,8 @@ def build_workflow(context: ImagineContext) -> Any:
         r = job["result"]
         if "paid" not in r:
             return {"report": f"Not made: {r.get('error') or r}"}
-        paid, left = r["paid"], r["budgetLeft"].get("today")
-        return {"report": f"Made {r.get('videoPath')} ({r['status']}); paid {paid['amount']} "
+        paid, left = r["paid"], usdc_text(r["budgetLeft"], "today")
+        return {"report": f"Made {r.get('videoPath')} ({r['status']}); paid {usdc_text(paid)} "
                           f"(transaction {paid['transaction']}); budget left today {left}."}
 
     graph = StateGraph(VideoJob)

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
+from rich.markup import escape
 
 from .agent import build_agent
 from .errors import ConfigurationError, ImagineError
+from .money import usdc_text
 from .tools import PROGRESS_EVENT, ImagineContext, parse_tool_result
 
 if TYPE_CHECKING:
@@ -88,10 +90,12 @@ class _ProgressView:
         if event.get("stage") == "paid":
             paid = event.get("paid")
             if event.get("attached"):
-                self.console.print(f"[yellow]already paid for this exact request; following task {event['taskId']}[/]")
+                self.console.print("[yellow]already paid for this exact request; following task "
+                                   f"{escape(str(event['taskId']))}[/]")
             elif isinstance(paid, dict):
-                self.console.print(f"[green]paid {paid['amount']} on {paid['network']}[/] "
-                                   f"(tx {paid.get('transaction') or 'pending'}), task {event['taskId']}")
+                self.console.print(f"[green]paid {usdc_text(paid)} on {escape(str(paid['network']))}[/] "
+                                   f"(tx {escape(str(paid.get('transaction') or 'pending'))}), "
+                                   f"task {escape(str(event['taskId']))}")
         if event.get("stage") == "status":
             if self.bar is None:
                 self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
@@ -99,11 +103,12 @@ class _ProgressView:
                 self.bar.start()
                 self.task = self.bar.add_task("queued", total=100)
             assert self.task is not None
-            self.bar.update(self.task, completed=event.get("progress") or 0, description=str(event.get("status")))
+            self.bar.update(self.task, completed=event.get("progress") or 0,
+                            description=escape(str(event.get("status"))))
         if event.get("stage") == "downloaded":
             self.stop()
             if event.get("videoPath"):
-                self.console.print(f"[dim]downloaded {event['videoPath']}[/]")
+                self.console.print(f"[dim]downloaded {escape(str(event['videoPath']))}[/]")
 
     def stop(self) -> None:
         if self.bar is not None:
@@ -206,7 +211,8 @@ class ChatSession:
 
     def show(self, turn: Turn) -> None:
         if self.as_json:
-            sys.stdout.write(json.dumps(turn.to_json(), separators=(",", ":"), default=str) + "\n")
+            body = {**turn.to_json(), "sandbox": self.service.is_sandbox}
+            sys.stdout.write(json.dumps(body, separators=(",", ":"), default=str) + "\n")
         else:
             sys.stdout.write(turn.reply.rstrip() + "\n")
         sys.stdout.flush()
@@ -241,7 +247,8 @@ def _send(session: ChatSession, text: str) -> Turn:
         raise
     except Exception as exc:
         if session.as_json:
-            sys.stdout.write(json.dumps({"error": type(exc).__name__, "message": str(exc), "exitCode": 1}) + "\n")
+            sys.stdout.write(json.dumps({"error": type(exc).__name__, "message": str(exc), "exitCode": 1,
+                                         "sandbox": session.service.is_sandbox}) + "\n")
         else:
             sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
         raise typer.Exit(1) from None

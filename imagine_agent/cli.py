@@ -1,29 +1,180 @@
 """``imagine-agent``: quote, generate, wait, download; budget, receipts, reconcile; sandbox, devnet, wallet.
 
 Heavy imports (httpx, pydantic, eth-account, langchain) happen inside commands, so ``--help`` is fast.
-Exit codes: 0 done, 1 generation failed, 2 bad input, 3 refused (nothing signed), 4 unknown/network.
-``--json`` prints exactly one JSON object on stdout.
+
+The output contract lives in ONE place, ``_Group.main`` + ``_report``: every outcome of every command —
+success, refusal, configuration error, usage error (``--duration abc --json``), crash — becomes exactly one
+JSON object on stdout with ``--json`` (always carrying ``"sandbox": true|false``; errors also ``error``,
+``message``, ``exitCode``, ``code``), or escaped rich text on stderr otherwise, and the exit code below. A
+command follows it by:
+
+- calling ``_begin(as_json, sandbox=...)`` first (what ``--json`` and the ``sandbox`` field say),
+- printing success with ``_emit(obj)`` (adds ``sandbox``) or plain ``typer.echo`` (no markup is parsed),
+  and anything through rich with ``_err(text)`` after ``_escape``-ing every value it did not write,
+- raising on failure: any ``ImagineError`` (its exit code comes from ``errors.exit_code_for``), or
+  ``typer.Exit(code)`` after printing its own outcome. Never print a traceback; never catch to hide.
+- opening the service with ``_service(settings, ...)`` (it tells the handler whether a payment was
+  sent in this run) and the ledger-only commands with ``_books(settings, sandbox=...)`` (no key, no server).
+
+Exit codes: 0 done, 1 generation failed, 2 bad input, usage or configuration, 3 refused by policy or
+budget (nothing signed), 4 a payment was sent and its outcome is unknown (or a network failure after it
+was sent), 5 unknown task id, 6 server failure with no payment sent (safe to retry), 7 internal error.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
+    from .books import Books
     from .config import Settings
     from .models import TaskStatus
     from .service import ImagineService
 
+
+@dataclass
+class _Run:
+    """What the one output handler needs to know about the command running in this process."""
+
+    as_json: bool = False
+    sandbox: bool = True  # no IMAGINE_BASE_URL: the embedded sandbox; commands set it as soon as they know
+    payment_sent: bool = False  # a signed header left this process in this run
+
+
+_RUN = _Run()
+# Typer's usage errors: click's ClickException, which recent typer releases vendor as typer._click.
+_USAGE_ERRORS: tuple[type[Exception], ...] = tuple(
+    cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException"
+)
+
+
+_LEDGER_COMMANDS = ("budget", "receipts", "reconcile", "wallet")
+
+
+def _sandbox_by_default(argv: list[str]) -> bool:
+    """Before a command knows better: ledger commands read real money unless --sandbox, others follow the URL."""
+    import os
+
+    command = next((a for a in argv if not a.startswith("-")), "")
+    if command in _LEDGER_COMMANDS:
+        return "--sandbox" in argv
+    return not os.environ.get("IMAGINE_BASE_URL", "").strip() and "--base-url" not in argv
+
+
+class _Group(TyperGroup):
+    """Runs every command under the one output contract (see the module docstring)."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+             **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        _RUN.as_json, _RUN.sandbox, _RUN.payment_sent = "--json" in argv, _sandbox_by_default(argv), False
+        try:
+            code = super().main(argv, prog_name, complete_var, standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra)
+        except typer.Exit as exc:
+            code = exc.exit_code
+        except typer.Abort:
+            code = _report(KeyboardInterrupt("aborted"), exit_code=130)
+        except _USAGE_ERRORS as exc:  # bad option values, missing arguments, unknown options
+            code = _report(exc, exit_code=2)
+        except KeyboardInterrupt as exc:
+            code = _report(exc, exit_code=130)
+        except Exception as exc:  # the one place every outcome becomes output and a code
+            code = _report(exc)
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _report(exc: BaseException, *, exit_code: int | None = None) -> int:
+    """Turn a failure into one JSON object (``--json``) or an escaped line on stderr; return the exit code."""
+    from .errors import ImagineError, exit_code_for
+
+    code = exit_code if exit_code is not None else exit_code_for(exc, payment_sent=_RUN.payment_sent)
+    if isinstance(exc, _USAGE_ERRORS):
+        name, message = "UsageError", str(exc.format_message())  # type: ignore[attr-defined]
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            message += f" (see `{ctx.command_path} --help`)"
+    elif isinstance(exc, KeyboardInterrupt):
+        name, message = "Interrupted", "interrupted; `imagine-agent receipts` shows any payment that went out"
+    elif isinstance(exc, ImagineError):
+        name, message = type(exc).__name__, str(exc)
+    else:
+        name = "InternalError"
+        message = (f"{type(exc).__name__}: {str(exc)[:300]} (a bug in imagine-agent; `imagine-agent receipts` "
+                   "shows whether a payment went out)")
+    if isinstance(exc, _USAGE_ERRORS) and not _RUN.as_json:
+        if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+            from typer import rich_utils
+
+            rich_utils.rich_format_error(exc)  # type: ignore[arg-type]  # typer's usage box; values are not markup
+        return code
+    if _RUN.as_json:
+        body: dict[str, Any] = {"error": name, "message": message, "exitCode": code,
+                                "code": getattr(exc, "code", None) if isinstance(exc, ImagineError) else None}
+        for attribute, key in (("task_id", "taskId"), ("approval_id", "approvalId")):
+            value = getattr(exc, attribute, None)
+            if isinstance(value, str):
+                body[key] = value
+        _emit(body)
+    else:
+        _err(f"[bold red]{_escape(name)}:[/] {_escape(message)}")
+    return code
+
+
+def _begin(as_json: bool, *, sandbox: bool | None = None) -> None:
+    """Every command calls this first: whether it answers in JSON, and whether its money is sandbox money."""
+    _RUN.as_json = _RUN.as_json or as_json
+    if sandbox is not None:
+        _RUN.sandbox = sandbox
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    """The one JSON object of this run on stdout, with ``sandbox`` (unless the object already says it)."""
+    sys.stdout.write(json.dumps({**obj, "sandbox": obj.get("sandbox", _RUN.sandbox)}, separators=(",", ":"),
+                                default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    """Rich text on stderr. ``text`` is markup: ``_escape`` every value in it that we did not write."""
+    from rich.console import Console
+
+    Console(stderr=True).print(text)
+
+
+def _escape(text: object) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"imagine-agent {__version__}")
+        raise typer.Exit(0)
+
+
 app = typer.Typer(
     name="imagine-agent",
+    cls=_Group,
     help="Buy AI videos from the Imagine API with x402 (USDC on Base), under a budget that cannot be overspent.\n\n"
     "With no --base-url / IMAGINE_BASE_URL, commands run against an embedded sandbox: no keys, no real money.",
     no_args_is_help=True,
@@ -37,6 +188,15 @@ from .cli_approvals import approvals_app, console  # noqa: E402  (light: typer o
 app.add_typer(approvals_app, name="approvals")
 app.command()(console)
 
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit",
+                                          callback=_version, is_eager=True)] = False,
+) -> None:
+    """Buy AI videos from the Imagine API with x402 (USDC on Base), under a budget that cannot be overspent."""
+
+
 BaseUrl = Annotated[Optional[str], typer.Option("--base-url", help="Imagine API URL (env IMAGINE_BASE_URL); unset = sandbox")]
 MaxPerCall = Annotated[
     Optional[Decimal],
@@ -44,6 +204,11 @@ MaxPerCall = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Approve payments over the approval threshold")]
+TaskId = Annotated[str, typer.Argument(help="The task id a paid generate printed")]
+Sandbox = Annotated[bool, typer.Option("--sandbox", help="The sandbox's own ledger (demo money) instead of the real one")]
+# Accepted for old scripts and ignored: the ledger commands act on the operator's ledger whatever the URL.
+LedgerBaseUrl = Annotated[Optional[str], typer.Option("--base-url", hidden=True,
+                                                      help="Ignored: ledger commands act on the operator's ledger")]
 
 
 def main() -> None:
@@ -53,65 +218,26 @@ def main() -> None:
 # -------------------------------------------------------------------------------------------- plumbing
 
 
-def _err(text: str) -> None:
-    from rich.console import Console
-
-    Console(stderr=True).print(text)
-
-
-def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, separators=(",", ":"), default=str) + "\n")
-    sys.stdout.flush()
-
-
 def _settings(base_url: str | None = None, max_per_call: Decimal | None = None, *, as_json: bool = False) -> Settings:
-    from .config import Settings
+    """The operator's settings; any mistake is a ConfigurationError (exit 2) naming what to fix."""
+    from .config import load_settings
 
+    _begin(as_json)
     overrides: dict[str, Any] = {}
     if base_url is not None:
         overrides["base_url"] = base_url
     if max_per_call is not None:
         overrides["max_per_call"] = max_per_call
-    try:
-        return Settings(**overrides)
-    except (ValueError, OSError, RecursionError) as exc:  # ValidationError, TOMLDecodeError, SettingsError...
-        if as_json:
-            _print_json({"error": "ConfigurationError", "message": _config_problem(exc), "exitCode": 2})
-        else:
-            _err(f"[bold red]ConfigurationError:[/] {_escape(_config_problem(exc))}")
-        raise typer.Exit(2) from None
+    settings = load_settings(**overrides)
+    _RUN.sandbox = settings.base_url is None
+    return settings
 
 
-def _config_problem(exc: Exception) -> str:
-    """What is wrong with the settings, naming fields but never their values (one may be the key)."""
-    import os
-    import tomllib
-
-    from pydantic import ValidationError
-
-    source = f"the IMAGINE_* environment variables or {os.environ.get('IMAGINE_CONFIG', 'imagine.toml')}"
-    if isinstance(exc, ValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc']) or 'settings'}: {str(err['msg']).removeprefix('Value error, ')}"
-            for err in exc.errors()
-        )
-        return f"invalid settings in {source}: {problems}"
-    if isinstance(exc, tomllib.TOMLDecodeError):
-        return f"{os.environ.get('IMAGINE_CONFIG', 'imagine.toml')} is not valid TOML: {exc}"
-    return f"cannot read the settings from {source}: {type(exc).__name__}: {exc}"
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
-def _approver(yes: bool, as_json: bool) -> Callable[[Any], bool]:
+def _approver(yes: bool) -> Callable[[Any], bool]:
     def approve(request: Any) -> bool:
         if yes:
             return True
-        if as_json or not sys.stdin.isatty():
+        if _RUN.as_json or not sys.stdin.isatty():
             return False
         return typer.confirm(f"Approve: {request}?", default=False, err=True)
 
@@ -137,55 +263,95 @@ def _confirm_coin(payer: str, as_json: bool) -> None:
                          default=False, err=True):
         raise ApprovalDeniedError("the coin was not approved, so nothing was paid. Drop --auto-clank to make the "
                                   "video without one.")
+def _password() -> str:
+    return str(typer.prompt("Keystore password", hide_input=True, err=True))
 
 
 @contextmanager
-def _service(settings: Settings, *, yes: bool = False, as_json: bool = False,
+def _service(settings: Settings, *, yes: bool = False, pays: bool = True,
              quiet: bool = False) -> Iterator[ImagineService]:
-    """Open the service, print errors by the exit-code contract, and close it."""
-    from .errors import AwaitingApprovalError, ImagineError, exit_code_for
+    """Open the service (``pays=False``: no key or password needed) and close it; errors go to ``_Group``."""
+    from .service import SANDBOX_NOTICE, ImagineService, ReadOnlySigner, public_address
 
-    service = None
+    signer = None
+    if not pays and settings.base_url is not None:
+        signer = ReadOnlySigner(public_address(settings))
     try:
-        from .service import SANDBOX_NOTICE, ImagineService
+        service = ImagineService.create(settings, approver=_approver(yes), signer=signer, password_prompt=_password)
+    except OSError as exc:  # the data dir cannot hold the ledger: a configuration mistake, not a crash
+        from .errors import ConfigurationError
 
-        service = ImagineService.create(settings, approver=_approver(yes, as_json),
-                                        password_prompt=lambda: typer.prompt("Keystore password", hide_input=True))
-        if service.is_sandbox and not quiet:
+        raise ConfigurationError(f"cannot open the ledger in {settings.data_dir} (IMAGINE_DATA_DIR / "
+                                 f"IMAGINE_LEDGER_URL): {exc}") from None
+    try:
+        _RUN.sandbox = service.is_sandbox
+        if service.is_embedded_sandbox and not quiet and not _RUN.as_json:
             _err(f"[bold yellow]{SANDBOX_NOTICE}[/]")
+        elif service.is_sandbox and not quiet and not _RUN.as_json:
+            _err("[bold yellow]SANDBOX: this server identifies itself as the sandbox; its payments are kept in "
+                 "the sandbox ledger, apart from real money.[/]")
         yield service
-    except ImagineError as exc:
-        code = exit_code_for(exc)
-        if as_json:
-            _print_json({"error": type(exc).__name__, "code": exc.code, "message": str(exc), "exitCode": code,
-                         **({"approvalId": exc.approval_id} if isinstance(exc, AwaitingApprovalError) else {})})
-        else:
-            _err(f"[bold red]{type(exc).__name__}:[/] {exc}")
-        raise typer.Exit(code) from None
+    except BaseException:
+        _RUN.payment_sent = _RUN.payment_sent or _sent_in_this_run(service)
+        raise
     finally:
-        if service is not None:
-            service.close()
+        service.close()
+
+
+def _sent_in_this_run(service: ImagineService) -> bool:
+    """Whether a signed header of this process's session may have left it (then network errors are exit 4)."""
+    try:
+        return any(p.session_id == service.wallet.session_id and p.header is not None
+                   for p in service.ledger.payments(limit=100))
+    except Exception:  # cannot tell: the cautious answer
+        return True
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[TaskStatus], None]]:
-    if not enabled:
-        yield lambda status: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+def _books(settings: Settings, *, sandbox: bool = False, address: str | None = None) -> Iterator[Books]:
+    """The operator's ledger (or the sandbox's) without key, password or server."""
+    from .books import Books
 
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(), console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task("queued", total=100)
+    _RUN.sandbox = sandbox
+    with Books(settings, sandbox=sandbox, address=address) as books:
+        yield books
 
-        def update(status: TaskStatus) -> None:
-            done = 100 if status.status == "completed" else (status.progress or 0)
-            bar.update(task, completed=done, description=status.status)
 
-        yield update
+class _Progress:
+    """A progress bar that appears at the first status update, i.e. only after the input was validated."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __call__(self, status: TaskStatus) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                                 console=Console(stderr=True))
+            self._bar.start()
+            self._task = self._bar.add_task("queued", total=100)
+        done = 100 if status.status == "completed" else (status.progress or 0)
+        self._bar.update(self._task, completed=done, description=_escape(status.status))
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[_Progress]:
+    bar = _Progress(enabled)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def _summary(outcome: Any, service: ImagineService) -> None:
@@ -220,48 +386,58 @@ def _budget_line(service: ImagineService) -> str:
     if t.remaining_daily is not None:
         parts.append(f"{format_usdc(t.remaining_daily)} today")
     if t.remaining_total is not None:
-        parts.append(f"{format_usdc(t.remaining_total, unit=False)} in total")
+        parts.append(f"{format_usdc(t.remaining_total)} in total")
     return ", ".join(parts) or "no caps"
 
 
 # -------------------------------------------------------------------------------------------- commands
 
+Duration = Annotated[Optional[float], typer.Option(help="Seconds of video (default 8)")]
+Image = Annotated[Optional[str], typer.Option(help="Start image: http(s) URL, data URL or local file")]
+Remix = Annotated[Optional[str], typer.Option(help="Sora video id to remix")]
+AutoEnhance = Annotated[bool, typer.Option("--auto-enhance", help="Let the server enhance the prompt")]
+AutoClank = Annotated[bool, typer.Option("--auto-clank", help="Coin the video (the paying wallet becomes its creator)")]
+Prompt = Annotated[str, typer.Argument(help="What the video should show")]
+
 
 @app.command()
 def quote(
-    prompt: str,
-    duration: Annotated[Optional[float], typer.Option(help="Seconds (default 8)")] = None,
-    image: Annotated[Optional[str], typer.Option(help="http(s) URL, data URL or local file")] = None,
-    auto_clank: Annotated[bool, typer.Option("--auto-clank")] = False,
-    auto_enhance: Annotated[bool, typer.Option("--auto-enhance")] = False,
-    remix: Annotated[Optional[str], typer.Option(help="Sora video id to remix")] = None,
+    prompt: Prompt,
+    duration: Duration = None,
+    image: Image = None,
+    auto_clank: AutoClank = False,
+    auto_enhance: AutoEnhance = False,
+    remix: Remix = None,
     base_url: BaseUrl = None,
     max_per_call: MaxPerCall = None,
     as_json: AsJson = False,
 ) -> None:
-    """Ask the price of a video. Signs nothing, pays nothing."""
-    with _service(_settings(base_url, max_per_call, as_json=as_json), as_json=as_json) as service:
+    """Ask the price of a video. Signs nothing, pays nothing, needs no key. Exit 3 if policy or budget refuse it."""
+    _begin(as_json)
+    with _service(_settings(base_url, max_per_call), pays=False, quiet=as_json) as service:
         result = service.quote(prompt, duration=duration, image=image, auto_clank=auto_clank,
                                auto_enhance=auto_enhance, remix=remix)
         if as_json:
-            _print_json(result.to_json())
-            return
-        from .money import format_usdc
+            _emit({**result.to_json(), **({} if result.allowed else {"exitCode": 3})})
+        else:
+            from .money import format_usdc
 
-        r = result.quote.requirement
-        typer.echo(f"price: {format_usdc(r.amount)} on {r.network} to {r.pay_to}")
-        typer.echo(f"budget left: {format_usdc(result.remaining)}")
-        typer.echo("within policy: yes" if result.allowed else f"within policy: NO ({result.refusal})")
+            r = result.quote.requirement
+            typer.echo(f"price: {format_usdc(r.amount)} on {r.network} to {r.pay_to}")
+            typer.echo(f"budget left: {format_usdc(result.remaining)}{' (sandbox)' if result.sandbox else ''}")
+            typer.echo("within policy: yes" if result.allowed else f"within policy: NO ({result.refusal})")
+        if not result.allowed:
+            raise typer.Exit(3)
 
 
 @app.command()
 def generate(
-    prompt: str,
-    duration: Annotated[Optional[float], typer.Option(help="Seconds (default 8)")] = None,
-    image: Annotated[Optional[str], typer.Option(help="http(s) URL, data URL or local file")] = None,
-    auto_clank: Annotated[bool, typer.Option("--auto-clank", help="Coin the video (you become creator)")] = False,
-    auto_enhance: Annotated[bool, typer.Option("--auto-enhance", help="Let the server enhance the prompt")] = False,
-    remix: Annotated[Optional[str], typer.Option(help="Sora video id to remix")] = None,
+    prompt: Prompt,
+    duration: Duration = None,
+    image: Image = None,
+    auto_clank: AutoClank = False,
+    auto_enhance: AutoEnhance = False,
+    remix: Remix = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return at payment with the task id")] = False,
     output: Annotated[Path, typer.Option("--output", "-o", help="Download directory")] = Path("imagine-output"),
     new: Annotated[bool, typer.Option("--new", help="Pay again even if this exact request is pending")] = False,
@@ -271,7 +447,8 @@ def generate(
     as_json: AsJson = False,
 ) -> None:
     """Pay for a video, wait for it with a progress bar, and download it."""
-    with _service(_settings(base_url, max_per_call, as_json=as_json), yes=yes, as_json=as_json) as service:
+    _begin(as_json)
+    with _service(_settings(base_url, max_per_call), yes=yes) as service:
         if auto_clank and service.settings.auto_clank == "ask":
             _confirm_coin(service.wallet.address, as_json)
         with _progress(not as_json and not no_wait) as on_progress:
@@ -280,65 +457,98 @@ def generate(
                 remix=remix, wait=not no_wait, output_dir=output, on_progress=on_progress, attach=not new,
             )
         if as_json:
-            _print_json(outcome.to_json())
+            _emit(outcome.to_json())
         else:
             _summary(outcome, service)
 
 
+def _known_status(service: ImagineService, task_id: str) -> TaskStatus:
+    """The task's status; an unknown task is ``TaskNotFoundError`` (exit 5), never a status to print."""
+    from .errors import TaskNotFoundError
+
+    result = service.status(task_id)
+    if result.status == "not_found":
+        raise TaskNotFoundError(f"the server does not know task {task_id!r}: check the id (`imagine-agent "
+                                "receipts` lists the tasks paid for)", status_code=404)
+    return result
+
+
+def _status_line(task_id: str, result: TaskStatus) -> str:
+    progress = f" {result.progress}%" if result.progress is not None else ""
+    return f"{task_id}: {result.status}{progress}"
+
+
 @app.command()
-def status(task_id: str, base_url: BaseUrl = None, as_json: AsJson = False) -> None:
-    """Show a task's status once."""
-    with _service(_settings(base_url, as_json=as_json), as_json=as_json, quiet=as_json) as service:
-        result = service.status(task_id)
+def status(task_id: TaskId, base_url: BaseUrl = None, as_json: AsJson = False) -> None:
+    """Show a task's status once (needs no key). Exit 5 if the server does not know the task."""
+    _begin(as_json)
+    with _service(_settings(base_url), pays=False, quiet=as_json) as service:
+        result = _known_status(service, task_id)
         if as_json:
-            _print_json(result.to_wire())
+            _emit(result.to_wire())
         else:
-            typer.echo(f"{task_id}: {result.status}" + (f" {result.progress}%" if result.progress is not None else ""))
+            typer.echo(_status_line(task_id, result))
             if result.video_url:
                 typer.echo(f"video: {result.video_url}")
 
 
 @app.command()
 def wait(
-    task_id: str,
-    timeout: Annotated[Optional[float], typer.Option(help="Give up after N seconds")] = None,
+    task_id: TaskId,
+    timeout: Annotated[Optional[float], typer.Option(min=0, help="Give up after N seconds")] = None,
     base_url: BaseUrl = None,
     as_json: AsJson = False,
 ) -> None:
-    """Wait for a task (by id, from any earlier run) to finish."""
-    with _service(_settings(base_url, as_json=as_json), as_json=as_json, quiet=as_json) as service:
+    """Wait for a task (by id, from any earlier run) to finish (needs no key)."""
+    _begin(as_json)
+    with _service(_settings(base_url), pays=False, quiet=as_json) as service:
         with _progress(not as_json) as on_progress:
             result = service.wait(task_id, on_progress=on_progress, timeout=timeout)
         if as_json:
-            _print_json(result.to_wire())
+            _emit(result.to_wire())
         else:
             typer.echo(f"{task_id}: {result.status}  video: {result.video_url}")
 
 
 @app.command()
 def download(
-    task_id: str,
-    output: Annotated[Path, typer.Option("--output", "-o")] = Path("imagine-output"),
+    task_id: TaskId,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Download directory")] = Path("imagine-output"),
     base_url: BaseUrl = None,
     as_json: AsJson = False,
 ) -> None:
-    """Download a completed task's video and preview image."""
-    with _service(_settings(base_url, as_json=as_json), as_json=as_json, quiet=as_json) as service:
-        files = service.download(task_id, output)
+    """Download a completed task's video and preview image (needs no key)."""
+    _begin(as_json)
+    from .service import check_output_dir
+
+    with _service(_settings(base_url), pays=False, quiet=as_json) as service:
+        check_output_dir(output)
+        found = _known_status(service, task_id)
+        files = service.download(task_id, output, status=found)
         if as_json:
-            _print_json({"taskId": task_id, "videoPath": str(files.video),
-                         "previewPath": str(files.preview) if files.preview else None})
+            _emit({"taskId": task_id, "videoPath": str(files.video),
+                   "previewPath": str(files.preview) if files.preview else None})
         else:
             typer.echo(f"video: {files.video}")
             if files.preview:
                 typer.echo(f"preview: {files.preview}")
 
 
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value[:40]!r} is not a number") from None
+    if not number > 0 or number == float("inf"):
+        raise typer.BadParameter(f"{value[:40]!r} must be a positive number")
+    return number
+
+
 @app.command()
 def sandbox(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port")] = 8402,
-    speed: Annotated[float, typer.Option(help="Time scale: 60 = a 2-minute job takes 2 s")] = 1.0,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8402,
+    speed: Annotated[float, typer.Option(parser=_positive, help="Time scale: 60 = a 2-minute job takes 2 s")] = 1.0,
     faults: Annotated[Optional[Path], typer.Option(help="JSON/TOML file of scripted faults")] = None,
     rpc_url: Annotated[Optional[str], typer.Option(
         "--rpc-url", help="Settle on this node (e.g. `imagine-agent devnet`'s) instead of simulated balances")] = None,
@@ -348,14 +558,24 @@ def sandbox(
     network: Annotated[str, typer.Option(help="Network the 402 asks for: base or base-sepolia")] = "base",
 ) -> None:
     """Run the local Imagine API + x402 facilitator (test double; no real money, or a local chain's USDC)."""
+    import socket
+
+    from .errors import ConfigurationError
     from .sandbox import SandboxConfig, load_faults, run
 
+    _begin(False, sandbox=True)
     try:
         config = SandboxConfig(speed=speed, faults=load_faults(faults) if faults else [], network=network,
                                rpc_url=rpc_url, relayer_key=relayer_key)
-    except (ValueError, OSError) as exc:  # a broken fault file, or a speed that is not positive
-        _err(f"[bold red]invalid sandbox settings:[/] {_escape(str(exc))}")
-        raise typer.Exit(2) from None
+    except (ValueError, OSError) as exc:  # a broken fault file, an unknown network
+        raise ConfigurationError(f"invalid sandbox settings: {exc}") from None
+    try:  # a clear error now, rather than uvicorn's log line and exit 1 later
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise ConfigurationError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port "
+                                 "or --host") from None
+    where = f"http://{_escape(host)}:{port}"
     if rpc_url is not None:
         from .chain import UsdcChain, rpc_origin
         from .errors import ImagineError
@@ -364,14 +584,13 @@ def sandbox(
             with UsdcChain(rpc_url) as chain:
                 chain.check(network)
         except ImagineError as exc:
-            _err(f"[bold red]cannot settle on {_escape(rpc_origin(rpc_url))}:[/] {_escape(str(exc))}")
-            raise typer.Exit(2) from None
-        _err(f"[bold yellow]Sandbox on http://{host}:{port}, settling on the chain at {rpc_origin(rpc_url)}[/] "
-             f"(USDC moves there). Use: IMAGINE_BASE_URL=http://{host}:{port} IMAGINE_RPC_URL=<that RPC URL> "
+            raise ConfigurationError(f"cannot settle on {rpc_origin(rpc_url)}: {exc}") from None
+        _err(f"[bold yellow]Sandbox on {where}, settling on the chain at {_escape(rpc_origin(rpc_url))}[/] "
+             f"(USDC moves there). Use: IMAGINE_BASE_URL={where} IMAGINE_RPC_URL=<that RPC URL> "
              "IMAGINE_ALLOW_PRIVATE_IMAGE_URLS=1")
     else:
-        _err(f"[bold yellow]Sandbox on http://{host}:{port} — no real money moves.[/] "
-             f"Use: IMAGINE_BASE_URL=http://{host}:{port} IMAGINE_ALLOW_PRIVATE_IMAGE_URLS=1")
+        _err(f"[bold yellow]Sandbox on {where} — no real money moves.[/] "
+             f"Use: IMAGINE_BASE_URL={where} IMAGINE_ALLOW_PRIVATE_IMAGE_URLS=1")
     run(host, port, config)
 
 
@@ -386,6 +605,8 @@ def devnet(
 ) -> None:
     """Run a local chain (anvil) with Circle's USDC at Base's address; print one JSON object; run until stopped."""
     import signal
+
+    _begin(False, sandbox=True)  # a throwaway local chain: not real money
 
     from .devnet import Devnet
     from .errors import ImagineError
@@ -404,7 +625,7 @@ def devnet(
         _err(f"[bold red]the devnet did not start:[/] {_escape(str(exc))}")
         raise typer.Exit(2) from None
     try:
-        _print_json(net.info())
+        _emit(net.info())
         _err(f"[bold yellow]Devnet on {net.rpc_url} (chain {net.network.chain_id}): Circle's USDC at "
              f"{net.network.usdc}; throwaway keys, not real money.[/] Ctrl-C stops it.")
         net.wait()
@@ -416,20 +637,25 @@ def devnet(
 
 @app.command()
 def budget(
-    freeze: Annotated[bool, typer.Option("--freeze", help="Kill switch: stop all payments now")] = False,
+    freeze: Annotated[bool, typer.Option("--freeze", help="Kill switch: stop all payments now, sandbox ones too")] = False,
     unfreeze: Annotated[bool, typer.Option("--unfreeze", help="Allow payments again")] = False,
-    base_url: BaseUrl = None,
+    sandbox: Sandbox = False,
+    address: Annotated[Optional[str], typer.Option(help="Wallet address to show (default: from the key or ledger)")] = None,
+    base_url: LedgerBaseUrl = None,
     as_json: AsJson = False,
 ) -> None:
-    """Caps, spent, reserved, unknown and what remains; --freeze/--unfreeze the kill switch."""
-    with _service(_settings(base_url, as_json=as_json), as_json=as_json, quiet=as_json) as service:
+    """Caps, spent, reserved, unknown and what remains; --freeze/--unfreeze the kill switch. No key needed."""
+    _begin(as_json, sandbox=sandbox)
+    if freeze and unfreeze:
+        raise typer.BadParameter("--freeze and --unfreeze contradict each other: give one")
+    with _books(_settings(), sandbox=sandbox, address=address) as books:
         if freeze:
-            service.freeze("frozen from the CLI")
+            books.freeze("frozen from the CLI")
         if unfreeze:
-            service.unfreeze()
-        report = service.budget()
+            books.unfreeze()
+        report = books.budget()
         if as_json:
-            _print_json(report.to_json())
+            _emit(report.to_json())
             return
         from .money import format_usdc
 
@@ -438,60 +664,70 @@ def budget(
         def fmt(v: int | None) -> str:
             return "unlimited" if v is None else format_usdc(v)
 
-        typer.echo(f"wallet {report.address}{'  FROZEN' if t.frozen else ''}")
+        which = "sandbox ledger (demo money)" if sandbox else "real money"
+        typer.echo(f"wallet {report.address} · {which}{'  FROZEN' if t.frozen else ''}")
         typer.echo(f"spent {format_usdc(t.spent)} · reserved {format_usdc(t.reserved)} · unknown {format_usdc(t.unknown)}")
         typer.echo(f"per call {fmt(c.per_call)} · daily {fmt(c.daily)} (left {fmt(t.remaining_daily)}) · "
                    f"total {fmt(c.total)} (left {fmt(t.remaining_total)})")
 
 
+_RECEIPT_KEYS = ["id", "state", "amount", "amountUsdc", "asset", "network", "payTo", "payer", "nonce", "taskId",
+                 "transaction", "reason", "origin", "sandbox", "createdAt"]
+
+
 @app.command()
 def receipts(
-    limit: Annotated[Optional[int], typer.Option(help="Newest N only")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=0, help="Newest N only")] = None,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV on stdout")] = False,
-    base_url: BaseUrl = None,
+    sandbox: Sandbox = False,
+    base_url: LedgerBaseUrl = None,
     as_json: AsJson = False,
 ) -> None:
-    """Every payment: task, amount, transaction, state."""
-    with _service(_settings(base_url, as_json=as_json), as_json=as_json, quiet=as_json or csv_out) as service:
-        rows = [_receipt_row(r) for r in service.receipts(limit)]
+    """Every payment: task, amount, transaction, state, and which server it paid. No key needed."""
+    _begin(as_json, sandbox=sandbox)
+    with _books(_settings(), sandbox=sandbox) as books:
+        rows = [_receipt_row(r) for r in books.receipts(limit)]
         if as_json:
-            _print_json({"payments": rows})
+            _emit({"payments": rows})
         elif csv_out:
             import csv
 
-            writer = csv.DictWriter(sys.stdout, fieldnames=list(_receipt_row(None).keys()))
+            writer = csv.DictWriter(sys.stdout, fieldnames=_RECEIPT_KEYS)
             writer.writeheader()
             writer.writerows(rows)
         else:
+            from .money import format_usdc
+
             for r in rows:
-                typer.echo(f"{r['createdAt']}  {r['state']:<9} {r['amount']:>10}  task {r['taskId'] or '-'}  "
-                           f"tx {r['transaction'] or '-'}")
+                kind = "sandbox" if r["sandbox"] else "real"
+                typer.echo(f"{r['createdAt']}  {r['state']:<9} {format_usdc(int(r['amount'])):>17}  {kind:<7} "
+                           f"task {r['taskId'] or '-'}  tx {r['transaction'] or '-'}  {r['origin'] or ''}".rstrip())
             if not rows:
-                typer.echo("no payments yet")
+                typer.echo("no sandbox payments yet" if sandbox else "no payments yet")
 
 
 def _receipt_row(record: Any) -> dict[str, Any]:
-    if record is None:
-        keys = ["id", "state", "amount", "asset", "network", "payTo", "payer", "nonce", "taskId", "transaction",
-                "reason", "createdAt"]
-        return dict.fromkeys(keys)
     import datetime as dt
 
+    from .money import usdc_fields
+
     return {
-        "id": record.id, "state": str(record.state.value), "amount": str(record.amount), "asset": record.asset,
+        "id": record.id, "state": str(record.state.value), **usdc_fields(record.amount), "asset": record.asset,
         "network": record.network, "payTo": record.pay_to, "payer": record.payer, "nonce": record.nonce,
         "taskId": record.task_id, "transaction": record.transaction, "reason": record.reason,
+        "origin": record.origin, "sandbox": record.sandbox,
         "createdAt": dt.datetime.fromtimestamp(record.created_at, dt.UTC).isoformat(timespec="seconds"),
     }
 
 
 @app.command()
-def reconcile(base_url: BaseUrl = None, as_json: AsJson = False) -> None:
-    """Settle what can be proven: release expired rejected payments, flag interrupted ones."""
-    with _service(_settings(base_url, as_json=as_json), as_json=as_json, quiet=as_json) as service:
-        changed = service.reconcile()
+def reconcile(sandbox: Sandbox = False, base_url: LedgerBaseUrl = None, as_json: AsJson = False) -> None:
+    """Settle what can be proven: release expired rejected payments, flag interrupted ones. No key needed."""
+    _begin(as_json, sandbox=sandbox)
+    with _books(_settings(), sandbox=sandbox) as books:
+        changed = books.reconcile()
         if as_json:
-            _print_json({"changed": [_receipt_row(r) for r in changed]})
+            _emit({"changed": [_receipt_row(r) for r in changed]})
         else:
             typer.echo(f"{len(changed)} payment(s) updated")
             for r in changed:
@@ -502,81 +738,112 @@ def reconcile(base_url: BaseUrl = None, as_json: AsJson = False) -> None:
 def wallet_new(
     keystore: Annotated[Optional[Path], typer.Option(help="Keystore file (default: DATA_DIR/keystore.json)")] = None,
     print_key: Annotated[bool, typer.Option("--print-key", help="Print the raw key instead (shown once)")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Create a paying key in an encrypted keystore (password from IMAGINE_KEYSTORE_PASSWORD or a prompt)."""
+    from .errors import ConfigurationError
     from .x402 import PrivateKeySigner
 
+    _begin(as_json, sandbox=False)
     signer = PrivateKeySigner.generate()
     if print_key:
-        typer.echo(f"address: {signer.address}")
-        typer.echo(f"export IMAGINE_PRIVATE_KEY={signer.export_private_key()}  # shown once, store it safely")
+        if as_json:
+            _emit({"address": signer.address, "privateKey": signer.export_private_key()})
+        else:
+            typer.echo(f"address: {signer.address}")
+            typer.echo(f"export IMAGINE_PRIVATE_KEY={signer.export_private_key()}  # shown once, store it safely")
         return
     from eth_account import Account
 
     settings = _settings()
+    _RUN.sandbox = False
     path = keystore or settings.data_dir / "keystore.json"
     if path.exists():
-        _err(f"[bold red]{path} exists;[/] choose another --keystore path")
-        raise typer.Exit(2)
+        raise ConfigurationError(f"{path} exists: choose another --keystore path")
     if settings.keystore_password is not None:
         password = settings.keystore_password.get_secret_value()
+    elif as_json or not sys.stdin.isatty():
+        raise ConfigurationError("no terminal to ask for the keystore password: set IMAGINE_KEYSTORE_PASSWORD")
     else:
-        password = typer.prompt("Keystore password", hide_input=True, confirmation_prompt=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    import os
-
-    keyfile = json.dumps(Account.encrypt(bytes.fromhex(signer.export_private_key()[2:]), password))
-    # Created 0600 in one step (O_EXCL: never over an existing file), so it is never readable by others.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(keyfile)
-    typer.echo(f"address: {signer.address}")
-    typer.echo(f"keystore: {path}  (export IMAGINE_KEYSTORE={path})")
+        password = str(typer.prompt("Keystore password", hide_input=True, confirmation_prompt=True, err=True))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keyfile = json.dumps(Account.encrypt(bytes.fromhex(signer.export_private_key()[2:]), password))
+        # Created 0600 in one step (O_EXCL: never over an existing file), so it is never readable by others.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(keyfile)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write the keystore {path}: {exc.strerror or exc}") from None
+    default = path == settings.data_dir / "keystore.json"
+    hint = "found there without IMAGINE_KEYSTORE" if default else f"export IMAGINE_KEYSTORE={path}"
+    if as_json:
+        _emit({"address": signer.address, "keystore": str(path)})
+    else:
+        typer.echo(f"address: {signer.address}")
+        typer.echo(f"keystore: {path}  ({hint})")
 
 
 @wallet_app.command("address")
-def wallet_address() -> None:
-    """Show the paying wallet's address (never the key)."""
-    from .errors import ImagineError, exit_code_for
-    from .service import load_signer
+def wallet_address(as_json: AsJson = False) -> None:
+    """Show the paying wallet's address (never the key; no password needed)."""
+    from .errors import ConfigurationError
+    from .service import public_address
 
-    try:
-        typer.echo(load_signer(_settings(), lambda: typer.prompt("Keystore password", hide_input=True)).address)
-    except ImagineError as exc:
-        _err(f"[bold red]{type(exc).__name__}:[/] {exc}")
-        raise typer.Exit(exit_code_for(exc)) from None
+    _begin(as_json, sandbox=False)
+    address = public_address(_settings())
+    _RUN.sandbox = False
+    if address is None:
+        raise ConfigurationError("no paying wallet: set IMAGINE_PRIVATE_KEY or IMAGINE_KEYSTORE, or create one "
+                                 "with `imagine-agent wallet new`")
+    if as_json:
+        _emit({"address": address})
+    else:
+        typer.echo(address)
 
+
+class _ClankPolicy(StrEnum):
+    never = "never"
+    ask = "ask"
+    agent = "agent"
+    always = "always"
+
+
+class _Transport(StrEnum):
+    stdio = "stdio"
+    streamable_http = "streamable-http"
 
 
 @app.command()
 def chat(
     message: Annotated[Optional[str], typer.Argument(help="One message; omit for an interactive chat")] = None,
     model: Annotated[Optional[str], typer.Option(help="Chat model (env IMAGINE_MODEL); default: offline planner")] = None,
-    auto_clank: Annotated[Optional[str], typer.Option("--auto-clank", help="never|ask|agent|always")] = None,
+    auto_clank: Annotated[Optional[_ClankPolicy], typer.Option("--auto-clank", help="Coin policy")] = None,
     yes: Yes = False,
     base_url: BaseUrl = None,
     max_per_call: MaxPerCall = None,
     as_json: AsJson = False,
 ) -> None:
     """Talk to the video agent: it enhances the prompt, quotes, pays within budget, waits and narrates."""
+    _begin(as_json)
     from .chat import run_chat
 
-    settings = _settings(base_url, max_per_call, as_json=as_json)
+    settings = _settings(base_url, max_per_call)
     overrides: dict[str, Any] = {}
     if model is not None:
         overrides["model"] = model
     if auto_clank is not None:
-        overrides["auto_clank"] = auto_clank
+        overrides["auto_clank"] = auto_clank.value
     if overrides:
         settings = settings.model_copy(update=overrides)
-    with _service(settings, yes=yes, as_json=as_json) as service:
+    with _service(settings, yes=yes) as service:
         run_chat(service, message, yes=yes, as_json=as_json)
 
 
 @app.command()
 def mcp(
-    transport: Annotated[str, typer.Option(help="stdio or streamable-http")] = "stdio",
-    port: Annotated[int, typer.Option(help="Port for streamable-http")] = 8765,
+    transport: Annotated[_Transport, typer.Option(help="How MCP clients connect")] = _Transport.stdio,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port for streamable-http")] = 8765,
     base_url: BaseUrl = None,
     token: Annotated[Optional[str], typer.Option(
         help="Bearer token streamable-http clients must send (else IMAGINE_MCP_TOKEN, else one is generated "
@@ -585,6 +852,18 @@ def mcp(
         "--no-auth", help="Serve streamable-http without a token: any local process could spend the budget")] = False,
 ) -> None:
     """Serve quote/generate/status/budget over the Model Context Protocol (Claude Desktop, Cursor, ElizaOS)."""
+    import importlib.util
+
+    from .errors import ConfigurationError
+
+    _begin(False)
+    if importlib.util.find_spec("mcp") is None:
+        raise ConfigurationError("`imagine-agent mcp` needs the mcp extra: pip install 'imagine-agent[mcp]'")
+    settings = _settings(base_url)
     from .mcp_server import serve
 
-    serve(_settings(base_url), transport=transport, port=port, token=token, no_auth=no_auth)
+    serve(settings, transport=transport.value, port=port, token=token, no_auth=no_auth)
+
+
+if __name__ == "__main__":
+    main()

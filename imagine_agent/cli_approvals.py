@@ -21,10 +21,11 @@ __all__ = ["approvals_app", "console"]
 approvals_app = typer.Typer(help="The approvals queue: payments over the threshold waiting for the operator.",
                             no_args_is_help=True)
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout")]
+ApprovalId = Annotated[str, typer.Argument(help="The approval id `imagine-agent approvals list` shows")]
 
 
 def _out(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, separators=(",", ":"), default=str) + "\n")
+    sys.stdout.write(json.dumps({**obj, "sandbox": False}, separators=(",", ":"), default=str) + "\n")  # real ledger
 
 
 def _fail(message: str, code: str, exit_code: int, as_json: bool) -> typer.Exit:
@@ -94,14 +95,14 @@ def _decide(approval_id: str, approve: bool, reason: str, as_json: bool) -> None
 
 
 @approvals_app.command("approve")
-def approve(approval_id: str, as_json: AsJson = False) -> None:
+def approve(approval_id: ApprovalId, as_json: AsJson = False) -> None:
     """Approve one queued payment: that exact request, at that price or less, once, before it expires."""
     _decide(approval_id, True, "", as_json)
 
 
 @approvals_app.command("deny")
 def deny(
-    approval_id: str,
+    approval_id: ApprovalId,
     reason: Annotated[str, typer.Option(help="Why (shown to the requester)")] = "",
     as_json: AsJson = False,
 ) -> None:

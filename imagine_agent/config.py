@@ -24,7 +24,8 @@ from .money import parse_usdc
 
 SANDBOX_NOTICE = "SANDBOX: embedded local Imagine API, throwaway wallet, no real money moves."
 
-__all__ = ["IMAGINE_PAY_TO", "SANDBOX_NOTICE", "AutoClankPolicy", "Settings", "default_data_dir"]
+__all__ = ["IMAGINE_PAY_TO", "SANDBOX_NOTICE", "AutoClankPolicy", "Settings", "default_data_dir", "load_settings",
+           "settings_problem"]
 
 IMAGINE_PAY_TO = "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96"
 AutoClankPolicy = Literal["never", "ask", "agent", "always"]
@@ -37,13 +38,21 @@ def default_data_dir() -> Path:
 
 
 def _config_file() -> Path:
-    return Path(os.environ.get("IMAGINE_CONFIG", "imagine.toml"))
+    return Path(os.environ.get("IMAGINE_CONFIG") or "imagine.toml")
+
+
+# Fields whose values are never echoed in an error: keys, passwords, and URLs that may carry credentials.
+_SECRET_FIELDS = frozenset({"private_key", "keystore_password", "ledger_url", "rpc_url"})
 
 
 class Settings(BaseSettings):
     """Everything an operator can set. Amounts are decimal USDC strings here, atomic ints after."""
 
-    model_config = SettingsConfigDict(env_prefix="IMAGINE_", extra="ignore", validate_default=True)
+    # extra="forbid": an unknown key in imagine.toml (a typo, a section, an IMAGINE_ name) is an error, not
+    # silently a default cap. Unrelated IMAGINE_* environment variables are not affected. An empty
+    # IMAGINE_* variable means unset.
+    model_config = SettingsConfigDict(env_prefix="IMAGINE_", extra="forbid", validate_default=True,
+                                      env_ignore_empty=True)
 
     base_url: str | None = Field(None, description="Imagine API base URL; unset = the embedded sandbox")
     private_key: SecretStr | None = Field(None, description="0x hex secp256k1 key of the paying wallet")
@@ -90,6 +99,25 @@ class Settings(BaseSettings):
             parse_usdc(v)
         return v
 
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _base_url(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.strip()
+            if not v:
+                return None  # empty means unset: the embedded sandbox
+            from urllib.parse import urlsplit
+
+            try:
+                parts = urlsplit(v)
+                parts.port  # noqa: B018 - raises on a bad port
+            except ValueError:
+                raise ValueError("not a URL (write it like https://eliza.getimagine.club)") from None
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL with a host, like https://eliza.getimagine.club")
+            return v.rstrip("/")
+        return v
+
     @field_validator("networks", "pay_to", mode="before")
     @classmethod
     def _csv(cls, v: Any) -> Any:
@@ -111,6 +139,12 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = _config_file()
+        if os.environ.get("IMAGINE_CONFIG") and not config_file.is_file():
+            from .errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"IMAGINE_CONFIG={str(config_file)[:200]!r} is not a file: fix the path or unset it"
+            )
         if config_file.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
@@ -130,3 +164,59 @@ class Settings(BaseSettings):
     @property
     def ledger_location(self) -> str:
         return self.ledger_url or str(self.data_dir / "ledger.sqlite3")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings(**overrides)``, with every mistake as one ``ConfigurationError`` saying what to fix."""
+    from .errors import ConfigurationError
+
+    try:
+        return Settings(**overrides)
+    except ConfigurationError:
+        raise
+    except (ValueError, OSError, RecursionError) as exc:  # ValidationError, TOMLDecodeError, SettingsError...
+        raise ConfigurationError(settings_problem(exc, overrides)) from None
+
+
+def settings_problem(exc: Exception, overrides: dict[str, Any] | None = None) -> str:
+    """What is wrong with the settings: each field by the name the operator wrote (env var, TOML key or
+    flag) with its value echoed, short, unless it may be a secret."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    config = str(_config_file())
+    # A value is never echoed when it is, or holds, a secret given elsewhere (a key pasted in the wrong variable).
+    secrets = [str(v) for v in (*(os.environ.get(f"IMAGINE_{f.upper()}") for f in _SECRET_FIELDS),
+                                *((overrides or {}).get(f) for f in _SECRET_FIELDS)) if v]
+    if isinstance(exc, ValidationError):
+        problems = []
+        valid = ", ".join(sorted(Settings.model_fields))
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else ""
+            if err["type"] == "extra_forbidden":
+                hint = ""
+                if name.upper().startswith("IMAGINE_"):
+                    hint = f" (in a TOML file write {name[8:].lower()} = ...)"
+                problems.append(f"unknown key {name[:60]!r} in {config}{hint}; valid keys: {valid}")
+                continue
+            message = str(err["msg"]).removeprefix("Value error, ")
+            if overrides and name in overrides:
+                where = f"--{name.replace('_', '-')}"
+            elif os.environ.get(f"IMAGINE_{name.upper()}"):
+                where = f"IMAGINE_{name.upper()}"
+            else:
+                where = f"{name} in {config}"
+            raw = str(err.get("input"))
+            hidden = name in _SECRET_FIELDS or any(secret in raw or raw in secret for secret in secrets)
+            shown = "" if hidden else f"={_short(err.get('input'))}"
+            problems.append(f"{where}{shown}: {message}")
+        return "invalid settings: " + "; ".join(problems)
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        return f"{config} is not valid TOML: {exc}"
+    return f"cannot read the settings from the IMAGINE_* environment variables or {config}: {type(exc).__name__}: {exc}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -8,7 +8,7 @@ Catch ``ImagineError`` to catch them all. The tree::
     ├── ImagineConnectionError       the server could not be reached / the connection dropped
     │   └── ImagineTimeoutError      no answer in time
     ├── ImagineStatusError           an HTTP status the protocol does not expect
-    │   └── TaskNotFoundError        404 {"status": "not_found"}
+    │   └── TaskNotFoundError        404 {"status": "not_found"}                              (exit 5)
     ├── ProtocolError                a body that does not match the wire format
     ├── DownloadError                a result file that could not be fetched or was too large
     ├── GenerationFailedError        the task ended ``failed``                                (exit 1)
@@ -250,12 +250,27 @@ class PaymentStateUnknownError(PaymentError):
         self.nonce = nonce
 
 
-def exit_code_for(error: BaseException) -> int:
-    """The CLI exit code contract: 1 failed, 2 bad input, 3 refused (nothing signed), 4 unknown/network."""
+def exit_code_for(error: BaseException, *, payment_sent: bool = True) -> int:
+    """The CLI exit code contract (README "CLI"):
+
+    0 done · 1 generation failed · 2 bad input or configuration · 3 refused by policy or budget (nothing
+    signed) · 4 a payment was sent and its outcome is unknown, or a network failure after it was sent ·
+    5 the task id is unknown to the server · 6 the server failed or could not be reached and no payment
+    was sent (safe to retry) · 7 an internal error (a bug; ``imagine-agent receipts`` shows any payment).
+
+    ``payment_sent=False`` only when the caller knows no header went out in this run: a network failure
+    is then 6, not 4. The default is the cautious reading.
+    """
     if isinstance(error, GenerationFailedError):
         return 1
     if isinstance(error, InvalidRequestError | ConfigurationError):
         return 2
     if isinstance(error, PolicyViolationError | BudgetExceededError | ApprovalDeniedError | WalletFrozenError):
         return 3
-    return 4
+    if isinstance(error, PaymentStateUnknownError | PaymentRejectedError):
+        return 4
+    if isinstance(error, TaskNotFoundError):
+        return 5
+    if isinstance(error, ImagineError):
+        return 4 if payment_sent else 6
+    return 7

@@ -30,11 +30,14 @@ from .errors import (
     InvalidRequestError,
     PaymentRejectedError,
     PaymentStateUnknownError,
+    PolicyViolationError,
     ProtocolError,
     TaskNotFoundError,
     WalletFrozenError,
 )
 from .models import PaymentRequired, SettlementResponse, TaskCreated, TaskStatus
+from .money import usdc_fields
+from .origin import claims_sandbox
 from .outcomes import SETTLE_MARGIN, Answer, Signed, Verdict, classify
 from .polling import PollPolicy, PollSchedule
 from .x402 import decode_payment_response, parse_payment_required
@@ -110,7 +113,7 @@ class PaymentInfo:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "amount": str(self.amount),
+            **usdc_fields(self.amount),
             "asset": self.asset,
             "network": self.network,
             "payTo": self.pay_to,
@@ -181,7 +184,11 @@ def _send_unpaid(make: Callable[[], httpx.Request], what: str) -> Flow[httpx.Res
 
 def _payment_required(resp: httpx.Response, what: str) -> PaymentRequired:
     if resp.status_code == 402:
-        return parse_payment_required(resp.content)
+        try:
+            return parse_payment_required(resp.content)
+        except ProtocolError as exc:  # unreadable, or a version we do not speak: a refusal, nothing signed
+            raise PolicyViolationError(f"refused to pay: {what} answered a 402 that cannot be used ({exc}). "
+                                       "Nothing was signed.") from None
     if resp.status_code in (400, 413, 415, 422):
         raise InvalidRequestError(f"the server rejected the request: {_error_text(resp)}")
     raise ImagineStatusError(
@@ -238,7 +245,7 @@ def create_flow(
     auth = yield Call(
         lambda: wallet.authorize(
             required, resource_url=resource_url, request_hash=request_hash, description=description,
-            new=new, max_amount=max_amount,
+        new=new, max_amount=max_amount, sandbox=claims_sandbox(resp.headers, resource_url),
         )
     )
     return (yield from paid_flow(make, wallet, auth, clock=clock))

@@ -17,6 +17,10 @@ A payment moves through these states (anything else is a bug and raises ``ValueE
 ``cancelled``: the chain shows the authorization cancelled (``cancelAuthorization``): it can never settle,
 so it no longer counts, but it stays visible as what it is instead of passing for a release.
 Every state but ``released`` and ``cancelled`` counts against the caps. Amounts are atomic USDC units.
+
+Every payment records the ``origin`` it paid (scheme://host:port) and whether that was a ``sandbox``. Sandbox
+payments count against sandbox windows of the same caps, real ones against the real windows: demo money
+never eats the real budget, and is never unlimited. The kill switch is one flag for both.
 """
 
 from __future__ import annotations
@@ -147,6 +151,10 @@ class PaymentRecord:
     reason: str | None
     created_at: float
     updated_at: float
+    # Where the header went (scheme://host[:port]; "" on rows older than schema 3) and whether that was a
+    # sandbox. Sandbox payments count only against the sandbox windows of the caps (money-safety rule 8).
+    origin: str = ""
+    sandbox: bool = False
 
 
 @dataclass(frozen=True)
@@ -272,7 +280,7 @@ class _Usage:
 _PAYMENT_COLUMNS = (  # same order as the PaymentRecord fields
     "id", "request_hash", "state", "amount", "asset", "network", "pay_to", "payer", "resource",
     "session_id", "nonce", "valid_before", "header", "task_id", "settlement_tx", "reason",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "origin", "sandbox",
 )  # fmt: skip
 _TASK_FIELDS = tuple(TaskFields.__annotations__)
 _TASK_COLUMNS = ("task_id", *_TASK_FIELDS, "created_at", "updated_at")  # same order as TaskRecord
@@ -297,7 +305,7 @@ SELECT
     SUM(CASE WHEN session_id = ? THEN amount ELSE 0 END),
     SUM(CASE WHEN created_at > ? THEN 1 ELSE 0 END)
 FROM payments
-WHERE state NOT IN ('released', 'cancelled') AND NOT {_EXPIRED}
+WHERE state NOT IN ('released', 'cancelled') AND NOT {_EXPIRED} AND sandbox = ?
 """
 
 
@@ -463,8 +471,19 @@ def _migration_approvals_audit(tx: _Tx) -> None:
         tx.execute(statement)
 
 
+def _migration_origin_sandbox(tx: _Tx) -> None:
+    """Every payment records the origin it paid and whether that was a sandbox (money-safety rule 8).
+
+    Rows written before this migration keep origin '' and count as real money: the safe reading.
+    """
+    tx.execute("ALTER TABLE payments ADD COLUMN origin TEXT NOT NULL DEFAULT ''")
+    tx.execute("ALTER TABLE payments ADD COLUMN sandbox INTEGER NOT NULL DEFAULT 0 CHECK (sandbox IN (0, 1))")
+    tx.execute("CREATE INDEX IF NOT EXISTS payments_sandbox ON payments (sandbox)")
+
+
 # Append only: migration i takes the schema from version i to version i + 1. Never edit a shipped one.
-_MIGRATIONS: list[Callable[[_Tx], None]] = [_migration_1, _migration_2, _migration_approvals_audit]
+_MIGRATIONS: list[Callable[[_Tx], None]] = [_migration_1, _migration_2, _migration_approvals_audit,
+                                            _migration_origin_sandbox]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -508,6 +527,8 @@ class Ledger(ABC):
         now: float | None = None,
         approval_id: str | None = None,
         exclusive: bool = False,
+        origin: str = "",
+        sandbox: bool = False,
     ) -> PaymentRecord:
         """Atomically check every cap and reserve ``amount``, before anything is signed.
 
@@ -517,6 +538,8 @@ class Ledger(ABC):
         ``exclusive`` (what ``Wallet.authorize`` passes unless told ``new``): refuses with
         ``PaymentInFlightError`` while a signed payment for ``request_hash`` is reserved, unknown, pending
         or rejected-but-unexpired: attach-or-pay is decided here, under the lock.
+        ``sandbox`` payments are checked against the sandbox windows of the same caps, real ones against
+        the real windows: a demo never eats the real budget, and is never unlimited either.
         """
 
     @abstractmethod
@@ -573,9 +596,10 @@ class Ledger(ABC):
 
     @abstractmethod
     def payments(
-        self, *, limit: int | None = None, states: Collection[PaymentState] | None = None
+        self, *, limit: int | None = None, states: Collection[PaymentState] | None = None,
+        sandbox: bool | None = None,
     ) -> list[PaymentRecord]:
-        """Payments, newest first."""
+        """Payments, newest first; ``sandbox`` True/False keeps only sandbox/real ones."""
 
     @abstractmethod
     def upsert_task(self, task_id: str, **fields: Unpack[TaskFields]) -> TaskRecord: ...
@@ -588,7 +612,9 @@ class Ledger(ABC):
         """Tasks, newest first; ``pending_only`` leaves out completed, failed and not_found ones."""
 
     @abstractmethod
-    def totals(self, caps: Caps, *, session_id: str | None = None, now: float | None = None) -> BudgetTotals: ...
+    def totals(self, caps: Caps, *, session_id: str | None = None, now: float | None = None,
+               sandbox: bool = False) -> BudgetTotals:
+        """The real windows, or with ``sandbox`` the sandbox ones; ``frozen`` is the one kill switch."""
 
     @abstractmethod
     def set_frozen(self, frozen: bool, *, reason: str = "") -> None:
@@ -626,7 +652,7 @@ class Ledger(ABC):
 
     @abstractmethod
     def would_refuse(self, amount: int, caps: Caps, *, session_id: str | None = None,
-                     now: float | None = None) -> WalletFrozenError | BudgetExceededError | None:
+                     now: float | None = None, sandbox: bool = False) -> WalletFrozenError | BudgetExceededError | None:
         """The refusal ``reserve`` would raise right now (a preview: only ``reserve`` is atomic)."""
 
     @abstractmethod
@@ -728,6 +754,8 @@ class _SqlLedger(Ledger):
         now: float | None = None,
         approval_id: str | None = None,
         exclusive: bool = False,
+        origin: str = "",
+        sandbox: bool = False,
     ) -> PaymentRecord:
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise TypeError(f"amount must be an int of atomic USDC units, got {type(amount).__name__}")
@@ -740,7 +768,7 @@ class _SqlLedger(Ledger):
             id=uuid.uuid4().hex, request_hash=request_hash, state=PaymentState.RESERVED, amount=amount,
             asset=asset, network=network, pay_to=pay_to, payer=payer, resource=resource,
             session_id=session_id, nonce=None, valid_before=None, header=None, task_id=None,
-            transaction=None, reason=None, created_at=now, updated_at=now,
+            transaction=None, reason=None, created_at=now, updated_at=now, origin=origin, sandbox=bool(sandbox),
         )  # fmt: skip
         refusal: WalletFrozenError | BudgetExceededError | ApprovalDeniedError | PaymentInFlightError | None
         with self._begin("write") as tx:
@@ -757,9 +785,9 @@ class _SqlLedger(Ledger):
                     "when it is safe."
                 )
             else:
-                usage = self._usage(tx, session_id, now)
+                usage = self._usage(tx, session_id, now, sandbox=bool(sandbox))
                 open_one = self._open_signed(tx, request_hash, now, exclude="") if exclusive else None
-                refusal = _in_flight(open_one) if open_one else _refusal(amount, caps, usage)
+                refusal = _in_flight(open_one) if open_one else _refusal(amount, caps, usage, sandbox=bool(sandbox))
             if refusal is None and approval_id is not None:
                 refusal = self._use_approval(tx, approval_id, record, now)
             if refusal is None:
@@ -876,14 +904,19 @@ class _SqlLedger(Ledger):
         return [_payment(row) for row in rows]
 
     def payments(
-        self, *, limit: int | None = None, states: Collection[PaymentState] | None = None
+        self, *, limit: int | None = None, states: Collection[PaymentState] | None = None,
+        sandbox: bool | None = None,
     ) -> list[PaymentRecord]:
-        where, params = "", list[object]()
+        conditions, params = list[str](), list[object]()
         if states is not None:
             if not states:
                 return []
-            where = f" WHERE state IN ({', '.join('?' * len(states))})"
+            conditions.append(f"state IN ({', '.join('?' * len(states))})")
             params = [PaymentState(state).value for state in states]
+        if sandbox is not None:
+            conditions.append("sandbox = ?")
+            params.append(int(sandbox))
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         with self._begin("read") as tx:
             rows = tx.execute(f"{_PAYMENTS_SELECT}{where} ORDER BY created_at DESC, id DESC{_limit(limit)}", params)
         return [_payment(row) for row in rows]
@@ -925,10 +958,11 @@ class _SqlLedger(Ledger):
 
     # ---- budget
 
-    def totals(self, caps: Caps, *, session_id: str | None = None, now: float | None = None) -> BudgetTotals:
+    def totals(self, caps: Caps, *, session_id: str | None = None, now: float | None = None,
+               sandbox: bool = False) -> BudgetTotals:
         now = time.time() if now is None else now
         with self._begin("read") as tx:
-            usage = self._usage(tx, session_id, now)
+            usage = self._usage(tx, session_id, now, sandbox=bool(sandbox))
             frozen, _ = self._frozen(tx)
         has_session = session_id is not None
         return BudgetTotals(
@@ -1042,14 +1076,14 @@ class _SqlLedger(Ledger):
         return _approval(rows[0]) if rows else None
 
     def would_refuse(self, amount: int, caps: Caps, *, session_id: str | None = None,
-                     now: float | None = None) -> WalletFrozenError | BudgetExceededError | None:
+                     now: float | None = None, sandbox: bool = False) -> WalletFrozenError | BudgetExceededError | None:
         now = time.time() if now is None else now
         with self._begin("read") as tx:
             frozen, _ = self._frozen(tx)
-            usage = self._usage(tx, session_id, now)
+            usage = self._usage(tx, session_id, now, sandbox=bool(sandbox))
         if frozen:
             return WalletFrozenError("The wallet is frozen. Nothing was signed.")
-        return _refusal(amount, caps, usage)
+        return _refusal(amount, caps, usage, sandbox=bool(sandbox))
 
     def approvals(self, *, states: Collection[ApprovalState] | None = None, limit: int | None = None,
                   now: float | None = None) -> list[ApprovalRecord]:
@@ -1187,8 +1221,8 @@ class _SqlLedger(Ledger):
             (*columns.values(), time.time(), payment_id),
         )
 
-    def _usage(self, tx: _Tx, session_id: str | None, now: float) -> _Usage:
-        row = tx.execute(_USAGE_SQL, (now - DAY, session_id, now - MINUTE, now))[0]
+    def _usage(self, tx: _Tx, session_id: str | None, now: float, *, sandbox: bool = False) -> _Usage:
+        row = tx.execute(_USAGE_SQL, (now - DAY, session_id, now - MINUTE, now, int(sandbox)))[0]
         # SUM is NULL over no rows, and NUMERIC (Decimal) for BIGINT in PostgreSQL: int() both.
         return _Usage(*(int(value or 0) for value in row))
 
@@ -1197,8 +1231,9 @@ class _SqlLedger(Ledger):
         return bool(frozen), str(reason)
 
 
-def _refusal(amount: int, caps: Caps, usage: _Usage) -> BudgetExceededError | None:
+def _refusal(amount: int, caps: Caps, usage: _Usage, *, sandbox: bool = False) -> BudgetExceededError | None:
     """The first cap ``amount`` would break, as an error that says what to do; ``None`` if all allow it."""
+    window = "sandbox " if sandbox else ""
     if amount > caps.per_call:
         return BudgetExceededError(
             f"{format_usdc(amount)} would exceed the per-call cap of {format_usdc(caps.per_call)}. "
@@ -1213,7 +1248,7 @@ def _refusal(amount: int, caps: Caps, usage: _Usage) -> BudgetExceededError | No
     for name, cap, used, advice in windows:
         if cap is not None and amount + used > cap:
             return BudgetExceededError(
-                f"{format_usdc(amount)} would exceed the {name} cap of {format_usdc(cap)} "
+                f"{format_usdc(amount)} would exceed the {window}{name} cap of {format_usdc(cap)} "
                 f"({format_usdc(used, unit=False)} used, {format_usdc(max(cap - used, 0), unit=False)} left). "
                 f"Nothing was signed. {advice}",
                 code=f"{name}_cap",
@@ -1281,12 +1316,14 @@ def _limit(limit: int | None) -> str:
 def _payment(row: Sequence[Any]) -> PaymentRecord:
     values = list(row)
     values[2] = PaymentState(values[2])
+    values[-1] = bool(values[-1])  # sandbox is stored as 0/1
     return PaymentRecord(*values)
 
 
 def _payment_row(record: PaymentRecord) -> tuple[object, ...]:
     values = [getattr(record, "transaction" if c == "settlement_tx" else c) for c in _PAYMENT_COLUMNS]
     values[2] = record.state.value  # the plain str: psycopg would dump an Enum by its name
+    values[-1] = int(record.sandbox)
     return tuple(values)
 
 

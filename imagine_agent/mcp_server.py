@@ -48,7 +48,7 @@ from .config import SANDBOX_NOTICE, Settings
 from .errors import AwaitingApprovalError, ImagineError, ImagineTimeoutError, exit_code_for
 from .limits import MAX_DURATION, MAX_PROMPT_CHARS, MIN_DURATION
 from .logs import quiet_library_logs
-from .money import format_usdc
+from .money import format_usdc, usdc_fields
 
 if TYPE_CHECKING:  # the service, its client, wallet, ledger and the sandbox load on the first tool call
     from .approvals import QueueApprover
@@ -269,9 +269,9 @@ def _is_approval(service: ImagineService, approval_id: str) -> bool:
 def _receipt(record: PaymentRecord) -> dict[str, Any]:
     """A payment as shown to clients: never the signed header (a bearer instrument)."""
     return {
-        "id": record.id, "state": record.state.value, "amount": str(record.amount), "asset": record.asset,
+        "id": record.id, "state": record.state.value, **usdc_fields(record.amount), "asset": record.asset,
         "network": record.network, "payTo": record.pay_to, "payer": record.payer, "taskId": record.task_id,
-        "transaction": record.transaction, "reason": record.reason,
+        "transaction": record.transaction, "reason": record.reason, "sandbox": record.sandbox,
         "createdAt": dt.datetime.fromtimestamp(record.created_at, dt.UTC).isoformat(timespec="seconds"),
     }
 

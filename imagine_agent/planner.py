@@ -24,6 +24,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from .models import MAX_PROMPT_CHARS
+from .money import usdc_text
 from .tools import parse_tool_result
 
 __all__ = [
@@ -352,8 +353,9 @@ def _budget_line(left: dict[str, Any] | None) -> str | None:
     if not left:
         return None
     if left.get("today"):
-        return f"Budget left: {left['today']} today (at most {left.get('nextCall')} for the next video)."
-    return f"Budget left: {left.get('nextCall')} for the next video."
+        return (f"Budget left: {usdc_text(left, 'today')} today (at most {usdc_text(left, 'nextCall')} for the "
+                "next video).")
+    return f"Budget left: {usdc_text(left, 'nextCall')} for the next video."
 
 
 def _narrate_video(ask: VideoAsk | None, result: dict[str, Any], ok: bool,
@@ -375,7 +377,8 @@ def _narrate_video(ask: VideoAsk | None, result: dict[str, Any], ok: bool,
             lines.append("Not paid: the payment needed a human's approval and was declined"
                          + (f" ({why.rstrip('.')})" if why else "") + ". Nothing was signed or paid.")
             if quote and quote.get("price"):
-                lines.append(f"Price asked: {quote['price']}. Approve it next time, or ask for a shorter video.")
+                lines.append(f"Price asked: {usdc_text(quote, 'price')}. Approve it next time, or ask for a shorter "
+                             "video.")
         else:
             lines.append(f"I did not pay for this video: {result.get('message', 'the request was refused')}")
             if result.get("paid") is False:
@@ -418,15 +421,15 @@ def _paid_text(paid: Any) -> str | None:
     if not isinstance(paid, dict):
         return None
     tx = paid.get("transaction") or "no receipt sent"
-    return f"{paid.get('amount')} on {paid.get('network')} to {paid.get('payTo')}, transaction {tx}"
+    return f"{usdc_text(paid)} on {paid.get('network')} to {paid.get('payTo')}, transaction {tx}"
 
 
 def _narrate_refusal(ask: VideoAsk | None, quote: dict[str, Any]) -> list[str]:
     lines = [f"I did not pay for this video: {quote.get('refusal') or quote.get('message') or 'it was refused'}"]
     if quote.get("price"):
         seconds = (quote.get("request") or {}).get("duration") or 8
-        lines.append(f"Price: {quote['price']} for {seconds:g} seconds; the budget allows "
-                     f"{quote.get('budgetLeftNextCall')} for the next video.")
+        lines.append(f"Price: {usdc_text(quote, 'price')} for {seconds:g} seconds; the budget allows "
+                     f"{usdc_text(quote, 'budgetLeftNextCall')} for the next video.")
     lines.append("Nothing was signed or paid. A shorter video costs less; only the operator can raise a cap "
                  "(for example IMAGINE_MAX_PER_CALL) — I cannot.")
     return lines
@@ -434,9 +437,9 @@ def _narrate_refusal(ask: VideoAsk | None, quote: dict[str, Any]) -> list[str]:
 
 def _narrate_quote(ask: VideoAsk, quote: dict[str, Any]) -> list[str]:
     seconds = (quote.get("request") or {}).get("duration") or ask.duration or 8
-    lines = [f"A {seconds:g}-second video of {ask.subject} costs {quote.get('price')} (quoted by the server)."]
+    lines = [f"A {seconds:g}-second video of {ask.subject} costs {usdc_text(quote, 'price')} (quoted by the server)."]
     if quote.get("allowed"):
-        lines.append(f"The budget allows it ({quote.get('budgetLeftNextCall')} left for the next video). "
+        lines.append(f"The budget allows it ({usdc_text(quote, 'budgetLeftNextCall')} left for the next video). "
                      "Say the word and I will make it.")
     else:
         lines.append(f"The budget would not allow it: {quote.get('refusal')}")
@@ -448,12 +451,13 @@ def _narrate_budget(body: dict[str, Any]) -> list[str]:
     left = body.get("left") or {}
     caps = body.get("caps") or {}
     return [
-        f"Wallet {body.get('wallet')}: spent {body.get('spent')}, reserved {body.get('reserved')}, "
-        f"unknown {body.get('unknown')}.",
-        f"Left: {left.get('nextCall')} for the next video, {left.get('today', 'no daily cap')} today, "
-        f"{left.get('total', 'no total cap')} in total.",
-        f"Caps (set by the operator): {caps.get('perCall')} per call, {caps.get('daily')} a day, "
-        f"{caps.get('total')} in total; payments over {body.get('approvalThreshold')} need a human's approval.",
+        f"Wallet {body.get('wallet')}: spent {usdc_text(body, 'spent')}, reserved {usdc_text(body, 'reserved')}, "
+        f"unknown {usdc_text(body, 'unknown')}.",
+        f"Left: {usdc_text(left, 'nextCall')} for the next video, {usdc_text(left, 'today', 'no daily cap')} today, "
+        f"{usdc_text(left, 'total', 'no total cap')} in total.",
+        f"Caps (set by the operator): {usdc_text(caps, 'perCall')} per call, {usdc_text(caps, 'daily')} a day, "
+        f"{usdc_text(caps, 'total')} in total; payments over {usdc_text(body, 'approvalThreshold')} need a human's "
+        "approval.",
         f"autoClank policy: {body.get('autoClankPolicy')}.",
     ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import tempfile
+import os
 import threading
 import time
 import uuid
@@ -32,12 +32,14 @@ from .errors import (
 from .flows import PaymentInfo
 from .ledger import BudgetTotals, Caps, Ledger, PaymentRecord, PaymentState, TaskRecord, open_ledger
 from .models import CreateRequest, ImageFile, PaymentRequirements, TaskStatus
-from .money import format_usdc
+from .money import format_usdc, usdc_fields
+from .origin import SANDBOX_HEADER, is_loopback
 from .polling import PollPolicy
 from .wallet import Approver, PaymentPolicy, Wallet, approval_context, collect_warnings
 from .x402 import PrivateKeySigner, Signer
 
-__all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "load_signer"]
+__all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "ReadOnlySigner", "check_output_dir",
+           "keystore_path", "load_signer", "public_address", "sandbox_ledger_location"]
 
 T = TypeVar("T")
 FINISHED = ("completed", "failed", "not_found")
@@ -62,10 +64,12 @@ class QuoteResult:
     refusal: str | None
     remaining: int
     refusal_code: str | None = None  # the stable code (errors.REFUSAL_CODES) when not allowed
+    sandbox: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.quote.to_json(), "allowed": self.allowed, "refusal": self.refusal,
-                "refusalCode": self.refusal_code, "remaining": str(self.remaining)}
+        return {**self.quote.to_json(), **usdc_fields(self.quote.amount), "allowed": self.allowed,
+                "refusal": self.refusal, "refusalCode": self.refusal_code, **usdc_fields(self.remaining, "remaining"),
+                "sandbox": self.sandbox}
 
 
 @dataclass
@@ -99,38 +103,101 @@ class BudgetReport:
     caps: Caps
     approval_threshold: int | None
     address: str
+    sandbox: bool = False  # the sandbox windows (demo money), not the real ones
 
     def to_json(self) -> dict[str, Any]:
         t, c = self.totals, self.caps
-
-        def s(v: int | None) -> str | None:
-            return None if v is None else str(v)
-
         return {
             "address": self.address,
-            "spent": str(t.spent),
-            "reserved": str(t.reserved),
-            "unknown": str(t.unknown),
-            "remaining": {"daily": s(t.remaining_daily), "total": s(t.remaining_total),
-                          "session": s(t.remaining_session), "perCall": str(c.per_call)},
-            "caps": {"perCall": str(c.per_call), "daily": s(c.daily), "total": s(c.total),
-                     "session": s(c.session), "ratePerMinute": c.rate_per_minute,
-                     "approvalThreshold": s(self.approval_threshold)},
+            **usdc_fields(t.spent, "spent"),
+            **usdc_fields(t.reserved, "reserved"),
+            **usdc_fields(t.unknown, "unknown"),
+            "remaining": {**usdc_fields(t.remaining_daily, "daily"), **usdc_fields(t.remaining_total, "total"),
+                          **usdc_fields(t.remaining_session, "session"), **usdc_fields(c.per_call, "perCall")},
+            "caps": {**usdc_fields(c.per_call, "perCall"), **usdc_fields(c.daily, "daily"),
+                     **usdc_fields(c.total, "total"), **usdc_fields(c.session, "session"),
+                     "ratePerMinute": c.rate_per_minute, **usdc_fields(self.approval_threshold, "approvalThreshold")},
             "frozen": t.frozen,
+            "sandbox": self.sandbox,
         }
+
+
+def keystore_path(settings: Settings) -> Path | None:
+    """IMAGINE_KEYSTORE, else the keystore ``wallet new`` writes in the data dir when it exists."""
+    if settings.keystore is not None:
+        return settings.keystore
+    found = settings.data_dir / "keystore.json"
+    return found if found.is_file() else None
+
+
+def public_address(settings: Settings) -> str | None:
+    """The paying wallet's address without its password: from the key, or the keystore's address field."""
+    if settings.private_key is not None:
+        return PrivateKeySigner(settings.private_key.get_secret_value()).address
+    path = keystore_path(settings)
+    if path is None:
+        return None
+    try:
+        address = json.loads(path.read_text()).get("address")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(address, str) or len(address.removeprefix("0x")) != 40:
+        return None
+    from .x402 import to_checksum_address
+
+    try:
+        return str(to_checksum_address("0x" + address.removeprefix("0x")))
+    except ValueError:
+        return None
+
+
+class ReadOnlySigner:
+    """The wallet of a command that never pays (quote, status, wait, download): no key, no password."""
+
+    def __init__(self, address: str | None = None) -> None:
+        self._address = address or "0x0000000000000000000000000000000000000000"
+
+    @property
+    def address(self) -> str:
+        return self._address
+
+    def sign_typed_data(self, typed_data: Any) -> bytes:
+        raise ConfigurationError("this command does not pay, so it has no key to sign with")
+
+    def __repr__(self) -> str:
+        return f"ReadOnlySigner(address={self._address!r})"
+
+
+def sandbox_ledger_location(settings: Settings) -> Path:
+    """The sandbox's own ledger in the data dir: demo history stays visible, apart from the real ledger."""
+    return settings.data_dir / "sandbox-ledger.sqlite3"
+
+
+def _claims_sandbox(base_url: str, timeout: float) -> bool:
+    """A loopback server that answers with ``X-Imagine-Sandbox: 1``. Unreachable or remote: not a sandbox."""
+    if not is_loopback(base_url):
+        return False
+    import httpx
+
+    try:
+        with httpx.Client(timeout=min(timeout, 5.0), trust_env=False) as probe:
+            return bool(probe.get(base_url).headers.get(SANDBOX_HEADER, "").strip() == "1")
+    except httpx.HTTPError:
+        return False
 
 
 def load_signer(settings: Settings, password_prompt: Callable[[], str] | None = None) -> Signer:
     """The paying key from IMAGINE_PRIVATE_KEY or an encrypted keystore. The key never leaves the signer."""
     if settings.private_key is not None:
         return PrivateKeySigner(settings.private_key.get_secret_value())
-    if settings.keystore is not None:
+    keystore = keystore_path(settings)
+    if keystore is not None:
         from eth_account import Account
 
         try:
-            keyfile = json.loads(settings.keystore.read_text())
+            keyfile = json.loads(keystore.read_text())
         except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"cannot read keystore {settings.keystore}: {type(exc).__name__}") from None
+            raise ConfigurationError(f"cannot read keystore {keystore}: {type(exc).__name__}") from None
         if settings.keystore_password is not None:
             password = settings.keystore_password.get_secret_value()
         elif password_prompt is not None:
@@ -177,6 +244,7 @@ class ImagineService:
     _transport: Any = None
     # Prices quoted in this run, by request hash: a later generate of the same request pays at most that.
     _quoted: dict[str, int] = field(default_factory=dict, repr=False)
+    external_sandbox: bool = False  # a loopback server that identifies itself as the sandbox
 
     # ---------------------------------------------------------------------------------------- building
     @classmethod
@@ -196,27 +264,38 @@ class ImagineService:
         sandbox = None
         base_url = settings.base_url
         poll = PollPolicy(settings.poll_first, settings.poll_floor, settings.poll_cap)
-        if base_url is None:
-            from .sandbox import SandboxConfig, SandboxServer
+        kill_switch: Ledger | None = None
+        external = False
+        try:
+            if base_url is None or ledger is None:
+                external = base_url is not None and _claims_sandbox(base_url, settings.timeout)
+            if base_url is None:
+                from .sandbox import SandboxConfig, SandboxServer
 
-            sandbox = SandboxServer(SandboxConfig(speed=settings.sandbox_speed))
-            sandbox.start()
-            closers.append(sandbox.stop)
-            base_url = sandbox.url
-            signer = signer or PrivateKeySigner.generate()
-            poll = poll.scaled(settings.sandbox_speed)
-            if ledger is None:
-                tmp = tempfile.TemporaryDirectory(prefix="imagine-sandbox-")
-                closers.append(tmp.cleanup)
-                ledger = open_ledger(Path(tmp.name) / "ledger.sqlite3")
+                sandbox = SandboxServer(SandboxConfig(speed=settings.sandbox_speed))
+                sandbox.start()
+                closers.append(sandbox.stop)
+                base_url = sandbox.url
+                signer = signer or PrivateKeySigner.generate()
+                poll = poll.scaled(settings.sandbox_speed)
+            if ledger is None and (sandbox is not None or external):
+                # Sandbox money has its own ledger; the operator's kill switch still stops it.
+                kill_switch = open_ledger(settings.ledger_location)
+                closers.insert(0, kill_switch.close)
+                ledger = open_ledger(sandbox_ledger_location(settings))
                 closers.insert(0, ledger.close)
-        signer = signer or load_signer(settings, password_prompt)
-        if ledger is None:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            ledger = open_ledger(settings.ledger_location)
-            closers.insert(0, ledger.close)
-        wallet = Wallet(signer, ledger, policy_from(settings), approver=approver, session_id=uuid.uuid4().hex)
-        if settings.rpc_url and sandbox is None:  # balance pre-flight on the real chain (not the embedded demo)
+            signer = signer or load_signer(settings, password_prompt)
+            if ledger is None:
+                settings.data_dir.mkdir(parents=True, exist_ok=True)
+                ledger = open_ledger(settings.ledger_location)
+                closers.insert(0, ledger.close)
+        except BaseException:
+            for close in closers:
+                close()
+            raise
+        wallet = Wallet(signer, ledger, policy_from(settings), approver=approver, session_id=uuid.uuid4().hex,
+                        kill_switch=kill_switch, sandbox_only=sandbox is not None or external)
+        if settings.rpc_url and sandbox is None:  # balance pre-flight on the chain (not the embedded demo)
             from .chain import UsdcChain
 
             chain = UsdcChain(settings.rpc_url)
@@ -235,7 +314,7 @@ class ImagineService:
         )
         closers.insert(0, client.close)
         return cls(client, wallet, settings, sandbox=sandbox, output_dir=Path("imagine-output"), _closers=closers,
-                   _transport=transport)
+                   _transport=transport, external_sandbox=external)
 
     def queue_approvals(self, requester: str) -> None:
         """No human at hand (MCP, a bot, a plugin without callback): payments needing one go to the queue.
@@ -265,6 +344,12 @@ class ImagineService:
 
     @property
     def is_sandbox(self) -> bool:
+        """Sandbox money: the embedded sandbox, or a loopback server that identifies itself as the sandbox."""
+        return self.sandbox is not None or self.external_sandbox
+
+    @property
+    def is_embedded_sandbox(self) -> bool:
+        """The in-process sandbox with a throwaway wallet."""
         return self.sandbox is not None
 
     @property
@@ -303,12 +388,13 @@ class ImagineService:
             self.wallet.policy.check(quote.requirement, self.client.create_url)
         except ImagineError as exc:
             refusal, code = str(exc), exc.code
-        remaining = self.wallet.remaining()
+        remaining = self.wallet.remaining(sandbox=self.is_sandbox)
         if refusal is None and quote.amount > remaining:
             refusal = f"{format_usdc(quote.amount)} is more than the {format_usdc(remaining)} left in the budget"
-            would = self.ledger.would_refuse(quote.amount, self.wallet.policy.caps, session_id=self.wallet.session_id)
+            would = self.ledger.would_refuse(quote.amount, self.wallet.policy.caps, session_id=self.wallet.session_id,
+                                             sandbox=self.is_sandbox)
             code = would.code if would is not None else "budget"
-        return QuoteResult(quote, refusal is None, refusal, remaining, code)
+        return QuoteResult(quote, refusal is None, refusal, remaining, code, sandbox=self.is_sandbox)
 
     # --------------------------------------------------------------------------------------- generate
     def generate(
@@ -330,6 +416,8 @@ class ImagineService:
         in this run: a higher price at payment time is refused with nothing signed (rule 8).
         """
         request, image_file = self.build_request(prompt, **options)
+        if wait and download:
+            check_output_dir(Path(output_dir) if output_dir is not None else self.output_dir)
         rhash = request_hash(self.client.base_url, request, image_file)
         ask = self._coin_question(request)
         body = json.dumps(request.body(template_data_as_string=False))
@@ -495,8 +583,8 @@ class ImagineService:
 
     # ---------------------------------------------------------------------------------------- budget
     def budget(self) -> BudgetReport:
-        return BudgetReport(self.wallet.budget(), self.wallet.policy.caps, self.wallet.policy.approval_threshold,
-                            self.wallet.address)
+        return BudgetReport(self.wallet.budget(sandbox=self.is_sandbox), self.wallet.policy.caps,
+                            self.wallet.policy.approval_threshold, self.wallet.address, sandbox=self.is_sandbox)
 
     def receipts(self, limit: int | None = None) -> list[PaymentRecord]:
         return self.ledger.payments(limit=limit)
@@ -505,75 +593,18 @@ class ImagineService:
         return self.ledger.tasks(pending_only=True)
 
     def freeze(self, reason: str = "") -> None:
-        self.ledger.set_frozen(True, reason=reason)
+        """The kill switch of the operator's ledger, which also stops sandbox payments of this data dir."""
+        (self.wallet.kill_switch or self.ledger).set_frozen(True, reason=reason)
 
     def unfreeze(self) -> None:
-        self.ledger.set_frozen(False)
+        (self.wallet.kill_switch or self.ledger).set_frozen(False)
 
     def reconcile(self, now: float | None = None) -> list[PaymentRecord]:
-        """Settle what can be proven, and nothing else.
+        """Settle what can be proven, and nothing else (see ``books.reconcile_ledger``)."""
+        from .books import reconcile_ledger
 
-        Never signed → released (``now``: the local clock, for that and for the no-RPC rules). With an RPC
-        (``IMAGINE_RPC_URL``) the chain decides, after proving it is the right chain with USDC's code there:
-        nonce used → paid with its transaction (or cancelled, if ``cancelAuthorization`` used it); unused once
-        the latest block's time passed validBefore → released; anything else stays. An RPC error raises and
-        changes nothing further. Without an RPC, only a payment the server explicitly rejected is released
-        once expired; anything else that expired in flight becomes ``unknown`` (counted as spent).
-        """
-        from .chain import UsdcChain, examine
-        from .x402 import decode_payment_header
-
-        now = time.time() if now is None else now
-        records = self.ledger.payments(states=[PaymentState.REJECTED, PaymentState.UNKNOWN,
-                                               PaymentState.RESERVED, PaymentState.PENDING])
-        signed = [r for r in records if r.header is not None and r.nonce is not None and r.valid_before is not None]
-        signed_ids = {r.id for r in signed}
-        chain = UsdcChain(self.settings.rpc_url) if self.settings.rpc_url and signed else None
-        changed = []
-        try:
-            if chain is not None:
-                for network in sorted({r.network for r in signed}):
-                    chain.check(network)  # before reading anything: the right chain, USDC's code there
-                latest = chain.block()
-            for record in records:
-                expired = record.valid_before is not None and record.valid_before < now
-                if record.state == PaymentState.RESERVED and record.header is None:
-                    if record.created_at > now - SIGNING_GRACE:
-                        continue  # a live process may be signing it right now
-                    if not self.ledger.release_unsigned(
-                        record.id, reason="never signed (the process stopped before signing)"
-                    ):
-                        continue  # journaled meanwhile: a live signer won the race; it is not ours to free
-                elif chain is not None and record.id in signed_ids:
-                    assert record.header is not None and record.nonce is not None and record.valid_before is not None
-                    valid_after = int(decode_payment_header(record.header).payload.authorization.valid_after)
-                    found = examine(chain, asset=record.asset, payer=record.payer, nonce=record.nonce,
-                                    valid_after=valid_after, valid_before=record.valid_before,
-                                    transaction=record.transaction, latest=latest)
-                    if found.outcome == "paid":
-                        self.ledger.mark_paid(record.id, task_id=record.task_id, transaction=found.transaction,
-                                              reason=found.reason)
-                    elif found.outcome == "cancelled":
-                        if record.state == PaymentState.RESERVED:  # the ledger cancels only what went out
-                            self.ledger.mark_unknown(record.id, reason="journaled when the process stopped")
-                        self.ledger.mark_cancelled(record.id, reason=found.reason)
-                    elif found.outcome == "released":
-                        self.ledger.release(record.id, reason=found.reason)
-                    else:
-                        continue
-                elif record.state == PaymentState.REJECTED and expired:
-                    # Seam (rule 1): only a credible named failure is ``rejected`` (outcomes.classify); with
-                    # an RPC the branch above has already asked the chain. The ledger also auto-releases it.
-                    self.ledger.release(record.id, reason="rejected by the server and expired unsettled")
-                elif record.state == PaymentState.RESERVED and expired:
-                    self.ledger.mark_unknown(record.id, reason="in flight when the process stopped; expired")
-                else:
-                    continue
-                changed.append(self.ledger.get(record.id))
-        finally:
-            if chain is not None:
-                chain.close()
-        return changed
+        # The embedded sandbox settles on no chain; a sandbox server may settle on the chain IMAGINE_RPC_URL names.
+        return reconcile_ledger(self.ledger, None if self.is_embedded_sandbox else self.settings.rpc_url, now)
 
     # ------------------------------------------------------------------------------------------ async
     async def aquote(self, prompt: str, **options: Any) -> QuoteResult:
@@ -636,6 +667,21 @@ async def _in_thread(fn: Callable[..., T], on_progress: ProgressCallback | None,
         if inspect.isawaitable(result):
             await result
     return await task
+
+
+def check_output_dir(directory: Path) -> None:
+    """Before paying: the download directory must be a directory this process can write (rule 7)."""
+    from .errors import InvalidRequestError
+
+    probe = directory
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if directory.exists() and not directory.is_dir():
+        raise InvalidRequestError(f"the output path {str(directory)[:200]!r} is a file, not a directory: "
+                                  "choose another --output. Nothing was paid.")
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise InvalidRequestError(f"the output directory {str(directory)[:200]!r} cannot be written here: "
+                                  "choose another --output. Nothing was paid.")
 
 
 def _payment_info(record: PaymentRecord) -> PaymentInfo:

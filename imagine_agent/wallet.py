@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -27,6 +27,7 @@ from .errors import (
 )
 from .ledger import PaymentState
 from .money import format_usdc
+from .origin import is_loopback, origin_of
 from .redact import inert
 from .x402 import NETWORKS, Signer, encode_payment_header, select_requirement, sign_payment
 
@@ -195,6 +196,11 @@ class Wallet:
     clock: Callable[[], float] = field(default=time.time)
     # Called with each budget warning event (a window past 80 % / 95 %): the plugin callback, the console.
     listeners: list[Callable[[AuditEvent], None]] = field(default_factory=list)
+    # Another ledger whose kill switch also stops this wallet: the operator's, for the embedded sandbox.
+    kill_switch: Ledger | None = None
+    # A wallet keeping the sandbox's books: it pays only servers that (on loopback) identify as the sandbox,
+    # and its budget is the sandbox windows.
+    sandbox_only: bool = False
     # Optional pre-flight (an RPC is configured): (network, address) -> the address's USDC on that chain.
     balance_of: Callable[[str, str], int] | None = None
 
@@ -207,7 +213,7 @@ class Wallet:
 
     def authorize(
         self, required: PaymentRequired, *, resource_url: str, request_hash: str, description: str = "",
-        new: bool = False, max_amount: int | None = None,
+        new: bool = False, max_amount: int | None = None, sandbox: bool = False,
     ) -> Authorization:
         """Check, approve, reserve, sign and journal one payment. Raises with nothing signed on any refusal.
 
@@ -216,10 +222,18 @@ class Wallet:
         pending or rejected-but-unexpired (``PaymentInFlightError``), unless ``new``: the ledger decides
         it atomically, so threads and processes sharing the ledger get one payment. ``max_amount`` is a
         price already quoted to a person or a model: a higher price now is refused, not paid.
+        ``sandbox``: the server claimed to be the sandbox. Believed for loopback URLs only; then the payment
+        is recorded as sandbox money and counts against the sandbox windows of the same caps.
         """
+        sandbox = sandbox and is_loopback(resource_url)
         requirement: PaymentRequirements | None = None
         try:
-            if self.ledger.is_frozen():
+            if self.sandbox_only and not sandbox:
+                raise PolicyViolationError(
+                    f"refused to pay: {origin_of(resource_url) or resource_url!r} does not identify itself as a "
+                    "loopback sandbox, and this wallet keeps the sandbox's books only. Nothing was signed."
+                )
+            if self.ledger.is_frozen() or (self.kill_switch is not None and self.kill_switch.is_frozen()):
                 raise WalletFrozenError("the kill switch is on: no payments. Run `imagine-agent budget --unfreeze`.")
             requirement = self.policy.choose(required, resource_url)
             if max_amount is not None and requirement.amount > max_amount:
@@ -229,13 +243,14 @@ class Wallet:
                     "confirm the new price to pay it."
                 )
             self._check_balance(requirement)
-            approval_id = self._approve(requirement, request_hash, description)
+            approval_id = self._approve(requirement, request_hash, description, sandbox=sandbox)
         except PaymentError as exc:
             if not isinstance(exc, AwaitingApprovalError):
                 self._audit(exc, requirement, request_hash)
             raise
         try:
-            record = self._reserve(requirement, request_hash, approval_id, exclusive=not new)
+            record = self._reserve(requirement, request_hash, approval_id, exclusive=not new,
+                                   origin=origin_of(resource_url), sandbox=sandbox)
         except PaymentError as exc:
             self._audit(exc, requirement, request_hash)
             raise
@@ -261,7 +276,8 @@ class Wallet:
             raise
         return Authorization(record.id, header, requirement, payment)
 
-    def _approve(self, requirement: PaymentRequirements, request_hash: str, description: str) -> str | None:
+    def _approve(self, requirement: PaymentRequirements, request_hash: str, description: str, *,
+                 sandbox: bool = False) -> str | None:
         """Ask for approval when needed; the id of the operator's queued approval that covers it, if any.
 
         Over a cap there is nothing to approve: the caps are checked first, so nothing waits that could
@@ -280,7 +296,7 @@ class Wallet:
         if not reasons:
             return None
         refusal = self.ledger.would_refuse(requirement.amount, self.policy.caps, session_id=self.session_id,
-                                           now=self.clock())
+                                           now=self.clock(), sandbox=sandbox)
         if refusal is not None:
             raise refusal
 
@@ -305,7 +321,7 @@ class Wallet:
         return granted()  # the queue may have just been approved: then that approval is used up by this payment
 
     def _reserve(self, requirement: PaymentRequirements, request_hash: str, approval_id: str | None, *,
-                 exclusive: bool) -> PaymentRecord:
+                 exclusive: bool, origin: str = "", sandbox: bool = False) -> PaymentRecord:
         return self.ledger.reserve(
             request_hash=request_hash,
             amount=requirement.amount,
@@ -319,6 +335,8 @@ class Wallet:
             now=self.clock(),
             approval_id=approval_id,
             exclusive=exclusive,
+            origin=origin,
+            sandbox=sandbox,
         )
 
     def _audit(self, refusal: PaymentError, requirement: PaymentRequirements | None, request_hash: str) -> None:
@@ -365,7 +383,7 @@ class Wallet:
 
     def frozen_reason(self) -> str | None:
         """Why nothing may be sent right now (the kill switch), or None: checked right before every send."""
-        if not self.ledger.is_frozen():
+        if not (self.ledger.is_frozen() or (self.kill_switch is not None and self.kill_switch.is_frozen())):
             return None
         return "The wallet is frozen (kill switch): nothing is sent."
 
@@ -408,12 +426,17 @@ class Wallet:
                 raise
         return None
 
-    def budget(self) -> BudgetTotals:
-        return self.ledger.totals(self.policy.caps, session_id=self.session_id, now=self.clock())
+    def budget(self, *, sandbox: bool | None = None) -> BudgetTotals:
+        """The real windows, or the sandbox ones (``sandbox``; by default those of a sandbox-only wallet)."""
+        sandbox = self.sandbox_only if sandbox is None else sandbox
+        totals = self.ledger.totals(self.policy.caps, session_id=self.session_id, now=self.clock(), sandbox=sandbox)
+        if not totals.frozen and self.kill_switch is not None and self.kill_switch.is_frozen():
+            totals = replace(totals, frozen=True)
+        return totals
 
-    def remaining(self) -> int:
+    def remaining(self, *, sandbox: bool | None = None) -> int:
         """Atomic units this wallet could still pay in one call, under every cap."""
-        totals = self.budget()
+        totals = self.budget(sandbox=sandbox)
         windows: Collection[int | None] = (
             self.policy.caps.per_call, totals.remaining_daily, totals.remaining_total, totals.remaining_session
         )

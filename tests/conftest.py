@@ -38,7 +38,7 @@ class CountingSigner:
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig(speed=SPEED)) as server:
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
         yield server
 
 
@@ -74,7 +74,7 @@ def client(sandbox: SandboxServer, make_wallet: Callable[..., Wallet]) -> Iterat
 @pytest.fixture
 async def async_client(make_wallet: Callable[..., Wallet]) -> Any:
     """The async client on the sandbox in-process (ASGI), no sockets."""
-    app = create_app(SandboxConfig(speed=SPEED))
+    app = create_app(SandboxConfig(announce_sandbox=False, speed=SPEED))
     transport = httpx.ASGITransport(app=app)
     async with AsyncImagineClient("http://sandbox.test", wallet=make_wallet(), transport=transport,
                                   poll=FAST_POLL) as c:

@@ -1,4 +1,4 @@
-"""The spec's exact 402 body (a copy of shared/spec/payment-required.json, checked equal when present)."""
+"""The spec's exact 402 body (a copy of the API spec's payment-required.json, kept in the repo)."""
 
 from pathlib import Path
 

@@ -25,7 +25,7 @@ from imagine_agent.errors import (
     ImagineTimeoutError,
     PaymentStateUnknownError,
 )
-from imagine_agent.money import format_usdc
+from imagine_agent.money import usdc_fields
 
 from .approval import bridge_wallet, current_approval
 from .context import ImagineContext, resolve_context
@@ -111,18 +111,18 @@ def _explain_validation(error: ValidationError | Any) -> str:
 def _paid(payment: PaymentInfo | None) -> dict[str, Any] | None:
     if payment is None:
         return None
-    return {"amount": format_usdc(payment.amount), "network": payment.network, "payTo": payment.pay_to,
+    return {**usdc_fields(payment.amount), "network": payment.network, "payTo": payment.pay_to,
             "payer": payment.payer, "transaction": payment.transaction}
 
 
 def _budget_left(report: BudgetReport) -> dict[str, Any]:
     t, c = report.totals, report.caps
     windows = [c.per_call, t.remaining_daily, t.remaining_total, t.remaining_session]
-    left = {"nextCall": format_usdc(max(0, min(w for w in windows if w is not None)))}
+    left: dict[str, Any] = usdc_fields(max(0, min(w for w in windows if w is not None)), "nextCall")
     if t.remaining_daily is not None:
-        left["today"] = format_usdc(t.remaining_daily)
+        left.update(usdc_fields(t.remaining_daily, "today"))
     if t.remaining_total is not None:
-        left["total"] = format_usdc(t.remaining_total)
+        left.update(usdc_fields(t.remaining_total, "total"))
     if t.frozen:
         left["frozen"] = "the kill switch is on: no payments until the operator turns it off"
     return left
@@ -200,8 +200,8 @@ class QuoteVideoTool(ImagineTool):
         req = result.quote.requirement
         threshold = ctx.service.wallet.policy.approval_threshold
         human = (threshold is not None and req.amount > threshold) or (ctx.policy == "ask" and plan.auto_clank)
-        out: dict[str, Any] = {"price": format_usdc(req.amount), "network": req.network, "payTo": req.pay_to,
-                               "allowed": result.allowed, "budgetLeftNextCall": format_usdc(result.remaining),
+        out: dict[str, Any] = {**usdc_fields(req.amount, "price"), "network": req.network, "payTo": req.pay_to,
+                               "allowed": result.allowed, **usdc_fields(result.remaining, "budgetLeftNextCall"),
                                "needsHumanApproval": human, "request": plan.to_json()}
         if result.refusal:
             out["refusal"] = result.refusal
@@ -345,7 +345,7 @@ def _recorded_payment(service: ImagineService, task_id: str) -> dict[str, Any] |
     record = service.ledger.get(task.payment_id)
     if record is None:
         return None
-    return {"amount": format_usdc(record.amount), "network": record.network, "payTo": record.pay_to,
+    return {**usdc_fields(record.amount), "network": record.network, "payTo": record.pay_to,
             "payer": record.payer, "transaction": record.transaction, "state": record.state.value}
 
 
@@ -421,15 +421,12 @@ class BudgetStatusTool(ImagineTool):
     def _json(self, ctx: ImagineContext, report: BudgetReport) -> str:
         t, c = report.totals, report.caps
 
-        def fmt(v: int | None) -> str:
-            return "none" if v is None else format_usdc(v)
-
         return _dump({
-            "wallet": report.address, "spent": format_usdc(t.spent), "reserved": format_usdc(t.reserved),
-            "unknown": format_usdc(t.unknown), "left": _budget_left(report),
-            "caps": {"perCall": fmt(c.per_call), "daily": fmt(c.daily), "total": fmt(c.total),
-                     "session": fmt(c.session)},
-            "approvalThreshold": fmt(report.approval_threshold), "autoClankPolicy": ctx.policy,
+            "wallet": report.address, **usdc_fields(t.spent, "spent"), **usdc_fields(t.reserved, "reserved"),
+            **usdc_fields(t.unknown, "unknown"), "left": _budget_left(report),
+            "caps": {**usdc_fields(c.per_call, "perCall"), **usdc_fields(c.daily, "daily"),
+                     **usdc_fields(c.total, "total"), **usdc_fields(c.session, "session")},
+            **usdc_fields(report.approval_threshold, "approvalThreshold"), "autoClankPolicy": ctx.policy,
             "sandbox": ctx.service.is_sandbox,
         })
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Query, Request
@@ -103,7 +103,7 @@ def create_app(ledger: Ledger, settings: Settings, *, token: str, csrf: str | No
         shown = [p for p in records
                  if (not state_ or p.state.value == state_)
                  and (not endpoint or pages.redact_url(p.resource) == endpoint)
-                 and (not origin or ("sandbox" if pages.is_sandbox(p.resource) else "real") == origin)]
+                 and (not origin or ("sandbox" if p.sandbox else "real") == origin)]
         filters = {"state": state_, "endpoint": endpoint, "origin": origin}
         return page("Receipts", "/receipts",
                     pages.receipts_page(shown, filters, [s.value for s in PaymentState], endpoints))
@@ -272,17 +272,11 @@ def _quote(text: str) -> str:
     return quote(text[:500])
 
 
-class _LedgerAndSettings:
-    """What ``ImagineService.reconcile`` reads: the ledger and the settings (no key, no client needed)."""
-
-    def __init__(self, ledger: Ledger, settings: Settings) -> None:
-        self.ledger, self.settings = ledger, settings
-
-
 def _reconcile(ledger: Ledger, settings: Settings) -> list[Any]:
-    from ..service import ImagineService
+    """What ``imagine-agent reconcile`` does, on the console's ledger (no key, no client needed)."""
+    from ..books import reconcile_ledger
 
-    return ImagineService.reconcile(cast(ImagineService, _LedgerAndSettings(ledger, settings)))
+    return reconcile_ledger(ledger, settings.rpc_url)
 
 
 class ConsoleServer:

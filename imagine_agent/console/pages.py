@@ -222,7 +222,7 @@ def receipts_page(payments: Iterable[PaymentRecord], filters: dict[str, str], st
     count = 0
     for p in payments:
         count += 1
-        origin = "sandbox" if is_sandbox(p.resource) else "real"
+        origin = "sandbox" if p.sandbox else "real"  # as recorded when it was paid (money-safety rule 8)
         body.append(f'<tr data-id="{escape(p.id)}" data-state="{p.state.value}"><td>{when(p.created_at)}</td>'
                     f'<td><span class="badge {p.state.value}">{p.state.value}</span></td>'
                     f'<td class="num">{usdc(p.amount)}</td><td>{escape(p.network)}</td>'

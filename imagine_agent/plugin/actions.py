@@ -12,7 +12,7 @@ from ..approvals import QueueApprover
 from ..config import Settings
 from ..errors import AwaitingApprovalError, ImagineError
 from ..models import MAX_DURATION, MAX_PROMPT_CHARS, MIN_DURATION, TaskStatus
-from ..money import format_usdc
+from ..money import format_usdc, usdc_fields
 from ..service import BudgetReport, GenerationOutcome, QuoteResult
 from ..wallet import ApprovalRequest
 from .shapes import Action, Callback, Content, Parameter
@@ -164,7 +164,7 @@ def _delivery(outcome: GenerationOutcome) -> dict[str, Any]:
         "videoUrl": status.video_url if status else None,
         "previewUrl": status.preview_url if status else None,
         "videoPath": str(outcome.downloads.video) if outcome.downloads else None,
-        "amount": str(outcome.payment.amount) if outcome.payment else None,
+        **usdc_fields(outcome.payment.amount if outcome.payment else None),
         "transaction": outcome.payment.transaction if outcome.payment else None,
     }
 
@@ -347,7 +347,7 @@ async def _quote(runtime: Any, message: Any, state: Any = None, options: Any = N
         reply = f'A video of "{prompt}" costs {price}, {verdict}. I can spend up to {_usdc(result.remaining)} now.'
         await _say(callback, _content(reply, name))
         return {"success": True, "text": reply,
-                "values": {"success": True, "price": str(result.quote.amount), "allowed": result.allowed},
+                "values": {"success": True, **usdc_fields(result.quote.amount, "price"), "allowed": result.allowed},
                 "data": {"actionName": name, **result.to_json()}}
     except Exception as exc:
         failure = _failure(name, exc)
@@ -392,6 +392,7 @@ async def _check(runtime: Any, message: Any, state: Any = None, options: Any = N
             task = await asyncio.to_thread(service.ledger.get_task, task_id)
             record = {"taskId": task_id, "prompt": task.prompt if task else "", "videoUrl": status.video_url,
                       "previewUrl": status.preview_url, "videoPath": str(files.video), "amount": None,
+                      "amountUsdc": None,
                       "transaction": None}
             video.deliver(record)
             reply = f"Video {task_id} is ready: {status.video_url}\nSaved to {files.video}"

@@ -28,6 +28,7 @@ from ..models import (
     SettlementResponse,
     TemplateData,
 )
+from ..origin import SANDBOX_HEADER
 from ..x402 import X402_VERSION, decode_payment_header, encode_payment_response
 from .config import Fault, SandboxConfig
 from .paywall import DEFAULT_DURATION, payment_required_body
@@ -205,11 +206,33 @@ async def parse_create(request: Request) -> Order | str:
 # -------------------------------------------------------------------------------------------- app
 
 
+class _AnnounceSandbox:
+    """Adds ``X-Imagine-Sandbox: 1`` to every answer (plain ASGI, so faults that drop connections stay as they are)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def announce(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                header = (SANDBOX_HEADER.lower().encode(), b"1")
+                message = {**message, "headers": [*message.get("headers", []), header]}
+            await send(message)
+
+        await self.app(scope, receive, announce)
+
+
 def create_app(config: SandboxConfig | None = None) -> FastAPI:
     """A fresh sandbox app with its own state at ``app.state.sandbox``."""
     sandbox = Sandbox(config or SandboxConfig())
     app = FastAPI(title="Imagine API sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = sandbox
+    if sandbox.config.announce_sandbox:
+        app.add_middleware(_AnnounceSandbox)
 
     async def delay(path: str, task_id: str | None = None, *, paid: bool = False) -> None:
         fault = sandbox.take({"delay"}, path, task_id, when=lambda f: paid or not f.param("paid_only"))

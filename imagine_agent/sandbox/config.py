@@ -243,7 +243,9 @@ class SandboxConfig(BaseModel):
       answers 202 with the original taskId (and receipt) instead of a 402 ``nonce_already_used``. A careful
       x402 server does this: the chain settles a nonce once, so the retry after a lost response is safe,
       and the client gets what it paid for. ``False`` behaves like a naive server.
-    - ``video_seconds_cap``: rendered MP4 length cap, to keep renders fast.
+    - ``video_seconds_cap``: rendered MP4 length cap; by default the MP4 lasts the paid duration.
+    - ``announce_sandbox``: every answer carries ``X-Imagine-Sandbox: 1``, so a client on loopback records
+      its payments as sandbox money (separate windows of the same caps). ``False`` stands in for a real server.
     - ``faults``: armed at start (and again by ``reset``). ``clock``: injectable time source.
     - ``rpc_url`` / ``relayer_key``: settle on a real node instead (``imagine-agent devnet`` prints both):
       balances and used nonces are read from the chain, and settling sends ``transferWithAuthorization``
@@ -265,7 +267,8 @@ class SandboxConfig(BaseModel):
     default_balance: int = Field(default=1_000_000_000, ge=0)
     balances: dict[str, int] = Field(default_factory=dict)
     idempotent_replay: bool = True
-    video_seconds_cap: float = Field(default=2.0, gt=0, le=60)
+    video_seconds_cap: float = Field(default=60.0, gt=0, le=60)
+    announce_sandbox: bool = True
     faults: list[Fault] = Field(default_factory=list)
     clock: Callable[[], float] = time.time
     rpc_url: str | None = Field(default=None, repr=False)

@@ -36,8 +36,9 @@ def test_one_shot_json(run: Any, tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     (line,) = out.stdout.strip().splitlines()
     reply = json.loads(line)
-    assert set(reply) == {"reply", "taskId", "paid", "videoPath", "modelCalls"}
-    assert reply["modelCalls"] == 3 and reply["paid"]["amount"] == "1.000000 USDC"
+    assert set(reply) == {"reply", "taskId", "paid", "videoPath", "modelCalls", "sandbox"} and reply["sandbox"] is True
+    assert reply["paid"]["amount"] == "1000000"  # atomic units beside the decimal, as every surface gives them
+    assert reply["modelCalls"] == 3 and reply["paid"]["amountUsdc"] == "1"
     assert (tmp_path / reply["videoPath"]).stat().st_size > 0
     assert reply["taskId"] in reply["reply"] and "not an LLM" in reply["reply"]
 
@@ -62,13 +63,13 @@ def test_no_terminal_and_no_yes_declines_the_payment(run: Any) -> None:
 def test_yes_approves(run: Any) -> None:
     out = run("--yes", "--json", PRICEY)
     reply = json.loads(out.stdout)
-    assert reply["paid"]["amount"] == "2.500000 USDC" and reply["modelCalls"] == 3
+    assert reply["paid"]["amountUsdc"] == "2.5" and reply["modelCalls"] == 3
 
 
 def test_interactive_session(run: Any) -> None:
     out = run("--json", stdin=f"{CORGI}\n\nwhat's my budget?\nexit\nnever read\n")
     first, second = (json.loads(line) for line in out.stdout.strip().splitlines())
-    assert first["paid"]["amount"] == "1.000000 USDC"
+    assert first["paid"]["amountUsdc"] == "1"
     assert "spent 1.000000 USDC" in second["reply"] and second["taskId"] is None
 
 
@@ -92,7 +93,7 @@ def test_terminal_approval_can_drop_the_coin(service: ImagineService, monkeypatc
     session.context.output_dir = service.output_dir
     turn = session.send(CORGI + " and coin it")
     assert "deploys a coin" in asked[0] and len(asked) == 2
-    assert turn.to_json()["paid"]["amount"] == "1.000000 USDC"
+    assert turn.to_json()["paid"]["amountUsdc"] == "1"
     assert service.requests.paid_creates[0]["templateData"].get("autoClank", False) is False  # type: ignore[attr-defined]
     assert "creator" not in turn.reply
 
@@ -101,7 +102,7 @@ def test_terminal_approval_yes(service: ImagineService, monkeypatch: pytest.Monk
     monkeypatch.setattr(typer, "confirm", lambda text, **kwargs: True)
     session = ChatSession(service, interactive=True)
     turn = session.send(PRICEY)
-    assert turn.to_json()["paid"]["amount"] == "2.500000 USDC"
+    assert turn.to_json()["paid"]["amountUsdc"] == "2.5"
     assert sorted(name for name, _ in turn.tool_results) == ["budget_status", "generate_video", "quote_video"]
     assert turn.tool_results[-1][0] == "generate_video"
 

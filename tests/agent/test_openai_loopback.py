@@ -109,6 +109,6 @@ def test_cli_chat_with_a_configured_openai_model(openai_url: tuple[str, FastAPI]
     out = CliRunner().invoke(cli, ["chat", "--json", "make me an 8-second video of a corgi surfing"])
     assert out.exit_code == 0, out.output
     reply = json.loads(out.stdout.strip().splitlines()[-1])
-    assert reply["modelCalls"] == 3 and reply["paid"]["amount"] == "1.000000 USDC"
+    assert reply["modelCalls"] == 3 and reply["paid"]["amountUsdc"] == "1"
     assert (tmp_path / reply["videoPath"]).exists()
     assert api.state.requests[0]["model"] == "loopback-gpt"

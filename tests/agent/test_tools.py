@@ -178,8 +178,8 @@ def test_generate_streams_progress_and_downloads(context: ImagineContext) -> Non
     events: list[Any] = []
     out = json.loads(GenerateVideoTool().invoke({**VIDEO, "runtime": _runtime(context, events)}))
     assert out["status"] == "completed" and Path(out["videoPath"]).stat().st_size > 0
-    assert out["paid"]["amount"] == "0.500000 USDC" and out["paid"]["transaction"].startswith("0x")
-    assert out["sandbox"] and out["budgetLeft"]["nextCall"] == "5.000000 USDC"
+    assert out["paid"]["amountUsdc"] == "0.5" and out["paid"]["transaction"].startswith("0x")
+    assert out["sandbox"] and out["budgetLeft"]["nextCallUsdc"] == "5"
     stages = [e["stage"] for e in events]
     assert all(e["type"] == PROGRESS_EVENT and e["taskId"] == out["taskId"] for e in events)
     assert stages[0] == "paid" and stages[-1] == "downloaded" and "status" in stages
@@ -197,14 +197,14 @@ async def test_async_tools(context: ImagineContext) -> None:
     status = json.loads(await tools["video_status"].ainvoke({"task_id": out["taskId"], "runtime": runtime}))
     assert status["status"] == "completed"
     budget = json.loads(await tools["budget_status"].ainvoke({"runtime": runtime}))
-    assert budget["spent"] == "0.500000 USDC" and budget["autoClankPolicy"] == "never"
+    assert budget["spentUsdc"] == "0.5" and budget["autoClankPolicy"] == "never"
 
 
 def test_a_long_job_hands_back_its_task_id(context: ImagineContext) -> None:
     slow = ImagineContext(service=context.service, output_dir=context.output_dir, wait_seconds=0.001)
     out = json.loads(GenerateVideoTool(context=slow).invoke(VIDEO))
     assert out["status"] == "still_running" and "wait_for_video" in out["next"]
-    assert out["paid"]["amount"] == "0.500000 USDC"
+    assert out["paid"]["amountUsdc"] == "0.5"
     done = json.loads(WaitForVideoTool(context=context).invoke({"task_id": out["taskId"]}))
     assert done["status"] == "completed" and Path(done["videoPath"]).exists()
     assert done["paid"]["transaction"] == out["paid"]["transaction"]
@@ -217,7 +217,7 @@ def test_failed_generation_says_what_was_paid(context: ImagineContext) -> None:
                                                                  type="tool_call"))
     assert message.status == "error"
     out = json.loads(message.content)
-    assert out["error"] == "GenerationFailedError" and out["paid"]["amount"] == "0.500000 USDC"
+    assert out["error"] == "GenerationFailedError" and out["paid"]["amountUsdc"] == "0.5"
     assert context.service.ledger.get_task(out["taskId"]).status == "failed"
     again = GenerateVideoTool(context=context).invoke(VIDEO)  # a failed job is not "open": a retry pays anew
     assert json.loads(again)["status"] == "completed"

@@ -20,7 +20,8 @@ KEY = "0x" + "7e" * 32
 
 @pytest.fixture
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig(speed=600)) as s:
+    """A stand-in for the real API: it does not identify itself as the sandbox, so its money counts as real."""
+    with SandboxServer(SandboxConfig(speed=600, announce_sandbox=False)) as s:
         yield s
 
 
@@ -50,7 +51,8 @@ def test_generate_json_contract_and_files(run, server: SandboxServer, tmp_path: 
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["status"] == "completed" and body["taskId"]
-    assert set(body["paid"]) == {"amount", "asset", "network", "payTo", "payer", "transaction"}
+    assert set(body["paid"]) == {"amount", "amountUsdc", "asset", "network", "payTo", "payer", "transaction"}
+    assert body["paid"]["amountUsdc"] == "1" and body["sandbox"] is False
     assert body["paid"]["transaction"] == server.state.settlements()[0].transaction
     assert body["result"]["generation"]["video"]["url"]
     assert Path(body["videoPath"]).stat().st_size > 0
@@ -76,12 +78,12 @@ def test_exit_codes(run, server: SandboxServer) -> None:
     assert failed.exit_code == 1 and json.loads(failed.stdout)["error"] == "GenerationFailedError"
     assert server.state.settlements()  # the failed video was paid for, and that is recorded
     unreachable = run("generate", "x", "--json", IMAGINE_BASE_URL="http://127.0.0.1:9")
-    assert unreachable.exit_code == 4
+    assert unreachable.exit_code == 6  # nothing was sent: a network failure before paying is not 4
 
 
 def test_unknown_payment_exits_4(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    with SandboxServer(SandboxConfig(speed=600, idempotent_replay=False)) as s:
+    with SandboxServer(SandboxConfig(speed=600, idempotent_replay=False, announce_sandbox=False)) as s:
         s.state.add_faults({"kind": "error_after_settle"})
         result = CliRunner().invoke(app, ["generate", "lost", "--json"], env={
             "IMAGINE_PRIVATE_KEY": KEY, "IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_BASE_URL": s.url})

@@ -64,7 +64,7 @@ async def test_async_download_to_disk(async_client, tmp_path: Path) -> None:
 
 
 def test_wrong_payee_is_refused_before_signing(make_wallet, signer, ledger) -> None:
-    with SandboxServer(SandboxConfig(speed=SPEED, pay_to="0x" + "66" * 20)) as server, \
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED, pay_to="0x" + "66" * 20)) as server, \
             ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c:
         with pytest.raises(PolicyViolationError, match="payTo allowlist"):
             c.create("a cat")
@@ -73,11 +73,11 @@ def test_wrong_payee_is_refused_before_signing(make_wallet, signer, ledger) -> N
 
 
 def test_wrong_network_and_price_over_cap_refused(make_wallet, signer, ledger) -> None:
-    with SandboxServer(SandboxConfig(speed=SPEED, network="base-sepolia")) as server, \
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED, network="base-sepolia")) as server, \
             ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c:
         with pytest.raises(PolicyViolationError):
             c.create("a cat")
-    with SandboxServer(SandboxConfig(speed=SPEED)) as server, \
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server, \
             ImagineClient(server.url, wallet=make_wallet(per_call=999_999), poll=FAST_POLL) as c:
         with pytest.raises(BudgetExceededError, match="per-call cap"):
             c.create("a cat", duration=8)
@@ -122,7 +122,7 @@ def test_status_of_each_state(client: ImagineClient) -> None:
 
 
 def test_wait_timeout_says_how_to_resume(make_wallet) -> None:
-    with SandboxServer(SandboxConfig(speed=1.0)) as server, \
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=1.0)) as server, \
             ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c:
         job = c.create("a long one")
         with pytest.raises(ImagineTimeoutError, match=f"imagine-agent wait {job.task_id}"):
@@ -130,7 +130,7 @@ def test_wait_timeout_says_how_to_resume(make_wallet) -> None:
 
 
 def test_insufficient_funds_is_a_rejection(make_wallet, ledger) -> None:
-    with SandboxServer(SandboxConfig(speed=SPEED, default_balance=0)) as server, \
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED, default_balance=0)) as server, \
             ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c:
         with pytest.raises(PaymentRejectedError, match="insufficient_funds"):
             c.create("a cat")

@@ -58,7 +58,8 @@ def operator(tmp_path: Path) -> Iterator[Operator]:
     key = PrivateKeySigner.generate().export_private_key()
     data = tmp_path / "data"
     data.mkdir()
-    with SandboxServer(SandboxConfig(speed=150)) as sandbox:
+    # A stand-in for the real API (it does not claim to be the sandbox): its payments land in the operator's ledger.
+    with SandboxServer(SandboxConfig(speed=150, announce_sandbox=False)) as sandbox:
         env = subprocess_env(data, IMAGINE_PRIVATE_KEY=key, IMAGINE_POLL_FIRST="0.05", IMAGINE_POLL_FLOOR="0.05",
                              IMAGINE_POLL_CAP="0.2", IMAGINE_ALLOW_PRIVATE_IMAGE_URLS="1")
         yield Operator(data, key, sandbox, env)

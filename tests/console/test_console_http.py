@@ -48,10 +48,10 @@ def _logged_in(server: ConsoleServer) -> tuple[httpx.Client, str]:
 
 
 def _pay(ledger: Ledger, request_hash: str, *, resource: str = "https://eliza.getimagine.club/generation/create?sig=TOP",
-         amount: int = 250_000) -> str:
+         amount: int = 250_000, sandbox: bool = False) -> str:
     record = ledger.reserve(request_hash=request_hash, amount=amount, asset=USDC_BASE, network="base",
                             pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96", payer="0x" + "1" * 40,
-                            resource=resource, caps=Caps(per_call=5_000_000))
+                            resource=resource, caps=Caps(per_call=5_000_000), sandbox=sandbox)
     ledger.journal_authorization(record.id, nonce="0x" + request_hash.encode().hex().ljust(64, "0"),
                                  valid_before=2_000_000_000, header=SECRET_HEADER)
     ledger.mark_paid(record.id, task_id=f"task-{request_hash}", transaction="0x" + "ab" * 32)
@@ -98,7 +98,8 @@ def test_nothing_secret_is_rendered(server: ConsoleServer, ledger: Ledger) -> No
 
 def test_receipt_filters(server: ConsoleServer, ledger: Ledger) -> None:
     _pay(ledger, "real")
-    _pay(ledger, "local", resource="http://127.0.0.1:8402/generation/create")
+    _pay(ledger, "local", resource="http://127.0.0.1:8402/generation/create", sandbox=True)  # as recorded
+    _pay(ledger, "stand-in", resource="http://127.0.0.1:8403/generation/create")  # loopback, yet real money
     client, _ = _logged_in(server)
 
     def count(query: str) -> int:
@@ -107,7 +108,7 @@ def test_receipt_filters(server: ConsoleServer, ledger: Ledger) -> None:
         return int(found.group(1))
 
     assert (count(""), count("origin=sandbox"), count("origin=real"), count("state=paid"), count("state=unknown")) \
-        == (2, 1, 1, 2, 0)
+        == (3, 1, 2, 3, 0)
     assert count("endpoint=http://127.0.0.1:8402/generation/create") == 1
 
 

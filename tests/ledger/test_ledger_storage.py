@@ -109,12 +109,13 @@ def test_a_version_1_ledger_upgrades_with_its_rows_and_takes_the_new_states(
 ) -> None:
     monkeypatch.setattr(ledger_module, "_MIGRATIONS", ledger_module._MIGRATIONS[:1])
     with open_ledger(ledger_url) as old:
-        record = reserve(old)
-        old.journal_authorization(record.id, nonce="0x" + "ab" * 32, valid_before=2**40, header="hdr")
+        record_id = _insert_version_1_row(old)
     assert _versions(ledger_url) == [1]
     monkeypatch.undo()
     with open_ledger(ledger_url) as upgraded:
-        assert upgraded.get(record.id).header == "hdr"  # the journal survived the rebuild
+        record = upgraded.get(record_id)
+        assert record.header == "hdr"  # the journal survived the rebuild
+        assert record.sandbox is False and record.origin == ""  # an old row counts as real money
         upgraded.mark_pending(record.id, transaction="0x" + "cd" * 32, reason="settlement_pending")
         pending = upgraded.get(record.id)
         assert pending.state is PaymentState.PENDING and pending.transaction == "0x" + "cd" * 32
@@ -123,6 +124,18 @@ def test_a_version_1_ledger_upgrades_with_its_rows_and_takes_the_new_states(
         assert upgraded.get(record.id).state is PaymentState.CANCELLED
         assert upgraded.totals(Caps(per_call=USDC)).unknown == 0  # cancelled can never settle
     assert _versions(ledger_url) == list(range(1, SCHEMA_VERSION + 1))
+
+
+def _insert_version_1_row(ledger: Ledger) -> str:
+    """A reserved, journaled payment written with the version 1 columns only (as an old release wrote it)."""
+    columns = ledger_module._PAYMENT_COLUMNS[:18]
+    values = ("old-1", "request-1", "reserved", USDC, "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", "base",
+              "0x000000000000000000000000000000000000dEaD", "0x1111111111111111111111111111111111111111",
+              "https://api.example/generation/create", None, "0x" + "ab" * 32, 2**40, "hdr", None, None, None,
+              1.0, 1.0)
+    with ledger._begin("write") as tx:  # type: ignore[attr-defined]
+        tx.execute(f"INSERT INTO payments ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values)
+    return "old-1"
 
 
 def test_sqlite_file_is_wal_private_and_created_with_its_directory(tmp_path: Path) -> None:

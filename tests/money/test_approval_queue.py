@@ -138,6 +138,7 @@ def test_one_approval_pays_once_under_concurrency(tmp_path: Path) -> None:
     """Eight processes' worth of wallets race to use one approval: exactly one reservation is made."""
     import threading
 
+    from imagine_agent.errors import PaymentInFlightError
     from imagine_agent.ledger import Caps
     from imagine_agent.wallet import PaymentPolicy, Wallet
 
@@ -155,7 +156,7 @@ def test_one_approval_pays_once_under_concurrency(tmp_path: Path) -> None:
             try:
                 wallet.authorize(parse_payment_required(SPEC_402), resource_url=URL, request_hash="h")
                 results.append("signed")
-            except ApprovalDeniedError as exc:
+            except (ApprovalDeniedError, PaymentInFlightError) as exc:  # in flight: the winner's reservation
                 results.append(exc.code)
 
     threads = [threading.Thread(target=pay) for _ in range(8)]
@@ -164,7 +165,7 @@ def test_one_approval_pays_once_under_concurrency(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert results.count("signed") == 1 and len(results) == 8
-    assert set(results) - {"signed"} <= {"approval_denied", "approval_expired"}
+    assert set(results) - {"signed"} <= {"approval_denied", "approval_expired", "payment_in_flight"}
     with open_ledger(db) as ledger:
         assert len(ledger.payments()) == 1 and ledger.get_approval(entry.id).state is ApprovalState.USED
 

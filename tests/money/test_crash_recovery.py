@@ -47,7 +47,7 @@ def check_exactly_one_payment(server: SandboxServer, data_dir: Path) -> None:
 
 @pytest.mark.parametrize("step", ["reserved", "journaled", "paid", "waiting"])
 def test_kill_at_step_then_restart(step: str, tmp_path: Path) -> None:
-    with SandboxServer(SandboxConfig(speed=300)) as server:
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=300)) as server:
         crashed = run_child(server.url, tmp_path, step)
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
         survivor = run_child(server.url, tmp_path, "none")
@@ -59,7 +59,7 @@ def test_kill_at_step_then_restart(step: str, tmp_path: Path) -> None:
 
 def test_kill_while_the_paid_request_is_in_flight(tmp_path: Path) -> None:
     """The server settled, but the process died before it read the 202."""
-    with SandboxServer(SandboxConfig(speed=300)) as server:
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=300)) as server:
         server.state.add_faults({"kind": "delay", "match": "create", "params": {"seconds": 3.0, "paid_only": True}})
         proc = start_child(server.url, tmp_path, "none")
         deadline = time.monotonic() + 60

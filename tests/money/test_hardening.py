@@ -109,7 +109,7 @@ def close(client: ImagineClient | AsyncImagineClient) -> None:
 
 def scripted(paid_answer: Callable[[httpx.Request], httpx.Response]) -> httpx.MockTransport:
     """A server below the client: the spec's 402 for an unpaid create, ``paid_answer`` for a paid one."""
-    config = SandboxConfig()
+    config = SandboxConfig(announce_sandbox=False)
 
     def handle(request: httpx.Request) -> httpx.Response:
         if request.headers.get("x-payment"):
@@ -191,7 +191,7 @@ def test_rule1_a_named_failure_that_agrees_with_our_values_is_still_a_rejection(
 
 def test_rule1_expired_claim_after_settlement_on_a_real_server(flavour: str, make_wallet, ledger: Ledger) -> None:
     """The sandbox settles, then says "expired" with a minute left: old code released it as rejected."""
-    with SandboxServer(SandboxConfig(speed=SPEED, idempotent_replay=False)) as server:
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED, idempotent_replay=False)) as server:
         server.state.add_faults({"kind": "payment_required_after_settle",
                                  "params": {"error": "invalid_exact_evm_payload_authorization_valid_before"}})
         client = make_client(flavour, server.url, make_wallet())
@@ -224,7 +224,7 @@ class ReleasingSigner(CountingSigner):
 def test_rule3_a_signer_whose_reservation_was_released_fails_closed(flavour: str, tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     signer = ReleasingSigner(path)
-    with open_ledger(path) as ledger, SandboxServer(SandboxConfig(speed=SPEED)) as server:
+    with open_ledger(path) as ledger, SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
         wallet = Wallet(signer, ledger, PaymentPolicy(caps=Caps(per_call=5_000_000)))
         client = make_client(flavour, server.url, wallet)
         seen = sent_headers(client)
@@ -302,7 +302,7 @@ def test_rule5_wallet_authorize_refuses_a_second_signature_unless_new(make_walle
 
 def test_rule5_a_second_client_create_after_a_lost_answer_is_refused(flavour: str, make_wallet, ledger: Ledger,
                                                                      signer: CountingSigner) -> None:
-    with SandboxServer(SandboxConfig(speed=SPEED, idempotent_replay=False)) as server:
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED, idempotent_replay=False)) as server:
         server.state.add_faults({"kind": "drop_after_payment", "times": -1})
         client = make_client(flavour, server.url, make_wallet())
         try:
@@ -319,7 +319,7 @@ def test_rule5_a_second_client_create_after_a_lost_answer_is_refused(flavour: st
 
 
 def test_rule4_identical_generates_on_threads_pay_once(tmp_path: Path) -> None:
-    with SandboxServer(SandboxConfig(speed=SPEED)) as server:
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
         settings = Settings(base_url=server.url, private_key=KEY, data_dir=tmp_path, poll_first=0.02,
                             poll_floor=0.02, approval_threshold=None)
         with ImagineService.create(settings) as service:
@@ -357,7 +357,7 @@ def _generate_in_process(url: str, data_dir: str, ledger_url: str | None, start:
 def test_rule4_identical_generates_in_processes_pay_once(engine: str, tmp_path: Path,
                                                          request: pytest.FixtureRequest) -> None:
     ledger_url = None if engine == "sqlite" else request.getfixturevalue("postgres_url")
-    with SandboxServer(SandboxConfig(speed=SPEED)) as server:
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
         ctx = mp.get_context("spawn")
         start, out = ctx.Event(), ctx.Queue()
         procs = [ctx.Process(target=_generate_in_process, args=(server.url, str(tmp_path), ledger_url, start, out))
@@ -492,7 +492,7 @@ class FreezingSigner(CountingSigner):
 
 def test_rule7_frozen_right_before_the_send_sends_nothing(flavour: str, ledger: Ledger) -> None:
     signer = FreezingSigner(ledger)
-    with SandboxServer(SandboxConfig(speed=SPEED)) as server:
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
         client = make_client(flavour, server.url, Wallet(signer, ledger, PaymentPolicy(caps=Caps(per_call=10**7))))
         seen = sent_headers(client)
         try:
@@ -506,7 +506,7 @@ def test_rule7_frozen_right_before_the_send_sends_nothing(flavour: str, ledger: 
 
 
 def test_rule7_service_recovery_waits_for_unfreeze_then_sends_the_same_header(tmp_path: Path) -> None:
-    with SandboxServer(SandboxConfig(speed=SPEED)) as server:
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
         settings = Settings(base_url=server.url, private_key=KEY, data_dir=tmp_path, poll_first=0.02,
                             poll_floor=0.02, approval_threshold=None)
         with ImagineService.create(settings) as service:
@@ -530,7 +530,7 @@ def test_rule7_service_recovery_waits_for_unfreeze_then_sends_the_same_header(tm
 
 
 def test_rule8_a_price_rise_after_the_quote_is_refused_with_nothing_signed(tmp_path: Path) -> None:
-    with SandboxServer(SandboxConfig(speed=SPEED)) as server:
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
         settings = Settings(base_url=server.url, private_key=KEY, data_dir=tmp_path, poll_first=0.02,
                             poll_floor=0.02, approval_threshold=None)
         with ImagineService.create(settings) as service:
@@ -547,7 +547,7 @@ def test_rule8_a_price_rise_after_the_quote_is_refused_with_nothing_signed(tmp_p
 
 
 def test_rule8_the_client_refuses_above_max_amount(flavour: str, make_wallet, signer: CountingSigner) -> None:
-    with SandboxServer(SandboxConfig(speed=SPEED)) as server:
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
         client = make_client(flavour, server.url, make_wallet())
         try:
             with pytest.raises(PriceChangedError):

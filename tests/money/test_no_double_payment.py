@@ -37,7 +37,7 @@ def test_ambiguous_faults_recover_with_the_same_header(fault, client: ImagineCli
 
 
 def test_timeout_after_settlement_is_retried_with_the_same_header(make_wallet, signer, ledger) -> None:
-    with SandboxServer(SandboxConfig(speed=SPEED)) as server, \
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server, \
             ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL, timeout=0.5) as c:
         server.state.add_faults({"kind": "delay", "match": "create", "params": {"seconds": 1.5, "paid_only": True}})
         sent: list[str] = []
@@ -61,7 +61,7 @@ def test_many_videos_many_faults_one_payment_each(client: ImagineClient, sandbox
 
 
 def test_without_idempotent_replay_a_lost_answer_is_unknown_not_repaid(make_wallet, signer, ledger) -> None:
-    config = SandboxConfig(speed=SPEED, idempotent_replay=False)
+    config = SandboxConfig(announce_sandbox=False, speed=SPEED, idempotent_replay=False)
     with SandboxServer(config) as server, ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c:
         server.state.add_faults({"kind": "error_after_settle"})
         with pytest.raises(PaymentStateUnknownError, match="counts as spent"):
@@ -83,7 +83,7 @@ def test_server_unreachable_signs_nothing(make_wallet, signer, ledger) -> None:
 
 
 def test_persistent_5xx_after_payment_ends_unknown(make_wallet, signer, ledger) -> None:
-    with SandboxServer(SandboxConfig(speed=SPEED)) as server, \
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server, \
             ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c:
         server.state.add_faults({"kind": "error_after_settle", "times": -1})
         with pytest.raises(PaymentStateUnknownError):
@@ -95,7 +95,7 @@ def test_persistent_5xx_after_payment_ends_unknown(make_wallet, signer, ledger) 
 
 def test_payment_never_settled_but_unanswered_is_unknown(make_wallet, signer, ledger) -> None:
     """5xx before settlement, forever: we cannot tell it from a lost answer, so it counts as spent."""
-    with SandboxServer(SandboxConfig(speed=SPEED)) as server, \
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server, \
             ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c:
         server.state.add_faults({"kind": "error_before_settle", "times": -1})
         with pytest.raises(PaymentStateUnknownError):

@@ -24,7 +24,7 @@ def service_for(server: SandboxServer, tmp_path: Path, *, rpc: bool) -> ImagineS
 
 
 def test_rpc_proves_a_lost_answer_was_paid(tmp_path: Path) -> None:
-    with SandboxServer(SandboxConfig(speed=600, idempotent_replay=False)) as server, \
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=600, idempotent_replay=False)) as server, \
             service_for(server, tmp_path, rpc=True) as service:
         server.state.add_faults({"kind": "error_after_settle"})
         with pytest.raises(PaymentStateUnknownError):
@@ -41,7 +41,7 @@ def test_rpc_proves_a_lost_answer_was_paid(tmp_path: Path) -> None:
 
 def test_rpc_releases_an_unsettled_payment_only_after_expiry_by_block_time(tmp_path: Path) -> None:
     skew = [0.0]  # the sandbox's clock is its chain's block time
-    config = SandboxConfig(speed=600, clock=lambda: time.time() + skew[0])
+    config = SandboxConfig(announce_sandbox=False, speed=600, clock=lambda: time.time() + skew[0])
     with SandboxServer(config) as server, service_for(server, tmp_path, rpc=True) as service:
         server.state.add_faults({"kind": "error_before_settle", "times": -1})
         with pytest.raises(PaymentStateUnknownError):
@@ -59,7 +59,7 @@ def test_rpc_releases_an_unsettled_payment_only_after_expiry_by_block_time(tmp_p
 
 
 def test_without_rpc_unknown_stays_unknown_and_rejected_expires(tmp_path: Path) -> None:
-    with SandboxServer(SandboxConfig(speed=600, default_balance=0)) as server, \
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=600, default_balance=0)) as server, \
             service_for(server, tmp_path, rpc=False) as service:
         with pytest.raises(PaymentRejectedError, match="insufficient_funds"):
             service.generate("no funds", wait=False)

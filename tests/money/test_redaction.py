@@ -101,7 +101,7 @@ def test_cli_confirm_shows_inert_text(monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[str] = []
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
     monkeypatch.setattr(typer, "confirm", lambda text, **kw: asked.append(text) or False)
-    approve = cli._approver(False, False)
+    approve = cli._approver(False)
     assert approve(ApprovalRequest(2_500_000, "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96", "base", "r", HOSTILE)) \
         is False
     (text,) = asked

@@ -591,9 +591,9 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def _check_settings_error(exc: ValueError, secret: str | None) -> None:
-    from imagine_agent.cli import _config_problem
+    from imagine_agent.config import settings_problem
 
-    message = _config_problem(exc)
+    message = settings_problem(exc)
     assert message and "Traceback" not in message
     if secret and len(secret) >= 8:
         assert secret not in message, "the CLI message would show the private key"
@@ -601,7 +601,9 @@ def _check_settings_error(exc: ValueError, secret: str | None) -> None:
 
 def check_settings_env(fuzz: Fuzz, env: dict[str, str]) -> None:
     values = {f"IMAGINE_{k.upper()}": v for k, v in env.items()}
-    with _environment({**values, "IMAGINE_CONFIG": str(fuzz.workdir / "absent.toml")}):
+    empty = fuzz.workdir / "empty.toml"  # an existing, empty config: only the environment is fuzzed
+    empty.touch()
+    with _environment({**values, "IMAGINE_CONFIG": str(empty)}):
         try:
             Settings()
         except ValidationError as exc:

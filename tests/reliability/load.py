@@ -105,7 +105,7 @@ async def _client(
 def _serve(speed: float) -> None:
     from imagine_agent.sandbox import SandboxConfig, SandboxServer
 
-    with SandboxServer(SandboxConfig(speed=speed)) as server:
+    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=speed)) as server:
         print(server.url, flush=True)
         threading.Event().wait()  # until terminated
 

@@ -479,7 +479,7 @@ def run_row(row: Row, workdir: Path) -> Result:
     wallet = Wallet(signer, ledger, PaymentPolicy(caps=Caps(per_call=5_000_000)))
     started = time.perf_counter()
     try:
-        with SandboxServer(SandboxConfig(speed=row.speed, idempotent_replay=row.replay)) as server:
+        with SandboxServer(SandboxConfig(announce_sandbox=False, speed=row.speed, idempotent_replay=row.replay)) as server:
             server.state.add_faults([dict(fault) for fault in row.arm])
             if row.client == "sync":
                 trace = _drive_sync(row, server.url, wallet, workdir)

@@ -18,7 +18,7 @@ from imagine_agent.x402 import (
     transfer_typed_data,
 )
 
-SPEC_402_FILE = Path(__file__).parents[3] / "shared/spec/payment-required.json"
+SPEC_402_FILE = Path(__file__).parents[1] / "payment-required.json"  # the spec's 402 body, kept in the repo
 START = 1_800_000_000.0
 BODY: dict[str, Any] = {
     "prompt": "A futuristic character waves in a neon cyberpunk city",

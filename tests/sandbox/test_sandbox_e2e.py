@@ -60,12 +60,14 @@ def test_port_is_released_after_stop() -> None:
 
 
 def test_full_purchase_over_http() -> None:
+    """Also: every answer says it is the sandbox (a loopback client then records sandbox money)."""
     signer = PrivateKeySigner.generate()
     with SandboxServer(FAST) as server, httpx.Client(base_url=server.url, timeout=10) as client:
         response, _ = paid(client, signer)
         assert response.status_code == 202
         receipt = decode_payment_response(response.headers["X-PAYMENT-RESPONSE"])
         assert receipt.success and receipt.payer == signer.address
+        assert response.headers["X-Imagine-Sandbox"] == "1"
         task_id = response.json()["taskId"]
         seen = set()
         deadline = time.monotonic() + 10
@@ -80,7 +82,7 @@ def test_full_purchase_over_http() -> None:
         assert video.headers["content-type"] == "video/mp4"
         with av.open(io.BytesIO(video.content), mode="r") as container:
             assert container.streams.video[0].codec_context.name == "h264"
-            assert len(list(container.decode(video=0))) == 24
+            assert len(list(container.decode(video=0))) == 48  # the 8 s paid for, at 6 fps
         [row] = client.get("/_admin/settlements").json()
         assert row["taskId"] == task_id and row["amount"] == "1000000"
 

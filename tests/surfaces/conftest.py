@@ -20,8 +20,11 @@ SPEED = "200"
 def subprocess_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment for a surface run as a subprocess: no IMAGINE_* from the developer's shell."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_")}
+    config = data_dir / "empty-imagine.toml"  # not the developer's imagine.toml (a missing one is an error)
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.touch()
     env.update({"IMAGINE_DATA_DIR": str(data_dir), "IMAGINE_SANDBOX_SPEED": SPEED, "PYTHONUNBUFFERED": "1",
-                "IMAGINE_CONFIG": str(data_dir / "no-such-imagine.toml")})
+                "IMAGINE_CONFIG": str(config)})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(extra)
     return env

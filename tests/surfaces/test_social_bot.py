@@ -28,7 +28,8 @@ REQUESTS = [{"id": f"r{i}", "from": f"@user{i}", "text": f"scene number {i}: a l
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig(speed=150)) as server:  # each job takes 0.4-1.2 s
+    # Each job takes 0.4-1.2 s. A stand-in for the real API: its payments go to the operator's ledger.
+    with SandboxServer(SandboxConfig(speed=150, announce_sandbox=False)) as server:
         yield server
 
 
@@ -135,7 +136,7 @@ def test_stops_cleanly_when_the_budget_is_spent(tmp_path: Path) -> None:
 def test_kill_switch_stops_it_before_any_payment(tmp_path: Path, sandbox: SandboxServer) -> None:
     (tmp_path / "inbox.jsonl").write_text(json.dumps(REQUESTS[0]) + "\n")
     env = _env(tmp_path, sandbox)
-    (tmp_path / "data").mkdir()
+    (tmp_path / "data").mkdir(exist_ok=True)
     with open_ledger(tmp_path / "data" / "ledger.sqlite3") as ledger:
         ledger.set_frozen(True, reason="operator pressed the kill switch")
     proc = _start(tmp_path, sandbox, env, 1)

@@ -57,7 +57,7 @@ def _session(tmp_path: Path, calls: list[str], extra_env: dict[str, str] | None 
     """Initialize, list tools, call ``calls`` (no arguments), close stdin; the loaded modules and answers."""
     out = tmp_path / "loaded.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_")}
-    env.update({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_CONFIG": str(tmp_path / "none.toml"),
+    env.update({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_CONFIG": str(_empty_config(tmp_path)),
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
                 **(extra_env or {})})
     code = PROBE.format(watched=HEAVY + OURS, out=str(out))
@@ -102,7 +102,7 @@ def test_the_first_tool_call_creates_the_service(tmp_path: Path) -> None:
 
 def test_a_missing_wallet_is_refused_at_start_without_a_traceback(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_")}
-    env.update({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_CONFIG": str(tmp_path / "none.toml"),
+    env.update({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_CONFIG": str(_empty_config(tmp_path)),
                 "IMAGINE_BASE_URL": "http://127.0.0.1:9",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
     result = subprocess.run([sys.executable, "-m", "imagine_agent", "mcp"], stdin=subprocess.DEVNULL,
@@ -110,3 +110,10 @@ def test_a_missing_wallet_is_refused_at_start_without_a_traceback(tmp_path: Path
     assert result.returncode == 2
     assert "no paying wallet" in result.stderr and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def _empty_config(directory: Path) -> Path:
+    """An existing, empty imagine.toml: not the developer's (a missing IMAGINE_CONFIG file is an error)."""
+    path = directory / "empty-imagine.toml"
+    path.touch()
+    return path

@@ -7,6 +7,7 @@ through relative symlinks that hatchling follows).
 from __future__ import annotations
 
 import json
+import site
 import subprocess
 import sys
 import venv
@@ -39,10 +40,17 @@ def test_wheel_has_one_top_level_package(wheel: Path) -> None:
 
 def test_wheel_installs_into_a_fresh_venv_and_imports_elsewhere(wheel: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
-    # System site-packages supply the third-party dependencies (no network); the venv's own
-    # site-packages, which hold the wheel, come first on sys.path.
-    venv.EnvBuilder(system_site_packages=True, with_pip=True).create(env_dir)
+    venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
+    # The third-party dependencies come from the interpreter running the tests (no network), whether that
+    # is a venv or the system Python: its site-packages directories are appended to the new venv's path by
+    # a .pth file. "system_site_packages" would not do: inside a venv it means the base interpreter, which
+    # lacks them. Entries of a .pth are plain paths, so the .pth files in those directories (the editable
+    # install of this checkout) are not processed: imagine_agent can only come from the wheel.
+    target = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"], check=True,
+                            capture_output=True, text=True, timeout=60).stdout.strip()
+    ours = [p for p in (*site.getsitepackages(), site.getusersitepackages()) if Path(p).is_dir()]
+    (Path(target) / "_test_dependencies.pth").write_text("".join(f"{p}\n" for p in ours))
     subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--quiet", str(wheel)], check=True,
                    timeout=300)
     probe = (

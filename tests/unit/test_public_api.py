@@ -24,7 +24,9 @@ PINNED = {
     "imagine_agent.client": ["AsyncImagineClient", "AsyncJob", "Downloads", "ImagineClient", "Job", "Quote"],
     "imagine_agent.wallet": ["ApprovalRequest", "Approver", "Authorization", "PaymentPolicy", "Wallet",
                              "approval_context", "collect_warnings"],
-    "imagine_agent.service": ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "load_signer"],
+    "imagine_agent.service": ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "ReadOnlySigner",
+                              "check_output_dir", "keystore_path", "load_signer", "public_address",
+                              "sandbox_ledger_location"],
 }
 
 

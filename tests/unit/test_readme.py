@@ -37,3 +37,22 @@ def test_python_snippets_run(code: str, tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=180)
     assert run.returncode == 0, run.stderr[-3000:]
+
+
+def test_every_setting_is_documented_with_its_variable_and_toml_key() -> None:
+    from imagine_agent.config import Settings
+
+    readme = (ROOT / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`IMAGINE_{name.upper()}` / `{name}`" in readme, name
+
+
+def test_the_readme_lists_the_extras_and_every_exit_code() -> None:
+    import tomllib
+
+    readme = (ROOT / "README.md").read_text()
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for extra in extras:
+        assert f"[{extra}]" in readme, extra
+    for code in range(8):
+        assert f"| `{code}` |" in readme, code

@@ -6,7 +6,6 @@ import base64
 import json
 import pickle
 import time
-from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -176,10 +175,3 @@ def test_random_payment_headers_never_crash(value: str) -> None:
         decode_payment_header(value)
     except ProtocolError:
         pass
-
-
-def test_spec_file_is_the_shared_one_when_present() -> None:
-    shared = Path(__file__).resolve().parents[3] / "shared" / "spec" / "payment-required.json"
-    if not shared.exists():
-        pytest.skip("shared/spec not beside the checkout")
-    assert json.loads(shared.read_text()) == json.loads(SPEC_402)
