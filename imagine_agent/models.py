@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictFloat,
     StrictInt,
     ValidationError,
@@ -43,9 +44,14 @@ __all__ = [
     "Generation",
     "GenerationResult",
     "ImageFile",
+    "OfferV2",
     "PaymentPayload",
+    "PaymentPayloadV2",
     "PaymentRequired",
+    "PaymentRequiredV2",
     "PaymentRequirements",
+    "PaymentRequirementsV2",
+    "ResourceInfo",
     "SettlementResponse",
     "TaskCreated",
     "TaskState",
@@ -301,8 +307,26 @@ Address = Annotated[str, BeforeValidator(_address)]
 UintString = Annotated[str, BeforeValidator(_uint_string)]
 
 
+@dataclass(frozen=True)
+class OfferV2:
+    """What an x402 v2 payment must echo besides the signature: the requirement exactly as offered,
+    the 402's ``resource`` and ``extensions``, and the ``payment-identifier`` id we chose (if offered)."""
+
+    accepted: dict[str, Any]
+    resource: dict[str, Any] | None = None
+    extensions: dict[str, Any] | None = None
+    payment_id: str | None = None
+
+
 class PaymentRequirements(WireModel):
-    """One way to pay, from the ``accepts`` list of a 402 body."""
+    """One way to pay, from the ``accepts`` list of a 402 body.
+
+    A v2 requirement is parsed into this same shape (network by our name, ``amount`` as
+    ``maxAmountRequired``, ``resource.url`` as ``resource``), so policy, ledger and signing read one
+    field for the price; ``v2`` keeps what the v2 envelope must echo.
+    """
+
+    _v2: OfferV2 | None = PrivateAttr(default=None)
 
     scheme: str
     network: str
@@ -321,13 +345,56 @@ class PaymentRequirements(WireModel):
         """The price in atomic units (USDC has 6 decimals)."""
         return int(self.max_amount_required)
 
+    @property
+    def v2(self) -> OfferV2 | None:
+        return self._v2
+
+    @property
+    def x402_version(self) -> int:
+        return 1 if self._v2 is None else 2
+
+    def with_v2(self, offer: OfferV2 | None) -> PaymentRequirements:
+        copy = self.model_copy()
+        copy._v2 = offer
+        return copy
+
 
 class PaymentRequired(WireModel):
-    """The body of an x402 v1 ``402 Payment Required`` answer."""
+    """The body of an x402 v1 ``402 Payment Required`` answer, or a v2 answer parsed into the same shape."""
 
     x402_version: int
     error: str = ""
     accepts: list[PaymentRequirements] = Field(default_factory=list)
+
+
+class ResourceInfo(WireModel):
+    """x402 v2: what the payment is for (``resource`` of a 402 and of a payment)."""
+
+    url: str
+    description: str = ""
+    mime_type: str = ""
+
+
+class PaymentRequirementsV2(WireModel):
+    """One entry of a v2 ``accepts`` list: CAIP-2 network, ``amount``, no resource of its own."""
+
+    scheme: str
+    network: str
+    amount: UintString
+    asset: Address
+    pay_to: Address
+    max_timeout_seconds: int = Field(ge=1, le=86_400)
+    extra: dict[str, Any] | None = None
+
+
+class PaymentRequiredV2(WireModel):
+    """What a v2 ``PAYMENT-REQUIRED`` header carries (base64 of its JSON)."""
+
+    x402_version: Literal[2]
+    error: str | None = None
+    resource: ResourceInfo | None = None
+    accepts: list[PaymentRequirementsV2] = Field(default_factory=list)
+    extensions: dict[str, Any] | None = None
 
 
 class ExactAuthorization(WireModel):
@@ -353,6 +420,22 @@ class PaymentPayload(WireModel):
     scheme: str = "exact"
     network: str
     payload: ExactEvmPayload
+
+
+class PaymentPayloadV2(PaymentPayload):
+    """What ``PAYMENT-SIGNATURE`` carries: the same signed payload, the chosen requirement echoed as
+    offered (``accepted``), the 402's ``resource`` and ``extensions``. No top-level scheme or network:
+    ``network`` here is our name of ``accepted.network``, kept off the wire."""
+
+    x402_version: int = 2
+    network: str = ""
+    accepted: dict[str, Any]
+    resource: dict[str, Any] | None = None
+    extensions: dict[str, Any] | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        wire = self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude={"scheme", "network"})
+        return {k: v for k, v in wire.items() if v is not None}
 
 
 class SettlementResponse(WireModel):
