@@ -35,7 +35,7 @@ from .errors import (
 )
 from .models import PaymentRequired, SettlementResponse, TaskCreated, TaskStatus
 from .polling import PollPolicy, PollSchedule
-from .x402 import decode_payment_response, parse_payment_required
+from .x402 import parse_402, receipt_from, with_payment_id
 
 __all__ = [
     "Call",
@@ -101,9 +101,16 @@ class PaymentInfo:
     pay_to: str
     payer: str
     transaction: str | None
+    paid_by: Literal["x402", "credits"] = "x402"
+
+    @classmethod
+    def credits(cls) -> PaymentInfo:
+        """A create the server accepted without a 402: paid from provider credits, 0 USDC, no caps touched."""
+        return cls("", 0, "", "", "", "", None, paid_by="credits")
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "paidBy": self.paid_by,
             "amount": str(self.amount),
             "asset": self.asset,
             "network": self.network,
@@ -172,7 +179,7 @@ def _send_unpaid(make: Callable[[], httpx.Request], what: str) -> Flow[httpx.Res
 
 def _payment_required(resp: httpx.Response, what: str) -> PaymentRequired:
     if resp.status_code == 402:
-        return parse_payment_required(resp.content)
+        return parse_402(resp.headers, resp.content)
     if resp.status_code in (400, 413, 415, 422):
         raise InvalidRequestError(f"the server rejected the request: {_error_text(resp)}")
     raise ImagineStatusError(
@@ -196,13 +203,16 @@ def _task_created(resp: httpx.Response) -> TaskCreated | None:
 
 
 def _receipt(resp: httpx.Response) -> SettlementResponse | None:
-    value = resp.headers.get("x-payment-response")
-    if not value:
-        return None
-    try:
-        return decode_payment_response(value)
-    except ProtocolError:
-        return None
+    """``PAYMENT-RESPONSE`` (v2), then ``X-PAYMENT-RESPONSE`` (v1); an unreadable one is no receipt."""
+    return receipt_from(resp.headers)
+
+
+def _settlement_pending(resp: httpx.Response) -> str | None:
+    """The transaction hash of a ``settlement_pending`` answer: the payment went on chain, not yet seen."""
+    receipt = receipt_from(resp.headers)
+    if receipt is not None and not receipt.success and receipt.error_reason == "settlement_pending":
+        return receipt.transaction or None
+    return None
 
 
 def create_flow(
@@ -213,15 +223,21 @@ def create_flow(
     request_hash: str,
     description: str,
     clock: Callable[[], float] = time.time,
+    on_402: Callable[[PaymentRequired], None] | None = None,
 ) -> Flow[Created]:
-    """create → 402 → policy → reserve → sign → journal → retry with X-PAYMENT → 202 taskId."""
+    """create → 402 → policy → reserve → sign → journal → retry with the payment → 202 taskId.
+
+    A 202 with no 402 before it was paid from the provider's credits: 0 USDC, nothing reserved.
+    """
     resp = yield from _send_unpaid(lambda: make(None), "create")
     if resp.status_code in (200, 201, 202):
         created = _task_created(resp)
         if created is None:
             raise ProtocolError(f"create answered {resp.status_code} without a taskId")
-        return Created(created.task_id, None)
-    required = _payment_required(resp, "create")
+        return Created(created.task_id, PaymentInfo.credits())
+    required = with_payment_id(_payment_required(resp, "create"), request_hash)
+    if on_402 is not None:
+        on_402(required)  # e.g. refuse a video model the 402 does not list, before anything is signed
     if wallet is None:
         raise PaymentRejectedError("this request costs money and no wallet is configured (set IMAGINE_PRIVATE_KEY)")
     auth = yield Call(
@@ -269,9 +285,24 @@ def paid_flow(
                     yield Call(lambda: wallet.settled(auth, task_id=task_id, receipt=receipt))  # noqa: B023
                     info = _payment_info(auth, receipt)
                     return Created(created.task_id, info)
+            elif (pending_tx := _settlement_pending(resp)) is not None:
+                reason = f"settlement_pending: transaction {pending_tx} not confirmed yet"
+                yield Call(lambda: wallet.ledger.mark_pending(auth.payment_id, transaction=pending_tx,  # noqa: B023
+                                                              reason=reason))  # noqa: B023
+                raise PaymentStateUnknownError(
+                    f"payment {auth.payment_id} went on chain in transaction {pending_tx}, not confirmed yet. "
+                    "It counts as spent and is journaled as pending; `imagine-agent reconcile` settles it by "
+                    "that transaction. Nothing will be paid again for this request.",
+                    payment_id=auth.payment_id,
+                    nonce=auth.nonce,
+                )
             elif resp.status_code >= 500:
                 ambiguous = True
                 reasons.append(f"HTTP {resp.status_code} after the payment was sent")
+            elif resp.status_code == 400:
+                # x402 v2: a malformed payment gets 400 before any settlement is attempted.
+                reasons.append(f"HTTP 400, malformed payment: {_error_text(resp)}")
+                break
             else:
                 reason = _rejection_reason(resp)
                 reasons.append(reason)
@@ -308,7 +339,7 @@ def paid_flow(
 def _rejection_reason(resp: httpx.Response) -> str:
     if resp.status_code == 402:
         try:
-            required = parse_payment_required(resp.content)
+            required = parse_402(resp.headers, resp.content)
         except ProtocolError:
             return "HTTP 402 with an unreadable body"
         price = f" (price now {required.accepts[0].max_amount_required})" if required.accepts else ""

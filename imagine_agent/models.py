@@ -54,6 +54,8 @@ __all__ = [
     "ResourceInfo",
     "SettlementResponse",
     "TaskCreated",
+    "TokenInfo",
+    "TokenMetadata",
     "TaskState",
     "TaskStatus",
     "TemplateData",
@@ -66,7 +68,7 @@ __all__ = [
 MAX_PROMPT_CHARS = 4000
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MIN_DURATION, MAX_DURATION = 1, 60
-VIDEO_MODELS = ("sora",)
+_VIDEO_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
 
 _TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
@@ -203,7 +205,8 @@ class ImageFile:
 class TemplateData(WireModel):
     """Optional generation settings (``templateData`` on the wire)."""
 
-    video_model: Literal["sora"] = "sora"
+    # Any model the server sells (its live 402 lists them); None: not sent, so the server's default.
+    video_model: str | None = None
     sora_video_id: str | None = None
     duration: StrictInt | StrictFloat = 8
     auto_clank: bool = False
@@ -216,6 +219,13 @@ class TemplateData(WireModel):
         if isinstance(v, bool) or not math.isfinite(v) or not MIN_DURATION <= v <= MAX_DURATION:
             raise ValueError(f"duration must be a number of seconds from {MIN_DURATION} to {MAX_DURATION}")
         return int(v) if isinstance(v, float) and v.is_integer() else v
+
+    @field_validator("video_model")
+    @classmethod
+    def _video_model(cls, v: str | None) -> str | None:
+        if v is not None and not _VIDEO_MODEL.match(v):
+            raise ValueError("videoModel must be a model name the server lists (letters, digits, . _ : / -)")
+        return v
 
     @field_validator("image")
     @classmethod
@@ -467,25 +477,63 @@ class VideoRef(WireModel):
     url: str
 
 
+class TokenMetadata(WireModel):
+    symbol: str | None = None
+    name: str | None = None
+    image: str | None = None
+
+
+class TokenInfo(WireModel):
+    """The coin deployed for a video (autoClank); ``external``: the token existed before this video."""
+
+    chain: str | int | None = None
+    address: str | None = None
+    external: bool = False
+    metadata: TokenMetadata | None = None
+
+    @property
+    def symbol(self) -> str | None:
+        return self.metadata.symbol if self.metadata else None
+
+
 class Generation(WireModel):
     text: str | None = None
     image: str | None = None
-    video: VideoRef | None = None
+    video: VideoRef | str | None = None  # ``{url}`` (the seed spec) or a plain URL (today's API)
     template_name: str | None = None
     agent_id: str | None = None
 
 
 class GenerationResult(WireModel):
-    generation: Generation
+    generation: Generation | None = None
     template_data: dict[str, Any] | None = None
+    url: str | None = None  # the public media page
+    token: TokenInfo | None = None
+    tx_hash: str | None = None
+
+
+def _percent(metadata: Any) -> int | float | None:
+    value = metadata.get("percent") if isinstance(metadata, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    return None
 
 
 class TaskStatus(WireModel):
-    """The body of ``GET /generation/{taskId}/status``."""
+    """The body of ``GET /generation/{taskId}/status``, in the seed spec's shape or today's."""
 
     status: TaskState
     progress: int | float | None = None
     result: GenerationResult | None = None
+    url: str | None = None
+    token: TokenInfo | None = None
+    tx_hash: str | None = None
+    error: Any = None
+    metadata: dict[str, Any] | None = None
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.progress is None and (percent := _percent(self.metadata)) is not None:
+            object.__setattr__(self, "progress", percent)  # not marked as set: the wire stays as it came
 
     @property
     def done(self) -> bool:
@@ -494,8 +542,25 @@ class TaskStatus(WireModel):
     @property
     def video_url(self) -> str | None:
         gen = self.result.generation if self.result else None
-        return gen.video.url if gen and gen.video else None
+        video = gen.video if gen else None
+        return video if isinstance(video, str) else (video.url if video is not None else None)
 
     @property
     def preview_url(self) -> str | None:
-        return self.result.generation.image if self.result else None
+        gen = self.result.generation if self.result else None
+        return gen.image if gen else None
+
+    @property
+    def media_url(self) -> str | None:
+        """The public media page (``result.url``, or a top-level ``url``)."""
+        return (self.result.url if self.result else None) or self.url
+
+    @property
+    def coin(self) -> TokenInfo | None:
+        """The coin deployed for this video, if any (``result.token`` or a top-level ``token``)."""
+        token = (self.result.token if self.result else None) or self.token
+        return token if token is not None and token.address else None
+
+    @property
+    def transaction(self) -> str | None:
+        return (self.result.tx_hash if self.result else None) or self.tx_hash

@@ -361,7 +361,7 @@ class ImagineService:
         job = self.client.create(request, image_file=image_file)
         self.ledger.upsert_task(
             job.task_id,
-            payment_id=job.payment.payment_id if job.payment else None,
+            payment_id=job.payment.payment_id if job.payment and job.payment.paid_by == "x402" else None,
             request_hash=rhash,
             prompt=request.prompt,
             status="queued",
