@@ -287,7 +287,7 @@ def paid_flow(
                     return Created(created.task_id, info)
             elif (pending_tx := _settlement_pending(resp)) is not None:
                 reason = f"settlement_pending: transaction {pending_tx} not confirmed yet"
-                yield Call(lambda: wallet.ledger.mark_pending(auth.payment_id, transaction=pending_tx,  # noqa: B023
+                yield Call(lambda: wallet.ledger.mark_pending(auth.payment_id, transaction=pending_tx,
                                                               reason=reason))  # noqa: B023
                 raise PaymentStateUnknownError(
                     f"payment {auth.payment_id} went on chain in transaction {pending_tx}, not confirmed yet. "

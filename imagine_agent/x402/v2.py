@@ -24,6 +24,8 @@ from ..models import (
     PaymentRequired,
     PaymentRequiredV2,
     PaymentRequirements,
+    PaymentRequirementsV2,
+    ResourceInfo,
 )
 from .evm import caip2_of, network_from_caip2
 from .v1 import check_single_price, unb64json
@@ -38,6 +40,7 @@ __all__ = [
     "envelope",
     "parse_payment_required_header",
     "payment_id_for",
+    "requirement_from_v2",
     "with_payment_id",
 ]
 
@@ -55,28 +58,16 @@ def parse_payment_required_header(value: str) -> PaymentRequired:
     try:
         required = PaymentRequiredV2.model_validate(raw)
     except ValidationError as exc:
-        raise ProtocolError(f"the server's PAYMENT-REQUIRED is not a valid x402 v2 answer: {exc.errors()[0]['msg']}") from None
+        problem = exc.errors()[0]["msg"]
+        raise ProtocolError(f"the server's PAYMENT-REQUIRED is not a valid x402 v2 answer: {problem}") from None
     if not required.accepts:
         raise ProtocolError(f"the server's 402 offers no way to pay ({required.error or 'no reason given'})")
     resource = raw.get("resource") if isinstance(raw.get("resource"), dict) else None
     extensions = raw.get("extensions") if isinstance(raw.get("extensions"), dict) else None
-    url = required.resource.url if required.resource else ""
     normalized = []
     for entry, parsed in zip(raw["accepts"], required.accepts, strict=True):
         check_single_price(entry)
-        requirement = PaymentRequirements(
-            scheme=parsed.scheme,
-            network=network_from_caip2(parsed.network) or parsed.network,
-            max_amount_required=parsed.amount,
-            resource=url,
-            description=required.resource.description if required.resource else "",
-            mime_type=required.resource.mime_type if required.resource else "",
-            pay_to=parsed.pay_to,
-            max_timeout_seconds=parsed.max_timeout_seconds,
-            asset=parsed.asset,
-            output_schema=entry.get("outputSchema") if isinstance(entry.get("outputSchema"), dict) else None,
-            extra=parsed.extra,
-        )
+        requirement = requirement_from_v2(parsed, required.resource, entry)
         offer = OfferV2(accepted=copy.deepcopy(entry), resource=copy.deepcopy(resource),
                         extensions=copy.deepcopy(extensions))
         normalized.append(requirement.with_v2(offer))
@@ -84,6 +75,26 @@ def parse_payment_required_header(value: str) -> PaymentRequired:
     if extensions is not None:
         result.__pydantic_extra__ = {**(result.__pydantic_extra__ or {}), "extensions": copy.deepcopy(extensions)}
     return result
+
+
+def requirement_from_v2(
+    parsed: PaymentRequirementsV2, resource: ResourceInfo | None, entry: Mapping[str, Any] | None = None
+) -> PaymentRequirements:
+    """A v2 requirement in the shape policy, ledger and signer read: our network name, one price field."""
+    schema = entry.get("outputSchema") if entry is not None else None
+    return PaymentRequirements(
+        scheme=parsed.scheme,
+        network=network_from_caip2(parsed.network) or parsed.network,
+        max_amount_required=parsed.amount,
+        resource=resource.url if resource else "",
+        description=resource.description if resource else "",
+        mime_type=resource.mime_type if resource else "",
+        pay_to=parsed.pay_to,
+        max_timeout_seconds=parsed.max_timeout_seconds,
+        asset=parsed.asset,
+        output_schema=schema if isinstance(schema, dict) else None,
+        extra=parsed.extra,
+    )
 
 
 def payment_id_for(request_hash: str) -> str:
@@ -113,8 +124,8 @@ def _extensions(offer: OfferV2) -> dict[str, Any] | None:
     if offer.payment_id is not None and isinstance(declared, dict):
         if not _PAYMENT_ID.match(offer.payment_id):
             raise ValueError("a payment-identifier id is 16-128 letters, digits, '_' or '-'")
-        info = declared.get("info") if isinstance(declared.get("info"), dict) else {"required": False}
-        declared["info"] = {**info, "id": offer.payment_id}
+        info = declared.get("info")
+        declared["info"] = {**(info if isinstance(info, dict) else {"required": False}), "id": offer.payment_id}
     return extensions
 
 

@@ -44,6 +44,7 @@ EVERY_KIND: list[dict[str, Any]] = [
     {"kind": "unreachable_video"},
     {"kind": "huge_download", "params": {"bytes": 1_048_576, "content_length": False}},
     {"kind": "status_502_html", "times": 3},
+    {"kind": "settlement_pending"},
 ]
 FIRING: list[dict[str, Any]] = [{"kind": "error_after_settle"}, {"kind": "status_502_html", "times": 2}]
 

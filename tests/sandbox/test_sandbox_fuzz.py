@@ -49,7 +49,7 @@ create_bodies = st.fixed_dictionaries(
 plausible_templates = st.fixed_dictionaries(
     {},
     optional={
-        "videoModel": st.just("sora"),
+        "videoModel": st.sampled_from(["xai-grok-imagine", "sora-2", "sora-2-pro"]),
         "duration": st.integers(1, 60) | st.floats(1, 60),
         "autoClank": st.booleans(),
         "autoEnhance": st.booleans(),
