@@ -101,21 +101,23 @@ def create_server(service: ImagineService) -> MCPServer:
 
     @server.tool()
     async def quote_video(prompt: str, duration: float | None = None, image: str | None = None,
-                          auto_enhance: bool = False, auto_clank: bool = False) -> dict[str, Any]:
+                          auto_enhance: bool = False, auto_clank: bool = False,
+                          video_model: str | None = None) -> dict[str, Any]:
         """Price of a video, and whether the budget allows it. Signs and pays nothing.
 
-        duration: seconds (default 8). image: http(s) URL or data URL to animate.
+        duration: seconds (default 8). image: http(s) URL or data URL to animate. video_model: one of the
+        'models' the answer lists (default: the server's).
         """
         image = _remote_image(image)
         result = await _call(lambda: service.aquote(
             prompt, duration=duration, image=image, auto_enhance=auto_enhance,
-            auto_clank=_auto_clank(settings, auto_clank)))
+            auto_clank=_auto_clank(settings, auto_clank), video_model=video_model))
         return {**result.to_json(), "sandbox": service.is_sandbox}
 
     @server.tool()
     async def generate_video(prompt: str, ctx: Context, duration: float | None = None, image: str | None = None,
                              auto_enhance: bool = False, auto_clank: bool = False,
-                             wait: bool = True) -> dict[str, Any]:
+                             wait: bool = True, video_model: str | None = None) -> dict[str, Any]:
         """Pay for one video (at most once per identical request), wait for it and download it.
 
         Sends progress notifications while it renders. wait=false returns right after payment with the
@@ -126,7 +128,8 @@ def create_server(service: ImagineService) -> MCPServer:
         try:
             outcome = await _call(lambda: service.agenerate(
                 prompt, duration=duration, image=image, auto_enhance=auto_enhance,
-                auto_clank=_auto_clank(settings, auto_clank), wait=wait, on_progress=_progress(ctx)))
+                auto_clank=_auto_clank(settings, auto_clank), wait=wait, on_progress=_progress(ctx),
+                video_model=video_model))
         except AwaitingApprovalError as exc:  # not a failure: the operator decides; the same call then pays
             return {"status": "awaiting_approval", "code": exc.code, "approvalId": exc.approval_id,
                     "message": str(exc), "paid": None,
@@ -138,8 +141,10 @@ def create_server(service: ImagineService) -> MCPServer:
     @server.tool()
     async def video_status(task_id: str) -> dict[str, Any]:
         """The current status of a video task, once (no waiting)."""
+        from .results import delivery_facts
+
         status = await _call(lambda: service.astatus(task_id))
-        return {"taskId": task_id, **status.to_wire()}
+        return {"taskId": task_id, **status.to_wire(), **delivery_facts(status, service.wallet.address)}
 
     @server.tool()
     async def wait_for_video(task_id: str, ctx: Context, download: bool = True) -> dict[str, Any]:
@@ -155,8 +160,11 @@ def create_server(service: ImagineService) -> MCPServer:
                 return {"status": "awaiting_approval", "code": exc.code, "approvalId": exc.approval_id,
                         "message": str(exc), "paid": None}
             task_id = outcome.task_id
+        from .results import delivery_facts
+
         status = await _call(lambda: service.await_task(task_id, on_progress=_progress(ctx)))
-        result: dict[str, Any] = {"taskId": task_id, **status.to_wire()}
+        facts = delivery_facts(status, service.wallet.address)
+        result: dict[str, Any] = {"taskId": task_id, **status.to_wire(), **facts}
         if download and status.status == "completed":
             files = await _call(lambda: asyncio.to_thread(service.download, task_id, None, status=status))
             result["videoPath"] = str(files.video)

@@ -30,6 +30,7 @@ from .config import Settings
 from .errors import AwaitingApprovalError, ConfigurationError, ImagineError
 from .models import TaskStatus
 from .money import format_usdc
+from .results import coin_line, delivery_facts
 from .service import BudgetReport, GenerationOutcome, ImagineService
 
 __all__ = [
@@ -304,6 +305,7 @@ def _delivery(outcome: GenerationOutcome) -> dict[str, Any]:
         "videoPath": str(outcome.downloads.video) if outcome.downloads else None,
         "amount": str(outcome.payment.amount) if outcome.payment else None,
         "transaction": outcome.payment.transaction if outcome.payment else None,
+        **delivery_facts(status, outcome.payment.payer if outcome.payment else None),
     }
 
 
@@ -318,11 +320,19 @@ def _narrate(outcome: GenerationOutcome, left: int | None, auto_clank: bool, pay
     lines = [f'Your video is ready: "{outcome.prompt}"']
     if outcome.status and outcome.status.video_url:
         lines.append(f"Watch: {outcome.status.video_url}")
+    facts = delivery_facts(outcome.status, payer)
+    if facts.get("mediaUrl"):
+        lines.append(f"Media page: {facts['mediaUrl']}")
+    if (coin := coin_line(facts)) is not None:
+        lines.append(f"Coin: {coin}")
+        auto_clank = False  # said already, with the coin's own address
     if outcome.downloads:
         lines.append(f"Saved to {outcome.downloads.video}")
     if outcome.attached:
         lines.append("No new payment: this exact request was already paid for, so I picked up that job.")
-    if outcome.payment:
+    if outcome.payment and outcome.payment.paid_by == "credits":
+        lines.append("Paid from the provider's credits: no USDC moved, no budget used.")
+    elif outcome.payment:
         p = outcome.payment
         tx = f", transaction {p.transaction}" if p.transaction else ""
         lines.append(f"Paid {_usdc(p.amount)} on {p.network} to {_short(p.pay_to)}{tx}.")

@@ -49,10 +49,14 @@ class QuoteResult:
     refusal: str | None
     remaining: int
     refusal_code: str | None = None  # the stable code (errors.REFUSAL_CODES) when not allowed
+    model_prices: dict[str, int] = field(default_factory=dict)  # each listed model's price for this request
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.quote.to_json(), "allowed": self.allowed, "refusal": self.refusal,
-                "refusalCode": self.refusal_code, "remaining": str(self.remaining)}
+        out = {**self.quote.to_json(), "allowed": self.allowed, "refusal": self.refusal,
+               "refusalCode": self.refusal_code, "remaining": str(self.remaining)}
+        if self.model_prices:
+            out["modelPrices"] = {model: str(amount) for model, amount in self.model_prices.items()}
+        return out
 
 
 @dataclass
@@ -67,11 +71,14 @@ class GenerationOutcome:
     warnings: list[str] = field(default_factory=list)  # budget windows this payment took past 80 % / 95 %
 
     def to_json(self) -> dict[str, Any]:
+        from .results import delivery_facts
+
         return {
             "taskId": self.task_id,
             "status": self.status.status if self.status else "submitted",
             "paid": self.payment.to_json() if self.payment else None,
             "result": self.status.result.to_wire() if self.status and self.status.result else None,
+            **delivery_facts(self.status, self.payment.payer if self.payment and self.payment.payer else None),
             "videoPath": str(self.downloads.video) if self.downloads else None,
             "previewPath": str(self.downloads.preview) if self.downloads and self.downloads.preview else None,
             "attached": self.attached,
@@ -259,6 +266,7 @@ class ImagineService:
         auto_clank: bool | None = None,
         auto_enhance: bool | None = None,
         remix: str | None = None,
+        video_model: str | None = None,
     ) -> tuple[CreateRequest, ImageFile | None]:
         """Validate user input (money-safety rule 7). A local file path as image becomes an upload."""
         image_file = None
@@ -267,14 +275,20 @@ class ImagineService:
             image = None
         request = CreateRequest.build(
             prompt, duration=duration, image=image, auto_clank=auto_clank or None,
-            auto_enhance=auto_enhance or None, sora_video_id=remix,
+            auto_enhance=auto_enhance or None, sora_video_id=remix, video_model=video_model,
         )
         return self.client._request(request, {}), image_file
 
     # ------------------------------------------------------------------------------------------ quote
-    def quote(self, prompt: str, **options: Any) -> QuoteResult:
+    def quote(self, prompt: str, *, all_models: bool = False, **options: Any) -> QuoteResult:
+        """The price of a request; ``all_models``: also each listed model's price for it (one free 402 each)."""
         request, image_file = self.build_request(prompt, **options)
         quote = self.client.quote(request, image_file=image_file)
+        prices: dict[str, int] = {}
+        if all_models:
+            for model in quote.models:
+                other, _ = self.build_request(prompt, **{**options, "video_model": model})
+                prices[model] = self.client.quote(other, image_file=image_file).amount
         refusal = code = None
         try:
             self.wallet.policy.check(quote.requirement, self.client.create_url)
@@ -285,7 +299,11 @@ class ImagineService:
             refusal = f"{format_usdc(quote.amount)} is more than the {format_usdc(remaining)} left in the budget"
             would = self.ledger.would_refuse(quote.amount, self.wallet.policy.caps, session_id=self.wallet.session_id)
             code = would.code if would is not None else "budget"
-        return QuoteResult(quote, refusal is None, refusal, remaining, code)
+        return QuoteResult(quote, refusal is None, refusal, remaining, code, prices)
+
+    def models(self) -> tuple[list[str], str | None]:
+        """The video models the server sells and its default, from its live 402 (cached briefly)."""
+        return self.client.models()
 
     # --------------------------------------------------------------------------------------- generate
     def generate(
