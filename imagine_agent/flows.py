@@ -109,8 +109,7 @@ class PaymentInfo:
         return cls("", 0, "", "", "", "", None, paid_by="credits")
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "paidBy": self.paid_by,
+        wire: dict[str, Any] = {
             "amount": str(self.amount),
             "asset": self.asset,
             "network": self.network,
@@ -118,6 +117,9 @@ class PaymentInfo:
             "payer": self.payer,
             "transaction": self.transaction,
         }
+        if self.paid_by == "credits":
+            wire["paidBy"] = "credits"
+        return wire
 
 
 @dataclass(frozen=True)
