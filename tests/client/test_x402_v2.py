@@ -208,7 +208,7 @@ async def test_a_402_that_does_not_list_the_model_is_not_paid(mode, make_wallet,
         return httpx.Response(402, content=SPEC_402, headers={"content-type": "application/json"}, request=request)
 
     transport = httpx.MockTransport(answer)
-    with pytest.raises(InvalidRequestError, match="does not sell video model 'sora-2'.*lists sora"):
+    with pytest.raises(InvalidRequestError, match=r"does not sell video model 'sora-2'.*lists sora"):
         if mode == "sync":
             with ImagineClient("https://eliza.getimagine.club", wallet=make_wallet(), transport=transport) as c:
                 c.create("a tram", video_model="sora-2")
