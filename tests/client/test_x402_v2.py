@@ -259,3 +259,17 @@ async def test_a_hybrid_402_naming_two_prices_is_refused_before_signing(mode, ma
             async with AsyncImagineClient("http://hybrid.test", wallet=make_wallet(), transport=transport) as c:
                 await c.create("a bridge")
     assert signer.signed == 0 and ledger.payments() == []
+
+
+def test_the_models_are_cached_per_endpoint_for_a_short_time(make_wallet) -> None:
+    now = [1_800_000_000.0]
+    with SandboxServer(SandboxConfig(speed=SPEED, models=NO_SORA)) as server, \
+            ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL, clock=lambda: now[0]) as client:
+        sent: list[httpx.Request] = []
+        client.http.event_hooks["request"].append(sent.append)
+        assert client.models() == (["xai-grok-imagine", "fal-kling-o3"], "xai-grok-imagine")
+        assert client.models()[0] == ["xai-grok-imagine", "fal-kling-o3"] and len(sent) == 1  # cached
+        server.state.config.models = {"sora-2": ModelPrice()}  # the server changes what it sells
+        server.state.config.default_model = "sora-2"
+        now[0] += 301  # past MODELS_TTL: asked again
+        assert client.models() == (["sora-2"], "sora-2") and len(sent) == 2
