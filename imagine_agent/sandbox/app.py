@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import html
 import json
 import re
 from typing import Any, Literal
@@ -467,6 +468,19 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
         if shaped is None:
             return JSONResponse(body, status_code=code)
         return _truncated(body, code) if shaped.kind == "malformed_json" else _as_html(body, code)
+
+    @app.get("/media/{task_id}")
+    async def media_page(task_id: str, request: Request) -> Response:
+        """The public media page a rich result links to: the video, its first frame, its prompt."""
+        job = sandbox.job(task_id)
+        observed = sandbox.observe(task_id, peek=True) if job else None
+        if job is None or observed is None or observed[1].status != "completed":
+            return _error(404, "no finished video with this id")
+        files = f"{_base(request)}/files/{job.task_id}"
+        prompt = html.escape(job.prompt)
+        page = (f"<!doctype html><title>{prompt}</title><h1>{prompt}</h1><p>{html.escape(job.model)}</p>"
+                f'<video controls poster="{files}.png" src="{files}.mp4"></video>')
+        return Response(page, media_type="text/html")
 
     # ------------------------------------------------------------------------------------- files
 

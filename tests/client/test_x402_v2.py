@@ -37,6 +37,12 @@ NO_SORA = {"xai-grok-imagine": ModelPrice(), "fal-kling-o3": ModelPrice(per_seco
                                                                           max_duration=15)}
 
 
+def _get(url: str) -> Any:
+    """A one-step flow: GET ``url`` through the client's own driver (sync or async)."""
+    response = yield httpx.Request("GET", url)
+    return response
+
+
 def _json_of(header: str) -> Any:
     return json.loads(base64.b64decode(header))
 
@@ -106,12 +112,14 @@ async def test_v2_generate_with_a_non_sora_model_carries_media_page_and_coin(run
         assert quote.requirement.x402_version == 2 and quote.requirement.network == "base"
         job = await run.call("create", "a kite over dunes", video_model="fal-kling-o3", auto_clank=True)
         status = await run.wait(job)
+        page = await run.call("_run", _get(status.media_url))  # the media page is served
     paid = run.payments_sent()
     assert len(paid) == 1 and "x-payment" not in paid[0].headers  # v2 answer: v2 header only
     body = json.loads(paid[0].content)
     assert json.loads(body["templateData"])["videoModel"] == "fal-kling-o3"
     assert job.payment.amount == 2_600_000 == run.state.settlements()[0].amount  # kling's price for 8 s
     assert status.media_url == f"{run.client.base_url}/media/{job.task_id}"
+    assert page.status_code == 200 and "fal-kling-o3" in page.text and f"{job.task_id}.mp4" in page.text
     assert status.coin is not None and status.coin.address and status.coin.address.startswith("0x")
     assert status.transaction == run.state.settlements()[0].transaction
     (record,) = ledger.payments()
