@@ -274,6 +274,12 @@ def _duration_of(text: str, options: Mapping[str, Any]) -> float | None:
     return float(found.group(1)) if found else None
 
 
+def _video_model(options: Mapping[str, Any]) -> str | None:
+    """The model the action was asked for (``videoModel``), any the server lists; None: its default."""
+    value = options.get("videoModel") or options.get("video_model")
+    return value if isinstance(value, str) and value.strip() else None
+
+
 def _auto_clank(settings: Settings, options: Mapping[str, Any]) -> bool:
     """Operator policy decides (rule 6): ``never``/``always`` win; ``agent``/``ask`` follow the request."""
     if settings.auto_clank == "never":
@@ -411,7 +417,8 @@ async def _generate(runtime: Any, message: Any, state: Any = None, options: Any 
         opts, text = _options(options), _text(message)
         prompt, duration = _prompt_of(text, opts), _duration_of(text, opts)
         clank = _auto_clank(service.settings, opts)
-        quote = await service.aquote(prompt, duration=duration, auto_clank=clank)
+        model = _video_model(opts)
+        quote = await service.aquote(prompt, duration=duration, auto_clank=clank, video_model=model)
         if not quote.allowed:
             refusal = f"I can't buy that video: {quote.refusal}. Nothing was paid."
             await _say(callback, _content(refusal, name))
@@ -419,7 +426,7 @@ async def _generate(runtime: Any, message: Any, state: Any = None, options: Any 
                     "values": {"success": False}, "data": {"actionName": name, "quote": quote.to_json()}}
         await _say(callback, _content(f'Buying a video of "{prompt}" for {_usdc(quote.quote.amount)}…', name))
         outcome: GenerationOutcome = await service.agenerate(prompt, duration=duration, auto_clank=clank,
-                                                             on_progress=_Progress(callback, name))
+                                                             video_model=model, on_progress=_Progress(callback, name))
         left = _left(await service.abudget())
         record = _delivery(outcome)
         video.deliver(record)
@@ -449,7 +456,8 @@ async def _quote(runtime: Any, message: Any, state: Any = None, options: Any = N
         service = _require_service(runtime).service
         opts, text = _options(options), _text(message)
         prompt, duration = _prompt_of(text, opts), _duration_of(text, opts)
-        result = await service.aquote(prompt, duration=duration, auto_clank=_auto_clank(service.settings, opts))
+        result = await service.aquote(prompt, duration=duration, auto_clank=_auto_clank(service.settings, opts),
+                                      video_model=_video_model(opts))
         price = _usdc(result.quote.amount)
         verdict = ("within my budget" if result.allowed else f"but I can't pay it: {result.refusal}")
         reply = f'A video of "{prompt}" costs {price}, {verdict}. I can spend up to {_usdc(result.remaining)} now.'

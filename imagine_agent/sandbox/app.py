@@ -289,7 +289,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
             await asyncio.sleep(float(fault.param("seconds")))
 
     def payment_required(
-        resource: str, order: Order, error: str, receipt: SettlementResponse | None = None
+        resource: str, order: Order, error: str, receipt: SettlementResponse | None = None, version: int = 1
     ) -> JSONResponse:
         """A 402 in the versions this sandbox speaks: v1 in the body, v2 in ``PAYMENT-REQUIRED``."""
         amount = sandbox.price(order.duration, order.model)
@@ -302,8 +302,8 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
             v2_error = "Payment required" if error == "X-PAYMENT header is required" else error
             required = payment_required_v2(sandbox.config, resource=resource, amount=amount, error=v2_error)
             headers["PAYMENT-REQUIRED"] = b64json(required)
-        if receipt is not None:
-            headers["PAYMENT-RESPONSE" if mode == "v2" else "X-PAYMENT-RESPONSE"] = encode_payment_response(receipt)
+        if receipt is not None:  # in the version of the payment it answers
+            headers.update(receipt_headers(version, receipt))
         return JSONResponse(body, status_code=402, headers=headers)
 
     def payment_header(request: Request) -> tuple[str | None, int]:
@@ -404,9 +404,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
         if after.kind == "settlement_pending":
             pending = SettlementResponse(success=False, error_reason="settlement_pending", payer=settlement.payer,
                                          transaction=settlement.transaction, network=settlement.network)
-            if version == 2:
-                pending = pending.model_copy(update={"network": caip2_of(sandbox.config.network)})
-            return payment_required(resource, order, "settlement_pending", receipt=pending)
+            return payment_required(resource, order, "settlement_pending", receipt=pending, version=version)
         if after.kind == "malformed_json":
             return _truncated(body, 202, headers)
         return _as_html(body, 202, headers)  # wrong_content_type
