@@ -26,8 +26,9 @@ from imagine_agent.ledger import PaymentState
 from imagine_agent.models import CreateRequest
 from imagine_agent.sandbox import SandboxConfig, SandboxServer, create_app
 from imagine_agent.sandbox.config import ModelPrice
+from imagine_agent.service import _requirement
 from imagine_agent.wallet import Wallet
-from imagine_agent.x402 import payment_id_for
+from imagine_agent.x402 import parse_402, payment_id_for, with_payment_id
 
 from ..conftest import FAST_POLL, SPEED
 
@@ -281,3 +282,23 @@ def test_the_models_are_cached_per_endpoint_for_a_short_time(make_wallet) -> Non
         server.state.config.default_model = "sora-2"
         now[0] += 301  # past MODELS_TTL: asked again
         assert client.models() == (["sora-2"], "sora-2") and len(sent) == 2
+
+
+def test_a_journaled_v2_header_is_re_sent_as_is_after_a_crash(make_wallet, signer, ledger) -> None:
+    """Crash recovery: the journaled PAYMENT-SIGNATURE (with its payment-identifier) goes out again,
+    in the v2 header, without a new signature."""
+    wallet = make_wallet()
+    with SandboxServer(SandboxConfig(speed=SPEED, x402="v2")) as server, \
+            ImagineClient(server.url, wallet=wallet, poll=FAST_POLL) as client:
+        request = CreateRequest.build("a crane at dawn", duration=4)
+        rhash = request_hash(client.base_url, request, None)
+        answer = httpx.post(client.create_url, json=request.body())
+        required = with_payment_id(parse_402(answer.headers, answer.content), rhash)
+        wallet.authorize(required, resource_url=client.create_url, request_hash=rhash)  # journaled, never sent
+        (record,) = ledger.payments()
+        sent: list[httpx.Request] = []
+        client.http.event_hooks["request"].append(sent.append)
+        job = client.resend(request, wallet.resume(record, _requirement(record)))
+    assert [r.headers.get("payment-signature") for r in sent] == [record.header]
+    assert signer.signed == 1 and [s.task_id for s in server.state.settlements()] == [job.task_id]
+    assert ledger.get(record.id).state == PaymentState.PAID
