@@ -8,7 +8,6 @@ means v2, otherwise the body's ``x402Version: 1``. The payment then goes back in
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -82,14 +81,14 @@ def decode_payment_header(value: str) -> PaymentPayload:
             payment: PaymentPayload = PaymentPayloadV2.model_validate(raw)
             accepted = payment.accepted if isinstance(payment, PaymentPayloadV2) else {}
             network = str(accepted.get("network", ""))
-            payment.network = network_from_caip2(network) or network
+            payment.network = network_from_caip2(network) or network  # ours, off the wire
+            payment.scheme = str(accepted.get("scheme", ""))  # a v2 payment is in the scheme it accepted
             return payment
         return PaymentPayload.model_validate(raw)
     except ValidationError as exc:
         raise ProtocolError(f"the payment header is not an x402 exact payment: {exc.errors()[0]['msg']}") from None
 
 
-@functools.lru_cache(maxsize=256)
 def payment_header_name(header: str) -> str:
     """The HTTP header a payment goes in: ``PAYMENT-SIGNATURE`` for v2, ``X-PAYMENT`` for v1."""
     try:
