@@ -221,15 +221,19 @@ class _Base:
         usable = [r for r in required.accepts if r.scheme == "exact" and r.network in networks]
         return Quote(required, usable[0] if usable else required.accepts[0])
 
-    def _create(self, request: CreateRequest, image: ImageFile | None) -> Flow[Created]:
+    def _create(self, request: CreateRequest, image: ImageFile | None, new: bool = False) -> Flow[Created]:
+        rhash = request_hash(self.base_url, request, image)
         return create_flow(
             self._create_maker(request, image),
             self.wallet,
             resource_url=self.create_url,
-            request_hash=request_hash(self.base_url, request, image),
+            request_hash=rhash,
             description=request.prompt[:120],
             clock=self.clock,
             on_402=self._seen_402(request),
+            # A new video for the same request on purpose gets its own payment-identifier: the server
+            # would rightly refuse (409) a second payment under the first one's id.
+            payment_key=f"{rhash}:{os.urandom(16).hex()}" if new else None,
         )
 
     def _wait(self, task_id: str, timeout: float | None, initial_delay: float) -> Flow[TaskStatus]:
@@ -403,10 +407,12 @@ class ImagineClient(_Base):
         return known if known is not None else video_models(self.quote(MODELS_PROBE).required)
 
     def create(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
-               **template: Any) -> Job:
-        """Pay for and submit a generation; returns at 202 with a job handle (does not wait)."""
+               new: bool = False, **template: Any) -> Job:
+        """Pay for and submit a generation; returns at 202 with a job handle (does not wait).
+
+        ``new``: a new video for a request already paid for, on purpose (its own payment-identifier)."""
         request = self._request(prompt_or_request, template)
-        created = self._run(self._create(request, image_file))
+        created = self._run(self._create(request, image_file, new))
         return Job(self, created.task_id, created.payment)
 
     def resend(self, request: CreateRequest, auth: Any, *, image_file: ImageFile | None = None) -> Job:
@@ -572,9 +578,9 @@ class AsyncImagineClient(_Base):
         return known if known is not None else video_models((await self.quote(MODELS_PROBE)).required)
 
     async def create(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
-                     **template: Any) -> AsyncJob:
+                     new: bool = False, **template: Any) -> AsyncJob:
         request = self._request(prompt_or_request, template)
-        created = await self._run(self._create(request, image_file))
+        created = await self._run(self._create(request, image_file, new))
         return AsyncJob(self, created.task_id, created.payment)
 
     async def resend(self, request: CreateRequest, auth: Any, *, image_file: ImageFile | None = None) -> AsyncJob:

@@ -226,10 +226,12 @@ def create_flow(
     description: str,
     clock: Callable[[], float] = time.time,
     on_402: Callable[[PaymentRequired], None] | None = None,
+    payment_key: str | None = None,
 ) -> Flow[Created]:
     """create → 402 → policy → reserve → sign → journal → retry with the payment → 202 taskId.
 
     A 202 with no 402 before it was paid from the provider's credits: 0 USDC, nothing reserved.
+    ``payment_key`` (default: the request hash) derives the v2 ``payment-identifier``.
     """
     resp = yield from _send_unpaid(lambda: make(None), "create")
     if resp.status_code in (200, 201, 202):
@@ -237,7 +239,7 @@ def create_flow(
         if created is None:
             raise ProtocolError(f"create answered {resp.status_code} without a taskId")
         return Created(created.task_id, PaymentInfo.credits())
-    required = with_payment_id(_payment_required(resp, "create"), request_hash)
+    required = with_payment_id(_payment_required(resp, "create"), payment_key or request_hash)
     if on_402 is not None:
         on_402(required)  # e.g. refuse a video model the 402 does not list, before anything is signed
     if wallet is None:

@@ -376,7 +376,7 @@ class ImagineService:
             job = self._attach(existing, request, image_file) if existing is not None else None
             if job is not None:
                 return job, True
-        job = self.client.create(request, image_file=image_file)
+        job = self.client.create(request, image_file=image_file, new=not attach)
         self.ledger.upsert_task(
             job.task_id,
             payment_id=job.payment.payment_id if job.payment and job.payment.paid_by == "x402" else None,

@@ -28,7 +28,7 @@ from imagine_agent.sandbox import SandboxConfig, SandboxServer, create_app
 from imagine_agent.sandbox.config import ModelPrice
 from imagine_agent.service import _requirement
 from imagine_agent.wallet import Wallet
-from imagine_agent.x402 import parse_402, payment_id_for, with_payment_id
+from imagine_agent.x402 import encode_payment_header, parse_402, payment_id_for, sign_payment, with_payment_id
 
 from ..conftest import FAST_POLL, SPEED
 
@@ -302,3 +302,28 @@ def test_a_journaled_v2_header_is_re_sent_as_is_after_a_crash(make_wallet, signe
     assert [r.headers.get("payment-signature") for r in sent] == [record.header]
     assert signer.signed == 1 and [s.task_id for s in server.state.settlements()] == [job.task_id]
     assert ledger.get(record.id).state == PaymentState.PAID
+
+
+async def test_a_second_payment_under_one_payment_identifier_is_409_and_new_gets_its_own(run_on, signer) -> None:
+    """The sandbox keeps ids as the extension says (same id, different payment: 409, nothing settled);
+    ``new=True`` (``--new``: a new video on purpose) sends a fresh id and is paid."""
+    async with run_on(x402="v2") as run:
+        first = await run.call("create", "a windmill")
+        request = CreateRequest.build("a windmill")
+        answer = await run.call("_run", _post(run.client.create_url, request))
+        required = with_payment_id(parse_402(answer.headers, answer.content),
+                                   request_hash(run.client.base_url, request, None))
+        other = encode_payment_header(sign_payment(required.accepts[0], signer, now=int(run.state.now())))
+        clash = await run.call("_run", _post(run.client.create_url, request, other))
+        assert clash.status_code == 409 and len(run.state.settlements()) == 1
+        again = await run.call("create", "a windmill", new=True)
+    ids = [_json_of(r.headers["payment-signature"])["extensions"]["payment-identifier"]["info"]["id"]
+           for r in run.payments_sent()]
+    assert ids[0] == ids[1] != ids[2]  # the clash reused the request's id; new=True did not
+    assert [s.task_id for s in run.state.settlements()] == [first.task_id, again.task_id]
+
+
+def _post(url: str, request: CreateRequest, payment: str | None = None) -> Any:
+    headers = {"content-type": "application/json"} | ({"payment-signature": payment} if payment else {})
+    response = yield httpx.Request("POST", url, headers=headers, content=json.dumps(request.body()).encode())
+    return response
