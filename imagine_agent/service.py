@@ -24,6 +24,7 @@ from .config import Settings
 from .errors import (
     ConfigurationError,
     ImagineError,
+    InvalidRequestError,
     PaymentRejectedError,
     PaymentStateUnknownError,
 )
@@ -287,8 +288,11 @@ class ImagineService:
         prices: dict[str, int] = {}
         if all_models:
             for model in quote.models:
-                other, _ = self.build_request(prompt, **{**options, "video_model": model})
-                prices[model] = self.client.quote(other, image_file=image_file).amount
+                try:
+                    other, _ = self.build_request(prompt, **{**options, "video_model": model})
+                    prices[model] = self.client.quote(other, image_file=image_file).amount
+                except InvalidRequestError:
+                    continue  # this model does not make this request (e.g. its durations): no price
         refusal = code = None
         try:
             self.wallet.policy.check(quote.requirement, self.client.create_url)

@@ -46,6 +46,11 @@ def test_quote_lists_every_model_with_its_price(run) -> None:
     assert "model fal-kling-o3" in text and "(server default)" in text
 
 
+def test_a_model_that_cannot_make_the_request_is_left_out_of_the_prices(run) -> None:
+    body = json.loads(run("quote", "a heron", "--duration", "2", "--json").stdout)
+    assert body["modelPrices"] == {"xai-grok-imagine": "250000", "sora-2": "300000", "sora-2-pro": "1500000"}
+
+
 def test_generate_with_a_model_shows_the_media_page_and_the_coin(run, server: SandboxServer) -> None:
     result = run("generate", "a heron at dawn", "--model", "fal-kling-o3", "--auto-clank", "--duration", "5")
     assert result.exit_code == 0, result.output
