@@ -341,14 +341,21 @@ def paid_flow(
 
 
 def _rejection_reason(resp: httpx.Response) -> str:
+    # An x402 v2 server reports a failed settlement in a receipt (PAYMENT-RESPONSE), with a body of {}
+    # and no new PAYMENT-REQUIRED. A failure at settlement is not a pre-settlement verification failure:
+    # the reason says "settlement failed", so paid_flow treats it as ambiguous (it may still land).
+    receipt = _receipt(resp)
+    failed = ""
+    if receipt is not None and not receipt.success:
+        failed = f"settlement failed: {receipt.error_reason or 'no reason given'}; "
     if resp.status_code == 402:
         try:
             required = parse_402(resp.headers, resp.content)
         except ProtocolError:
-            return "HTTP 402 with an unreadable body"
+            return f"402 {failed}" + ("" if failed else "with an unreadable body")
         price = f" (price now {required.accepts[0].max_amount_required})" if required.accepts else ""
-        return f"402 {required.error or 'payment rejected'}{price}"
-    return f"HTTP {resp.status_code}: {_error_text(resp)}"
+        return f"402 {failed}{required.error or 'payment rejected'}{price}"
+    return f"HTTP {resp.status_code}: {failed}{_error_text(resp)}"
 
 
 def _payment_info(auth: Any, receipt: SettlementResponse | None) -> PaymentInfo:

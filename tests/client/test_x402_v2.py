@@ -327,3 +327,34 @@ def _post(url: str, request: CreateRequest, payment: str | None = None) -> Any:
     headers = {"content-type": "application/json"} | ({"payment-signature": payment} if payment else {})
     response = yield httpx.Request("POST", url, headers=headers, content=json.dumps(request.body()).encode())
     return response
+
+
+@pytest.mark.parametrize("reason", ["unexpected_settle_error", "transaction_failed"])
+async def test_a_v2_settlement_failure_receipt_is_unknown_never_a_rejection(
+    mode, make_wallet, signer, ledger, reason: str
+) -> None:
+    """An official v2 server answers a failed settle with 402, body {} and only a PAYMENT-RESPONSE:
+    the payment may have landed, so it counts as spent (unknown), never released as rejected."""
+    from imagine_agent.x402.v1 import b64json
+
+    required = {"x402Version": 2, "resource": {"url": "http://v2.test/generation/create"}, "accepts": [{
+        "scheme": "exact", "network": "eip155:8453", "amount": "500000",
+        "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", "payTo": "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
+        "maxTimeoutSeconds": 60, "extra": {"name": "USD Coin", "version": "2"}}]}
+    failed = {"success": False, "errorReason": reason, "transaction": "", "network": "eip155:8453"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "payment-signature" not in request.headers:
+            return httpx.Response(402, json={}, headers={"PAYMENT-REQUIRED": b64json(required)}, request=request)
+        return httpx.Response(402, json={}, headers={"PAYMENT-RESPONSE": b64json(failed)}, request=request)
+
+    transport = httpx.MockTransport(answer)
+    with pytest.raises(PaymentStateUnknownError, match=f"settlement failed: {reason}"):
+        if mode == "sync":
+            with ImagineClient("http://v2.test", wallet=make_wallet(), transport=transport) as c:
+                c.create("a lighthouse")
+        else:
+            async with AsyncImagineClient("http://v2.test", wallet=make_wallet(), transport=transport) as c:
+                await c.create("a lighthouse")
+    (record,) = ledger.payments()
+    assert record.state == PaymentState.UNKNOWN and signer.signed == 1
