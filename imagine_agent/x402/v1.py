@@ -50,7 +50,8 @@ def check_single_price(entry: Mapping[str, Any]) -> None:
     if amount is not None and max_amount is not None and str(amount) != str(max_amount):
         raise PolicyViolationError(
             f"refused to pay: the 402 names two prices (amount {amount}, maxAmountRequired {max_amount}); "
-            "nothing was signed"
+            "nothing was signed",
+            code="ambiguous_price",
         )
 
 

@@ -121,8 +121,9 @@ def test_a_hybrid_entry_is_paid_only_when_both_price_fields_agree(entry: dict[st
     if ok:
         assert parse_402(header, b"{}").accepts[0].amount == 1_200_000
     else:
-        with pytest.raises(PolicyViolationError, match="two prices"):
+        with pytest.raises(PolicyViolationError, match="two prices") as info:
             parse_402(header, b"{}")
+        assert info.value.code == "ambiguous_price"
     body = json.loads(SPEC_402)
     body["accepts"][0]["amount"] = "5"
     with pytest.raises(PolicyViolationError, match="two prices"):
