@@ -27,6 +27,7 @@ from .evm import (
     to_checksum_address,
     transfer_typed_data,
 )
+from .evm import _domain_separator as _domain_separator  # the devnet's USDC domain check
 from .negotiate import (
     decode_payment_header,
     encode_payment_header,
