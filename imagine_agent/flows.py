@@ -374,7 +374,7 @@ def _v2_verdict(verdict: Verdict, resp: httpx.Response, auth: Any) -> Verdict:
             and resp.extensions.get(BODY_ERROR) is None:
         return Verdict("rejected", f"HTTP 400, malformed payment: {_error_text(resp)}")
     receipt = _receipt(resp)
-    if receipt is not None and not receipt.success and verdict.kind == "rejected":
+    if receipt is not None and not receipt.success and verdict.kind in ("rejected", "unknown"):
         why = receipt.error_reason or "no reason given"
         return Verdict("unknown", f"{resp.status_code} settlement failed: {why} (it may still land)")
     return verdict
