@@ -145,6 +145,7 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 def _cli(base_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "none.toml").touch()  # an existing empty config: the CLI refuses a config path that is not a file
     env = {**os.environ, "IMAGINE_PRIVATE_KEY": "0x" + secrets.token_hex(32), "IMAGINE_DATA_DIR": str(tmp_path),
            "IMAGINE_CONFIG": str(tmp_path / "none.toml")}
     env.pop("IMAGINE_BASE_URL", None)

@@ -63,6 +63,15 @@ async def test_402_body_is_the_spec_body_except_resource(client: httpx.AsyncClie
     assert response.status_code == 402
     expected = spec_402()
     expected["accepts"][0]["resource"] = f"{BASE}/generation/create"
+    # The one change beyond the resource: videoModel lists the models this sandbox sells, with their prices.
+    video_model = expected["accepts"][0]["outputSchema"]["input"]["bodyFields"]["templateData"]["properties"][
+        "videoModel"]
+    assert video_model["enum"] == ["sora"] and video_model["default"] == "sora"
+    video_model["enum"] = ["xai-grok-imagine", "sora-2", "sora-2-pro", "fal-kling-o3"]
+    video_model["default"] = "xai-grok-imagine"
+    video_model["pricing"] = {"xai-grok-imagine": {"perSecond": "125000"}, "sora-2": {"perSecond": "150000"},
+                              "sora-2-pro": {"perSecond": "750000"},
+                              "fal-kling-o3": {"perSecond": "325000", "minDuration": 3.0, "maxDuration": 15.0}}
     assert response.json() == expected
     assert list(response.json()["accepts"][0]) == list(expected["accepts"][0])  # same key order too
 
