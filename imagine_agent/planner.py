@@ -493,8 +493,8 @@ NOTHING_TO_CONFIRM = (
 def _narrate_coin_refused(quote: dict[str, Any]) -> list[str]:
     note = (quote.get("request") or {}).get("autoClankNote") or "the operator's autoClank policy does not allow it"
     return [f"I can't deploy a coin for this video: {note}.",
-            f"Nothing was signed or paid. Without the coin it costs {quote.get('price')}. Shall I make it without "
-            'the coin? Say "yes" to go ahead, or ask for something else.']
+            f"Nothing was signed or paid. Without the coin it costs {usdc_text(quote, 'price')}. Shall I make it "
+            'without the coin? Say "yes" to go ahead, or ask for something else.']
 
 
 def _calls(messages: Sequence[BaseMessage], name: str) -> list[ToolCall]:

@@ -293,7 +293,7 @@ def test_tools_take_any_listed_model_and_report_the_media_page_and_coin(service:
     args = {**VIDEO, "video_model": "sora-2", "auto_clank": True, "runtime": _runtime(ctx, [])}
     out = json.loads(GenerateVideoTool().invoke(args))
     (settled,) = service.sandbox.state.settlements()
-    assert out["paid"]["amount"] == "0.600000 USDC" and service.sandbox.state.job(settled.task_id).model == "sora-2"
+    assert out["paid"]["amount"] == "600000" and service.sandbox.state.job(settled.task_id).model == "sora-2"
     assert out["mediaUrl"].endswith(f"/media/{out['taskId']}")
     assert out["coin"]["address"].startswith("0x") and out["coin"]["symbol"]
     assert out["coin"]["creator"] == service.wallet.address and out["coin"]["chain"] == "base"
