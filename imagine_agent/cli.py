@@ -209,6 +209,10 @@ Sandbox = Annotated[bool, typer.Option("--sandbox", help="The sandbox's own ledg
 # Accepted for old scripts and ignored: the ledger commands act on the operator's ledger whatever the URL.
 LedgerBaseUrl = Annotated[Optional[str], typer.Option("--base-url", hidden=True,
                                                       help="Ignored: ledger commands act on the operator's ledger")]
+Model = Annotated[
+    Optional[str],
+    typer.Option("--model", help="Video model, any the server lists (see `quote`); default: the server's default"),
+]
 
 
 def main() -> None:
@@ -361,12 +365,21 @@ def _summary(outcome: Any, service: ImagineService) -> None:
                                    ("status", outcome.status.status if outcome.status else "submitted")]
     if outcome.attached:
         rows.append(("payment", "none: attached to the job already paid for this exact request"))
-    if outcome.payment:
+    if outcome.payment and outcome.payment.paid_by == "x402":
         p = outcome.payment
         rows += [("paid", f"{format_usdc(p.amount)} on {p.network} to {p.pay_to}"), ("payer", p.payer),
                  ("transaction", p.transaction or "(the server sent no receipt)")]
+    if outcome.payment and outcome.payment.paid_by == "credits":
+        rows.append(("paid", "from provider credits: 0 USDC, no budget used"))
     if outcome.status and outcome.status.video_url:
         rows.append(("video url", outcome.status.video_url))
+    from .results import coin_line, delivery_facts
+
+    facts = delivery_facts(outcome.status, outcome.payment.payer if outcome.payment else service.wallet.address)
+    if facts.get("mediaUrl"):
+        rows.append(("media page", facts["mediaUrl"]))
+    if (coin := coin_line(facts)) is not None:
+        rows.append(("coin", coin))
     if outcome.downloads:
         rows.append(("video file", str(outcome.downloads.video)))
         if outcome.downloads.preview:
@@ -408,6 +421,7 @@ def quote(
     auto_clank: AutoClank = False,
     auto_enhance: AutoEnhance = False,
     remix: Remix = None,
+    model: Model = None,
     base_url: BaseUrl = None,
     max_per_call: MaxPerCall = None,
     as_json: AsJson = False,
@@ -416,14 +430,19 @@ def quote(
     _begin(as_json)
     with _service(_settings(base_url, max_per_call), pays=False, quiet=as_json) as service:
         result = service.quote(prompt, duration=duration, image=image, auto_clank=auto_clank,
-                               auto_enhance=auto_enhance, remix=remix)
+                               auto_enhance=auto_enhance, remix=remix, video_model=model, all_models=True)
         if as_json:
             _emit({**result.to_json(), **({} if result.allowed else {"exitCode": 3})})
         else:
             from .money import format_usdc
 
             r = result.quote.requirement
-            typer.echo(f"price: {format_usdc(r.amount)} on {r.network} to {r.pay_to}")
+            chosen = model or result.quote.default_model
+            typer.echo(f"price: {format_usdc(r.amount)} on {r.network} to {r.pay_to}"
+                       + (f" ({chosen})" if chosen else "") + f" · x402 v{r.x402_version}")
+            for name, amount in result.model_prices.items():
+                default = "  (server default)" if name == result.quote.default_model else ""
+                typer.echo(f"  model {name:<20} {format_usdc(amount)}{default}")
             typer.echo(f"budget left: {format_usdc(result.remaining)}{' (sandbox)' if result.sandbox else ''}")
             typer.echo("within policy: yes" if result.allowed else f"within policy: NO ({result.refusal})")
         if not result.allowed:
@@ -438,6 +457,7 @@ def generate(
     auto_clank: AutoClank = False,
     auto_enhance: AutoEnhance = False,
     remix: Remix = None,
+    model: Model = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return at payment with the task id")] = False,
     output: Annotated[Path, typer.Option("--output", "-o", help="Download directory")] = Path("imagine-output"),
     new: Annotated[bool, typer.Option("--new", help="Pay again even if this exact request is pending")] = False,
@@ -454,7 +474,8 @@ def generate(
         with _progress(not as_json and not no_wait) as on_progress:
             outcome = service.generate(
                 prompt, duration=duration, image=image, auto_clank=auto_clank, auto_enhance=auto_enhance,
-                remix=remix, wait=not no_wait, output_dir=output, on_progress=on_progress, attach=not new,
+                remix=remix, video_model=model, wait=not no_wait, output_dir=output, on_progress=on_progress,
+                attach=not new,
             )
         if as_json:
             _emit(outcome.to_json())
@@ -490,6 +511,8 @@ def status(task_id: TaskId, base_url: BaseUrl = None, as_json: AsJson = False) -
             typer.echo(_status_line(task_id, result))
             if result.video_url:
                 typer.echo(f"video: {result.video_url}")
+            if result.media_url:
+                typer.echo(f"media page: {result.media_url}")
 
 
 @app.command()
@@ -556,6 +579,9 @@ def sandbox(
         "--relayer-key", envvar="IMAGINE_SANDBOX_RELAYER_KEY", show_default=False,
         help="Key that pays the gas of settlements with --rpc-url (env IMAGINE_SANDBOX_RELAYER_KEY)")] = None,
     network: Annotated[str, typer.Option(help="Network the 402 asks for: base or base-sepolia")] = "base",
+    x402: Annotated[str, typer.Option("--x402", help="Protocol version the paywall speaks: v1, v2 or both")] = "v1",
+    rich_results: Annotated[bool, typer.Option("--rich-results",
+                                               help="Results in today's shape: media page, coin, txHash")] = False,
 ) -> None:
     """Run the local Imagine API + x402 facilitator (test double; no real money, or a local chain's USDC)."""
     import socket
@@ -565,8 +591,10 @@ def sandbox(
 
     _begin(False, sandbox=True)
     try:
+        if x402 not in ("v1", "v2", "both"):
+            raise ValueError(f"--x402 must be v1, v2 or both, not {x402!r}")
         config = SandboxConfig(speed=speed, faults=load_faults(faults) if faults else [], network=network,
-                               rpc_url=rpc_url, relayer_key=relayer_key)
+                               rpc_url=rpc_url, relayer_key=relayer_key, x402=x402, rich_results=rich_results)
     except (ValueError, OSError) as exc:  # a broken fault file, an unknown network
         raise ConfigurationError(f"invalid sandbox settings: {exc}") from None
     try:  # a clear error now, rather than uvicorn's log line and exit 1 later

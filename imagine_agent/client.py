@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .errors import DownloadError, ProtocolError
+from .errors import DownloadError, InvalidRequestError, ProtocolError
 from .flows import (
     BODY_ERROR,
     DEADLINE,
@@ -52,7 +52,7 @@ from .models import (
     validate_task_id,
 )
 from .polling import PollPolicy
-from .x402 import NETWORKS
+from .x402 import NETWORKS, payment_header_name, video_models
 
 __all__ = ["AsyncImagineClient", "AsyncJob", "Downloads", "ImagineClient", "Job", "Quote"]
 
@@ -69,6 +69,8 @@ DEFAULT_DOWNLOAD_TIMEOUT = 600.0  # total seconds for one file, however the byte
 # request, so the CPU per request grows with the pool (httpx's default: 100, of which only 20 are
 # kept alive, the rest reconnecting). 20 keep-alive connections carry thousands of polled jobs.
 POOL_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=20)
+MODELS_TTL = 300.0  # seconds the video models a 402 listed are trusted without asking again
+MODELS_PROBE = "video models probe"  # the prompt of the free, unpaid create that reads them
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,21 @@ class Quote:
     def amount(self) -> int:
         return self.requirement.amount
 
+    @property
+    def models(self) -> list[str]:
+        """The video models the 402 lists (empty when it documents none)."""
+        return video_models(self.required)[0]
+
+    @property
+    def default_model(self) -> str | None:
+        return video_models(self.required)[1]
+
     def to_json(self) -> dict[str, Any]:
         r = self.requirement
         return {
+            "x402Version": r.x402_version,
+            "models": self.models,
+            "defaultModel": self.default_model,
             "amount": r.max_amount_required,
             "asset": r.asset,
             "network": r.network,
@@ -140,6 +154,7 @@ class _Base:
         self.allow_private_downloads = allow_private_downloads
         self.download_timeout = download_timeout
         self.clock = clock
+        self._models: tuple[float, list[str], str | None] | None = None
 
     @property
     def create_url(self) -> str:
@@ -153,7 +168,36 @@ class _Base:
         image = request.template_data.image if request.template_data else None
         if image:
             check_image_host(image, allow_private=self.allow_private_image_urls)
+        known = self.cached_models()
+        if known is not None:
+            self._check_model(request, known[0])
         return request
+
+    def cached_models(self) -> tuple[list[str], str | None] | None:
+        """The models and default the last 402 of this endpoint listed, while fresh (``MODELS_TTL``)."""
+        if self._models is None or self.clock() - self._models[0] > MODELS_TTL:
+            return None
+        return self._models[1], self._models[2]
+
+    @staticmethod
+    def _check_model(request: CreateRequest, models: list[str]) -> None:
+        model = request.template_data.video_model if request.template_data else None
+        if model is not None and models and model not in models:
+            raise InvalidRequestError(
+                f"invalid request: the server does not sell video model {model!r}; it lists "
+                f"{', '.join(models)}. Nothing was signed."
+            )
+
+    def _seen_402(self, request: CreateRequest) -> Callable[[PaymentRequired], None]:
+        """Remember the models a 402 lists, and refuse a model it does not list (before signing)."""
+
+        def seen(required: PaymentRequired) -> None:
+            models, default = video_models(required)
+            if models:
+                self._models = (self.clock(), models, default)
+            self._check_model(request, models)
+
+        return seen
 
     def _create_maker(self, request: CreateRequest, image: ImageFile | None) -> Callable[[str | None], httpx.Request]:
         headers = {"user-agent": USER_AGENT, "accept": "application/json", "accept-encoding": ACCEPT_ENCODING}
@@ -165,7 +209,7 @@ class _Base:
             def make(payment: str | None) -> httpx.Request:
                 h = {**headers, "content-type": "application/json"}
                 if payment:
-                    h["x-payment"] = payment
+                    h[payment_header_name(payment)] = payment
                 return httpx.Request("POST", self.create_url, headers=h, content=content)
 
             return make
@@ -175,7 +219,7 @@ class _Base:
         def make_multipart(payment: str | None) -> httpx.Request:
             h = dict(headers)
             if payment:
-                h["x-payment"] = payment
+                h[payment_header_name(payment)] = payment
             files = {"image": (image.filename, image.content, image.mime)}
             return httpx.Request("POST", self.create_url, headers=h, data=data, files=files)
 
@@ -186,22 +230,28 @@ class _Base:
         headers = {"user-agent": USER_AGENT, "accept": "application/json", "accept-encoding": ACCEPT_ENCODING}
         return lambda: httpx.Request("GET", url, headers=headers)
 
-    def _quote_from(self, required: PaymentRequired) -> Quote:
+    def _quote_from(self, required: PaymentRequired, request: CreateRequest) -> Quote:
+        self._seen_402(request)(required)
         networks = self.wallet.policy.networks if self.wallet is not None else NETWORKS.keys()
         usable = [r for r in required.accepts if r.scheme == "exact" and r.network in networks]
         return Quote(required, usable[0] if usable else required.accepts[0])
 
     def _create(self, request: CreateRequest, image: ImageFile | None, new: bool,
                 max_amount: int | None) -> Flow[Created]:
+        rhash = request_hash(self.base_url, request, image)
         return create_flow(
             self._create_maker(request, image),
             self.wallet,
             resource_url=self.create_url,
-            request_hash=request_hash(self.base_url, request, image),
+            request_hash=rhash,
             description=request.prompt[:120],
             clock=self.clock,
             new=new,
             max_amount=max_amount,
+            on_402=self._seen_402(request),
+            # A new video for the same request on purpose gets its own payment-identifier: the server
+            # would rightly refuse (409) a second payment under the first one's id.
+            payment_key=f"{rhash}:{os.urandom(16).hex()}" if new else None,
         )
 
     def _wait(self, task_id: str, timeout: float | None, initial_delay: float) -> Flow[TaskStatus]:
@@ -497,7 +547,12 @@ class ImagineClient(_Base):
               **template: Any) -> Quote:
         """The price of a request (reads the 402; signs nothing, pays nothing)."""
         request = self._request(prompt_or_request, template)
-        return self._quote_from(self._run(quote_flow(self._create_maker(request, image_file))))
+        return self._quote_from(self._run(quote_flow(self._create_maker(request, image_file))), request)
+
+    def models(self) -> tuple[list[str], str | None]:
+        """The video models this server sells and its default, from its live 402 (cached briefly)."""
+        known = self.cached_models()
+        return known if known is not None else video_models(self.quote(MODELS_PROBE).required)
 
     def create(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
                new: bool = False, max_amount: int | None = None, **template: Any) -> Job:
@@ -697,7 +752,11 @@ class AsyncImagineClient(_Base):
     async def quote(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
                     **template: Any) -> Quote:
         request = self._request(prompt_or_request, template)
-        return self._quote_from(await self._run(quote_flow(self._create_maker(request, image_file))))
+        return self._quote_from(await self._run(quote_flow(self._create_maker(request, image_file))), request)
+
+    async def models(self) -> tuple[list[str], str | None]:
+        known = self.cached_models()
+        return known if known is not None else video_models((await self.quote(MODELS_PROBE)).required)
 
     async def create(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
                      new: bool = False, max_amount: int | None = None, **template: Any) -> AsyncJob:

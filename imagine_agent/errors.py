@@ -72,7 +72,7 @@ REFUSAL_CODES: dict[str, str] = {
     "network_not_allowed": "the network is not in the allowlist (IMAGINE_NETWORKS)",
     "asset_not_allowed": "the asset is not USDC on that network",
     "payee_not_allowed": "the payee is not in the payTo allowlist (IMAGINE_PAY_TO)",
-    "resource_mismatch": "the 402 names another resource than the one requested",
+    "ambiguous_price": "the 402 names two different prices (amount and maxAmountRequired) for one requirement",
     "domain_not_allowed": "the signing domain is not USDC's",
     "validity_too_long": "the authorization would stay valid longer than IMAGINE_MAX_VALIDITY_SECONDS",
     "zero_amount": "the server asks for 0 USDC",

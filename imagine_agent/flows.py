@@ -38,9 +38,9 @@ from .errors import (
 from .models import PaymentRequired, SettlementResponse, TaskCreated, TaskStatus
 from .money import usdc_fields
 from .origin import claims_sandbox
-from .outcomes import SETTLE_MARGIN, Answer, Signed, Verdict, classify
+from .outcomes import SETTLE_MARGIN, Answer, Signed, Verdict, classify, reason_of
 from .polling import PollPolicy, PollSchedule
-from .x402 import decode_payment_response, parse_payment_required
+from .x402 import parse_402, receipt_from, with_payment_id
 
 __all__ = [
     "BODY_ERROR",
@@ -110,9 +110,15 @@ class PaymentInfo:
     pay_to: str
     payer: str
     transaction: str | None
+    paid_by: Literal["x402", "credits"] = "x402"
+
+    @classmethod
+    def credits(cls) -> PaymentInfo:
+        """A create the server accepted without a 402: paid from provider credits, 0 USDC, no caps touched."""
+        return cls("", 0, "", "", "", "", None, paid_by="credits")
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        wire: dict[str, Any] = {
             **usdc_fields(self.amount),
             "asset": self.asset,
             "network": self.network,
@@ -120,6 +126,9 @@ class PaymentInfo:
             "payer": self.payer,
             "transaction": self.transaction,
         }
+        if self.paid_by == "credits":
+            wire["paidBy"] = "credits"
+        return wire
 
 
 @dataclass(frozen=True)
@@ -185,7 +194,7 @@ def _send_unpaid(make: Callable[[], httpx.Request], what: str) -> Flow[httpx.Res
 def _payment_required(resp: httpx.Response, what: str) -> PaymentRequired:
     if resp.status_code == 402:
         try:
-            return parse_payment_required(resp.content)
+            return parse_402(resp.headers, resp.content)
         except ProtocolError as exc:  # unreadable, or a version we do not speak: a refusal, nothing signed
             raise PolicyViolationError(f"refused to pay: {what} answered a 402 that cannot be used ({exc}). "
                                        "Nothing was signed.") from None
@@ -212,13 +221,16 @@ def _task_created(resp: httpx.Response) -> TaskCreated | None:
 
 
 def _receipt(resp: httpx.Response) -> SettlementResponse | None:
-    value = resp.headers.get("x-payment-response")
-    if not value:
-        return None
-    try:
-        return decode_payment_response(value)
-    except ProtocolError:
-        return None
+    """``PAYMENT-RESPONSE`` (v2), then ``X-PAYMENT-RESPONSE`` (v1); an unreadable one is no receipt."""
+    return receipt_from(resp.headers)
+
+
+def _settlement_pending(resp: httpx.Response) -> str | None:
+    """The transaction hash of a ``settlement_pending`` answer: the payment went on chain, not yet seen."""
+    receipt = receipt_from(resp.headers)
+    if receipt is not None and not receipt.success and receipt.error_reason == "settlement_pending":
+        return receipt.transaction or None
+    return None
 
 
 def create_flow(
@@ -231,15 +243,23 @@ def create_flow(
     clock: Callable[[], float] = time.time,
     new: bool = False,
     max_amount: int | None = None,
+    on_402: Callable[[PaymentRequired], None] | None = None,
+    payment_key: str | None = None,
 ) -> Flow[Created]:
-    """create → 402 → policy → reserve → sign → journal → retry with X-PAYMENT → 202 taskId."""
+    """create → 402 → policy → reserve → sign → journal → retry with the payment → 202 taskId.
+
+    A 202 with no 402 before it was paid from the provider's credits: 0 USDC, nothing reserved.
+    ``payment_key`` (default: the request hash) derives the v2 ``payment-identifier``.
+    """
     resp = yield from _send_unpaid(lambda: make(None), "create")
     if resp.status_code in (200, 201, 202):
         created = _task_created(resp)
         if created is None:
             raise ProtocolError(f"create answered {resp.status_code} without a taskId")
-        return Created(created.task_id, None)
-    required = _payment_required(resp, "create")
+        return Created(created.task_id, PaymentInfo.credits())
+    required = with_payment_id(_payment_required(resp, "create"), payment_key or request_hash)
+    if on_402 is not None:
+        on_402(required)  # e.g. refuse a video model the 402 does not list, before anything is signed
     if wallet is None:
         raise PaymentRejectedError("this request costs money and no wallet is configured (set IMAGINE_PRIVATE_KEY)")
     auth = yield Call(
@@ -297,9 +317,22 @@ def paid_flow(
                 task_id = created.task_id
                 yield Call(lambda: wallet.settled(auth, task_id=task_id, receipt=receipt))  # noqa: B023
                 return Created(task_id, _payment_info(auth, receipt))
+            if (pending_tx := _settlement_pending(resp)) is not None:
+                reason = f"settlement_pending: transaction {pending_tx} not confirmed yet"
+                yield Call(lambda: wallet.pending(auth, transaction=pending_tx, reason=reason))  # noqa: B023
+                raise PaymentStateUnknownError(
+                    f"payment {auth.payment_id} went on chain in transaction {pending_tx}, not confirmed yet. "
+                    "It counts as spent and is journaled as pending; `imagine-agent reconcile` settles it by "
+                    "that transaction. Nothing will be paid again for this request.",
+                    payment_id=auth.payment_id,
+                    nonce=auth.nonce,
+                )
+            verdict = _v2_verdict(verdict, resp, auth)
         reasons.append(verdict.reason)
         if verdict.kind != "rejected":
             ambiguous = True
+        if verdict.kind == "rejected" and verdict.reason.startswith("HTTP 400"):
+            break  # x402 v2: a malformed payment is refused before settlement; the same bytes stay malformed
         if verdict.kind != "retry" and attempt >= 2:
             break  # one re-send of the same header: a server that settled, then misanswered, answers it
         if attempt >= PAID_ATTEMPTS or clock() + SETTLE_MARGIN + backoff(attempt) >= auth.valid_before:
@@ -330,8 +363,29 @@ def _signed(auth: Any) -> Signed:
     return Signed(value=int(a.value), pay_to=a.to, valid_after=int(a.valid_after), valid_before=int(a.valid_before))
 
 
+def _v2_verdict(verdict: Verdict, resp: httpx.Response, auth: Any) -> Verdict:
+    """What x402 v2 adds to the classification: a 400 to a v2 payment, and a failed ``PAYMENT-RESPONSE``.
+
+    A v2 server answers a malformed payment 400 before it attempts any settlement: rejected. A failed
+    settlement receipt (``PAYMENT-RESPONSE`` with ``success: false``, body ``{}``) means settlement was
+    attempted and may still land: never a rejection, whatever reason it names.
+    """
+    if resp.status_code == 400 and int(getattr(auth.payment, "x402_version", 1)) == 2 \
+            and resp.extensions.get(BODY_ERROR) is None:
+        return Verdict("rejected", f"HTTP 400, malformed payment: {_error_text(resp)}")
+    receipt = _receipt(resp)
+    if receipt is not None and not receipt.success and verdict.kind in ("rejected", "unknown"):
+        why = receipt.error_reason or "no reason given"
+        return Verdict("unknown", f"{resp.status_code} settlement failed: {why} (it may still land)")
+    return verdict
+
+
 def _answer(resp: httpx.Response, created: TaskCreated | None) -> Answer:
-    """Reduce a response to what ``classify`` needs; the body is parsed here, never trusted."""
+    """Reduce a response to what ``classify`` needs; the body is parsed here, never trusted.
+
+    x402 v2 states the reason in headers: a failed ``PAYMENT-RESPONSE`` receipt's ``errorReason``, or the
+    new ``PAYMENT-REQUIRED``'s ``error``; a body without a reason gets it there, where ``classify`` reads it.
+    """
     body_error = resp.extensions.get(BODY_ERROR)
     body: Any = None
     offers: tuple[tuple[int, str], ...] = ()
@@ -341,12 +395,19 @@ def _answer(resp: httpx.Response, created: TaskCreated | None) -> Answer:
         except ValueError:
             body_error = "not JSON" if resp.status_code == 402 else None
     if resp.status_code == 402 and body_error is None:
+        required: PaymentRequired | None
         try:
-            required = parse_payment_required(resp.content)
+            required = parse_402(resp.headers, resp.content)
         except ProtocolError:
-            pass
+            required = None
         else:
             offers = tuple((r.amount, r.pay_to) for r in required.accepts)
+        if reason_of(body) is None:
+            receipt = _receipt(resp)
+            header_reason = (receipt.error_reason if receipt is not None and not receipt.success else None) or (
+                required.error if required is not None else None)
+            if header_reason:
+                body = {**(body if isinstance(body, dict) else {}), "error": header_reason}
     return Answer(
         status=resp.status_code,
         body=body,

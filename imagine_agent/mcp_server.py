@@ -83,6 +83,10 @@ AutoEnhance = Annotated[bool, Field(
 AutoClank = Annotated[bool, Field(
     strict=True, description="Ask to deploy a coin (Clanker token) for the video; the paying wallet becomes its "
     "creator. The operator's autoClank policy decides: it may be ignored, sent, or need a person's approval.")]
+VideoModel = Annotated[str, Field(
+    strict=True, max_length=64, pattern=r"^([A-Za-z0-9][A-Za-z0-9._:/-]*)?$",
+    description="The video model to render with: one of the 'models' quote_video lists. Empty (the default) "
+    "for the server's default model.")]
 TaskId = Annotated[str, Field(
     strict=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
     description="The taskId that generate_video returned.")]
@@ -351,7 +355,10 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
             return _still_running(task_id, time.monotonic() - started, last[-1] if last else None)
         except ImagineError as exc:
             raise ToolError(f"{type(exc).__name__} (code {exc.code}): {exc}") from None
-        result: dict[str, Any] = {"taskId": task_id, **status.to_wire()}
+        from .results import delivery_facts
+
+        facts = delivery_facts(status, service.wallet.address)
+        result: dict[str, Any] = {"taskId": task_id, **status.to_wire(), **facts}
         if download and status.status == "completed":
             try:
                 files = await asyncio.to_thread(service.download, task_id, None, status=status)
@@ -364,24 +371,26 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
         return result
 
     async def quote_video(prompt: Prompt, duration: Duration = 8, image: Image = "", auto_enhance: AutoEnhance = False,
-                          auto_clank: AutoClank = False) -> dict[str, Any]:
+                          auto_clank: AutoClank = False, video_model: VideoModel = "") -> dict[str, Any]:
         coin, needs_person = coin_of(auto_clank)
         result = await _call(lambda: service.aquote(
-            prompt, duration=duration, image=_remote_image(image), auto_enhance=auto_enhance, auto_clank=coin))
+            prompt, duration=duration, image=_remote_image(image), auto_enhance=auto_enhance, auto_clank=coin,
+            video_model=video_model or None))
         threshold = service.wallet.policy.approval_threshold
         over = threshold is not None and result.quote.amount > threshold
         return {**result.to_json(), "autoClank": coin, "needsHumanApproval": over or needs_person,
                 "sandbox": service.is_sandbox}
 
     async def approval(prompt: str, duration: float, image: str, auto_enhance: bool, auto_clank: bool,
-                       ctx: Context) -> Elicit[Any] | _Plan:
+                       ctx: Context, video_model: str = "") -> Elicit[Any] | _Plan:
         """Quote, apply the operator's policy, and ask a person when one must approve (MCP elicitation).
 
         Runs before ``generate_video``'s body, on every round of an elicitation; signs nothing.
         """
         coin, needs_person = coin_of(auto_clank)
         quote = await _call(lambda: service.aquote(prompt, duration=duration, image=_remote_image(image),
-                                                   auto_enhance=auto_enhance, auto_clank=coin))
+                                                   auto_enhance=auto_enhance, auto_clank=coin,
+                                                   video_model=video_model or None))
         threshold = service.wallet.policy.approval_threshold
         over = threshold is not None and quote.quote.amount > threshold
         ask = HumanAsk("generate_video", prompt, quote.quote.amount, over, needs_person) if over or needs_person \
@@ -397,7 +406,8 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
                              auto_enhance: AutoEnhance = False, auto_clank: AutoClank = False,
                              wait: Annotated[bool, Field(strict=True, description=(
                                  "Wait for the render (bounded, see still_running); false returns right after "
-                                 "payment with the task id."))] = True) -> dict[str, Any]:
+                                 "payment with the task id."))] = True,
+                             video_model: VideoModel = "") -> dict[str, Any]:
         started = time.monotonic()
         plan, person = _approved_plan(_PLAN.get(), answer, _can_elicit(ctx))
         # A person approved this price (and coin) over elicitation: never more than it is signed for this call.
@@ -405,7 +415,7 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
         try:
             outcome = await _call(lambda: service.agenerate(prompt, duration=duration, image=_remote_image(image),
                                                             auto_enhance=auto_enhance, auto_clank=plan.coin,
-                                                            wait=False))
+                                                            wait=False, video_model=video_model or None))
         except AwaitingApprovalError as exc:
             return _awaiting(exc)
         finally:
@@ -420,8 +430,10 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
     generate_video.__annotations__["answer"] = Annotated[ElicitationResult[Any], Resolve(approval)]
 
     async def video_status(task_id: TaskId) -> dict[str, Any]:
+        from .results import delivery_facts
+
         status = await _call(lambda: service.astatus(task_id))
-        return {"taskId": task_id, **status.to_wire()}
+        return {"taskId": task_id, **status.to_wire(), **delivery_facts(status, service.wallet.address)}
 
     async def wait_for_video(task_id: TaskId, ctx: Context, download: Annotated[bool, Field(
             strict=True, description="Download the video (and preview) when it is done.")] = True) -> dict[str, Any]:

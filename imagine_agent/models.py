@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictFloat,
     StrictInt,
     ValidationError,
@@ -46,14 +47,21 @@ __all__ = [
     "Generation",
     "GenerationResult",
     "ImageFile",
+    "OfferV2",
     "PaymentPayload",
+    "PaymentPayloadV2",
     "PaymentRequired",
+    "PaymentRequiredV2",
     "PaymentRequirements",
+    "PaymentRequirementsV2",
+    "ResourceInfo",
     "SettlementResponse",
     "TaskCreated",
     "TaskState",
     "TaskStatus",
     "TemplateData",
+    "TokenInfo",
+    "TokenMetadata",
     "VerifyResponse",
     "VideoRef",
     "check_image_host",
@@ -62,7 +70,7 @@ __all__ = [
 ]
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-VIDEO_MODELS = ("sora",)
+_VIDEO_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
 
 _TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
@@ -205,7 +213,8 @@ class ImageFile:
 class TemplateData(WireModel):
     """Optional generation settings (``templateData`` on the wire)."""
 
-    video_model: Literal["sora"] = "sora"
+    # Any model the server sells (its live 402 lists them); None: not sent, so the server's default.
+    video_model: str | None = None
     sora_video_id: str | None = None
     duration: StrictInt | StrictFloat = 8
     auto_clank: bool = False
@@ -218,6 +227,13 @@ class TemplateData(WireModel):
         if isinstance(v, bool) or not math.isfinite(v) or not MIN_DURATION <= v <= MAX_DURATION:
             raise ValueError(f"duration must be a number of seconds from {MIN_DURATION} to {MAX_DURATION}")
         return int(v) if isinstance(v, float) and v.is_integer() else v
+
+    @field_validator("video_model")
+    @classmethod
+    def _video_model(cls, v: str | None) -> str | None:
+        if v is not None and not _VIDEO_MODEL.match(v):
+            raise ValueError("videoModel must be a model name the server lists (letters, digits, . _ : / -)")
+        return v
 
     @field_validator("image")
     @classmethod
@@ -309,8 +325,26 @@ Address = Annotated[str, BeforeValidator(_address)]
 UintString = Annotated[str, BeforeValidator(_uint_string)]
 
 
+@dataclass(frozen=True)
+class OfferV2:
+    """What an x402 v2 payment must echo besides the signature: the requirement exactly as offered,
+    the 402's ``resource`` and ``extensions``, and the ``payment-identifier`` id we chose (if offered)."""
+
+    accepted: dict[str, Any]
+    resource: dict[str, Any] | None = None
+    extensions: dict[str, Any] | None = None
+    payment_id: str | None = None
+
+
 class PaymentRequirements(WireModel):
-    """One way to pay, from the ``accepts`` list of a 402 body."""
+    """One way to pay, from the ``accepts`` list of a 402 body.
+
+    A v2 requirement is parsed into this same shape (network by our name, ``amount`` as
+    ``maxAmountRequired``, ``resource.url`` as ``resource``), so policy, ledger and signing read one
+    field for the price; ``v2`` keeps what the v2 envelope must echo.
+    """
+
+    _v2: OfferV2 | None = PrivateAttr(default=None)
 
     scheme: str
     network: str
@@ -329,13 +363,56 @@ class PaymentRequirements(WireModel):
         """The price in atomic units (USDC has 6 decimals)."""
         return int(self.max_amount_required)
 
+    @property
+    def v2(self) -> OfferV2 | None:
+        return self._v2
+
+    @property
+    def x402_version(self) -> int:
+        return 1 if self._v2 is None else 2
+
+    def with_v2(self, offer: OfferV2 | None) -> PaymentRequirements:
+        copy = self.model_copy()
+        copy._v2 = offer
+        return copy
+
 
 class PaymentRequired(WireModel):
-    """The body of an x402 v1 ``402 Payment Required`` answer."""
+    """The body of an x402 v1 ``402 Payment Required`` answer, or a v2 answer parsed into the same shape."""
 
     x402_version: int
     error: str = ""
     accepts: list[PaymentRequirements] = Field(default_factory=list)
+
+
+class ResourceInfo(WireModel):
+    """x402 v2: what the payment is for (``resource`` of a 402 and of a payment)."""
+
+    url: str
+    description: str = ""
+    mime_type: str = ""
+
+
+class PaymentRequirementsV2(WireModel):
+    """One entry of a v2 ``accepts`` list: CAIP-2 network, ``amount``, no resource of its own."""
+
+    scheme: str
+    network: str
+    amount: UintString
+    asset: Address
+    pay_to: Address
+    max_timeout_seconds: int = Field(ge=1, le=86_400)
+    extra: dict[str, Any] | None = None
+
+
+class PaymentRequiredV2(WireModel):
+    """What a v2 ``PAYMENT-REQUIRED`` header carries (base64 of its JSON)."""
+
+    x402_version: Literal[2]
+    error: str | None = None
+    resource: ResourceInfo | None = None
+    accepts: list[PaymentRequirementsV2] = Field(default_factory=list)
+    extensions: dict[str, Any] | None = None
 
 
 class ExactAuthorization(WireModel):
@@ -361,6 +438,22 @@ class PaymentPayload(WireModel):
     scheme: str = "exact"
     network: str
     payload: ExactEvmPayload
+
+
+class PaymentPayloadV2(PaymentPayload):
+    """What ``PAYMENT-SIGNATURE`` carries: the same signed payload, the chosen requirement echoed as
+    offered (``accepted``), the 402's ``resource`` and ``extensions``. No top-level scheme or network:
+    ``network`` here is our name of ``accepted.network``, kept off the wire."""
+
+    x402_version: int = 2
+    network: str = ""
+    accepted: dict[str, Any]
+    resource: dict[str, Any] | None = None
+    extensions: dict[str, Any] | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        wire = self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude={"scheme", "network"})
+        return {k: v for k, v in wire.items() if v is not None}
 
 
 class SettlementResponse(WireModel):
@@ -392,25 +485,63 @@ class VideoRef(WireModel):
     url: str
 
 
+class TokenMetadata(WireModel):
+    symbol: str | None = None
+    name: str | None = None
+    image: str | None = None
+
+
+class TokenInfo(WireModel):
+    """The coin deployed for a video (autoClank); ``external``: the token existed before this video."""
+
+    chain: str | int | None = None
+    address: str | None = None
+    external: bool = False
+    metadata: TokenMetadata | None = None
+
+    @property
+    def symbol(self) -> str | None:
+        return self.metadata.symbol if self.metadata else None
+
+
 class Generation(WireModel):
     text: str | None = None
     image: str | None = None
-    video: VideoRef | None = None
+    video: VideoRef | str | None = None  # ``{url}`` (the seed spec) or a plain URL (today's API)
     template_name: str | None = None
     agent_id: str | None = None
 
 
 class GenerationResult(WireModel):
-    generation: Generation
+    generation: Generation | None = None
     template_data: dict[str, Any] | None = None
+    url: str | None = None  # the public media page
+    token: TokenInfo | None = None
+    tx_hash: str | None = None
+
+
+def _percent(metadata: Any) -> int | float | None:
+    value = metadata.get("percent") if isinstance(metadata, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    return None
 
 
 class TaskStatus(WireModel):
-    """The body of ``GET /generation/{taskId}/status``."""
+    """The body of ``GET /generation/{taskId}/status``, in the seed spec's shape or today's."""
 
     status: TaskState
     progress: int | float | None = None
     result: GenerationResult | None = None
+    url: str | None = None
+    token: TokenInfo | None = None
+    tx_hash: str | None = None
+    error: Any = None
+    metadata: dict[str, Any] | None = None
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.progress is None and (percent := _percent(self.metadata)) is not None:
+            object.__setattr__(self, "progress", percent)  # not marked as set: the wire stays as it came
 
     @property
     def done(self) -> bool:
@@ -419,8 +550,25 @@ class TaskStatus(WireModel):
     @property
     def video_url(self) -> str | None:
         gen = self.result.generation if self.result else None
-        return gen.video.url if gen and gen.video else None
+        video = gen.video if gen else None
+        return video if isinstance(video, str) else (video.url if video is not None else None)
 
     @property
     def preview_url(self) -> str | None:
-        return self.result.generation.image if self.result else None
+        gen = self.result.generation if self.result else None
+        return gen.image if gen else None
+
+    @property
+    def media_url(self) -> str | None:
+        """The public media page (``result.url``, or a top-level ``url``)."""
+        return (self.result.url if self.result else None) or self.url
+
+    @property
+    def coin(self) -> TokenInfo | None:
+        """The coin deployed for this video, if any (``result.token`` or a top-level ``token``)."""
+        token = (self.result.token if self.result else None) or self.token
+        return token if token is not None and token.address else None
+
+    @property
+    def transaction(self) -> str | None:
+        return (self.result.tx_hash if self.result else None) or self.tx_hash

@@ -394,6 +394,7 @@ def _narrate_video(ask: VideoAsk | None, result: dict[str, Any], ok: bool,
         url = result.get("videoUrl")
         lines.append(_line("Video", f"{video} ({url})" if video and url else video or url))
         lines.append(_line("Preview", result.get("previewPath") or result.get("previewUrl")))
+        lines.append(_line("Media page", result.get("mediaUrl")))
         if result.get("downloadError"):
             lines.append(f"Download problem: {result['downloadError']}")
     if request.get("prompt"):
@@ -406,7 +407,13 @@ def _narrate_video(ask: VideoAsk | None, result: dict[str, Any], ok: bool,
     lines.append(_budget_line(result.get("budgetLeft")))
     lines += [f"Budget warning: {warning}." for warning in result.get("budgetWarnings") or ()]
     coin = result.get("coin")
-    if coin:
+    if coin and coin.get("address"):
+        symbol = f"${coin['symbol']} " if coin.get("symbol") else ""
+        lines.append(f"Coin: {symbol}{coin['address']} on {coin.get('chain') or 'its chain'}. "
+                     + ("The token existed before this video (attached, not deployed for it)." if coin.get("external")
+                        else f"The paying wallet {coin.get('creator')} is the coin's creator and earns its trading "
+                             "fees."))
+    elif coin:
         lines.append(f"Coin: autoClank was sent, so a Clanker coin is deployed for this video. The paying wallet "
                      f"{coin.get('creator')} is the coin's creator and earns its trading fees.")
     elif request.get("autoClankNote"):
@@ -420,6 +427,8 @@ def _narrate_video(ask: VideoAsk | None, result: dict[str, Any], ok: bool,
 def _paid_text(paid: Any) -> str | None:
     if not isinstance(paid, dict):
         return None
+    if paid.get("paidBy") == "credits":
+        return "from the provider's credits (0 USDC, no budget used)"
     tx = paid.get("transaction") or "no receipt sent"
     return f"{usdc_text(paid)} on {paid.get('network')} to {paid.get('payTo')}, transaction {tx}"
 

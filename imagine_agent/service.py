@@ -25,6 +25,7 @@ from .config import Settings
 from .errors import (
     ConfigurationError,
     ImagineError,
+    InvalidRequestError,
     PaymentInFlightError,
     PaymentRejectedError,
     PaymentStateUnknownError,
@@ -65,11 +66,15 @@ class QuoteResult:
     remaining: int
     refusal_code: str | None = None  # the stable code (errors.REFUSAL_CODES) when not allowed
     sandbox: bool = False
+    model_prices: dict[str, int] = field(default_factory=dict)  # each listed model's price for this request
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.quote.to_json(), **usdc_fields(self.quote.amount), "allowed": self.allowed,
-                "refusal": self.refusal, "refusalCode": self.refusal_code, **usdc_fields(self.remaining, "remaining"),
-                "sandbox": self.sandbox}
+        out = {**self.quote.to_json(), **usdc_fields(self.quote.amount), "allowed": self.allowed,
+               "refusal": self.refusal, "refusalCode": self.refusal_code, **usdc_fields(self.remaining, "remaining"),
+               "sandbox": self.sandbox}
+        if self.model_prices:
+            out["modelPrices"] = {model: usdc_fields(amount) for model, amount in self.model_prices.items()}
+        return out
 
 
 @dataclass
@@ -84,11 +89,14 @@ class GenerationOutcome:
     warnings: list[str] = field(default_factory=list)  # budget windows this payment took past 80 % / 95 %
 
     def to_json(self) -> dict[str, Any]:
+        from .results import delivery_facts
+
         return {
             "taskId": self.task_id,
             "status": self.status.status if self.status else "submitted",
             "paid": self.payment.to_json() if self.payment else None,
             "result": self.status.result.to_wire() if self.status and self.status.result else None,
+            **delivery_facts(self.status, self.payment.payer if self.payment and self.payment.payer else None),
             "videoPath": str(self.downloads.video) if self.downloads else None,
             "previewPath": str(self.downloads.preview) if self.downloads and self.downloads.preview else None,
             "attached": self.attached,
@@ -366,6 +374,7 @@ class ImagineService:
         auto_clank: bool | None = None,
         auto_enhance: bool | None = None,
         remix: str | None = None,
+        video_model: str | None = None,
     ) -> tuple[CreateRequest, ImageFile | None]:
         """Validate user input (money-safety rule 7). A local file path as image becomes an upload."""
         image_file = None
@@ -374,15 +383,24 @@ class ImagineService:
             image = None
         request = CreateRequest.build(
             prompt, duration=duration, image=image, auto_clank=auto_clank or None,
-            auto_enhance=auto_enhance or None, sora_video_id=remix,
+            auto_enhance=auto_enhance or None, sora_video_id=remix, video_model=video_model,
         )
         return self.client._request(request, {}), image_file
 
     # ------------------------------------------------------------------------------------------ quote
-    def quote(self, prompt: str, **options: Any) -> QuoteResult:
+    def quote(self, prompt: str, *, all_models: bool = False, **options: Any) -> QuoteResult:
+        """The price of a request; ``all_models``: also each listed model's price for it (one free 402 each)."""
         request, image_file = self.build_request(prompt, **options)
         quote = self.client.quote(request, image_file=image_file)
         self._quoted[request_hash(self.client.base_url, request, image_file)] = quote.amount
+        prices: dict[str, int] = {}
+        if all_models:
+            for model in quote.models:
+                try:
+                    other, _ = self.build_request(prompt, **{**options, "video_model": model})
+                    prices[model] = self.client.quote(other, image_file=image_file).amount
+                except InvalidRequestError:
+                    continue  # this model does not make this request (e.g. its durations): no price
         refusal = code = None
         try:
             self.wallet.policy.check(quote.requirement, self.client.create_url)
@@ -394,7 +412,12 @@ class ImagineService:
             would = self.ledger.would_refuse(quote.amount, self.wallet.policy.caps, session_id=self.wallet.session_id,
                                              sandbox=self.is_sandbox)
             code = would.code if would is not None else "budget"
-        return QuoteResult(quote, refusal is None, refusal, remaining, code, sandbox=self.is_sandbox)
+        return QuoteResult(quote, refusal is None, refusal, remaining, code, sandbox=self.is_sandbox,
+                           model_prices=prices)
+
+    def models(self) -> tuple[list[str], str | None]:
+        """The video models the server sells and its default, from its live 402 (cached briefly)."""
+        return self.client.models()
 
     # --------------------------------------------------------------------------------------- generate
     def generate(
@@ -486,7 +509,7 @@ class ImagineService:
                 return job, True
             self.ledger.upsert_task(
                 job.task_id,
-                payment_id=job.payment.payment_id if job.payment else None,
+                payment_id=job.payment.payment_id if job.payment and job.payment.paid_by == "x402" else None,
                 request_hash=rhash,
                 prompt=request.prompt,
                 status="queued",

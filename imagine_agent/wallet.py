@@ -95,13 +95,19 @@ Approver = Callable[[ApprovalRequest], bool]
 
 
 def _same_resource(offered: str, requested: str) -> bool:
+    """Whether a 402's ``resource`` names the URL we requested, as an honest server behind a proxy does.
+
+    Behind a reverse proxy a server names its internal host and port, ``http://`` behind TLS
+    termination, and a path without the proxy's mount prefix: the path only has to end the same way.
+    A mismatch is worth a warning, never a refusal: the signature does not cover the resource, and what
+    protects the payer (payee, asset, network, signing domain, amount, validity) is checked apart.
+    """
     a, b = urlsplit(offered), urlsplit(requested)
-    return (
-        a.scheme.lower() == b.scheme.lower()
-        and (a.hostname or "").lower() == (b.hostname or "").lower()
-        and a.port == b.port
-        and a.path.rstrip("/") == b.path.rstrip("/")
+    same_host = (a.scheme.lower(), (a.hostname or "").lower(), a.port) == (
+        b.scheme.lower(), (b.hostname or "").lower(), b.port
     )
+    offered_path, requested_path = a.path.rstrip("/"), b.path.rstrip("/")
+    return same_host and (offered_path == requested_path or requested_path.endswith(offered_path or "/"))
 
 
 @dataclass(frozen=True)
@@ -138,9 +144,12 @@ class PaymentPolicy:
         if req.pay_to.lower() not in self.pay_to:
             raise refuse(f"payee {req.pay_to} is not in the payTo allowlist (set IMAGINE_PAY_TO to allow it)",
                          "payee_not_allowed")
-        if not _same_resource(req.resource, resource_url):
-            raise refuse(f"the 402 is for resource {req.resource!r}, but the request went to {resource_url!r}",
-                         "resource_mismatch")
+        if req.resource and not _same_resource(req.resource, resource_url):
+            log.warning(
+                "the 402 names resource %r but the request went to %r (a proxy rewriting Host, scheme or "
+                "path?); paying on payee, asset, network, domain, amount and validity, which it does not change",
+                req.resource, resource_url,
+            )
         extra = req.extra or {}
         if (extra.get("name"), extra.get("version")) != (network.usdc_name, network.usdc_version):
             raise refuse(
@@ -405,6 +414,11 @@ class Wallet:
         Returns the record instead when another caller sending the same header already got it paid.
         """
         return self._mark(auth, lambda: self.ledger.mark_rejected(auth.payment_id, reason=reason))
+
+    def pending(self, auth: Authorization, *, transaction: str, reason: str) -> PaymentRecord | None:
+        """The server took it and named its on-chain ``transaction``, not confirmed yet: spent until reconciled."""
+        return self._mark(auth, lambda: self.ledger.mark_pending(auth.payment_id, transaction=transaction,
+                                                                 reason=reason))
 
     def unknown(self, auth: Authorization, reason: str) -> PaymentRecord | None:
         """Counted as spent until reconciled; returns the record if a peer already got it paid."""

@@ -65,6 +65,13 @@ class VideoRequestArgs(_Args):
         default=False,
         description="Ask the server to rewrite the prompt with the video model's own prompting guide.",
     )
+    video_model: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$",
+        description="Video model, one of those quote_video lists in 'models' (the server sells them). Omit "
+        "for the server's default.",
+    )
 
     @field_validator("duration")
     @classmethod
@@ -101,11 +108,12 @@ class Plan:
     auto_enhance: bool
     coin_note: str | None = None
     refusal: str | None = None
+    video_model: str | None = None
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments for ``ImagineService.quote`` / ``generate``."""
         return {"duration": self.duration, "image": self.image, "remix": self.remix_of,
-                "auto_clank": self.auto_clank, "auto_enhance": self.auto_enhance}
+                "auto_clank": self.auto_clank, "auto_enhance": self.auto_enhance, "video_model": self.video_model}
 
     def key(self) -> str:
         """Identity of the request, for caching its quote."""
@@ -119,6 +127,8 @@ class Plan:
             out["image"] = image
         if self.remix_of:
             out["remixOf"] = self.remix_of
+        if self.video_model:
+            out["videoModel"] = self.video_model
         if self.coin_note:
             out["autoClankNote"] = self.coin_note
         return out
@@ -164,4 +174,5 @@ def plan_request(
             note = "sent: approved by a human under the operator's 'ask' policy"
     else:
         raise ConfigurationError(f"unknown autoClank policy {policy!r}: set never, ask, agent or always")
-    return Plan(args.prompt, duration, image, args.remix_of, coin, args.auto_enhance, note, refusal)
+    return Plan(args.prompt, duration, image, args.remix_of, coin, args.auto_enhance, note, refusal,
+                video_model=args.video_model)

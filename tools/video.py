@@ -111,6 +111,9 @@ def _explain_validation(error: ValidationError | Any) -> str:
 def _paid(payment: PaymentInfo | None) -> dict[str, Any] | None:
     if payment is None:
         return None
+    if payment.paid_by == "credits":
+        return {**usdc_fields(0), "paidBy": "credits",
+                "note": "paid from the provider's credits: no USDC moved, no budget used"}
     return {**usdc_fields(payment.amount), "network": payment.network, "payTo": payment.pay_to,
             "payer": payment.payer, "transaction": payment.transaction}
 
@@ -144,6 +147,14 @@ def _status_json(task_id: str, status: TaskStatus) -> dict[str, Any]:
         out["videoUrl"] = status.video_url
     if status.preview_url:
         out["previewUrl"] = status.preview_url
+    return out
+
+
+def _delivery(out: dict[str, Any], status: TaskStatus, payer: str | None) -> dict[str, Any]:
+    """Add the media page and the coin (address, symbol, chain, who created it) the result names."""
+    from imagine_agent.results import delivery_facts
+
+    out.update(delivery_facts(status, payer))
     return out
 
 
@@ -203,6 +214,9 @@ class QuoteVideoTool(ImagineTool):
         out: dict[str, Any] = {**usdc_fields(req.amount, "price"), "network": req.network, "payTo": req.pay_to,
                                "allowed": result.allowed, **usdc_fields(result.remaining, "budgetLeftNextCall"),
                                "needsHumanApproval": human, "request": plan.to_json()}
+        if result.quote.models:
+            out["models"] = result.quote.models
+            out["defaultModel"] = result.quote.default_model
         if result.refusal:
             out["refusal"] = result.refusal
             out["refusalCode"] = result.refusal_code
@@ -240,7 +254,7 @@ class _WaitingTool(ImagineTool):
 
     def _delivered(self, ctx: ImagineContext, task_id: str, status: TaskStatus,
                    downloads: Downloads | None, download_error: str | None) -> dict[str, Any]:
-        out = _status_json(task_id, status)
+        out = _delivery(_status_json(task_id, status), status, ctx.service.wallet.address)
         if downloads is not None:
             out["videoPath"] = str(downloads.video)
             if downloads.preview is not None:
@@ -284,7 +298,7 @@ class GenerateVideoTool(_WaitingTool):
         body["request"] = plan.to_json()
         coin = _coin(plan, payer)
         if coin:
-            body["coin"] = coin
+            body["coin"] = {**coin, **body.get("coin", {})}  # the result's address/symbol/chain win
         body["budgetLeft"] = _budget_left(budget)
         if outcome.warnings:  # a budget window went past 80 % / 95 %: the narration must say so
             body["budgetWarnings"] = list(outcome.warnings)

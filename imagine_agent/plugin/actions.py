@@ -13,6 +13,7 @@ from ..config import Settings
 from ..errors import AwaitingApprovalError, ImagineError
 from ..models import MAX_DURATION, MAX_PROMPT_CHARS, MIN_DURATION, TaskStatus
 from ..money import format_usdc, usdc_fields
+from ..results import coin_line, delivery_facts
 from ..service import BudgetReport, GenerationOutcome, QuoteResult
 from ..wallet import ApprovalRequest
 from .shapes import Action, Callback, Content, Parameter
@@ -137,11 +138,25 @@ def _auto_clank(settings: Settings, options: Mapping[str, Any]) -> bool:
     return _wants_coin(options)
 
 
+def _video_model(options: Mapping[str, Any]) -> str | None:
+    """The model the action was asked for (``videoModel``/``model``), any the server lists; None: its default.
+
+    A model the server's 402 does not list is refused by the client before anything is signed.
+    """
+    for key in ("videoModel", "video_model", "model"):
+        value = options.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
 def _model_refusal(options: Mapping[str, Any]) -> str | None:
-    model = options.get("model")
-    if model in (None, "", "sora"):
-        return None
-    return f"the video model {str(model)[:40]!r} is not offered here (this server sells: sora). Nothing was paid."
+    """A model parameter that is not a name at all (the client checks names against the server's list)."""
+    for key in ("videoModel", "video_model", "model"):
+        value = options.get(key)
+        if value is not None and not isinstance(value, str):
+            return f"the video model must be a name the server lists, not {type(value).__name__}. Nothing was paid."
+    return None
 
 
 # ---------------------------------------------------------------------------------------- narration
@@ -166,6 +181,7 @@ def _delivery(outcome: GenerationOutcome) -> dict[str, Any]:
         "videoPath": str(outcome.downloads.video) if outcome.downloads else None,
         **usdc_fields(outcome.payment.amount if outcome.payment else None),
         "transaction": outcome.payment.transaction if outcome.payment else None,
+        **delivery_facts(status, outcome.payment.payer if outcome.payment else None),
     }
 
 
@@ -180,11 +196,19 @@ def _narrate(outcome: GenerationOutcome, left: int | None, auto_clank: bool, pay
     lines = [f'Your video is ready: "{outcome.prompt}"']
     if outcome.status and outcome.status.video_url:
         lines.append(f"Watch: {outcome.status.video_url}")
+    facts = delivery_facts(outcome.status, payer)
+    if facts.get("mediaUrl"):
+        lines.append(f"Media page: {facts['mediaUrl']}")
+    if (coin := coin_line(facts)) is not None:
+        lines.append(f"Coin: {coin}")
+        auto_clank = False  # said already, with the coin's own address
     if outcome.downloads:
         lines.append(f"Saved to {outcome.downloads.video}")
     if outcome.attached:
         lines.append("No new payment: this exact request was already paid for, so I picked up that job.")
-    if outcome.payment:
+    if outcome.payment and outcome.payment.paid_by == "credits":
+        lines.append("Paid from the provider's credits: no USDC moved, no budget used.")
+    elif outcome.payment:
         p = outcome.payment
         tx = f", transaction {p.transaction}" if p.transaction else ""
         lines.append(f"Paid {_usdc(p.amount)} on {p.network} to {_short(p.pay_to)}{tx}.")
@@ -296,7 +320,8 @@ async def _generate(runtime: Any, message: Any, state: Any = None, options: Any 
             return _refused(name, refusal)
         prompt, duration = _prompt_of(text, opts), _duration_of(text, opts)
         clank = _auto_clank(service.settings, opts)
-        quote = await service.aquote(prompt, duration=duration, auto_clank=clank)
+        model = _video_model(opts)
+        quote = await service.aquote(prompt, duration=duration, auto_clank=clank, video_model=model)
         if not quote.allowed:
             refusal = f"I can't buy that video: {quote.refusal}. Nothing was paid."
             await _say(callback, _content(refusal, name))
@@ -311,7 +336,7 @@ async def _generate(runtime: Any, message: Any, state: Any = None, options: Any 
             return _refused(name, refusal, quote=quote.to_json())
         await _say(callback, _content(f'Buying a video of "{prompt}" for {_usdc(quote.quote.amount)}…', name))
         outcome: GenerationOutcome = await service.agenerate(prompt, duration=duration, auto_clank=clank,
-                                                             on_progress=_Progress(callback, name))
+                                                             video_model=model, on_progress=_Progress(callback, name))
         left = _left(await service.abudget())
         record = _delivery(outcome)
         video.deliver(record)
@@ -341,7 +366,8 @@ async def _quote(runtime: Any, message: Any, state: Any = None, options: Any = N
         service = _require_service(runtime).service
         opts, text = _chosen(options, responses, name, "GENERATE_VIDEO"), _text(message)
         prompt, duration = _prompt_of(text, opts), _duration_of(text, opts)
-        result = await service.aquote(prompt, duration=duration, auto_clank=_auto_clank(service.settings, opts))
+        result = await service.aquote(prompt, duration=duration, auto_clank=_auto_clank(service.settings, opts),
+                                      video_model=_video_model(opts))
         price = _usdc(result.quote.amount)
         verdict = ("within my budget" if result.allowed else f"but I can't pay it: {result.refusal}")
         reply = f'A video of "{prompt}" costs {price}, {verdict}. I can spend up to {_usdc(result.remaining)} now.'
@@ -422,7 +448,8 @@ VIDEO_PARAMETERS = (
               f"at most {MAX_PROMPT_CHARS} characters). Omit to use the user's own words.", "string"),
     Parameter("duration", f"Length in seconds, {MIN_DURATION}-{MAX_DURATION}, exactly as the user asked; omit for 8.",
               "number", minimum=MIN_DURATION, maximum=MAX_DURATION),
-    Parameter("model", "The video model; only 'sora' is offered. Omit it.", "string"),
+    Parameter("model", "The video model, one the server lists (QUOTE_VIDEO names them). Omit it for the "
+              "server's default.", "string"),
     Parameter("image", "An https:// URL of a starting image the user gave, for image-to-video. Omit otherwise.",
               "string"),
     Parameter("autoClank", "true only when the user asked for a coin (Clanker token) for the video; the operator's "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import html
 import json
 import re
 from typing import Any, Literal
@@ -24,14 +25,19 @@ from ..models import (
     MAX_IMAGE_BYTES,
     CreateRequest,
     PaymentPayload,
+    PaymentPayloadV2,
     PaymentRequirements,
+    PaymentRequirementsV2,
+    ResourceInfo,
     SettlementResponse,
     TemplateData,
 )
 from ..origin import SANDBOX_HEADER
-from ..x402 import X402_VERSION, decode_payment_header, encode_payment_response
+from ..x402 import X402_VERSION, caip2_of, decode_payment_header, encode_payment_response, keccak256
+from ..x402.v1 import b64json, unb64json
+from ..x402.v2 import PAYMENT_IDENTIFIER, requirement_from_v2
 from .config import Fault, SandboxConfig
-from .paywall import DEFAULT_DURATION, payment_required_body
+from .paywall import DEFAULT_DURATION, payment_required_body, payment_required_v2
 from .responses import (
     IN_PROCESS_HUGE_BYTES,
     REAL_HUGE_BYTES,
@@ -60,6 +66,7 @@ CREATE_POST_SETTLE = frozenset(
         "status_after_payment",
         "oversized_answer",
         "compressed_bomb",
+        "settlement_pending",
         "error_after_settle",
         "drop_after_payment",
         "payment_required_after_settle",
@@ -118,7 +125,9 @@ def _order(data: dict[str, Any], *, upload: bytes | None = None, form: dict[str,
     }
     digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     duration = template.duration if template is not None else DEFAULT_DURATION
-    return Order(prompt=request.prompt, duration=duration, request_hash=digest)
+    model = template.video_model if template is not None else None
+    clank = bool(template.auto_clank) if template is not None else False
+    return Order(prompt=request.prompt, duration=duration, request_hash=digest, model=model, auto_clank=clank)
 
 
 async def _parse_json(request: Request) -> Order | str:
@@ -203,6 +212,74 @@ async def parse_create(request: Request) -> Order | str:
     return await _parse_json(request)
 
 
+def _decode_v1(header: str) -> PaymentPayload:
+    """An ``X-PAYMENT`` read as v1 whatever version it claims, so a wrong one is named as such."""
+    try:
+        return PaymentPayload.model_validate(unb64json(header, "X-PAYMENT"))
+    except ValidationError as exc:
+        raise ProtocolError(f"X-PAYMENT is not an x402 v1 exact payment: {exc.errors()[0]['msg']}") from None
+
+
+def _facilitator_v2(data: dict[str, Any]) -> tuple[PaymentPayload, PaymentRequirements] | str:
+    """A v2 ``/verify`` or ``/settle`` body: requirements by CAIP-2 network, the payload as an object."""
+    raw = data.get("paymentPayload")
+    try:
+        parsed = PaymentRequirementsV2.model_validate(data.get("paymentRequirements"))
+    except ValidationError:
+        try:
+            PaymentRequirements.model_validate(data.get("paymentRequirements"))
+        except ValidationError:
+            return "invalid_payment_requirements"
+        return "invalid_x402_version"  # v1 requirements in a body that says version 2
+    if not isinstance(raw, str | dict):
+        return "invalid_payload"
+    try:
+        payment = decode_payment_header(raw if isinstance(raw, str) else b64json(raw))
+    except (ProtocolError, TypeError, ValueError):
+        return "invalid_payload"
+    if not isinstance(payment, PaymentPayloadV2):
+        return "invalid_x402_version"
+    resource = payment.resource or {}
+    try:
+        info = ResourceInfo.model_validate(resource) if resource else None
+    except ValidationError:
+        info = None
+    return payment, requirement_from_v2(parsed, info)
+
+
+def _accepted_matches(accepted: dict[str, Any], requirement: PaymentRequirements) -> bool:
+    """A v2 payment's ``accepted`` names the offer this body gets (the price is checked with the signature)."""
+    try:
+        echoed = PaymentRequirementsV2.model_validate(accepted)
+    except ValidationError:
+        return False
+    return (
+        echoed.scheme == requirement.scheme
+        and echoed.network == caip2_of(requirement.network)
+        and echoed.asset.lower() == requirement.asset.lower()
+        and echoed.pay_to.lower() == requirement.pay_to.lower()
+    )
+
+
+def _payment_id(payment: PaymentPayloadV2) -> str | None:
+    declared = (payment.extensions or {}).get(PAYMENT_IDENTIFIER)
+    info = declared.get("info") if isinstance(declared, dict) else None
+    value = info.get("id") if isinstance(info, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _coin(job: Job, image: str, network: str) -> dict[str, Any]:
+    """The Clanker coin autoClank deploys: a deterministic address; the paying wallet is its creator."""
+    symbol = "".join(c for c in job.prompt.upper() if c.isalnum())[:5] or "VIDEO"
+    return {
+        "chain": network,
+        "address": "0x" + keccak256(f"coin:{job.task_id}".encode())[-20:].hex(),
+        "external": False,
+        "creator": job.payer,
+        "metadata": {"symbol": symbol, "name": job.prompt[:32], "image": image},
+    }
+
+
 # -------------------------------------------------------------------------------------------- app
 
 
@@ -239,10 +316,38 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
         if fault is not None:
             await asyncio.sleep(float(fault.param("seconds")))
 
-    def payment_required(resource: str, order: Order, error: str) -> JSONResponse:
-        amount = sandbox.price(order.duration)
-        body = payment_required_body(sandbox.config, resource=resource, amount=amount, error=error)
-        return JSONResponse(body, status_code=402)
+    def payment_required(
+        resource: str, order: Order, error: str, receipt: SettlementResponse | None = None, version: int = 1
+    ) -> JSONResponse:
+        """A 402 in the versions this sandbox speaks: v1 in the body, v2 in ``PAYMENT-REQUIRED``."""
+        amount = sandbox.price(order.duration, order.model)
+        mode = sandbox.config.x402
+        body: dict[str, Any] = {}
+        headers: dict[str, str] = {}
+        if mode in ("v1", "both"):
+            body = payment_required_body(sandbox.config, resource=resource, amount=amount, error=error)
+        if mode in ("v2", "both"):
+            v2_error = "Payment required" if error == "X-PAYMENT header is required" else error
+            required = payment_required_v2(sandbox.config, resource=resource, amount=amount, error=v2_error)
+            headers["PAYMENT-REQUIRED"] = b64json(required)
+        if receipt is not None:  # in the version of the payment it answers
+            headers.update(receipt_headers(version, receipt))
+        return JSONResponse(body, status_code=402, headers=headers)
+
+    def payment_header(request: Request) -> tuple[str | None, int]:
+        """The payment a request carries, and its version (a v2 server reads PAYMENT-SIGNATURE only)."""
+        mode = sandbox.config.x402
+        if mode in ("v2", "both") and request.headers.get("payment-signature"):
+            return request.headers["payment-signature"], 2
+        if mode in ("v1", "both") and request.headers.get("x-payment"):
+            return request.headers["x-payment"], 1
+        return None, 1
+
+    def receipt_headers(version: int, receipt: SettlementResponse) -> dict[str, str]:
+        if version == 2:
+            receipt = receipt.model_copy(update={"network": caip2_of(sandbox.config.network)})
+            return {"PAYMENT-RESPONSE": encode_payment_response(receipt)}
+        return {"X-PAYMENT-RESPONSE": encode_payment_response(receipt)}
 
     def misanswer(fault: Fault, request: Request, task_id: str, headers: dict[str, str]) -> Response:
         """The answers a paid create must never take for a rejection (status_after_payment and kin)."""
@@ -267,15 +372,26 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
     @app.post("/generation/create")
     async def create(request: Request) -> Response:
         response = await _create(request)
-        await delay("create", paid=bool(request.headers.get("x-payment")))
+        await delay("create", paid=payment_header(request)[0] is not None)
         return response
 
     async def _create(request: Request) -> Response:
         order = await parse_create(request)
         if isinstance(order, str):
             return _error(400, order)
+        models = sandbox.config.models
+        model = order.model or sandbox.config.default_model
+        if model not in models:
+            return _error(400, f"invalid request: templateData.videoModel: {model!r} is not one of "
+                               f"{', '.join(models)}")
+        offer = models[model]
+        if (offer.min_duration is not None and order.duration < offer.min_duration) or (
+            offer.max_duration is not None and order.duration > offer.max_duration
+        ):
+            return _error(400, f"invalid request: templateData.duration: {model} makes videos of "
+                               f"{offer.min_duration:g} to {offer.max_duration:g} seconds")
         resource = _base(request) + "/generation/create"
-        header = request.headers.get("x-payment")
+        header, version = payment_header(request)
         if not header:  # absent or empty, as x402 servers treat it
             return payment_required(resource, order, "X-PAYMENT header is required")
 
@@ -295,10 +411,20 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
             sandbox.raise_price(int(change.param("amount")))
 
         try:
-            payment = decode_payment_header(header)
+            payment = decode_payment_header(header) if version == 2 else _decode_v1(header)
         except ProtocolError:
+            if version == 2:  # x402 v2: a malformed payment is a 400, nothing settled
+                return _error(400, "invalid_payload: PAYMENT-SIGNATURE is not an x402 v2 exact payment")
             return payment_required(resource, order, "invalid_payment_header")
-        requirement = sandbox.requirement(resource, sandbox.price(order.duration))
+        if version == 2 and payment.x402_version != 2:
+            return _error(400, f"invalid_x402_version: x402Version {payment.x402_version} in PAYMENT-SIGNATURE")
+        requirement = sandbox.requirement(resource, sandbox.price(order.duration, order.model))
+        if isinstance(payment, PaymentPayloadV2):
+            if not _accepted_matches(payment.accepted, requirement):
+                return payment_required(resource, order, "invalid_payment_requirements")
+            payment_id = _payment_id(payment)
+            if payment_id is not None and not sandbox.claim_payment_id(payment_id, payment.payload.signature):
+                return _error(409, "payment-identifier already used with a different payment")
         outcome = sandbox.pay_and_create(payment, requirement, order)
         if outcome.settlement is None or outcome.job is None:
             return payment_required(resource, order, outcome.verdict.reason or "invalid_payment")
@@ -307,7 +433,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
         receipt = SettlementResponse(
             success=True, transaction=settlement.transaction, network=settlement.network, payer=settlement.payer
         )
-        headers = {"X-PAYMENT-RESPONSE": encode_payment_response(receipt)}
+        headers = receipt_headers(version, receipt)
         body = {"taskId": job.task_id}
         after = sandbox.take(
             CREATE_POST_SETTLE,
@@ -325,6 +451,10 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
             return payment_required(resource, order, str(after.param("error")))
         if after.kind in SETTLE_PARAM:
             return misanswer(after, request, job.task_id, headers)
+        if after.kind == "settlement_pending":
+            pending = SettlementResponse(success=False, error_reason="settlement_pending", payer=settlement.payer,
+                                         transaction=settlement.transaction, network=settlement.network)
+            return payment_required(resource, order, "settlement_pending", receipt=pending, version=version)
         if after.kind == "malformed_json":
             return _truncated(body, 202, headers)
         return _as_html(body, 202, headers)  # wrong_content_type
@@ -338,6 +468,8 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
         if obs.status == "queued":
             return 202, {"status": "queued"}
         if obs.status == "processing":
+            if sandbox.config.rich_results:
+                return 202, {"status": "processing", "metadata": {"percent": obs.progress}}
             return 202, {"status": "processing", "progress": obs.progress}
         if obs.status == "failed":
             return 500, {"status": "failed", "error": obs.error}
@@ -347,19 +479,24 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
             if job.unreachable_video
             else files + ".mp4"
         )
-        return 200, {
-            "status": "completed",
-            "result": {
-                "generation": {
-                    "text": f"A {job.duration}-second sora video of: {job.prompt}",
-                    "image": files + ".png",
-                    "video": {"url": video},
-                    "templateName": "video",
-                    "agentId": sandbox.agent_id,
-                },
-                "templateData": {"duration": job.duration},
+        result: dict[str, Any] = {
+            "generation": {
+                "text": f"A {job.duration}-second {job.model} video of: {job.prompt}",
+                "image": files + ".png",
+                "video": video if sandbox.config.rich_results else {"url": video},
+                "templateName": "video",
+                "agentId": sandbox.agent_id,
             },
+            "templateData": {"duration": job.duration},
         }
+        if sandbox.config.rich_results:
+            result["templateData"]["videoModel"] = job.model
+            result["url"] = f"{base}/media/{job.task_id}"
+            if job.transaction:
+                result["txHash"] = job.transaction
+            if job.auto_clank:
+                result["token"] = _coin(job, files + ".png", sandbox.config.network)
+        return 200, {"status": "completed", "result": result}
 
     @app.get("/generation/{task_id}/status")
     async def status(task_id: str, request: Request) -> Response:
@@ -379,6 +516,19 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
         if shaped is None:
             return JSONResponse(body, status_code=code)
         return _truncated(body, code) if shaped.kind == "malformed_json" else _as_html(body, code)
+
+    @app.get("/media/{task_id}")
+    async def media_page(task_id: str, request: Request) -> Response:
+        """The public media page a rich result links to: the video, its first frame, its prompt."""
+        job = sandbox.job(task_id)
+        observed = sandbox.observe(task_id, peek=True) if job else None
+        if job is None or observed is None or observed[1].status != "completed":
+            return _error(404, "no finished video with this id")
+        files = f"{_base(request)}/files/{job.task_id}"
+        prompt = html.escape(job.prompt)
+        page = (f"<!doctype html><title>{prompt}</title><h1>{prompt}</h1><p>{html.escape(job.model)}</p>"
+                f'<video controls poster="{files}.png" src="{files}.mp4"></video>')
+        return Response(page, media_type="text/html")
 
     # ------------------------------------------------------------------------------------- files
 
@@ -419,7 +569,10 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
             return _error(400, "the body is not valid JSON")
         if not isinstance(data, dict):
             return _error(400, "the body must be {x402Version, paymentPayload, paymentRequirements}")
-        if data.get("x402Version", X402_VERSION) != X402_VERSION:
+        version = data.get("x402Version", X402_VERSION)
+        if version == 2:
+            return _facilitator_v2(data)
+        if version != X402_VERSION:
             return "invalid_x402_version"
         try:
             requirement = PaymentRequirements.model_validate(data.get("paymentRequirements"))
@@ -452,21 +605,30 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
             body = {"success": False, "errorReason": parsed, "transaction": "", "network": network, "payer": None}
             return JSONResponse(body)
         verdict, settlement = sandbox.settle(*parsed)
+        payment = parsed[0]
+        network = caip2_of(payment.network) if payment.x402_version == 2 else payment.network
         return JSONResponse(
             {
                 "success": settlement is not None,
                 "errorReason": verdict.reason,
                 "transaction": settlement.transaction if settlement else "",
-                "network": parsed[0].network,
+                "network": network,
                 "payer": verdict.payer,
             }
         )
 
     @app.get("/supported")
     async def supported() -> Response:
-        return JSONResponse(
-            {"kinds": [{"x402Version": X402_VERSION, "scheme": "exact", "network": sandbox.config.network}]}
-        )
+        """Both versions' kinds, so an official v1 or v2 resource server can use this facilitator."""
+        network = sandbox.config.network
+        return JSONResponse({
+            "kinds": [
+                {"x402Version": X402_VERSION, "scheme": "exact", "network": network},
+                {"x402Version": 2, "scheme": "exact", "network": caip2_of(network)},
+            ],
+            "extensions": [],
+            "signers": {},
+        })
 
     @app.post("/rpc")
     async def rpc(request: Request) -> Response:

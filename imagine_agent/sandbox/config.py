@@ -12,6 +12,8 @@ Kinds (default paths; params with defaults). On create, faults act only on reque
 - ``drop_after_payment`` (create; ``settle=True``): settle (or not), then break the connection mid-body;
   the client sees ``httpx.RemoteProtocolError`` (a transport error) over uvicorn and over ASGITransport.
 - ``payment_required_after_settle`` (create; ``error="unexpected_settle_error"``): settle, then 402 anyway.
+- ``settlement_pending`` (create): settle, then 402 with a receipt saying ``settlement_pending`` and the
+  transaction hash (the x402 v2 answer when a broadcast transaction is not confirmed yet).
 - ``price_change`` (create; ``amount=500000``): on the next paid create, every price rises by ``amount``
   for good, before verification: a payment signed for the old price is rejected (authorization_value).
 - ``delay`` (any path; ``seconds=1.0``, ``paid_only=False``): sleep before answering (after settling, on a
@@ -61,11 +63,13 @@ from pydantic_core import from_json
 from ..x402 import NETWORKS
 
 __all__ = [
+    "DEFAULT_MODELS",
     "FAULT_PARAMS",
     "IMAGINE_PAY_TO",
     "USDC_BASE",
     "Fault",
     "FaultKind",
+    "ModelPrice",
     "PathKind",
     "SandboxConfig",
     "load_faults",
@@ -94,6 +98,7 @@ FaultKind = Literal[
     "status_after_payment",
     "oversized_answer",
     "compressed_bomb",
+    "settlement_pending",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
@@ -107,6 +112,7 @@ FAULT_PATHS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "error_after_settle": (frozenset({"create"}), frozenset({"create"})),
     "drop_after_payment": (frozenset({"create"}), frozenset({"create"})),
     "payment_required_after_settle": (frozenset({"create"}), frozenset({"create"})),
+    "settlement_pending": (frozenset({"create"}), frozenset({"create"})),
     "price_change": (frozenset({"create"}), frozenset({"create"})),
     "delay": (_ALL, _ALL),
     "malformed_json": (frozenset({"create", "status"}), frozenset({"create", "status"})),
@@ -229,6 +235,26 @@ def load_faults(path: str | Path) -> list[Fault]:
         raise ValueError(f"{path}: invalid fault: {exc.errors()[0]['msg']}") from None
 
 
+class ModelPrice(BaseModel):
+    """What one video model costs: atomic USDC per second (None: ``price_per_second``), and its durations."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_second: int | None = Field(default=None, ge=0)
+    min_duration: float | None = None
+    max_duration: float | None = None
+
+
+# The models Imagine's newer API sells (prices per 8 s: ~$1.20, $1.20, $6.00, $2.60); the default model
+# costs ``price_per_second`` so that 8 s is the spec's 1.00 USDC.
+DEFAULT_MODELS: dict[str, ModelPrice] = {
+    "xai-grok-imagine": ModelPrice(),
+    "sora-2": ModelPrice(per_second=150_000),
+    "sora-2-pro": ModelPrice(per_second=750_000),
+    "fal-kling-o3": ModelPrice(per_second=325_000, min_duration=3, max_duration=15),
+}
+
+
 class SandboxConfig(BaseModel):
     """How the sandbox prices, times and misbehaves. Money is integer atomic USDC (6 decimals).
 
@@ -244,6 +270,12 @@ class SandboxConfig(BaseModel):
       x402 server does this: the chain settles a nonce once, so the retry after a lost response is safe,
       and the client gets what it paid for. ``False`` behaves like a naive server.
     - ``video_seconds_cap``: rendered MP4 length cap; by default the MP4 lasts the paid duration.
+    - ``models``/``default_model``: the video models sold, each with its price per second; the 402's
+      ``videoModel`` enum lists them and each 402 states the price of the body it answers.
+    - ``x402``: the protocol version the paywall speaks: ``v1`` (402 body, ``X-PAYMENT``), ``v2``
+      (``PAYMENT-REQUIRED`` header, ``PAYMENT-SIGNATURE``, ``payment-identifier``), or ``both``.
+    - ``rich_results``: completed results in today's shape (``video`` as a string, media page ``url``,
+      ``token`` when autoClank, ``txHash``; progress as ``metadata.percent``) instead of the seed spec's.
     - ``announce_sandbox``: every answer carries ``X-Imagine-Sandbox: 1``, so a client on loopback records
       its payments as sandbox money (separate windows of the same caps). ``False`` stands in for a real server.
     - ``faults``: armed at start (and again by ``reset``). ``clock``: injectable time source.
@@ -269,6 +301,10 @@ class SandboxConfig(BaseModel):
     idempotent_replay: bool = True
     video_seconds_cap: float = Field(default=60.0, gt=0, le=60)
     announce_sandbox: bool = True
+    models: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_MODELS))
+    default_model: str = "xai-grok-imagine"
+    x402: Literal["v1", "v2", "both"] = "v1"
+    rich_results: bool = False
     faults: list[Fault] = Field(default_factory=list)
     clock: Callable[[], float] = time.time
     rpc_url: str | None = Field(default=None, repr=False)
@@ -301,4 +337,10 @@ class SandboxConfig(BaseModel):
         if self.rpc_url is not None and self.relayer_key is None:
             raise ValueError("settling on a chain (rpc_url) needs relayer_key, a funded key that pays the gas "
                              "(imagine-agent devnet prints one)")
+        if not self.models:
+            raise ValueError("the sandbox must sell at least one video model")
+        if self.default_model not in self.models:
+            if "default_model" in self.model_fields_set:
+                raise ValueError(f"default_model {self.default_model!r} is not one of the models sold")
+            self.default_model = next(iter(self.models))
         return self

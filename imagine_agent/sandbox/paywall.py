@@ -17,15 +17,18 @@ from typing import Any
 
 from Crypto.Hash import keccak
 
-from ..models import PaymentPayload, PaymentRequirements
-from ..x402 import NETWORKS, X402_VERSION
+from ..models import PaymentPayload, PaymentPayloadV2, PaymentRequirements
+from ..x402 import NETWORKS, X402_VERSION, caip2_of
+from ..x402.v2 import PAYMENT_IDENTIFIER, encode_payment_required
 from .config import SandboxConfig
 
 __all__ = [
     "DESCRIPTION",
     "OUTPUT_SCHEMA",
     "Verdict",
+    "output_schema",
     "payment_required_body",
+    "payment_required_v2",
     "price_for",
     "requirement_dict",
     "settlement_transaction",
@@ -123,12 +126,34 @@ OUTPUT_SCHEMA: dict[str, Any] = {
 }
 
 
-def price_for(config: SandboxConfig, duration: int | float | None, surcharge: int = 0) -> int:
-    """Atomic USDC for a video of ``duration`` seconds (default 8), rounded up; never through float math.
+def price_for(
+    config: SandboxConfig, duration: int | float | None, surcharge: int = 0, model: str | None = None
+) -> int:
+    """Atomic USDC for a video of ``duration`` seconds (default 8) of ``model`` (default: the default
+    model), rounded up; never through float math.
 
     Never below zero, whatever ``price_change`` surcharges (they may be negative) add up to."""
     seconds = Decimal(str(DEFAULT_DURATION if duration is None else duration))
-    return max(0, math.ceil(seconds * config.price_per_second) + surcharge)
+    offer = config.models.get(model or config.default_model)
+    per_second = config.price_per_second if offer is None or offer.per_second is None else offer.per_second
+    return max(0, math.ceil(seconds * per_second) + surcharge)
+
+
+def output_schema(config: SandboxConfig) -> dict[str, Any]:
+    """The spec's outputSchema with this sandbox's models (enum, default and, for people, the prices)."""
+    schema = copy.deepcopy(OUTPUT_SCHEMA)
+    video_model = schema["input"]["bodyFields"]["templateData"]["properties"]["videoModel"]
+    video_model["enum"] = list(config.models)
+    video_model["default"] = config.default_model
+    video_model["pricing"] = {
+        name: {
+            "perSecond": str(config.price_per_second if offer.per_second is None else offer.per_second),
+            **({"minDuration": offer.min_duration} if offer.min_duration is not None else {}),
+            **({"maxDuration": offer.max_duration} if offer.max_duration is not None else {}),
+        }
+        for name, offer in config.models.items()
+    }
+    return schema
 
 
 def requirement_dict(config: SandboxConfig, resource: str, amount: int) -> dict[str, Any]:
@@ -143,9 +168,40 @@ def requirement_dict(config: SandboxConfig, resource: str, amount: int) -> dict[
         "payTo": config.pay_to,
         "maxTimeoutSeconds": config.max_timeout_seconds,
         "asset": config.asset,
-        "outputSchema": copy.deepcopy(OUTPUT_SCHEMA),
+        "outputSchema": output_schema(config),
         "extra": dict(config.extra),
     }
+
+
+PAYMENT_IDENTIFIER_DECLARATION: dict[str, Any] = {
+    "info": {"required": False},
+    "schema": {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "required": {"type": "boolean"},
+            "id": {"type": "string", "minLength": 16, "maxLength": 128, "pattern": "^[a-zA-Z0-9_-]+$"},
+        },
+        "required": ["required"],
+    },
+}
+
+
+def payment_required_v2(config: SandboxConfig, *, resource: str, amount: int, error: str) -> dict[str, Any]:
+    """The JSON of a v2 ``PAYMENT-REQUIRED`` header: the same offer, CAIP-2 network, ``amount``."""
+    entry = {
+        "scheme": "exact",
+        "network": caip2_of(config.network),
+        "amount": str(amount),
+        "asset": config.asset,
+        "payTo": config.pay_to,
+        "maxTimeoutSeconds": config.max_timeout_seconds,
+        "extra": dict(config.extra),
+        "outputSchema": output_schema(config),
+    }
+    info = {"url": resource, "description": DESCRIPTION, "mimeType": "application/json"}
+    return encode_payment_required([entry], resource=info, error=error,
+                                   extensions={PAYMENT_IDENTIFIER: copy.deepcopy(PAYMENT_IDENTIFIER_DECLARATION)})
 
 
 def payment_required_body(config: SandboxConfig, *, resource: str, amount: int, error: str) -> dict[str, Any]:
@@ -242,7 +298,8 @@ def verify_payment(
     """
     auth = payment.payload.authorization
     claimed = auth.from_
-    if payment.x402_version != X402_VERSION:
+    expected = 2 if isinstance(payment, PaymentPayloadV2) else X402_VERSION  # the envelope it came in
+    if payment.x402_version != expected:
         return Verdict(False, "invalid_x402_version", claimed)
     if payment.scheme != "exact" or requirement.scheme != "exact":
         return Verdict(False, "invalid_scheme", claimed)

@@ -61,6 +61,8 @@ class Order:
     prompt: str
     duration: int | float
     request_hash: str
+    model: str | None = None  # None: the sandbox's default model
+    auto_clank: bool = False
 
 
 @dataclass
@@ -79,6 +81,10 @@ class Job:
     backwards: bool = False
     last_progress: int | None = None
     unreachable_video: bool = False
+    model: str = ""
+    auto_clank: bool = False
+    payer: str | None = None
+    transaction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,7 @@ class Sandbox:
         self._armed: list[_Armed] = []
         self._surcharge = 0
         self._created = 0
+        self._payment_ids: dict[str, str] = {}
         self._media: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self.chain: ChainSettlement | None = None
         if config.rpc_url is not None and config.relayer_key is not None:
@@ -139,6 +146,7 @@ class Sandbox:
             self._armed = []
             self._surcharge = 0
             self._created = 0
+            self._payment_ids = {}
             with self._render_lock:
                 self._media.clear()
             self.add_faults(self.config.faults)
@@ -181,10 +189,16 @@ class Sandbox:
         with self._lock:
             return list(self._settlements)
 
-    def price(self, duration: int | float | None) -> int:
-        """The current price of a video of this duration, including any ``price_change`` surcharge."""
+    def price(self, duration: int | float | None, model: str | None = None) -> int:
+        """The current price of a video of this duration and model, including any ``price_change`` surcharge."""
         with self._lock:
-            return price_for(self.config, duration, self._surcharge)
+            return price_for(self.config, duration, self._surcharge, model)
+
+    def claim_payment_id(self, payment_id: str, signature: str) -> bool:
+        """x402 ``payment-identifier``: False when this id already came with a different payment (409)."""
+        with self._lock:
+            seen = self._payment_ids.setdefault(payment_id, signature.lower())
+            return seen == signature.lower()
 
     def raise_price(self, amount: int) -> None:
         with self._lock:
@@ -271,6 +285,7 @@ class Sandbox:
                 return CreateOutcome(Verdict(False, failed.reason, verdict.payer))
             job = self._new_job(order)
             settlement = self._settle(payment, verdict.payer, order.request_hash, job.task_id, transaction)
+            job.payer, job.transaction = settlement.payer, settlement.transaction
             return CreateOutcome(verdict, settlement, job)
 
     # ------------------------------------------------------------------------------------------ jobs
@@ -285,6 +300,8 @@ class Sandbox:
             duration=order.duration,
             created_at=self.now(),
             run_seconds=rng.uniform(low, high) / self.config.speed,
+            model=order.model or self.config.default_model,
+            auto_clank=order.auto_clank,
         )
         for kind in sorted(TASK_TRAITS):
             fault = self.take({kind}, "create", only_untargeted=True)

@@ -278,3 +278,24 @@ async def _elsewhere(bridge: ApprovalBridge, request: ApprovalRequest) -> bool:
     with human_approved(HumanApproval(amount=None)):
         pass
     return await asyncio.create_task(other())
+
+
+def test_tools_take_any_listed_model_and_report_the_media_page_and_coin(service: ImagineService,
+                                                                       tmp_path: Path) -> None:
+    """Issue 13.4/13.5: quote_video lists the models; generate_video sends the chosen one and returns the
+    media page and the coin (address, symbol, chain, creator) of today's result shape."""
+    service.sandbox.state.config.x402 = "v2"
+    service.sandbox.state.config.rich_results = True
+    ctx = ImagineContext(service=service, output_dir=tmp_path / "videos", auto_clank="agent")
+    quote = json.loads(QuoteVideoTool().invoke({**VIDEO, "runtime": _runtime(ctx, [])}))
+    assert quote["models"] == ["xai-grok-imagine", "sora-2", "sora-2-pro", "fal-kling-o3"]
+    assert quote["defaultModel"] == "xai-grok-imagine"
+    args = {**VIDEO, "video_model": "sora-2", "auto_clank": True, "runtime": _runtime(ctx, [])}
+    out = json.loads(GenerateVideoTool().invoke(args))
+    (settled,) = service.sandbox.state.settlements()
+    assert out["paid"]["amount"] == "600000" and service.sandbox.state.job(settled.task_id).model == "sora-2"
+    assert out["mediaUrl"].endswith(f"/media/{out['taskId']}")
+    assert out["coin"]["address"].startswith("0x") and out["coin"]["symbol"]
+    assert out["coin"]["creator"] == service.wallet.address and out["coin"]["chain"] == "base"
+    refused = json.loads(GenerateVideoTool().invoke({**VIDEO, "video_model": "sora", "runtime": _runtime(ctx, [])}))
+    assert refused["error"] == "InvalidRequestError" and refused["paid"] is False

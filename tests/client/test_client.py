@@ -173,8 +173,7 @@ def test_template_data_sent_as_json_string_by_default(client: ImagineClient) -> 
 
     body = json.loads(sent[0].content)
     assert isinstance(body["templateData"], str)
-    assert json.loads(body["templateData"]) == {"videoModel": "sora", "duration": 4, "autoClank": False,
-                                                "autoEnhance": True}
+    assert json.loads(body["templateData"]) == {"duration": 4, "autoClank": False, "autoEnhance": True}
 
 
 def test_image_file_goes_multipart(client: ImagineClient, sandbox: SandboxServer, tmp_path: Path) -> None:

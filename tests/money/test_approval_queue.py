@@ -127,7 +127,7 @@ def test_the_service_queues_for_a_surface_without_a_human(tmp_path: Path, sandbo
             (entry,) = operator.approvals()
             assert entry.request_json is not None
             assert json.loads(entry.request_json) == {"prompt": "a paper boat", "templateData": {
-                "videoModel": "sora", "duration": 1, "autoClank": False, "autoEnhance": False}}
+                "duration": 1, "autoClank": False, "autoEnhance": False}}  # no videoModel: the server's default
             operator.decide_approval(waiting.value.approval_id, approve=True, decided_by="cli", ttl=60)
         outcome = service.generate("a paper boat", duration=1)
         assert outcome.status is not None and outcome.status.status == "completed"

@@ -74,3 +74,23 @@ def test_without_rpc_unknown_stays_unknown_and_rejected_expires(tmp_path: Path) 
         changed = {r.id: r.state for r in service.reconcile(now=later)}
         assert changed == {rejected.id: PaymentState.RELEASED}
         assert service.budget().totals.unknown == 1_000_000
+
+
+@pytest.mark.parametrize("x402", ["v1", "v2"])
+def test_settlement_pending_counts_as_spent_until_the_chain_shows_it_paid(tmp_path: Path, x402: str) -> None:
+    """Issue 13.1: ``settlement_pending`` with a transaction is journaled pending (never failed, never
+    released, never paid again) and reconciled from the chain, keeping that transaction."""
+    with SandboxServer(SandboxConfig(speed=600, x402=x402)) as server, \
+            service_for(server, tmp_path, rpc=True) as service:
+        server.state.add_faults({"kind": "settlement_pending"})
+        with pytest.raises(PaymentStateUnknownError, match="journaled as pending"):
+            service.generate("pending on chain", wait=False)
+        (record,) = service.receipts()
+        assert record.state == PaymentState.PENDING and record.transaction == server.state.settlements()[0].transaction
+        assert service.budget().totals.unknown == record.amount  # counted as spent
+        with pytest.raises(PaymentStateUnknownError, match="pending"):
+            service.generate("pending on chain", wait=False)  # the same request is not paid again
+        assert len(server.state.settlements()) == 1
+        changed = service.reconcile()
+        assert [(r.state, r.transaction) for r in changed] == [(PaymentState.PAID, record.transaction)]
+        assert service.budget().totals.spent == record.amount and service.budget().totals.unknown == 0

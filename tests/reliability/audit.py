@@ -21,8 +21,8 @@ def count_double_paid(settlements: Iterable[Mapping[str, Any]]) -> int:
 def count_lost(settlements: Iterable[Mapping[str, Any]], payments: Iterable[PaymentRecord]) -> int:
     """Settled payments the ledger cannot account for.
 
-    Accounted for: paid with the very taskId the sandbox made, or ``unknown`` (the answer was lost; it
-    counts as spent and is shown to the operator).
+    Accounted for: paid with the very taskId the sandbox made, or ``unknown`` / ``pending`` (the answer
+    was lost, or named a transaction not confirmed yet; it counts as spent and is shown to the operator).
     """
     by_nonce = {p.nonce.lower(): p for p in payments if p.nonce}
     lost = 0
@@ -32,7 +32,7 @@ def count_lost(settlements: Iterable[Mapping[str, Any]], payments: Iterable[Paym
             lost += 1
         elif record.state == PaymentState.PAID and record.task_id == s["taskId"]:
             continue
-        elif record.state != PaymentState.UNKNOWN:
+        elif record.state not in (PaymentState.UNKNOWN, PaymentState.PENDING):
             lost += 1
     return lost
 

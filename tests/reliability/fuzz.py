@@ -541,7 +541,10 @@ def check_create_input(fuzz: Fuzz, case: tuple[Any, dict[str, Any]]) -> None:
     ) as client:
         try:
             client.quote(prompt, **kwargs)
-        except InvalidRequestError:
+        except InvalidRequestError as exc:
+            if "does not sell video model" in str(exc):  # known only from the live 402: one unpaid request
+                assert len(sent) == 1 and not {"x-payment", "payment-signature"} & set(sent[0].headers)
+                return
             assert sent == [], "invalid input was sent"
             return
     assert len(sent) == 1

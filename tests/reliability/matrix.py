@@ -67,6 +67,7 @@ class Outcome(StrEnum):
     COMPLETED = "completed"
     RESENT = "same header re-sent, completed"
     UNKNOWN = "unknown, counted as spent"
+    PENDING = "pending on chain, counted as spent"
     REJECTED = "rejected, nothing settled"
     FAILED = "failed, payment recorded"
     NOT_FOUND = "not found, payment recorded"
@@ -79,6 +80,7 @@ class Outcome(StrEnum):
 LEDGER_STATE: dict[Outcome, PaymentState] = {
     **{outcome: PaymentState.PAID for outcome in Outcome},
     Outcome.UNKNOWN: PaymentState.UNKNOWN,
+    Outcome.PENDING: PaymentState.PENDING,
     Outcome.REJECTED: PaymentState.REJECTED,
 }
 
@@ -221,6 +223,10 @@ BASE_ROWS: list[Row] = [
         ("frozen with a journaled header from an earlier run", Outcome.FROZEN_THEN_SENT, [], {}),
     ),
     *_rows(
+        "settlement_pending",
+        ("tx broadcast, not confirmed", Outcome.PENDING, [{"kind": "settlement_pending"}], {}),
+    ),
+    *_rows(
         "price_change",
         (
             "between quote and payment",
@@ -311,7 +317,7 @@ class Trace:
     def failed(self, exc: ImagineError) -> None:
         self.error = f"{type(exc).__name__}: {exc}"[:300]
         if isinstance(exc, PaymentStateUnknownError):
-            self.outcome = Outcome.UNKNOWN
+            self.outcome = Outcome.PENDING if "journaled as pending" in str(exc) else Outcome.UNKNOWN
         elif isinstance(exc, PaymentRejectedError):
             self.outcome = Outcome.REJECTED
         elif isinstance(exc, GenerationFailedError):
@@ -509,7 +515,7 @@ def audit(row: Row, trace: Trace, state: Sandbox, ledger: Ledger, signed: int, s
     settlements = [s.to_wire() for s in state.settlements()]
     payments = ledger.payments()
     paid = sum(1 for p in payments if p.state == PaymentState.PAID)
-    unknown = sum(1 for p in payments if p.state == PaymentState.UNKNOWN)
+    unknown = sum(1 for p in payments if p.state in (PaymentState.UNKNOWN, PaymentState.PENDING))
     result = Result(
         row=row,
         trace=trace,

@@ -47,6 +47,7 @@ EVERY_KIND: list[dict[str, Any]] = [
     {"kind": "status_after_payment", "params": {"status": 307, "settle": False, "location": "http://127.0.0.2/x"}},
     {"kind": "oversized_answer", "params": {"bytes": 2_000_000}},
     {"kind": "compressed_bomb", "params": {"encoding": "zstd", "bytes": 4_194_304}},
+    {"kind": "settlement_pending"},
 ]
 FIRING: list[dict[str, Any]] = [{"kind": "error_after_settle"}, {"kind": "status_502_html", "times": 2}]
 

@@ -22,7 +22,7 @@ SPEC_402_FILE = Path(__file__).parents[1] / "payment-required.json"  # the spec'
 START = 1_800_000_000.0
 BODY: dict[str, Any] = {
     "prompt": "A futuristic character waves in a neon cyberpunk city",
-    "templateData": {"videoModel": "sora", "duration": 8, "autoClank": False, "autoEnhance": False},
+    "templateData": {"duration": 8, "autoClank": False, "autoEnhance": False},
 }
 CREATE = "/generation/create"
 

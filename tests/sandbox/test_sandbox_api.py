@@ -63,6 +63,15 @@ async def test_402_body_is_the_spec_body_except_resource(client: httpx.AsyncClie
     assert response.status_code == 402
     expected = spec_402()
     expected["accepts"][0]["resource"] = f"{BASE}/generation/create"
+    # The one change beyond the resource: videoModel lists the models this sandbox sells, with their prices.
+    video_model = expected["accepts"][0]["outputSchema"]["input"]["bodyFields"]["templateData"]["properties"][
+        "videoModel"]
+    assert video_model["enum"] == ["sora"] and video_model["default"] == "sora"
+    video_model["enum"] = ["xai-grok-imagine", "sora-2", "sora-2-pro", "fal-kling-o3"]
+    video_model["default"] = "xai-grok-imagine"
+    video_model["pricing"] = {"xai-grok-imagine": {"perSecond": "125000"}, "sora-2": {"perSecond": "150000"},
+                              "sora-2-pro": {"perSecond": "750000"},
+                              "fal-kling-o3": {"perSecond": "325000", "minDuration": 3.0, "maxDuration": 15.0}}
     assert response.json() == expected
     assert list(response.json()["accepts"][0]) == list(expected["accepts"][0])  # same key order too
 
@@ -159,7 +168,7 @@ async def test_resource_is_this_servers_own_url(app: FastAPI) -> None:
 async def test_template_data_as_object_or_string_is_paid_for(
     client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock, sandbox: Sandbox, as_string: bool
 ) -> None:
-    template = {"videoModel": "sora", "duration": 4, "autoClank": False}
+    template = {"videoModel": "sora-2", "duration": 4, "autoClank": False}
     body = {"prompt": "a cat on a skateboard", "templateData": json.dumps(template) if as_string else template}
     response, _ = await pay(client, signer, clock, body)
     assert response.status_code == 202
@@ -529,7 +538,7 @@ async def test_job_goes_queued_processing_completed_on_the_clock(
         "status": "completed",
         "result": {
             "generation": {
-                "text": "A 4-second sora video of: a red fox",
+                "text": "A 4-second xai-grok-imagine video of: a red fox",
                 "image": f"{BASE}/files/{task_id}.png",
                 "video": {"url": f"{BASE}/files/{task_id}.mp4"},
                 "templateName": "video",
@@ -643,7 +652,12 @@ def _facilitator_body(requirement: Any, header: str, *, as_object: bool = True) 
 
 async def test_supported(client: httpx.AsyncClient) -> None:
     response = await client.get("/supported")
-    assert response.json() == {"kinds": [{"x402Version": 1, "scheme": "exact", "network": "base"}]}
+    assert response.json() == {
+        "kinds": [{"x402Version": 1, "scheme": "exact", "network": "base"},
+                  {"x402Version": 2, "scheme": "exact", "network": "eip155:8453"}],
+        "extensions": [],
+        "signers": {},
+    }
 
 
 @pytest.mark.parametrize("as_object", [True, False])

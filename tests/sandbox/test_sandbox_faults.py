@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from imagine_agent.sandbox import Fault, Sandbox, SandboxConfig, load_faults
 from imagine_agent.sandbox.config import FAULT_KINDS
-from imagine_agent.x402 import PrivateKeySigner
+from imagine_agent.x402 import PrivateKeySigner, decode_payment_response
 from tests.sandbox.conftest import BASE
 from tests.sandbox.support import BODY, CREATE, FakeClock, header_for, pay, quote
 
@@ -200,6 +200,19 @@ async def test_payment_required_after_settle(
     assert len(sandbox.settlements()) == 1 and sandbox.balance(signer.address) == FULL - 1_000_000
     retry = await send(client, header)
     assert retry.status_code == 202 and retry.json()["taskId"] == sandbox.settlements()[0].task_id
+
+
+async def test_settlement_pending(
+    client: httpx.AsyncClient, sandbox: Sandbox, signer: PrivateKeySigner, clock: FakeClock
+) -> None:
+    sandbox.add_faults(Fault(kind="settlement_pending"))
+    header = await paid_header(client, signer, clock)
+    response = await send(client, header)
+    assert response.status_code == 402
+    receipt = decode_payment_response(response.headers["x-payment-response"])
+    assert (receipt.success, receipt.error_reason) == (False, "settlement_pending")
+    assert receipt.transaction == sandbox.settlements()[0].transaction  # the money moved in that transaction
+    assert sandbox.balance(signer.address) == FULL - 1_000_000
 
 
 async def test_price_change(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import Any
 
@@ -49,7 +50,7 @@ create_bodies = st.fixed_dictionaries(
 plausible_templates = st.fixed_dictionaries(
     {},
     optional={
-        "videoModel": st.just("sora"),
+        "videoModel": st.sampled_from(["xai-grok-imagine", "sora-2", "sora-2-pro"]),
         "duration": st.integers(1, 60) | st.floats(1, 60),
         "autoClank": st.booleans(),
         "autoEnhance": st.booleans(),
@@ -119,3 +120,30 @@ def test_any_multipart_body_is_400_or_402(fields: dict[str, str], image: bytes |
         parts.append(head.encode() + image + b"\r\n")
     content = b"".join(parts) + f"--{boundary}--\r\n".encode()
     _status(content, {"content-type": f"multipart/form-data; boundary={boundary}"})
+
+
+APP_V2 = create_app(SandboxConfig(x402="v2"))
+v2_payments = st.fixed_dictionaries(
+    {"x402Version": st.sampled_from([2, 1, "2"]) | json_values},
+    optional={"payload": json_values, "accepted": json_values | st.fixed_dictionaries({
+        "scheme": st.sampled_from(["exact", "upto"]), "network": st.sampled_from(["eip155:8453", "base", "x"]),
+        "amount": st.sampled_from(["1000000", "-1", "x"]), "asset": st.text(max_size=42),
+        "payTo": st.text(max_size=42), "maxTimeoutSeconds": st.integers(-1, 100)}),
+        "resource": json_values, "extensions": json_values},
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payment=v2_payments | json_values, raw=st.booleans())
+def test_any_payment_signature_is_400_402_or_409_and_never_settles(payment: Any, raw: bool) -> None:
+    """A v2 sandbox: whatever PAYMENT-SIGNATURE holds, a clean refusal, and no money moves."""
+    header = json.dumps(payment) if raw else base64.b64encode(json.dumps(payment).encode()).decode()
+
+    async def post() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(APP_V2), base_url="http://fuzz") as client:
+            return await client.post(CREATE, json={"prompt": "x"},
+                                     headers={"payment-signature": header.encode("ascii", "ignore").decode() or "x"})
+
+    response = asyncio.run(post())
+    assert response.status_code in (400, 402, 409), response.text
+    assert APP_V2.state.sandbox.settlements() == []

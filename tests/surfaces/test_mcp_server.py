@@ -249,3 +249,23 @@ async def test_over_the_threshold_it_returns_awaiting_approval_and_continues_onc
             assert over.is_error and "(code per_call_cap)" in _text(over)
         assert [p.state.value for p in service.receipts()] == ["paid"]
         assert len(httpx.get(f"{sandbox.url}/_admin/settlements").json()) == 1
+
+
+async def test_video_model_and_todays_results_over_mcp(tmp_path: Path) -> None:
+    """Issue 13: ``video_model`` reaches the server; results carry the media page and the coin."""
+    with SandboxServer(SandboxConfig(speed=float(SPEED), x402="v2", rich_results=True)) as sandbox, \
+            ImagineService.create(Settings(base_url=sandbox.url, private_key=KEY, data_dir=tmp_path,
+                                           auto_clank="always", poll_first=0.05, poll_floor=0.05)) as service:
+        async with Client(create_server(service)) as client:
+            quote = (await client.call_tool("quote_video", {"prompt": "a heron", "duration": 2,
+                                                            "video_model": "sora-2-pro"})).structured_content
+            assert quote["amount"] == "1500000" and "fal-kling-o3" in quote["models"]
+            done = await client.call_tool("generate_video", {"prompt": "a heron", "duration": 2,
+                                                             "video_model": "sora-2-pro"})
+            out = done.structured_content
+            assert not done.is_error and out["status"] == "completed", _text(done)
+            assert sandbox.state.job(out["taskId"]).model == "sora-2-pro"
+            assert out["mediaUrl"] == f"{sandbox.url}/media/{out['taskId']}"
+            assert out["coin"]["address"].startswith("0x") and out["coin"]["creator"] == service.wallet.address
+            status = (await client.call_tool("video_status", {"task_id": out["taskId"]})).structured_content
+            assert status["mediaUrl"] == out["mediaUrl"] and status["coin"]["address"] == out["coin"]["address"]

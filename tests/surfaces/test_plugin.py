@@ -208,7 +208,7 @@ async def test_chit_chat_and_price_questions_never_pay_even_when_generate_is_cho
     assert price.result is not None and price.result["data"]["actionName"] == "QUOTE_VIDEO"
     assert 'A video of "a kite" costs 0.50 USDC' in price.texts[-1]
     model = await runtime.handle("make a video of a kite", action="GENERATE_VIDEO", options={"model": "veo-9"})
-    assert model.result is not None and not model.result["success"] and "sora" in model.texts[-1]
+    assert model.result is not None and not model.result["success"] and "veo-9" in model.texts[-1]
     assert runtime.get_service("imagine_video").service.receipts() == []
 
 
@@ -247,5 +247,25 @@ async def test_without_a_callback_approver_the_operator_queue_decides(tmp_path: 
         assert turn.result is not None and turn.result["success"], turn.texts
         assert "Budget warning: the daily budget is past 80 %" in turn.texts[-1]
         assert [p.amount for p in service.receipts()] == [250_000]
+    finally:
+        await host.stop()
+
+
+async def test_the_plugin_takes_a_listed_model_and_narrates_media_page_and_coin(tmp_path: Path) -> None:
+    """Issue 13: ``videoModel`` reaches the create body; the reply shows the media page and the coin."""
+    host = FakeRuntime({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED,
+                        "IMAGINE_AUTO_CLANK": "always"})
+    await register(host)
+    try:
+        service = host.get_service("imagine_video").service
+        service.sandbox.state.config.rich_results = True
+        turn = await host.handle("make a 2 second video of a heron", options={"videoModel": "sora-2"})
+        assert turn.result is not None and turn.result["success"], turn.texts
+        (settled,) = service.sandbox.state.settlements()
+        assert service.sandbox.state.job(settled.task_id).model == "sora-2" and settled.amount == 300_000
+        final = turn.texts[-1]
+        assert f"Media page: {service.client.base_url}/media/{settled.task_id}" in final
+        coin = turn.result["data"]["coin"]
+        assert coin["address"] in final and f"the paying wallet {service.wallet.address} is its creator" in final
     finally:
         await host.stop()

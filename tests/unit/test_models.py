@@ -72,10 +72,41 @@ def test_unknown_template_fields_are_kept() -> None:
     assert request.body(template_data_as_string=False)["templateData"]["seed"] == 7
 
 
-def test_defaults_are_the_spec_defaults() -> None:
+def test_defaults_are_the_spec_defaults_and_the_model_is_the_servers_default() -> None:
     td = CreateRequest.build("a cat", duration=8).template_data
     assert td is not None
-    assert (td.video_model, td.duration, td.auto_clank, td.auto_enhance) == ("sora", 8, False, False)
+    assert (td.video_model, td.duration, td.auto_clank, td.auto_enhance) == (None, 8, False, False)
+    assert "videoModel" not in CreateRequest.build("a cat", duration=8).body(template_data_as_string=False)["templateData"]
+
+
+@pytest.mark.parametrize("model", ["xai-grok-imagine", "sora-2", "sora-2-pro", "fal-kling-o3", "veo"])
+def test_any_model_name_is_accepted_by_the_model_the_server_decides(model: str) -> None:
+    body = CreateRequest.build("a cat", video_model=model).body(template_data_as_string=False)
+    assert body["templateData"]["videoModel"] == model
+
+
+@pytest.mark.parametrize("video", [{"url": "https://cdn.example/v.mp4"}, "https://cdn.example/v.mp4"])
+def test_results_parse_in_the_seed_shape_and_todays(video: object) -> None:
+    status = TaskStatus.model_validate({
+        "status": "completed",
+        "result": {"generation": {"video": video, "image": "https://cdn.example/p.png"},
+                   "url": "https://imagine.example/post/1", "txHash": "0x" + "ab" * 32,
+                   "token": {"chain": "base", "address": "0x" + "cd" * 20, "external": False,
+                             "metadata": {"symbol": "CAT", "name": "Cat", "image": "https://cdn.example/p.png"}}},
+    })
+    assert status.video_url == "https://cdn.example/v.mp4"
+    assert status.media_url == "https://imagine.example/post/1"
+    assert status.coin is not None and (status.coin.address, status.coin.symbol) == ("0x" + "cd" * 20, "CAT")
+    assert status.transaction == "0x" + "ab" * 32
+    assert status.to_wire()["result"]["generation"]["video"] == video  # the wire comes back as it arrived
+
+
+def test_progress_may_come_as_metadata_percent() -> None:
+    status = TaskStatus.model_validate({"status": "processing", "metadata": {"percent": 42}})
+    assert status.progress == 42
+    assert "progress" not in status.to_wire()
+    assert TaskStatus.model_validate({"status": "processing", "progress": 7, "metadata": {"percent": 42}}).progress == 7
+    assert TaskStatus.model_validate({"status": "processing", "metadata": {"percent": "x"}}).progress is None
 
 
 @pytest.mark.parametrize(("prompt", "options", "message"), [
@@ -86,7 +117,8 @@ def test_defaults_are_the_spec_defaults() -> None:
     ("ok", {"duration": 0}, "duration"),
     ("ok", {"duration": 61}, "duration"),
     ("ok", {"duration": float("nan")}, "duration"),
-    ("ok", {"video_model": "veo"}, "video_model"),
+    ("ok", {"video_model": "../veo"}, "video_model"),
+    ("ok", {"video_model": ""}, "video_model"),
     ("ok", {"image": "ftp://example.com/a.png"}, "http(s)"),
     ("ok", {"image": "file:///etc/passwd"}, "http(s)"),
     ("ok", {"image": "data:text/plain;base64,aGk="}, "not an image type"),

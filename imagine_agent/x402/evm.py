@@ -1,7 +1,7 @@
-"""x402 v1 ``exact`` scheme on EVM: the protocol, no I/O.
+"""The ``exact`` scheme on EVM, shared by x402 v1 and v2: networks, EIP-712 and EIP-3009 signing, no I/O.
 
-Parse a 402 body, choose a requirement, build and sign an EIP-3009 ``TransferWithAuthorization``
-(EIP-712, USDC's domain), encode ``X-PAYMENT`` and decode ``X-PAYMENT-RESPONSE``.
+Both protocol versions sign the same EIP-3009 ``TransferWithAuthorization`` under USDC's EIP-712
+domain; only the envelope around the signature differs (``v1.py``, ``v2.py``).
 
 Signing hashes the one struct we sign by hand (keccak from pycryptodome, secp256k1 from coincurve):
 eth-account costs 0.6 s to import and is only loaded for other typed data and for keystores.
@@ -10,51 +10,36 @@ Tests check every signature against eth-account's independent EIP-712 recovery.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import json
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from Crypto.Hash import keccak as _keccak
-from pydantic import ValidationError
-from pydantic_core import from_json
 
-from .errors import ConfigurationError, PolicyViolationError, ProtocolError
-from .models import (
-    ExactAuthorization,
-    ExactEvmPayload,
-    PaymentPayload,
-    PaymentRequired,
-    PaymentRequirements,
-    SettlementResponse,
-)
+from ..errors import ConfigurationError
+from ..models import ExactAuthorization, ExactEvmPayload, PaymentRequirements
 
 __all__ = [
     "NETWORKS",
-    "X402_VERSION",
+    "TRANSFER_TYPES",
+    "VALID_AFTER_SKEW",
     "Network",
     "PrivateKeySigner",
     "Signer",
     "authorization_digest",
     "build_authorization",
-    "decode_payment_header",
-    "decode_payment_response",
-    "encode_payment_header",
-    "encode_payment_response",
-    "parse_payment_required",
-    "select_requirement",
-    "sign_payment",
+    "caip2_of",
+    "keccak256",
+    "network_from_caip2",
+    "network_of",
+    "sign_exact",
     "to_checksum_address",
     "transfer_typed_data",
 ]
 
-X402_VERSION = 1
 VALID_AFTER_SKEW = 600  # seconds; reference clients back-date validAfter this much for clock skew
-MAX_HEADER_CHARS = 16_384
 
 
 @dataclass(frozen=True)
@@ -186,6 +171,19 @@ def _requirement_domain(requirement: PaymentRequirements) -> tuple[str, str, int
     )
 
 
+def caip2_of(name: str) -> str:
+    """The CAIP-2 id x402 v2 uses for one of our networks: ``base`` -> ``eip155:8453``."""
+    return f"eip155:{network_of(name).chain_id}"
+
+
+def network_from_caip2(caip2: str) -> str | None:
+    """Our name of a CAIP-2 network (``eip155:84532`` -> ``base-sepolia``), or None when we do not know it."""
+    for network in NETWORKS.values():
+        if caip2 == f"eip155:{network.chain_id}":
+            return network.name
+    return None
+
+
 def network_of(name: str) -> Network:
     try:
         return NETWORKS[name]
@@ -292,56 +290,28 @@ class PrivateKeySigner:
         raise TypeError("PrivateKeySigner cannot be pickled: keys stay in the process that loaded them")
 
 
-# ---------------------------------------------------------------------------------------- protocol
-
-
-def parse_payment_required(body: bytes | str | Mapping[str, Any]) -> PaymentRequired:
-    """Parse a 402 body; any malformation becomes ``ProtocolError`` (nothing is ever signed for it)."""
-    try:
-        if isinstance(body, Mapping):
-            required = PaymentRequired.model_validate(body)
-        else:
-            required = PaymentRequired.model_validate_json(body)
-    except ValidationError as exc:
-        raise ProtocolError(f"the server's 402 body is not a valid x402 v1 answer: {exc.errors()[0]['msg']}") from None
-    if required.x402_version != X402_VERSION:
-        raise ProtocolError(f"the server speaks x402 version {required.x402_version}; this client speaks 1")
-    if not required.accepts:
-        raise ProtocolError(f"the server's 402 offers no way to pay ({required.error or 'no reason given'})")
-    return required
-
-
-def select_requirement(required: PaymentRequired, networks: Collection[str]) -> PaymentRequirements:
-    """The first requirement we can pay: scheme ``exact`` on an allowed, known network."""
-    for req in required.accepts:
-        if req.scheme == "exact" and req.network in networks and req.network in NETWORKS:
-            return req
-    offered = ", ".join(f"{r.scheme}/{r.network}" for r in required.accepts)
-    raise PolicyViolationError(
-        f"the server offers only {offered}; this wallet pays scheme 'exact' on {', '.join(sorted(networks))}. "
-        "Nothing was signed.",
-        code="network_not_allowed" if any(r.scheme == "exact" for r in required.accepts) else "scheme_not_allowed",
-    )
+# ---------------------------------------------------------------------------------------- signing
 
 
 def build_authorization(
     requirement: PaymentRequirements, payer: str, *, now: int, nonce: bytes | None = None
 ) -> ExactAuthorization:
+    """The EIP-3009 message for a requirement: ``value`` is the very amount the policy checked."""
     nonce = nonce if nonce is not None else secrets.token_bytes(32)
     return ExactAuthorization(
         from_=payer,
         to=requirement.pay_to,
-        value=requirement.max_amount_required,
+        value=str(requirement.amount),
         valid_after=str(max(0, now - VALID_AFTER_SKEW)),
         valid_before=str(now + requirement.max_timeout_seconds),
         nonce="0x" + nonce.hex(),
     )
 
 
-def sign_payment(
+def sign_exact(
     requirement: PaymentRequirements, signer: Signer, *, now: int, nonce: bytes | None = None
-) -> PaymentPayload:
-    """Build and sign the payment for one requirement. Policy must have been checked before this."""
+) -> ExactEvmPayload:
+    """Build and sign the authorization for one requirement; the envelope is the version's business."""
     authorization = build_authorization(requirement, signer.address, now=now, nonce=nonce)
     if type(signer) is PrivateKeySigner:
         # Our own key signs the digest its sign_typed_data would compute, without building the
@@ -351,12 +321,7 @@ def sign_payment(
         signature = signer.sign_typed_data(transfer_typed_data(requirement, authorization))
     if len(signature) != 65:
         raise ConfigurationError("the signer returned a signature that is not 65 bytes")
-    return PaymentPayload(
-        x402_version=X402_VERSION,
-        scheme=requirement.scheme,
-        network=requirement.network,
-        payload=ExactEvmPayload(signature="0x" + signature.hex(), authorization=authorization),
-    )
+    return ExactEvmPayload(signature="0x" + signature.hex(), authorization=authorization)
 
 
 def _payment_digest(requirement: PaymentRequirements, authorization: ExactAuthorization) -> bytes:
@@ -371,39 +336,3 @@ def _payment_digest(requirement: PaymentRequirements, authorization: ExactAuthor
         int(authorization.valid_before),
         authorization.nonce,
     )
-
-
-def _b64json(model: PaymentPayload | SettlementResponse) -> str:
-    raw = json.dumps(model.to_wire(), separators=(",", ":")).encode()
-    return base64.b64encode(raw).decode("ascii")
-
-
-def encode_payment_header(payment: PaymentPayload) -> str:
-    return _b64json(payment)
-
-
-def encode_payment_response(receipt: SettlementResponse) -> str:
-    return _b64json(receipt)
-
-
-def _unb64json(value: str, what: str) -> Any:
-    if len(value) > MAX_HEADER_CHARS:
-        raise ProtocolError(f"{what} is longer than {MAX_HEADER_CHARS} characters")
-    try:
-        return from_json(base64.b64decode(value.strip(), validate=True))  # depth-capped, unlike json.loads
-    except (binascii.Error, ValueError):
-        raise ProtocolError(f"{what} is not base64-encoded JSON") from None
-
-
-def decode_payment_header(value: str) -> PaymentPayload:
-    try:
-        return PaymentPayload.model_validate(_unb64json(value, "X-PAYMENT"))
-    except ValidationError as exc:
-        raise ProtocolError(f"X-PAYMENT is not an x402 v1 exact payment: {exc.errors()[0]['msg']}") from None
-
-
-def decode_payment_response(value: str) -> SettlementResponse:
-    try:
-        return SettlementResponse.model_validate(_unb64json(value, "X-PAYMENT-RESPONSE"))
-    except ValidationError as exc:
-        raise ProtocolError(f"X-PAYMENT-RESPONSE is not a settlement receipt: {exc.errors()[0]['msg']}") from None
