@@ -329,7 +329,8 @@ def _post(url: str, request: CreateRequest, payment: str | None = None) -> Any:
     return response
 
 
-@pytest.mark.parametrize("reason", ["unexpected_settle_error", "transaction_failed"])
+@pytest.mark.parametrize("reason", ["unexpected_settle_error", "transaction_failed",
+                                    "invalid_exact_evm_payload_signature"])  # a verify reason in a failed settle
 async def test_a_v2_settlement_failure_receipt_is_unknown_never_a_rejection(
     mode, make_wallet, signer, ledger, reason: str
 ) -> None:
@@ -358,3 +359,32 @@ async def test_a_v2_settlement_failure_receipt_is_unknown_never_a_rejection(
                 await c.create("a lighthouse")
     (record,) = ledger.payments()
     assert record.state == PaymentState.UNKNOWN and signer.signed == 1
+
+
+async def test_a_v2_rejection_reason_in_the_new_payment_required_header_is_a_rejection(
+    mode, make_wallet, signer, ledger
+) -> None:
+    """A v2 server states a verify failure in the PAYMENT-REQUIRED header of its 402 (body {}): the classifier
+    reads that reason, so a credible pre-settlement failure is rejected, not left unknown."""
+    from imagine_agent.x402.v1 import b64json
+
+    required = {"x402Version": 2, "resource": {"url": "http://v2.test/generation/create"}, "accepts": [{
+        "scheme": "exact", "network": "eip155:8453", "amount": "500000",
+        "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", "payTo": "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
+        "maxTimeoutSeconds": 60, "extra": {"name": "USD Coin", "version": "2"}}]}
+    refused = {**required, "error": "invalid_exact_evm_payload_signature"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = refused if "payment-signature" in request.headers else required
+        return httpx.Response(402, json={}, headers={"PAYMENT-REQUIRED": b64json(body)}, request=request)
+
+    transport = httpx.MockTransport(answer)
+    with pytest.raises(PaymentRejectedError, match="invalid_exact_evm_payload_signature"):
+        if mode == "sync":
+            with ImagineClient("http://v2.test", wallet=make_wallet(), transport=transport) as c:
+                c.create("a lighthouse")
+        else:
+            async with AsyncImagineClient("http://v2.test", wallet=make_wallet(), transport=transport) as c:
+                await c.create("a lighthouse")
+    (record,) = ledger.payments()
+    assert record.state == PaymentState.REJECTED and signer.signed == 1
