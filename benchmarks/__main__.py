@@ -1,7 +1,7 @@
 """``python -m benchmarks [--quick] [--only payment,polling,...]``: run the benchmarks, print the table.
 
 Writes every row to ``benchmarks/results/latest.json``. A full run of every section also rewrites the
-table in ``benchmarks/RESULTS.md`` (between its markers; the analysis around them is kept), or give
+table in ``docs/performance.md`` (between its markers; the analysis around them is kept), or give
 ``--markdown PATH``. Sections run in an order that keeps the timing-sensitive ones away from the
 heavy ones; the agent section runs last.
 """
@@ -31,7 +31,7 @@ SECTIONS: dict[str, tuple[str, Callable[[bool], list[Row]]]] = {
     "agent": (agent.SECTION, agent.run),
 }
 RESULTS_JSON = REPO / "benchmarks" / "results" / "latest.json"
-RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
+RESULTS_MD = REPO / "docs" / "performance.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 

@@ -152,7 +152,7 @@ def shape_rows(count: int) -> list[Row]:
             f"{f10.mean_lag:.1f} s, {f10.mean_requests:.2f} req"
         )
         if missed:
-            note += f"; missed {'/'.join(missed)}: {WHY.get(shape.name, 'see RESULTS.md')}"
+            note += f"; missed {'/'.join(missed)}: {WHY.get(shape.name, 'see docs/performance.md')}"
         if shape.name == "no progress field":
             no_progress_at = {"tick": f15.mean_lag, "requests": f15.mean_requests}
         row = ratio_row(SECTION, f"shape {shape.name}: mean lag", ours.mean_lag, "s", "fixed 15 s polling",

@@ -1,5 +1,5 @@
 """``python -m benchmarks.reliability [--profile short|long]``: prove the agent survives every known
-agent-payment failure, live, and publish the figures in ``benchmarks/RELIABILITY.md``.
+agent-payment failure, live, and publish the figures in ``docs/reliability.md``.
 
 Three parts, all driven by the test suite's own data (``tests/reliability``), so the report and the
 tests can never disagree about what was checked:
@@ -34,7 +34,7 @@ from tests.reliability.profile import PROFILES, Profile, current
 __all__ = ["main"]
 
 REPO = Path(__file__).resolve().parents[1]
-REPORT = REPO / "benchmarks" / "RELIABILITY.md"
+REPORT = REPO / "docs" / "reliability.md"
 
 
 def log(text: str) -> None:

@@ -251,7 +251,7 @@ class PaymentStateUnknownError(PaymentError):
 
 
 def exit_code_for(error: BaseException, *, payment_sent: bool = True) -> int:
-    """The CLI exit code contract (README "CLI"):
+    """The CLI exit code contract (docs/cli.md):
 
     0 done · 1 generation failed · 2 bad input or configuration · 3 refused by policy or budget (nothing
     signed) · 4 a payment was sent and its outcome is unknown, or a network failure after it was sent ·

@@ -15,7 +15,7 @@ from the last three readings (a stall restarts them, 0 % says nothing about a ra
 the two rates agree within that rounding; when progress speeds up, the latest rate (the coming one
 is faster, so the aim stays late); when it slows down, no aim at all (the end of a curve that levels
 off into 99 % is hidden by the rounding). ``Retry-After`` always wins. ``benchmarks/shapes.py`` runs
-it over twelve progress shapes against fixed 15 s and 10 s polling; ``benchmarks/RESULTS.md`` has
+it over twelve progress shapes against fixed 15 s and 10 s polling; ``docs/performance.md`` has
 the table and why the misses are what they are.
 """
 

@@ -1,4 +1,4 @@
-"""README.md split into its sections and code blocks, for the tests that run what it shows."""
+"""README.md and the reference pages in docs/, split into sections and code blocks, for the tests that pin them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-SURFACES_TITLE = "## Use it from your agent"
+DOCS = ROOT / "docs"
+# The reference pages of the site (mkdocs.yml); docs/changes/ holds notes of work in flight, not pages.
+PAGES = sorted(DOCS.glob("*.md"))
+SURFACES = "surfaces.md"  # every block of this page runs in tests/surfaces/test_docs.py
+
+
+def page(name: str) -> str:
+    """The text of one reference page, ``docs/<name>``."""
+    return (DOCS / name).read_text()
 
 
 def section(title: str, text: str = README) -> str:
@@ -22,5 +30,6 @@ def blocks(text: str) -> list[tuple[str, str]]:
     return re.findall(r"```(\w+)\n(.*?)```", text, re.S)
 
 
-def blocks_outside(title: str) -> list[tuple[str, str]]:
-    return blocks(README.replace(section(title), ""))
+def links(text: str) -> list[str]:
+    """The targets of every inline Markdown link and image, in order."""
+    return re.findall(r"!?\[[^\]]*\]\(([^)\s]+)\)", text)

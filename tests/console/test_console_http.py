@@ -202,11 +202,12 @@ def test_approvals_cli(tmp_path: Path) -> None:
     assert "denied" in text.stdout and "approved" in text.stdout and "Traceback" not in text.stderr
 
 
-def test_the_readme_lists_every_refusal_code() -> None:
+def test_the_cli_reference_lists_every_refusal_code() -> None:
     from imagine_agent.errors import REFUSAL_CODES
-    from tests.readme import README
+    from tests.readme import page
 
-    table = README[README.index("| refusal `code` | meaning |"):]
+    reference = page("cli.md")
+    table = reference[reference.index("| refusal `code` | meaning |"):]
     listed = re.findall(r"^\| `(\w+)` \|", table.split("\n\n")[0], re.M)
     assert listed == list(REFUSAL_CODES)
 

@@ -1,4 +1,4 @@
-"""README's "Use it from your agent" section: every python and bash block runs; every MCP config JSON starts a server."""
+"""docs/surfaces.md ("Use it from your agent"): every python and bash block runs; every MCP config JSON starts a server."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from mcp.client import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from imagine_agent.plugin import CONFIG_KEYS
-from tests.readme import SURFACES_TITLE, blocks, section
+from tests.readme import SURFACES, blocks, page
 from tests.surfaces.conftest import ROOT, subprocess_env
 
-BLOCKS = blocks(section(SURFACES_TITLE))
+BLOCKS = blocks(page(SURFACES))
 RUNNABLE = [(lang, code) for lang, code in BLOCKS if lang in ("python", "bash")]
 CONFIGS = [json.loads(code) for lang, code in BLOCKS if lang == "json"]
 # What each runnable block must print (in order of appearance): a paid video from the sandbox.

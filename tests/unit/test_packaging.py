@@ -10,6 +10,7 @@ import json
 import site
 import subprocess
 import sys
+import tarfile
 import venv
 import zipfile
 from pathlib import Path
@@ -66,3 +67,15 @@ def test_wheel_installs_into_a_fresh_venv_and_imports_elsewhere(wheel: Path, tmp
     top_level = json.loads(out[2])
     assert "tools" not in top_level and "prompts" not in top_level
     assert "imagine_agent" in top_level
+
+
+def test_sdist_carries_the_readme_and_the_reference(tmp_path: Path) -> None:
+    """The tests that pin the docs run from an unpacked sdist too: README, docs/ and mkdocs.yml travel with it."""
+    subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True, timeout=300)
+    (built,) = tmp_path.glob("*.tar.gz")
+    with tarfile.open(built) as sdist:
+        names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    expected = {"README.md", "mkdocs.yml", "docs/console.png", "tests/readme.py",
+                *(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))}
+    assert expected <= names, sorted(expected - names)
