@@ -18,7 +18,10 @@ command follows it by:
 
 Exit codes: 0 done, 1 generation failed, 2 bad input, usage or configuration, 3 refused by policy or
 budget (nothing signed), 4 a payment was sent and its outcome is unknown (or a network failure after it
-was sent), 5 unknown task id, 6 server failure with no payment sent (safe to retry), 7 internal error.
+was sent), 5 unknown task id, 6 server failure with no payment sent (safe to retry), 7 internal error,
+130 interrupted (Ctrl-C or SIGTERM: the message says whether anything was paid, and which task to
+``wait`` for). Every JSON error has a ``code``: an ``ImagineError``'s, or ``usage``, ``interrupted``,
+``internal``. Off a terminal every error is one line.
 """
 
 from __future__ import annotations
