@@ -120,6 +120,19 @@ def test_ctrl_c_after_paying_says_the_task_and_the_price_in_one_line(slow_api: S
     assert f"`imagine-agent wait {task_id} --base-url {slow_api.url}` follows it" in line
 
 
+def test_an_interrupt_on_the_embedded_sandbox_says_the_job_ended_with_it(tmp_path: Path) -> None:
+    """The embedded sandbox lives in the process: no `wait` is offered that could not find the job."""
+    env = _env(tmp_path, IMAGINE_SANDBOX_SPEED="1")
+    process = _spawn(tmp_path, env, "generate", "a lighthouse at dusk", "--json", "-o", str(tmp_path / "out"))
+    task_id, _ = _paid_in_ledger(tmp_path / "data" / "sandbox-ledger.sqlite3", process)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stdout + stderr
+    body = _one_object(stdout)
+    assert body["code"] == "interrupted" and body["taskId"] == task_id and body["sandbox"] is True
+    assert "next" not in body and "ended with it" in body["message"] and "sandbox money" in body["message"]
+
+
 def test_an_interrupt_before_paying_says_nothing_was_paid(tmp_path: Path) -> None:
     config = SandboxConfig(speed=600, faults=[Fault(kind="delay", match="create", params={"seconds": 60})])
     with SandboxServer(config) as server:  # a loopback sandbox: it announces itself, then stalls the 402
