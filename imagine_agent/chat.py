@@ -4,7 +4,9 @@ Progress (tool steps, the payment, a progress bar while the video renders) goes 
 agent's narration to stdout. A payment that needs approval is asked in the terminal; ``--yes``
 approves it, and with no terminal (or with ``--json``) and no ``--yes`` it is declined. A coin under
 ``IMAGINE_AUTO_CLANK=ask`` is only ever approved by a person at the terminal, never by ``--yes``. ``--json``
-prints one object per message: ``{"reply", "taskId", "paid", "videoPath", "modelCalls"}``.
+prints one object per message: ``{"reply", "taskId", "paid", "videoPath", "modelCalls"}`` (and, when a refusal
+stopped the purchase, ``"code"``: the refusal code, and ``"exitCode": 3``). A one-message chat exits 3 then, as
+``generate`` would; an interactive session exits 0 when the user leaves.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from langchain_core.runnables import RunnableConfig
 from rich.markup import escape
 
 from .agent import build_agent
-from .errors import ConfigurationError, ImagineError
+from .errors import REFUSAL_CODES, ConfigurationError, ImagineError
 from .money import usdc_text
 from .tools import PROGRESS_EVENT, ImagineContext, parse_tool_result
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["ChatSession", "Turn", "run_chat"]
 
 RESULT_TOOLS = ("generate_video", "wait_for_video")
+REFUSED_EXIT = 3  # the CLI's "refused by policy or budget, nothing signed" (errors.exit_code_for)
 STEPS = {
     "quote_video": "asking the price",
     "budget_status": "checking the budget",
@@ -49,16 +52,34 @@ class Turn:
     reply: str = ""
     model_calls: int = 0
     tool_results: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    declined: bool = False  # a payment or a coin was declined at the approval prompt (or for want of one)
 
     def result(self) -> dict[str, Any]:
         """The last video result of this turn (generate or wait), or an empty dict."""
         return next((body for name, body in reversed(self.tool_results) if name in RESULT_TOOLS), {})
 
+    def refusal(self) -> str | None:
+        """The refusal code that stopped this turn's purchase; None when a video was bought (or followed) or
+        nothing refused (a question, a status check)."""
+        if self.result().get("taskId"):
+            return None
+        for _name, body in reversed(self.tool_results):
+            code = body.get("code") or body.get("refusalCode")
+            if isinstance(code, str) and code in REFUSAL_CODES:
+                return code
+            if body.get("error") == "Refused":  # the tool's own plan refused it (e.g. a coin under 'ask')
+                return "policy"
+        return "approval_denied" if self.declined else None
+
     def to_json(self) -> dict[str, Any]:
         result = self.result()
         paid = result.get("paid")
-        return {"reply": self.reply, "taskId": result.get("taskId"), "paid": paid if isinstance(paid, dict) else None,
-                "videoPath": result.get("videoPath"), "modelCalls": self.model_calls}
+        out = {"reply": self.reply, "taskId": result.get("taskId"), "paid": paid if isinstance(paid, dict) else None,
+               "videoPath": result.get("videoPath"), "modelCalls": self.model_calls}
+        refusal = self.refusal()
+        if refusal is not None:
+            out.update(code=refusal, exitCode=REFUSED_EXIT)
+        return out
 
 
 def _body(message: ToolMessage) -> dict[str, Any]:
@@ -159,7 +180,10 @@ class ChatSession:
                 view.stop()
                 if not interrupts:
                     break
-                payload = Command(resume={i.id: {"decisions": self._decide(i.value)} for i in interrupts})
+                decided = {i.id: {"decisions": self._decide(i.value)} for i in interrupts}
+                turn.declined = turn.declined or any(d["type"] == "reject" for v in decided.values()
+                                                     for d in v["decisions"])
+                payload = Command(resume=decided)
         finally:
             view.stop()
         messages = self.agent.get_state(self.config).values.get("messages", [])
@@ -218,21 +242,28 @@ class ChatSession:
         sys.stdout.flush()
 
 
-def run_chat(service: ImagineService, message: str | None, *, yes: bool, as_json: bool) -> None:
-    """One message (``message``), or an interactive session reading lines from stdin until EOF/"exit"."""
+def run_chat(service: ImagineService, message: str | None, *, yes: bool, as_json: bool) -> int:
+    """One message (``message``), or an interactive session reading lines from stdin until EOF/"exit".
+
+    Returns the exit code: 3 when a refusal stopped the one message's purchase, else 0. The caller prints
+    the greeting first (the CLI does, before this module and LangChain are even imported)."""
     session = ChatSession(service, yes=yes, as_json=as_json)
     if message is not None:
-        session.show(_send(session, message))
-        return
-    if session.stderr is not None:
-        session.stderr.print("[bold]Chat with the video agent.[/] Describe a video; 'exit' or Ctrl-D to quit.")
+        turn = _send(session, message)
+        session.show(turn)
+        refusal = turn.refusal()
+        if refusal is None:
+            return 0
+        if session.stderr is not None:
+            session.stderr.print(f"[red]nothing was bought: refused ({escape(refusal)}); exit {REFUSED_EXIT}[/]")
+        return REFUSED_EXIT
     while True:
         if not as_json:
             sys.stderr.write("you> ")
             sys.stderr.flush()
         line = sys.stdin.readline()
         if not line or line.strip().lower() in ("exit", "quit", ":q"):
-            return
+            return 0
         if line.strip():
             session.show(_send(session, line.strip()))
 
@@ -248,7 +279,7 @@ def _send(session: ChatSession, text: str) -> Turn:
     except Exception as exc:
         if session.as_json:
             sys.stdout.write(json.dumps({"error": type(exc).__name__, "message": str(exc), "exitCode": 1,
-                                         "sandbox": session.service.is_sandbox}) + "\n")
+                                         "code": "agent_failed", "sandbox": session.service.is_sandbox}) + "\n")
         else:
-            sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
+            sys.stderr.write(f"{type(exc).__name__}: {' '.join(str(exc).split())}\n")  # one line
         raise typer.Exit(1) from None

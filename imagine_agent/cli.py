@@ -18,7 +18,10 @@ command follows it by:
 
 Exit codes: 0 done, 1 generation failed, 2 bad input, usage or configuration, 3 refused by policy or
 budget (nothing signed), 4 a payment was sent and its outcome is unknown (or a network failure after it
-was sent), 5 unknown task id, 6 server failure with no payment sent (safe to retry), 7 internal error.
+was sent), 5 unknown task id, 6 server failure with no payment sent (safe to retry), 7 internal error,
+130 interrupted (Ctrl-C or SIGTERM: the message says whether anything was paid, and which task to
+``wait`` for). Every JSON error has a ``code``: an ``ImagineError``'s, or ``usage``, ``interrupted``,
+``internal``. Off a terminal every error is one line.
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ class _Run:
     as_json: bool = False
     sandbox: bool = True  # no IMAGINE_BASE_URL: the embedded sandbox; commands set it as soon as they know
     payment_sent: bool = False  # a signed header left this process in this run
+    opened: bool = False  # the service opened: before that, nothing can have been paid
+    embedded: bool = False  # the service runs the embedded sandbox: its jobs end with this process
+    sent: list[Any] | None = None  # on failure: the payments this run sent, newest first (None: cannot tell)
+    base_url_flag: str | None = None  # --base-url as given: a printed follow-up command must name it too
 
 
 _RUN = _Run()
@@ -61,6 +68,8 @@ _USAGE_ERRORS: tuple[type[Exception], ...] = tuple(
 
 
 _LEDGER_COMMANDS = ("budget", "receipts", "reconcile", "wallet")
+# Commands that SIGTERM ends like Ctrl-C (exit 130, what was paid); the servers keep their own signal handling.
+_INTERRUPTIBLE = ("quote", "generate", "status", "wait", "download", "chat")
 
 
 def _sandbox_by_default(argv: list[str]) -> bool:
@@ -73,25 +82,37 @@ def _sandbox_by_default(argv: list[str]) -> bool:
     return not os.environ.get("IMAGINE_BASE_URL", "").strip() and "--base-url" not in argv
 
 
+class _Interrupted(Exception):
+    """Ctrl-C or SIGTERM in a command, carried past typer (which turns it into a silent exit 130) to ``_report``."""
+
+
 class _Group(TyperGroup):
     """Runs every command under the one output contract (see the module docstring)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted() from exc
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
              **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         _RUN.as_json, _RUN.sandbox, _RUN.payment_sent = "--json" in argv, _sandbox_by_default(argv), False
+        _RUN.opened, _RUN.embedded, _RUN.sent, _RUN.base_url_flag = False, False, None, None
         try:
-            code = super().main(argv, prog_name, complete_var, standalone_mode=False,
-                                windows_expand_args=windows_expand_args, **extra)
+            with _sigterm_interrupts(next((a for a in argv if not a.startswith("-")), "") in _INTERRUPTIBLE):
+                code = super().main(argv, prog_name, complete_var, standalone_mode=False,
+                                    windows_expand_args=windows_expand_args, **extra)
         except typer.Exit as exc:
             code = exc.exit_code
         except typer.Abort:
             code = _report(KeyboardInterrupt("aborted"), exit_code=130)
         except _USAGE_ERRORS as exc:  # bad option values, missing arguments, unknown options
             code = _report(exc, exit_code=2)
-        except KeyboardInterrupt as exc:
-            code = _report(exc, exit_code=130)
+        except (KeyboardInterrupt, _Interrupted):
+            code = _report(KeyboardInterrupt(), exit_code=130)
         except Exception as exc:  # the one place every outcome becomes output and a code
             code = _report(exc)
         code = code if isinstance(code, int) else 0
@@ -100,41 +121,100 @@ class _Group(TyperGroup):
         return code
 
 
+@contextmanager
+def _sigterm_interrupts(enabled: bool) -> Iterator[None]:
+    """SIGTERM ends a command the way Ctrl-C does: through ``_report`` (what was paid, exit 130), not silently."""
+    import signal
+    import threading
+
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# The ``code`` of failures that carry no ImagineError code (every --json error has one; docs/changes/i20cli.md).
+_USAGE_CODE, _INTERRUPTED_CODE, _INTERNAL_CODE = "usage", "interrupted", "internal"
+
+
 def _report(exc: BaseException, *, exit_code: int | None = None) -> int:
     """Turn a failure into one JSON object (``--json``) or an escaped line on stderr; return the exit code."""
     from .errors import ImagineError, exit_code_for
 
     code = exit_code if exit_code is not None else exit_code_for(exc, payment_sent=_RUN.payment_sent)
+    extra: dict[str, Any] = {}
     if isinstance(exc, _USAGE_ERRORS):
-        name, message = "UsageError", str(exc.format_message())  # type: ignore[attr-defined]
+        name, message, error_code = "UsageError", str(exc.format_message()), _USAGE_CODE  # type: ignore[attr-defined]
         ctx = getattr(exc, "ctx", None)
         if ctx is not None:
             message += f" (see `{ctx.command_path} --help`)"
     elif isinstance(exc, KeyboardInterrupt):
-        name, message = "Interrupted", "interrupted; `imagine-agent receipts` shows any payment that went out"
+        name, error_code = "Interrupted", _INTERRUPTED_CODE
+        message, extra = _interrupted()
     elif isinstance(exc, ImagineError):
-        name, message = type(exc).__name__, str(exc)
+        name, message, error_code = type(exc).__name__, str(exc), exc.code or "error"
     else:
-        name = "InternalError"
+        name, error_code = "InternalError", _INTERNAL_CODE
         message = (f"{type(exc).__name__}: {str(exc)[:300]} (a bug in imagine-agent; `imagine-agent receipts` "
                    "shows whether a payment went out)")
-    if isinstance(exc, _USAGE_ERRORS) and not _RUN.as_json:
+    at_terminal = sys.stderr.isatty()
+    if isinstance(exc, _USAGE_ERRORS) and not _RUN.as_json and at_terminal:
         if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
             from typer import rich_utils
 
             rich_utils.rich_format_error(exc)  # type: ignore[arg-type]  # typer's usage box; values are not markup
         return code
+    if type(exc).__name__ == "NoArgsIsHelpError" and not _RUN.as_json:
+        return code  # the help is printed already
     if _RUN.as_json:
-        body: dict[str, Any] = {"error": name, "message": message, "exitCode": code,
-                                "code": getattr(exc, "code", None) if isinstance(exc, ImagineError) else None}
+        body: dict[str, Any] = {"error": name, "message": message, "exitCode": code, "code": error_code, **extra}
         for attribute, key in (("task_id", "taskId"), ("approval_id", "approvalId")):
             value = getattr(exc, attribute, None)
             if isinstance(value, str):
                 body[key] = value
         _emit(body)
     else:
-        _err(f"[bold red]{_escape(name)}:[/] {_escape(message)}")
+        _err(f"[bold red]{_escape(name)}:[/] {_escape(message if at_terminal else ' '.join(message.split()))}")
     return code
+
+
+def _interrupted() -> tuple[str, dict[str, Any]]:
+    """What an interrupted command must say: nothing paid, or the task and what was paid and how to follow it."""
+    from .money import format_usdc, usdc_fields
+
+    sent = _RUN.sent if _RUN.opened else []
+    if sent is None:
+        return ("interrupted; whether a payment went out cannot be read here: `imagine-agent receipts` shows it",
+                {"status": "interrupted", "paid": "unknown"})
+    if not sent:
+        return "interrupted before any payment: nothing was paid", {"status": "interrupted", "paid": None}
+    record = sent[0]
+    paid = {**usdc_fields(record.amount), "asset": record.asset, "network": record.network, "payTo": record.pay_to,
+            "payer": record.payer, "transaction": record.transaction}
+    extra: dict[str, Any] = {"status": "interrupted", "paid": paid, "paymentState": record.state.value}
+    what = f"{format_usdc(record.amount)} on {record.network}" + (" (sandbox money)" if record.sandbox else "")
+    more = f" ({len(sent)} payments in this run: `imagine-agent receipts` lists them)" if len(sent) > 1 else ""
+    if record.task_id is None:
+        return (f"interrupted after a payment of {what} was sent, before the server answered: it counts as spent "
+                f"until `imagine-agent reconcile` settles it{more}", extra)
+    extra["taskId"] = record.task_id
+    if _RUN.embedded:
+        return (f"interrupted after paying {what} for task {record.task_id}; the embedded sandbox stopped with this "
+                f"process, so that job ended with it (no real money moved){more}", extra)
+    follow = f"imagine-agent wait {record.task_id}"
+    if _RUN.base_url_flag is not None:
+        follow += f" --base-url {_RUN.base_url_flag}"
+    extra["next"] = follow
+    return (f"interrupted after paying {what} for task {record.task_id}; the job goes on at the server: "
+            f"`{follow}` follows it{more}", extra)
 
 
 def _begin(as_json: bool, *, sandbox: bool | None = None) -> None:
@@ -152,10 +232,11 @@ def _emit(obj: dict[str, Any]) -> None:
 
 
 def _err(text: str) -> None:
-    """Rich text on stderr. ``text`` is markup: ``_escape`` every value in it that we did not write."""
+    """Rich text on stderr. ``text`` is markup: ``_escape`` every value in it that we did not write.
+    Off a terminal (a log file, a pipe) a line is never wrapped: one message, one line."""
     from rich.console import Console
 
-    Console(stderr=True).print(text)
+    Console(stderr=True, soft_wrap=not sys.stderr.isatty()).print(text)
 
 
 def _escape(text: object) -> str:
@@ -271,6 +352,11 @@ def _password() -> str:
     return str(typer.prompt("Keystore password", hide_input=True, err=True))
 
 
+def _password_prompt() -> Callable[[], str] | None:
+    """Ask for the keystore password only where a person can answer (else a clear exit-2 error, not an abort)."""
+    return _password if _at_terminal() else None
+
+
 @contextmanager
 def _service(settings: Settings, *, yes: bool = False, pays: bool = True,
              quiet: bool = False) -> Iterator[ImagineService]:
@@ -281,14 +367,15 @@ def _service(settings: Settings, *, yes: bool = False, pays: bool = True,
     if not pays and settings.base_url is not None:
         signer = ReadOnlySigner(public_address(settings))
     try:
-        service = ImagineService.create(settings, approver=_approver(yes), signer=signer, password_prompt=_password)
+        service = ImagineService.create(settings, approver=_approver(yes), signer=signer,
+                                        password_prompt=_password_prompt())
     except OSError as exc:  # the data dir cannot hold the ledger: a configuration mistake, not a crash
         from .errors import ConfigurationError
 
         raise ConfigurationError(f"cannot open the ledger in {settings.data_dir} (IMAGINE_DATA_DIR / "
                                  f"IMAGINE_LEDGER_URL): {exc}") from None
     try:
-        _RUN.sandbox = service.is_sandbox
+        _RUN.sandbox, _RUN.opened, _RUN.embedded = service.is_sandbox, True, service.is_embedded_sandbox
         if service.is_embedded_sandbox and not quiet and not _RUN.as_json:
             _err(f"[bold yellow]{SANDBOX_NOTICE}[/]")
         elif service.is_sandbox and not quiet and not _RUN.as_json:
@@ -296,19 +383,14 @@ def _service(settings: Settings, *, yes: bool = False, pays: bool = True,
                  "the sandbox ledger, apart from real money.[/]")
         yield service
     except BaseException:
-        _RUN.payment_sent = _RUN.payment_sent or _sent_in_this_run(service)
+        try:
+            _RUN.sent = service.sent_this_run()
+        except Exception:  # cannot tell: the cautious answer (network errors are then exit 4)
+            _RUN.sent = None
+        _RUN.payment_sent = _RUN.payment_sent or _RUN.sent is None or bool(_RUN.sent)
         raise
     finally:
         service.close()
-
-
-def _sent_in_this_run(service: ImagineService) -> bool:
-    """Whether a signed header of this process's session may have left it (then network errors are exit 4)."""
-    try:
-        return any(p.session_id == service.wallet.session_id and p.header is not None
-                   for p in service.ledger.payments(limit=100))
-    except Exception:  # cannot tell: the cautious answer
-        return True
 
 
 @contextmanager
@@ -468,6 +550,7 @@ def generate(
 ) -> None:
     """Pay for a video, wait for it with a progress bar, and download it."""
     _begin(as_json)
+    _RUN.base_url_flag = base_url
     with _service(_settings(base_url, max_per_call), yes=yes) as service:
         if auto_clank and service.settings.auto_clank == "ask":
             _confirm_coin(service.wallet.address, as_json)
@@ -852,10 +935,12 @@ def chat(
     max_per_call: MaxPerCall = None,
     as_json: AsJson = False,
 ) -> None:
-    """Talk to the video agent: it enhances the prompt, quotes, pays within budget, waits and narrates."""
+    """Talk to the video agent: it enhances the prompt, quotes, pays within budget, waits and narrates.
+    Exit 3 when a refusal (policy, budget, a declined approval) stopped the purchase of a one-message chat."""
     _begin(as_json)
-    from .chat import run_chat
-
+    _RUN.base_url_flag = base_url
+    if not as_json:  # the first feedback, before settings, the service and the agent (LangChain) are loaded
+        _err(_chat_first_line(message, base_url))
     settings = _settings(base_url, max_per_call)
     overrides: dict[str, Any] = {}
     if model is not None:
@@ -865,7 +950,35 @@ def chat(
     if overrides:
         settings = settings.model_copy(update=overrides)
     with _service(settings, yes=yes) as service:
-        run_chat(service, message, yes=yes, as_json=as_json)
+        from .chat import run_chat
+
+        code = run_chat(service, message, yes=yes, as_json=as_json)
+    if code:
+        raise typer.Exit(code)
+
+
+def _chat_first_line(message: str | None, base_url: str | None) -> str:
+    """What is about to happen and where the money goes, from the flag, environment and TOML file only (cheap:
+    no settings, no service, no agent yet); the settings decide, and the service's banner follows."""
+    from .redact import redact_url
+
+    url = (base_url or os.environ.get("IMAGINE_BASE_URL", "")).strip()
+    if not url and base_url is None:
+        try:
+            import tomllib
+
+            config = Path(os.environ.get("IMAGINE_CONFIG") or "imagine.toml")
+            found = tomllib.loads(config.read_text()).get("base_url") if config.is_file() else None
+            url = found.strip() if isinstance(found, str) else ""
+        except (OSError, ValueError):  # the settings will say what is wrong with the file
+            url = ""
+    where = ("[bold yellow]embedded sandbox: no real money moves[/]" if not url
+             else f"paying the API at {_escape(redact_url(url))}")
+    if message is None:
+        return (f"[bold]Chat with the video agent[/] ({where}). Describe a video; 'exit' or Ctrl-D to quit. "
+                "Starting the agent…")
+    return (f"[bold]Chat with the video agent[/] ({where}). It reads your message and, for a video, quotes it, pays "
+            "within the operator's caps, waits for it and narrates. Starting the agent…")
 
 
 @app.command()

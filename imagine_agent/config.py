@@ -99,6 +99,17 @@ class Settings(BaseSettings):
             parse_usdc(v)
         return v
 
+    @field_validator("private_key")
+    @classmethod
+    def _private_key(cls, v: SecretStr | None) -> SecretStr | None:
+        """A malformed key is an error on every path, the embedded sandbox's too (it never pays with it, but
+        the operator meant to set one). Checked by shape here, without the crypto libraries; never echoed."""
+        if v is not None:
+            problem = _key_problem(v.get_secret_value())
+            if problem is not None:
+                raise ValueError(problem)
+        return v
+
     @field_validator("base_url", mode="before")
     @classmethod
     def _base_url(cls, v: Any) -> Any:
@@ -164,6 +175,21 @@ class Settings(BaseSettings):
     @property
     def ledger_location(self) -> str:
         return self.ledger_url or str(self.data_dir / "ledger.sqlite3")
+
+
+# secp256k1's group order: a private key is an integer in [1, n-1].
+_SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def _key_problem(text: str) -> str | None:
+    """What is wrong with a private key written as hex (None: it is a usable secp256k1 key). Never the key."""
+    digits = text.strip().removeprefix("0x").removeprefix("0X")
+    if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+        return ("not a private key: expected 32 bytes of hex (64 hex digits, optionally 0x-prefixed); fix it or unset "
+                "it (an encrypted key: IMAGINE_KEYSTORE)")
+    if not 0 < int(digits, 16) < _SECP256K1_ORDER:
+        return "not a valid secp256k1 private key (zero or beyond the curve order); fix it or unset it"
+    return None
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -211,7 +211,8 @@ def load_signer(settings: Settings, password_prompt: Callable[[], str] | None = 
         elif password_prompt is not None:
             password = password_prompt()
         else:
-            raise ConfigurationError("the keystore needs a password: set IMAGINE_KEYSTORE_PASSWORD")
+            raise ConfigurationError(f"the keystore {keystore} is encrypted and there is no terminal to ask its "
+                                     "password: set IMAGINE_KEYSTORE_PASSWORD (or run the command in a terminal)")
         try:
             return PrivateKeySigner(bytes(Account.decrypt(keyfile, password)))
         except ValueError:
@@ -611,6 +612,12 @@ class ImagineService:
 
     def receipts(self, limit: int | None = None) -> list[PaymentRecord]:
         return self.ledger.payments(limit=limit)
+
+    def sent_this_run(self) -> list[PaymentRecord]:
+        """Payments whose signed header this service's wallet let out, newest first: what an interrupted
+        command must report (the task id, what was paid) and whether a network failure may have cost money."""
+        return [p for p in self.ledger.payments(limit=100)
+                if p.session_id == self.wallet.session_id and p.header is not None]
 
     def pending(self) -> list[TaskRecord]:
         return self.ledger.tasks(pending_only=True)
