@@ -66,7 +66,7 @@ def test_a_price_one_unit_over_the_per_call_cap_is_refused(client: str, make_wal
 def test_a_price_exactly_what_remains_of_the_daily_and_total_caps_is_paid(
     client: str, make_wallet: Callable[..., Wallet], ledger: Ledger, signer: CountingSigner
 ) -> None:
-    paid_once(ledger, signer, pay(make_wallet(per_call=PRICE, daily=PRICE, total=PRICE), client))
+    paid_once(ledger, signer, pay(make_wallet(per_call=5 * PRICE, daily=PRICE, total=PRICE), client))
 
 
 @pytest.mark.parametrize("client", CLIENTS)
