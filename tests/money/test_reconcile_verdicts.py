@@ -8,9 +8,14 @@ settled would let the agent spend the same money twice.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import pytest
 
 from imagine_agent.books import reconcile_ledger
@@ -178,5 +183,42 @@ def test_a_malformed_receipt_is_the_rpcs_fault_and_the_payment_stays_counted(
     with journaled.node.serve() as url, pytest.raises(ProtocolError, match=r"RPC .* malformed receipt") as caught:
         reconcile_ledger(ledger, url)
     assert not isinstance(caught.value.__cause__ or caught.value.__context__, TypeError)
+    record = ledger.get(journaled.record.id)
+    assert record.state == PaymentState.PENDING and journaled.counted() == record.amount
+
+
+def test_reconcile_callers_report_a_malformed_receipt_cleanly_and_change_nothing(
+    make_wallet: Callable[..., Wallet], ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``imagine-agent reconcile`` answers one JSON error (no traceback), the console one line on its page;
+    the payment stays pending, counted as spent."""
+    from typer.testing import CliRunner
+
+    from imagine_agent.cli import app
+    from imagine_agent.config import Settings
+    from imagine_agent.console import ConsoleServer
+
+    journaled = journal(make_wallet, ledger, pending_tx=TX)
+    journaled.node.latest = journaled.valid_before_block + 10
+    journaled.node.receipts[TX] = {"status": "0x1", "blockNumber": "0x1", "transactionHash": TX, "logs": True}
+    for name in [n for n in os.environ if n.startswith("IMAGINE_")]:
+        monkeypatch.delenv(name)
+    with journaled.node.serve() as url:
+        env = {"IMAGINE_DATA_DIR": str(tmp_path / "data"), "IMAGINE_RPC_URL": url,
+               "IMAGINE_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}"}
+        done = CliRunner().invoke(app, ["reconcile", "--json"], env=env, catch_exceptions=False)
+        assert "Traceback" not in done.stdout + done.stderr
+        (line,) = done.stdout.splitlines()
+        body = json.loads(line)
+        assert done.exit_code != 0 and body["exitCode"] == done.exit_code and "malformed receipt" in body["message"]
+
+        with ConsoleServer(ledger, Settings(data_dir=tmp_path / "data", rpc_url=url)) as console, \
+                httpx.Client(base_url=console.url, timeout=30) as browser:
+            browser.get(f"/?token={console.token}")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/").text)
+            assert csrf is not None
+            answer = browser.post("/reconcile", data={"csrf": csrf.group(1)}, headers={"origin": console.url})
+            assert answer.status_code == 303 and "malformed%20receipt" in answer.headers["location"]
+            assert "malformed receipt" in browser.get(answer.headers["location"]).text
     record = ledger.get(journaled.record.id)
     assert record.state == PaymentState.PENDING and journaled.counted() == record.amount
