@@ -35,6 +35,11 @@ def _word(hex_value: str) -> str:
     return hex_value.lower().removeprefix("0x").rjust(64, "0")
 
 
+def _shown(value: Any) -> str:
+    """A bad RPC value, short and inert, for an error message."""
+    return repr(value)[:80]
+
+
 def rpc_origin(url: str) -> str:
     """An RPC URL as scheme + host (+ port): providers put API keys in the path, query or userinfo."""
     try:
@@ -239,15 +244,34 @@ class UsdcChain:
         return result
 
     def receipt_uses(self, receipt: dict[str, Any], asset: str, payer: str, nonce: str) -> bool:
-        """True if a successful receipt carries USDC's ``AuthorizationUsed`` log for (payer, nonce)."""
+        """True if a successful receipt carries USDC's ``AuthorizationUsed`` log for (payer, nonce).
+
+        A receipt of the wrong shape (logs not a list, a log not an object, topics not a list of strings,
+        address or data not a string) is the RPC's fault: a ``ProtocolError`` naming it, never a bare
+        ``TypeError``, and never read as "not settled".
+        """
         if self.quantity(receipt.get("status"), "a receipt status") != 1:
             return False
+        logs = receipt.get("logs")
+        if not isinstance(logs, list):
+            raise self._malformed_receipt(f"its logs are {_shown(logs)}, not a list")
         want = [AUTHORIZATION_USED, "0x" + _word(payer), "0x" + _word(nonce)]
-        for log in receipt.get("logs") or []:
-            if isinstance(log, dict) and str(log.get("address", "")).lower() == asset.lower() \
-                    and [str(t).lower() for t in log.get("topics") or []] == want:
+        for log in logs:
+            if not isinstance(log, dict):
+                raise self._malformed_receipt(f"a log is {_shown(log)}, not an object")
+            topics, address, data = log.get("topics"), log.get("address"), log.get("data", "")
+            if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+                raise self._malformed_receipt(f"a log's topics are {_shown(topics)}, not a list of hex strings")
+            if not isinstance(address, str) or not isinstance(data, str):
+                name, value = ("address", address) if not isinstance(address, str) else ("data", data)
+                raise self._malformed_receipt(f"a log's {name} is {_shown(value)}, not a hex string")
+            if address.lower() == asset.lower() and [t.lower() for t in topics] == want:
                 return True
         return False
+
+    def _malformed_receipt(self, why: str) -> ProtocolError:
+        return ProtocolError(f"the RPC {self.origin} answered eth_getTransactionReceipt with a malformed receipt: "
+                             f"{why}")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ from imagine_agent.polling import PollPolicy
 from imagine_agent.sandbox import SandboxConfig, SandboxServer, create_app
 from imagine_agent.wallet import PaymentPolicy, Wallet
 from imagine_agent.x402 import PrivateKeySigner
+from tests import hypothesis_profiles
+
+hypothesis_profiles.load()  # ci (CI=true, and the default): derandomized; HYPOTHESIS_PROFILE=dev: random, 10x
 
 FAST_POLL = PollPolicy(first=0.02, floor=0.02, cap=0.2)
 SPEED = 600.0  # sandbox jobs of 60-180 s take 0.1-0.3 s

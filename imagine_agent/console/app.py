@@ -28,6 +28,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from ..config import Settings
+from ..errors import ImagineError
 from ..ledger import Ledger, PaymentState
 from ..money import format_usdc
 from . import pages
@@ -148,8 +149,12 @@ def create_app(ledger: Ledger, settings: Settings, *, token: str, csrf: str | No
 
     @app.post("/reconcile")
     async def reconcile() -> Response:
-        changed = await run(_reconcile, ledger, settings)
-        text = f"{len(changed)} payment(s) updated" + "".join(f"; {r.id[:8]} → {r.state.value}" for r in changed)
+        try:
+            changed = await run(_reconcile, ledger, settings)
+        except ImagineError as exc:  # an RPC's fault: what stayed unsettled stays counted as spent
+            text = f"reconcile stopped, nothing further changed: {exc}"
+        else:
+            text = f"{len(changed)} payment(s) updated" + "".join(f"; {r.id[:8]} → {r.state.value}" for r in changed)
         return RedirectResponse(f"/unknown?result={_quote(text)}", status_code=303)
 
     @app.get("/approvals", response_class=HTMLResponse)

@@ -78,12 +78,50 @@ def test_signing_failure_releases_the_reservation(make_wallet, ledger) -> None:
     assert record.state == PaymentState.RELEASED and record.header is None
 
 
+# What an agent (an LLM) can set, reviewed: none of it is a cap, a threshold, a payee, a network or a policy.
+# A new parameter, whatever its name, fails these tests until it is reviewed and added here (rule 5).
+VIDEO_ARGS = {"prompt", "duration", "image", "remix_of", "auto_clank", "auto_enhance", "video_model"}
+TOOL_PARAMETERS = {
+    "quote_video": VIDEO_ARGS,
+    "generate_video": VIDEO_ARGS,
+    "wait_for_video": {"task_id", "download"},
+    "video_status": {"task_id"},
+    "budget_status": set(),
+}
+INJECTED = {"runtime"}  # LangChain's ToolRuntime: filled by the framework, never by the model
+SERVICE_PARAMETERS = {
+    "generate": ["self", "prompt", "wait", "download", "output_dir", "on_progress", "timeout", "attach", "max_amount",
+                 "**options"],
+    "quote": ["self", "prompt", "all_models", "**options"],
+    "agenerate": ["self", "prompt", "on_progress", "**options"],
+    "aquote": ["self", "prompt", "**options"],
+    "build_request": ["self", "prompt", "duration", "image", "auto_clank", "auto_enhance", "remix", "video_model"],
+}
+
+
+def test_the_langchain_tools_take_only_reviewed_parameters() -> None:
+    """An allow-list, not a deny-list of cap names: a new parameter with any name fails until reviewed."""
+    from imagine_agent.tools import imagine_tools
+
+    tools = imagine_tools()
+    model_sees = {t.name: set(t.tool_call_schema.model_json_schema().get("properties", {})) for t in tools}
+    assert model_sees == TOOL_PARAMETERS
+    assert {t.name: set(t.args) for t in tools} == TOOL_PARAMETERS
+    for tool in tools:
+        schema = tool.args_schema.model_json_schema() if isinstance(tool.args_schema, type) else tool.args_schema
+        assert set(schema.get("properties", {})) - TOOL_PARAMETERS[tool.name] <= INJECTED, tool.name
+
+
 def test_caps_cannot_come_from_tool_arguments() -> None:
-    """The service API has no parameter that changes a cap: only Settings does."""
+    """The service API the tools call takes reviewed parameters only (``**options`` are the request's fields,
+    checked by ``build_request``): only Settings sets a cap."""
     import inspect
 
     from imagine_agent.service import ImagineService
 
-    for name in ("generate", "quote", "agenerate", "aquote", "build_request"):
-        params = set(inspect.signature(getattr(ImagineService, name)).parameters)
-        assert not params & {"max_per_call", "daily_cap", "total_cap", "caps", "policy", "approval_threshold"}
+    def shown(p: inspect.Parameter) -> str:
+        return f"**{p.name}" if p.kind is inspect.Parameter.VAR_KEYWORD else p.name
+
+    found = {name: [shown(p) for p in inspect.signature(getattr(ImagineService, name)).parameters.values()]
+             for name in SERVICE_PARAMETERS}
+    assert found == SERVICE_PARAMETERS

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import ipaddress
 import json
+import logging
 import os
 import time
 import tomllib
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 
 import eth_account  # noqa: F401  (now, not mid-run: its import raises the recursion limit to 100000)
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -402,8 +403,17 @@ def fuzz_context(workdir: Path) -> Iterator[Fuzz]:
         ledger.close()
 
 
-def _assert_policy_valid(header: str, body: str | bytes) -> None:
-    """A header the wallet signed must pay USDC on Base, to Imagine, within the cap, for this URL."""
+def _strictly_same(resource: str) -> bool:
+    """The requested URL itself (scheme, host, port, path up to a trailing slash): no warning owed."""
+    a, b = urlsplit(resource), urlsplit(URL)
+    return (a.scheme, a.hostname, a.port, a.path.rstrip("/")) == (b.scheme, b.hostname, b.port, b.path)
+
+
+def _assert_policy_valid(header: str, body: str | bytes, warnings: list[str]) -> None:
+    """A header the wallet signed binds what the policy allows: USDC on Base (token, chain and signing domain
+    recovered from the signature), to Imagine, an amount within the cap, a validity within the maximum, and
+    an offered requirement saying exactly that. The ``resource`` is not signed and not a reason to refuse
+    (DESIGN rule 1): when the requirement paid names another URL, a warning was logged; never a match."""
     from eth_account import Account
     from eth_account.messages import encode_typed_data
 
@@ -413,25 +423,50 @@ def _assert_policy_valid(header: str, body: str | bytes) -> None:
     auth = payment.payload.authorization
     assert payment.network == "base" and payment.scheme == "exact", payment
     assert auth.to.lower() == IMAGINE_PAY_TO.lower(), auth.to
-    assert 0 <= int(auth.value) <= PER_CALL, auth.value
+    assert 0 < int(auth.value) <= PER_CALL, auth.value
     assert int(auth.valid_before) - time.time() <= MAX_VALIDITY + 5, auth.valid_before
     usdc = parse_payment_required(json.dumps(json.loads(SPEC_402))).accepts[0]  # the real USDC domain
     typed = transfer_typed_data(usdc, auth)
     signer = Account.recover_message(encode_typed_data(full_message=typed), signature=payment.payload.signature)
     assert signer.lower() == auth.from_.lower(), "signed for another token, chain or domain"
-    offered = parse_payment_required(body).accepts
-    wanted = urlsplit(URL)
-    assert any(
-        r.max_amount_required == auth.value
-        and urlsplit(r.resource).hostname == wanted.hostname
-        and urlsplit(r.resource).scheme == wanted.scheme
-        and urlsplit(r.resource).path.rstrip("/") == wanted.path
-        for r in offered
-    ), "signed a requirement for another resource"
+    paid = [
+        r for r in parse_payment_required(body).accepts
+        if r.scheme == "exact" and r.network == "base" and r.amount == int(auth.value)
+        and r.pay_to.lower() == IMAGINE_PAY_TO.lower() and r.asset.lower() == USDC.lower()
+        and ((r.extra or {}).get("name"), (r.extra or {}).get("version")) == ("USD Coin", "2")
+        and 0 < r.max_timeout_seconds <= MAX_VALIDITY
+        and int(auth.valid_before) - time.time() <= r.max_timeout_seconds + 5
+    ]
+    assert paid, "signed what no offered requirement the policy allows says"
+    named_elsewhere = [r.resource for r in paid if r.resource and not _strictly_same(r.resource)]
+    if len(named_elsewhere) == len(paid):  # whichever of them was paid names another URL
+        assert any(f"names resource {r!r}" in w for r in named_elsewhere for w in warnings), (
+            f"paid a requirement for {named_elsewhere[0]!r} without a warning", warnings
+        )
+    if not named_elsewhere:
+        assert not any("names resource" in w for w in warnings), warnings
+
+
+@contextlib.contextmanager
+def _logged_warnings() -> Iterator[list[str]]:
+    """The wallet's warnings while inside."""
+    found: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            found.append(record.getMessage())
+
+    handler = Collect(logging.WARNING)
+    logger = logging.getLogger("imagine_agent.wallet")
+    logger.addHandler(handler)
+    try:
+        yield found
+    finally:
+        logger.removeHandler(handler)
 
 
 def check_402_body(fuzz: Fuzz, body: str | bytes) -> None:
-    """Any 402 body: either refused with nothing signed, or one policy-valid payment."""
+    """Any 402 body: either refused with nothing signed, or one payment binding what the policy allows."""
     before = fuzz.signer.signed
     sent: list[str] = []
 
@@ -442,14 +477,15 @@ def check_402_body(fuzz: Fuzz, body: str | bytes) -> None:
         return _response(request, 202, json.dumps({"taskId": str(uuid.uuid4())}))
 
     flow = create_flow(_make, fuzz.wallet, resource_url=URL, request_hash=uuid.uuid4().hex, description="fuzz")
-    try:
-        created, _ = drive(flow, answer)
-    except ImagineError:
-        assert fuzz.signer.signed == before and sent == [], "refused, yet something was signed or sent"
-        return
+    with _logged_warnings() as warnings:
+        try:
+            created, _ = drive(flow, answer)
+        except ImagineError:
+            assert fuzz.signer.signed == before and sent == [], "refused, yet something was signed or sent"
+            return
     assert isinstance(created, Created) and created.payment is not None
     assert fuzz.signer.signed == before + 1 and len(set(sent)) == 1
-    _assert_policy_valid(sent[0], body)
+    _assert_policy_valid(sent[0], body, warnings)
 
 
 def check_paid_answers(fuzz: Fuzz, answers: list[Answer]) -> None:
@@ -643,20 +679,54 @@ class Target:
     what: str
     strategy: st.SearchStrategy[Any]
     check: Callable[[Fuzz, Any], None]
+    found: tuple[Any, ...] = ()  # inputs hypothesis once found: run first, on every run (``@example``)
 
+
+# ---- what hypothesis found (git log: "fixes it found"; issue 24). Each stays pinned next to its target.
+
+FOUND_402_BODIES: tuple[str | bytes, ...] = (
+    _mutated_402({"resource": "https://evil.example/generation/create"}, [], {}),  # paid with a warning (rule 1)
+    _mutated_402({"resource": URL.replace("https://", "http://")}, [], {}),  # TLS terminated at a proxy
+    _mutated_402({"resource": "/x"}, [], {}),
+    _mutated_402({"maxAmountRequired": "0"}, [], {}),  # zero price: the ledger raised a bare ValueError
+    _mutated_402({"maxAmountRequired": str(PER_CALL)}, [], {}),  # exactly the cap: paid
+    _mutated_402({"maxTimeoutSeconds": MAX_VALIDITY}, [], {}),  # exactly the maximum validity: paid
+    "[" * 12_000,  # nested deeper than the recursion limit eth-account raises: a segfault once
+)
+FOUND_PAID_ANSWERS: tuple[list[Answer], ...] = (
+    [(402, _spec_402_with("unexpected_settle_error"), None)] * 2,  # may have settled: unknown, never rejected
+    [(202, json.dumps({"taskId": "t-1"}), _b64(b"[" * 12_000))],  # a deep receipt must not lose the taskId
+)
+FOUND_STATUS_ANSWERS: tuple[list[tuple[int, str | bytes, str | None] | None], ...] = tuple(
+    [(202, '{"status":"processing","progress":60}', None), (202, '{"status":"processing","progress":' + p + "}", None),
+     (202, '{"status":"processing","progress":30}', None)]
+    for p in ("NaN", "Infinity", "-Infinity", "null")  # progress must never move the caller backwards
+)
+FOUND_CREATE_INPUT: tuple[tuple[Any, dict[str, Any]], ...] = (
+    ("p", {"video_model": "veo"}),  # unlisted model: refused after the free 402, never after a payment
+)
+FOUND_IMAGE_HOSTS: tuple[tuple[str, ipaddress.IPv4Address], ...] = (
+    ("2130706433", ipaddress.IPv4Address("127.0.0.1")),  # legacy IPv4 notations of loopback
+    ("0x7f.1", ipaddress.IPv4Address("127.0.0.1")),
+    ("0177.0.0.01", ipaddress.IPv4Address("127.0.0.1")),
+)
 
 TARGETS: list[Target] = [
-    Target("402-bodies", "402 bodies -> create flow + wallet", payment_required_bodies, check_402_body),
-    Target("paid-answers", "answers to the paid create (status, body, receipt)", paid_answers, check_paid_answers),
+    Target("402-bodies", "402 bodies -> create flow + wallet", payment_required_bodies, check_402_body,
+           FOUND_402_BODIES),
+    Target("paid-answers", "answers to the paid create (status, body, receipt)", paid_answers, check_paid_answers,
+           FOUND_PAID_ANSWERS),
     Target("receipts", "X-PAYMENT-RESPONSE receipts", receipts, check_receipt),
     Target(
-        "status-bodies", "status answers (body, code, Retry-After) -> wait flow", status_answers, check_status_answers
+        "status-bodies", "status answers (body, code, Retry-After) -> wait flow", status_answers, check_status_answers,
+        FOUND_STATUS_ANSWERS,
     ),
     Target(
         "create-input",
         "prompt + templateData from callers -> client",
         st.tuples(prompts, template_kwargs),
         check_create_input,
+        FOUND_CREATE_INPUT,
     ),
     Target(
         "template-data",
@@ -665,7 +735,8 @@ TARGETS: list[Target] = [
         check_wire_template_data,
     ),
     Target("image-urls", "image data URLs and URLs", image_urls, check_image_url),
-    Target("image-hosts", "image URL hosts (IPv4 in every notation, IPv6)", image_hosts, check_image_host_case),
+    Target("image-hosts", "image URL hosts (IPv4 in every notation, IPv6)", image_hosts, check_image_host_case,
+           FOUND_IMAGE_HOSTS),
     Target("settings-env", "Settings from IMAGINE_* environment", settings_env, check_settings_env),
     Target("settings-toml", "Settings from imagine.toml (IMAGINE_CONFIG)", toml_files, check_settings_toml),
     Target("fault-files", "sandbox fault files (JSON, TOML)", fault_files, check_fault_file),
@@ -673,15 +744,22 @@ TARGETS: list[Target] = [
 
 
 def run_target(target: Target, fuzz: Fuzz, examples: int) -> int:
-    """Try ``examples`` inputs (hypothesis may stop sooner when it runs out); returns how many it tried."""
+    """Try what was once found, then ``examples`` inputs (ten times as many under the ``dev`` hypothesis
+    profile; hypothesis may stop sooner when it runs out); returns how many it tried. Derandomized or random
+    as the loaded hypothesis profile says (``tests/hypothesis_profiles.py``)."""
+    from tests.hypothesis_profiles import examples as scaled
+
     tried = 0
 
-    @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(target.strategy)
     def run(value: Any) -> None:
         nonlocal tried
         tried += 1
         target.check(fuzz, value)
 
-    run()
+    test = given(target.strategy)(run)
+    for value in target.found:
+        test = example(value)(test)
+    settings(max_examples=scaled(examples), deadline=None, database=None, suppress_health_check=list(HealthCheck))(
+        test
+    )()
     return tried

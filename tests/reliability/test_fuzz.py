@@ -1,7 +1,9 @@
 """Hypothesis on every parser of untrusted input (targets in ``fuzz.py``), plus the inputs that once broke them.
 
 Each input ends in a value or a clear error, never an unhandled exception, never a payment for what the
-policy refuses. Examples per target: ``profile.fuzz_examples`` (short 150, long 2000).
+policy refuses. Examples per target: ``profile.fuzz_examples`` (short 150, long 2000), ten times as many
+under ``HYPOTHESIS_PROFILE=dev`` (random; the default ``ci`` profile is derandomized), after the inputs
+hypothesis once found (``Target.found``, run first every time).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from imagine_agent.ledger import PaymentState
 from imagine_agent.x402 import decode_payment_response
 
 from .fuzz import (
+    FOUND_402_BODIES,
     TARGETS,
     Target,
     check_402_body,
@@ -101,6 +104,17 @@ def test_a_failed_settlement_402_is_unknown_not_rejected(tmp_path: Path) -> None
         (record,) = fuzz.ledger.payments()
         assert record.state == PaymentState.UNKNOWN
         assert fuzz.ledger.totals(fuzz.wallet.policy.caps).unknown == record.amount
+
+
+def test_a_402_naming_another_resource_is_paid_with_a_warning_never_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Hypothesis found it (issue 24 (a)): the check required the ``resource`` to match, the wallet pays on
+    what the signature binds and logs a differing resource (DESIGN rule 1). The check follows the rule."""
+    with fuzz_context(tmp_path) as fuzz, caplog.at_level("WARNING", logger="imagine_agent.wallet"):
+        check_402_body(fuzz, FOUND_402_BODIES[0])
+        assert fuzz.signer.signed == 1 and [p.amount for p in fuzz.ledger.payments()] == [1_000_000]
+    assert "names resource 'https://evil.example/generation/create'" in caplog.text
 
 
 def test_a_zero_price_is_refused_before_anything_is_reserved(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imagine_agent.sandbox import SandboxConfig, create_app
+from tests.hypothesis_profiles import examples
 from tests.sandbox.support import CREATE
 
 APP = create_app(SandboxConfig())
@@ -79,13 +80,13 @@ def _status(content: bytes, headers: dict[str, str]) -> int:
     return response.status_code
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=bodies)
 def test_any_json_body_is_400_or_402(body: Any) -> None:
     _status(json.dumps(body).encode(), {"content-type": "application/json"})
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(body=create_bodies, header=st.text(max_size=40) | st.sampled_from(["", "e30=", "bnVsbA=="]))
 def test_any_body_with_a_junk_payment_header_is_400_or_402(body: Any, header: str) -> None:
     header = header.encode("ascii", "ignore").decode().strip() or "x"
@@ -93,14 +94,14 @@ def test_any_body_with_a_junk_payment_header_is_400_or_402(body: Any, header: st
     assert status in (400, 402)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(content=st.binary(max_size=200), content_type=st.sampled_from(["application/json", "", "text/plain"]))
 def test_any_bytes_are_400_or_402(content: bytes, content_type: str) -> None:
     headers = {"content-type": content_type} if content_type else {}
     _status(content, headers)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     fields=st.dictionaries(
         st.sampled_from(["prompt", "templateData", "seed", "soraVideoId", "remixToken", "image", "other"]),
@@ -133,7 +134,7 @@ v2_payments = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payment=v2_payments | json_values, raw=st.booleans())
 def test_any_payment_signature_is_400_402_or_409_and_never_settles(payment: Any, raw: bool) -> None:
     """A v2 sandbox: whatever PAYMENT-SIGNATURE holds, a clean refusal, and no money moves."""

@@ -7,18 +7,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.optional import ELIZAOS_VERSION, require_elizaos
 from tests.surfaces.conftest import SPEED
 
-elizaos = pytest.importorskip("elizaos")
-ELIZAOS_VERSION = "2.0.0a5"
-pytestmark = pytest.mark.skipif(version("elizaos") != ELIZAOS_VERSION,
-                                reason=f"the adapter is verified against elizaos {ELIZAOS_VERSION}")
+elizaos = require_elizaos(ELIZAOS_VERSION)  # skipped without it; under CI=true, a failure
 
 ROOM = "22222222-2222-2222-2222-222222222222"
 USER = "33333333-3333-3333-3333-333333333333"

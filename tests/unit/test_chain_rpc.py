@@ -7,12 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from imagine_agent.chain import UsdcChain, examine, rpc_origin
+from imagine_agent.chain import AUTHORIZATION_USED, UsdcChain, examine, rpc_origin
 from imagine_agent.errors import ConfigurationError, ImagineConnectionError, ImagineError, ProtocolError
 from imagine_agent.x402 import NETWORKS
+from tests.hypothesis_profiles import examples
 
 USDC = NETWORKS["base"].usdc
 PAYER = "0x" + "11" * 20
@@ -71,7 +72,14 @@ JSON = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ANY_ANSWER_FOUND = {  # hypothesis found it (issue 24 (b)): ``"logs": true`` raised a bare TypeError
+    "eth_call": "0x" + "00" * 32, "eth_getBlockByNumber": {"number": "0x1", "timestamp": "0x1"},
+    "eth_getLogs": [], "eth_getTransactionReceipt": {"status": "0x1", "logs": True},
+}
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(answers=ANY_ANSWER_FOUND, tx="0x" + "ab" * 32)
 @given(answers=st.fixed_dictionaries({
     "eth_call": JSON | st.fixed_dictionaries({"error": JSON}),
     "eth_getBlockByNumber": JSON | st.builds(lambda n, t: {"number": hex(n), "timestamp": hex(t)},
@@ -91,6 +99,40 @@ def test_any_rpc_answer_ends_in_a_finding_or_a_clear_error(answers: dict[str, An
         assert answers["eth_call"] == "0x" + "00" * 32
         block = answers["eth_getBlockByNumber"]
         assert isinstance(block, dict) and int(block["timestamp"], 16) >= 1000
+
+
+USED = [AUTHORIZATION_USED, "0x" + PAYER[2:].rjust(64, "0"), NONCE]
+GOOD_LOG = {"address": USDC, "topics": USED, "data": "0x"}
+
+
+@pytest.mark.parametrize(("receipt", "fault"), [
+    ({"status": "0x1", "logs": True}, "logs are True, not a list"),
+    ({"status": "0x1"}, "logs are None, not a list"),
+    ({"status": "0x1", "logs": {"0": GOOD_LOG}}, "not a list"),
+    ({"status": "0x1", "logs": ["0xdead"]}, "a log is '0xdead', not an object"),
+    ({"status": "0x1", "logs": [{**GOOD_LOG, "topics": "0xdead"}]}, "topics are '0xdead', not a list"),
+    ({"status": "0x1", "logs": [{**GOOD_LOG, "topics": None}]}, "topics are None"),
+    ({"status": "0x1", "logs": [{**GOOD_LOG, "topics": [1, 2, 3]}]}, "not a list of hex strings"),
+    ({"status": "0x1", "logs": [{**GOOD_LOG, "address": None}]}, "address is None"),
+    ({"status": "0x1", "logs": [{**GOOD_LOG, "data": 7}]}, "data is 7"),
+    ({"status": True, "logs": [GOOD_LOG]}, "a receipt status"),
+], ids=["logs-true", "logs-missing", "logs-object", "log-string", "topics-string", "topics-null", "topics-ints",
+        "address-null", "data-int", "status-bool"])
+def test_a_malformed_receipt_is_a_clear_error_naming_the_rpc(receipt: dict[str, Any], fault: str) -> None:
+    with node({}) as chain, pytest.raises(ProtocolError) as caught:
+        chain.receipt_uses(receipt, USDC, PAYER, NONCE)
+    assert "the RPC https://rpc.example" in str(caught.value) and fault in str(caught.value)
+    assert "SECRET" not in str(caught.value)
+
+
+def test_a_well_formed_receipt_is_read() -> None:
+    with node({}) as chain:
+        assert chain.receipt_uses({"status": "0x1", "logs": [GOOD_LOG]}, USDC, PAYER, NONCE)
+        assert chain.receipt_uses({"status": "0x1", "logs": [{**GOOD_LOG, "topics": [t.upper() for t in USED]}]},
+                                  USDC.lower(), PAYER, NONCE)
+        assert not chain.receipt_uses({"status": "0x1", "logs": []}, USDC, PAYER, NONCE)
+        assert not chain.receipt_uses({"status": "0x1", "logs": [{**GOOD_LOG, "address": PAYER}]}, USDC, PAYER, NONCE)
+        assert not chain.receipt_uses({"status": "0x0", "logs": True}, USDC, PAYER, NONCE)  # reverted: no logs read
 
 
 def test_an_oversized_rpc_answer_is_an_error() -> None:
