@@ -253,9 +253,6 @@ class _Base:
             new=new,
             max_amount=max_amount,
             on_402=self._seen_402(request),
-            # A new video for the same request on purpose gets its own payment-identifier: the server
-            # would rightly refuse (409) a second payment under the first one's id.
-            payment_key=f"{rhash}:{os.urandom(16).hex()}" if new else None,
         )
 
     def _wait(self, task_id: str, timeout: float | None, initial_delay: float) -> Flow[TaskStatus]:

@@ -40,7 +40,7 @@ from .money import usdc_fields
 from .origin import claims_sandbox
 from .outcomes import SETTLE_MARGIN, Answer, Signed, Verdict, classify, reason_of
 from .polling import PollPolicy, PollSchedule
-from .x402 import parse_402, receipt_from, with_payment_id
+from .x402 import parse_402, payment_id_of, receipt_from
 
 __all__ = [
     "BODY_ERROR",
@@ -244,12 +244,11 @@ def create_flow(
     new: bool = False,
     max_amount: int | None = None,
     on_402: Callable[[PaymentRequired], None] | None = None,
-    payment_key: str | None = None,
 ) -> Flow[Created]:
     """create → 402 → policy → reserve → sign → journal → retry with the payment → 202 taskId.
 
     A 202 with no 402 before it was paid from the provider's credits: 0 USDC, nothing reserved.
-    ``payment_key`` (default: the request hash) derives the v2 ``payment-identifier``.
+    The v2 ``payment-identifier`` is the signature's own (``x402.payment_id_for`` its nonce).
     """
     resp = yield from _send_unpaid(lambda: make(None), "create")
     if resp.status_code in (200, 201, 202):
@@ -257,7 +256,7 @@ def create_flow(
         if created is None:
             raise ProtocolError(f"create answered {resp.status_code} without a taskId")
         return Created(created.task_id, PaymentInfo.credits())
-    required = with_payment_id(_payment_required(resp, "create"), payment_key or request_hash)
+    required = _payment_required(resp, "create")
     if on_402 is not None:
         on_402(required)  # e.g. refuse a video model the 402 does not list, before anything is signed
     if wallet is None:
@@ -268,7 +267,7 @@ def create_flow(
         new=new, max_amount=max_amount, sandbox=claims_sandbox(resp.headers, resource_url),
         )
     )
-    return (yield from paid_flow(make, wallet, auth, clock=clock))
+    return (yield from paid_flow(make, wallet, auth, clock=clock, fresh=True))
 
 
 def paid_flow(
@@ -278,6 +277,7 @@ def paid_flow(
     *,
     clock: Callable[[], float] = time.time,
     ambiguous: bool = False,
+    fresh: bool = False,
 ) -> Flow[Created]:
     """Send one signed header until it lands; never sign again (money-safety rule 3).
 
@@ -285,6 +285,10 @@ def paid_flow(
     a rejection; anything else after the header went out is ``unknown``, or worth re-sending the *same*
     header while it is valid (the chain settles a nonce once). The kill switch is checked right before
     every send. When the header expires without an answer the payment is ``unknown`` and counts as spent.
+
+    ``fresh``: this header was just signed and has never been sent. A 409 to its first send is a server
+    refusing its ``payment-identifier`` (new with this signature) before any settlement: a clear rejection
+    of this payment alone, held until it provably cannot settle (rule 2). A 409 to a re-send stays unknown.
     """
     reasons: list[str] = []
     attempt = 0
@@ -328,6 +332,20 @@ def paid_flow(
                     nonce=auth.nonce,
                 )
             verdict = _v2_verdict(verdict, resp, auth)
+            if resp.status_code == 409 and fresh and attempt == 1 and resp.extensions.get(BODY_ERROR) is None:
+                conflict = _conflict(resp, auth)
+                reasons.append(conflict)
+                peer = yield Call(lambda: wallet.rejected(auth, conflict))  # noqa: B023
+                if peer is not None and getattr(peer, "task_id", None):  # a peer re-sending it got it paid
+                    return Created(peer.task_id, _payment_info(auth, None, transaction=peer.transaction))
+                raise PaymentRejectedError(
+                    f"the server refused payment {auth.payment_id} before settling it ({conflict}). Its "
+                    "payment-identifier is new with this signature, so the server is wrong or keeps ids of "
+                    "another client; nothing else is affected. The amount stays reserved until the authorization "
+                    f"provably cannot settle (validBefore {auth.valid_before}, or the chain with an RPC), then "
+                    "is released.",
+                    reason=conflict,
+                )
         reasons.append(verdict.reason)
         if verdict.kind != "rejected":
             ambiguous = True
@@ -356,6 +374,13 @@ def paid_flow(
         f"expires (validBefore {auth.valid_before}), then is released.",
         reason=reason,
     )
+
+
+def _conflict(resp: httpx.Response, auth: Any) -> str:
+    """The reason of a 409 to a first send, naming the payment-identifier the server refused."""
+    payment_id = payment_id_of(auth.payment) if int(getattr(auth.payment, "x402_version", 1)) == 2 else None
+    which = f"payment-identifier {payment_id}" if payment_id else "the payment"
+    return f"HTTP 409 to the first send of {which}: {_error_text(resp)[:200]}"
 
 
 def _signed(auth: Any) -> Signed:

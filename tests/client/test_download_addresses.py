@@ -123,7 +123,7 @@ def own_name() -> str:
     """The machine's host name, when it resolves to a loopback address (it does on most machines)."""
     name = socket.gethostname()
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
     except OSError:
         pytest.skip("this machine's host name does not resolve")
     if not all(a.startswith("127.") or a == "::1" for a in addresses):
