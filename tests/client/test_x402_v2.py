@@ -28,7 +28,7 @@ from imagine_agent.sandbox import SandboxConfig, SandboxServer, create_app
 from imagine_agent.sandbox.config import ModelPrice
 from imagine_agent.service import _requirement
 from imagine_agent.wallet import Wallet
-from imagine_agent.x402 import encode_payment_header, parse_402, payment_id_for, sign_payment
+from imagine_agent.x402 import parse_402, payment_id_for, sign_payment
 
 from ..conftest import FAST_POLL, SPEED
 
