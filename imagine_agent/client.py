@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 import time
 import zlib
@@ -159,6 +160,9 @@ class _Base:
         # Downloads resolve their host themselves and connect to the checked address, unless a transport or
         # client was injected: then that transport, not DNS, decides where the bytes come from.
         self._resolve_downloads = True
+        # The last 402 documented a ``seed`` body field: the sibling Imagine API's client-chosen task id "for
+        # idempotency". Then each create carries a fresh one, and a lost answer may be re-sent with it.
+        self._seed_offered = False
 
     @property
     def create_url(self) -> str:
@@ -199,15 +203,18 @@ class _Base:
             models, default = video_models(required)
             if models:
                 self._models = (self.clock(), models, default)
+            self._seed_offered = any(_offers_seed(r.output_schema) for r in required.accepts)
             self._check_model(request, models)
 
         return seen
 
-    def _create_maker(self, request: CreateRequest, image: ImageFile | None) -> Callable[[str | None], httpx.Request]:
+    def _create_maker(self, request: CreateRequest, image: ImageFile | None,
+                      seed: int | None = None) -> Callable[[str | None], httpx.Request]:
         headers = {"user-agent": USER_AGENT, "accept": "application/json", "accept-encoding": ACCEPT_ENCODING}
+        extra = {"seed": str(seed)} if seed is not None else {}
         if image is None:
             content = json.dumps(
-                request.body(template_data_as_string=self.template_data_as_string), separators=(",", ":")
+                {**request.body(template_data_as_string=self.template_data_as_string), **extra}, separators=(",", ":")
             ).encode()
 
             def make(payment: str | None) -> httpx.Request:
@@ -218,7 +225,7 @@ class _Base:
 
             return make
         body = request.body(template_data_as_string=True)
-        data = {k: v for k, v in body.items() if isinstance(v, str)}
+        data = {**{k: v for k, v in body.items() if isinstance(v, str)}, **extra}
 
         def make_multipart(payment: str | None) -> httpx.Request:
             h = dict(headers)
@@ -243,8 +250,9 @@ class _Base:
     def _create(self, request: CreateRequest, image: ImageFile | None, new: bool,
                 max_amount: int | None) -> Flow[Created]:
         rhash = request_hash(self.base_url, request, image)
+        seed = secrets.randbelow(2**53) if self._seed_offered else None
         return create_flow(
-            self._create_maker(request, image),
+            self._create_maker(request, image, seed),
             self.wallet,
             resource_url=self.create_url,
             request_hash=rhash,
@@ -253,6 +261,7 @@ class _Base:
             new=new,
             max_amount=max_amount,
             on_402=self._seen_402(request),
+            idempotent=seed is not None,
         )
 
     def _wait(self, task_id: str, timeout: float | None, initial_delay: float) -> Flow[TaskStatus]:
@@ -313,6 +322,13 @@ def _next_hop(url: httpx.URL, resp: httpx.Response) -> httpx.URL | None:
         return url.join(location)
     except httpx.InvalidURL as exc:
         raise DownloadError(f"download redirected to an invalid URL ({exc})") from None
+
+
+def _offers_seed(schema: dict[str, Any] | None) -> bool:
+    """Whether a 402's ``outputSchema`` documents the ``seed`` body field (a client-chosen idempotency key)."""
+    fields = (schema or {}).get("input", {})
+    fields = fields.get("bodyFields") if isinstance(fields, dict) else None
+    return isinstance(fields, dict) and "seed" in fields
 
 
 def _carries_payment(request: httpx.Request) -> bool:

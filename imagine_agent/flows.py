@@ -191,6 +191,48 @@ def _send_unpaid(make: Callable[[], httpx.Request], what: str) -> Flow[httpx.Res
     raise AssertionError("unreachable")
 
 
+# Faults that prove the request never reached the server: safe to send again whatever it would have done.
+_NOT_DELIVERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def _send_create_unpaid(make: Callable[[], httpx.Request], wallet: Any, *, request_hash: str,
+                        resource_url: str, idempotent: bool) -> Flow[httpx.Response]:
+    """The first, unpaid create. A server may serve it from provider credits (202 without a 402), so an
+    answer lost after the request may have arrived is not re-sent blindly: only with the server's
+    idempotency key (``idempotent``: the ``seed`` its 402 documents), else recorded (0 USDC, unknown) and
+    raised, as for a paid request. A fault before delivery and a 5xx answer are retried as before."""
+    for attempt in range(1, UNPAID_ATTEMPTS + 1):
+        try:
+            resp: httpx.Response = yield make()
+        except httpx.TransportError as exc:
+            if not idempotent and not isinstance(exc, _NOT_DELIVERED):
+                reason = f"{type(exc).__name__} after the unpaid create was sent"
+                if wallet is not None:
+                    yield Call(lambda: wallet.unpaid_unknown(request_hash, resource_url, reason))  # noqa: B023
+                raise PaymentStateUnknownError(
+                    f"the answer to the create was lost ({reason}). A server serving it from provider credits "
+                    "(no 402) may have started the video and spent credits; it offers no idempotency key, so "
+                    "it was not sent again. Recorded in the audit as 0 USDC, unknown. Check the server's task "
+                    "list before running the request again."
+                ) from None
+            if attempt == UNPAID_ATTEMPTS:
+                raise connection_error(exc, "create") from None
+        else:
+            error = resp.extensions.get(BODY_ERROR)
+            if error is not None:
+                raise ProtocolError(f"create: HTTP {resp.status_code} with an unreadable body ({error})")
+            if resp.status_code < 500:
+                return resp
+            if attempt == UNPAID_ATTEMPTS:
+                raise ImagineStatusError(
+                    f"create: the server answered HTTP {resp.status_code} {attempt} times; try again later",
+                    status_code=resp.status_code,
+                    body=resp.text,
+                )
+        yield Sleep(backoff(attempt))
+    raise AssertionError("unreachable")
+
+
 def _payment_required(resp: httpx.Response, what: str) -> PaymentRequired:
     if resp.status_code == 402:
         try:
@@ -244,13 +286,15 @@ def create_flow(
     new: bool = False,
     max_amount: int | None = None,
     on_402: Callable[[PaymentRequired], None] | None = None,
+    idempotent: bool = False,
 ) -> Flow[Created]:
     """create → 402 → policy → reserve → sign → journal → retry with the payment → 202 taskId.
 
     A 202 with no 402 before it was paid from the provider's credits: 0 USDC, nothing reserved.
     The v2 ``payment-identifier`` is the signature's own (``x402.payment_id_for`` its nonce).
     """
-    resp = yield from _send_unpaid(lambda: make(None), "create")
+    resp = yield from _send_create_unpaid(lambda: make(None), wallet, request_hash=request_hash,
+                                          resource_url=resource_url, idempotent=idempotent)
     if resp.status_code in (200, 201, 202):
         created = _task_created(resp)
         if created is None:

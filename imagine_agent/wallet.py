@@ -425,6 +425,16 @@ class Wallet:
                 code="insufficient_balance",
             )
 
+    def unpaid_unknown(self, request_hash: str, resource_url: str, reason: str) -> None:
+        """Record an unpaid create whose answer was lost (it may have been served from provider credits):
+        0 USDC, unknown, with the reason, in the audit the operator reads."""
+        self.ledger.record_event(
+            "unknown", "unpaid_create_lost",
+            f"0 USDC, unknown: the answer to an unpaid create at {origin_of(resource_url) or resource_url} was "
+            f"lost ({reason}); a server serving it from provider credits may have started it. Not sent again.",
+            request_hash=request_hash, session_id=self.session_id, amount=0, now=self.clock(),
+        )
+
     def frozen_reason(self) -> str | None:
         """Why nothing may be sent right now (the kill switch), or None: checked right before every send."""
         if not (self.ledger.is_frozen() or (self.kill_switch is not None and self.kill_switch.is_frozen())):
