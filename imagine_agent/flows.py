@@ -330,8 +330,9 @@ def paid_flow(
     header while it is valid (the chain settles a nonce once). The kill switch is checked right before
     every send. When the header expires without an answer the payment is ``unknown`` and counts as spent.
 
-    ``fresh``: this header was just signed and has never been sent. A 409 to its first send is a server
-    refusing its ``payment-identifier`` (new with this signature) before any settlement: a clear rejection
+    ``fresh``: this header was just signed and has never been sent. A 409 to the first send of a v2 payment
+    with a ``payment-identifier`` (new with this signature) is the server refusing the id before any
+    settlement, as the extension says: a clear rejection
     of this payment alone, held until it provably cannot settle (rule 2). A 409 to a re-send stays unknown.
     """
     reasons: list[str] = []
@@ -376,8 +377,9 @@ def paid_flow(
                     nonce=auth.nonce,
                 )
             verdict = _v2_verdict(verdict, resp, auth)
-            if resp.status_code == 409 and fresh and attempt == 1 and resp.extensions.get(BODY_ERROR) is None:
-                conflict = _conflict(resp, auth)
+            if resp.status_code == 409 and fresh and attempt == 1 and resp.extensions.get(BODY_ERROR) is None \
+                    and (payment_id := _payment_identifier(auth)) is not None:
+                conflict = f"HTTP 409 to the first send of payment-identifier {payment_id}: {_error_text(resp)[:200]}"
                 reasons.append(conflict)
                 peer = yield Call(lambda: wallet.rejected(auth, conflict))  # noqa: B023
                 if peer is not None and getattr(peer, "task_id", None):  # a peer re-sending it got it paid
@@ -420,11 +422,9 @@ def paid_flow(
     )
 
 
-def _conflict(resp: httpx.Response, auth: Any) -> str:
-    """The reason of a 409 to a first send, naming the payment-identifier the server refused."""
-    payment_id = payment_id_of(auth.payment) if int(getattr(auth.payment, "x402_version", 1)) == 2 else None
-    which = f"payment-identifier {payment_id}" if payment_id else "the payment"
-    return f"HTTP 409 to the first send of {which}: {_error_text(resp)[:200]}"
+def _payment_identifier(auth: Any) -> str | None:
+    """The x402 v2 ``payment-identifier`` a payment carries (None for v1, or when the server declared none)."""
+    return payment_id_of(auth.payment) if int(getattr(auth.payment, "x402_version", 1)) == 2 else None
 
 
 def _signed(auth: Any) -> Signed:
