@@ -55,5 +55,5 @@ async def test_a_reissued_call_after_a_broken_stream_attaches_to_the_paid_job(
     async with Client(streamable_http_client(url, http_client=http), mode=PROTOCOL) as again:
         result = await again.call_tool("generate_video", ARGS, read_timeout_seconds=60)  # a new request id
     text = _text(result)
-    assert settled.task_id in text  # attached to the job already paid for
+    assert settled.task_id and settled.task_id in text  # attached to the job already paid for
     assert len(sandbox.state.settlements()) == 1  # one payment
