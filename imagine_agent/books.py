@@ -66,7 +66,9 @@ class Books:
     def budget(self) -> BudgetReport:
         policy = policy_from(self.settings)
         # The real windows of the operator's ledger, or the sandbox windows of the sandbox's ledger.
-        totals = self.ledger.totals(policy.caps, sandbox=self.sandbox)
+        # With an RPC (real books) the chain decides what is freed, not the clock (rule 9): as the wallet counts.
+        totals = self.ledger.totals(policy.caps, sandbox=self.sandbox,
+                                    chain_decides=bool(self.settings.rpc_url) and not self.sandbox)
         if not totals.frozen and self.operator.is_frozen():
             totals = replace(totals, frozen=True)
         return BudgetReport(totals, policy.caps, policy.approval_threshold, self.address, sandbox=self.sandbox)

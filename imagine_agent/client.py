@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 import time
 import zlib
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from .addresses import pinned, resolve_public
 from .errors import DownloadError, InvalidRequestError, ProtocolError
 from .flows import (
     BODY_ERROR,
@@ -155,6 +157,12 @@ class _Base:
         self.download_timeout = download_timeout
         self.clock = clock
         self._models: tuple[float, list[str], str | None] | None = None
+        # Downloads resolve their host themselves and connect to the checked address, unless a transport or
+        # client was injected: then that transport, not DNS, decides where the bytes come from.
+        self._resolve_downloads = True
+        # The last 402 documented a ``seed`` body field: the sibling Imagine API's client-chosen task id "for
+        # idempotency". Then each create carries a fresh one, and a lost answer may be re-sent with it.
+        self._seed_offered = False
 
     @property
     def create_url(self) -> str:
@@ -195,15 +203,18 @@ class _Base:
             models, default = video_models(required)
             if models:
                 self._models = (self.clock(), models, default)
+            self._seed_offered = any(_offers_seed(r.output_schema) for r in required.accepts)
             self._check_model(request, models)
 
         return seen
 
-    def _create_maker(self, request: CreateRequest, image: ImageFile | None) -> Callable[[str | None], httpx.Request]:
+    def _create_maker(self, request: CreateRequest, image: ImageFile | None,
+                      seed: int | None = None) -> Callable[[str | None], httpx.Request]:
         headers = {"user-agent": USER_AGENT, "accept": "application/json", "accept-encoding": ACCEPT_ENCODING}
+        extra = {"seed": str(seed)} if seed is not None else {}
         if image is None:
             content = json.dumps(
-                request.body(template_data_as_string=self.template_data_as_string), separators=(",", ":")
+                {**request.body(template_data_as_string=self.template_data_as_string), **extra}, separators=(",", ":")
             ).encode()
 
             def make(payment: str | None) -> httpx.Request:
@@ -214,7 +225,7 @@ class _Base:
 
             return make
         body = request.body(template_data_as_string=True)
-        data = {k: v for k, v in body.items() if isinstance(v, str)}
+        data = {**{k: v for k, v in body.items() if isinstance(v, str)}, **extra}
 
         def make_multipart(payment: str | None) -> httpx.Request:
             h = dict(headers)
@@ -239,8 +250,9 @@ class _Base:
     def _create(self, request: CreateRequest, image: ImageFile | None, new: bool,
                 max_amount: int | None) -> Flow[Created]:
         rhash = request_hash(self.base_url, request, image)
+        seed = secrets.randbelow(2**53) if self._seed_offered else None
         return create_flow(
-            self._create_maker(request, image),
+            self._create_maker(request, image, seed),
             self.wallet,
             resource_url=self.create_url,
             request_hash=rhash,
@@ -249,9 +261,7 @@ class _Base:
             new=new,
             max_amount=max_amount,
             on_402=self._seen_402(request),
-            # A new video for the same request on purpose gets its own payment-identifier: the server
-            # would rightly refuse (409) a second payment under the first one's id.
-            payment_key=f"{rhash}:{os.urandom(16).hex()}" if new else None,
+            idempotent=seed is not None,
         )
 
     def _wait(self, task_id: str, timeout: float | None, initial_delay: float) -> Flow[TaskStatus]:
@@ -280,8 +290,11 @@ class _Base:
         request.extensions["timeout"] = httpx.Timeout(remaining).as_dict()
         return time.monotonic() + remaining
 
-    def _check_hop(self, url: httpx.URL, fetch: Fetch) -> None:
-        """Every host a download touches: http(s) only, and not private unless allowed (like image URLs)."""
+    def _check_hop(self, url: httpx.URL, fetch: Fetch) -> bool:
+        """Every host a download touches: http(s) only, and not private unless allowed (like image URLs).
+
+        True when the hop must also be resolved here and sent to a checked address (``addresses``).
+        """
         if url.scheme not in ("http", "https"):
             raise DownloadError(f"{fetch.kind} download refused: {url.scheme!r} is not http(s)")
         if not self.allow_private_downloads and is_private_host(url.host):
@@ -289,6 +302,33 @@ class _Base:
                 f"{fetch.kind} download refused: host {url.host!r} is a local or private address "
                 "(set IMAGINE_ALLOW_PRIVATE_DOWNLOADS to allow it)"
             )
+        return not self.allow_private_downloads and self._resolve_downloads
+
+    def _hop_requests(self, url: httpx.URL, addresses: list[str] | None,
+                      http: httpx.Client | httpx.AsyncClient) -> list[httpx.Request]:
+        """The requests to try for one hop: one per checked address, or the URL itself when not resolved here."""
+        headers = {"user-agent": USER_AGENT}
+        if addresses is None:
+            return [http.build_request("GET", url, headers=headers)]
+        return [pinned(http, url, address, headers) for address in addresses]
+
+
+def _next_hop(url: httpx.URL, resp: httpx.Response) -> httpx.URL | None:
+    """Where a redirect points, relative to the URL as named (not the address it was sent to)."""
+    location = resp.headers.get("location")
+    if not resp.is_redirect or not location:
+        return None
+    try:
+        return url.join(location)
+    except httpx.InvalidURL as exc:
+        raise DownloadError(f"download redirected to an invalid URL ({exc})") from None
+
+
+def _offers_seed(schema: dict[str, Any] | None) -> bool:
+    """Whether a 402's ``outputSchema`` documents the ``seed`` body field (a client-chosen idempotency key)."""
+    fields = (schema or {}).get("input", {})
+    fields = fields.get("bodyFields") if isinstance(fields, dict) else None
+    return isinstance(fields, dict) and "seed" in fields
 
 
 def _carries_payment(request: httpx.Request) -> bool:
@@ -450,6 +490,7 @@ class ImagineClient(_Base):
         **options: Any,
     ) -> None:
         super().__init__(base_url, wallet=wallet, **options)
+        self._resolve_downloads = transport is None and http_client is None
         self._owns_http = http_client is None
         self.http = http_client or httpx.Client(
             transport=transport, timeout=self.timeout, follow_redirects=False, limits=POOL_LIMITS
@@ -523,11 +564,10 @@ class ImagineClient(_Base):
         deadline = time.monotonic() + self.download_timeout
         url = httpx.URL(fetch.url)
         for _ in range(MAX_REDIRECTS + 1):
-            self._check_hop(url, fetch)
-            request = self.http.build_request("GET", url, headers={"user-agent": USER_AGENT})
-            with contextlib.closing(self.http.send(request, stream=True, follow_redirects=False)) as resp:
-                if resp.next_request is not None:
-                    url = resp.next_request.url
+            addresses = resolve_public(url, fetch.kind) if self._check_hop(url, fetch) else None
+            with contextlib.closing(self._open_hop(self._hop_requests(url, addresses, self.http))) as resp:
+                if (hop := _next_hop(url, resp)) is not None:
+                    url = hop
                     continue
                 _check_download(resp, fetch)
                 writer = _Writer(fetch)
@@ -541,6 +581,16 @@ class ImagineClient(_Base):
                     writer.abort()
                     raise
         raise DownloadError(f"{fetch.kind} download redirected more than {MAX_REDIRECTS} times")
+
+    def _open_hop(self, requests: list[httpx.Request]) -> httpx.Response:
+        """The first checked address that accepts the connection answers; nothing is looked up again."""
+        for index, request in enumerate(requests):
+            try:
+                return self.http.send(request, stream=True, follow_redirects=False)
+            except httpx.ConnectError:
+                if index == len(requests) - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     # -- the API
     def quote(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
@@ -646,6 +696,7 @@ class AsyncImagineClient(_Base):
         **options: Any,
     ) -> None:
         super().__init__(base_url, wallet=wallet, **options)
+        self._resolve_downloads = transport is None and http_client is None
         self._owns_http = http_client is None
         self.http = http_client or httpx.AsyncClient(
             transport=transport, timeout=self.timeout, follow_redirects=False, limits=POOL_LIMITS
@@ -729,12 +780,12 @@ class AsyncImagineClient(_Base):
     async def _fetch_within(self, fetch: Fetch) -> Path:
         url = httpx.URL(fetch.url)
         for _ in range(MAX_REDIRECTS + 1):
-            self._check_hop(url, fetch)
-            request = self.http.build_request("GET", url, headers={"user-agent": USER_AGENT})
-            resp = await self.http.send(request, stream=True, follow_redirects=False)
+            resolve = self._check_hop(url, fetch)
+            addresses = await asyncio.to_thread(resolve_public, url, fetch.kind) if resolve else None
+            resp = await self._open_hop(self._hop_requests(url, addresses, self.http))
             try:
-                if resp.next_request is not None:
-                    url = resp.next_request.url
+                if (hop := _next_hop(url, resp)) is not None:
+                    url = hop
                     continue
                 _check_download(resp, fetch)
                 writer = _Writer(fetch)
@@ -748,6 +799,15 @@ class AsyncImagineClient(_Base):
             finally:
                 await resp.aclose()
         raise DownloadError(f"{fetch.kind} download redirected more than {MAX_REDIRECTS} times")
+
+    async def _open_hop(self, requests: list[httpx.Request]) -> httpx.Response:
+        for index, request in enumerate(requests):
+            try:
+                return await self.http.send(request, stream=True, follow_redirects=False)
+            except httpx.ConnectError:
+                if index == len(requests) - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     async def quote(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
                     **template: Any) -> Quote:

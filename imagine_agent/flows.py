@@ -40,7 +40,7 @@ from .money import usdc_fields
 from .origin import claims_sandbox
 from .outcomes import SETTLE_MARGIN, Answer, Signed, Verdict, classify, reason_of
 from .polling import PollPolicy, PollSchedule
-from .x402 import parse_402, receipt_from, with_payment_id
+from .x402 import parse_402, payment_id_of, receipt_from
 
 __all__ = [
     "BODY_ERROR",
@@ -191,6 +191,48 @@ def _send_unpaid(make: Callable[[], httpx.Request], what: str) -> Flow[httpx.Res
     raise AssertionError("unreachable")
 
 
+# Faults that prove the request never reached the server: safe to send again whatever it would have done.
+_NOT_DELIVERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def _send_create_unpaid(make: Callable[[], httpx.Request], wallet: Any, *, request_hash: str,
+                        resource_url: str, idempotent: bool) -> Flow[httpx.Response]:
+    """The first, unpaid create. A server may serve it from provider credits (202 without a 402), so an
+    answer lost after the request may have arrived is not re-sent blindly: only with the server's
+    idempotency key (``idempotent``: the ``seed`` its 402 documents), else recorded (0 USDC, unknown) and
+    raised, as for a paid request. A fault before delivery and a 5xx answer are retried as before."""
+    for attempt in range(1, UNPAID_ATTEMPTS + 1):
+        try:
+            resp: httpx.Response = yield make()
+        except httpx.TransportError as exc:
+            if not idempotent and not isinstance(exc, _NOT_DELIVERED):
+                reason = f"{type(exc).__name__} after the unpaid create was sent"
+                if wallet is not None:
+                    yield Call(lambda: wallet.unpaid_unknown(request_hash, resource_url, reason))  # noqa: B023
+                raise PaymentStateUnknownError(
+                    f"the answer to the create was lost ({reason}). A server serving it from provider credits "
+                    "(no 402) may have started the video and spent credits; it offers no idempotency key, so "
+                    "it was not sent again. Recorded in the audit as 0 USDC, unknown. Check the server's task "
+                    "list before running the request again."
+                ) from None
+            if attempt == UNPAID_ATTEMPTS:
+                raise connection_error(exc, "create") from None
+        else:
+            error = resp.extensions.get(BODY_ERROR)
+            if error is not None:
+                raise ProtocolError(f"create: HTTP {resp.status_code} with an unreadable body ({error})")
+            if resp.status_code < 500:
+                return resp
+            if attempt == UNPAID_ATTEMPTS:
+                raise ImagineStatusError(
+                    f"create: the server answered HTTP {resp.status_code} {attempt} times; try again later",
+                    status_code=resp.status_code,
+                    body=resp.text,
+                )
+        yield Sleep(backoff(attempt))
+    raise AssertionError("unreachable")
+
+
 def _payment_required(resp: httpx.Response, what: str) -> PaymentRequired:
     if resp.status_code == 402:
         try:
@@ -244,20 +286,21 @@ def create_flow(
     new: bool = False,
     max_amount: int | None = None,
     on_402: Callable[[PaymentRequired], None] | None = None,
-    payment_key: str | None = None,
+    idempotent: bool = False,
 ) -> Flow[Created]:
     """create → 402 → policy → reserve → sign → journal → retry with the payment → 202 taskId.
 
     A 202 with no 402 before it was paid from the provider's credits: 0 USDC, nothing reserved.
-    ``payment_key`` (default: the request hash) derives the v2 ``payment-identifier``.
+    The v2 ``payment-identifier`` is the signature's own (``x402.payment_id_for`` its nonce).
     """
-    resp = yield from _send_unpaid(lambda: make(None), "create")
+    resp = yield from _send_create_unpaid(lambda: make(None), wallet, request_hash=request_hash,
+                                          resource_url=resource_url, idempotent=idempotent)
     if resp.status_code in (200, 201, 202):
         created = _task_created(resp)
         if created is None:
             raise ProtocolError(f"create answered {resp.status_code} without a taskId")
         return Created(created.task_id, PaymentInfo.credits())
-    required = with_payment_id(_payment_required(resp, "create"), payment_key or request_hash)
+    required = _payment_required(resp, "create")
     if on_402 is not None:
         on_402(required)  # e.g. refuse a video model the 402 does not list, before anything is signed
     if wallet is None:
@@ -268,7 +311,7 @@ def create_flow(
         new=new, max_amount=max_amount, sandbox=claims_sandbox(resp.headers, resource_url),
         )
     )
-    return (yield from paid_flow(make, wallet, auth, clock=clock))
+    return (yield from paid_flow(make, wallet, auth, clock=clock, fresh=True))
 
 
 def paid_flow(
@@ -278,6 +321,7 @@ def paid_flow(
     *,
     clock: Callable[[], float] = time.time,
     ambiguous: bool = False,
+    fresh: bool = False,
 ) -> Flow[Created]:
     """Send one signed header until it lands; never sign again (money-safety rule 3).
 
@@ -285,6 +329,11 @@ def paid_flow(
     a rejection; anything else after the header went out is ``unknown``, or worth re-sending the *same*
     header while it is valid (the chain settles a nonce once). The kill switch is checked right before
     every send. When the header expires without an answer the payment is ``unknown`` and counts as spent.
+
+    ``fresh``: this header was just signed and has never been sent. A 409 to the first send of a v2 payment
+    with a ``payment-identifier`` (new with this signature) is the server refusing the id before any
+    settlement, as the extension says: a clear rejection
+    of this payment alone, held until it provably cannot settle (rule 2). A 409 to a re-send stays unknown.
     """
     reasons: list[str] = []
     attempt = 0
@@ -328,6 +377,21 @@ def paid_flow(
                     nonce=auth.nonce,
                 )
             verdict = _v2_verdict(verdict, resp, auth)
+            if resp.status_code == 409 and fresh and attempt == 1 and resp.extensions.get(BODY_ERROR) is None \
+                    and (payment_id := _payment_identifier(auth)) is not None:
+                conflict = f"HTTP 409 to the first send of payment-identifier {payment_id}: {_error_text(resp)[:200]}"
+                reasons.append(conflict)
+                peer = yield Call(lambda: wallet.rejected(auth, conflict))  # noqa: B023
+                if peer is not None and getattr(peer, "task_id", None):  # a peer re-sending it got it paid
+                    return Created(peer.task_id, _payment_info(auth, None, transaction=peer.transaction))
+                raise PaymentRejectedError(
+                    f"the server refused payment {auth.payment_id} before settling it ({conflict}). Its "
+                    "payment-identifier is new with this signature, so the server is wrong or keeps ids of "
+                    "another client; nothing else is affected. The amount stays reserved until the authorization "
+                    f"provably cannot settle (validBefore {auth.valid_before}, or the chain with an RPC), then "
+                    "is released.",
+                    reason=conflict,
+                )
         reasons.append(verdict.reason)
         if verdict.kind != "rejected":
             ambiguous = True
@@ -356,6 +420,11 @@ def paid_flow(
         f"expires (validBefore {auth.valid_before}), then is released.",
         reason=reason,
     )
+
+
+def _payment_identifier(auth: Any) -> str | None:
+    """The x402 v2 ``payment-identifier`` a payment carries (None for v1, or when the server declared none)."""
+    return payment_id_of(auth.payment) if int(getattr(auth.payment, "x402_version", 1)) == 2 else None
 
 
 def _signed(auth: Any) -> Signed:

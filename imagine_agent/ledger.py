@@ -292,7 +292,8 @@ _AUDIT_SELECT = f"SELECT id, kind, code, message, {', '.join(_AUDIT_FIELDS)}, cr
 _TASKS_SELECT = f"SELECT {', '.join(_TASK_COLUMNS)} FROM tasks"
 _FINISHED = ", ".join(f"'{status}'" for status in FINISHED_TASK_STATUSES)
 
-# A rejected payment whose validBefore has passed can no longer settle: it no longer counts.
+# A rejected payment whose validBefore has passed can no longer settle: it no longer counts. The parameter
+# is the cutoff (``_cutoff``): the clock's now, or -1 when the chain decides (rule 9), which frees nothing.
 _EXPIRED = "(state = 'rejected' AND valid_before IS NOT NULL AND valid_before < ?)"
 
 _USAGE_SQL = f"""
@@ -529,6 +530,7 @@ class Ledger(ABC):
         exclusive: bool = False,
         origin: str = "",
         sandbox: bool = False,
+        chain_decides: bool = False,
     ) -> PaymentRecord:
         """Atomically check every cap and reserve ``amount``, before anything is signed.
 
@@ -544,7 +546,8 @@ class Ledger(ABC):
 
     @abstractmethod
     def journal_authorization(
-        self, payment_id: str, *, nonce: str, valid_before: int, header: str, exclusive: bool = False
+        self, payment_id: str, *, nonce: str, valid_before: int, header: str, exclusive: bool = False,
+        chain_decides: bool = False,
     ) -> None:
         """Record the signed header of a reservation; call it before the header is sent.
 
@@ -583,11 +586,13 @@ class Ledger(ABC):
         """The payment with this id; ``KeyError`` if there is none."""
 
     @abstractmethod
-    def find_open(self, request_hash: str, *, now: float | None = None) -> PaymentRecord | None:
+    def find_open(self, request_hash: str, *, now: float | None = None,
+                  chain_decides: bool = False) -> PaymentRecord | None:
         """The newest payment for this request that a re-run must attach to instead of paying again.
 
         A rejected payment counts until its ``valid_before`` passes: only then is a new signature for
-        the same request provably safe (money-safety rule 3).
+        the same request provably safe (money-safety rule 3). ``chain_decides`` (an RPC of the right chain
+        is configured, rule 9): the clock frees nothing; it counts until reconcile releases it by the chain.
         """
 
     @abstractmethod
@@ -613,7 +618,7 @@ class Ledger(ABC):
 
     @abstractmethod
     def totals(self, caps: Caps, *, session_id: str | None = None, now: float | None = None,
-               sandbox: bool = False) -> BudgetTotals:
+               sandbox: bool = False, chain_decides: bool = False) -> BudgetTotals:
         """The real windows, or with ``sandbox`` the sandbox ones; ``frozen`` is the one kill switch."""
 
     @abstractmethod
@@ -652,7 +657,8 @@ class Ledger(ABC):
 
     @abstractmethod
     def would_refuse(self, amount: int, caps: Caps, *, session_id: str | None = None,
-                     now: float | None = None, sandbox: bool = False) -> WalletFrozenError | BudgetExceededError | None:
+                     now: float | None = None, sandbox: bool = False,
+                     chain_decides: bool = False) -> WalletFrozenError | BudgetExceededError | None:
         """The refusal ``reserve`` would raise right now (a preview: only ``reserve`` is atomic)."""
 
     @abstractmethod
@@ -756,6 +762,7 @@ class _SqlLedger(Ledger):
         exclusive: bool = False,
         origin: str = "",
         sandbox: bool = False,
+        chain_decides: bool = False,
     ) -> PaymentRecord:
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise TypeError(f"amount must be an int of atomic USDC units, got {type(amount).__name__}")
@@ -771,11 +778,12 @@ class _SqlLedger(Ledger):
             transaction=None, reason=None, created_at=now, updated_at=now, origin=origin, sandbox=bool(sandbox),
         )  # fmt: skip
         refusal: WalletFrozenError | BudgetExceededError | ApprovalDeniedError | PaymentInFlightError | None
+        cutoff = _cutoff(now, chain_decides)
         with self._begin("write") as tx:
             tx.execute(
                 f"UPDATE payments SET state = 'released', updated_at = ?, "
                 f"reason = 'rejected, and validBefore has passed: it can no longer settle' WHERE {_EXPIRED}",
-                (now, now),
+                (now, cutoff),
             )
             frozen, frozen_reason = self._frozen(tx)
             if frozen:
@@ -785,8 +793,8 @@ class _SqlLedger(Ledger):
                     "when it is safe."
                 )
             else:
-                usage = self._usage(tx, session_id, now, sandbox=bool(sandbox))
-                open_one = self._open_signed(tx, request_hash, now, exclude="") if exclusive else None
+                usage = self._usage(tx, session_id, now, sandbox=bool(sandbox), cutoff=cutoff)
+                open_one = self._open_signed(tx, request_hash, cutoff, exclude="") if exclusive else None
                 refusal = _in_flight(open_one) if open_one else _refusal(amount, caps, usage, sandbox=bool(sandbox))
             if refusal is None and approval_id is not None:
                 refusal = self._use_approval(tx, approval_id, record, now)
@@ -804,7 +812,8 @@ class _SqlLedger(Ledger):
         return record
 
     def journal_authorization(
-        self, payment_id: str, *, nonce: str, valid_before: int, header: str, exclusive: bool = False
+        self, payment_id: str, *, nonce: str, valid_before: int, header: str, exclusive: bool = False,
+        chain_decides: bool = False,
     ) -> None:
         if not (nonce and header) or isinstance(valid_before, bool) or not isinstance(valid_before, int):
             raise ValueError("journal_authorization needs a nonce, an int valid_before and the header")
@@ -812,7 +821,8 @@ class _SqlLedger(Ledger):
             current = self._get(tx, payment_id)
             if current.state is not PaymentState.RESERVED:
                 raise ValueError(f"payment {payment_id} is {current.state}; only a reservation can be journaled")
-            first = self._open_signed(tx, current.request_hash, time.time(), exclude=payment_id) if exclusive else None
+            cutoff = _cutoff(time.time(), chain_decides)
+            first = self._open_signed(tx, current.request_hash, cutoff, exclude=payment_id) if exclusive else None
             if first is not None:
                 raise _in_flight(first)
             if current.header is not None and current.header != header:
@@ -884,7 +894,8 @@ class _SqlLedger(Ledger):
         with self._begin("read") as tx:
             return self._get(tx, payment_id)
 
-    def find_open(self, request_hash: str, *, now: float | None = None) -> PaymentRecord | None:
+    def find_open(self, request_hash: str, *, now: float | None = None,
+                  chain_decides: bool = False) -> PaymentRecord | None:
         columns = ", ".join(f"p.{c}" for c in _PAYMENT_COLUMNS)
         now = time.time() if now is None else now
         with self._begin("read") as tx:
@@ -894,7 +905,7 @@ class _SqlLedger(Ledger):
                 f"AND (t.status IS NULL OR t.status NOT IN ({_FINISHED}))) "
                 "OR (p.state = 'rejected' AND p.valid_before >= ?)) "
                 "ORDER BY p.created_at DESC LIMIT 1",
-                (request_hash, int(now)),
+                (request_hash, int(_cutoff(now, chain_decides))),
             )
         return _payment(rows[0]) if rows else None
 
@@ -959,10 +970,10 @@ class _SqlLedger(Ledger):
     # ---- budget
 
     def totals(self, caps: Caps, *, session_id: str | None = None, now: float | None = None,
-               sandbox: bool = False) -> BudgetTotals:
+               sandbox: bool = False, chain_decides: bool = False) -> BudgetTotals:
         now = time.time() if now is None else now
         with self._begin("read") as tx:
-            usage = self._usage(tx, session_id, now, sandbox=bool(sandbox))
+            usage = self._usage(tx, session_id, now, sandbox=bool(sandbox), cutoff=_cutoff(now, chain_decides))
             frozen, _ = self._frozen(tx)
         has_session = session_id is not None
         return BudgetTotals(
@@ -1076,11 +1087,12 @@ class _SqlLedger(Ledger):
         return _approval(rows[0]) if rows else None
 
     def would_refuse(self, amount: int, caps: Caps, *, session_id: str | None = None,
-                     now: float | None = None, sandbox: bool = False) -> WalletFrozenError | BudgetExceededError | None:
+                     now: float | None = None, sandbox: bool = False,
+                     chain_decides: bool = False) -> WalletFrozenError | BudgetExceededError | None:
         now = time.time() if now is None else now
         with self._begin("read") as tx:
             frozen, _ = self._frozen(tx)
-            usage = self._usage(tx, session_id, now, sandbox=bool(sandbox))
+            usage = self._usage(tx, session_id, now, sandbox=bool(sandbox), cutoff=_cutoff(now, chain_decides))
         if frozen:
             return WalletFrozenError("The wallet is frozen. Nothing was signed.")
         return _refusal(amount, caps, usage, sandbox=bool(sandbox))
@@ -1179,7 +1191,7 @@ class _SqlLedger(Ledger):
 
     # ---- helpers (called inside a transaction)
 
-    def _open_signed(self, tx: _Tx, request_hash: str, now: float, *, exclude: str) -> PaymentRecord | None:
+    def _open_signed(self, tx: _Tx, request_hash: str, cutoff: float, *, exclude: str) -> PaymentRecord | None:
         """A signed payment for this request that a caller must attach to instead of paying again (rule 3).
 
         What ``find_open`` attaches to, decided under the write lock: reserved, unknown or pending; rejected
@@ -1193,7 +1205,7 @@ class _SqlLedger(Ledger):
             "(p.state IN ('reserved', 'unknown', 'pending') OR (p.state = 'rejected' AND p.valid_before >= ?) "
             f"OR (p.state = 'paid' AND (t.status IS NULL OR t.status NOT IN ({_FINISHED})))) "
             "ORDER BY p.created_at LIMIT 1",
-            (request_hash, exclude, int(now)),
+            (request_hash, exclude, int(cutoff)),
         )
         return _payment(rows[0]) if rows else None
 
@@ -1221,14 +1233,22 @@ class _SqlLedger(Ledger):
             (*columns.values(), time.time(), payment_id),
         )
 
-    def _usage(self, tx: _Tx, session_id: str | None, now: float, *, sandbox: bool = False) -> _Usage:
-        row = tx.execute(_USAGE_SQL, (now - DAY, session_id, now - MINUTE, now, int(sandbox)))[0]
+    def _usage(self, tx: _Tx, session_id: str | None, now: float, *, sandbox: bool = False,
+               cutoff: float | None = None) -> _Usage:
+        cutoff = now if cutoff is None else cutoff
+        row = tx.execute(_USAGE_SQL, (now - DAY, session_id, now - MINUTE, cutoff, int(sandbox)))[0]
         # SUM is NULL over no rows, and NUMERIC (Decimal) for BIGINT in PostgreSQL: int() both.
         return _Usage(*(int(value or 0) for value in row))
 
     def _frozen(self, tx: _Tx) -> tuple[bool, str]:
         frozen, reason = tx.execute("SELECT frozen, frozen_reason FROM settings WHERE id = 1")[0]
         return bool(frozen), str(reason)
+
+
+def _cutoff(now: float, chain_decides: bool) -> float:
+    """Before which ``validBefore`` a rejected payment is freed by the clock: ``now``, or never (-1) when an
+    RPC of the right chain decides (money-safety rule 9): then only reconcile, by the chain, releases it."""
+    return -1.0 if chain_decides else now
 
 
 def _refusal(amount: int, caps: Caps, usage: _Usage, *, sandbox: bool = False) -> BudgetExceededError | None:

@@ -38,8 +38,9 @@ Any other status after payment (1xx, 204, 3xx — a signed header never follows 
 than 402), and a body that is over the size limit or cannot be decoded (bad ``Content-Encoding``, a
 decompression bomb), is ``unknown``. A 5xx or a success without a task id is ``retry``.
 
-A ``rejected`` payment is still held until its ``validBefore`` passes (the ledger releases it then);
-reconcile with an RPC may further require the chain to show the nonce unused.
+A ``rejected`` payment is still held until its ``validBefore`` passes (the ledger releases it then); with
+an RPC of the right chain (money-safety rule 9) the clock frees nothing: only the chain showing the nonce
+unused after ``validBefore`` by block time does.
 """
 
 from __future__ import annotations

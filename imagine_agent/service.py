@@ -305,11 +305,16 @@ class ImagineService:
         wallet = Wallet(signer, ledger, policy_from(settings), approver=approver, session_id=uuid.uuid4().hex,
                         kill_switch=kill_switch, sandbox_only=sandbox is not None or external)
         if settings.rpc_url and sandbox is None:  # balance pre-flight on the chain (not the embedded demo)
+            from functools import partial
+
+            from .books import reconcile_ledger
             from .chain import UsdcChain
 
             chain = UsdcChain(settings.rpc_url)
             closers.append(chain.close)
             wallet.balance_of = chain.usdc_balance
+            wallet.chain_decides = True  # rule 9: nothing possibly spent is freed by the clock
+            wallet.reconcile = partial(reconcile_ledger, ledger, settings.rpc_url)
         client = ImagineClient(
             base_url,
             wallet=wallet,
@@ -411,7 +416,7 @@ class ImagineService:
         if refusal is None and quote.amount > remaining:
             refusal = f"{format_usdc(quote.amount)} is more than the {format_usdc(remaining)} left in the budget"
             would = self.ledger.would_refuse(quote.amount, self.wallet.policy.caps, session_id=self.wallet.session_id,
-                                             sandbox=self.is_sandbox)
+                                             sandbox=self.is_sandbox, chain_decides=self.wallet.chain_decides)
             code = would.code if would is not None else "budget"
         return QuoteResult(quote, refusal is None, refusal, remaining, code, sandbox=self.is_sandbox,
                            model_prices=prices)
@@ -496,7 +501,10 @@ class ImagineService:
                 attach: bool, max_amount: int | None = None) -> tuple[Job, bool]:
         with _request_lock(rhash):
             if attach:
-                existing = self.ledger.find_open(rhash)
+                existing = self.ledger.find_open(rhash, chain_decides=self.wallet.chain_decides)
+                if existing is not None and existing.state != PaymentState.PAID and existing.valid_before \
+                        and existing.valid_before < time.time() and self.wallet.reconcile_now():
+                    existing = self.ledger.find_open(rhash, chain_decides=self.wallet.chain_decides)
                 job = self._attach(existing, request, image_file) if existing is not None else None
                 if job is not None:
                     return job, True

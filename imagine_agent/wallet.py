@@ -21,6 +21,7 @@ from .errors import (
     BudgetExceededError,
     PaymentAbortedError,
     PaymentError,
+    PaymentInFlightError,
     PolicyViolationError,
     PriceChangedError,
     WalletFrozenError,
@@ -212,6 +213,11 @@ class Wallet:
     sandbox_only: bool = False
     # Optional pre-flight (an RPC is configured): (network, address) -> the address's USDC on that chain.
     balance_of: Callable[[str, str], int] | None = None
+    # An RPC of the right chain is configured (money-safety rule 9): nothing possibly spent is freed by the
+    # clock. ``reconcile`` asks the chain (e.g. ``books.reconcile_ledger``); it runs on its own before a
+    # reservation that would otherwise be refused, so a payment the chain shows dead frees its amount.
+    chain_decides: bool = False
+    reconcile: Callable[[], object] | None = None
 
     @property
     def address(self) -> str:
@@ -269,7 +275,8 @@ class Wallet:
             header = encode_payment_header(payment)
             auth = payment.payload.authorization
             self.ledger.journal_authorization(
-                record.id, nonce=auth.nonce, valid_before=int(auth.valid_before), header=header, exclusive=not new
+                record.id, nonce=auth.nonce, valid_before=int(auth.valid_before), header=header, exclusive=not new,
+                chain_decides=self.chain_decides,
             )
         except BaseException as exc:
             # Not journaled, so never sent: releasing is provably safe, and atomic (a no-op once journaled).
@@ -305,7 +312,10 @@ class Wallet:
         if not reasons:
             return None
         refusal = self.ledger.would_refuse(requirement.amount, self.policy.caps, session_id=self.session_id,
-                                           now=self.clock(), sandbox=sandbox)
+                                           now=self.clock(), sandbox=sandbox, chain_decides=self.chain_decides)
+        if refusal is not None and self.reconcile_now():
+            refusal = self.ledger.would_refuse(requirement.amount, self.policy.caps, session_id=self.session_id,
+                                               now=self.clock(), sandbox=sandbox, chain_decides=self.chain_decides)
         if refusal is not None:
             raise refusal
 
@@ -331,6 +341,30 @@ class Wallet:
 
     def _reserve(self, requirement: PaymentRequirements, request_hash: str, approval_id: str | None, *,
                  exclusive: bool, origin: str = "", sandbox: bool = False) -> PaymentRecord:
+        """Reserve; when the chain decides and the ledger refuses (a cap, or this request's open payment),
+        reconcile by the chain once and try again: what the chain shows dead no longer counts."""
+        try:
+            return self._reserve_once(requirement, request_hash, approval_id, exclusive=exclusive, origin=origin,
+                                      sandbox=sandbox)
+        except (BudgetExceededError, PaymentInFlightError):
+            if not self.reconcile_now():
+                raise
+        return self._reserve_once(requirement, request_hash, approval_id, exclusive=exclusive, origin=origin,
+                                  sandbox=sandbox)
+
+    def reconcile_now(self) -> bool:
+        """Ask the chain about what is counted as possibly spent; True when a reconcile ran (rule 9)."""
+        if not self.chain_decides or self.reconcile is None:
+            return False
+        try:
+            self.reconcile()
+        except Exception as exc:  # an RPC down proves nothing: the refusal stands
+            log.warning("reconcile by the chain failed (%s); nothing was freed", type(exc).__name__)
+            return False
+        return True
+
+    def _reserve_once(self, requirement: PaymentRequirements, request_hash: str, approval_id: str | None, *,
+                      exclusive: bool, origin: str = "", sandbox: bool = False) -> PaymentRecord:
         return self.ledger.reserve(
             request_hash=request_hash,
             amount=requirement.amount,
@@ -346,6 +380,7 @@ class Wallet:
             exclusive=exclusive,
             origin=origin,
             sandbox=sandbox,
+            chain_decides=self.chain_decides,
         )
 
     def _audit(self, refusal: PaymentError, requirement: PaymentRequirements | None, request_hash: str) -> None:
@@ -389,6 +424,16 @@ class Wallet:
                 f"nothing was signed. Fund {self.address} with USDC on {requirement.network}.",
                 code="insufficient_balance",
             )
+
+    def unpaid_unknown(self, request_hash: str, resource_url: str, reason: str) -> None:
+        """Record an unpaid create whose answer was lost (it may have been served from provider credits):
+        0 USDC, unknown, with the reason, in the audit the operator reads."""
+        self.ledger.record_event(
+            "unknown", "unpaid_create_lost",
+            f"0 USDC, unknown: the answer to an unpaid create at {origin_of(resource_url) or resource_url} was "
+            f"lost ({reason}); a server serving it from provider credits may have started it. Not sent again.",
+            request_hash=request_hash, session_id=self.session_id, amount=0, now=self.clock(),
+        )
 
     def frozen_reason(self) -> str | None:
         """Why nothing may be sent right now (the kill switch), or None: checked right before every send."""
@@ -443,7 +488,8 @@ class Wallet:
     def budget(self, *, sandbox: bool | None = None) -> BudgetTotals:
         """The real windows, or the sandbox ones (``sandbox``; by default those of a sandbox-only wallet)."""
         sandbox = self.sandbox_only if sandbox is None else sandbox
-        totals = self.ledger.totals(self.policy.caps, session_id=self.session_id, now=self.clock(), sandbox=sandbox)
+        totals = self.ledger.totals(self.policy.caps, session_id=self.session_id, now=self.clock(), sandbox=sandbox,
+                                    chain_decides=self.chain_decides)
         if not totals.frozen and self.kill_switch is not None and self.kill_switch.is_frozen():
             totals = replace(totals, frozen=True)
         return totals

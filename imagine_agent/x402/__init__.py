@@ -45,7 +45,7 @@ from .v1 import (
     encode_payment_response,
     parse_payment_required,
 )
-from .v2 import payment_id_for, with_payment_id
+from .v2 import payment_id_for, payment_id_of
 
 __all__ = [
     "MAX_HEADER_CHARS",
@@ -70,11 +70,11 @@ __all__ = [
     "parse_payment_required",
     "payment_header_name",
     "payment_id_for",
+    "payment_id_of",
     "receipt_from",
     "select_requirement",
     "sign_payment",
     "to_checksum_address",
     "transfer_typed_data",
     "video_models",
-    "with_payment_id",
 ]

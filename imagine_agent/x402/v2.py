@@ -40,8 +40,8 @@ __all__ = [
     "envelope",
     "parse_payment_required_header",
     "payment_id_for",
+    "payment_id_of",
     "requirement_from_v2",
-    "with_payment_id",
 ]
 
 X402_VERSION = 2
@@ -97,35 +97,36 @@ def requirement_from_v2(
     )
 
 
-def payment_id_for(request_hash: str) -> str:
-    """The ``payment-identifier`` for a request: ``pay_`` + 32 hex, the same for every re-send of it."""
-    return "pay_" + hashlib.sha256(f"x402-payment-identifier:{request_hash}".encode()).hexdigest()[:32]
+def payment_id_for(nonce: str) -> str:
+    """The ``payment-identifier`` of one signature: ``pay_`` + 32 hex derived from its random EIP-3009 nonce.
+
+    One id per signature (the extension's recommendation), unpredictable before the signature exists, and
+    the same on every re-send of that very header (it travels inside it, journaled): a new signature for
+    the same request, or another wallet's for the same prompt, never reuses an id a server has seen.
+    """
+    return "pay_" + hashlib.sha256(f"x402-payment-identifier:{nonce.lower()}".encode()).hexdigest()[:32]
 
 
-def with_payment_id(required: PaymentRequired, request_hash: str) -> PaymentRequired:
-    """The 402 with our id attached to each v2 offer whose server declared ``payment-identifier``."""
-    payment_id = payment_id_for(request_hash)
-    accepts = []
-    for req in required.accepts:
-        offer = req.v2
-        if offer is not None and isinstance((offer.extensions or {}).get(PAYMENT_IDENTIFIER), dict):
-            req = req.with_v2(OfferV2(offer.accepted, offer.resource, offer.extensions, payment_id))
-        accepts.append(req)
-    copy_ = required.model_copy(update={"accepts": accepts})
-    return copy_
+def payment_id_of(payment: PaymentPayloadV2) -> str | None:
+    """The ``payment-identifier`` a v2 payment carries, if any."""
+    declared = (payment.extensions or {}).get(PAYMENT_IDENTIFIER)
+    info = declared.get("info") if isinstance(declared, dict) else None
+    found = info.get("id") if isinstance(info, dict) else None
+    return found if isinstance(found, str) else None
 
 
-def _extensions(offer: OfferV2) -> dict[str, Any] | None:
-    """The 402's extensions, echoed; ``payment-identifier`` gets our id in its ``info``."""
+def _extensions(offer: OfferV2, nonce: str) -> dict[str, Any] | None:
+    """The 402's extensions, echoed; a declared ``payment-identifier`` gets this signature's id in its ``info``."""
     if offer.extensions is None:
         return None
     extensions = copy.deepcopy(offer.extensions)
     declared = extensions.get(PAYMENT_IDENTIFIER)
-    if offer.payment_id is not None and isinstance(declared, dict):
-        if not _PAYMENT_ID.match(offer.payment_id):
+    if isinstance(declared, dict):
+        payment_id = payment_id_for(nonce)
+        if not _PAYMENT_ID.match(payment_id):
             raise ValueError("a payment-identifier id is 16-128 letters, digits, '_' or '-'")
         info = declared.get("info")
-        declared["info"] = {**(info if isinstance(info, dict) else {"required": False}), "id": offer.payment_id}
+        declared["info"] = {**(info if isinstance(info, dict) else {"required": False}), "id": payment_id}
     return extensions
 
 
@@ -139,7 +140,7 @@ def envelope(requirement: PaymentRequirements, signed: ExactEvmPayload) -> Payme
         payload=signed,
         accepted=copy.deepcopy(offer.accepted),
         **({"resource": copy.deepcopy(offer.resource)} if offer.resource is not None else {}),
-        **({"extensions": ext} if (ext := _extensions(offer)) is not None else {}),
+        **({"extensions": ext} if (ext := _extensions(offer, signed.authorization.nonce)) is not None else {}),
     )
 
 

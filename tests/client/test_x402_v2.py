@@ -28,7 +28,7 @@ from imagine_agent.sandbox import SandboxConfig, SandboxServer, create_app
 from imagine_agent.sandbox.config import ModelPrice
 from imagine_agent.service import _requirement
 from imagine_agent.wallet import Wallet
-from imagine_agent.x402 import encode_payment_header, parse_402, payment_id_for, sign_payment, with_payment_id
+from imagine_agent.x402 import parse_402, payment_id_for, sign_payment
 
 from ..conftest import FAST_POLL, SPEED
 
@@ -140,8 +140,7 @@ async def test_v2_payment_echoes_accepted_resource_and_extensions_exactly(run_on
     assert payment["x402Version"] == 2
     assert payment["accepted"]["network"] == "eip155:8453" and payment["accepted"]["amount"] == "500000"
     assert payment["payload"]["authorization"]["value"] == payment["accepted"]["amount"]  # signed = checked
-    request = CreateRequest.build("a lantern festival", duration=4)
-    expected_id = payment_id_for(request_hash(run.client.base_url, request, None))
+    expected_id = payment_id_for(payment["payload"]["authorization"]["nonce"])  # one id per signature
     assert payment["extensions"]["payment-identifier"]["info"] == {"required": False, "id": expected_id}
     assert expected_id.startswith("pay_") and len(expected_id) == 36
     assert payment["resource"]["url"].endswith("/generation/create")
@@ -293,7 +292,7 @@ def test_a_journaled_v2_header_is_re_sent_as_is_after_a_crash(make_wallet, signe
         request = CreateRequest.build("a crane at dawn", duration=4)
         rhash = request_hash(client.base_url, request, None)
         answer = httpx.post(client.create_url, json=request.body())
-        required = with_payment_id(parse_402(answer.headers, answer.content), rhash)
+        required = parse_402(answer.headers, answer.content)
         wallet.authorize(required, resource_url=client.create_url, request_hash=rhash)  # journaled, never sent
         (record,) = ledger.payments()
         sent: list[httpx.Request] = []
@@ -306,20 +305,22 @@ def test_a_journaled_v2_header_is_re_sent_as_is_after_a_crash(make_wallet, signe
 
 async def test_a_second_payment_under_one_payment_identifier_is_409_and_new_gets_its_own(run_on, signer) -> None:
     """The sandbox keeps ids as the extension says (same id, different payment: 409, nothing settled);
-    ``new=True`` (``--new``: a new video on purpose) sends a fresh id and is paid."""
+    ``new=True`` (``--new``: a new video on purpose) signs again, with a fresh id, and is paid."""
     async with run_on(x402="v2") as run:
         first = await run.call("create", "a windmill")
         request = CreateRequest.build("a windmill")
         answer = await run.call("_run", _post(run.client.create_url, request))
-        required = with_payment_id(parse_402(answer.headers, answer.content),
-                                   request_hash(run.client.base_url, request, None))
-        other = encode_payment_header(sign_payment(required.accepts[0], signer, now=int(run.state.now())))
-        clash = await run.call("_run", _post(run.client.create_url, request, other))
+        required = parse_402(answer.headers, answer.content)
+        other = sign_payment(required.accepts[0], signer, now=int(run.state.now())).to_wire()
+        first_id = _json_of(run.payments_sent()[0].headers["payment-signature"])["extensions"]
+        other["extensions"] = first_id  # a different signature under the first one's id
+        clash_header = base64.b64encode(json.dumps(other).encode()).decode()
+        clash = await run.call("_run", _post(run.client.create_url, request, clash_header))
         assert clash.status_code == 409 and len(run.state.settlements()) == 1
         again = await run.call("create", "a windmill", new=True)
     ids = [_json_of(r.headers["payment-signature"])["extensions"]["payment-identifier"]["info"]["id"]
            for r in run.payments_sent()]
-    assert ids[0] == ids[1] != ids[2]  # the clash reused the request's id; new=True did not
+    assert ids[0] == ids[1] != ids[2]  # the clash reused the first id on purpose; new=True got its own
     assert [s.task_id for s in run.state.settlements()] == [first.task_id, again.task_id]
 
 

@@ -258,3 +258,80 @@ def test_our_headers_validate_with_their_schemas() -> None:
     }))
     assert verdicts == {"paymentPayloadV1": ["ok"], "paymentPayloadV2": ["ok"], "paymentRequiredV2": ["ok"],
                         "paymentRequirementsV1": ["ok"], "settleResponseV1": ["ok"]}
+
+
+class OfficialServerWithIds(OfficialServer):
+    """``@x402/express@2.27.0`` declaring ``payment-identifier`` (required) with the extension's own server
+    helpers; its 202 names the id ``extractPaymentIdentifier`` read from the payment."""
+
+    def __init__(self, facilitator: str) -> None:
+        self.process = subprocess.Popen(
+            [_require_node(), "interop.mjs", "server-v2-ids", facilitator, IMAGINE_PAY_TO],
+            cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("listening "):
+            self.process.kill()
+            raise AssertionError(f"server-v2-ids did not start: {line}{self.process.stderr.read()[-2000:]}")
+        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+
+
+def test_one_payment_identifier_per_signature_on_the_official_server_declaring_it(sandbox: SandboxServer) -> None:
+    """Issue 22 (a): each signature carries its own id, which the official extension validates and extracts;
+    buying the same request again signs under a new id. The official server does not enforce ids itself
+    (pinned below): deduplication and the 409 are the application's, as in our sandbox."""
+    from imagine_agent.client import ImagineClient
+    from imagine_agent.ledger import Caps
+    from imagine_agent.wallet import PaymentPolicy, Wallet
+    from imagine_agent.x402 import payment_id_of
+
+    _require_node()
+    server = OfficialServerWithIds(sandbox.url)
+    seen: list[tuple[str, Any]] = []
+
+    def note(response: httpx.Response) -> None:
+        header = response.request.headers.get("payment-signature")
+        if header and response.status_code == 202:
+            response.read()
+            seen.append((header, response.json()["paymentId"]))
+
+    try:
+        with _temp_ledger() as ledger:
+            wallet = Wallet(PrivateKeySigner.generate(), ledger, PaymentPolicy(caps=Caps(per_call=5_000_000)))
+            with ImagineClient(server.url, wallet=wallet) as client:
+                client.http.event_hooks["response"].append(note)
+                client.create(BODY["prompt"], duration=4)
+                client.create(BODY["prompt"], duration=4, new=True)
+        url = server.url + "/generation/create"
+        first = decode_payment_header(seen[0][0])
+        answer = httpx.post(url, json=BODY)
+        requirement = parse_402(answer.headers, answer.content).accepts[0]
+        other = sign_payment(requirement, PrivateKeySigner.generate(), now=int(sandbox.state.now())).to_wire()
+        other["extensions"] = first.to_wire()["extensions"]  # another payment under a used id
+        reused = httpx.post(url, json=BODY, headers={"payment-signature": _b64(other)})
+        bare = sign_payment(requirement, PrivateKeySigner.generate(), now=int(sandbox.state.now())).to_wire()
+        bare.pop("extensions", None)  # no id, though the server declared it required
+        missing = httpx.post(url, json=BODY, headers={"payment-signature": _b64(bare)})
+    finally:
+        server.close()
+    assert len(seen) == 2
+    ours = [payment_id_of(decode_payment_header(header)) for header, _ in seen]  # type: ignore[arg-type]
+    assert [extracted for _, extracted in seen] == ours  # the official extension read and validated our ids
+    assert ours[0] != ours[1] and all(i is not None and i.startswith("pay_") and len(i) == 36 for i in ours)
+    # What the official server does with ids by itself: nothing beyond validating their shape.
+    assert reused.status_code == 202 and reused.json()["paymentId"] == ours[0]
+    assert missing.status_code == 202 and missing.json()["paymentId"] is None
+    assert len(sandbox.state.settlements()) == 4
+
+
+def _b64(value: Any) -> str:
+    return base64.b64encode(json.dumps(value).encode()).decode()
+
+
+def _temp_ledger() -> Any:
+    import tempfile
+
+    from imagine_agent.ledger import open_ledger
+
+    return open_ledger(Path(tempfile.mkdtemp()) / "ledger.sqlite3")

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from imagine_agent.chain import AUTHORIZATION_USED
 from imagine_agent.client import AsyncImagineClient
 from imagine_agent.config import Settings
 from imagine_agent.devnet import Devnet
-from imagine_agent.errors import ConfigurationError, PaymentStateUnknownError
+from imagine_agent.errors import ConfigurationError, PaymentError, PaymentStateUnknownError
 from imagine_agent.ledger import Caps, PaymentState, open_ledger
 from imagine_agent.sandbox import SandboxConfig, SandboxServer
 from imagine_agent.sandbox.config import IMAGINE_PAY_TO
@@ -33,7 +34,12 @@ CHAIN_ROWS = (
     ("paid generation", "async", "completed; exactly the price moved, ledger has the tx hash"),
     ("answer dropped after on-chain settlement", "sync", "same header re-sent, settled once on chain"),
     ("wrong-chain RPC during reconcile", "sync", "error, nothing released; the right chain then proves it paid"),
+    # issue 22 (b): with an RPC the chain decides, not the clock
+    ("settled, then called a bad signature twice; asked again past validBefore", "sync",
+     "not paid again past the cap; reconcile on its own proves it paid"),
 )
+LIAR = {"kind": "payment_required_after_settle", "params": {"error": "invalid_exact_evm_payload_signature"},
+        "times": -1}
 
 
 @dataclass
@@ -67,12 +73,15 @@ def run_chain_row(name: str, client: str, expected: str, workdir: Path) -> Chain
     workdir.mkdir(parents=True, exist_ok=True)
     with Devnet(payers=1) as net:
         payer = net.payers[0]
+        liar = name.startswith("settled, then called")
         config = SandboxConfig(speed=600, rpc_url=net.rpc_url, relayer_key=net.relayer.private_key,
-                               idempotent_replay=not name.startswith("wrong-chain"))
+                               idempotent_replay=not name.startswith("wrong-chain"),
+                               max_timeout_seconds=8 if liar else 60)
         before = net.balance(payer.address), net.balance(IMAGINE_PAY_TO)
         with SandboxServer(config) as server:
             settings = Settings(base_url=server.url, private_key=payer.private_key, data_dir=workdir,
-                                poll_first=0.02, poll_floor=0.02, rpc_url=net.rpc_url)
+                                poll_first=0.02, poll_floor=0.02, rpc_url=net.rpc_url,
+                                daily_cap=Decimal("1.5"))
             with ImagineService.create(settings) as service:
                 if client == "async":
                     ledger = open_ledger(workdir / "async.sqlite3")
@@ -89,6 +98,18 @@ def run_chain_row(name: str, client: str, expected: str, workdir: Path) -> Chain
                 elif name.startswith("answer dropped"):
                     server.state.add_faults({"kind": "drop_after_payment"})
                     service.generate("a reliability row on chain", wait=False)
+                    records = service.receipts()
+                elif liar:
+                    server.state.add_faults(LIAR)
+                    for attempt in range(2):
+                        try:
+                            service.generate("a reliability row on chain", wait=False)
+                            result.problems.append(f"attempt {attempt + 1} did not end in an error")
+                        except PaymentError:
+                            pass
+                        if attempt == 0:  # let the local clock pass validBefore: it must free nothing
+                            (first,) = service.receipts()
+                            time.sleep(max(0.0, (first.valid_before or 0) - time.time() + 1.5))
                     records = service.receipts()
                 elif name.startswith("wrong-chain"):
                     server.state.add_faults({"kind": "error_after_settle"})

@@ -15,6 +15,7 @@ the sandbox's own settlement record:
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -98,6 +99,9 @@ class Row:
     timeout: float = 10.0  # the client's HTTP timeout, seconds
     speed: float = SPEED
     client: Literal["sync", "async"] = "sync"
+    x402: Literal["v1", "v2", "both"] = "v1"  # the protocol the sandbox speaks
+    own_host_name: bool = False  # reach the sandbox by the machine's host name (it resolves to loopback)
+    private_downloads: bool | None = None  # the client's setting (None: allowed when the API is private)
 
     @property
     def id(self) -> str:
@@ -114,7 +118,8 @@ def _rows(fault: str, *variants: tuple[str, Outcome, Sequence[Mapping[str, Any]]
 
 NAIVE: dict[str, Any] = {"replay": False}
 # Rows that are not a sandbox fault but a client-side situation, run by their own driver.
-SCENARIOS = ("kill_switch",)
+SCENARIOS = ("kill_switch", "payment_identifier", "download_address")
+V2: dict[str, Any] = {"x402": "v2"}
 
 
 def _after(status: int, **params: Any) -> list[dict[str, Any]]:
@@ -222,6 +227,19 @@ BASE_ROWS: list[Row] = [
         "kill_switch",
         ("frozen with a journaled header from an earlier run", Outcome.FROZEN_THEN_SENT, [], {}),
     ),
+    *_rows(  # issue 22 (a): one payment-identifier per signature, on a v2 server that keeps ids
+        "payment_identifier",
+        ("v2 server keeping ids, another wallet bought the same prompt first", Outcome.COMPLETED, [], V2),
+    ),
+    *_rows(  # issue 22 (c): the download guard checks the address connected to, not the name
+        "download_address",
+        (
+            "video URL names a host that resolves to loopback",
+            Outcome.DOWNLOAD_BROKEN,
+            [],
+            {"own_host_name": True, "private_downloads": False},
+        ),
+    ),
     *_rows(
         "settlement_pending",
         ("tx broadcast, not confirmed", Outcome.PENDING, [{"kind": "settlement_pending"}], {}),
@@ -308,7 +326,7 @@ class Trace:
     off_origin: list[str] = field(default_factory=list)
 
     def note(self, request: httpx.Request) -> None:
-        header = request.headers.get("x-payment")
+        header = request.headers.get("x-payment") or request.headers.get("payment-signature")
         if header:
             self.sent.append(header)
             if self.origin and not str(request.url).startswith(self.origin):
@@ -336,11 +354,31 @@ def _playable(path: Path) -> bool:
     return path.stat().st_size > 1000 and data[4:8] == b"ftyp"
 
 
+def _options(row: Row) -> dict[str, Any]:
+    return {"allow_private_downloads": row.private_downloads} if row.private_downloads is not None else {}
+
+
+def _another_wallet_first(url: str, workdir: Path) -> None:
+    """Another wallet (its own ledger and key) buys the very same prompt on the same server first."""
+    ledger = open_ledger(workdir / "another-wallet.sqlite3")
+    try:
+        wallet = Wallet(CountingSigner(), ledger, PaymentPolicy(caps=Caps(per_call=5_000_000)))
+        with ImagineClient(url, wallet=wallet, poll=POLL) as c:
+            c.create(PROMPT, duration=DURATION)
+        if [p.state for p in ledger.payments()] != [PaymentState.PAID]:
+            raise AssertionError("the other wallet's payment did not end paid")
+    finally:
+        ledger.close()
+
+
 def _drive_sync(row: Row, url: str, wallet: Wallet, workdir: Path) -> Trace:
     trace = Trace(origin=url)
     if row.fault == "kill_switch":
         return _kill_switch_sync(row, url, wallet, trace)
-    with ImagineClient(url, wallet=wallet, poll=POLL, timeout=row.timeout, max_download_bytes=DOWNLOAD_LIMIT) as c:
+    if row.fault == "payment_identifier":
+        _another_wallet_first(url, workdir)
+    with ImagineClient(url, wallet=wallet, poll=POLL, timeout=row.timeout, max_download_bytes=DOWNLOAD_LIMIT,
+                       **_options(row)) as c:
         c.http.event_hooks["request"].append(trace.note)
         try:
             job: Job = c.create(PROMPT, duration=DURATION)
@@ -365,12 +403,14 @@ async def _drive_async(row: Row, url: str, wallet: Wallet, workdir: Path) -> Tra
     trace = Trace(origin=url)
     if row.fault == "kill_switch":
         return await _kill_switch_async(row, url, wallet, trace)
+    if row.fault == "payment_identifier":
+        await asyncio.to_thread(_another_wallet_first, url, workdir)
 
     async def note(request: httpx.Request) -> None:
         trace.note(request)
 
     async with AsyncImagineClient(
-        url, wallet=wallet, poll=POLL, timeout=row.timeout, max_download_bytes=DOWNLOAD_LIMIT
+        url, wallet=wallet, poll=POLL, timeout=row.timeout, max_download_bytes=DOWNLOAD_LIMIT, **_options(row)
     ) as c:
         c.http.event_hooks["request"].append(note)
         try:
@@ -485,13 +525,16 @@ def run_row(row: Row, workdir: Path) -> Result:
     wallet = Wallet(signer, ledger, PaymentPolicy(caps=Caps(per_call=5_000_000)))
     started = time.perf_counter()
     try:
-        with SandboxServer(SandboxConfig(announce_sandbox=False, speed=row.speed, idempotent_replay=row.replay)) as server:
+        config = SandboxConfig(announce_sandbox=False, speed=row.speed, idempotent_replay=row.replay, x402=row.x402)
+        with SandboxServer(config) as server:
             server.state.add_faults([dict(fault) for fault in row.arm])
+            url = server.url.replace("127.0.0.1", socket.gethostname()) if row.own_host_name else server.url
             if row.client == "sync":
-                trace = _drive_sync(row, server.url, wallet, workdir)
+                trace = _drive_sync(row, url, wallet, workdir)
             else:
-                trace = asyncio.run(_drive_async(row, server.url, wallet, workdir))
-            return audit(row, trace, server.state, ledger, signer.signed, time.perf_counter() - started)
+                trace = asyncio.run(_drive_async(row, url, wallet, workdir))
+            return audit(row, trace, server.state, ledger, signer.signed, time.perf_counter() - started,
+                         payer=wallet.address)
     finally:
         ledger.close()
 
@@ -511,8 +554,12 @@ def _fired(row: Row, state: Sandbox, task_id: str | None) -> bool:
     return True
 
 
-def audit(row: Row, trace: Trace, state: Sandbox, ledger: Ledger, signed: int, seconds: float) -> Result:
-    settlements = [s.to_wire() for s in state.settlements()]
+def audit(row: Row, trace: Trace, state: Sandbox, ledger: Ledger, signed: int, seconds: float, *,
+          payer: str | None = None) -> Result:
+    """Audit the row's wallet: ``payer`` keeps the settlements of its key only (another wallet's, bought on
+    purpose by a scenario, are that wallet's books)."""
+    settlements = [s.to_wire() for s in state.settlements()
+                   if payer is None or str(s.payer).lower() == payer.lower()]
     payments = ledger.payments()
     paid = sum(1 for p in payments if p.state == PaymentState.PAID)
     unknown = sum(1 for p in payments if p.state in (PaymentState.UNKNOWN, PaymentState.PENDING))

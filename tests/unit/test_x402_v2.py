@@ -29,7 +29,6 @@ from imagine_agent.x402 import (
     sign_payment,
     transfer_typed_data,
     video_models,
-    with_payment_id,
 )
 
 from ..spec import SPEC_402
@@ -68,7 +67,7 @@ def test_a_payment_required_header_means_v2_even_with_a_v1_body() -> None:
 
 def test_v2_payment_echoes_the_offer_exactly_and_signs_the_checked_amount() -> None:
     raw = v2_required()
-    required = with_payment_id(parse_402({"payment-required": b64(raw)}, b"{}"), "ab" * 32)
+    required = parse_402({"payment-required": b64(raw)}, b"{}")
     requirement = select_requirement(required, {"base"})
     signer = PrivateKeySigner.generate()
     payment = sign_payment(requirement, signer, now=1_800_000_000)
@@ -77,8 +76,11 @@ def test_v2_payment_echoes_the_offer_exactly_and_signs_the_checked_amount() -> N
     assert wire["accepted"] == raw["accepts"][0] and wire["resource"] == raw["resource"]
     assert wire["payload"]["authorization"]["value"] == "1200000" == str(requirement.amount)
     assert wire["extensions"]["bazaar"] == raw["extensions"]["bazaar"]
-    assert wire["extensions"]["payment-identifier"] == {"info": {"required": False, "id": payment_id_for("ab" * 32)},
+    own_id = payment_id_for(payment.payload.authorization.nonce)  # this signature's id, from its random nonce
+    assert wire["extensions"]["payment-identifier"] == {"info": {"required": False, "id": own_id},
                                                         "schema": {"type": "object"}}
+    again = sign_payment(requirement, signer, now=1_800_000_000).to_wire()  # the same offer, signed again
+    assert again["extensions"]["payment-identifier"]["info"]["id"] != own_id
     # The signature is EIP-3009 under USDC's domain on chain 8453: recovered independently with eth-account.
     typed = transfer_typed_data(requirement, payment.payload.authorization)
     typed["message"]["nonce"] = bytes.fromhex(typed["message"]["nonce"][2:])
@@ -89,13 +91,13 @@ def test_v2_payment_echoes_the_offer_exactly_and_signs_the_checked_amount() -> N
 def test_without_the_extension_no_id_is_sent_and_nothing_is_invented() -> None:
     raw = v2_required()
     del raw["extensions"]
-    required = with_payment_id(parse_402({"payment-required": b64(raw)}, b"{}"), "cd" * 32)
+    required = parse_402({"payment-required": b64(raw)}, b"{}")
     wire = sign_payment(required.accepts[0], PrivateKeySigner.generate(), now=1_800_000_000).to_wire()
     assert "extensions" not in wire
 
 
-def test_payment_id_is_pay_and_32_hex_and_stable_per_request() -> None:
-    first, again, other = payment_id_for("a" * 64), payment_id_for("a" * 64), payment_id_for("b" * 64)
+def test_payment_id_is_pay_and_32_hex_and_stable_per_signature_nonce() -> None:
+    first, again, other = payment_id_for("0x" + "a" * 64), payment_id_for("0x" + "A" * 64), payment_id_for("0x" + "b" * 64)
     assert first == again != other
     assert first.startswith("pay_") and len(first) == 36 and int(first[4:], 16) >= 0
 

@@ -2,6 +2,8 @@
 //
 //   node interop.mjs server-v1 <facilitatorUrl> <payTo>   x402-express@1 on a free loopback port
 //   node interop.mjs server-v2 <facilitatorUrl> <payTo>   @x402/express@2 (facilitator client over HTTP)
+//   node interop.mjs server-v2-ids <facilitatorUrl> <payTo>  the same, declaring payment-identifier (required);
+//                                                          its 202 names the id the extension extracted
 //   node interop.mjs pay-v1 <url> <privateKey> <json>     x402-fetch@1 POSTs <json> and pays
 //   node interop.mjs pay-v2 <url> <privateKey> <json>     @x402/fetch@2 (+ registered v1) POSTs and pays
 //   node interop.mjs validate                             stdin: {kind: [values]} -> their zod schemas' verdicts
@@ -35,22 +37,29 @@ async function serverV1(facilitatorUrl, payTo) {
   listen(app);
 }
 
-async function serverV2(facilitatorUrl, payTo) {
+async function serverV2(facilitatorUrl, payTo, withIds = false) {
   const express = (await import("express")).default;
   const { paymentMiddleware, x402ResourceServer } = await import("@x402/express");
   const { ExactEvmScheme } = await import("@x402/evm/exact/server");
   const { HTTPFacilitatorClient } = await import("@x402/core/server");
   const resourceServer = new x402ResourceServer(new HTTPFacilitatorClient({ url: facilitatorUrl }))
     .register("eip155:8453", new ExactEvmScheme());
+  const ids = withIds ? await import("@x402/extensions/payment-identifier") : null;
+  if (ids) resourceServer.registerExtension(ids.paymentIdentifierResourceServerExtension);
   const app = express();
   app.use(paymentMiddleware({
     [`POST ${CREATE}`]: {
       accepts: { scheme: "exact", price: "$0.50", network: "eip155:8453", payTo },
       description: DESCRIPTION,
       mimeType: "application/json",
+      ...(ids ? { extensions: { [ids.PAYMENT_IDENTIFIER]: ids.declarePaymentIdentifierExtension(true) } } : {}),
     },
   }, resourceServer));
-  app.post(CREATE, created);
+  app.post(CREATE, (req, res) => {
+    if (!ids) return created(req, res);
+    const payload = JSON.parse(Buffer.from(req.get("payment-signature"), "base64").toString("utf8"));
+    res.status(202).json({ taskId: randomUUID(), paymentId: ids.extractPaymentIdentifier(payload) });
+  });
   listen(app);
 }
 
@@ -128,7 +137,8 @@ async function validate() {
   process.stdout.write(JSON.stringify(out) + "\n");
 }
 
-const commands = { "server-v1": serverV1, "server-v2": serverV2, "pay-v1": payV1, "pay-v2": payV2, validate };
+const commands = { "server-v1": serverV1, "server-v2": serverV2,
+  "server-v2-ids": (facilitatorUrl, payTo) => serverV2(facilitatorUrl, payTo, true), "pay-v1": payV1, "pay-v2": payV2, validate };
 if (!commands[command]) {
   process.stderr.write(`unknown command ${command}; one of ${Object.keys(commands).join(", ")}\n`);
   process.exit(2);
