@@ -48,6 +48,7 @@ def test_reconcile_releases_an_unsettled_payment_only_after_valid_before_by_bloc
     assert record.valid_before is not None
     assert service.reconcile() == []
     assert service.reconcile(now=record.valid_before + 3600) == []  # the local clock alone proves nothing
+    devnet.rpc("evm_mine", [])  # the latest block must be now, not the snapshot's (which may be a minute old)
     devnet.advance(record.valid_before - devnet.chain.block().timestamp - 5)
     assert service.reconcile() == []  # the latest block is still before validBefore
     devnet.advance(10)
