@@ -42,10 +42,10 @@ def _fail(message: str, code: str, exit_code: int, as_json: bool, sandbox: bool 
 
 def _open(as_json: bool, base_url: str | None = None) -> Books:
     from .books import Books
-    from .cli import _settings
+    from .config import load_settings
     from .errors import ImagineError
 
-    settings = _settings(base_url, as_json=as_json)
+    settings = load_settings(**({"base_url": base_url} if base_url is not None else {}))  # errors: exit 2
     try:
         return Books(settings)
     except (ImagineError, OSError) as exc:
