@@ -22,7 +22,7 @@ async def _budget(runtime: Any, message: Any = None, state: Any = None) -> dict[
     t = report.totals
     frozen = " Payments are FROZEN (kill switch)." if t.frozen else ""
     books = "sandbox books (demo money)" if report.sandbox else "real books"
-    text = (f"Imagine video budget ({books}): spent {_usdc(t.spent)}; {_left(report)}.{frozen} "
+    text = (f"Imagine video budget: spent {_usdc(t.spent)} ({books}); {_left(report)}.{frozen} "
             "Prices come from a quote; the operator sets the caps.")
     if report.other is not None:
         text += f" Apart: {report.other.label}, spent {_usdc(report.other.spent)}."
