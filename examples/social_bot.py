@@ -10,11 +10,13 @@ Outbox lines (the "posts"): ``{"requestId", "to", "caption", "videoPath", "video
 Safe to kill at any moment (even ``kill -9``) and start again: a request is posted exactly once (the
 outbox is checked before posting), and paid at most once, because the bot writes down what it decided
 to buy *before* paying and then asks the service for exactly that request again; the service finds
-the journaled payment and follows its job instead of paying twice. The operator's caps, the daily
-budget and the kill switch (``imagine-agent budget --freeze``) are enforced by the service; the bot
-stops cleanly (exit 0) when they say no, and with exit 4 when Imagine cannot be reached (run it again:
-it resumes from its journal). With the embedded sandbox (no ``--base-url``) nothing persists
-between runs except the outbox.
+the journaled payment and follows its job instead of paying twice. The operator's caps and the kill
+switch (``imagine-agent budget --freeze``) are enforced by the service; ``--daily-budget`` is the bot's
+own: it caps what *this* bot spent in the last 24 h (counted from its outbox and its open decisions),
+whatever else the data dir paid. The bot stops cleanly (exit 0) when a budget says no, and with exit 4
+when Imagine cannot be reached (run it again: it resumes from its journal). Its banner says which API
+it pays (the embedded sandbox with a throwaway wallet, a loopback sandbox or a real API with your key),
+which books record it, and what persists between runs.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ DEMO_INBOX = [
     {"id": "demo-3", "from": "@cy", "text": "neon koi fish swimming through a night market", "duration": 2},
 ]
 MAX_SECONDS = 8.0
+DAY = 24 * 3600
 
 
 class Stop(Exception):
@@ -124,11 +127,33 @@ def log(text: str) -> None:
     print(f"[social-bot] {text}", file=sys.stderr, flush=True)
 
 
+def _atomic(row: dict[str, Any]) -> int:
+    """What one post paid, in atomic USDC: ``amount``, or an older row's ``paid`` text ("0.250000 USDC")."""
+    if isinstance(row.get("amount"), str) and row["amount"].isdigit():
+        return int(row["amount"])
+    paid = str(row.get("paid") or "").split(" ")[0]
+    try:
+        return int(Decimal(paid) * 1_000_000) if paid else 0
+    except ArithmeticError:
+        return 0
+
+
 class SocialBot:
-    def __init__(self, service: ImagineService, inbox: Path, outbox: Path, state: BotState, videos: Path) -> None:
+    def __init__(self, service: ImagineService, inbox: Path, outbox: Path, state: BotState, videos: Path,
+                 daily_budget: int | None = None) -> None:
         self.service, self.inbox, self.outbox, self.state, self.videos = service, inbox, outbox, state, videos
+        self.daily_budget = daily_budget  # atomic USDC this bot may spend per 24 h; None: only the operator's caps
         self.stopping = False
         self.posted = {row.get("requestId") for row in read_jsonl(outbox)}
+
+    def spent_today(self, now: float | None = None) -> int:
+        """What THIS bot spent in the last 24 h: its posts, plus what it decided to buy and may have paid."""
+        since = (time.time() if now is None else now) - DAY
+        posted = sum(_atomic(row) for row in read_jsonl(self.outbox)
+                     if isinstance(row.get("postedAt"), int | float) and row["postedAt"] >= since)
+        open_ = sum(int(r.get("price") or 0) for r in self.state.requests.values()
+                    if r.get("status") in ("paying", "rendering"))  # maybe paid: counted (never overspend)
+        return posted + open_
 
     def run(self, follow: bool = False, poll: float = 2.0) -> str | None:
         """Work through the inbox (and keep watching it with ``follow``); returns why it stopped early."""
@@ -183,10 +208,15 @@ class SocialBot:
                 log(f"{request_id}: skipped, {exc}")
                 self.state.set(request_id, status="skipped", reason=str(exc))
                 return None
-            if quote.allowed:
+            mine = self.daily_budget - self.spent_today() if self.daily_budget is not None else None
+            if quote.allowed and mine is not None and quote.quote.amount > mine:
+                refusal = (f"{format_usdc(quote.quote.amount)} is more than the {format_usdc(max(0, mine))} left "
+                           "of the bot's daily budget")
+            elif quote.allowed:
                 log(f"{request_id}: buying {duration:g}s of {prompt!r} for {format_usdc(quote.quote.amount)}")
                 return {"prompt": prompt, "duration": duration, "price": quote.quote.amount}
-            refusal = quote.refusal
+            else:
+                refusal = quote.refusal
             duration = float(int(duration // 2))
         raise Stop(f"the budget is spent for now ({refusal}); the rest of the inbox waits")
 
@@ -230,6 +260,7 @@ class SocialBot:
             "requestId": request_id, "to": request.get("from"), "caption": caption, "videoPath": str(files.video),
             "videoUrl": status.video_url, "taskId": task_id,
             "paid": format_usdc(payment.amount) if payment else None,
+            "amount": str(payment.amount) if payment else "0",
             "transaction": payment.transaction if payment else None,
             "postedAt": int(time.time()),
         })
@@ -254,9 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides: dict[str, Any] = {}
     if args.base_url:
         overrides["base_url"] = args.base_url
-    if args.daily_budget is not None:
-        overrides["daily_cap"] = args.daily_budget
     settings = Settings(**overrides)
+    daily_budget = int(args.daily_budget * 1_000_000) if args.daily_budget is not None else None
     home = settings.data_dir / "social-bot"
     inbox = args.inbox or home / "inbox.jsonl"
     outbox = args.outbox or home / "outbox.jsonl"
@@ -272,10 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with service:
         service.queue_approvals("social-bot")  # no human here: over-threshold buys wait for the operator
-        if service.is_sandbox:
-            log(SANDBOX_NOTICE + " Restarts start a fresh sandbox; only the outbox persists.")
-        bot = SocialBot(service, inbox, outbox, BotState(None if service.is_sandbox else home / "state.json"),
-                        home / "videos")
+        state = BotState(None if service.is_embedded_sandbox else home / "state.json")
+        for line in banner(service, outbox, state, daily_budget):
+            log(line)
+        bot = SocialBot(service, inbox, outbox, state, home / "videos", daily_budget)
 
         def stop(signum: int, frame: object) -> None:
             bot.stopping = True
@@ -283,9 +313,32 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         stopped = bot.run(follow=args.follow, poll=args.poll)
-        budget = service.budget().totals
-        print(json.dumps({"posted": len(bot.posted), "stopped": stopped, "spent": str(budget.spent)}), flush=True)
+        print(json.dumps({"posted": len(bot.posted), "stopped": stopped, "spent": str(bot.spent_today())}),
+              flush=True)
     return 4 if stopped and stopped.startswith("trouble") else 0
+
+
+def banner(service: ImagineService, outbox: Path, state: BotState, daily_budget: int | None) -> list[str]:
+    """The truth about this run: which API it pays, with which wallet, which books, and what persists."""
+    report = service.budget()
+    books = service.books
+    if service.is_embedded_sandbox:
+        api = (f"{SANDBOX_NOTICE} API: the embedded sandbox in this process; wallet: a throwaway key "
+               f"{report.address} funded by the sandbox.")
+    elif service.is_sandbox:
+        api = (f"SANDBOX: a loopback sandbox server at {service.client.base_url}, paid with your own key "
+               f"{report.address}; demo money, no real money moves.")
+    else:
+        api = f"REAL MONEY: the API at {service.client.base_url}, paid with your key {report.address}."
+    kept = [f"the outbox {outbox}", f"the {books.label} ({books.display})"]
+    if state.path is not None:
+        kept.append(f"the bot's journal {state.path}")
+    lost = "" if state.path is not None else ("; the embedded sandbox's jobs and the bot's journal end with this "
+                                               "process")
+    own = (f"its own daily budget {format_usdc(daily_budget)} (what this bot spent in the last 24 h)"
+           if daily_budget is not None else "no daily budget of its own")
+    return [api, f"Books: {books.label}. Budget: {own}, under the operator's caps ({report.vocabulary()}).",
+            "Persists between runs: " + ", ".join(kept) + lost + "."]
 
 
 if __name__ == "__main__":

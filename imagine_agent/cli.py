@@ -73,11 +73,11 @@ _INTERRUPTIBLE = ("quote", "generate", "status", "wait", "download", "chat")
 
 
 def _sandbox_by_default(argv: list[str]) -> bool:
-    """Before a command knows better: ledger commands read real money unless --sandbox, others follow the URL."""
+    """Before a command knows better: --sandbox / --real say it; otherwise the books follow the URL."""
     import os
 
     command = next((a for a in argv if not a.startswith("-")), "")
-    if command in _LEDGER_COMMANDS:
+    if command in _LEDGER_COMMANDS and ("--sandbox" in argv or "--real" in argv):
         return "--sandbox" in argv
     return not os.environ.get("IMAGINE_BASE_URL", "").strip() and "--base-url" not in argv
 
@@ -286,10 +286,11 @@ MaxPerCall = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Approve payments over the approval threshold")]
 TaskId = Annotated[str, typer.Argument(help="The task id a paid generate printed")]
-Sandbox = Annotated[bool, typer.Option("--sandbox", help="The sandbox's own ledger (demo money) instead of the real one")]
-# Accepted for old scripts and ignored: the ledger commands act on the operator's ledger whatever the URL.
-LedgerBaseUrl = Annotated[Optional[str], typer.Option("--base-url", hidden=True,
-                                                      help="Ignored: ledger commands act on the operator's ledger")]
+Sandbox = Annotated[bool, typer.Option("--sandbox", help="The sandbox books (demo money), whatever the API")]
+Real = Annotated[bool, typer.Option("--real", help="The real books (real money), whatever the API")]
+# The books follow the API (rule 8): no URL or a loopback sandbox -> sandbox books; any other API -> real books.
+LedgerBaseUrl = Annotated[Optional[str], typer.Option("--base-url", help="The API whose books to show "
+                                                      "(env IMAGINE_BASE_URL); unset = the embedded sandbox's")]
 Model = Annotated[
     Optional[str],
     typer.Option("--model", help="Video model, any the server lists (see `quote`); default: the server's default"),
@@ -394,13 +395,19 @@ def _service(settings: Settings, *, yes: bool = False, pays: bool = True,
 
 
 @contextmanager
-def _books(settings: Settings, *, sandbox: bool = False, address: str | None = None) -> Iterator[Books]:
-    """The operator's ledger (or the sandbox's) without key, password or server."""
+def _books(settings: Settings, *, sandbox: bool | None = None, address: str | None = None) -> Iterator[Books]:
+    """The books the API points at (or ``sandbox`` forces), with the other ones, without key or password."""
     from .books import Books
 
-    _RUN.sandbox = sandbox
     with Books(settings, sandbox=sandbox, address=address) as books:
+        _RUN.sandbox = books.sandbox
         yield books
+
+
+def _which(sandbox: bool, real: bool) -> bool | None:
+    if sandbox and real:
+        raise typer.BadParameter("--sandbox and --real contradict each other: give one")
+    return True if sandbox else False if real else None
 
 
 class _Progress:
@@ -466,7 +473,7 @@ def _summary(outcome: Any, service: ImagineService) -> None:
         rows.append(("video file", str(outcome.downloads.video)))
         if outcome.downloads.preview:
             rows.append(("preview", str(outcome.downloads.preview)))
-    rows.append(("budget left", _budget_line(service)))
+    rows.append(("budget", _budget_line(service)))
     if service.is_sandbox:
         rows.append(("note", "sandbox: no real money moved"))
     for name, value in rows:
@@ -474,15 +481,7 @@ def _summary(outcome: Any, service: ImagineService) -> None:
 
 
 def _budget_line(service: ImagineService) -> str:
-    from .money import format_usdc
-
-    t = service.budget().totals
-    parts = []
-    if t.remaining_daily is not None:
-        parts.append(f"{format_usdc(t.remaining_daily)} today")
-    if t.remaining_total is not None:
-        parts.append(f"{format_usdc(t.remaining_total)} in total")
-    return ", ".join(parts) or "no caps"
+    return service.budget().vocabulary()
 
 
 # -------------------------------------------------------------------------------------------- commands
@@ -525,7 +524,7 @@ def quote(
             for name, amount in result.model_prices.items():
                 default = "  (server default)" if name == result.quote.default_model else ""
                 typer.echo(f"  model {name:<20} {format_usdc(amount)}{default}")
-            typer.echo(f"budget left: {format_usdc(result.remaining)}{' (sandbox)' if result.sandbox else ''}")
+            typer.echo(f"largest next payment: {format_usdc(result.remaining)}{' (sandbox)' if result.sandbox else ''}")
             typer.echo("within policy: yes" if result.allowed else f"within policy: NO ({result.refusal})")
         if not result.allowed:
             raise typer.Exit(3)
@@ -751,15 +750,16 @@ def budget(
     freeze: Annotated[bool, typer.Option("--freeze", help="Kill switch: stop all payments now, sandbox ones too")] = False,
     unfreeze: Annotated[bool, typer.Option("--unfreeze", help="Allow payments again")] = False,
     sandbox: Sandbox = False,
+    real: Real = False,
     address: Annotated[Optional[str], typer.Option(help="Wallet address to show (default: from the key or ledger)")] = None,
     base_url: LedgerBaseUrl = None,
     as_json: AsJson = False,
 ) -> None:
-    """Caps, spent, reserved, unknown and what remains; --freeze/--unfreeze the kill switch. No key needed."""
-    _begin(as_json, sandbox=sandbox)
+    """Left today, left in total, largest next payment; spent, reserved, unknown; --freeze/--unfreeze. No key."""
+    _begin(as_json, sandbox=sandbox or None)
     if freeze and unfreeze:
         raise typer.BadParameter("--freeze and --unfreeze contradict each other: give one")
-    with _books(_settings(), sandbox=sandbox, address=address) as books:
+    with _books(_settings(base_url, as_json=as_json), sandbox=_which(sandbox, real), address=address) as books:
         if freeze:
             books.freeze("frozen from the CLI")
         if unfreeze:
@@ -775,11 +775,13 @@ def budget(
         def fmt(v: int | None) -> str:
             return "unlimited" if v is None else format_usdc(v)
 
-        which = "sandbox ledger (demo money)" if sandbox else "real money"
+        which = "sandbox books (demo money)" if report.sandbox else "real books (real money)"
         typer.echo(f"wallet {report.address} · {which}{'  FROZEN' if t.frozen else ''}")
+        typer.echo(report.vocabulary())
         typer.echo(f"spent {format_usdc(t.spent)} · reserved {format_usdc(t.reserved)} · unknown {format_usdc(t.unknown)}")
-        typer.echo(f"per call {fmt(c.per_call)} · daily {fmt(c.daily)} (left {fmt(t.remaining_daily)}) · "
-                   f"total {fmt(c.total)} (left {fmt(t.remaining_total)})")
+        typer.echo(f"caps: per call {fmt(c.per_call)} · daily {fmt(c.daily)} · total {fmt(c.total)}")
+        if report.other is not None:
+            typer.echo(f"also, apart: {report.other.line()}")
 
 
 _RECEIPT_KEYS = ["id", "state", "amount", "amountUsdc", "asset", "network", "payTo", "payer", "nonce", "taskId",
@@ -791,15 +793,19 @@ def receipts(
     limit: Annotated[Optional[int], typer.Option(min=0, help="Newest N only")] = None,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV on stdout")] = False,
     sandbox: Sandbox = False,
+    real: Real = False,
     base_url: LedgerBaseUrl = None,
     as_json: AsJson = False,
 ) -> None:
     """Every payment: task, amount, transaction, state, and which server it paid. No key needed."""
-    _begin(as_json, sandbox=sandbox)
-    with _books(_settings(), sandbox=sandbox) as books:
+    _begin(as_json, sandbox=sandbox or None)
+    with _books(_settings(base_url, as_json=as_json), sandbox=_which(sandbox, real)) as books:
         rows = [_receipt_row(r) for r in books.receipts(limit)]
+        others = [_receipt_row(r) for r in books.other_receipts(limit)]
+        sandbox = books.sandbox
         if as_json:
-            _emit({"payments": rows})
+            _emit({"payments": rows, "books": "sandbox" if sandbox else "real",
+                   "otherBooks": {"books": "real" if sandbox else "sandbox", "payments": others}})
         elif csv_out:
             import csv
 
@@ -807,12 +813,17 @@ def receipts(
             writer.writeheader()
             writer.writerows(rows)
         else:
+            from .books import BOOK_LABELS
             from .money import format_usdc
 
-            for r in rows:
-                kind = "sandbox" if r["sandbox"] else "real"
-                typer.echo(f"{r['createdAt']}  {r['state']:<9} {format_usdc(int(r['amount'])):>17}  {kind:<7} "
-                           f"task {r['taskId'] or '-'}  tx {r['transaction'] or '-'}  {r['origin'] or ''}".rstrip())
+            for label, shown in ((BOOK_LABELS[sandbox], rows), (BOOK_LABELS[not sandbox], others)):
+                if shown is others and not others:
+                    break
+                typer.echo(f"{label}: {len(shown)} payment(s)" + ("" if shown is rows else ", apart"))
+                for r in shown:
+                    kind = "sandbox" if r["sandbox"] else "real"
+                    typer.echo(f"  {r['createdAt']}  {r['state']:<9} {format_usdc(int(r['amount'])):>17}  {kind:<7} "
+                               f"task {r['taskId'] or '-'}  tx {r['transaction'] or '-'}  {r['origin'] or ''}".rstrip())
             if not rows:
                 typer.echo("no sandbox payments yet" if sandbox else "no payments yet")
 
@@ -832,10 +843,11 @@ def _receipt_row(record: Any) -> dict[str, Any]:
 
 
 @app.command()
-def reconcile(sandbox: Sandbox = False, base_url: LedgerBaseUrl = None, as_json: AsJson = False) -> None:
+def reconcile(sandbox: Sandbox = False, real: Real = False, base_url: LedgerBaseUrl = None,
+              as_json: AsJson = False) -> None:
     """Settle what can be proven: release expired rejected payments, flag interrupted ones. No key needed."""
-    _begin(as_json, sandbox=sandbox)
-    with _books(_settings(), sandbox=sandbox) as books:
+    _begin(as_json, sandbox=sandbox or None)
+    with _books(_settings(base_url, as_json=as_json), sandbox=_which(sandbox, real)) as books:
         changed = books.reconcile()
         if as_json:
             _emit({"changed": [_receipt_row(r) for r in changed]})

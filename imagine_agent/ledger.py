@@ -943,6 +943,9 @@ class _SqlLedger(Ledger):
             raise ValueError("upsert_task needs a task id")
         if "status" in given and not given["status"]:
             raise ValueError("a task status cannot be empty")
+        if isinstance(given.get("video_path"), str) and given["video_path"]:
+            # Absolute on write: the console and other processes run from other directories (rule 8).
+            given = {**given, "video_path": os.path.abspath(str(given["video_path"]))}
         columns = [c for c in _TASK_FIELDS if c in given]
         now = time.time()
         updates = "".join(f"{c} = excluded.{c}, " for c in columns)

@@ -423,8 +423,9 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
         body = outcome.to_json()
         if wait:
             body.update(await bounded_wait(ctx, outcome.task_id, started, download=True))
-        budget = await service.abudget()
-        return {**body, "autoClank": plan.coin, "budget": budget.to_json()["remaining"]}
+        budget = (await service.abudget()).to_json()
+        vocabulary = {key: budget[key] for key in budget if key.startswith(("leftToday", "leftInTotal", "largestNext"))}
+        return {**body, "autoClank": plan.coin, "budget": {**budget["remaining"], **vocabulary}}
 
     # The person's answer is filled by the approval resolver, not by the client (a closure: set as an object).
     generate_video.__annotations__["answer"] = Annotated[ElicitationResult[Any], Resolve(approval)]

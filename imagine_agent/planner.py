@@ -350,12 +350,13 @@ def _line(label: str, value: Any) -> str | None:
 
 
 def _budget_line(left: dict[str, Any] | None) -> str | None:
+    """The one budget vocabulary: left today, left in total, largest next payment."""
     if not left:
         return None
-    if left.get("today"):
-        return (f"Budget left: {usdc_text(left, 'today')} today (at most {usdc_text(left, 'nextCall')} for the "
-                "next video).")
-    return f"Budget left: {usdc_text(left, 'nextCall')} for the next video."
+    parts = [f"left today {usdc_text(left, 'today')}"] if left.get("today") else []
+    parts += [f"left in total {usdc_text(left, 'total')}"] if left.get("total") else []
+    parts.append(f"largest next payment {usdc_text(left, 'nextCall')}")
+    return "Budget: " + ", ".join(parts) + "."
 
 
 def _narrate_video(ask: VideoAsk | None, result: dict[str, Any], ok: bool,
@@ -437,8 +438,8 @@ def _narrate_refusal(ask: VideoAsk | None, quote: dict[str, Any]) -> list[str]:
     lines = [f"I did not pay for this video: {quote.get('refusal') or quote.get('message') or 'it was refused'}"]
     if quote.get("price"):
         seconds = (quote.get("request") or {}).get("duration") or 8
-        lines.append(f"Price: {usdc_text(quote, 'price')} for {seconds:g} seconds; the budget allows "
-                     f"{usdc_text(quote, 'budgetLeftNextCall')} for the next video.")
+        lines.append(f"Price: {usdc_text(quote, 'price')} for {seconds:g} seconds; the largest next payment "
+                     f"the budget allows is {usdc_text(quote, 'budgetLeftNextCall')}.")
     lines.append("Nothing was signed or paid. A shorter video costs less; only the operator can raise a cap "
                  "(for example IMAGINE_MAX_PER_CALL) — I cannot.")
     return lines
@@ -448,7 +449,7 @@ def _narrate_quote(ask: VideoAsk, quote: dict[str, Any]) -> list[str]:
     seconds = (quote.get("request") or {}).get("duration") or ask.duration or 8
     lines = [f"A {seconds:g}-second video of {ask.subject} costs {usdc_text(quote, 'price')} (quoted by the server)."]
     if quote.get("allowed"):
-        lines.append(f"The budget allows it ({usdc_text(quote, 'budgetLeftNextCall')} left for the next video). "
+        lines.append(f"The budget allows it (largest next payment {usdc_text(quote, 'budgetLeftNextCall')}). "
                      "Say the word and I will make it.")
     else:
         lines.append(f"The budget would not allow it: {quote.get('refusal')}")
@@ -462,8 +463,8 @@ def _narrate_budget(body: dict[str, Any]) -> list[str]:
     return [
         f"Wallet {body.get('wallet')}: spent {usdc_text(body, 'spent')}, reserved {usdc_text(body, 'reserved')}, "
         f"unknown {usdc_text(body, 'unknown')}.",
-        f"Left: {usdc_text(left, 'nextCall')} for the next video, {usdc_text(left, 'today', 'no daily cap')} today, "
-        f"{usdc_text(left, 'total', 'no total cap')} in total.",
+        f"Left today {usdc_text(left, 'today', 'unlimited (no daily cap)')}, left in total "
+        f"{usdc_text(left, 'total', 'unlimited (no total cap)')}, largest next payment {usdc_text(left, 'nextCall')}.",
         f"Caps (set by the operator): {usdc_text(caps, 'perCall')} per call, {usdc_text(caps, 'daily')} a day, "
         f"{usdc_text(caps, 'total')} in total; payments over {usdc_text(body, 'approvalThreshold')} need a human's "
         "approval.",

@@ -19,11 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .books import Books
+from .books import BudgetReport as BudgetReport
+from .build import SIGNING_GRACE as SIGNING_GRACE
+from .build import ReadOnlySigner as ReadOnlySigner
+from .build import claims_sandbox_server, load_signer, policy_from, sandbox_ledger_location
+from .build import keystore_path as keystore_path
+from .build import public_address as public_address
 from .client import Downloads, ImagineClient, Job, Quote, request_hash
 from .config import SANDBOX_NOTICE as SANDBOX_NOTICE  # re-exported: cli imports it from here
 from .config import Settings
 from .errors import (
-    ConfigurationError,
     ImagineError,
     InvalidRequestError,
     PaymentInFlightError,
@@ -31,12 +37,11 @@ from .errors import (
     PaymentStateUnknownError,
 )
 from .flows import PaymentInfo
-from .ledger import BudgetTotals, Caps, Ledger, PaymentRecord, PaymentState, TaskRecord, open_ledger
+from .ledger import Ledger, PaymentRecord, PaymentState, TaskRecord, open_ledger
 from .models import CreateRequest, ImageFile, PaymentRequirements, TaskStatus
 from .money import format_usdc, usdc_fields
-from .origin import SANDBOX_HEADER, is_loopback
 from .polling import PollPolicy
-from .wallet import Approver, PaymentPolicy, Wallet, approval_context, collect_warnings
+from .wallet import Approver, Wallet, approval_context, collect_warnings
 from .x402 import PrivateKeySigner, Signer
 
 __all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "ReadOnlySigner", "check_output_dir",
@@ -44,7 +49,6 @@ __all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult",
 
 T = TypeVar("T")
 FINISHED = ("completed", "failed", "not_found")
-SIGNING_GRACE = 120.0  # seconds a reservation may wait for its signature before it counts as abandoned
 _LOCKS_GUARD = threading.Lock()
 _REQUEST_LOCKS: dict[str, threading.Lock] = {}
 
@@ -71,7 +75,7 @@ class QuoteResult:
     def to_json(self) -> dict[str, Any]:
         out = {**self.quote.to_json(), **usdc_fields(self.quote.amount), "allowed": self.allowed,
                "refusal": self.refusal, "refusalCode": self.refusal_code, **usdc_fields(self.remaining, "remaining"),
-               "sandbox": self.sandbox}
+               **usdc_fields(self.remaining, "largestNextPayment"), "sandbox": self.sandbox}
         if self.model_prices:
             out["modelPrices"] = {model: usdc_fields(amount) for model, amount in self.model_prices.items()}
         return out
@@ -103,141 +107,6 @@ class GenerationOutcome:
             "sandbox": self.sandbox,
             "warnings": list(self.warnings),
         }
-
-
-@dataclass(frozen=True)
-class BudgetReport:
-    totals: BudgetTotals
-    caps: Caps
-    approval_threshold: int | None
-    address: str
-    sandbox: bool = False  # the sandbox windows (demo money), not the real ones
-
-    def to_json(self) -> dict[str, Any]:
-        t, c = self.totals, self.caps
-        return {
-            "address": self.address,
-            **usdc_fields(t.spent, "spent"),
-            **usdc_fields(t.reserved, "reserved"),
-            **usdc_fields(t.unknown, "unknown"),
-            "remaining": {**usdc_fields(t.remaining_daily, "daily"), **usdc_fields(t.remaining_total, "total"),
-                          **usdc_fields(t.remaining_session, "session"), **usdc_fields(c.per_call, "perCall")},
-            "caps": {**usdc_fields(c.per_call, "perCall"), **usdc_fields(c.daily, "daily"),
-                     **usdc_fields(c.total, "total"), **usdc_fields(c.session, "session"),
-                     "ratePerMinute": c.rate_per_minute, **usdc_fields(self.approval_threshold, "approvalThreshold")},
-            "frozen": t.frozen,
-            "sandbox": self.sandbox,
-        }
-
-
-def keystore_path(settings: Settings) -> Path | None:
-    """IMAGINE_KEYSTORE, else the keystore ``wallet new`` writes in the data dir when it exists."""
-    if settings.keystore is not None:
-        return settings.keystore
-    found = settings.data_dir / "keystore.json"
-    return found if found.is_file() else None
-
-
-def public_address(settings: Settings) -> str | None:
-    """The paying wallet's address without its password: from the key, or the keystore's address field."""
-    if settings.private_key is not None:
-        return PrivateKeySigner(settings.private_key.get_secret_value()).address
-    path = keystore_path(settings)
-    if path is None:
-        return None
-    try:
-        address = json.loads(path.read_text()).get("address")
-    except (OSError, ValueError, AttributeError):
-        return None
-    if not isinstance(address, str) or len(address.removeprefix("0x")) != 40:
-        return None
-    from .x402 import to_checksum_address
-
-    try:
-        return str(to_checksum_address("0x" + address.removeprefix("0x")))
-    except ValueError:
-        return None
-
-
-class ReadOnlySigner:
-    """The wallet of a command that never pays (quote, status, wait, download): no key, no password."""
-
-    def __init__(self, address: str | None = None) -> None:
-        self._address = address or "0x0000000000000000000000000000000000000000"
-
-    @property
-    def address(self) -> str:
-        return self._address
-
-    def sign_typed_data(self, typed_data: Any) -> bytes:
-        raise ConfigurationError("this command does not pay, so it has no key to sign with")
-
-    def __repr__(self) -> str:
-        return f"ReadOnlySigner(address={self._address!r})"
-
-
-def sandbox_ledger_location(settings: Settings) -> Path:
-    """The sandbox's own ledger in the data dir: demo history stays visible, apart from the real ledger."""
-    return settings.data_dir / "sandbox-ledger.sqlite3"
-
-
-def _claims_sandbox(base_url: str, timeout: float) -> bool:
-    """A loopback server that answers with ``X-Imagine-Sandbox: 1``. Unreachable or remote: not a sandbox."""
-    if not is_loopback(base_url):
-        return False
-    import httpx
-
-    try:
-        with httpx.Client(timeout=min(timeout, 5.0), trust_env=False) as probe:
-            return bool(probe.get(base_url).headers.get(SANDBOX_HEADER, "").strip() == "1")
-    except httpx.HTTPError:
-        return False
-
-
-def load_signer(settings: Settings, password_prompt: Callable[[], str] | None = None) -> Signer:
-    """The paying key from IMAGINE_PRIVATE_KEY or an encrypted keystore. The key never leaves the signer."""
-    if settings.private_key is not None:
-        return PrivateKeySigner(settings.private_key.get_secret_value())
-    keystore = keystore_path(settings)
-    if keystore is not None:
-        from eth_account import Account
-
-        try:
-            keyfile = json.loads(keystore.read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"cannot read keystore {keystore}: {type(exc).__name__}") from None
-        if settings.keystore_password is not None:
-            password = settings.keystore_password.get_secret_value()
-        elif password_prompt is not None:
-            password = password_prompt()
-        else:
-            raise ConfigurationError(f"the keystore {keystore} is encrypted and there is no terminal to ask its "
-                                     "password: set IMAGINE_KEYSTORE_PASSWORD (or run the command in a terminal)")
-        try:
-            return PrivateKeySigner(bytes(Account.decrypt(keyfile, password)))
-        except ValueError:
-            raise ConfigurationError("the keystore password is wrong (or the keystore is damaged)") from None
-    raise ConfigurationError(
-        "no paying wallet: set IMAGINE_PRIVATE_KEY (0x hex) or IMAGINE_KEYSTORE, or create one with "
-        "`imagine-agent wallet new`"
-    )
-
-
-def policy_from(settings: Settings) -> PaymentPolicy:
-    caps = Caps(
-        per_call=settings.atomic("max_per_call") or 0,
-        daily=settings.atomic("daily_cap"),
-        total=settings.atomic("total_cap"),
-        session=settings.atomic("session_cap"),
-        rate_per_minute=settings.rate_per_minute,
-    )
-    return PaymentPolicy(
-        caps=caps,
-        networks=frozenset(settings.networks),
-        pay_to=frozenset(settings.pay_to),
-        approval_threshold=settings.atomic("approval_threshold"),
-        max_validity_seconds=settings.max_validity_seconds,
-    )
 
 
 @dataclass
@@ -277,7 +146,7 @@ class ImagineService:
         external = False
         try:
             if base_url is None or ledger is None:
-                external = base_url is not None and _claims_sandbox(base_url, settings.timeout)
+                external = base_url is not None and claims_sandbox_server(base_url, settings.timeout)
             if base_url is None:
                 from .sandbox import SandboxConfig, SandboxServer
 
@@ -414,7 +283,8 @@ class ImagineService:
             refusal, code = str(exc), exc.code
         remaining = self.wallet.remaining(sandbox=self.is_sandbox)
         if refusal is None and quote.amount > remaining:
-            refusal = f"{format_usdc(quote.amount)} is more than the {format_usdc(remaining)} left in the budget"
+            refusal = (f"{format_usdc(quote.amount)} is more than the largest next payment the budget allows "
+                       f"({format_usdc(remaining)})")
             would = self.ledger.would_refuse(quote.amount, self.wallet.policy.caps, session_id=self.wallet.session_id,
                                              sandbox=self.is_sandbox, chain_decides=self.wallet.chain_decides)
             code = would.code if would is not None else "budget"
@@ -613,13 +483,20 @@ class ImagineService:
         self.ledger.upsert_task(task_id, video_path=str(files.video))
         return files
 
-    # ---------------------------------------------------------------------------------------- budget
+    # ------------------------------------------------------------------------ the books (one facade)
+    @property
+    def books(self) -> Books:
+        """The operator facade over the books this service pays into (and the other ones, labelled)."""
+        # The embedded sandbox settles on no chain; a sandbox server may settle on the chain IMAGINE_RPC_URL names.
+        return Books.over(self.ledger, self.settings, sandbox=self.is_sandbox, kill_switch=self.wallet.kill_switch,
+                          address=self.wallet.address, session_id=self.wallet.session_id, policy=self.wallet.policy,
+                          rpc_url=None if self.is_embedded_sandbox else self.settings.rpc_url)
+
     def budget(self) -> BudgetReport:
-        return BudgetReport(self.wallet.budget(sandbox=self.is_sandbox), self.wallet.policy.caps,
-                            self.wallet.policy.approval_threshold, self.wallet.address, sandbox=self.is_sandbox)
+        return self.books.budget()
 
     def receipts(self, limit: int | None = None) -> list[PaymentRecord]:
-        return self.ledger.payments(limit=limit)
+        return self.books.receipts(limit)
 
     def sent_this_run(self) -> list[PaymentRecord]:
         """Payments whose signed header this service's wallet let out, newest first: what an interrupted
@@ -628,21 +505,18 @@ class ImagineService:
                 if p.session_id == self.wallet.session_id and p.header is not None]
 
     def pending(self) -> list[TaskRecord]:
-        return self.ledger.tasks(pending_only=True)
+        return self.books.pending()
 
     def freeze(self, reason: str = "") -> None:
         """The kill switch of the operator's ledger, which also stops sandbox payments of this data dir."""
-        (self.wallet.kill_switch or self.ledger).set_frozen(True, reason=reason)
+        self.books.freeze(reason)
 
     def unfreeze(self) -> None:
-        (self.wallet.kill_switch or self.ledger).set_frozen(False)
+        self.books.unfreeze()
 
     def reconcile(self, now: float | None = None) -> list[PaymentRecord]:
         """Settle what can be proven, and nothing else (see ``books.reconcile_ledger``)."""
-        from .books import reconcile_ledger
-
-        # The embedded sandbox settles on no chain; a sandbox server may settle on the chain IMAGINE_RPC_URL names.
-        return reconcile_ledger(self.ledger, None if self.is_embedded_sandbox else self.settings.rpc_url, now)
+        return self.books.reconcile(now)
 
     # ------------------------------------------------------------------------------------------ async
     async def aquote(self, prompt: str, **options: Any) -> QuoteResult:

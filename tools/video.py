@@ -119,9 +119,9 @@ def _paid(payment: PaymentInfo | None) -> dict[str, Any] | None:
 
 
 def _budget_left(report: BudgetReport) -> dict[str, Any]:
-    t, c = report.totals, report.caps
-    windows = [c.per_call, t.remaining_daily, t.remaining_total, t.remaining_session]
-    left: dict[str, Any] = usdc_fields(max(0, min(w for w in windows if w is not None)), "nextCall")
+    """nextCall is the largest next payment; today / total what is left today / in total (one vocabulary)."""
+    t = report.totals
+    left: dict[str, Any] = usdc_fields(report.largest_next_payment, "nextCall")
     if t.remaining_daily is not None:
         left.update(usdc_fields(t.remaining_daily, "today"))
     if t.remaining_total is not None:

@@ -1,8 +1,10 @@
-"""The operator's console: a local web app over the ledger every paying process shares.
+"""The operator's console: a local web app over the books facade every paying process shares.
 
 Budget per window with a spend chart, receipts with filters and explorer links, the gallery, pending jobs
 with live progress (server-sent events), unknown payments with a reconcile button, the approvals queue,
-the kill switch and the audit of refusals and warnings. It binds 127.0.0.1 by default and asks for an
+the kill switch and the audit of refusals and warnings. It shows the wallet it governs (its USDC balance
+when an RPC is set), the API and network it pays, and both books: those of the API it points at first,
+the other ones labelled and counted apart (money-safety rule 8). It binds 127.0.0.1 by default and asks for an
 access token, handed over once in the URL it prints (like Jupyter) and kept in an HttpOnly, SameSite=Strict
 cookie. Every state change is a POST carrying a CSRF token and checked for a same-origin ``Origin``.
 """
@@ -21,17 +23,20 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from ..books import PAYMENT_STATES, Books
 from ..config import Settings
 from ..errors import ImagineError
-from ..ledger import Ledger, PaymentState
-from ..money import format_usdc
+from ..money import format_usdc, usdc_fields
 from . import pages
+
+if TYPE_CHECKING:
+    from ..books import Ledger
 
 __all__ = ["COOKIE", "ConsoleServer", "create_app"]
 
@@ -41,22 +46,23 @@ POLL_SECONDS = 0.5  # how often the live feeds look at the ledger
 
 @dataclass
 class _Console:
-    ledger: Ledger
+    books: Books
     settings: Settings
     token: str
     csrf: str
     display: str
 
 
-def create_app(ledger: Ledger, settings: Settings, *, token: str, csrf: str | None = None) -> FastAPI:
-    """The console app over an open ledger (the caller closes it). ``token`` is the access token."""
+def create_app(books: Books | Ledger, settings: Settings, *, token: str, csrf: str | None = None) -> FastAPI:
+    """The console app over the books (the caller closes them); an open ledger is taken as the real books."""
     if len(token) < 16:
         raise ValueError("the console's access token must be at least 16 characters")
-    from ..service import policy_from
-
-    state = _Console(ledger, settings, token, csrf or secrets.token_urlsafe(24), getattr(ledger, "display", None)
-                     or getattr(ledger, "path", "") or repr(ledger))
-    policy = policy_from(settings)
+    if not isinstance(books, Books):
+        books = Books.over(books, settings, sandbox=False, rpc_url=settings.rpc_url)
+    state = _Console(books, settings, token, csrf or secrets.token_urlsafe(24), books.display)
+    policy = books.policy
+    facts = pages.Governs(address=books.address, api=_api(settings), networks=", ".join(sorted(settings.networks)),
+                          books=books.label, rpc=_scheme_and_host(settings.rpc_url) if settings.rpc_url else None)
     app = FastAPI(title="imagine-agent console", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.middleware("http")
@@ -80,9 +86,9 @@ def create_app(ledger: Ledger, settings: Settings, *, token: str, csrf: str | No
         return response
 
     def page(title: str, path: str, body: str, extra_script: str = "") -> HTMLResponse:
-        frozen = ledger.is_frozen()
+        frozen = books.is_frozen()
         return HTMLResponse(pages.layout(title, path, body, csrf=state.csrf, frozen=frozen, ledger=state.display,
-                                         extra_script=extra_script))
+                                         extra_script=extra_script, governs=facts))
 
     def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:
         return asyncio.to_thread(fn, *args, **kwargs)
@@ -90,35 +96,39 @@ def create_app(ledger: Ledger, settings: Settings, *, token: str, csrf: str | No
     @app.get("/", response_class=HTMLResponse)
     async def budget() -> HTMLResponse:
         now = time.time()
-        totals = await run(ledger.totals, policy.caps, now=now)
-        payments = await run(ledger.payments, limit=5000)
-        warnings = await run(ledger.events, kinds=["warning"], limit=10)
-        return page("Budget", "/", pages.budget_page(totals, policy.caps, policy.approval_threshold, payments,
-                                                     warnings, state.csrf, now))
+        report = await run(books.budget)
+        payments = await run(books.receipts, 5000)
+        warnings = await run(books.events, kinds=["warning"], limit=10)
+        balance = await run(_balance, settings, facts.address) if settings.rpc_url else None
+        return page("Budget", "/", pages.wallet_panel(facts, balance)
+                    + pages.budget_page(report.totals, policy.caps, policy.approval_threshold, payments,
+                                        warnings, state.csrf, now, report=report))
 
     @app.get("/receipts", response_class=HTMLResponse)
     async def receipts(state_: Annotated[str, Query(alias="state")] = "", endpoint: str = "",
                        origin: str = "") -> HTMLResponse:
-        records = await run(ledger.payments, limit=5000)
+        booked = await run(books.all_receipts, 5000)
+        records = [b.record for b in booked]
         endpoints = sorted({pages.redact_url(p.resource) for p in records})
-        shown = [p for p in records
+        shown = [b for b in booked for p in [b.record]
                  if (not state_ or p.state.value == state_)
                  and (not endpoint or pages.redact_url(p.resource) == endpoint)
                  and (not origin or ("sandbox" if p.sandbox else "real") == origin)]
         filters = {"state": state_, "endpoint": endpoint, "origin": origin}
         return page("Receipts", "/receipts",
-                    pages.receipts_page(shown, filters, [s.value for s in PaymentState], endpoints))
+                    pages.receipts_page(shown, filters, list(PAYMENT_STATES), endpoints))
 
     @app.get("/videos", response_class=HTMLResponse)
     async def videos() -> HTMLResponse:
-        tasks = await run(ledger.tasks, limit=200)
-        by_task = {p.task_id: p for p in await run(ledger.payments, limit=5000) if p.task_id}
+        tasks = await run(books.tasks, limit=200)
+        by_task = {b.record.task_id: b.record for b in await run(books.all_receipts, 5000) if b.record.task_id}
         shown = []
-        for task in tasks:
+        for booked in tasks:
+            task = booked.record
             if task.status != "completed":
                 continue
-            video = _local(task.video_path)
-            preview = _local(str(Path(task.video_path).with_suffix(".png"))) if task.video_path else None
+            video = _local(task.video_path, settings)
+            preview = _local(str(video.with_suffix(".png")), settings) if video is not None else None
             if video is None and not task.video_url:
                 continue
             shown.append((task, by_task.get(task.task_id), video is not None, preview is not None))
@@ -127,30 +137,31 @@ def create_app(ledger: Ledger, settings: Settings, *, token: str, csrf: str | No
     @app.get("/media/{task_id}/{kind}")
     async def media(task_id: str, kind: str) -> Response:
         """A delivered file, found by task id only: never a path from the request."""
-        task = await run(ledger.get_task, task_id)
-        if task is None or task.video_path is None or kind not in ("video", "preview"):
+        booked = await run(books.task, task_id)
+        if booked is None or booked.record.video_path is None or kind not in ("video", "preview"):
             return Response(status_code=404)
-        path = Path(task.video_path) if kind == "video" else Path(task.video_path).with_suffix(".png")
-        if _local(str(path)) is None:
+        video = _local(booked.record.video_path, settings)
+        path = None if video is None else video if kind == "video" else _local(str(video.with_suffix(".png")),
+                                                                                settings)
+        if path is None:
             return Response(status_code=404)
         return FileResponse(path, media_type="video/mp4" if kind == "video" else "image/png")
 
     @app.get("/jobs", response_class=HTMLResponse)
     async def jobs() -> HTMLResponse:
-        tasks = await run(ledger.tasks, pending_only=True, limit=200)
+        tasks = [b.record for b in await run(books.tasks, pending_only=True, limit=200)]
         return page("Pending jobs", "/jobs", pages.jobs_page(tasks), extra_script=pages.JOBS_SCRIPT)
 
     @app.get("/unknown", response_class=HTMLResponse)
     async def unknown(result: str = "") -> HTMLResponse:
-        records = await run(ledger.payments, states=[PaymentState.UNKNOWN, PaymentState.PENDING,
-                                                     PaymentState.RESERVED])
+        records = await run(books.unsettled)
         rpc = _scheme_and_host(settings.rpc_url) if settings.rpc_url else None  # an RPC path may hold an API key
         return page("Unknown payments", "/unknown", pages.unknown_page(records, state.csrf, rpc, result or None))
 
     @app.post("/reconcile")
     async def reconcile() -> Response:
         try:
-            changed = await run(_reconcile, ledger, settings)
+            changed = await run(books.reconcile)
         except ImagineError as exc:  # an RPC's fault: what stayed unsettled stays counted as spent
             text = f"reconcile stopped, nothing further changed: {exc}"
         else:
@@ -159,7 +170,7 @@ def create_app(ledger: Ledger, settings: Settings, *, token: str, csrf: str | No
 
     @app.get("/approvals", response_class=HTMLResponse)
     async def approvals() -> HTMLResponse:
-        entries = await run(ledger.approvals, limit=200)
+        entries = await run(books.approvals, show_all=True, limit=200)
         return page("Approvals", "/approvals", pages.approvals_page(entries, state.csrf))
 
     @app.post("/approvals/{approval_id}/{decision}")
@@ -169,49 +180,51 @@ def create_app(ledger: Ledger, settings: Settings, *, token: str, csrf: str | No
         form = await request.form()
         reason = str(form.get("reason") or "")
         try:
-            await run(ledger.decide_approval, approval_id, approve=decision == "approve", decided_by="console",
-                      reason=reason, ttl=settings.approval_ttl)
+            await run(lambda: books.decide(approval_id, approve=decision == "approve", decided_by="console",
+                                           reason=reason))
         except (KeyError, ValueError) as exc:
             return page("Approvals", "/approvals", f'<div class="warn" id="decision-error">{escape(str(exc))}'
-                        "</div>" + pages.approvals_page(await run(ledger.approvals, limit=200), state.csrf))
+                        "</div>" + pages.approvals_page(await run(books.approvals, show_all=True, limit=200),
+                                                        state.csrf))
         return RedirectResponse("/approvals", status_code=303)
 
     @app.post("/freeze")
     async def freeze() -> Response:
-        await run(ledger.set_frozen, True, reason="frozen from the console")
-        await run(ledger.record_event, "approval", "frozen", "the kill switch was turned on from the console",
-                  source="console")
+        await run(lambda: books.freeze("frozen from the console", source="console"))
         return RedirectResponse("/", status_code=303)
 
     @app.post("/unfreeze")
     async def unfreeze() -> Response:
-        await run(ledger.set_frozen, False)
-        await run(ledger.record_event, "approval", "unfrozen", "the kill switch was turned off from the console",
-                  source="console")
+        await run(lambda: books.unfreeze(source="console"))
         return RedirectResponse("/", status_code=303)
 
     @app.get("/audit", response_class=HTMLResponse)
     async def audit() -> HTMLResponse:
-        return page("Audit: refusals, warnings, decisions", "/audit", pages.audit_page(await run(ledger.events,
+        return page("Audit: refusals, warnings, decisions", "/audit", pages.audit_page(await run(books.audit,
                                                                                                 limit=500)))
 
     @app.get("/api/budget")
     async def budget_json() -> dict[str, Any]:
         """The numbers of the budget page, shaped like ``budget --json``."""
-        t = await run(ledger.totals, policy.caps)
+        report = await run(books.budget)
+        t = report.totals
 
         def s(v: int | None) -> str | None:
             return None if v is None else str(v)
 
         return {"spent": str(t.spent), "reserved": str(t.reserved), "unknown": str(t.unknown),
-                "remaining": {"daily": s(t.remaining_daily), "total": s(t.remaining_total)}, "frozen": t.frozen}
+                "remaining": {"daily": s(t.remaining_daily), "total": s(t.remaining_total)}, "frozen": t.frozen,
+                **usdc_fields(report.left_today, "leftToday"), **usdc_fields(report.left_in_total, "leftInTotal"),
+                **usdc_fields(report.largest_next_payment, "largestNextPayment"), "books": report.to_json()["books"],
+                "otherBooks": report.other.to_json() if report.other is not None else None,
+                "wallet": facts.address, "api": facts.api, "networks": facts.networks}
 
     @app.get("/events/jobs")
     async def jobs_feed(request: Request) -> StreamingResponse:
         async def stream() -> AsyncIterator[str]:
             last = None
             while not await request.is_disconnected():
-                tasks = await run(ledger.tasks, pending_only=True, limit=200)
+                tasks = [b.record for b in await run(books.tasks, pending_only=True, limit=200)]
                 data = json.dumps([{"taskId": t.task_id, "prompt": t.prompt, "status": t.status,
                                     "progress": t.progress} for t in tasks])
                 if data != last:
@@ -223,14 +236,14 @@ def create_app(ledger: Ledger, settings: Settings, *, token: str, csrf: str | No
 
     @app.get("/events/audit")
     async def audit_feed(request: Request) -> StreamingResponse:
-        newest = await run(ledger.events, limit=1)
+        newest = await run(books.events, limit=1)
         after = newest[0].id if newest else 0
 
         async def stream() -> AsyncIterator[str]:
             nonlocal after
             yield ": connected\n\n"
             while not await request.is_disconnected():
-                for event in await run(ledger.events, after_id=after, limit=50):
+                for event in await run(books.events, after_id=after, limit=50):
                     after = event.id
                     amount = format_usdc(event.amount) if event.amount is not None else None
                     data = json.dumps({"id": event.id, "kind": event.kind, "code": event.code,
@@ -264,11 +277,14 @@ def _scheme_and_host(url: str) -> str:
         return "(unreadable URL)"
 
 
-def _local(path: str | None) -> Path | None:
+def _local(path: str | None, settings: Settings | None = None) -> Path | None:
+    """A delivered file: absolute as the ledger keeps it now; an old relative row where it can still be found."""
     if not path:
         return None
     found = Path(path)
-    return found if found.is_file() else None
+    candidates = [found] if found.is_absolute() else [Path.cwd() / found] + (
+        [settings.data_dir / found, settings.data_dir.parent / found] if settings is not None else [])
+    return next((c for c in candidates if c.is_file()), None)
 
 
 def _quote(text: str) -> str:
@@ -277,20 +293,39 @@ def _quote(text: str) -> str:
     return quote(text[:500])
 
 
-def _reconcile(ledger: Ledger, settings: Settings) -> list[Any]:
-    """What ``imagine-agent reconcile`` does, on the console's ledger (no key, no client needed)."""
-    from ..books import reconcile_ledger
+def _api(settings: Settings) -> str:
+    """The API these books pay, without any secret a URL may carry (scheme, host, port)."""
+    if settings.base_url is None:
+        return "the embedded sandbox (throwaway wallet, demo money)"
+    parts = urlsplit(settings.base_url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}"
 
-    return reconcile_ledger(ledger, settings.rpc_url)
+
+def _balance(settings: Settings, address: str) -> str:
+    """The wallet's USDC on the first allowed network, read from IMAGINE_RPC_URL (an error is shown, not raised)."""
+    from ..chain import UsdcChain
+    from ..errors import ImagineError
+
+    if not address.startswith("0x"):
+        return "unknown (no wallet address)"
+    network = sorted(settings.networks)[0]
+    chain = UsdcChain(str(settings.rpc_url))
+    try:
+        return f"{format_usdc(chain.usdc_balance(network, address))} on {network}"
+    except (ImagineError, OSError, ValueError) as exc:
+        return f"unavailable ({type(exc).__name__})"
+    finally:
+        chain.close()
 
 
 class ConsoleServer:
     """The console on a loopback port, served by uvicorn in a daemon thread (tests and ``imagine-agent console``)."""
 
-    def __init__(self, ledger: Ledger, settings: Settings, *, host: str = "127.0.0.1", port: int = 0,
+    def __init__(self, books: Books | Ledger, settings: Settings, *, host: str = "127.0.0.1", port: int = 0,
                  token: str | None = None) -> None:
         self.token = token or secrets.token_urlsafe(24)
-        self.app = create_app(ledger, settings, token=self.token)
+        self.app = create_app(books, settings, token=self.token)
         self.host, self._requested_port = host, port
         self._socket: socket.socket | None = None
         self._server: Any = None

@@ -8,10 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlsplit
 
-from ..ledger import ApprovalRecord, AuditEvent, BudgetTotals, Caps, PaymentRecord, TaskRecord
+from ..books import ApprovalRecord, AuditEvent, Booked, BudgetReport, BudgetTotals, Caps, PaymentRecord, TaskRecord
 from ..money import format_usdc
 
 __all__ = ["EXPLORERS", "explorer_link", "is_sandbox", "redact_url"]
@@ -114,17 +115,51 @@ def explorer_link(network: str, transaction: str | None) -> str:
     return f'<a class="tx" href="{base}{escape(transaction)}" target="_blank" rel="noopener noreferrer">{short}</a>'
 
 
-def layout(title: str, path: str, body: str, *, csrf: str, frozen: bool, ledger: str, extra_script: str = "") -> str:
+@dataclass(frozen=True)
+class Governs:
+    """What this console governs: the wallet, the API and network it pays, the books it shows first."""
+
+    address: str
+    api: str
+    networks: str
+    books: str
+    rpc: str | None = None  # scheme and host only
+
+
+def wallet_panel(facts: Governs, balance: str | None) -> str:
+    shown = balance if balance is not None else "no RPC configured (IMAGINE_RPC_URL): balance not read"
+    return (f'<table id="governs"><tr><th>wallet</th><td id="wallet-address">{escape(facts.address)}</td></tr>'
+            f'<tr><th>USDC balance</th><td id="wallet-balance">{escape(shown)}</td></tr>'
+            f'<tr><th>API it pays</th><td id="api">{escape(facts.api)}</td></tr>'
+            f'<tr><th>network</th><td id="network">{escape(facts.networks)}</td></tr>'
+            f'<tr><th>books shown first</th><td id="books">{escape(facts.books)}</td></tr></table>')
+
+
+def _books_badge(sandbox: bool) -> str:
+    name = "sandbox" if sandbox else "real"
+    return f'<span class="badge books-{name}" data-books="{name}">{name} books</span>'
+
+
+def layout(title: str, path: str, body: str, *, csrf: str, frozen: bool, ledger: str, extra_script: str = "",
+           governs: Governs | None = None) -> str:
     nav = "".join(f'<a href="{href}" class="{"on" if href == path else ""}">{label}</a>' for href, label in NAV)
     state = ('<span class="frozen" id="frozen-badge">FROZEN: no payments</span>' if frozen
              else '<span class="ok" id="frozen-badge">payments allowed</span>')
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><meta name="csrf" content="{escape(csrf)}">
 <title>{escape(title)} · imagine-agent console</title><style>{STYLE}</style></head><body>
-<header><span class="brand">imagine-agent console</span>{nav}<span style="margin-left:auto">{state}</span></header>
+<header><span class="brand">imagine-agent console</span>{nav}{_governs_line(governs)}
+<span style="margin-left:auto">{state}</span></header>
 <main><h1>{escape(title)}</h1>{body}<p class="muted">ledger: {escape(ledger)}</p></main>
 <div id="toasts"></div><script>{SCRIPT}</script>{f"<script>{extra_script}</script>" if extra_script else ""}
 </body></html>"""
+
+
+def _governs_line(governs: Governs | None) -> str:
+    if governs is None:
+        return ""
+    return (f'<span class="muted" id="governs-line">wallet {escape(governs.address)} · pays {escape(governs.api)} '
+            f"on {escape(governs.networks)} · {escape(governs.books)}</span>")
 
 
 def post_button(action: str, label: str, csrf: str, *, css: str = "", fields: dict[str, str] | None = None,
@@ -137,12 +172,16 @@ def post_button(action: str, label: str, csrf: str, *, css: str = "", fields: di
 
 
 def budget_page(totals: BudgetTotals, caps: Caps, threshold: int | None, payments: Sequence[PaymentRecord],
-                warnings: Sequence[AuditEvent], csrf: str, now: float) -> str:
+                warnings: Sequence[AuditEvent], csrf: str, now: float, *, report: BudgetReport | None = None) -> str:
+    body = []
+    if report is not None:
+        body.append(f'<p id="vocabulary">{escape(report.vocabulary())} '
+                    f'<span data-name="largest-next-payment" data-atomic="{report.largest_next_payment}"></span></p>')
     rows = [
         ("daily", "rolling 24 h", caps.daily, totals.daily_used, totals.remaining_daily),
         ("total", "all time", caps.total, totals.total_used, totals.remaining_total),
     ]
-    body = ['<table id="windows"><tr><th>window</th><th>cap</th><th>used</th><th>remaining</th></tr>']
+    body.append('<table id="windows"><tr><th>window</th><th>cap</th><th>used</th><th>left</th></tr>')
     for name, label, cap, used, left in rows:
         body.append(f'<tr data-window="{name}"><td>{name} <span class="muted">({label})</span></td>'
                     f'<td class="num">{usdc(cap, name=f"cap-{name}")}</td>'
@@ -165,6 +204,14 @@ def budget_page(totals: BudgetTotals, caps: Caps, threshold: int | None, payment
     else:
         body.append("<p>Freezing stops every payment header at once, in every process sharing this ledger.</p>"
                     + post_button("/freeze", "Freeze all payments", csrf, css="danger", button_id="freeze"))
+    if report is not None and report.other is not None:
+        o = report.other
+        body.append(f'<h2>Also, apart: {escape(o.label)}</h2><table id="other-books" data-books="'
+                    f'{"sandbox" if o.sandbox else "real"}"><tr><th>spent</th><th>reserved</th><th>unknown</th>'
+                    f"<th>payments</th><th>awaiting approval</th></tr><tr><td class=num>{usdc(o.spent)}</td>"
+                    f"<td class=num>{usdc(o.reserved)}</td><td class=num>{usdc(o.unknown)}</td>"
+                    f"<td class=num>{o.payments}</td><td class=num>{o.awaiting_approvals}</td></tr></table>"
+                    '<p class="muted">Counted apart: never added to the numbers above.</p>')
     if warnings:
         body.append("<h2>Budget warnings</h2>")
         body += [f'<div class="warn" data-code="{escape(w.code)}">{when(w.created_at)}: {escape(w.message)}</div>'
@@ -208,7 +255,7 @@ def spend_chart(payments: Sequence[PaymentRecord], cap: int | None, now: float, 
             f'<text x="{pad}" y="16" font-size="11" fill="#2f6fdd">{escape(format_usdc(total))} counted</text></svg>')
 
 
-def receipts_page(payments: Iterable[PaymentRecord], filters: dict[str, str], states: Sequence[str],
+def receipts_page(payments: Iterable[Booked[PaymentRecord]], filters: dict[str, str], states: Sequence[str],
                   endpoints: Sequence[str]) -> str:
     def select(name: str, options: Sequence[str]) -> str:
         opts = "".join(f'<option value="{escape(o)}"{" selected" if filters.get(name) == o else ""}>'
@@ -218,15 +265,17 @@ def receipts_page(payments: Iterable[PaymentRecord], filters: dict[str, str], st
     body = ['<form method="get" id="filters">', select("state", states), select("endpoint", endpoints),
             select("origin", ["sandbox", "real"]), '<button type="submit">Filter</button></form>',
             '<table id="receipts"><tr><th>when (UTC)</th><th>state</th><th>amount</th><th>network</th>'
-            "<th>endpoint</th><th>origin</th><th>task</th><th>transaction</th><th>reason</th></tr>"]
+            "<th>endpoint</th><th>origin</th><th>books</th><th>task</th><th>transaction</th><th>reason</th></tr>"]
     count = 0
-    for p in payments:
+    for booked in payments:
+        p = booked.record
         count += 1
         origin = "sandbox" if p.sandbox else "real"  # as recorded when it was paid (money-safety rule 8)
         body.append(f'<tr data-id="{escape(p.id)}" data-state="{p.state.value}"><td>{when(p.created_at)}</td>'
                     f'<td><span class="badge {p.state.value}">{p.state.value}</span></td>'
                     f'<td class="num">{usdc(p.amount)}</td><td>{escape(p.network)}</td>'
-                    f"<td>{escape(redact_url(p.resource))}</td><td>{origin}</td><td>{escape(p.task_id or '-')}</td>"
+                    f"<td>{escape(redact_url(p.resource))}</td><td>{origin}</td><td>{_books_badge(booked.sandbox)}</td>"
+                    f"<td>{escape(p.task_id or '-')}</td>"
                     f"<td>{explorer_link(p.network, p.transaction)}</td><td>{escape(p.reason or '')}</td></tr>")
     body.append(f'</table><p class="muted"><span id="receipt-count">{count}</span> payment(s)</p>')
     return "".join(body)
@@ -291,10 +340,11 @@ def unknown_page(payments: Sequence[PaymentRecord], csrf: str, rpc: str | None, 
     return "".join(body)
 
 
-def approvals_page(entries: Sequence[ApprovalRecord], csrf: str) -> str:
+def approvals_page(entries: Sequence[Booked[ApprovalRecord]], csrf: str) -> str:
     body = ['<table id="approvals"><tr><th>id</th><th>state</th><th>amount</th><th>for</th><th>payee</th>'
-            "<th>asked by</th><th>asked (UTC)</th><th>expires (UTC)</th><th>decision</th></tr>"]
-    for a in entries:
+            "<th>asked by</th><th>asked (UTC)</th><th>expires (UTC)</th><th>books</th><th>decision</th></tr>"]
+    for booked in entries:
+        a = booked.record
         if a.state.value == "awaiting_approval":
             decision = (post_button(f"/approvals/{a.id}/approve", "Approve", csrf, css="go",
                                     button_id=f"approve-{a.id}")
@@ -307,20 +357,22 @@ def approvals_page(entries: Sequence[ApprovalRecord], csrf: str) -> str:
                     f'<td class="num">{usdc(a.amount)}</td><td>{escape(a.description or redact_url(a.resource))}</td>'
                     f"<td>{escape(a.pay_to)} <span class=muted>({escape(a.network)})</span></td>"
                     f"<td>{escape(a.requester)}</td><td>{when(a.created_at)}</td><td>{when(a.expires_at)}</td>"
-                    f"<td>{decision}</td></tr>")
+                    f"<td>{_books_badge(booked.sandbox)}</td><td>{decision}</td></tr>")
     body.append("</table>")
     if not entries:
         body.append('<p id="no-approvals">Nothing is waiting for approval.</p>')
     return "".join(body)
 
 
-def audit_page(events: Sequence[AuditEvent]) -> str:
+def audit_page(events: Sequence[Booked[AuditEvent]]) -> str:
     body = ['<table id="audit"><tr><th>when (UTC)</th><th>kind</th><th>code</th><th>amount</th><th>message</th>'
-            "<th>source</th></tr>"]
-    for e in events:
+            "<th>source</th><th>books</th></tr>"]
+    for booked in events:
+        e = booked.record
         body.append(f'<tr data-kind="{escape(e.kind)}" data-code="{escape(e.code)}"><td>{when(e.created_at)}</td>'
                     f"<td>{escape(e.kind)}</td><td><code>{escape(e.code)}</code></td>"
                     f'<td class="num">{usdc(e.amount) if e.amount is not None else ""}</td>'
-                    f"<td>{escape(e.message)}</td><td>{escape(e.source or '')}</td></tr>")
+                    f"<td>{escape(e.message)}</td><td>{escape(e.source or '')}</td>"
+                    f"<td>{_books_badge(booked.sandbox)}</td></tr>")
     body.append("</table>")
     return "".join(body)

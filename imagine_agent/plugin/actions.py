@@ -185,14 +185,16 @@ def _delivery(outcome: GenerationOutcome) -> dict[str, Any]:
     }
 
 
-def _left(report: BudgetReport) -> int | None:
-    """What remains of the tightest budget window (daily, total, session); None when uncapped."""
-    t = report.totals
-    windows = [w for w in (t.remaining_daily, t.remaining_total, t.remaining_session) if w is not None]
-    return min(windows) if windows else None
+def _left(report: BudgetReport) -> str:
+    """The one budget vocabulary (left today, left in total, largest next payment), in this module's USDC."""
+    def fmt(v: int | None) -> str:
+        return "unlimited" if v is None else _usdc(v)
+
+    return (f"left today {fmt(report.left_today)}, left in total {fmt(report.left_in_total)}, "
+            f"largest next payment {_usdc(report.largest_next_payment)}")
 
 
-def _narrate(outcome: GenerationOutcome, left: int | None, auto_clank: bool, payer: str) -> str:
+def _narrate(outcome: GenerationOutcome, left: str | None, auto_clank: bool, payer: str) -> str:
     lines = [f'Your video is ready: "{outcome.prompt}"']
     if outcome.status and outcome.status.video_url:
         lines.append(f"Watch: {outcome.status.video_url}")
@@ -213,7 +215,7 @@ def _narrate(outcome: GenerationOutcome, left: int | None, auto_clank: bool, pay
         tx = f", transaction {p.transaction}" if p.transaction else ""
         lines.append(f"Paid {_usdc(p.amount)} on {p.network} to {_short(p.pay_to)}{tx}.")
     if left is not None:
-        lines.append(f"Budget left: {_usdc(left)}.")
+        lines.append(f"Budget: {left}.")
     if auto_clank:
         lines.append(f"A Clanker coin was deployed for it; the paying wallet {payer} is its creator "
                      "and earns its trading fees.")

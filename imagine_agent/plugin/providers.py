@@ -18,16 +18,18 @@ async def _budget(runtime: Any, message: Any = None, state: Any = None) -> dict[
     if found is None:
         return {"text": "", "values": {}, "data": {}}
     service = found.service
-    report = await service.abudget()
-    now = await asyncio.to_thread(service.wallet.remaining)
-    t, left = report.totals, _left(report)
+    report = await service.abudget()  # the books facade, through the service
+    t = report.totals
     frozen = " Payments are FROZEN (kill switch)." if t.frozen else ""
-    window = f"{_usdc(left)} left in the budget" if left is not None else "no overall cap"
-    text = (f"Imagine video budget: spent {_usdc(t.spent)}, {window}, up to {_usdc(now)} for the next video."
-            f"{frozen} Prices come from a quote; the operator sets the caps.")
+    books = "sandbox books (demo money)" if report.sandbox else "real books"
+    text = (f"Imagine video budget: spent {_usdc(t.spent)} ({books}); {_left(report)}.{frozen} "
+            "Prices come from a quote; the operator sets the caps.")
+    if report.other is not None:
+        text += f" Apart: {report.other.label}, spent {_usdc(report.other.spent)}."
     return {"text": text,
-            "values": {"imagineNextVideoMax": format_usdc(now, unit=False), "imagineFrozen": t.frozen,
-                       "imagineSandbox": service.is_sandbox},
+            "values": {"imagineNextVideoMax": format_usdc(report.largest_next_payment, unit=False),
+                       "imagineLargestNextPayment": format_usdc(report.largest_next_payment, unit=False),
+                       "imagineFrozen": t.frozen, "imagineSandbox": report.sandbox},
             "data": report.to_json()}
 
 

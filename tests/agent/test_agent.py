@@ -46,7 +46,7 @@ def test_happy_path_delivers_a_paid_video(context: ImagineContext) -> None:
         assert container.streams.video[0].codec_context.name == "h264"
     reply = _reply(result)
     for fact in (generated["taskId"], str(video), generated["paid"]["transaction"], "1.000000 USDC", "8-second",
-                 "Budget left", "no real money moved", PLANNER_LABEL):
+                 "largest next payment", "no real money moved", PLANNER_LABEL):
         assert fact in reply
     assert "Coin" not in reply
     (payment,) = service.receipts()

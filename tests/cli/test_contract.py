@@ -122,8 +122,8 @@ def test_kill_switch_without_base_url_or_key_stops_a_real_payment_until_unfreeze
     server, recorder = real_api
     frozen = cli("budget", "--freeze", "--json")  # no IMAGINE_BASE_URL, no key, no password
     assert frozen.exit_code == 0
-    body = one_object(frozen)
-    assert body["frozen"] is True and body["sandbox"] is False
+    body = one_object(frozen)  # the embedded sandbox's books come first; the one switch stops both (rule 8)
+    assert body["frozen"] is True and body["sandbox"] is True and body["otherBooks"]["books"] == "real"
     with open_ledger(tmp_path / "data" / "ledger.sqlite3") as ledger:  # the ledger real payments use
         assert ledger.is_frozen()
 
@@ -131,15 +131,17 @@ def test_kill_switch_without_base_url_or_key_stops_a_real_payment_until_unfreeze
     assert refused.exit_code == 3 and one_object(refused)["error"] == "WalletFrozenError"
     assert recorder.payments == [] and server.state.settlements() == []  # nothing was sent
 
-    text = cli("budget")
+    text = cli("budget", "--real")
     assert "FROZEN" in text.stdout and "real money" in text.stdout
     assert one_object(cli("budget", "--unfreeze", "--json"))["frozen"] is False
     paid = cli("generate", "a paper boat", "--json", "-o", str(tmp_path / "out"), IMAGINE_BASE_URL=recorder.url,
                IMAGINE_PRIVATE_KEY=KEY)
     assert paid.exit_code == 0, paid.stdout + paid.stderr
     assert one_object(paid)["sandbox"] is False and len(recorder.payments) == 1
-    real = one_object(cli("budget", "--json"))
+    real = one_object(cli("budget", "--json", "--real"))
     assert real["spent"] == "1000000" and real["spentUsdc"] == "1" and real["sandbox"] is False
+    followed = one_object(cli("budget", "--json", IMAGINE_BASE_URL=recorder.url))  # the books follow the API
+    assert followed["spent"] == "1000000" and followed["sandbox"] is False
 
 
 def test_the_kill_switch_also_stops_the_embedded_sandbox(cli: Callable[..., Any], tmp_path: Path) -> None:
@@ -157,7 +159,7 @@ def test_ledger_commands_use_the_ledger_url_and_need_no_key(cli: Callable[..., A
     assert cli("budget", "--freeze", "--json", **keystore_env).exit_code == 0
     with open_ledger(elsewhere) as ledger:
         assert ledger.is_frozen()
-    for command in (["receipts", "--json"], ["reconcile", "--json"], ["budget", "--json"]):
+    for command in (["receipts", "--json", "--real"], ["reconcile", "--json", "--real"], ["budget", "--json", "--real"]):
         result = cli(*command, **keystore_env, IMAGINE_RPC_URL="http://127.0.0.1:9")
         assert result.exit_code == 0 and one_object(result)["sandbox"] is False
     address = "0x" + "ab" * 20
@@ -182,10 +184,11 @@ def test_a_payment_to_a_loopback_imagine_agent_sandbox_leaves_the_real_budget_un
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=20)
-    real = one_object(cli("budget", "--json"))
+    real = one_object(cli("budget", "--json", "--real"))
     assert (real["spent"], real["reserved"], real["unknown"], real["sandbox"]) == ("0", "0", "0", False)
     assert real["remaining"]["daily"] == real["caps"]["daily"]
-    assert one_object(cli("receipts", "--json"))["payments"] == []
+    assert real["otherBooks"]["spent"] == "1000000" and real["otherBooks"]["books"] == "sandbox"  # shown apart
+    assert one_object(cli("receipts", "--json", "--real"))["payments"] == []
     demo = one_object(cli("budget", "--sandbox", "--json"))
     assert demo["spent"] == "1000000" and demo["sandbox"] is True
     (row,) = one_object(cli("receipts", "--sandbox", "--json"))["payments"]
@@ -208,9 +211,9 @@ def test_the_sandbox_claim_is_believed_from_loopback_only() -> None:
 def test_the_embedded_sandbox_keeps_its_history_apart(cli: Callable[..., Any], tmp_path: Path) -> None:
     made = cli("generate", "embedded demo", "--json", "-o", str(tmp_path / "out"))
     assert made.exit_code == 0 and one_object(made)["sandbox"] is True
-    assert one_object(cli("receipts", "--json"))["payments"] == []
+    assert one_object(cli("receipts", "--json", "--real"))["payments"] == []
     assert len(one_object(cli("receipts", "--sandbox", "--json"))["payments"]) == 1
-    reconciled = cli("reconcile", "--json", IMAGINE_RPC_URL="http://127.0.0.1:9")  # the real ledger, not the demo
+    reconciled = cli("reconcile", "--json", "--real", IMAGINE_RPC_URL="http://127.0.0.1:9")  # the real ledger
     assert reconciled.exit_code == 0 and one_object(reconciled) == {"changed": [], "sandbox": False}
 
 
@@ -398,7 +401,7 @@ def test_wallet_new_keystore_is_found_without_imagine_keystore(cli: Callable[...
     assert made.exit_code == 0
     address = one_object(made)["address"]
     assert one_object(cli("wallet", "address", "--json"))["address"] == address  # no password, no IMAGINE_KEYSTORE
-    assert one_object(cli("budget", "--json"))["address"] == address
+    assert one_object(cli("budget", "--json", "--real"))["address"] == address
 
 
 # ------------------------------------------------------------------ 12.5 no traceback, for any command

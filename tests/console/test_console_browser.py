@@ -222,3 +222,61 @@ def test_live_progress_and_budget_warnings_reach_the_open_page(
     toast.wait_for()
     assert "the daily budget is past 80 %" in toast.inner_text()
     screenshot(page, "warning-toast")
+
+
+def test_scenario_c_against_a_running_sandbox_approved_from_the_page(browser: Any, tmp_path: Path) -> None:
+    """Issue 20 (c) end to end: the README's bot against a sandbox server that says it is the sandbox queues its
+    payment in the sandbox books; the console of the same shell (no flag) shows it, approves it from the page,
+    and the bot pays once and posts once."""
+    from imagine_agent.books import Books
+    from imagine_agent.config import Settings
+    from imagine_agent.ledger import open_ledger
+    from imagine_agent.sandbox import SandboxConfig, SandboxServer
+    from imagine_agent.x402 import PrivateKeySigner
+    from tests.surfaces.conftest import subprocess_env
+
+    data = tmp_path / "data"
+    inbox, outbox = tmp_path / "inbox.jsonl", tmp_path / "outbox.jsonl"
+    inbox.write_text(json.dumps({"id": "r1", "from": "@ana", "text": "a lantern drifting on a lake",
+                                 "duration": 2}) + "\n")
+    env = subprocess_env(data, IMAGINE_PRIVATE_KEY=PrivateKeySigner.generate().export_private_key(),
+                         IMAGINE_APPROVAL_THRESHOLD="0.1", IMAGINE_POLL_FIRST="0.05", IMAGINE_POLL_FLOOR="0.05",
+                         IMAGINE_POLL_CAP="0.2")
+    settings = Settings(data_dir=data)  # `imagine-agent console` in that shell: no IMAGINE_BASE_URL, no flag
+    with SandboxServer(SandboxConfig(speed=150)) as sandbox, Books(settings) as books, \
+            ConsoleServer(books, settings) as console:
+        bot = subprocess.Popen([PYTHON, BOT, "--base-url", sandbox.url, "--inbox", str(inbox), "--outbox",
+                                str(outbox), "--follow", "--poll", "0.2"], env=env, cwd=tmp_path, text=True,
+                               stdout=subprocess.PIPE, stderr=(tmp_path / "bot.log").open("w"))
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(console.login_url)
+            with open_ledger(data / "sandbox-ledger.sqlite3") as demo:
+                (entry,) = _until(lambda: demo.approvals(), "the bot to queue its payment")
+                assert (entry.state, entry.amount, entry.requester) == (ApprovalState.AWAITING, 250_000, "social-bot")
+                page.goto(f"{console.url}/approvals")
+                row = page.locator(f'#approvals tr[data-id="{entry.id}"]')
+                assert row.get_attribute("data-state") == "awaiting_approval"
+                assert row.locator('[data-books="sandbox"]').count() == 1  # labelled
+                screenshot(page, "scenario-c-approvals")
+                page.click(f"#approve-{entry.id}")
+                _until(lambda: outbox.exists() and outbox.read_text().splitlines(), "the bot to post", 60)
+                assert demo.get_approval(entry.id).state is ApprovalState.USED
+                time.sleep(0.6)  # more passes: nothing is posted or paid again
+                assert [(p.state, p.amount) for p in demo.payments()] == [(PaymentState.PAID, 250_000)]
+            page.goto(f"{console.url}/receipts")
+            assert page.locator("#receipt-count").inner_text() == "1"
+            page.goto(f"{console.url}/videos")
+            screenshot(page, "scenario-c-videos")
+        finally:
+            context.close()
+            os.kill(bot.pid, signal.SIGTERM)
+            out, _ = bot.communicate(timeout=60)
+        settlements = httpx.get(f"{sandbox.url}/_admin/settlements").json()
+    log = (tmp_path / "bot.log").read_text()
+    assert bot.returncode == 0, log
+    assert json.loads(out.splitlines()[-1])["posted"] == 1
+    posts = outbox.read_text().splitlines()
+    assert len(posts) == 1 and len(settlements) == 1 and settlements[0]["taskId"] == json.loads(posts[0])["taskId"]

@@ -40,7 +40,7 @@ def test_chat_agent_one_shot(tmp_path: Path) -> None:
 def test_chat_agent_reads_stdin_lines(tmp_path: Path) -> None:
     done = run(tmp_path, "chat_agent.py", stdin="what is left in my budget?\n\n")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "spent 0.000000 USDC" in done.stdout and "20.000000 USDC today" in done.stdout
+    assert "spent 0.000000 USDC" in done.stdout and "left today 20.000000 usdc" in done.stdout.lower()
     assert videos(tmp_path) == []
 
 
