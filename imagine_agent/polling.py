@@ -155,6 +155,8 @@ class PollSchedule:
             else:  # a stall, however short, or a restart: the rate starts again from here
                 self._readings = [(now, progress)]
                 self._restarted = True
+            if progress <= 0:
+                self._queued_at = now  # 0 %: processing has not begun
         elif status.status == "queued":
             self._queued_at = now
         if self._aimed and not status.done:
@@ -167,7 +169,12 @@ class PollSchedule:
         after = None if self._restarted else (self._queued_at if self._queued_at is not None
                                                else self.started_at if self.fresh else None)
         if len(r) < 3:
-            return (_power(r[-2], r[-1], after) or _linear(r[-2], r[-1])) if len(r) == 2 else None
+            if len(r) < 2:
+                return None
+            # Two readings: a power only for a job seen processing from its first poll (no queued or 0 %
+            # answer to pin its start); a wrong bet costs one request, never a later sighting.
+            early = after if self._queued_at is None else None
+            return _power(r[-2], r[-1], early) or _linear(r[-2], r[-1])
         (t0, p0), (t1, p1), (t2, p2) = r[-3:]
         before, latest = (p1 - p0) / (t1 - t0), (p2 - p1) / (t2 - t1)
         rounding = 1.0 / (t1 - t0) + 1.0 / (t2 - t1)  # how far the two rates may differ from rounding alone
