@@ -35,11 +35,11 @@ from .errors import (
     TaskNotFoundError,
     WalletFrozenError,
 )
+from .history import WaitTiming
 from .models import PaymentRequired, SettlementResponse, TaskCreated, TaskStatus
 from .money import usdc_fields
 from .origin import claims_sandbox
 from .outcomes import SETTLE_MARGIN, Answer, Signed, Verdict, classify, reason_of
-from .history import WaitTiming
 from .polling import PollPolicy, PollSchedule
 from .x402 import parse_402, receipt_from, with_payment_id
 

@@ -1,19 +1,20 @@
 """How long jobs of one kind took at one API, and where that says the next one's polls should go.
 
 A job's end is only ever *bracketed*: it came after the last poll that found it unfinished and no later
-than the first poll that found it done. Each recent job of the same API origin, model and duration is one
-such bracket ``(lo, hi]`` in seconds since the task was created; the history is where they say the ends fell,
-weighted where the brackets overlap (``_turnbull``), so a bracket from a coarse poll says "somewhere in
-these 15 s" and no more, while narrow ones sharpen it. Outliers are trimmed by the brackets' midpoints (median and MAD), failures never enter (the ledger
-gives completed tasks only), and only the most recent ``MAX_SAMPLES`` count.
+than the first poll that found it done. Each recent job of the same API origin, model and duration gives
+one bracket ``(lo, hi]`` in seconds since the task was created. The history is where the brackets say
+the ends fell, weighted where they overlap (``_turnbull``): a bracket from a coarse poll says "somewhere
+in these 15 s" and no more, narrow ones sharpen it. Outliers are trimmed by the brackets' midpoints
+(median and MAD); failures never enter (the ledger gives completed tasks only); only the most recent
+``MAX_SAMPLES`` count. One more sample's weight sits just past the latest end seen (``of``).
 
 ``plan`` chooses *aimed* polls between the fixed ticks. An aimed poll at ``a`` costs one request more than
 the tick only when the job is still running at ``a`` (a hit replaces the next tick's request), so its
 expected cost is ``P(end > a)``. Greedily, the aim that removes the most expected lag per expected extra
-request is added while the sum stays within ``extra_budget``: a tenth of the fixed ticks a job of this kind
-costs, more for jobs that end within the first tick or two, where a single request is the whole bill.
-The ticks themselves stay: a job that ends far from its history (a failure, a stall, an outlier) is still
-seen on the tick, never later.
+request is added while the sum stays within the budget: a tenth of the requests fixed polling spends on
+a job of this kind, more for jobs that end within the first tick or two, where one request is the whole
+bill. The ticks themselves stay: a job that ends far from its history (a failure, a stall, an outlier)
+is still seen on the tick, never later.
 """
 
 from __future__ import annotations
