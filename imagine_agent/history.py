@@ -46,7 +46,8 @@ def _trimmed(brackets: Sequence[tuple[float, float]]) -> list[tuple[float, float
         return clean
     mids = [(lo + hi) / 2 for lo, hi in clean]
     centre = statistics.median(mids)
-    spread = max(1.4826 * statistics.median(abs(m - centre) for m in mids), 0.05 * centre)
+    widths = statistics.median(hi - lo for lo, hi in clean)  # a coarse bracket's midpoint is only so precise
+    spread = max(1.4826 * statistics.median(abs(m - centre) for m in mids), 0.05 * centre, widths)
     return [b for b, m in zip(clean, mids, strict=True) if abs(m - centre) <= 4 * spread]
 
 
@@ -95,9 +96,14 @@ class RenderHistory:
         # width over the count (the expected gap above the largest of n draws). One more sample's weight
         # goes there, so the last aim is placed a little beyond the latest end seen.
         n = len(kept)
-        lo, hi = pieces[0][0], pieces[-1][1]
-        tail = (hi, hi + max((hi - lo) / n, 0.005 * hi), 1.0 / (n + 1))
-        return cls(tuple(kept), tuple([*((a, b, w * n / (n + 1)) for a, b, w in pieces), tail]))
+        if n < 3:  # too few to say how far past them the next may end: they are all there is
+            return cls(tuple(kept), tuple(pieces))
+        core = cls(tuple(kept), tuple(pieces))
+        hi = core.quantile(0.999)
+        tail = (hi, hi + max((hi - core.quantile(0.001)) / n, 0.005 * hi), 1.0 / (n + 1))
+        kept_pieces = [(a, min(b, hi), w) for a, b, w in pieces if a < hi]
+        total = sum(w for _, _, w in kept_pieces)
+        return cls(tuple(kept), tuple([*((a, b, w / total * n / (n + 1)) for a, b, w in kept_pieces), tail]))
 
     def cdf(self, x: float) -> float:
         """Share of the history ended by ``x`` seconds after creation."""
