@@ -30,7 +30,7 @@ import httpx
 from imagine_agent.client import AsyncImagineClient
 from imagine_agent.polling import PollPolicy
 
-from . import common, shapes
+from . import common, generate_figure, shapes
 from .common import REPO, Row, log, ratio_row, sized
 from .harness import open_wallet
 from .sandbox_child import sandbox_process
@@ -182,6 +182,7 @@ def shape_rows(count: int) -> list[Row]:
 def run(quick: bool) -> list[Row]:
     rows = shape_rows(sized(quick, 2000, 300, 8))
     rows += history_rows(sized(quick, 40, 20, 2), write=not common.TINY)
+    rows += generate_figure.run(sized(quick, 6, 4, 2))
     # Time scaling multiplies the event loop's jitter (a reading stamped 20 ms late is 0.2 s at speed 10).
     speed, jobs = sized(quick, (10.0, 100), (30.0, 40), (60.0, 3))
     results = asyncio.run(_run_all(speed, jobs))

@@ -566,6 +566,10 @@ def wait_flow(
             delay = schedule.next_delay(clock())
         else:
             delay = min(policy.cap, backoff(transient, base=policy.floor))
+            if resp is not None and resp.status_code in (429, 503):  # overloaded: wait as long as it asks
+                asked = _retry_after(resp, clock())
+                if asked is not None:
+                    delay = max(delay, min(asked, policy.max_retry_after))
         if deadline is not None and clock() >= deadline:
             where = f"still {last_key[0]}" if last_key else "no status yet"
             raise ImagineTimeoutError(

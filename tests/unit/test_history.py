@@ -119,3 +119,34 @@ def test_with_any_history_never_later_than_the_fixed_tick_and_no_wait_above_the_
     assert all(0 < d <= 15.0 + 1e-9 for d in ours.delays)
     ticks = {round(t, 6) for t in fixed.polls}
     assert ours.requests <= fixed.requests + sum(1 for p in ours.polls[:-1] if round(p, 6) not in ticks)
+
+
+def test_an_overloaded_server_is_given_the_time_its_retry_after_asks_for() -> None:
+    """429/503 without a status body: the next poll waits Retry-After (capped), not the short backoff."""
+    import httpx
+
+    from imagine_agent.flows import Sleep, wait_flow
+
+    now = 0.0
+    answers = [httpx.Response(503, headers={"retry-after": "40"}), httpx.Response(429, headers={"retry-after": "7"}),
+               httpx.Response(200, json={"status": "completed", "progress": 100,
+                                         "result": {"generation": {"video": {"url": "https://cdn.test/v.mp4"}}}})]
+    request = httpx.Request("GET", "http://imagine.test/generation/t/status")
+    flow = wait_flow(lambda: request, "t", policy=PollPolicy(), timeout=None, initial_delay=0, clock=lambda: now)
+    sleeps: list[float] = []
+    step = next(flow)
+    try:
+        while True:
+            if isinstance(step, Sleep):
+                sleeps.append(step.seconds)
+                now += step.seconds
+                step = flow.send(None)
+            elif isinstance(step, httpx.Request):
+                answer = answers.pop(0)
+                answer.request = step
+                step = flow.send(answer)
+            else:
+                step = flow.send(None)
+    except StopIteration:
+        pass
+    assert sleeps == [40.0, 7.0]
