@@ -329,7 +329,8 @@ def history_rows(per_kind: int, write: bool) -> list[Row]:
     cells = history_cells(per_kind)
     if write:
         DOC.parent.mkdir(parents=True, exist_ok=True)
-        DOC.write_text(history_markdown(cells, per_kind, "python -m benchmarks --only polling"))
+        command = "python -m benchmarks --only polling" + (" --quick" if per_kind < 40 else "")
+        DOC.write_text(history_markdown(cells, per_kind, command))
         log(f"  wrote {DOC}")
     rows = []
     for c in cells:
