@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import agent, ledger, payment, polling, scale, startup
+from . import agent, common, ledger, payment, polling, scale, startup
 from .common import REPO, Row, log
 
 SECTIONS: dict[str, tuple[str, Callable[[bool], list[Row]]]] = {
@@ -101,15 +101,20 @@ def write_markdown(path: Path, rows: list[Row], command: str, when: dt.datetime,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and jobs, no 5,000-job run (~2 min)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="every section at its smallest, for the test suite: checks it runs, writes nothing")
     parser.add_argument("--only", default="", help=f"comma-separated sections: {','.join(SECTIONS)}")
-    parser.add_argument("--json", type=Path, default=RESULTS_JSON, help="where to write the rows as JSON")
+    parser.add_argument("--json", type=Path, default=None, help="where to write the rows as JSON")
     parser.add_argument("--markdown", type=Path, default=None, help="write the table into this Markdown file")
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(SECTIONS)
     unknown = sorted(set(chosen) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown sections {unknown}; known: {', '.join(SECTIONS)}")
-    markdown = args.markdown or (RESULTS_MD if not args.quick and chosen == list(SECTIONS) else None)
+    common.TINY = args.tiny
+    quick = args.quick or args.tiny
+    markdown = args.markdown or (RESULTS_MD if not quick and chosen == list(SECTIONS) else None)
+    out_json = args.json or (None if args.tiny else RESULTS_JSON)
     command = " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]).strip()
     when = dt.datetime.now(dt.UTC)
     began = time.perf_counter()
@@ -119,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{section} ...")
         t0 = time.perf_counter()
         try:
-            rows += run(args.quick)
+            rows += run(quick)
         except Exception as exc:  # one broken section must not hide the others
             traceback.print_exc()
             rows.append(Row(section, name, None, "", met=False, note=f"failed: {type(exc).__name__}: {exc}"[:300]))
@@ -131,22 +136,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(rows)} rows in {seconds:.0f} s; targets missed: {len(missed)}")
     for r in missed:
         print(f"  MISSED {r.section} {r.name}: {fmt(r.value, r.unit)}, target {r.target or 'see note'} ({r.note})")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
+    if out_json is None:
+        return 1 if any(r.note.startswith("failed: ") for r in rows) else 0
+    out_json.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "date": when.isoformat(timespec="seconds"),
         "command": command,
-        "quick": args.quick,
+        "quick": quick,
         "seconds": seconds,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "rows": [r.to_json() for r in rows],
         "missed": [f"{r.section} {r.name}" for r in missed],
     }
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
-    log(f"wrote {args.json}")
+    out_json.write_text(json.dumps(report, indent=2) + "\n")
+    log(f"wrote {out_json}")
     if markdown is not None:
         write_markdown(markdown, rows, command, when, seconds)
         log(f"wrote {markdown}")
-    return 0
+    return 1 if any(r.note.startswith("failed: ") for r in rows) else 0
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .common import Row, log, ratio_row, skipped
+from .common import Row, log, ratio_row, sized, skipped
 
 SECTION = "4. agent"
 SPEED = 60.0  # sandbox jobs of 60-180 s take 1-3 s; 15 s of polling is 0.25 s
@@ -139,7 +139,7 @@ def _run_agents(videos: int) -> tuple[Tally, int, Tally, int]:
 
 
 def run(quick: bool) -> list[Row]:
-    videos = 3 if quick else 6
+    videos = sized(quick, 6, 3, 1)
     try:
         ours, ours_videos, react, react_videos = _run_agents(videos)
     except ImportError as exc:

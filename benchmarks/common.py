@@ -15,9 +15,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
+# ``--tiny`` (the test suite's form): every section runs end to end at the smallest sizes, so a benchmark
+# that stops running fails CI; its numbers mean nothing and nothing is written unless asked.
+TINY = False
+_T = TypeVar("_T")
+
+
+def sized(quick: bool, full: _T, fast: _T, tiny: _T) -> _T:
+    """The size of a run: full, ``--quick``, or ``--tiny``."""
+    return tiny if TINY else fast if quick else full
 
 
 @dataclass

@@ -29,7 +29,7 @@ from imagine_agent.ledger import Caps, Ledger, PaymentState, open_ledger
 from imagine_agent.wallet import PaymentPolicy, Wallet
 from imagine_agent.x402 import PrivateKeySigner, parse_payment_required
 
-from .common import REPO, Row, log, ratio_row, skipped
+from .common import REPO, Row, log, ratio_row, sized, skipped
 
 SECTION = "6. ledger"
 PRICE = 1_000_000
@@ -140,7 +140,7 @@ def postgres_sequential(server_url: str, admit: int) -> float:
 
 def run(quick: bool) -> list[Row]:
     rows: list[Row] = []
-    sq_admit, sq_seq = (160, 60) if quick else (400, 120)
+    sq_admit, sq_seq = sized(quick, (400, 120), (160, 60), (8, 4))
     base = sqlite_sequential(sq_seq)
     rate, ok = sqlite_processes(8, sq_admit)
     log(f"  SQLite: 8 processes {rate:.0f} payments/s, 1 payer {base:.0f}/s; cap held exactly: {ok}")
@@ -170,7 +170,7 @@ def run(quick: bool) -> list[Row]:
             skipped(SECTION, "PostgreSQL, 32 connections", "psycopg is not installed: pip install -e '.[postgres]'")
         )
         return rows
-    pg_admit, pg_seq = (640, 100) if quick else (2000, 300)
+    pg_admit, pg_seq = sized(quick, (2000, 300), (640, 100), (8, 4))
     base = postgres_sequential(server, pg_seq)
     rate, ok = postgres_connections(server, 4, 8, pg_admit)
     log(f"  PostgreSQL: 32 connections {rate:.0f} payments/s, 1 payer {base:.0f}/s; cap held exactly: {ok}")

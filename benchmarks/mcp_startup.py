@@ -83,6 +83,7 @@ def _cli() -> list[str]:
 def run(section: str, rounds: int) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="imagine-bench-mcp-") as tmp:
         env = {k: v for k, v in child_env().items() if not k.startswith("IMAGINE_")}
+        Path(tmp, "none.toml").touch()  # an empty config: a missing IMAGINE_CONFIG file is an error
         env.update({"IMAGINE_DATA_DIR": tmp, "IMAGINE_CONFIG": os.path.join(tmp, "none.toml")})
         commands = {"ours": [*_cli(), "mcp"], "minimal": python(*MINIMAL_SERVER)}
         for argv in commands.values():  # warm the page cache and the bytecode caches

@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from .common import REPO, Row, interleaved, log, median, per_call, python, ratio_row, skipped, time_commands
+from .common import REPO, Row, interleaved, log, median, per_call, python, ratio_row, sized, skipped, time_commands
 
 SECTION = "1. payment"
 KEY = "0x" + "11" * 32
@@ -87,7 +87,7 @@ def signing(quick: bool) -> list[Row]:
     header = json.loads(base64.b64decode(ours()))
     ours_ok = _recover(accept, header["payload"]["authorization"], header["payload"]["signature"]) == signer.address
     if not sdk_installed():
-        rounds, number = (5, 300) if quick else (15, 500)
+        rounds, number = sized(quick, (15, 500), (5, 300), (1, 5))
         alone = median([per_call(ours, number) for _ in range(rounds)])
         return [
             Row(SECTION, "sign one X-PAYMENT (ours alone)", alone * 1e6, "us", note=f"recovers: {ours_ok}"),
@@ -109,7 +109,7 @@ def signing(quick: bool) -> list[Row]:
     payload = theirs()
     theirs_ok = _recover(accept, payload["authorization"], payload["signature"]) == account.address
     same_address = signer.address == account.address
-    rounds = 5 if quick else 15
+    rounds = sized(quick, 15, 5, 1)
     ours_s, theirs_s, ratio = interleaved(ours, theirs, rounds=rounds, number=300, number_theirs=60)
     verified = ours_ok and theirs_ok and same_address
     note = "both recover (eth-account) to the same address" if verified else "SIGNATURE CHECK FAILED"
@@ -145,7 +145,7 @@ def imports(quick: bool) -> list[Row]:
             "from x402.mechanisms.evm.exact.v1.client import ExactEvmSchemeV1",
             "ExactEvmSchemeV1(Account.create())",
         )
-    times = time_commands(commands, rounds=5 if quick else 7)
+    times = time_commands(commands, rounds=sized(quick, 7, 5, 1))
     ours_s, bare_s = median(times["ours"]), median(times["bare"])
     name = "import to sign (ImagineClient+Wallet+key)"
     if not have_sdk:

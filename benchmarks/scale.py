@@ -16,7 +16,7 @@ import subprocess
 import sys
 from typing import Any
 
-from .common import REPO, Row, child_env, log
+from .common import REPO, Row, child_env, log, sized
 from .sandbox_child import sandbox_process
 
 SECTION = "3. scale"
@@ -49,7 +49,8 @@ def run_size(jobs: int, speed: float) -> dict[str, Any]:
         ]
         result = subprocess.run(argv, capture_output=True, text=True, env=child_env(), cwd=REPO, timeout=1200)
     if result.returncode != 0:
-        raise RuntimeError(f"scale run of {jobs} jobs failed: {result.stderr[-1000:]}")
+        where = [line for line in result.stderr.splitlines() if "benchmarks/" in line or "imagine_agent/" in line]
+        raise RuntimeError(f"scale run of {jobs} jobs failed: {' | '.join(where[-6:])} {result.stderr[-600:]}")
     data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return data
 
@@ -94,7 +95,7 @@ def rows_for(d: dict[str, Any]) -> list[Row]:
 def run(quick: bool) -> list[Row]:
     rows: list[Row] = []
     speed = FIRST_SPEED
-    for jobs in (100, 1000) if quick else (100, 1000, 5000):
+    for jobs in sized(quick, (100, 1000, 5000), (100, 1000), (20,)):
         d = run_size(jobs, speed)
         # The next size's speed, from this run's creation rate: 10x the jobs creates about half as fast
         # (they are polled meanwhile), 5x about 15 % slower.

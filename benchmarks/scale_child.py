@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import resource
 import statistics
@@ -120,6 +121,10 @@ async def main(url: str, jobs: int, speed: float, create_concurrency: int) -> di
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             stop.set()
             await monitor
+        # Every failure accounted for in the ledger: each payment's state and reason, by state.
+        states = collections.Counter(
+            f"{r.state.value}: {r.reason or 'no reason'}"[:160] for r in ledger.payments()
+        )
         ledger.close()
         await http.aclose()
     lags.sort()
@@ -129,6 +134,8 @@ async def main(url: str, jobs: int, speed: float, create_concurrency: int) -> di
         "speed": speed,
         "failures": len(failures),
         "failure_examples": failures[:3],
+        "failure_kinds": dict(collections.Counter(failures).most_common(10)),
+        "ledger_states": dict(states.most_common(10)),
         "peak_in_flight": peak_in_flight,
         "wall_s": wall,
         "creation_s": creating,

@@ -19,6 +19,7 @@ import httpx
 
 from imagine_agent.errors import GenerationFailedError, ImagineError
 from imagine_agent.flows import Sleep, Update, wait_flow
+from imagine_agent.history import RenderHistory, WaitTiming
 from imagine_agent.polling import PollPolicy
 
 Curve = Callable[[float], float]  # share of the run done (0..1) -> share of progress (0..1)
@@ -107,13 +108,15 @@ class Outcome:
     polls: tuple[float, ...]  # simulated times of every status read
 
 
-def simulate(job: Job, policy: PollPolicy, *, retry_after: Callable[[float], float | None] | None = None) -> Outcome:
-    """Run ``wait_flow`` for one job on a simulated clock."""
+def simulate(job: Job, policy: PollPolicy, *, retry_after: Callable[[float], float | None] | None = None,
+             aims: tuple[float, ...] = (), timing: WaitTiming | None = None) -> Outcome:
+    """Run ``wait_flow`` for one job on a simulated clock (created at 0, when the wait begins)."""
     now = 0.0
     polls: list[float] = []
     delays: list[float] = []
     request = httpx.Request("GET", STATUS_URL)
-    flow = wait_flow(lambda: request, "t", policy=policy, timeout=None, initial_delay=policy.first, clock=lambda: now)
+    flow = wait_flow(lambda: request, "t", policy=policy, timeout=None, initial_delay=policy.first,
+                     clock=lambda: now, aims=aims, timing=timing)
     step: Any = next(flow)
     try:
         while True:
@@ -137,6 +140,31 @@ def simulate(job: Job, policy: PollPolicy, *, retry_after: Callable[[float], flo
     except ImagineError as exc:  # pragma: no cover - a bug in the flow, not a result
         raise AssertionError(f"{job.shape.name}: {exc}") from exc
     return Outcome(polls[-1] - job.ends_at, len(polls), tuple(delays), tuple(polls))
+
+
+def with_history(jobs: list[Job], policy: PollPolicy, *, learn: int = 6) -> list[Outcome]:
+    """The jobs one after another, each polled with the history of those before it (the most recent
+    ``MAX_SAMPLES``), as the service does from the ledger; the first ``learn`` build the history and are
+    not returned. Brackets are what a poller can know: last seen unfinished, first seen done."""
+    brackets: list[tuple[float, float]] = []
+    outcomes: list[Outcome] = []
+    for i, job in enumerate(jobs):
+        history = RenderHistory.of(brackets)
+        aims = () if history is None else history.plan(offset=0.0, first=policy.first, cap=policy.cap,
+                                                       floor=policy.floor)
+        timing = WaitTiming()
+        outcome = simulate(job, policy, aims=aims, timing=timing)
+        if timing.completed is not None:  # failures never enter the history
+            brackets.insert(0, (timing.last_unfinished or 0.0, timing.completed))
+        if i >= learn:
+            outcomes.append(outcome)
+    return outcomes
+
+
+def spread_jobs(shape: Shape, count: int, *, centre: float, spread: float, seed: int = 23) -> list[Job]:
+    """``count`` jobs of one kind: run times uniform within ``centre`` +- ``spread`` (a share)."""
+    rng = random.Random(seed)
+    return [Job(shape, centre * (1 + rng.uniform(-spread, spread))) for _ in range(count)]
 
 
 def jobs_for(shape: Shape, count: int, *, seed: int = 17, runs: tuple[float, float] = (60.0, 180.0)) -> list[Job]:

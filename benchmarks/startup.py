@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from . import mcp_startup, user_figures
-from .common import REPO, Row, child_env, log, median, python, ratio_row, time_commands
+from .common import REPO, Row, child_env, log, median, python, ratio_row, sized, time_commands
 
 SECTION = "5. start-up"
 HEAVY = ("eth_account", "langchain", "langchain_core", "langgraph", "fastapi", "httpx", "uvicorn", "coincurve")
@@ -86,7 +86,7 @@ def run(quick: bool) -> list[Row]:
             "main()",
         ),
     }
-    times = time_commands(commands, rounds=5 if quick else 7)
+    times = time_commands(commands, rounds=sized(quick, 7, 5, 1))
     floor = median(times["typer"])
     bare = median(times["bare"])
     log(f"  start-up: bare python {bare * 1e3:.0f} ms, import typer {floor * 1e3:.0f} ms ({' '.join(cli)})")
@@ -132,7 +132,7 @@ def run(quick: bool) -> list[Row]:
                 note=note,
             )
         )
-    for more in (mcp_startup.run(SECTION, 5 if quick else 9), user_figures.run(SECTION, 3 if quick else 5)):
+    for more in (mcp_startup.run(SECTION, sized(quick, 9, 5, 1)), user_figures.run(SECTION, sized(quick, 5, 3, 1))):
         for row in more:
             log(f"  {row.name}: {row.value:.0f} ms vs {row.baseline:.0f} ms ({row.ratio:.2f}x)")
         rows += more

@@ -13,6 +13,7 @@ import os
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 from .common import REPO, Row, child_env, median, python
 from .mcp_startup import _cli
@@ -47,6 +48,7 @@ def _until_line(argv: list[str], env: dict[str, str], needle: str) -> float:
 def run(section: str, rounds: int) -> list[Row]:
     with sandbox_process(30.0) as url, tempfile.TemporaryDirectory(prefix="imagine-bench-cli-") as tmp:
         env = {k: v for k, v in child_env().items() if not k.startswith("IMAGINE_")}
+        Path(tmp, "none.toml").touch()  # an empty config: a missing IMAGINE_CONFIG file is an error
         env.update({"IMAGINE_DATA_DIR": tmp, "IMAGINE_CONFIG": os.path.join(tmp, "none.toml"),
                     "IMAGINE_PRIVATE_KEY": KEY, "NO_COLOR": "1"})
         open(os.path.join(tmp, "none.toml"), "w").close()  # an empty config: a missing IMAGINE_CONFIG is an error

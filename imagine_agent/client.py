@@ -42,6 +42,7 @@ from .flows import (
     status_flow,
     wait_flow,
 )
+from .history import RenderHistory, WaitTiming
 from .models import (
     CreateRequest,
     GenerationResult,
@@ -264,10 +265,16 @@ class _Base:
             idempotent=seed is not None,
         )
 
-    def _wait(self, task_id: str, timeout: float | None, initial_delay: float) -> Flow[TaskStatus]:
+    def _wait(self, task_id: str, timeout: float | None, initial_delay: float,
+              job: Job | AsyncJob | None = None) -> Flow[TaskStatus]:
+        aims: tuple[float, ...] = ()
+        if job is not None and job.history is not None:
+            offset = 0.0 if job.created_at is None else max(0.0, self.clock() - job.created_at)
+            aims = job.history.plan(offset=offset, first=initial_delay, cap=self.poll.cap, floor=self.poll.floor)
         return wait_flow(
             self._status_maker(task_id), task_id, policy=self.poll, timeout=timeout,
-            initial_delay=initial_delay, clock=self.clock,
+            initial_delay=initial_delay, clock=self.clock, aims=aims,
+            timing=job.timing if job is not None else None,
         )
 
     def _download_steps(self, status: TaskStatus, directory: Path, name: str, include_preview: bool) -> list[Fetch]:
@@ -613,13 +620,13 @@ class ImagineClient(_Base):
         """
         request = self._request(prompt_or_request, template)
         created = self._run(self._create(request, image_file, new, max_amount))
-        return Job(self, created.task_id, created.payment)
+        return Job(self, created.task_id, created.payment).created_now()
 
     def resend(self, request: CreateRequest, auth: Any, *, image_file: ImageFile | None = None) -> Job:
         """Re-send a journaled payment header (crash recovery); never signs."""
         created = self._run(paid_flow(self._create_maker(request, image_file), self.wallet, auth,
                                       clock=self.clock, ambiguous=True))
-        return Job(self, created.task_id, created.payment)
+        return Job(self, created.task_id, created.payment).created_now()
 
     def status(self, task_id: str) -> TaskStatus:
         return self._run(status_flow(self._status_maker(task_id), task_id))
@@ -644,10 +651,19 @@ class Job:
         self.task_id = task_id
         self.payment = payment
         self.last: TaskStatus | None = None
+        # How long jobs of this kind took here (set by the service from the ledger), and the task's
+        # creation on the client's clock: the poller aims from them. ``timing`` brackets this one's end.
+        self.history: RenderHistory | None = None
+        self.created_at: float | None = None  # known for a job this client created; else from the ledger
+        self.timing = WaitTiming()
 
     def __repr__(self) -> str:
         state = self.last.status if self.last else "submitted"
         return f"Job(task_id={self.task_id!r}, status={state!r})"
+
+    def created_now(self) -> Job:
+        self.created_at = self.client.clock()
+        return self
 
     def status(self) -> TaskStatus:
         self.last = self.client.status(self.task_id)
@@ -657,7 +673,7 @@ class Job:
         """Yield each change of status or progress until completed; raises on failed/not found/timeout."""
         delay = self.client.poll.first if initial_delay is None else initial_delay
         result: list[TaskStatus] = []
-        for status in self.client._iterate(self.client._wait(self.task_id, timeout, delay), result):
+        for status in self.client._iterate(self.client._wait(self.task_id, timeout, delay, self), result):
             self.last = status
             yield status
         self.last = result[0]
@@ -822,12 +838,12 @@ class AsyncImagineClient(_Base):
                      new: bool = False, max_amount: int | None = None, **template: Any) -> AsyncJob:
         request = self._request(prompt_or_request, template)
         created = await self._run(self._create(request, image_file, new, max_amount))
-        return AsyncJob(self, created.task_id, created.payment)
+        return AsyncJob(self, created.task_id, created.payment).created_now()
 
     async def resend(self, request: CreateRequest, auth: Any, *, image_file: ImageFile | None = None) -> AsyncJob:
         created = await self._run(paid_flow(self._create_maker(request, image_file), self.wallet, auth,
                                             clock=self.clock, ambiguous=True))
-        return AsyncJob(self, created.task_id, created.payment)
+        return AsyncJob(self, created.task_id, created.payment).created_now()
 
     async def status(self, task_id: str) -> TaskStatus:
         return await self._run(status_flow(self._status_maker(task_id), task_id))
@@ -850,10 +866,19 @@ class AsyncJob:
         self.task_id = task_id
         self.payment = payment
         self.last: TaskStatus | None = None
+        # How long jobs of this kind took here (set by the service from the ledger), and the task's
+        # creation on the client's clock: the poller aims from them. ``timing`` brackets this one's end.
+        self.history: RenderHistory | None = None
+        self.created_at: float | None = None  # known for a job this client created; else from the ledger
+        self.timing = WaitTiming()
 
     def __repr__(self) -> str:
         state = self.last.status if self.last else "submitted"
         return f"AsyncJob(task_id={self.task_id!r}, status={state!r})"
+
+    def created_now(self) -> AsyncJob:
+        self.created_at = self.client.clock()
+        return self
 
     async def status(self) -> TaskStatus:
         self.last = await self.client.status(self.task_id)
@@ -863,7 +888,7 @@ class AsyncJob:
                            initial_delay: float | None = None) -> AsyncIterator[TaskStatus]:
         delay = self.client.poll.first if initial_delay is None else initial_delay
         result: list[TaskStatus] = []
-        async for status in self.client._iterate(self.client._wait(self.task_id, timeout, delay), result):
+        async for status in self.client._iterate(self.client._wait(self.task_id, timeout, delay, self), result):
             self.last = status
             yield status
         self.last = result[0]

@@ -35,6 +35,7 @@ from .errors import (
     TaskNotFoundError,
     WalletFrozenError,
 )
+from .history import WaitTiming
 from .models import PaymentRequired, SettlementResponse, TaskCreated, TaskStatus
 from .money import usdc_fields
 from .origin import claims_sandbox
@@ -554,19 +555,24 @@ def wait_flow(
     timeout: float | None,
     initial_delay: float,
     clock: Callable[[], float] = time.time,
+    aims: tuple[float, ...] = (),
+    timing: WaitTiming | None = None,
 ) -> Flow[TaskStatus]:
     """Poll until completed (returned), failed or not found (raised), or timeout (raised).
 
     Progress handed to the caller never goes backwards; flapping and malformed answers are absorbed.
+    ``aims``: history's aimed polls (seconds after the start); ``timing`` is filled with when the job was
+    last seen unfinished and first seen completed, the bracket the ledger keeps as history.
     """
     started = clock()
     deadline = None if timeout is None else started + timeout
-    schedule = PollSchedule(policy, started)
+    schedule = PollSchedule(policy, started, aims=aims, fresh=initial_delay > 0)
+    timing = timing if timing is not None else WaitTiming()
     best_progress: float = 0.0
     seen_processing = False  # after it, a "queued" answer is the server flapping, not news
     last_key: tuple[str, float | None] | None = None
     transient = not_found = 0
-    delay = initial_delay
+    delay = schedule.first_delay(initial_delay)
     while True:
         if delay > 0:
             if deadline is not None and clock() + delay > deadline:
@@ -612,6 +618,7 @@ def wait_flow(
                     last_key = key
                     yield Update(status)
                 if status.status == "completed":
+                    timing.completed = clock()
                     if status.video_url is None:
                         raise ProtocolError(f"task {task_id} completed without a video URL")
                     return status
@@ -622,10 +629,16 @@ def wait_flow(
                         task_id=task_id,
                         body=status.to_wire(),
                     )
+            if status.status != "not_found":
+                timing.last_unfinished = clock()
             schedule.observe(status, clock(), _retry_after(resp, clock()) if resp is not None else None)
             delay = schedule.next_delay(clock())
         else:
             delay = min(policy.cap, backoff(transient, base=policy.floor))
+            if resp is not None and resp.status_code in (429, 503):  # overloaded: wait as long as it asks
+                asked = _retry_after(resp, clock())
+                if asked is not None:
+                    delay = max(delay, min(asked, policy.max_retry_after))
         if deadline is not None and clock() >= deadline:
             where = f"still {last_key[0]}" if last_key else "no status yet"
             raise ImagineTimeoutError(

@@ -173,6 +173,13 @@ class TaskRecord:
     result_json: str | None
     created_at: float
     updated_at: float
+    # What the poller learns from (migration 5): which API, model and duration, and the bracket of the
+    # end: last seen unfinished, first seen completed (the caller's clock, like created_at).
+    origin: str | None = None
+    model: str | None = None
+    duration: float | None = None
+    last_pending_at: float | None = None
+    completed_at: float | None = None
 
 
 class TaskFields(TypedDict, total=False):
@@ -187,6 +194,11 @@ class TaskFields(TypedDict, total=False):
     preview_url: str | None
     video_path: str | None
     result_json: str | None
+    origin: str | None
+    model: str | None
+    duration: float | None
+    last_pending_at: float | None  # kept once set: the bracket of the first completion seen
+    completed_at: float | None  # kept once set: when the task was first seen completed
 
 
 @dataclass(frozen=True)
@@ -283,7 +295,11 @@ _PAYMENT_COLUMNS = (  # same order as the PaymentRecord fields
     "created_at", "updated_at", "origin", "sandbox",
 )  # fmt: skip
 _TASK_FIELDS = tuple(TaskFields.__annotations__)
-_TASK_COLUMNS = ("task_id", *_TASK_FIELDS, "created_at", "updated_at")  # same order as TaskRecord
+_TASK_LEARNED = ("origin", "model", "duration", "last_pending_at", "completed_at")  # migration 5, at the end
+_TASK_COLUMNS = (  # same order as TaskRecord
+    "task_id", *(f for f in _TASK_FIELDS if f not in _TASK_LEARNED), "created_at", "updated_at", *_TASK_LEARNED,
+)
+_TASK_KEPT = ("last_pending_at", "completed_at")  # first value wins: when the task was first seen done
 _PAYMENTS_SELECT = f"SELECT {', '.join(_PAYMENT_COLUMNS)} FROM payments"
 _APPROVAL_COLUMNS = tuple(ApprovalRecord.__dataclass_fields__)
 _APPROVALS_SELECT = f"SELECT {', '.join(_APPROVAL_COLUMNS)} FROM approvals"
@@ -482,9 +498,23 @@ def _migration_origin_sandbox(tx: _Tx) -> None:
     tx.execute("CREATE INDEX IF NOT EXISTS payments_sandbox ON payments (sandbox)")
 
 
+def _migration_task_timing(tx: _Tx) -> None:
+    """Tasks record their API origin, model and duration, and when they were last seen unfinished and
+    first seen completed: the completion-time history the poller aims from (``history.py``)."""
+    for statement in (
+        "ALTER TABLE tasks ADD COLUMN origin TEXT",
+        "ALTER TABLE tasks ADD COLUMN model TEXT",
+        "ALTER TABLE tasks ADD COLUMN duration DOUBLE PRECISION",
+        "ALTER TABLE tasks ADD COLUMN last_pending_at DOUBLE PRECISION",
+        "ALTER TABLE tasks ADD COLUMN completed_at DOUBLE PRECISION",
+        "CREATE INDEX IF NOT EXISTS tasks_kind ON tasks (origin, model, duration, completed_at)",
+    ):
+        tx.execute(statement)
+
+
 # Append only: migration i takes the schema from version i to version i + 1. Never edit a shipped one.
 _MIGRATIONS: list[Callable[[_Tx], None]] = [_migration_1, _migration_2, _migration_approvals_audit,
-                                            _migration_origin_sandbox]
+                                            _migration_origin_sandbox, _migration_task_timing]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -615,6 +645,12 @@ class Ledger(ABC):
     @abstractmethod
     def tasks(self, *, pending_only: bool = False, limit: int | None = None) -> list[TaskRecord]:
         """Tasks, newest first; ``pending_only`` leaves out completed, failed and not_found ones."""
+
+    @abstractmethod
+    def completion_brackets(self, origin: str, model: str, duration: float, *,
+                            limit: int = 12) -> list[tuple[float, float]]:
+        """The most recent completed tasks of one kind, newest first: seconds from creation to the last
+        sighting unfinished (0 when none) and to the first sighting completed. Failures never count."""
 
     @abstractmethod
     def totals(self, caps: Caps, *, session_id: str | None = None, now: float | None = None,
@@ -948,7 +984,10 @@ class _SqlLedger(Ledger):
             given = {**given, "video_path": os.path.abspath(str(given["video_path"]))}
         columns = [c for c in _TASK_FIELDS if c in given]
         now = time.time()
-        updates = "".join(f"{c} = excluded.{c}, " for c in columns)
+        updates = "".join(
+            f"{c} = COALESCE(tasks.{c}, excluded.{c}), " if c in _TASK_KEPT else f"{c} = excluded.{c}, "
+            for c in columns
+        )
         with self._begin("write") as tx:
             tx.execute(
                 f"INSERT INTO tasks (task_id, {''.join(c + ', ' for c in columns)}created_at, updated_at) "
@@ -969,6 +1008,17 @@ class _SqlLedger(Ledger):
         with self._begin("read") as tx:
             rows = tx.execute(f"{_TASKS_SELECT}{where} ORDER BY created_at DESC, task_id DESC{_limit(limit)}")
         return [_task(row) for row in rows]
+
+    def completion_brackets(self, origin: str, model: str, duration: float, *,
+                            limit: int = 12) -> list[tuple[float, float]]:
+        with self._begin("read") as tx:
+            rows = tx.execute(
+                "SELECT last_pending_at, completed_at, created_at FROM tasks WHERE status = 'completed' "
+                "AND completed_at IS NOT NULL AND origin = ? AND model = ? AND duration = ? "
+                f"ORDER BY completed_at DESC{_limit(limit)}",
+                (origin, model, duration),
+            )
+        return [(max(0.0, (pending or created) - created), done - created) for pending, done, created in rows]
 
     # ---- budget
 

@@ -26,7 +26,7 @@ from .build import ReadOnlySigner as ReadOnlySigner
 from .build import claims_sandbox_server, load_signer, policy_from, sandbox_ledger_location
 from .build import keystore_path as keystore_path
 from .build import public_address as public_address
-from .client import Downloads, ImagineClient, Job, Quote, request_hash
+from .client import AsyncJob, Downloads, ImagineClient, Job, Quote, request_hash
 from .config import SANDBOX_NOTICE as SANDBOX_NOTICE  # re-exported: cli imports it from here
 from .config import Settings
 from .errors import (
@@ -37,9 +37,11 @@ from .errors import (
     PaymentStateUnknownError,
 )
 from .flows import PaymentInfo
+from .history import RenderHistory
 from .ledger import Ledger, PaymentRecord, PaymentState, TaskRecord, open_ledger
 from .models import CreateRequest, ImageFile, PaymentRequirements, TaskStatus
 from .money import format_usdc, usdc_fields
+from .origin import origin_of
 from .polling import PollPolicy
 from .wallet import Approver, Wallet, approval_context, collect_warnings
 from .x402 import PrivateKeySigner, Signer
@@ -107,6 +109,17 @@ class GenerationOutcome:
             "sandbox": self.sandbox,
             "warnings": list(self.warnings),
         }
+
+
+def _model_of(request: CreateRequest) -> str:
+    """The model a task was asked for, as the history keys it ('' : the server's default)."""
+    td = request.template_data
+    return (td.video_model if td is not None else None) or ""
+
+
+def _duration_of(request: CreateRequest) -> float:
+    td = request.template_data
+    return float(td.duration if td is not None else 8)
 
 
 @dataclass
@@ -392,6 +405,9 @@ class ImagineService:
                 request_hash=rhash,
                 prompt=request.prompt,
                 status="queued",
+                origin=origin_of(self.client.base_url),
+                model=_model_of(request),
+                duration=_duration_of(request),
             )
             return job, False
 
@@ -419,7 +435,9 @@ class ImagineService:
             job = self.client.resend(request, self.wallet.resume(record, _requirement(record)),
                                      image_file=image_file)
             self.ledger.upsert_task(job.task_id, payment_id=record.id, request_hash=record.request_hash,
-                                    prompt=request.prompt, status="queued")
+                                    prompt=request.prompt, status="queued",
+                                    origin=origin_of(self.client.base_url), model=_model_of(request),
+                                    duration=_duration_of(request))
             return job
         raise PaymentStateUnknownError(
             f"a payment for this exact request ({format_usdc(record.amount)}, payment {record.id}) is "
@@ -429,8 +447,25 @@ class ImagineService:
             nonce=record.nonce,
         )
 
+    def _learn(self, job: Job | AsyncJob) -> None:
+        """Hand the job how long recent jobs of its kind took here (from the ledger), if any did."""
+        record = self.ledger.get_task(job.task_id)
+        if record is None or record.origin is None or record.model is None or record.duration is None:
+            return
+        brackets = self.ledger.completion_brackets(record.origin, record.model, record.duration)
+        job.history = RenderHistory.of(brackets)
+        if job.created_at is None:
+            job.created_at = record.created_at
+
+    @staticmethod
+    def _timing(job: Job | AsyncJob) -> tuple[float | None, float | None]:
+        """When the job was first seen completed and last seen unfinished (the ledger keeps the first set)."""
+        return job.timing.completed, job.timing.last_unfinished if job.timing.completed is not None else None
+
     def _wait(self, job: Job, on_progress: Callable[[TaskStatus], None] | None,
               timeout: float | None, initial_delay: float | None = None) -> TaskStatus:
+        self._learn(job)
+
         def update(status: TaskStatus) -> None:
             self.ledger.upsert_task(job.task_id, status=status.status, progress=status.progress)
             if on_progress is not None:
@@ -442,7 +477,7 @@ class ImagineService:
         except ImagineError as exc:
             self._journal_failure(job.task_id, exc)
             raise
-        self._record(job.task_id, status)
+        self._record(job.task_id, status, self._timing(job))
         return status
 
     def _journal_failure(self, task_id: str, exc: ImagineError) -> None:
@@ -453,9 +488,12 @@ class ImagineService:
         elif isinstance(exc, TaskNotFoundError):
             self.ledger.upsert_task(task_id, status="not_found")
 
-    def _record(self, task_id: str, status: TaskStatus) -> None:
+    def _record(self, task_id: str, status: TaskStatus,
+                timing: tuple[float | None, float | None] = (None, None)) -> None:
         self.ledger.upsert_task(
             task_id,
+            completed_at=timing[0],
+            last_pending_at=timing[1],
             status=status.status,
             progress=status.progress,
             video_url=status.video_url,
@@ -541,6 +579,7 @@ class ImagineService:
         c = self.client
         async with AsyncImagineClient(c.base_url, timeout=c.timeout, poll=c.poll, clock=c.clock) as client:
             job = client.job(task_id)
+            await asyncio.to_thread(self._learn, job)
             try:
                 async for status in job.iter_updates(timeout=self.settings.wait_timeout if timeout is None else timeout,
                                                     initial_delay=0):
@@ -552,7 +591,7 @@ class ImagineService:
                 await asyncio.to_thread(self._journal_failure, task_id, exc)
                 raise
         assert job.last is not None
-        await asyncio.to_thread(self._record, task_id, job.last)
+        await asyncio.to_thread(self._record, task_id, job.last, self._timing(job))
         return job.last
 
     async def abudget(self) -> BudgetReport:
