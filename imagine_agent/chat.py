@@ -182,7 +182,8 @@ class ChatSession:
         decisions: list[dict[str, Any]] = []
         for action in request.get("action_requests", []):
             description = action.get("description") or f"Run {action.get('name')}?"
-            coin = bool(action.get("args", {}).get("auto_clank")) and self.context.policy == "ask"
+            wants = bool(action.get("args", {}).get("auto_clank"))
+            coin = self.service.decide_coin(wants, policy=self.context.policy, assume_approved=True).needs_person
             if coin and not self.interactive:
                 # Under 'ask' a person decides each coin; --yes approves prices, never a coin by itself.
                 decisions.append({"type": "reject", "message": "the operator's autoClank policy is 'ask' and no one "

@@ -237,15 +237,24 @@ def _settings(base_url: str | None = None, max_per_call: Decimal | None = None, 
     return settings
 
 
-def _approver(yes: bool) -> Callable[[Any], bool]:
-    def approve(request: Any) -> bool:
-        if yes:
+class _CliApprover:
+    """The wallet's approver at a terminal: ``--yes`` approves prices; else the person confirms (recorded as
+    ``cli --yes`` or ``cli``); with no terminal (or --json) the answer is no."""
+
+    def __init__(self, yes: bool) -> None:
+        self.yes = yes
+        self.surface = "cli --yes" if yes else "cli"
+
+    def __call__(self, request: Any) -> bool:
+        if self.yes:
             return True
         if _RUN.as_json or not sys.stdin.isatty():
             return False
-        return typer.confirm(f"Approve: {request}?", default=False, err=True)
+        return bool(typer.confirm(f"Approve: {request}?", default=False, err=True))
 
-    return approve
+
+def _approver(yes: bool) -> Callable[[Any], bool]:
+    return _CliApprover(yes)
 
 
 def _at_terminal() -> bool:
@@ -469,8 +478,8 @@ def generate(
     """Pay for a video, wait for it with a progress bar, and download it."""
     _begin(as_json)
     with _service(_settings(base_url, max_per_call), yes=yes) as service:
-        if auto_clank and service.settings.auto_clank == "ask":
-            _confirm_coin(service.wallet.address, as_json)
+        if service.decide_coin(auto_clank, asker="person").needs_person:
+            _confirm_coin(service.address, as_json)
         with _progress(not as_json and not no_wait) as on_progress:
             outcome = service.generate(
                 prompt, duration=duration, image=image, auto_clank=auto_clank, auto_enhance=auto_enhance,
