@@ -74,11 +74,11 @@ class Books:
     def receipts(self, limit: int | None = None) -> list[PaymentRecord]:
         return self.ledger.payments(limit=limit)
 
-    def freeze(self, reason: str = "") -> None:
-        self.operator.set_frozen(True, reason=reason)
+    def freeze(self, reason: str = "", *, source: str = "operator") -> None:
+        self.operator.set_frozen(True, reason=reason, source=source)  # audited by the ledger, naming the surface
 
-    def unfreeze(self) -> None:
-        self.operator.set_frozen(False)
+    def unfreeze(self, *, source: str = "operator") -> None:
+        self.operator.set_frozen(False, source=source)
 
     def reconcile(self, now: float | None = None) -> list[PaymentRecord]:
         # IMAGINE_RPC_URL is Base's chain: it says nothing about the sandbox's simulated settlements.

@@ -384,7 +384,7 @@ def _summary(outcome: Any, service: ImagineService) -> None:
         rows.append(("video url", outcome.status.video_url))
     from .results import coin_line, delivery_facts
 
-    facts = delivery_facts(outcome.status, outcome.payment.payer if outcome.payment else service.wallet.address)
+    facts = delivery_facts(outcome.status, outcome.payment.payer if outcome.payment else service.address)
     if facts.get("mediaUrl"):
         rows.append(("media page", facts["mediaUrl"]))
     if (coin := coin_line(facts)) is not None:
@@ -687,9 +687,9 @@ def budget(
         raise typer.BadParameter("--freeze and --unfreeze contradict each other: give one")
     with _books(_settings(), sandbox=sandbox, address=address) as books:
         if freeze:
-            books.freeze("frozen from the CLI")
+            books.freeze("frozen from the CLI", source="cli")
         if unfreeze:
-            books.unfreeze()
+            books.unfreeze(source="cli")
         report = books.budget()
         if as_json:
             _emit(report.to_json())

@@ -94,7 +94,7 @@ def person_needed(amount: int | None, threshold: int | None, *, coin: CoinDecisi
     return PersonDecision(tuple(reasons))
 
 
-def price_bound(*bounds: int | None) -> int | None:
-    """The most a payment may cost: the lowest price quoted or shown to whoever decided (None: none was)."""
-    known = [b for b in bounds if b is not None]
-    return min(known) if known else None
+def price_bound(shown: int | None, quoted: int | None) -> int | None:
+    """The most a payment may cost (rule 8's price binding): the price shown to whoever decided (a person's
+    approval, a caller's ``max_amount``), else the price quoted for the same request in this run; None: neither."""
+    return shown if shown is not None else quoted

@@ -1020,10 +1020,7 @@ class _SqlLedger(Ledger):
         description: str, requester: str, ttl: float, request_json: str | None = None,
         session_id: str | None = None, now: float | None = None,
     ) -> ApprovalRecord:
-        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= _MAX_INT64:
-            raise ValueError(f"an approval needs a positive int amount of atomic USDC units, got {amount!r}")
-        if not ttl > 0:
-            raise ValueError(f"an approval's time to live must be positive, got {ttl!r}")
+        _check_approval(amount, ttl)
         now = time.time() if now is None else now
         with self._begin("write") as tx:
             self._expire_approvals(tx, now)
@@ -1048,11 +1045,7 @@ class _SqlLedger(Ledger):
                 request_json=request_json, requester=requester[:100], session_id=session_id, payment_id=None,
                 decided_by=None, reason=None, created_at=now, expires_at=now + ttl, decided_at=None, surface="queue",
             )  # fmt: skip
-            tx.execute(
-                f"INSERT INTO approvals ({', '.join(_APPROVAL_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(_APPROVAL_COLUMNS))})",
-                tuple(getattr(record, c) if c != "state" else record.state.value for c in _APPROVAL_COLUMNS),
-            )
+            _insert_approval(tx, record)
             self._event(tx, "approval", "awaiting_approval",
                         f"{format_usdc(amount)} for {description or resource} queued for approval by {requester}",
                         amount=amount, network=network, pay_to=pay_to, request_hash=request_hash,
@@ -1091,10 +1084,7 @@ class _SqlLedger(Ledger):
         description: str, decided_by: str, surface: str, ttl: float, request_json: str | None = None,
         session_id: str | None = None, now: float | None = None,
     ) -> ApprovalRecord:
-        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= _MAX_INT64:
-            raise ValueError(f"an approval needs a positive int amount of atomic USDC units, got {amount!r}")
-        if not ttl > 0:
-            raise ValueError(f"an approval's time to live must be positive, got {ttl!r}")
+        _check_approval(amount, ttl)
         now = time.time() if now is None else now
         record = ApprovalRecord(
             id=uuid.uuid4().hex[:12], request_hash=request_hash, state=ApprovalState.APPROVED, amount=amount,
@@ -1104,11 +1094,7 @@ class _SqlLedger(Ledger):
             surface=surface[:100],
         )  # fmt: skip
         with self._begin("write") as tx:
-            tx.execute(
-                f"INSERT INTO approvals ({', '.join(_APPROVAL_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(_APPROVAL_COLUMNS))})",
-                tuple(getattr(record, c) if c != "state" else record.state.value for c in _APPROVAL_COLUMNS),
-            )
+            _insert_approval(tx, record)
             self._event(tx, "approval", "approved",
                         f"{format_usdc(amount)} for {description or resource} approved by {decided_by} ({surface})",
                         amount=amount, network=network, pay_to=pay_to, request_hash=request_hash,
@@ -1337,6 +1323,20 @@ def _crossings(amount: int, caps: Caps, usage: _Usage, session_id: str | None) -
                 found.append((f"{name}_{level}",
                               f"the {name} budget is past {level} %: {spent} of {format_usdc(cap)} used, {left} left"))
     return found
+
+
+def _check_approval(amount: int, ttl: float) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= _MAX_INT64:
+        raise ValueError(f"an approval needs a positive int amount of atomic USDC units, got {amount!r}")
+    if not ttl > 0:
+        raise ValueError(f"an approval's time to live must be positive, got {ttl!r}")
+
+
+def _insert_approval(tx: _Tx, record: ApprovalRecord) -> None:
+    tx.execute(
+        f"INSERT INTO approvals ({', '.join(_APPROVAL_COLUMNS)}) VALUES ({', '.join('?' * len(_APPROVAL_COLUMNS))})",
+        tuple(getattr(record, c) if c != "state" else record.state.value for c in _APPROVAL_COLUMNS),
+    )
 
 
 def _same_payee(approval: ApprovalRecord, pay_to: str, network: str) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from .client import Downloads, ImagineClient, Job, Quote, request_hash
 from .config import SANDBOX_NOTICE as SANDBOX_NOTICE  # re-exported: cli imports it from here
 from .config import Settings
-from .decisions import Asker, CoinDecision, PersonDecision, decide_coin, person_needed
+from .decisions import Asker, CoinDecision, PersonDecision, decide_coin, person_needed, price_bound
 from .errors import (
     ConfigurationError,
     ImagineError,
@@ -522,7 +522,7 @@ class ImagineService:
         rhash = request_hash(self.client.base_url, request, image_file)
         ask = self._coin_question(request)
         body = json.dumps(request.body(template_data_as_string=False))
-        bound = max_amount if max_amount is not None else self._quoted.get(rhash)
+        bound = price_bound(max_amount, self._quoted.get(rhash))
         with collect_warnings() as warnings, approval_context(body, require_reason=ask):
             job, attached = self._submit(request, image_file, rhash, attach, bound)
         outcome = GenerationOutcome(job.task_id, job.last, job.payment, request.prompt, attached=attached,

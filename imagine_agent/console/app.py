@@ -173,16 +173,12 @@ def create_app(ledger: Ledger, settings: Settings, *, token: str, csrf: str | No
 
     @app.post("/freeze")
     async def freeze() -> Response:
-        await run(ledger.set_frozen, True, reason="frozen from the console")
-        await run(ledger.record_event, "approval", "frozen", "the kill switch was turned on from the console",
-                  source="console")
+        await run(ledger.set_frozen, True, reason="frozen from the console", source="console")  # audited
         return RedirectResponse("/", status_code=303)
 
     @app.post("/unfreeze")
     async def unfreeze() -> Response:
-        await run(ledger.set_frozen, False)
-        await run(ledger.record_event, "approval", "unfrozen", "the kill switch was turned off from the console",
-                  source="console")
+        await run(ledger.set_frozen, False, source="console")  # audited by the ledger
         return RedirectResponse("/", status_code=303)
 
     @app.get("/audit", response_class=HTMLResponse)

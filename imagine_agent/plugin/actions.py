@@ -8,7 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..decisions import CoinDecision
+from ..config import Settings
+from ..decisions import CoinDecision, decide_coin
 from ..errors import AwaitingApprovalError, ImagineError
 from ..models import MAX_DURATION, MAX_PROMPT_CHARS, MIN_DURATION, TaskStatus
 from ..money import format_usdc, usdc_fields
@@ -126,11 +127,15 @@ def _wants_coin(options: Mapping[str, Any]) -> bool:
     return any(options.get(k) in (True, "true", "True") for k in ("autoClank", "auto_clank"))
 
 
-def _auto_clank(service: Any, options: Mapping[str, Any]) -> CoinDecision:
-    """The service's decision (rule 6) on the coin the request asks for: under ``ask`` a person must still
-    approve it before anything is paid (see ``_coin_approved``)."""
-    decision: CoinDecision = service.decide_coin(_wants_coin(options), assume_approved=True)
-    return decision
+def _coin(settings: Settings, options: Mapping[str, Any]) -> CoinDecision:
+    """The decision (rule 6, ``decisions.decide_coin``) on the coin the request asks for: under ``ask`` a person
+    must still approve it before anything is paid (see ``_coin_approved``)."""
+    return decide_coin(settings.auto_clank, _wants_coin(options), assume_approved=True)
+
+
+def _auto_clank(settings: Settings, options: Mapping[str, Any]) -> bool:
+    """Whether autoClank is sent for this request, as the operator's policy decides."""
+    return _coin(settings, options).send
 
 
 def _video_model(options: Mapping[str, Any]) -> str | None:
@@ -310,7 +315,7 @@ async def _generate(runtime: Any, message: Any, state: Any = None, options: Any 
             await _say(callback, _content(f"I can't buy that video: {refusal}", name))
             return _refused(name, refusal)
         prompt, duration = _prompt_of(text, opts), _duration_of(text, opts)
-        coin = _auto_clank(service, opts)
+        coin = _coin(service.settings, opts)
         clank = coin.send
         model = _video_model(opts)
         quote = await service.aquote(prompt, duration=duration, auto_clank=clank, video_model=model)
@@ -358,7 +363,7 @@ async def _quote(runtime: Any, message: Any, state: Any = None, options: Any = N
         service = _require_service(runtime).service
         opts, text = _chosen(options, responses, name, "GENERATE_VIDEO"), _text(message)
         prompt, duration = _prompt_of(text, opts), _duration_of(text, opts)
-        result = await service.aquote(prompt, duration=duration, auto_clank=_auto_clank(service, opts).send,
+        result = await service.aquote(prompt, duration=duration, auto_clank=_auto_clank(service.settings, opts),
                                       video_model=_video_model(opts))
         price = _usdc(result.quote.amount)
         verdict = ("within my budget" if result.allowed else f"but I can't pay it: {result.refusal}")
