@@ -208,6 +208,8 @@ class ChatSession:
                 decisions.append({"type": "edit", "edited_action": {"name": action["name"], "args": args}})
             else:
                 decisions.append({"type": "reject", "message": "the user declined the payment"})
+            if decisions[-1]["type"] == "reject":  # every decision is audited; a yes is recorded when it pays
+                self.service.audit_decision(False, str(description)[:200], "chat (langchain hitl)")
         return decisions
 
     def show(self, turn: Turn) -> None:

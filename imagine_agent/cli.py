@@ -479,7 +479,14 @@ def generate(
     _begin(as_json)
     with _service(_settings(base_url, max_per_call), yes=yes) as service:
         if service.decide_coin(auto_clank, asker="person").needs_person:
-            _confirm_coin(service.address, as_json)
+            from .errors import ApprovalDeniedError
+
+            try:
+                _confirm_coin(service.address, as_json)
+            except ApprovalDeniedError:
+                service.audit_decision(False, f"a coin for the video {prompt[:80]!r}", "cli")
+                raise
+            service.audit_decision(True, f"a coin for the video {prompt[:80]!r}", "cli")
         with _progress(not as_json and not no_wait) as on_progress:
             outcome = service.generate(
                 prompt, duration=duration, image=image, auto_clank=auto_clank, auto_enhance=auto_enhance,

@@ -421,12 +421,18 @@ class ImagineService:
         ask = ApprovalRequest(req.amount, req.pay_to, req.network, req.resource, description, asset=req.asset,
                               reasons=reasons)
         yes = bool(approver(ask))
-        surface = str(getattr(approver, "surface", None) or "callback")
-        self.ledger.record_event("approval", "approved" if yes else "approval_denied",
-                                 f"{description}: {'approved' if yes else 'not approved'} by {surface}",
-                                 amount=req.amount, network=req.network, pay_to=req.pay_to,
-                                 session_id=self.wallet.session_id, source=surface[:100])
+        self.audit_decision(yes, description, str(getattr(approver, "surface", None) or "callback"), quote=quote)
         return yes
+
+    def audit_decision(self, approved: bool, what: str, surface: str, *, quote: Quote | None = None) -> None:
+        """Write a person's answer given outside a payment (a coin confirmed at a terminal, a HITL rejection) to
+        the audit, naming the surface; a payment's own approvals are recorded by the wallet."""
+        req = quote.requirement if quote is not None else None
+        self.ledger.record_event(
+            "approval", "approved" if approved else "approval_denied",
+            f"{what}: {'approved' if approved else 'not approved'} by {surface}", source=surface[:100],
+            amount=req.amount if req else None, network=req.network if req else None,
+            pay_to=req.pay_to if req else None, session_id=self.wallet.session_id)
 
     def approval(self, approval_id: str) -> Any:
         """The approvals-queue entry with this id, or None."""

@@ -371,9 +371,8 @@ class Wallet:
         # What a person approved does not cover this payment (another price, payee, network or request):
         # it needs a new approval, from the wallet's approver (an interactive prompt or the queue).
         if self.approver is None or not self.approver(ask):
-            surface = getattr(self.approver, "surface", None)
-            if surface is not None and not getattr(self.approver, "records_itself", False):
-                self._audit_denial(ask, str(surface))
+            if self.approver is not None and not getattr(self.approver, "records_itself", False):
+                self._audit_denial(ask, str(getattr(self.approver, "surface", None) or "callback"))
             raise ApprovalDeniedError(f"{' and '.join(reasons)}, and it was not approved. Nothing was signed.")
         if getattr(self.approver, "records_itself", False):
             return granted()  # the queue was approved: that approval is used up by this payment
