@@ -662,6 +662,10 @@ class Ledger(ABC):
         entry bound to this request, price ceiling, payee and network, for one payment to consume."""
 
     @abstractmethod
+    def expire_approval(self, approval_id: str, *, reason: str) -> None:
+        """Retire an approved entry no payment used (its payment was refused before reserving): never used later."""
+
+    @abstractmethod
     def get_approval(self, approval_id: str) -> ApprovalRecord:
         """The entry with this id; ``KeyError`` if there is none."""
 
@@ -1100,6 +1104,11 @@ class _SqlLedger(Ledger):
                         amount=amount, network=network, pay_to=pay_to, request_hash=request_hash,
                         approval_id=record.id, session_id=session_id, source=decided_by[:100], now=now)
         return record
+
+    def expire_approval(self, approval_id: str, *, reason: str) -> None:
+        with self._begin("write") as tx:
+            tx.execute("UPDATE approvals SET state = 'expired', reason = ? WHERE id = ? AND state = 'approved'",
+                       (reason[:500], approval_id))
 
     def get_approval(self, approval_id: str) -> ApprovalRecord:
         with self._begin("read") as tx:

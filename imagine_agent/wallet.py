@@ -255,6 +255,8 @@ class Wallet:
     sandbox_only: bool = False
     # Optional pre-flight (an RPC is configured): (network, address) -> the address's USDC on that chain.
     balance_of: Callable[[str, str], int] | None = None
+    # Approvals this wallet just recorded for a person's yes (consumed by the reservation that follows, or retired).
+    _recorded: set[str] = field(default_factory=set, repr=False)
 
     @property
     def address(self) -> str:
@@ -305,7 +307,11 @@ class Wallet:
                                    origin=origin_of(resource_url), sandbox=sandbox)
         except PaymentError as exc:
             self._audit(exc, requirement, request_hash)
+            if approval_id is not None and approval_id in self._recorded:  # a person's yes for this call only
+                self.ledger.expire_approval(approval_id, reason=f"not used: {exc.code}")
             raise
+        finally:
+            self._recorded.discard(approval_id or "")
         self._warn(record.id)
         try:
             payment = sign_payment(requirement, self.signer, now=int(self.clock()))
@@ -387,6 +393,7 @@ class Wallet:
             surface=surface, ttl=_RECORDED_APPROVAL_TTL, request_json=ask.request_json, session_id=self.session_id,
             now=self.clock(),
         )
+        self._recorded.add(entry.id)
         return entry.id
 
     def _audit_denial(self, ask: ApprovalRequest, surface: str) -> None:

@@ -16,7 +16,7 @@ from imagine_agent.approvals import QueueApprover
 from imagine_agent.client import AsyncImagineClient, ImagineClient
 from imagine_agent.config import Settings
 from imagine_agent.errors import ApprovalDeniedError, AwaitingApprovalError
-from imagine_agent.ledger import ApprovalState, Ledger, PaymentState, open_ledger
+from imagine_agent.ledger import ApprovalState, Ledger, open_ledger
 from imagine_agent.mcp_server import create_server
 from imagine_agent.models import CreateRequest
 from imagine_agent.polling import PollPolicy
@@ -260,10 +260,21 @@ def test_the_kill_switch_is_audited_from_every_surface(tmp_path: Path) -> None:
     assert flips == [("frozen", "cli"), ("unfrozen", "cli"), ("frozen", "mcp"), ("unfrozen", "mcp")]
 
 
-def test_a_refused_payment_leaves_nothing_signed_and_its_approval_unused(make_wallet, signer, ledger) -> None:
-    """Money safety: a recorded approval is consumed only by the reservation it was given for."""
-    wallet = make_wallet(approval_threshold=0, daily=500_000, approver=lambda request: True)
-    with pytest.raises(Exception):  # noqa: B017 - the daily cap refuses before anyone is asked
-        wallet.authorize(parse_payment_required(SPEC_402), resource_url=URL, request_hash="h")
-    assert signer.signed == 0 and ledger.approvals() == []
-    assert all(p.state is not PaymentState.RESERVED for p in ledger.payments())
+def test_a_persons_yes_whose_payment_is_refused_is_never_used_later(make_wallet, signer, ledger: Ledger) -> None:
+    """Money safety: a yes recorded for one call is retired when that call's reservation is refused (here: the
+    same request is already in flight), so no later call pays on it without asking."""
+    from imagine_agent.errors import PaymentInFlightError
+
+    answers: list[bool] = []
+
+    def prompt(request: Any) -> bool:
+        answers.append(True)
+        return True
+
+    wallet = make_wallet(approval_threshold=0, approver=prompt)
+    required = parse_payment_required(SPEC_402)
+    wallet.authorize(required, resource_url=URL, request_hash="h")
+    with pytest.raises(PaymentInFlightError):
+        wallet.authorize(required, resource_url=URL, request_hash="h")
+    states = sorted(a.state.value for a in ledger.approvals())
+    assert states == ["expired", "used"] and signer.signed == 1 and len(answers) == 2
