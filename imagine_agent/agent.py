@@ -95,9 +95,9 @@ def system_prompt(context: ImagineContext | None = None, settings: Settings | No
     """The system prompt for this context: the policy, threshold and sandbox note filled in."""
     settings = context.service.settings if context is not None else (settings or Settings())
     policy = context.policy if context is not None else settings.auto_clank
-    threshold = context.service.wallet.policy.approval_threshold if context is not None else (
+    threshold = context.service.approval_threshold if context is not None else (
         settings.atomic("approval_threshold"))
-    address = context.service.wallet.address if context is not None else "the paying wallet"
+    address = context.service.address if context is not None else "the paying wallet"
     sandbox = context is not None and context.service.is_sandbox
     return render_prompt(
         "system",

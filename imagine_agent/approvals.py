@@ -30,6 +30,8 @@ class QueueApprover:
     requester: str
     ttl: float = DEFAULT_APPROVAL_TTL
     session_id: str | None = None
+    surface: str = "queue"
+    records_itself: bool = True  # its answers are ledger records already (the wallet records other approvers')
 
     def __call__(self, request: ApprovalRequest) -> bool:
         if not request.request_hash:
@@ -68,5 +70,5 @@ def approval_json(entry: ApprovalRecord) -> dict[str, object]:
         "payTo": entry.pay_to, "description": entry.description, "requester": entry.requester,
         "requestHash": entry.request_hash, "paymentId": entry.payment_id, "decidedBy": entry.decided_by,
         "reason": entry.reason, "createdAt": iso(entry.created_at), "expiresAt": iso(entry.expires_at),
-        "decidedAt": iso(entry.decided_at),
+        "decidedAt": iso(entry.decided_at), "surface": entry.surface,
     }

@@ -346,18 +346,11 @@ class Books:
     def is_frozen(self) -> bool:
         return self.operator.is_frozen()
 
-    def freeze(self, reason: str = "", *, source: str | None = None) -> None:
-        """The kill switch lives in the real books and stops both (``source``: audited as from there)."""
-        self.operator.set_frozen(True, reason=reason)
-        if source is not None:
-            self.operator.record_event("approval", "frozen", f"the kill switch was turned on from the {source}",
-                                       source=source)
+    def freeze(self, reason: str = "", *, source: str = "operator") -> None:
+        self.operator.set_frozen(True, reason=reason, source=source)  # audited by the ledger, naming the surface
 
-    def unfreeze(self, *, source: str | None = None) -> None:
-        self.operator.set_frozen(False)
-        if source is not None:
-            self.operator.record_event("approval", "unfrozen", f"the kill switch was turned off from the {source}",
-                                       source=source)
+    def unfreeze(self, *, source: str = "operator") -> None:
+        self.operator.set_frozen(False, source=source)
 
     # --------------------------------------------------------------------------------------- reconcile
     def unsettled(self) -> list[PaymentRecord]:

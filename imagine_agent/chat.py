@@ -206,7 +206,8 @@ class ChatSession:
         decisions: list[dict[str, Any]] = []
         for action in request.get("action_requests", []):
             description = action.get("description") or f"Run {action.get('name')}?"
-            coin = bool(action.get("args", {}).get("auto_clank")) and self.context.policy == "ask"
+            wants = bool(action.get("args", {}).get("auto_clank"))
+            coin = self.service.decide_coin(wants, policy=self.context.policy, assume_approved=True).needs_person
             if coin and not self.interactive:
                 # Under 'ask' a person decides each coin; --yes approves prices, never a coin by itself.
                 decisions.append({"type": "reject", "message": "the operator's autoClank policy is 'ask' and no one "
@@ -231,6 +232,8 @@ class ChatSession:
                 decisions.append({"type": "edit", "edited_action": {"name": action["name"], "args": args}})
             else:
                 decisions.append({"type": "reject", "message": "the user declined the payment"})
+            if decisions[-1]["type"] == "reject":  # every decision is audited; a yes is recorded when it pays
+                self.service.audit_decision(False, str(description)[:200], "chat (langchain hitl)")
         return decisions
 
     def show(self, turn: Turn) -> None:

@@ -319,15 +319,24 @@ def _settings(base_url: str | None = None, max_per_call: Decimal | None = None, 
     return settings
 
 
-def _approver(yes: bool) -> Callable[[Any], bool]:
-    def approve(request: Any) -> bool:
-        if yes:
+class _CliApprover:
+    """The wallet's approver at a terminal: ``--yes`` approves prices; else the person confirms (recorded as
+    ``cli --yes`` or ``cli``); with no terminal (or --json) the answer is no."""
+
+    def __init__(self, yes: bool) -> None:
+        self.yes = yes
+        self.surface = "cli --yes" if yes else "cli"
+
+    def __call__(self, request: Any) -> bool:
+        if self.yes:
             return True
         if _RUN.as_json or not sys.stdin.isatty():
             return False
-        return typer.confirm(f"Approve: {request}?", default=False, err=True)
+        return bool(typer.confirm(f"Approve: {request}?", default=False, err=True))
 
-    return approve
+
+def _approver(yes: bool) -> Callable[[Any], bool]:
+    return _CliApprover(yes)
 
 
 def _at_terminal() -> bool:
@@ -464,7 +473,7 @@ def _summary(outcome: Any, service: ImagineService) -> None:
         rows.append(("video url", outcome.status.video_url))
     from .results import coin_line, delivery_facts
 
-    facts = delivery_facts(outcome.status, outcome.payment.payer if outcome.payment else service.wallet.address)
+    facts = delivery_facts(outcome.status, outcome.payment.payer if outcome.payment else service.address)
     if facts.get("mediaUrl"):
         rows.append(("media page", facts["mediaUrl"]))
     if (coin := coin_line(facts)) is not None:
@@ -551,8 +560,15 @@ def generate(
     _begin(as_json)
     _RUN.base_url_flag = base_url
     with _service(_settings(base_url, max_per_call), yes=yes) as service:
-        if auto_clank and service.settings.auto_clank == "ask":
-            _confirm_coin(service.wallet.address, as_json)
+        if service.decide_coin(auto_clank, asker="person").needs_person:
+            from .errors import ApprovalDeniedError
+
+            try:
+                _confirm_coin(service.address, as_json)
+            except ApprovalDeniedError:
+                service.audit_decision(False, f"a coin for the video {prompt[:80]!r}", "cli")
+                raise
+            service.audit_decision(True, f"a coin for the video {prompt[:80]!r}", "cli")
         with _progress(not as_json and not no_wait) as on_progress:
             outcome = service.generate(
                 prompt, duration=duration, image=image, auto_clank=auto_clank, auto_enhance=auto_enhance,
@@ -761,9 +777,9 @@ def budget(
         raise typer.BadParameter("--freeze and --unfreeze contradict each other: give one")
     with _books(_settings(base_url, as_json=as_json), sandbox=_which(sandbox, real), address=address) as books:
         if freeze:
-            books.freeze("frozen from the CLI")
+            books.freeze("frozen from the CLI", source="cli")
         if unfreeze:
-            books.unfreeze()
+            books.unfreeze(source="cli")
         report = books.budget()
         if as_json:
             _emit(report.to_json())

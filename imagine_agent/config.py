@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     auto_clank: AutoClankPolicy = "never"
     mcp_wait_seconds: float = Field(45.0, gt=0, le=3600, description="longest an MCP tool call waits for a render")
     mcp_token: SecretStr | None = Field(None, description="bearer token of the streamable-http MCP transport")
+    mcp_approvals: Literal["elicit", "queue"] = Field(
+        "elicit", description="elicit: a person answers over MCP elicitation (recorded with the client's name); "
+        "queue: every MCP approval waits in the operator's approvals queue, whatever the client answers")
     model: str | None = Field(None, description="LangChain chat model for the agent (e.g. gpt-4o-mini)")
     sandbox_speed: float = 30.0
 

@@ -250,6 +250,8 @@ class ApprovalRecord:
     created_at: float
     expires_at: float
     decided_at: float | None
+    # The surface through which a person decided: "cli", "langchain", "plugin", "mcp", "console", "queue"...
+    surface: str | None = None
 
 
 @dataclass(frozen=True)
@@ -512,9 +514,15 @@ def _migration_task_timing(tx: _Tx) -> None:
         tx.execute(statement)
 
 
+def _migration_approval_surface(tx: _Tx) -> None:
+    """Every approval names the surface a person decided through (rule 5); older rows keep NULL."""
+    tx.execute("ALTER TABLE approvals ADD COLUMN surface TEXT")
+
+
 # Append only: migration i takes the schema from version i to version i + 1. Never edit a shipped one.
 _MIGRATIONS: list[Callable[[_Tx], None]] = [_migration_1, _migration_2, _migration_approvals_audit,
-                                            _migration_origin_sandbox, _migration_task_timing]
+                                            _migration_origin_sandbox, _migration_task_timing,
+                                            _migration_approval_surface]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -658,8 +666,11 @@ class Ledger(ABC):
         """The real windows, or with ``sandbox`` the sandbox ones; ``frozen`` is the one kill switch."""
 
     @abstractmethod
-    def set_frozen(self, frozen: bool, *, reason: str = "") -> None:
-        """The kill switch: while frozen, no process sharing this ledger can reserve."""
+    def set_frozen(self, frozen: bool, *, reason: str = "", source: str = "operator") -> None:
+        """The kill switch: while frozen, no process sharing this ledger can reserve.
+
+        Every flip is written to the audit in the same transaction, naming ``source`` (the surface).
+        """
 
     @abstractmethod
     def is_frozen(self) -> bool: ...
@@ -682,6 +693,19 @@ class Ledger(ABC):
     def decide_approval(self, approval_id: str, *, approve: bool, decided_by: str, ttl: float,
                         reason: str = "", now: float | None = None) -> ApprovalRecord:
         """Approve (valid ``ttl`` seconds from now) or deny an entry still awaiting; ``ValueError`` otherwise."""
+
+    @abstractmethod
+    def record_approval(
+        self, *, request_hash: str, amount: int, asset: str, network: str, pay_to: str, resource: str,
+        description: str, decided_by: str, surface: str, ttl: float, request_json: str | None = None,
+        session_id: str | None = None, now: float | None = None,
+    ) -> ApprovalRecord:
+        """Record a person's yes given outside the queue (a prompt, HITL, a callback, elicitation): an approved
+        entry bound to this request, price ceiling, payee and network, for one payment to consume."""
+
+    @abstractmethod
+    def expire_approval(self, approval_id: str, *, reason: str) -> None:
+        """Retire an approved entry no payment used (its payment was refused before reserving): never used later."""
 
     @abstractmethod
     def get_approval(self, approval_id: str) -> ApprovalRecord:
@@ -1043,12 +1067,16 @@ class _SqlLedger(Ledger):
             frozen=frozen,
         )
 
-    def set_frozen(self, frozen: bool, *, reason: str = "") -> None:
+    def set_frozen(self, frozen: bool, *, reason: str = "", source: str = "operator") -> None:
         with self._begin("write") as tx:
             tx.execute(
                 "UPDATE settings SET frozen = ?, frozen_reason = ?, updated_at = ? WHERE id = 1",
                 (int(frozen), reason if frozen else "", time.time()),
             )
+            verb = "on" if frozen else "off"
+            self._event(tx, "approval", "frozen" if frozen else "unfrozen",
+                        f"the kill switch was turned {verb} by {source}" + (f": {reason}" if reason else ""),
+                        source=source[:100])
 
     def is_frozen(self) -> bool:
         with self._begin("read") as tx:
@@ -1061,10 +1089,7 @@ class _SqlLedger(Ledger):
         description: str, requester: str, ttl: float, request_json: str | None = None,
         session_id: str | None = None, now: float | None = None,
     ) -> ApprovalRecord:
-        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= _MAX_INT64:
-            raise ValueError(f"an approval needs a positive int amount of atomic USDC units, got {amount!r}")
-        if not ttl > 0:
-            raise ValueError(f"an approval's time to live must be positive, got {ttl!r}")
+        _check_approval(amount, ttl)
         now = time.time() if now is None else now
         with self._begin("write") as tx:
             self._expire_approvals(tx, now)
@@ -1075,22 +1100,21 @@ class _SqlLedger(Ledger):
             )
             if rows:
                 found = _approval(rows[0])
-                if found.state is ApprovalState.DENIED or found.amount >= amount:
+                same_payee = _same_payee(found, pay_to, network)
+                if found.state is ApprovalState.DENIED or (found.amount >= amount and same_payee):
                     return found
-                # The price went up: the old answer does not cover it, so the operator is asked again.
-                tx.execute("UPDATE approvals SET state = 'expired', reason = ? WHERE id = ?",
-                           (f"superseded: the price rose to {amount}", found.id))
+                # The price went up, or the payee or network changed: the old answer does not cover it, so the
+                # operator is asked again (issue 22 d).
+                why = (f"superseded: the price rose to {amount}" if same_payee
+                       else f"superseded: the server now asks for {pay_to} on {network}")
+                tx.execute("UPDATE approvals SET state = 'expired', reason = ? WHERE id = ?", (why[:500], found.id))
             record = ApprovalRecord(
                 id=uuid.uuid4().hex[:12], request_hash=request_hash, state=ApprovalState.AWAITING, amount=amount,
                 asset=asset, network=network, pay_to=pay_to, resource=resource, description=description[:500],
                 request_json=request_json, requester=requester[:100], session_id=session_id, payment_id=None,
-                decided_by=None, reason=None, created_at=now, expires_at=now + ttl, decided_at=None,
+                decided_by=None, reason=None, created_at=now, expires_at=now + ttl, decided_at=None, surface="queue",
             )  # fmt: skip
-            tx.execute(
-                f"INSERT INTO approvals ({', '.join(_APPROVAL_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(_APPROVAL_COLUMNS))})",
-                tuple(getattr(record, c) if c != "state" else record.state.value for c in _APPROVAL_COLUMNS),
-            )
+            _insert_approval(tx, record)
             self._event(tx, "approval", "awaiting_approval",
                         f"{format_usdc(amount)} for {description or resource} queued for approval by {requester}",
                         amount=amount, network=network, pay_to=pay_to, request_hash=request_hash,
@@ -1112,9 +1136,9 @@ class _SqlLedger(Ledger):
             state = ApprovalState.APPROVED if approve else ApprovalState.DENIED
             expires = now + ttl if approve else current.expires_at
             tx.execute(
-                "UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?, reason = ?, expires_at = ? "
-                "WHERE id = ?",
-                (state.value, decided_by[:100], now, reason[:500] or None, expires, approval_id),
+                "UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?, reason = ?, expires_at = ?, "
+                "surface = ? WHERE id = ?",
+                (state.value, decided_by[:100], now, reason[:500] or None, expires, decided_by[:100], approval_id),
             )
             verb = "approved" if approve else "denied"
             self._event(tx, "approval", "approved" if approve else "approval_denied",
@@ -1123,6 +1147,33 @@ class _SqlLedger(Ledger):
                         amount=current.amount, network=current.network, pay_to=current.pay_to,
                         request_hash=current.request_hash, approval_id=approval_id, source=decided_by, now=now)
             return self._get_approval(tx, approval_id)
+
+    def record_approval(
+        self, *, request_hash: str, amount: int, asset: str, network: str, pay_to: str, resource: str,
+        description: str, decided_by: str, surface: str, ttl: float, request_json: str | None = None,
+        session_id: str | None = None, now: float | None = None,
+    ) -> ApprovalRecord:
+        _check_approval(amount, ttl)
+        now = time.time() if now is None else now
+        record = ApprovalRecord(
+            id=uuid.uuid4().hex[:12], request_hash=request_hash, state=ApprovalState.APPROVED, amount=amount,
+            asset=asset, network=network, pay_to=pay_to, resource=resource, description=description[:500],
+            request_json=request_json, requester=surface[:100], session_id=session_id, payment_id=None,
+            decided_by=decided_by[:100], reason=None, created_at=now, expires_at=now + ttl, decided_at=now,
+            surface=surface[:100],
+        )  # fmt: skip
+        with self._begin("write") as tx:
+            _insert_approval(tx, record)
+            self._event(tx, "approval", "approved",
+                        f"{format_usdc(amount)} for {description or resource} approved by {decided_by} ({surface})",
+                        amount=amount, network=network, pay_to=pay_to, request_hash=request_hash,
+                        approval_id=record.id, session_id=session_id, source=decided_by[:100], now=now)
+        return record
+
+    def expire_approval(self, approval_id: str, *, reason: str) -> None:
+        with self._begin("write") as tx:
+            tx.execute("UPDATE approvals SET state = 'expired', reason = ? WHERE id = ? AND state = 'approved'",
+                       (reason[:500], approval_id))
 
     def get_approval(self, approval_id: str) -> ApprovalRecord:
         with self._begin("read") as tx:
@@ -1229,6 +1280,10 @@ class _SqlLedger(Ledger):
             return ApprovalDeniedError(
                 f"approval {approval_id} covers another request or a lower price "
                 f"({format_usdc(approval.amount)}). Nothing was signed.")
+        if not _same_payee(approval, record.pay_to, record.network):
+            return ApprovalDeniedError(
+                f"approval {approval_id} was for {approval.pay_to} on {approval.network}, and the server now asks "
+                f"for {record.pay_to} on {record.network}: a new approval is needed. Nothing was signed.")
         tx.execute("UPDATE approvals SET state = 'used', payment_id = ? WHERE id = ?", (record.id, approval_id))
         return None
 
@@ -1351,6 +1406,25 @@ def _crossings(amount: int, caps: Caps, usage: _Usage, session_id: str | None) -
                 found.append((f"{name}_{level}",
                               f"the {name} budget is past {level} %: {spent} of {format_usdc(cap)} used, {left} left"))
     return found
+
+
+def _check_approval(amount: int, ttl: float) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= _MAX_INT64:
+        raise ValueError(f"an approval needs a positive int amount of atomic USDC units, got {amount!r}")
+    if not ttl > 0:
+        raise ValueError(f"an approval's time to live must be positive, got {ttl!r}")
+
+
+def _insert_approval(tx: _Tx, record: ApprovalRecord) -> None:
+    tx.execute(
+        f"INSERT INTO approvals ({', '.join(_APPROVAL_COLUMNS)}) VALUES ({', '.join('?' * len(_APPROVAL_COLUMNS))})",
+        tuple(getattr(record, c) if c != "state" else record.state.value for c in _APPROVAL_COLUMNS),
+    )
+
+
+def _same_payee(approval: ApprovalRecord, pay_to: str, network: str) -> bool:
+    """Whether an approval was given for this payee on this network (an approval binds both: issue 22 d)."""
+    return approval.pay_to.lower() == pay_to.lower() and approval.network == network
 
 
 def _approval(row: Sequence[Any]) -> ApprovalRecord:

@@ -24,9 +24,9 @@ the call to the operator's approvals queue: it answers ``awaiting_approval`` wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import datetime as dt
-import functools
 import inspect
 import json
 import re
@@ -45,17 +45,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import __version__
 from .config import SANDBOX_NOTICE, Settings
+from .decisions import decide_coin
 from .errors import AwaitingApprovalError, ImagineError, ImagineTimeoutError, exit_code_for
 from .limits import MAX_DURATION, MAX_PROMPT_CHARS, MIN_DURATION
 from .logs import quiet_library_logs
 from .money import format_usdc, usdc_fields
 
 if TYPE_CHECKING:  # the service, its client, wallet, ledger and the sandbox load on the first tool call
-    from .approvals import QueueApprover
-    from .ledger import PaymentRecord
+    from .client import Quote
     from .models import TaskStatus
     from .service import ImagineService
-    from .wallet import ApprovalRequest
 
 __all__ = ["create_server", "main", "serve"]
 
@@ -158,38 +157,32 @@ class _CoinDecision(BaseModel):
     deploy_coin: bool = Field(description="Also deploy a coin for it (the paying wallet becomes its creator)")
 
 
-_APPROVED: contextvars.ContextVar[int | None] = contextvars.ContextVar("imagine_mcp_approved_amount", default=None)
-"""The amount a person approved for the tool call running in this context (worker threads inherit it)."""
+def _queue_approvals(service: ImagineService) -> None:
+    """No human behind MCP but an elicited one: what no person approved in this call goes to the operator's queue.
+
+    The wallet keeps its one approver; a person's yes over elicitation reaches it as a value
+    (``ImagineService.approved_by_person``), recorded in the ledger with the client's name.
+    """
+    service.queue_approvals("mcp")
 
 
-@functools.cache
-def _mcp_approver_type() -> type[QueueApprover]:
-    """``_McpApprover``, built on first use so that ``tools/list`` never loads the ledger and the wallet."""
-    from .approvals import QueueApprover
-
-    class _McpApprover(QueueApprover):
-        """The wallet's approver while the MCP server runs: yes up to what a person approved over elicitation
-        for this call (never a higher price than the one shown); with no such person, the operator's queue."""
-
-        def __call__(self, request: ApprovalRequest) -> bool:
-            approved = _APPROVED.get()
-            if approved is not None:
-                return request.amount <= approved
-            return super().__call__(request)
-
-    return _McpApprover
+def _client_name(ctx: Context) -> str:
+    """Who answered an elicitation: ``mcp:`` and the name the client gave in ``clientInfo`` (shown, never trusted)."""
+    try:
+        params = ctx.session.client_params
+        info = params.client_info if params is not None else None
+        name = f"{info.name} {info.version}".strip() if info is not None else ""
+    except Exception:  # an anonymous stateless request: no clientInfo
+        name = ""
+    name = re.sub(r"[^\w .:/@+-]", "?", name)[:80]
+    return f"mcp:{name or 'unnamed client'}"
 
 
-def _install_mcp_approver(service: ImagineService) -> None:
-    """No human behind MCP but the elicited one: the wallet asks through ``_McpApprover``."""
-    approver_type = _mcp_approver_type()
-    if not isinstance(service.wallet.approver, approver_type):
-        service.wallet.approver = approver_type(service.ledger, "mcp", service.settings.approval_ttl,
-                                                session_id=service.wallet.session_id)
-
-
-def _can_elicit(ctx: Context) -> bool:
-    """Whether the client declared form elicitation (a bare ``elicitation: {}`` counts, as the SDK counts it)."""
+def _can_elicit(ctx: Context, settings: Settings | None = None) -> bool:
+    """Whether a person may be asked over elicitation: the client declared form elicitation (a bare
+    ``elicitation: {}`` counts, as the SDK counts it) and the operator did not send MCP approvals to the queue."""
+    if settings is not None and settings.mcp_approvals == "queue":
+        return False
     capabilities = ctx.client_capabilities
     elicitation = capabilities.elicitation if capabilities is not None else None
     return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
@@ -204,6 +197,7 @@ class _Plan:
     ask: HumanAsk | None = None  # a person must approve this
     refusal: str | None = None
     refusal_code: str | None = None
+    quote: Quote | None = None  # what the person is shown: price ceiling, payee, network
 
     def question(self) -> Elicit[Any]:
         assert self.ask is not None
@@ -244,7 +238,7 @@ def _approved_plan(plan: _Plan | None, answer: ElicitationResult[Any], can_ask: 
         raise ToolError(f"ApprovalDeniedError: the person asked did not approve {plan.ask.describe()}. Nothing was "
                         "signed or paid.")
     coin = data.deploy_coin if isinstance(data, _CoinDecision) else plan.coin
-    return _Plan(plan.amount, coin, plan.ask), True
+    return _Plan(plan.amount, coin, plan.ask, quote=plan.quote), True
 
 
 def _awaiting(exc: AwaitingApprovalError) -> dict[str, Any]:
@@ -260,17 +254,13 @@ _APPROVAL_ID = re.compile(r"^[0-9a-f]{12}$")  # the queue's ids; task ids are lo
 
 
 def _is_approval(service: ImagineService, approval_id: str) -> bool:
-    try:
-        service.ledger.get_approval(approval_id)
-    except KeyError:
-        return False
-    return True
+    return service.approval(approval_id) is not None
 
 
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def _receipt(record: PaymentRecord) -> dict[str, Any]:
+def _receipt(record: Any) -> dict[str, Any]:
     """A payment as shown to clients: never the signed header (a bearer instrument)."""
     return {
         "id": record.id, "state": record.state.value, **usdc_fields(record.amount), "asset": record.asset,
@@ -326,19 +316,13 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
     """
     settings = service.settings
     limit = settings.mcp_wait_seconds if wait_seconds is None else wait_seconds
-    if not isinstance(service, LazyService):  # a lazy service installs it when it is created
-        _install_mcp_approver(service)
+    if not isinstance(service, LazyService):  # a lazy service does it when it is created
+        _queue_approvals(service)
 
     def coin_of(requested: bool) -> tuple[bool, bool]:
         """(send the coin, a person must approve it): the operator's policy decides, never the flag alone."""
-        policy = settings.auto_clank
-        if policy == "always":
-            return True, False
-        if policy == "agent":
-            return requested, False
-        if policy == "ask":
-            return requested, requested
-        return False, False
+        coin = decide_coin(settings.auto_clank, requested, assume_approved=True)
+        return coin.send, coin.needs_person
 
     async def bounded_wait(ctx: Context, task_id: str, started: float, download: bool) -> dict[str, Any]:
         """Wait for the task until this call's time is up; then the result, or ``still_running``."""
@@ -357,7 +341,7 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
             raise ToolError(f"{type(exc).__name__} (code {exc.code}): {exc}") from None
         from .results import delivery_facts
 
-        facts = delivery_facts(status, service.wallet.address)
+        facts = delivery_facts(status, service.address)
         result: dict[str, Any] = {"taskId": task_id, **status.to_wire(), **facts}
         if download and status.status == "completed":
             try:
@@ -376,9 +360,8 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
         result = await _call(lambda: service.aquote(
             prompt, duration=duration, image=_remote_image(image), auto_enhance=auto_enhance, auto_clank=coin,
             video_model=video_model or None))
-        threshold = service.wallet.policy.approval_threshold
-        over = threshold is not None and result.quote.amount > threshold
-        return {**result.to_json(), "autoClank": coin, "needsHumanApproval": over or needs_person,
+        person = service.person_needed(result.quote.amount)
+        return {**result.to_json(), "autoClank": coin, "needsHumanApproval": person.needed or needs_person,
                 "sandbox": service.is_sandbox}
 
     async def approval(prompt: str, duration: float, image: str, auto_enhance: bool, auto_clank: bool,
@@ -391,14 +374,13 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
         quote = await _call(lambda: service.aquote(prompt, duration=duration, image=_remote_image(image),
                                                    auto_enhance=auto_enhance, auto_clank=coin,
                                                    video_model=video_model or None))
-        threshold = service.wallet.policy.approval_threshold
-        over = threshold is not None and quote.quote.amount > threshold
+        over = service.person_needed(quote.quote.amount).needed
         ask = HumanAsk("generate_video", prompt, quote.quote.amount, over, needs_person) if over or needs_person \
             else None
         plan = _Plan(quote.quote.amount, coin, ask, None if quote.allowed else quote.refusal,
-                     None if quote.allowed else quote.refusal_code)
+                     None if quote.allowed else quote.refusal_code, quote=quote.quote)
         _PLAN.set(plan)
-        return plan.question() if plan.refusal is None and ask is not None and _can_elicit(ctx) else plan
+        return plan.question() if plan.refusal is None and ask is not None and _can_elicit(ctx, settings) else plan
 
     async def generate_video(prompt: Prompt, ctx: Context,
                              answer: ElicitationResult[Any],
@@ -409,17 +391,19 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
                                  "payment with the task id."))] = True,
                              video_model: VideoModel = "") -> dict[str, Any]:
         started = time.monotonic()
-        plan, person = _approved_plan(_PLAN.get(), answer, _can_elicit(ctx))
-        # A person approved this price (and coin) over elicitation: never more than it is signed for this call.
-        token = _APPROVED.set(plan.amount if person else None)
+        plan, person = _approved_plan(_PLAN.get(), answer, _can_elicit(ctx, settings))
+        # A person approved this price (and coin), payee and network over elicitation: the wallet pays no more,
+        # and records the approval in the ledger with the client's name.
+        approved = service.approved_by_person(plan.quote, surface="mcp", approved_by=_client_name(ctx)) \
+            if person and plan.quote is not None else contextlib.nullcontext()
         try:
-            outcome = await _call(lambda: service.agenerate(prompt, duration=duration, image=_remote_image(image),
-                                                            auto_enhance=auto_enhance, auto_clank=plan.coin,
-                                                            wait=False, video_model=video_model or None))
+            with approved:
+                outcome = await _call(lambda: service.agenerate(
+                    prompt, duration=duration, image=_remote_image(image), auto_enhance=auto_enhance,
+                    auto_clank=plan.coin, wait=False, video_model=video_model or None,
+                    max_amount=plan.amount if person else None))
         except AwaitingApprovalError as exc:
             return _awaiting(exc)
-        finally:
-            _APPROVED.reset(token)
         body = outcome.to_json()
         if wait:
             body.update(await bounded_wait(ctx, outcome.task_id, started, download=True))
@@ -434,7 +418,7 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
         from .results import delivery_facts
 
         status = await _call(lambda: service.astatus(task_id))
-        return {"taskId": task_id, **status.to_wire(), **delivery_facts(status, service.wallet.address)}
+        return {"taskId": task_id, **status.to_wire(), **delivery_facts(status, service.address)}
 
     async def wait_for_video(task_id: TaskId, ctx: Context, download: Annotated[bool, Field(
             strict=True, description="Download the video (and preview) when it is done.")] = True) -> dict[str, Any]:
@@ -567,7 +551,7 @@ class LazyService:
 
             service = ImagineService.create(self.settings)
             service.output_dir = service.settings.data_dir / "videos"
-            _install_mcp_approver(service)
+            _queue_approvals(service)
             self._service = service
         return self._service
 

@@ -29,6 +29,7 @@ from .build import public_address as public_address
 from .client import AsyncJob, Downloads, ImagineClient, Job, Quote, request_hash
 from .config import SANDBOX_NOTICE as SANDBOX_NOTICE  # re-exported: cli imports it from here
 from .config import Settings
+from .decisions import Asker, CoinDecision, PersonDecision, decide_coin, person_needed, price_bound
 from .errors import (
     ImagineError,
     InvalidRequestError,
@@ -43,7 +44,7 @@ from .models import CreateRequest, ImageFile, PaymentRequirements, TaskStatus
 from .money import format_usdc, usdc_fields
 from .origin import origin_of
 from .polling import PollPolicy
-from .wallet import Approver, Wallet, approval_context, collect_warnings
+from .wallet import Approver, PersonApproval, Wallet, approval_context, collect_warnings, person_approved
 from .x402 import PrivateKeySigner, Signer
 
 __all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "ReadOnlySigner", "check_output_dir",
@@ -252,6 +253,89 @@ class ImagineService:
     def ledger(self) -> Ledger:
         return self.wallet.ledger
 
+    # ---------------------------------------------------------------------------------------- decisions
+    # Surfaces ask these (never ``wallet.policy`` or ``settings.auto_clank``) and render the answer.
+    @property
+    def address(self) -> str:
+        """The paying wallet's address (public)."""
+        return self.wallet.address
+
+    @property
+    def approval_threshold(self) -> int | None:
+        """Atomic USDC over which a payment waits for a person (None: never)."""
+        return self.wallet.policy.approval_threshold
+
+    @property
+    def coin_policy(self) -> str:
+        """The operator's autoClank policy."""
+        return self.settings.auto_clank
+
+    def decide_coin(self, requested: bool, *, asker: Asker = "agent", person_approved: bool = False,
+                    assume_approved: bool = False, policy: str | None = None) -> CoinDecision:
+        """Rule 6 for one request (``policy``: an operator-side override for this run, else the configured one)."""
+        return decide_coin(policy or self.settings.auto_clank, requested, asker=asker,
+                           person_approved=person_approved, assume_approved=assume_approved)
+
+    def person_needed(self, amount: int | None, coin: CoinDecision | None = None) -> PersonDecision:
+        """Rule 5 for one quoted price (and coin decision): must a person approve it?"""
+        return person_needed(amount, self.approval_threshold, coin=coin, payer=self.wallet.address)
+
+    def approved_by_person(self, quote: Quote, *, surface: str, approved_by: str = "") -> Any:
+        """Context manager: a person approved paying ``quote`` (its price as the ceiling, its payee and network)
+        through ``surface``; the wallet records it in the ledger when the payment made inside uses it."""
+        req = quote.requirement
+        return person_approved(PersonApproval(req.amount, surface, approved_by or surface, pay_to=req.pay_to,
+                                              network=req.network))
+
+    @property
+    def approver(self) -> Approver | None:
+        """The wallet's one approver (an interactive person, a callback, or the operator's queue)."""
+        return self.wallet.approver
+
+    @property
+    def approvals_queued(self) -> bool:
+        """Whether the operator's approvals queue decides what needs a person (no one to ask here)."""
+        return bool(getattr(self.wallet.approver, "records_itself", False))
+
+    def ask_approver(self, quote: Quote, *, reasons: tuple[str, ...], description: str) -> bool:
+        """Ask the wallet's interactive approver about ``quote`` before paying (a coin under ``ask``); its answer
+        is written to the audit naming the surface. False when there is no one to ask."""
+        from .wallet import ApprovalRequest
+
+        approver = self.wallet.approver
+        if approver is None or self.approvals_queued:
+            return False
+        req = quote.requirement
+        ask = ApprovalRequest(req.amount, req.pay_to, req.network, req.resource, description, asset=req.asset,
+                              reasons=reasons)
+        yes = bool(approver(ask))
+        self.audit_decision(yes, description, str(getattr(approver, "surface", None) or "callback"), quote=quote)
+        return yes
+
+    def audit_decision(self, approved: bool, what: str, surface: str, *, quote: Quote | None = None) -> None:
+        """Write a person's answer given outside a payment (a coin confirmed at a terminal, a HITL rejection) to
+        the audit, naming the surface; a payment's own approvals are recorded by the wallet."""
+        req = quote.requirement if quote is not None else None
+        self.ledger.record_event(
+            "approval", "approved" if approved else "approval_denied",
+            f"{what}: {'approved' if approved else 'not approved'} by {surface}", source=surface[:100],
+            amount=req.amount if req else None, network=req.network if req else None,
+            pay_to=req.pay_to if req else None, session_id=self.wallet.session_id)
+
+    def approval(self, approval_id: str) -> Any:
+        """The approvals-queue entry with this id, or None."""
+        try:
+            return self.ledger.get_approval(approval_id)
+        except KeyError:
+            return None
+
+    def task_record(self, task_id: str) -> TaskRecord | None:
+        """What the ledger knows of a task (its payment, its download), or None."""
+        return self.ledger.get_task(task_id)
+
+    def payment_record(self, payment_id: str) -> PaymentRecord:
+        return self.ledger.get(payment_id)
+
     # ---------------------------------------------------------------------------------------- requests
     def build_request(
         self,
@@ -333,7 +417,7 @@ class ImagineService:
         rhash = request_hash(self.client.base_url, request, image_file)
         ask = self._coin_question(request)
         body = json.dumps(request.body(template_data_as_string=False))
-        bound = max_amount if max_amount is not None else self._quoted.get(rhash)
+        bound = price_bound(max_amount, self._quoted.get(rhash))
         with collect_warnings() as warnings, approval_context(body, require_reason=ask):
             job, attached = self._submit(request, image_file, rhash, attach, bound)
         outcome = GenerationOutcome(job.task_id, job.last, job.payment, request.prompt, attached=attached,
@@ -364,21 +448,40 @@ class ImagineService:
             raise ApprovalDeniedError(f"the operator denied approval {entry.id}; a denial is final. Nothing was paid.")
         if entry.request_json is None:
             raise InvalidRequestError(f"approval {entry.id} kept no request to resume: ask for the same video again")
-        body = json.loads(entry.request_json)
-        template = body.get("templateData") or {}
-        return self.generate(body["prompt"], duration=template.get("duration"), image=template.get("image"),
-                             auto_clank=template.get("autoClank"), auto_enhance=template.get("autoEnhance"),
-                             remix=template.get("soraVideoId"), **kwargs)
+        prompt, options = self.approved_request(entry)
+        # The approved price is the ceiling; the wallet pays only with this approval's payee and network.
+        return self.generate(prompt, max_amount=entry.amount, **options, **kwargs)
+
+    def approved_request(self, entry: Any) -> tuple[str, dict[str, Any]]:
+        """The exact request an approval was given for (every templateData field), as ``generate`` arguments.
+
+        Raises when the rebuilt request is not the approved one (its hash differs): that needs a new approval.
+        """
+        from .errors import InvalidRequestError
+
+        try:
+            request = CreateRequest.model_validate(json.loads(entry.request_json))
+        except ValueError:
+            raise InvalidRequestError(f"approval {entry.id} kept a request that no longer reads: ask again") from None
+        td = request.template_data
+        options: dict[str, Any] = {} if td is None else {
+            "duration": td.duration, "image": td.image, "auto_clank": td.auto_clank,
+            "auto_enhance": td.auto_enhance, "remix": td.sora_video_id, "video_model": td.video_model}
+        rebuilt, image_file = self.build_request(request.prompt, **options)
+        if request_hash(self.client.base_url, rebuilt, image_file) != entry.request_hash:
+            raise InvalidRequestError(
+                f"approval {entry.id} was given for another request (or another API) than the one rebuilt from it; "
+                "nothing was paid. Ask for the video again: it needs a new approval.")
+        return request.prompt, options
 
     def _coin_question(self, request: CreateRequest) -> str | None:
         """A coin under autoClank=ask on a surface with no human (the queue approver): the operator decides."""
-        from .approvals import QueueApprover
-
         coin = request.template_data is not None and request.template_data.auto_clank is True
-        if not (coin and self.settings.auto_clank == "ask" and isinstance(self.wallet.approver, QueueApprover)):
-            return None
-        return (f"it deploys a coin (autoClank) whose creator is the paying wallet {self.wallet.address}; "
-                "the operator's policy is 'ask'")
+        if not getattr(self.wallet.approver, "records_itself", False):
+            return None  # an interactive surface asked its person before paying
+        decision = self.decide_coin(coin, person_approved=False, assume_approved=True)
+        return person_needed(None, None, coin=decision, payer=self.wallet.address).reasons[0] \
+            if decision.needs_person else None
 
     def _submit(self, request: CreateRequest, image_file: ImageFile | None, rhash: str,
                 attach: bool, max_amount: int | None = None) -> tuple[Job, bool]:
@@ -545,12 +648,15 @@ class ImagineService:
     def pending(self) -> list[TaskRecord]:
         return self.books.pending()
 
-    def freeze(self, reason: str = "") -> None:
-        """The kill switch of the operator's ledger, which also stops sandbox payments of this data dir."""
-        self.books.freeze(reason)
+    def freeze(self, reason: str = "", *, source: str = "service") -> None:
+        """The kill switch of the operator's ledger, which also stops sandbox payments of this data dir.
 
-    def unfreeze(self) -> None:
-        self.books.unfreeze()
+        Audited (by the ledger, in the same transaction) with ``source``, the surface that flipped it.
+        """
+        self.books.freeze(reason, source=source)
+
+    def unfreeze(self, *, source: str = "service") -> None:
+        self.books.unfreeze(source=source)
 
     def reconcile(self, now: float | None = None) -> list[PaymentRecord]:
         """Settle what can be proven, and nothing else (see ``books.reconcile_ledger``)."""

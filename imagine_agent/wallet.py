@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .config import IMAGINE_PAY_TO
+from .decisions import person_needed
 from .errors import (
     ApprovalDeniedError,
     AwaitingApprovalError,
@@ -36,8 +37,8 @@ if TYPE_CHECKING:
     from .ledger import AuditEvent, BudgetTotals, Caps, Ledger, PaymentRecord
     from .models import PaymentPayload, PaymentRequired, PaymentRequirements, SettlementResponse
 
-__all__ = ["ApprovalRequest", "Approver", "Authorization", "PaymentPolicy", "Wallet", "approval_context",
-           "collect_warnings"]
+__all__ = ["ApprovalRequest", "Approver", "Authorization", "PaymentPolicy", "PersonApproval", "Wallet",
+           "approval_context", "collect_warnings", "person_approved"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,44 @@ class _ApprovalContext:
 
 
 _APPROVAL_CONTEXT: ContextVar[_ApprovalContext | None] = ContextVar("imagine_agent_approval_context", default=None)
+
+
+@dataclass(frozen=True)
+class PersonApproval:
+    """A person approved the payment of the call running in this context, as a value (not a callback).
+
+    Set by whichever surface asked the human (LangChain HITL, MCP elicitation), the way pydantic-ai carries
+    ``RunContext.tool_call_approved``; the wallet's one approval step reads it. It covers one payment of at most
+    ``amount`` atomic USDC; when ``pay_to`` / ``network`` / ``request_hash`` are set (what the person was shown),
+    only that payee, network and exact request. The wallet records it in the ledger, naming ``approved_by``
+    on ``surface``, before the payment consumes it.
+    """
+
+    amount: int
+    surface: str
+    approved_by: str = ""
+    pay_to: str | None = None
+    network: str | None = None
+    request_hash: str | None = None
+
+    def covers(self, requirement: PaymentRequirements, request_hash: str) -> bool:
+        return (requirement.amount <= self.amount
+                and (self.pay_to is None or self.pay_to.lower() == requirement.pay_to.lower())
+                and (self.network is None or self.network == requirement.network)
+                and (self.request_hash is None or self.request_hash == request_hash))
+
+
+_PERSON: ContextVar[PersonApproval | None] = ContextVar("imagine_agent_person_approval", default=None)
+
+
+@contextmanager
+def person_approved(approval: PersonApproval | None) -> Iterator[None]:
+    """Mark the payment made inside as approved by a person (context-local: other calls never see it)."""
+    token = _PERSON.set(approval)
+    try:
+        yield
+    finally:
+        _PERSON.reset(token)
 _WARNINGS: ContextVar[list[str] | None] = ContextVar("imagine_agent_budget_warnings", default=None)
 
 
@@ -93,6 +132,10 @@ def collect_warnings() -> Iterator[list[str]]:
 
 
 Approver = Callable[[ApprovalRequest], bool]
+"""The wallet's one approver. An optional ``surface`` attribute names who answers (recorded with each decision);
+``records_itself`` marks the queue, whose decisions are already ledger records."""
+
+_RECORDED_APPROVAL_TTL = 600.0  # a person's yes is consumed by the payment that asked for it, right away
 
 
 def _same_resource(offered: str, requested: str) -> bool:
@@ -218,6 +261,8 @@ class Wallet:
     # reservation that would otherwise be refused, so a payment the chain shows dead frees its amount.
     chain_decides: bool = False
     reconcile: Callable[[], object] | None = None
+    # Approvals this wallet just recorded for a person's yes (consumed by the reservation that follows, or retired).
+    _recorded: set[str] = field(default_factory=set, repr=False)
 
     @property
     def address(self) -> str:
@@ -268,7 +313,11 @@ class Wallet:
                                    origin=origin_of(resource_url), sandbox=sandbox)
         except PaymentError as exc:
             self._audit(exc, requirement, request_hash)
+            if approval_id is not None and approval_id in self._recorded:  # a person's yes for this call only
+                self.ledger.expire_approval(approval_id, reason=f"not used: {exc.code}")
             raise
+        finally:
+            self._recorded.discard(approval_id or "")
         self._warn(record.id)
         try:
             payment = sign_payment(requirement, self.signer, now=int(self.clock()))
@@ -302,11 +351,7 @@ class Wallet:
         from .ledger import ApprovalState
 
         context = _APPROVAL_CONTEXT.get()
-        threshold = self.policy.approval_threshold
-        reasons = []
-        if threshold is not None and requirement.amount > threshold:
-            price, limit = format_usdc(requirement.amount), format_usdc(threshold)
-            reasons.append(f"{price} is over the approval threshold of {limit}")
+        reasons = list(person_needed(requirement.amount, self.policy.approval_threshold).reasons)
         if context is not None and context.reason:
             reasons.append(context.reason)
         if not reasons:
@@ -326,7 +371,8 @@ class Wallet:
                     f"the operator denied this request (approval {found.id}"
                     f"{': ' + found.reason if found.reason else ''}); a denial is final. Nothing was signed."
                 )
-            if found is not None and found.state is ApprovalState.APPROVED and requirement.amount <= found.amount:
+            if (found is not None and found.state is ApprovalState.APPROVED and requirement.amount <= found.amount
+                    and found.pay_to.lower() == requirement.pay_to.lower() and found.network == requirement.network):
                 return found.id
             return None
 
@@ -335,9 +381,40 @@ class Wallet:
         ask = ApprovalRequest(requirement.amount, requirement.pay_to, requirement.network, requirement.resource,
                               description, request_hash=request_hash, asset=requirement.asset,
                               request_json=context.request_json if context else None, reasons=tuple(reasons))
+        person = _PERSON.get()
+        if person is not None and person.covers(requirement, request_hash):
+            return self._record(ask, person.approved_by or person.surface, person.surface)
+        # What a person approved does not cover this payment (another price, payee, network or request):
+        # it needs a new approval, from the wallet's approver (an interactive prompt or the queue).
         if self.approver is None or not self.approver(ask):
+            if self.approver is not None and not getattr(self.approver, "records_itself", False):
+                self._audit_denial(ask, str(getattr(self.approver, "surface", None) or "callback"))
             raise ApprovalDeniedError(f"{' and '.join(reasons)}, and it was not approved. Nothing was signed.")
-        return granted()  # the queue may have just been approved: then that approval is used up by this payment
+        if getattr(self.approver, "records_itself", False):
+            return granted()  # the queue was approved: that approval is used up by this payment
+        surface = str(getattr(self.approver, "surface", None) or "callback")
+        return self._record(ask, surface, surface)
+
+    def _record(self, ask: ApprovalRequest, decided_by: str, surface: str) -> str:
+        """Write a person's yes to the ledger (bound to the request, ceiling, payee, network); its id."""
+        entry = self.ledger.record_approval(
+            request_hash=ask.request_hash, amount=ask.amount, asset=ask.asset, network=ask.network,
+            pay_to=ask.pay_to, resource=ask.resource, description=ask.description, decided_by=decided_by,
+            surface=surface, ttl=_RECORDED_APPROVAL_TTL, request_json=ask.request_json, session_id=self.session_id,
+            now=self.clock(),
+        )
+        self._recorded.add(entry.id)
+        return entry.id
+
+    def _audit_denial(self, ask: ApprovalRequest, surface: str) -> None:
+        try:
+            self.ledger.record_event(
+                "approval", "approval_denied", f"{format_usdc(ask.amount)} for {ask.description or ask.resource} "
+                f"not approved by {surface}", amount=ask.amount, network=ask.network, pay_to=ask.pay_to,
+                request_hash=ask.request_hash, session_id=self.session_id, source=surface[:100], now=self.clock(),
+            )
+        except Exception:  # the denial is what the caller must see
+            log.warning("could not write a denial to the audit", exc_info=True)
 
     def _reserve(self, requirement: PaymentRequirements, request_hash: str, approval_id: str | None, *,
                  exclusive: bool, origin: str = "", sandbox: bool = False) -> PaymentRecord:

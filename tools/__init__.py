@@ -7,13 +7,12 @@ They find the service in ``ToolRuntime.context`` (an ``ImagineContext``), never 
 from __future__ import annotations
 
 from .approval import (
-    ApprovalBridge,
     ApprovalGate,
     GateDecision,
     HumanApproval,
-    bridge_wallet,
     current_approval,
     human_approved,
+    person_approval,
 )
 from .context import ImagineContext, resolve_context
 from .schemas import BudgetArgs, Plan, TaskArgs, VideoRequestArgs, WaitArgs, plan_request
@@ -33,7 +32,6 @@ from .video import (
 __all__ = [
     "PROGRESS_EVENT",
     "TOOL_NAMES",
-    "ApprovalBridge",
     "ApprovalGate",
     "BudgetArgs",
     "BudgetStatusTool",
@@ -49,11 +47,11 @@ __all__ = [
     "VideoStatusTool",
     "WaitArgs",
     "WaitForVideoTool",
-    "bridge_wallet",
     "current_approval",
     "human_approved",
     "imagine_tools",
     "parse_tool_result",
+    "person_approval",
     "plan_request",
     "resolve_context",
 ]

@@ -1,12 +1,12 @@
 """Human approval of payments: which ``generate_video`` calls need a person, and passing their "yes" on.
 
-``ApprovalGate`` decides, for a ``generate_video`` call, whether a human must approve it: when its
-quoted price is over the wallet's approval threshold, or when it would deploy a coin under the
-``ask`` policy. The agent's ``HumanInTheLoopMiddleware`` pauses on exactly those calls (``when=``),
-and the agent marks an approved call with ``human_approved`` while it runs. ``ApprovalBridge``,
-installed as the wallet's approver, lets a payment through when a human approved that call at that
-price or more; anything else still goes to the wallet's own approver. A model cannot set the mark:
-it lives in a context variable, not in any argument.
+``ApprovalGate`` asks the service's decisions, for a ``generate_video`` call, whether a human must approve
+it (a quoted price over the approval threshold, a coin under ``ask``). The agent's
+``HumanInTheLoopMiddleware`` pauses on exactly those calls (``when=``), and the agent marks an approved
+call with ``human_approved`` while it runs. The tool hands that mark to the wallet as a value
+(``person_approval``: the price shown as the ceiling, the quote's payee and network); the wallet records it
+in the ledger and pays no more. A model cannot set the mark: it lives in a context variable, not in any
+argument.
 """
 
 from __future__ import annotations
@@ -28,18 +28,20 @@ from .context import ImagineContext, resolve_context
 from .schemas import Plan, VideoRequestArgs, plan_request
 
 if TYPE_CHECKING:
-    from imagine_agent.wallet import ApprovalRequest, Approver, Wallet
+    from imagine_agent.client import Quote
+    from imagine_agent.service import ImagineService
 
-__all__ = ["ApprovalBridge", "ApprovalGate", "GateDecision", "HumanApproval", "bridge_wallet", "current_approval",
-           "human_approved"]
+__all__ = ["ApprovalGate", "GateDecision", "HumanApproval", "current_approval", "human_approved", "person_approval"]
 
 
 @dataclass(frozen=True)
 class HumanApproval:
-    """A person approved this tool call, having been shown ``amount`` (atomic USDC; None: no price shown)."""
+    """A person approved this tool call, having been shown ``amount`` (atomic USDC; None: no price shown)
+    of ``quote`` (its payee and network)."""
 
     amount: int | None
     reasons: tuple[str, ...] = ()
+    quote: Quote | None = None
 
 
 _APPROVAL: ContextVar[HumanApproval | None] = ContextVar("imagine_agent_human_approval", default=None)
@@ -60,27 +62,15 @@ def human_approved(approval: HumanApproval) -> Iterator[None]:
         _APPROVAL.reset(token)
 
 
-class ApprovalBridge:
-    """A wallet approver: yes when a human approved this call at this price or more, else the fallback's answer."""
-
-    def __init__(self, fallback: Approver | None) -> None:
-        self.fallback = fallback
-
-    def __call__(self, request: ApprovalRequest) -> bool:
-        approval = _APPROVAL.get()
-        if approval is not None and approval.amount is not None and request.amount <= approval.amount:
-            return True
-        return self.fallback(request) if self.fallback is not None else False
-
-
-_bridge_lock = threading.Lock()
-
-
-def bridge_wallet(wallet: Wallet) -> None:
-    """Install ``ApprovalBridge`` as the wallet's approver, keeping the old one as its fallback (idempotent)."""
-    with _bridge_lock:
-        if not isinstance(wallet.approver, ApprovalBridge):
-            wallet.approver = ApprovalBridge(wallet.approver)
+@contextmanager
+def person_approval(service: ImagineService) -> Iterator[None]:
+    """The human approval of this call, if any, handed to the wallet as a value (recorded as ``langchain``)."""
+    approval = _APPROVAL.get()
+    if approval is None or approval.amount is None or approval.quote is None:
+        yield  # no price was shown to a person: the wallet's own approver decides
+        return
+    with service.approved_by_person(approval.quote, surface="langchain", approved_by="langchain-hitl"):
+        yield
 
 
 @dataclass(frozen=True)
@@ -88,13 +78,14 @@ class GateDecision:
     reasons: tuple[str, ...]
     amount: int | None
     coin: bool = False
+    quote: Quote | None = None
 
     @property
     def needed(self) -> bool:
         return bool(self.reasons)
 
     def approval(self) -> HumanApproval:
-        return HumanApproval(self.amount, self.reasons)
+        return HumanApproval(self.amount, self.reasons, self.quote)
 
 
 class ApprovalGate:
@@ -107,7 +98,7 @@ class ApprovalGate:
 
     def __init__(self, default: ImagineContext | None = None) -> None:
         self.default = default
-        self._quotes: dict[tuple[str, str, str], tuple[int, bool]] = {}
+        self._quotes: dict[tuple[str, str, str], tuple[Quote, bool]] = {}
         self._decisions: dict[str, tuple[str, GateDecision]] = {}  # call id -> (its arguments, decision)
         self._lock = threading.Lock()
 
@@ -118,23 +109,21 @@ class ApprovalGate:
             plan = plan_request(parsed, ctx, human=None, assume_approved=True)
         except (ImagineError, ValidationError):
             return GateDecision((), None)  # the tool itself reports what is wrong; nothing is paid
-        reasons: list[str] = []
-        if ctx.policy == "ask" and plan.auto_clank:
-            reasons.append(f"it deploys a coin (autoClank), and the paying wallet {ctx.service.wallet.address} "
-                           "becomes its creator; the operator's policy is 'ask'")
-        threshold = ctx.service.wallet.policy.approval_threshold
-        amount = None
-        if threshold is not None:
-            amount, allowed = self._price(ctx, plan)
+        service = ctx.service
+        coin = service.decide_coin(plan.auto_clank, policy=ctx.policy, assume_approved=True)
+        quote = None
+        if service.approval_threshold is not None:
+            quote, allowed = self._price(ctx, plan)
             # Over a cap, the wallet refuses with nothing signed: there is nothing for a human to approve.
-            if amount is not None and allowed and amount > threshold:
-                reasons.append(f"its price {format_usdc(amount)} is over the approval threshold of "
-                               f"{format_usdc(threshold)}")
-        return GateDecision(tuple(reasons), amount, plan.auto_clank)
+            if quote is not None and not allowed:
+                quote = None
+        amount = quote.amount if quote is not None else None
+        person = service.person_needed(amount, coin)
+        return GateDecision(person.reasons, amount, plan.auto_clank, quote)
 
-    def _price(self, ctx: ImagineContext, plan: Plan) -> tuple[int | None, bool]:
-        """The quoted price of this exact request, and whether the budget allows it."""
-        cache_key = (ctx.service.client.base_url, ctx.service.wallet.address, plan.key())
+    def _price(self, ctx: ImagineContext, plan: Plan) -> tuple[Quote | None, bool]:
+        """The quote of this exact request (price, payee, network), and whether the budget allows it."""
+        cache_key = (ctx.service.client.base_url, ctx.service.address, plan.key())
         with self._lock:
             if cache_key in self._quotes:
                 return self._quotes[cache_key]
@@ -143,8 +132,8 @@ class ApprovalGate:
         except ImagineError:
             return None, False
         with self._lock:
-            self._quotes[cache_key] = (quote.quote.amount, quote.allowed)
-        return quote.quote.amount, quote.allowed
+            self._quotes[cache_key] = (quote.quote, quote.allowed)
+        return quote.quote, quote.allowed
 
     # ---- the HumanInTheLoopMiddleware hooks
     def when(self, request: Any) -> bool:

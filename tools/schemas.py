@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 from langchain_core.tools import InjectedToolArg
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from imagine_agent.errors import ConfigurationError, InvalidRequestError
+from imagine_agent.decisions import decide_coin
+from imagine_agent.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from .approval import HumanApproval
@@ -151,28 +152,7 @@ def plan_request(
     duration: int | float | None = args.duration
     if duration is not None and float(duration).is_integer():
         duration = int(duration)
-    policy = context.policy
-    note = None
-    refusal = None
-    if policy == "never":
-        coin = False
-        if args.auto_clank:
-            note = "not sent: the operator's autoClank policy is 'never'"
-    elif policy == "always":
-        coin = True
-        if not args.auto_clank:
-            note = "sent: the operator's autoClank policy is 'always'"
-    elif policy == "agent":
-        coin = args.auto_clank
-    elif policy == "ask":
-        coin = args.auto_clank and (assume_approved or human is not None)
-        if args.auto_clank and not coin:
-            refusal = ("autoClank under the operator's 'ask' policy needs a human's approval, and none was given "
-                       "for this call. Nothing was paid. Call again with auto_clank=false to make the video "
-                       "without a coin, or tell the user a person must approve the coin.")
-        elif coin:
-            note = "sent: approved by a human under the operator's 'ask' policy"
-    else:
-        raise ConfigurationError(f"unknown autoClank policy {policy!r}: set never, ask, agent or always")
-    return Plan(args.prompt, duration, image, args.remix_of, coin, args.auto_enhance, note, refusal,
+    coin = decide_coin(context.policy, args.auto_clank, person_approved=human is not None,
+                       assume_approved=assume_approved)
+    return Plan(args.prompt, duration, image, args.remix_of, coin.send, args.auto_enhance, coin.note, coin.refusal,
                 video_model=args.video_model)

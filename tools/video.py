@@ -27,7 +27,7 @@ from imagine_agent.errors import (
 )
 from imagine_agent.money import usdc_fields
 
-from .approval import bridge_wallet, current_approval
+from .approval import current_approval, person_approval
 from .context import ImagineContext, resolve_context
 from .schemas import BudgetArgs, Plan, Runtime, TaskArgs, VideoRequestArgs, WaitArgs, plan_request
 
@@ -209,8 +209,8 @@ class QuoteVideoTool(ImagineTool):
 
     def _json(self, ctx: ImagineContext, plan: Plan, result: QuoteResult) -> str:
         req = result.quote.requirement
-        threshold = ctx.service.wallet.policy.approval_threshold
-        human = (threshold is not None and req.amount > threshold) or (ctx.policy == "ask" and plan.auto_clank)
+        coin = ctx.service.decide_coin(plan.auto_clank, policy=ctx.policy, assume_approved=True)
+        human = ctx.service.person_needed(req.amount, coin).needed
         out: dict[str, Any] = {**usdc_fields(req.amount, "price"), "network": req.network, "payTo": req.pay_to,
                                "allowed": result.allowed, **usdc_fields(result.remaining, "budgetLeftNextCall"),
                                "needsHumanApproval": human, "request": plan.to_json()}
@@ -254,7 +254,7 @@ class _WaitingTool(ImagineTool):
 
     def _delivered(self, ctx: ImagineContext, task_id: str, status: TaskStatus,
                    downloads: Downloads | None, download_error: str | None) -> dict[str, Any]:
-        out = _delivery(_status_json(task_id, status), status, ctx.service.wallet.address)
+        out = _delivery(_status_json(task_id, status), status, ctx.service.address)
         if downloads is not None:
             out["videoPath"] = str(downloads.video)
             if downloads.preview is not None:
@@ -285,12 +285,11 @@ class GenerateVideoTool(_WaitingTool):
             plan = plan_request(VideoRequestArgs.model_validate(fields), ctx, human=current_approval())
         if plan.refusal:
             _fail(plan.refusal, paid=False)
-        bridge_wallet(ctx.service.wallet)  # a human's approval of this call reaches the wallet
         return plan
 
     def _report(self, ctx: ImagineContext, plan: Plan, outcome: GenerationOutcome, body: dict[str, Any],
                 budget: BudgetReport) -> str:
-        payer = outcome.payment.payer if outcome.payment else ctx.service.wallet.address
+        payer = outcome.payment.payer if outcome.payment else ctx.service.address
         body["paid"] = _paid(outcome.payment)
         if outcome.attached:
             body["newPayment"] = False
@@ -311,7 +310,7 @@ class GenerateVideoTool(_WaitingTool):
         plan = self._plan(ctx, fields)
         progress = _Progress(runtime, self.name)
         service = ctx.service
-        with _errors(paid=False):
+        with _errors(paid=False), person_approval(service):  # a human's yes to this call reaches the wallet
             outcome = service.generate(plan.prompt, wait=False, **plan.options())
         progress.task_id = outcome.task_id
         progress.emit("paid", paid=_paid(outcome.payment), attached=outcome.attached)
@@ -333,7 +332,7 @@ class GenerateVideoTool(_WaitingTool):
         plan = self._plan(ctx, fields)
         progress = _Progress(runtime, self.name)
         service = ctx.service
-        with _errors(paid=False):
+        with _errors(paid=False), person_approval(service):  # a human's yes to this call reaches the wallet
             outcome = await service.agenerate(plan.prompt, wait=False, **plan.options())
         progress.task_id = outcome.task_id
         progress.emit("paid", paid=_paid(outcome.payment), attached=outcome.attached)
@@ -353,10 +352,10 @@ class GenerateVideoTool(_WaitingTool):
 
 def _recorded_payment(service: ImagineService, task_id: str) -> dict[str, Any] | None:
     """What the ledger says was paid for a task (None: not paid from this ledger)."""
-    task = service.ledger.get_task(task_id)
+    task = service.task_record(task_id)
     if task is None or task.payment_id is None:
         return None
-    record = service.ledger.get(task.payment_id)
+    record = service.payment_record(task.payment_id)
     if record is None:
         return None
     return {**usdc_fields(record.amount), "network": record.network, "payTo": record.pay_to,

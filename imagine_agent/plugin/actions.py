@@ -8,14 +8,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..approvals import QueueApprover
 from ..config import Settings
+from ..decisions import CoinDecision, decide_coin
 from ..errors import AwaitingApprovalError, ImagineError
 from ..models import MAX_DURATION, MAX_PROMPT_CHARS, MIN_DURATION, TaskStatus
 from ..money import format_usdc, usdc_fields
 from ..results import coin_line, delivery_facts
 from ..service import BudgetReport, GenerationOutcome, QuoteResult
-from ..wallet import ApprovalRequest
 from .shapes import Action, Callback, Content, Parameter
 from .video_service import ImagineVideoService, _require_service, _video_service
 
@@ -128,14 +127,15 @@ def _wants_coin(options: Mapping[str, Any]) -> bool:
     return any(options.get(k) in (True, "true", "True") for k in ("autoClank", "auto_clank"))
 
 
+def _coin(settings: Settings, options: Mapping[str, Any]) -> CoinDecision:
+    """The decision (rule 6, ``decisions.decide_coin``) on the coin the request asks for: under ``ask`` a person
+    must still approve it before anything is paid (see ``_coin_approved``)."""
+    return decide_coin(settings.auto_clank, _wants_coin(options), assume_approved=True)
+
+
 def _auto_clank(settings: Settings, options: Mapping[str, Any]) -> bool:
-    """Operator policy decides (rule 6): ``never``/``always`` win; ``agent``/``ask`` follow the request
-    (under ``ask`` a person must still approve it before anything is paid: see ``_coin_approved``)."""
-    if settings.auto_clank == "never":
-        return False
-    if settings.auto_clank == "always":
-        return True
-    return _wants_coin(options)
+    """Whether autoClank is sent for this request, as the operator's policy decides."""
+    return _coin(settings, options).send
 
 
 def _video_model(options: Mapping[str, Any]) -> str | None:
@@ -279,17 +279,13 @@ async def _can_generate(runtime: Any, message: Any, state: Any = None) -> bool:
             and not _PRICE_WORDS.search(text))
 
 
-async def _coin_approved(video: ImagineVideoService, prompt: str, quote: QuoteResult) -> bool:
+async def _coin_approved(video: ImagineVideoService, prompt: str, quote: QuoteResult, coin: CoinDecision) -> bool:
     """Under ``IMAGINE_AUTO_CLANK=ask`` a person approves each coin through the operator's ``IMAGINE_APPROVER``
-    callback; on a no there is no coin and nothing is paid. (Without a callback the approvals queue decides.)"""
-    approver = video.approver
-    if approver is None:
-        return False
-    req = quote.quote.requirement
-    ask = ApprovalRequest(req.amount, req.pay_to, req.network, req.resource,
-                          f"deploy a Clanker coin for the video {prompt[:80]!r}; the paying wallet becomes its creator",
-                          asset=req.asset, reasons=("a coin under the operator's autoClank=ask policy",))
-    return bool(await asyncio.to_thread(approver, ask))
+    callback (the service asks it and audits the answer); on a no there is no coin and nothing is paid.
+    (Without a callback the approvals queue decides.)"""
+    description = f"deploy a Clanker coin for the video {prompt[:80]!r}; the paying wallet becomes its creator"
+    return bool(await asyncio.to_thread(video.service.ask_approver, quote.quote,
+                                        reasons=(coin.question or "",), description=description))
 
 
 def _refused(name: str, text: str, **data: Any) -> dict[str, Any]:
@@ -321,15 +317,16 @@ async def _generate(runtime: Any, message: Any, state: Any = None, options: Any 
             await _say(callback, _content(f"I can't buy that video: {refusal}", name))
             return _refused(name, refusal)
         prompt, duration = _prompt_of(text, opts), _duration_of(text, opts)
-        clank = _auto_clank(service.settings, opts)
+        coin = _coin(service.settings, opts)
+        clank = coin.send
         model = _video_model(opts)
         quote = await service.aquote(prompt, duration=duration, auto_clank=clank, video_model=model)
         if not quote.allowed:
             refusal = f"I can't buy that video: {quote.refusal}. Nothing was paid."
             await _say(callback, _content(refusal, name))
             return _refused(name, refusal, quote=quote.to_json())
-        if clank and service.settings.auto_clank == "ask" and not isinstance(video.approver, QueueApprover) \
-                and not await _coin_approved(video, prompt, quote):
+        if coin.needs_person and not service.approvals_queued \
+                and not await _coin_approved(video, prompt, quote, coin):
             # With the operator's callback it decides here; without one the service queues the coin.
             refusal = ("The operator's autoClank policy is 'ask' and no person approved a coin for this video, so I "
                        "did not buy it. Nothing was paid. Ask again without a coin, or the operator approves coins "
@@ -342,7 +339,7 @@ async def _generate(runtime: Any, message: Any, state: Any = None, options: Any 
         left = _left(await service.abudget())
         record = _delivery(outcome)
         video.deliver(record)
-        narration = _narrate(outcome, left, clank, service.wallet.address)
+        narration = _narrate(outcome, left, clank, service.address)
         narration += "".join(f" Budget warning: {warning}." for warning in outcome.warnings)
         await _say(callback, _content(narration, name, attachments=[_attachment(record)]))
         return {"success": True, "text": narration,
@@ -417,7 +414,7 @@ async def _check(runtime: Any, message: Any, state: Any = None, options: Any = N
         extra: dict[str, Any] = {}
         if status.status == "completed":
             files = await asyncio.to_thread(service.download, task_id, None, status=status)
-            task = await asyncio.to_thread(service.ledger.get_task, task_id)
+            task = await asyncio.to_thread(service.task_record, task_id)
             record = {"taskId": task_id, "prompt": task.prompt if task else "", "videoUrl": status.video_url,
                       "previewUrl": status.preview_url, "videoPath": str(files.video), "amount": None,
                       "amountUsdc": None,

@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 from ..config import Settings
 from ..errors import ConfigurationError
 from ..service import ImagineService
-from ..wallet import Approver
 
 __all__ = ["CONFIG_KEYS", "ImagineVideoService", "settings_from_runtime"]
 
@@ -59,6 +58,18 @@ def _key_for(field_name: str) -> str:
     return next((k for k, v in CONFIG_KEYS.items() if v == field_name), field_name)
 
 
+class _PluginApprover:
+    """The operator's ``IMAGINE_APPROVER`` callback as the wallet's approver, named so each answer is recorded."""
+
+    surface = "plugin"
+
+    def __init__(self, callback: Any) -> None:
+        self.callback = callback
+
+    def __call__(self, request: Any) -> bool:
+        return bool(self.callback(request))
+
+
 class ImagineVideoService:
     """The long-lived ``ImagineService`` of one agent (ElizaOS ``Service``: ``start(runtime)``, ``stop()``).
 
@@ -90,15 +101,15 @@ class ImagineVideoService:
         settings = settings_from_runtime(runtime)
         approver = _setting(runtime, "IMAGINE_APPROVER")
         service = await asyncio.to_thread(ImagineService.create, settings,
-                                          approver=approver if callable(approver) else None)
+                                          approver=_PluginApprover(approver) if callable(approver) else None)
         service.queue_approvals("plugin")  # no callback: the operator decides in the approvals queue
         service.output_dir = settings.data_dir / "videos"
         return cls(runtime, service)
 
     @property
-    def approver(self) -> Approver | None:
+    def approver(self) -> Any:
         """The operator's ``IMAGINE_APPROVER`` callback: asked for payments over the threshold and coins under 'ask'."""
-        return self.service.wallet.approver
+        return self.service.approver
 
     async def stop(self) -> None:
         if self._service is not None:

@@ -363,3 +363,20 @@ def test_key_and_password_never_reach_the_model(tmp_path: Path) -> None:
     assert "paid" in haystack and signer.address.lower() in haystack
     for secret in secrets:
         assert secret.lower() not in haystack
+
+
+def test_a_hitl_approval_is_a_ledger_record_bound_to_what_was_paid(context: ImagineContext) -> None:
+    """Issue 20 item 3: the person's yes in LangChain HITL is an approvals record (request, ceiling, payee,
+    network, who approved), consumed by the payment it was given for."""
+    import json as _json
+
+    agent = build_agent(service=context.service)
+    config = thread()
+    agent.invoke(user("make me a 20-second video of a corgi surfing"), config, context=context)
+    agent.invoke(APPROVE, config, context=context)
+    (payment,) = context.service.receipts()
+    (entry,) = context.service.ledger.approvals()
+    assert (entry.state.value, entry.payment_id, entry.surface) == ("used", payment.id, "langchain")
+    assert (entry.amount, entry.pay_to, entry.network) == (payment.amount, payment.pay_to, payment.network)
+    assert entry.request_hash == payment.request_hash and entry.decided_by
+    assert _json.loads(entry.request_json or "{}")["templateData"]["duration"] == 20

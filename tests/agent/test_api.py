@@ -11,11 +11,11 @@ PINNED = {
     "imagine_agent.chat": ["ChatSession", "Turn", "run_chat"],
     "imagine_agent.prompts": ["PROMPT_NAMES", "load_prompt", "render_prompt"],
     "imagine_agent.tools": [
-        "PROGRESS_EVENT", "TOOL_NAMES", "ApprovalBridge", "ApprovalGate", "BudgetArgs", "BudgetStatusTool",
+        "PROGRESS_EVENT", "TOOL_NAMES", "ApprovalGate", "BudgetArgs", "BudgetStatusTool",
         "GateDecision", "GenerateVideoTool", "HumanApproval", "ImagineContext", "ImagineTool", "Plan",
         "QuoteVideoTool", "TaskArgs", "VideoRequestArgs", "VideoStatusTool", "WaitArgs", "WaitForVideoTool",
-        "bridge_wallet", "current_approval", "human_approved", "imagine_tools", "parse_tool_result", "plan_request",
-        "resolve_context",
+        "current_approval", "human_approved", "imagine_tools", "parse_tool_result", "person_approval",
+        "plan_request", "resolve_context",
     ],
 }
 

@@ -17,10 +17,10 @@ from langchain_tests.unit_tests import ToolsUnitTests
 from langgraph.prebuilt import ToolRuntime
 
 from imagine_agent.config import Settings
+from imagine_agent.models import PaymentRequirements
 from imagine_agent.service import ImagineService
 from imagine_agent.tools import (
     PROGRESS_EVENT,
-    ApprovalBridge,
     BudgetStatusTool,
     GenerateVideoTool,
     HumanApproval,
@@ -31,7 +31,6 @@ from imagine_agent.tools import (
     human_approved,
     imagine_tools,
 )
-from imagine_agent.wallet import ApprovalRequest
 
 from .conftest import SPEED
 
@@ -254,28 +253,32 @@ def test_ask_policy_needs_a_human(context: ImagineContext) -> None:
     assert context.service.requests.paid_creates[-1]["templateData"]["autoClank"] is True  # type: ignore[attr-defined]
 
 
-def test_approval_bridge_honours_only_what_the_human_saw() -> None:
-    asked: list[int] = []
+def test_a_persons_approval_covers_only_what_the_human_saw() -> None:
+    """The one approval value (replacing the tools' own approver): the price shown is the ceiling, and the
+    payee and network shown bind it; it lives in a context variable, so other tasks never see it."""
+    from imagine_agent.wallet import _PERSON, PersonApproval
 
-    def fallback(request: ApprovalRequest) -> bool:
-        asked.append(request.amount)
-        return False
+    payee, other = "0x" + "ab" * 20, "0x" + "cd" * 20
+    req = PaymentRequirements.model_validate({
+        "scheme": "exact", "network": "base", "maxAmountRequired": "2500000", "resource": "https://x/generation/create",
+        "payTo": payee, "maxTimeoutSeconds": 60, "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"})
+    shown = PersonApproval(2_500_000, "langchain", pay_to=payee.upper().replace("0X", "0x"), network="base")
+    assert shown.covers(req, "h")
+    assert not PersonApproval(2_000_000, "langchain", pay_to=payee, network="base").covers(req, "h")  # price rose
+    assert not PersonApproval(2_500_000, "langchain", pay_to=other, network="base").covers(req, "h")
+    assert not PersonApproval(2_500_000, "langchain", pay_to=payee, network="base-sepolia").covers(req, "h")
+    assert asyncio.run(_elsewhere(shown)) is None  # the mark does not leak into other tasks
+    assert _PERSON.get() is None
 
-    bridge = ApprovalBridge(fallback)
-    request = ApprovalRequest(2_500_000, "0xpay", "base", "https://x/generation/create", "video")
-    assert bridge(request) is False and asked == [2_500_000]
-    with human_approved(HumanApproval(amount=2_500_000)):
-        assert bridge(request) is True
-    with human_approved(HumanApproval(amount=2_000_000)):  # the price went up after the human said yes
-        assert bridge(request) is False
-    assert asyncio.run(_elsewhere(bridge, request)) is False  # the mark does not leak into other tasks
 
+async def _elsewhere(approval: object) -> object:
+    from imagine_agent.wallet import _PERSON, PersonApproval, person_approved
 
-async def _elsewhere(bridge: ApprovalBridge, request: ApprovalRequest) -> bool:
-    async def other() -> bool:
-        return bridge(request)
+    async def other() -> object:
+        return _PERSON.get()
 
-    with human_approved(HumanApproval(amount=None)):
+    assert isinstance(approval, PersonApproval)
+    with person_approved(approval):
         pass
     return await asyncio.create_task(other())
 

@@ -19,6 +19,7 @@ from imagine_agent.x402 import PrivateKeySigner, parse_payment_required
 from ..spec import SPEC_402
 
 URL = "https://eliza.getimagine.club/generation/create"
+PAY_TO = "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96"  # what tests/payment-required.json names
 
 
 def test_over_the_threshold_it_queues_then_pays_once_when_approved(make_wallet, signer, ledger) -> None:
@@ -144,7 +145,8 @@ def test_one_approval_pays_once_under_concurrency(tmp_path: Path) -> None:
 
     db = tmp_path / "ledger.sqlite3"
     with open_ledger(db) as setup:
-        entry = setup.request_approval(request_hash="h", amount=1_000_000, asset="a", network="base", pay_to="p",
+        # An approval binds the payee and network (issue 22 d): the ones the spec's 402 names.
+        entry = setup.request_approval(request_hash="h", amount=1_000_000, asset="a", network="base", pay_to=PAY_TO,
                                        resource=URL, description="x", requester="bot", ttl=600)
         setup.decide_approval(entry.id, approve=True, decided_by="cli", ttl=600)
     results: list[str] = []
