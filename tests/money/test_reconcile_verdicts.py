@@ -206,7 +206,7 @@ def test_reconcile_callers_report_a_malformed_receipt_cleanly_and_change_nothing
     with journaled.node.serve() as url:
         env = {"IMAGINE_DATA_DIR": str(tmp_path / "data"), "IMAGINE_RPC_URL": url,
                "IMAGINE_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}"}
-        done = CliRunner().invoke(app, ["reconcile", "--json"], env=env, catch_exceptions=False)
+        done = CliRunner().invoke(app, ["reconcile", "--real", "--json"], env=env, catch_exceptions=False)
         assert "Traceback" not in done.stdout + done.stderr
         (line,) = done.stdout.splitlines()
         body = json.loads(line)
