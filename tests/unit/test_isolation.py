@@ -26,10 +26,18 @@ def test_the_data_dirs_are_temporary(tmp_path_factory: pytest.TempPathFactory) -
 
 
 def test_test_run_knobs_are_kept_and_settings_dropped() -> None:
-    environ = {"IMAGINE_TEST_POSTGRES_URL": "postgresql://x", "IMAGINE_RELIABILITY_PROFILE": "long",
-               "IMAGINE_BASE_URL": "http://api", "IMAGINE_KEYSTORE_PASSWORD": "pw", "PATH": "/bin"}
-    assert clean_environ(environ) == {"IMAGINE_TEST_POSTGRES_URL": "postgresql://x",
-                                      "IMAGINE_RELIABILITY_PROFILE": "long", "PATH": "/bin"}
+    environ = {
+        "IMAGINE_TEST_POSTGRES_URL": "postgresql://x",
+        "IMAGINE_RELIABILITY_PROFILE": "long",
+        "IMAGINE_BASE_URL": "http://api",
+        "IMAGINE_KEYSTORE_PASSWORD": "pw",
+        "PATH": "/bin",
+    }
+    assert clean_environ(environ) == {
+        "IMAGINE_TEST_POSTGRES_URL": "postgresql://x",
+        "IMAGINE_RELIABILITY_PROFILE": "long",
+        "PATH": "/bin",
+    }
 
 
 class _Item(SimpleNamespace):
