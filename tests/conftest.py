@@ -30,7 +30,9 @@ TESTS = Path(__file__).resolve().parent
 # surfaces, load and fuzz runs, and the files that start servers or child processes per test. The rest (units,
 # in-process apps, servers in threads) is the fast subset.
 SLOW_FOLDERS = frozenset({"chain", "console", "interop", "reliability", "surfaces"})
-SLOW_FILES = frozenset({"sandbox/test_sandbox_e2e.py", "money/test_crash_recovery.py", "unit/test_packaging.py"})
+SLOW_FILES = frozenset({
+    "sandbox/test_sandbox_e2e.py", "money/test_crash_recovery.py", "money/test_secrets.py", "unit/test_packaging.py"
+})
 # Fixture -> xdist group: tests using one of these costly fixtures go to one worker, so it is set up once.
 GROUPS = {"devnet_session": "devnet", "browser": "browser", "wheel": "wheel", "shared_context": "tools"}
 
