@@ -1,4 +1,9 @@
-"""Shared fixtures: a real sandbox on loopback, ledgers, wallets and clients wired to them."""
+"""Shared fixtures: a real sandbox on loopback, ledgers, wallets and clients wired to them.
+
+Also the run's shape: every test gets an isolated environment (``tests/isolation.py``); the ``slow`` marker is
+set here by folder and file (``pytest -m "not slow"`` is the fast subset), and tests that share a costly
+per-worker fixture (the anvil devnet, the browser, a built wheel) run on one pytest-xdist worker together.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +21,40 @@ from imagine_agent.sandbox import SandboxConfig, SandboxServer, create_app
 from imagine_agent.wallet import PaymentPolicy, Wallet
 from imagine_agent.x402 import PrivateKeySigner
 from tests import hypothesis_profiles
+from tests.isolation import isolate
 
 hypothesis_profiles.load()  # ci (CI=true, and the default): derandomized; HYPOTHESIS_PROFILE=dev: random, 10x
 
 FAST_POLL = PollPolicy(first=0.02, floor=0.02, cap=0.2)
 SPEED = 600.0  # sandbox jobs of 60-180 s take 0.1-0.3 s
+
+TESTS = Path(__file__).resolve().parent
+# The slow profile: real chains, browsers, the official npm/PyPI x402 implementations, node clients, subprocess
+# surfaces, load and fuzz runs, and the files that start servers or child processes per test. The rest (units,
+# in-process apps, servers in threads) is the fast subset.
+SLOW_FOLDERS = frozenset({"chain", "console", "interop", "reliability", "surfaces"})
+SLOW_FILES = frozenset({
+    "sandbox/test_sandbox_e2e.py", "money/test_crash_recovery.py", "money/test_secrets.py", "unit/test_packaging.py"
+})
+# Fixture -> xdist group: tests using one of these costly fixtures go to one worker, so it is set up once.
+GROUPS = {"devnet_session": "devnet", "browser": "browser", "wheel": "wheel", "shared_context": "tools"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    xdist = config.pluginmanager.hasplugin("xdist")
+    for item in items:
+        where = Path(item.path).resolve().relative_to(TESTS)
+        if where.parts[0] in SLOW_FOLDERS or where.as_posix() in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+        group = next((GROUPS[name] for name in item.fixturenames if name in GROUPS), None)
+        if xdist and group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No IMAGINE_* setting from the developer's shell; the data dir and XDG dirs in a fresh tmp folder."""
+    isolate(monkeypatch, tmp_path_factory.mktemp("home"))
 
 
 class CountingSigner:

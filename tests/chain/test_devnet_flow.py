@@ -58,7 +58,7 @@ def read_balances(rpc_url: str, *addresses: str) -> list[int]:
 
 def test_devnet_then_sandbox_then_generate_moves_exactly_the_price(tmp_path: Path) -> None:
     need((install_dir() / ".installed").is_file(), "the devnet's npm packages (anvil, Circle's USDC)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_")}
+    env = dict(os.environ)  # the autouse isolated_environment dropped IMAGINE_*
     env["IMAGINE_DATA_DIR"] = str(tmp_path / "data")
     with running([*CLI, "devnet", "--port", "0"], env) as devnet:
         assert devnet.stdout is not None
@@ -104,7 +104,7 @@ def test_devnet_then_sandbox_then_generate_moves_exactly_the_price(tmp_path: Pat
 
 def test_bad_devnet_and_chain_sandbox_settings_exit_2_before_anything_runs() -> None:
     need((install_dir() / ".installed").is_file(), "the devnet's npm packages (anvil, Circle's USDC)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_")}
+    env = dict(os.environ)  # the autouse isolated_environment dropped IMAGINE_*
 
     def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*CLI, *args], capture_output=True, text=True, env={**env, **extra}, timeout=60,

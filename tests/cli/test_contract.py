@@ -87,10 +87,7 @@ def real_api() -> Iterator[tuple[SandboxServer, Recorder]]:
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
-    """Run the CLI in-process with only the given IMAGINE_* settings (none from the developer's shell)."""
-    for name in list(os.environ):
-        if name.startswith("IMAGINE_") and not name.startswith("IMAGINE_TEST_"):
-            monkeypatch.delenv(name)
+    """Run the CLI in-process with only the given IMAGINE_* settings (isolated_environment drops the shell's)."""
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
 
@@ -449,7 +446,7 @@ def test_every_command_with_bad_input_ends_cleanly(cli: Callable[..., Any], path
                                   ["receipts", "--limit", "-1", "--json"], ["mcp", "--transport", "bogus"],
                                   ["sandbox", "--speed", "0"], ["generate", "x", "--json"], ["nope", "--json"]])
 def test_the_installed_command_never_prints_a_traceback(tmp_path: Path, args: list[str]) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_")}
+    env = dict(os.environ)  # the autouse isolated_environment dropped IMAGINE_*
     env.update({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_BASE_URL": "ftp://nowhere"})
     done = subprocess.run([sys.executable, "-m", "imagine_agent.cli", *args], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)

@@ -100,6 +100,7 @@ def test_cli_confirm_shows_inert_text(monkeypatch: pytest.MonkeyPatch) -> None:
 
     asked: list[str] = []
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(cli._RUN, "as_json", False)  # a --json command run earlier in this process set it
     monkeypatch.setattr(typer, "confirm", lambda text, **kw: asked.append(text) or False)
     approve = cli._approver(False)
     assert approve(ApprovalRequest(2_500_000, "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96", "base", "r", HOSTILE)) \

@@ -52,6 +52,7 @@ from imagine_agent.sandbox.config import FAULT_KINDS, FAULT_PARAMS
 from imagine_agent.wallet import PaymentPolicy, Wallet
 from imagine_agent.x402 import NETWORKS, decode_payment_response, parse_payment_required
 from tests.conftest import CountingSigner
+from tests.isolation import clean_environ
 from tests.spec import SPEC_402
 
 from .audit import progress_regressed
@@ -624,8 +625,7 @@ def check_image_host_case(fuzz: Fuzz, case: tuple[str, ipaddress.IPv4Address | i
 
 @contextlib.contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_")}
-    with mock.patch.dict(os.environ, {**clean, **values}, clear=True):
+    with mock.patch.dict(os.environ, {**clean_environ(), **values}, clear=True):
         yield
 
 

@@ -39,10 +39,9 @@ def test_a_broken_configuration_exits_2_with_a_readable_message(case: str, tmp_p
     text, env, expected = BROKEN_CONFIGS[case]
     config = tmp_path / "imagine.toml"
     config.write_text(text)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_")}
     done = subprocess.run(
         [sys.executable, "-m", "imagine_agent", "budget"],
-        env={**clean, "PYTHONPATH": str(ROOT), "IMAGINE_CONFIG": str(config), "IMAGINE_DATA_DIR": str(tmp_path), **env},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "IMAGINE_CONFIG": str(config), "IMAGINE_DATA_DIR": str(tmp_path), **env},
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -19,7 +19,7 @@ SPEED = "200"
 
 def subprocess_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment for a surface run as a subprocess: no IMAGINE_* from the developer's shell."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_")}
+    env = dict(os.environ)  # the autouse isolated_environment dropped IMAGINE_*
     config = data_dir / "empty-imagine.toml"  # not the developer's imagine.toml (a missing one is an error)
     config.parent.mkdir(parents=True, exist_ok=True)
     config.touch()

@@ -56,7 +56,7 @@ def _answer(stdout: IO[str], request_id: int) -> dict[str, Any]:
 def _session(tmp_path: Path, calls: list[str], extra_env: dict[str, str] | None = None) -> tuple[list[str], list[Any]]:
     """Initialize, list tools, call ``calls`` (no arguments), close stdin; the loaded modules and answers."""
     out = tmp_path / "loaded.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_")}
+    env = dict(os.environ)  # the autouse isolated_environment dropped IMAGINE_*
     env.update({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_CONFIG": str(_empty_config(tmp_path)),
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
                 **(extra_env or {})})
@@ -101,7 +101,7 @@ def test_the_first_tool_call_creates_the_service(tmp_path: Path) -> None:
 
 
 def test_a_missing_wallet_is_refused_at_start_without_a_traceback(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_")}
+    env = dict(os.environ)  # the autouse isolated_environment dropped IMAGINE_*
     env.update({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_CONFIG": str(_empty_config(tmp_path)),
                 "IMAGINE_BASE_URL": "http://127.0.0.1:9",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
