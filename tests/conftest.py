@@ -32,7 +32,7 @@ TESTS = Path(__file__).resolve().parent
 # The slow profile: real chains, browsers, the official npm/PyPI x402 implementations, node clients, subprocess
 # surfaces, load and fuzz runs, and the files that start servers or child processes per test. The rest (units,
 # in-process apps, servers in threads) is the fast subset.
-SLOW_FOLDERS = frozenset({"chain", "console", "interop", "reliability", "surfaces"})
+SLOW_FOLDERS = frozenset({"benchmarks", "chain", "console", "interop", "reliability", "surfaces"})
 SLOW_FILES = frozenset({
     "sandbox/test_sandbox_e2e.py", "money/test_crash_recovery.py", "money/test_secrets.py", "unit/test_packaging.py"
 })
