@@ -168,12 +168,16 @@ def _error_text(resp: httpx.Response) -> str:
     return str(body)[:200]
 
 
-def _send_unpaid(make: Callable[[], httpx.Request], what: str) -> Flow[httpx.Response]:
-    """Send a request that carries no payment: safe to retry on any network fault or 5xx."""
+def _send_unpaid(make: Callable[[], httpx.Request], what: str,
+                 lost: Callable[[httpx.TransportError], Flow[None]] | None = None) -> Flow[httpx.Response]:
+    """Send a request that carries no payment: retried on any network fault or 5xx, except that with ``lost``
+    an answer lost after the request may have arrived goes to ``lost`` (which raises) instead of a re-send."""
     for attempt in range(1, UNPAID_ATTEMPTS + 1):
         try:
             resp: httpx.Response = yield make()
         except httpx.TransportError as exc:
+            if lost is not None and not isinstance(exc, _NOT_DELIVERED):
+                yield from lost(exc)
             if attempt == UNPAID_ATTEMPTS:
                 raise connection_error(exc, what) from None
         else:
@@ -202,36 +206,19 @@ def _send_create_unpaid(make: Callable[[], httpx.Request], wallet: Any, *, reque
     answer lost after the request may have arrived is not re-sent blindly: only with the server's
     idempotency key (``idempotent``: the ``seed`` its 402 documents), else recorded (0 USDC, unknown) and
     raised, as for a paid request. A fault before delivery and a 5xx answer are retried as before."""
-    for attempt in range(1, UNPAID_ATTEMPTS + 1):
-        try:
-            resp: httpx.Response = yield make()
-        except httpx.TransportError as exc:
-            if not idempotent and not isinstance(exc, _NOT_DELIVERED):
-                reason = f"{type(exc).__name__} after the unpaid create was sent"
-                if wallet is not None:
-                    yield Call(lambda: wallet.unpaid_unknown(request_hash, resource_url, reason))  # noqa: B023
-                raise PaymentStateUnknownError(
-                    f"the answer to the create was lost ({reason}). A server serving it from provider credits "
-                    "(no 402) may have started the video and spent credits; it offers no idempotency key, so "
-                    "it was not sent again. Recorded in the audit as 0 USDC, unknown. Check the server's task "
-                    "list before running the request again."
-                ) from None
-            if attempt == UNPAID_ATTEMPTS:
-                raise connection_error(exc, "create") from None
-        else:
-            error = resp.extensions.get(BODY_ERROR)
-            if error is not None:
-                raise ProtocolError(f"create: HTTP {resp.status_code} with an unreadable body ({error})")
-            if resp.status_code < 500:
-                return resp
-            if attempt == UNPAID_ATTEMPTS:
-                raise ImagineStatusError(
-                    f"create: the server answered HTTP {resp.status_code} {attempt} times; try again later",
-                    status_code=resp.status_code,
-                    body=resp.text,
-                )
-        yield Sleep(backoff(attempt))
-    raise AssertionError("unreachable")
+
+    def lost(exc: httpx.TransportError) -> Flow[None]:
+        reason = f"{type(exc).__name__} after the unpaid create was sent"
+        if wallet is not None:
+            yield Call(lambda: wallet.unpaid_unknown(request_hash, resource_url, reason))
+        raise PaymentStateUnknownError(
+            f"the answer to the create was lost ({reason}). A server serving it from provider credits "
+            "(no 402) may have started the video and spent credits; it offers no idempotency key, so "
+            "it was not sent again. Recorded in the audit as 0 USDC, unknown. Check the server's task "
+            "list before running the request again."
+        ) from None
+
+    return (yield from _send_unpaid(make, "create", None if idempotent else lost))
 
 
 def _payment_required(resp: httpx.Response, what: str) -> PaymentRequired:
