@@ -293,7 +293,7 @@ def history_markdown(cells: list[HistoryCell], per_kind: int, command: str) -> s
         "",
         "Lag: seconds from the job's end (completion or failure) to the poll that sees it. Requests: status",
         "reads per job, as a ratio to fixed polling's. Targets: mean lag <= 0.3x fixed, p95 <= fixed's p95,",
-        "requests <= 1.1x.",
+        "requests <= 1.1x. The other benchmarks, and how this schedule works: [Performance](performance.md).",
         "",
         "| shape | spread | fixed 15 s: mean / p95 lag, req/job | progress only: mean (ratio) / p95, req | "
         "with history: mean (ratio) / p95, req | met |",
