@@ -40,14 +40,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypedDict, TypeVar, Unpack, cast
 from urllib.parse import urlsplit
 
-from .errors import (
+from ..errors import (
     ApprovalDeniedError,
     BudgetExceededError,
     ConfigurationError,
     PaymentInFlightError,
     WalletFrozenError,
 )
-from .money import format_usdc
+from ..money import format_usdc
 
 if TYPE_CHECKING:
     import psycopg
@@ -1569,7 +1569,7 @@ class PostgresLedger(_SqlLedger):
                 _migrate(tx)
         except psycopg.OperationalError as exc:
             self._pool.close()
-            from .redact import redact_text
+            from ..redact import redact_text
 
             password = urlsplit(url).password
             shown = redact_text(str(exc), url).replace(password, "***") if password else redact_text(str(exc), url)
