@@ -1,5 +1,9 @@
-"""The ledger's schema: its migrations, applied in order inside the opener's schema transaction.
+"""The ledger's schema: named migrations, applied in order and recorded by name (as simonw/llm does).
 
+``@migration`` appends a function to ``MIGRATIONS``; opening a ledger runs, inside the opener's schema
+transaction, every one whose name the ledger has not recorded in ``schema_migrations``, and records it. A ledger
+from before names (only the integer ``schema_version`` table, saying N) counts as having applied the first N.
+A recorded name this code does not know means a newer imagine-agent wrote the ledger: it is refused.
 Both engines run the same migrations; where their SQL differs a migration asks ``tx.dialect``.
 """
 
@@ -22,7 +26,21 @@ class _Tx(ABC):
     def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
 
 
-def _migration_1(tx: _Tx) -> None:
+Migration = Callable[[_Tx], None]
+# In order; a function's name is what ledgers record, so a shipped migration is never renamed, edited or removed.
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register ``fn`` as the next migration (append only: a new one goes at the end of this module)."""
+    if any(known.__name__ == fn.__name__ for known in MIGRATIONS):
+        raise ValueError(f"two ledger migrations are named {fn.__name__!r}: a name must say one migration")
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_payments_tasks_settings(tx: _Tx) -> None:
     """Version 1: payments (the journal), tasks, and the singleton settings row (kill switch, lock)."""
     states = "'reserved', 'paid', 'rejected', 'released', 'unknown'"  # as shipped: never derive it
     for statement in (
@@ -104,7 +122,8 @@ _PAYMENTS_V2 = """CREATE TABLE {name} (
 )"""
 
 
-def _migration_2(tx: _Tx) -> None:
+@migration
+def m002_pending_cancelled(tx: _Tx) -> None:
     """Version 2: the states ``pending`` (settlement_pending with a tx hash) and ``cancelled`` (on chain).
 
     SQLite cannot alter a CHECK constraint, so the table is rebuilt (same columns, same order); PostgreSQL
@@ -130,7 +149,8 @@ def _migration_2(tx: _Tx) -> None:
         )
 
 
-def _migration_approvals_audit(tx: _Tx) -> None:
+@migration
+def m003_approvals_audit(tx: _Tx) -> None:
     """The approvals queue (shared by every process on the ledger) and the audit of refusals and warnings."""
     audit_id = "INTEGER PRIMARY KEY" if tx.dialect == "sqlite" else "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
     for statement in (
@@ -177,7 +197,8 @@ def _migration_approvals_audit(tx: _Tx) -> None:
         tx.execute(statement)
 
 
-def _migration_origin_sandbox(tx: _Tx) -> None:
+@migration
+def m004_origin_sandbox(tx: _Tx) -> None:
     """Every payment records the origin it paid and whether that was a sandbox (money-safety rule 8).
 
     Rows written before this migration keep origin '' and count as real money: the safe reading.
@@ -187,7 +208,8 @@ def _migration_origin_sandbox(tx: _Tx) -> None:
     tx.execute("CREATE INDEX IF NOT EXISTS payments_sandbox ON payments (sandbox)")
 
 
-def _migration_task_timing(tx: _Tx) -> None:
+@migration
+def m005_task_timing(tx: _Tx) -> None:
     """Tasks record their API origin, model and duration, and when they were last seen unfinished and
     first seen completed: the completion-time history the poller aims from (``history.py``)."""
     for statement in (
@@ -201,28 +223,51 @@ def _migration_task_timing(tx: _Tx) -> None:
         tx.execute(statement)
 
 
-def _migration_approval_surface(tx: _Tx) -> None:
+@migration
+def m006_approval_surface(tx: _Tx) -> None:
     """Every approval names the surface a person decided through (rule 5); older rows keep NULL."""
     tx.execute("ALTER TABLE approvals ADD COLUMN surface TEXT")
 
 
-# Append only: migration i takes the schema from version i to version i + 1. Never edit a shipped one.
-_MIGRATIONS: list[Callable[[_Tx], None]] = [_migration_1, _migration_2, _migration_approvals_audit,
-                                            _migration_origin_sandbox, _migration_task_timing,
-                                            _migration_approval_surface]
-SCHEMA_VERSION = len(_MIGRATIONS)
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def _migrate(tx: _Tx) -> None:
     tx.execute(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
     )
-    current = int(tx.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0])
-    if current > len(_MIGRATIONS):
+    versions = tx.execute("SELECT version, applied_at FROM schema_version ORDER BY version")
+    current = int(versions[-1][0]) if versions else 0
+    if current > len(MIGRATIONS):
         raise ConfigurationError(
             f"the ledger has schema version {current}, newer than this imagine-agent understands "
-            f"({len(_MIGRATIONS)}): upgrade imagine-agent before using this ledger"
+            f"({len(MIGRATIONS)}): upgrade imagine-agent before using this ledger"
         )
-    for version in range(current + 1, len(_MIGRATIONS) + 1):
-        _MIGRATIONS[version - 1](tx)
-        tx.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, time.time()))
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+    )
+    applied = {str(row[0]) for row in tx.execute("SELECT name FROM schema_migrations")}
+    if not applied:  # from before names: version N means the first N migrations, applied when it says
+        for version, applied_at in versions:
+            name = MIGRATIONS[int(version) - 1].__name__
+            tx.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, applied_at))
+            applied.add(name)
+    unknown = sorted(applied - {fn.__name__ for fn in MIGRATIONS})
+    if unknown:
+        raise ConfigurationError(
+            f"the ledger has migrations this imagine-agent does not know ({', '.join(unknown)}): "
+            "upgrade imagine-agent before using this ledger"
+        )
+    for fn in MIGRATIONS:
+        if fn.__name__ in applied:
+            continue
+        fn(tx)
+        now = time.time()
+        tx.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (fn.__name__, now))
+        applied.add(fn.__name__)
+        # schema_version keeps counting the applied migrations: a release from before names reads only this
+        # number, and refuses the ledger once it is more than the migrations that release knows.
+        tx.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?, ?) ON CONFLICT (version) DO NOTHING",
+            (len(applied), now),
+        )
