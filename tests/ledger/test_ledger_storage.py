@@ -26,6 +26,7 @@ from imagine_agent.ledger import (
     open_ledger,
     parse_ledger_url,
 )
+from imagine_agent.ledger import schema as ledger_schema
 from tests import pg
 from tests.ledger.support import USDC, in_state, journal, reserve
 
@@ -78,7 +79,7 @@ def test_migrations_run_once_and_the_version_is_kept(ledger_url: str, monkeypatc
         calls.append(SCHEMA_VERSION + 1)
         tx.execute("ALTER TABLE tasks ADD COLUMN note TEXT")  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(ledger_module, "_MIGRATIONS", [*ledger_module._MIGRATIONS, migration_next])
+    monkeypatch.setattr(ledger_schema, "MIGRATIONS", [*ledger_schema.MIGRATIONS, migration_next])
     with open_ledger(ledger_url) as upgraded:
         upgraded.upsert_task("task-1", status="queued")  # still works with the extra column
     open_ledger(ledger_url).close()
@@ -96,7 +97,7 @@ def test_a_failed_migration_changes_nothing(ledger_url: str, monkeypatch: pytest
         tx.execute("CREATE TABLE half_done (x INTEGER)")  # type: ignore[attr-defined]
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(ledger_module, "_MIGRATIONS", [*ledger_module._MIGRATIONS, broken])
+    monkeypatch.setattr(ledger_schema, "MIGRATIONS", [*ledger_schema.MIGRATIONS, broken])
     with pytest.raises(RuntimeError):
         open_ledger(ledger_url)
     monkeypatch.undo()
@@ -107,7 +108,7 @@ def test_a_failed_migration_changes_nothing(ledger_url: str, monkeypatch: pytest
 def test_a_version_1_ledger_upgrades_with_its_rows_and_takes_the_new_states(
     ledger_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ledger_module, "_MIGRATIONS", ledger_module._MIGRATIONS[:1])
+    monkeypatch.setattr(ledger_schema, "MIGRATIONS", ledger_schema.MIGRATIONS[:1])
     with open_ledger(ledger_url) as old:
         record_id = _insert_version_1_row(old)
     assert _versions(ledger_url) == [1]
