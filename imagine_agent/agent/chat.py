@@ -21,16 +21,16 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from rich.markup import escape
 
+from ..errors import REFUSAL_CODES, ConfigurationError, ImagineError
+from ..money import usdc_text
+from ..tools import PROGRESS_EVENT, ImagineContext, parse_tool_result
 from .agent import build_agent
-from .errors import REFUSAL_CODES, ConfigurationError, ImagineError
-from .money import usdc_text
-from .tools import PROGRESS_EVENT, ImagineContext, parse_tool_result
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-    from .service import ImagineService
+    from ..service import ImagineService
 
 __all__ = ["ChatSession", "Turn", "run_chat"]
 
