@@ -236,7 +236,7 @@ def _escape(text: object) -> str:
 
 def _echo(text: str = "", *, err: bool = False) -> None:
     """A plain line (no markup is parsed) on stdout, or on stderr with ``err``."""
-    _echo(text, err=err)
+    typer.echo(text, err=err)
 
 
 def _emit_csv(rows: list[dict[str, Any]], fieldnames: list[str]) -> None:
