@@ -215,7 +215,7 @@ def chat(
     if overrides:
         settings = settings.model_copy(update=overrides)
     with _service(settings, yes=yes) as service:
-        from ..chat import run_chat
+        from ..agent.chat import run_chat
 
         code = run_chat(service, message, yes=yes, as_json=as_json)
     if code:
