@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..agent.planner.intent import parse_duration
 from ..config import Settings
 from ..decisions import CoinDecision, decide_coin
 from ..errors import AwaitingApprovalError, ImagineError
@@ -28,7 +29,6 @@ _PRICE_WORDS = re.compile(r"\b(price|prices|cost|costs|quote|how much)\b", re.I)
 _MAKE_WORDS = re.compile(r"\b(make|generate|create|render|produce|film|shoot|animate|imagine)\b", re.I)
 _STATUS_WORDS = re.compile(r"\b(status|progress|ready|done|finished|how is|how's)\b", re.I)
 _TASK_ID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
-_DURATION = re.compile(r"\b(\d{1,2}(?:\.\d+)?)\s*-?\s*(?:seconds|second|secs|sec|s)\b", re.I)
 _SECONDS = r"\d{1,2}(?:\.\d+)?\s*-?\s*(?:seconds|second|secs|sec|s)\b"
 _ASK = re.compile(
     r"^\s*(?:hey\s+\w+[,!]?\s+)?(?:please\s+)?(?:(?:can|could|would)\s+you\s+)?(?:please\s+)?"
@@ -119,8 +119,7 @@ def _duration_of(text: str, options: Mapping[str, Any]) -> float | None:
             return float(value)
         except ValueError:
             return None
-    found = _DURATION.search(text)
-    return float(found.group(1)) if found else None
+    return parse_duration(text)
 
 
 def _wants_coin(options: Mapping[str, Any]) -> bool:

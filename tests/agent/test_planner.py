@@ -121,3 +121,18 @@ def test_planner_is_labelled_and_binds_the_tools() -> None:
     assert second.tool_calls[0]["args"] == first.tool_calls[0]["args"]
     help_text = planner.invoke([HumanMessage("hi")])
     assert isinstance(help_text, AIMessage) and help_text.content.endswith(PLANNER_LABEL)
+
+
+def test_the_plugin_reads_durations_by_the_planners_rule() -> None:
+    """One rule for durations: the plugin's fallback (no ``duration`` option) is the planner's parser."""
+    from imagine_agent.agent.planner.intent import parse_duration
+    from imagine_agent.plugin.actions import _duration_of
+
+    for text, seconds in [("make a 10-second video of a fox", 10.0), ("a ten seconds clip of rain", 10.0),
+                          ("a video of waves, half a minute long", 30.0), ("a 4 sec video of a cat", 4.0),
+                          ("a video of a cat", None)]:
+        assert parse_duration(text) == seconds, text
+        assert _duration_of(text, {}) == seconds, text
+        video = parse_request(text).video
+        assert video is not None and video.duration == seconds, text
+    assert _duration_of("a 10-second video", {"duration": "6"}) == 6.0  # the model's parameter comes first

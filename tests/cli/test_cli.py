@@ -155,7 +155,7 @@ def test_auto_clank_under_ask_needs_a_person_at_a_terminal(run, server: SandboxS
         assert "'ask'" in output and "Nothing was paid" in output
     assert server.state.settlements() == []
 
-    monkeypatch.setattr("imagine_agent.cli._at_terminal", lambda: True)
+    monkeypatch.setattr("imagine_agent.cli._common._at_terminal", lambda: True)
     env = {"IMAGINE_PRIVATE_KEY": KEY, "IMAGINE_DATA_DIR": str(tmp_path / "data"), "IMAGINE_BASE_URL": server.url,
            "IMAGINE_AUTO_CLANK": "ask"}
     args = ["generate", "a corgi coin", "--duration", "1", "--auto-clank", "--output", str(tmp_path / "out")]

@@ -36,12 +36,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from pydantic import BaseModel, Field
 
-from .config import Settings
-from .errors import ConfigurationError
-from .money import format_usdc
-from .planner import PLANNER_NAME, OfflinePlanner
-from .prompts import render_prompt
-from .tools import ApprovalGate, ImagineContext, human_approved, imagine_tools, parse_tool_result
+from ..config import Settings
+from ..errors import ConfigurationError
+from ..money import format_usdc
+from ..prompts import render_prompt
+from ..tools import ApprovalGate, ImagineContext, human_approved, imagine_tools, parse_tool_result
+from .planner.model import PLANNER_NAME, OfflinePlanner
 
 if TYPE_CHECKING:
     from langchain.agents.middleware import ToolCallRequest
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from langgraph.runtime import Runtime
     from langgraph.types import Checkpointer, Command
 
-    from .service import ImagineService
+    from ..service import ImagineService
 
 __all__ = ["ImagineContext", "VideoReport", "build_agent", "chat_model", "system_prompt"]
 

@@ -1,0 +1,5 @@
+"""``python -m imagine_agent.cli``."""
+
+from . import main
+
+main()
