@@ -22,6 +22,7 @@ PINNED = {
         "TaskNotFoundError", "WalletFrozenError", "exit_code_for",
     ],
     "imagine_agent.client": ["AsyncImagineClient", "AsyncJob", "Downloads", "ImagineClient", "Job", "Quote"],
+    "imagine_agent.jobs": ["AsyncJob", "AsyncJobClient", "Downloads", "Job", "JobClient"],
     "imagine_agent.wallet": ["ApprovalRequest", "Approver", "Authorization", "PaymentPolicy", "PersonApproval",
                              "Wallet", "approval_context", "collect_warnings", "person_approved"],
     "imagine_agent.decisions": ["Asker", "CoinDecision", "PersonDecision", "decide_coin", "person_needed",
