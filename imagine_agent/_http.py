@@ -18,7 +18,7 @@ import httpx
 from .addresses import pinned
 from .errors import DownloadError
 from .flows import BODY_ERROR, Fetch, TransientDownloadError
-from .models import is_private_host
+from .inputs import is_private_host
 
 MAX_API_BODY = 1024 * 1024
 DEFAULT_MAX_DOWNLOAD = 512 * 1024 * 1024

@@ -53,17 +53,9 @@ from .flows import (
     status_flow,
     wait_flow,
 )
+from .inputs import ImageFile, check_image_host, is_private_host, validate_task_id
 from .jobs import AsyncJob, Downloads, Job
-from .models import (
-    CreateRequest,
-    ImageFile,
-    PaymentRequired,
-    PaymentRequirements,
-    TaskStatus,
-    check_image_host,
-    is_private_host,
-    validate_task_id,
-)
+from .models import CreateRequest, PaymentRequired, PaymentRequirements, TaskStatus
 from .polling import PollPolicy
 from .x402 import NETWORKS, payment_header_name, video_models
 
