@@ -1,6 +1,6 @@
 """The same operations over the Model Context Protocol, for Claude Desktop, Cursor and ElizaOS's MCP plugin.
 
-    imagine-agent mcp                      # stdio (what desktop clients spawn)
+    imagine-agent mcp                      # stdio (what desktop clients spawn; ``serve.py``)
     python -m imagine_agent.mcp_server     # the same
     imagine-agent mcp --transport streamable-http --port 8765   # bearer token required (IMAGINE_MCP_TOKEN)
 
@@ -25,38 +25,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import datetime as dt
 import inspect
 import json
-import re
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, cast
 
-from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from . import __version__
-from .config import SANDBOX_NOTICE, Settings
-from .decisions import decide_coin
-from .errors import AwaitingApprovalError, ImagineError, ImagineTimeoutError, exit_code_for
-from .limits import MAX_DURATION, MAX_PROMPT_CHARS, MIN_DURATION
-from .logs import quiet_library_logs
-from .money import format_usdc, usdc_fields
+from .. import __version__
+from ..decisions import decide_coin
+from ..errors import AwaitingApprovalError, ImagineError, ImagineTimeoutError
+from ..limits import MAX_DURATION, MAX_PROMPT_CHARS, MIN_DURATION
+from ..money import usdc_fields
+from .elicitation import (
+    _APPROVAL_ID,
+    _PLAN,
+    HumanAsk,
+    _approved_plan,
+    _awaiting,
+    _can_elicit,
+    _client_name,
+    _is_approval,
+    _Plan,
+    _queue_approvals,
+)
+from .lazy import LazyService
 
 if TYPE_CHECKING:  # the service, its client, wallet, ledger and the sandbox load on the first tool call
-    from .client import Quote
-    from .models import TaskStatus
-    from .service import ImagineService
+    from ..models import TaskStatus
+    from ..service import ImagineService
 
-__all__ = ["create_server", "main", "serve"]
+__all__ = ["INSTRUCTIONS", "READ_ONLY", "create_server"]
 
 INSTRUCTIONS = """Buys AI videos from the Imagine API, paying per request in USDC on Base (x402).
 Quote first (quote_video signs nothing), then generate_video pays once and waits for the render.
@@ -124,137 +130,6 @@ def _tool(fn: Callable[..., Any], annotations: ToolAnnotations, description: str
     """A tool with strict arguments; its description is one paragraph, without the source's indentation."""
     text = " ".join(inspect.cleandoc(description).split())
     return _strict(Tool.from_function(fn, description=text, annotations=annotations))
-
-
-# ------------------------------------------------------------------------------------- human approval
-
-
-@dataclass(frozen=True)
-class HumanAsk:
-    """What a person must approve before a call may pay: a price over the threshold, and/or a coin."""
-
-    tool: str
-    prompt: str
-    amount: int
-    over_threshold: bool
-    coin: bool
-
-    def describe(self) -> str:
-        parts = []
-        if self.over_threshold:
-            parts.append(f"a payment of {format_usdc(self.amount)}, over the operator's approval threshold")
-        if self.coin:
-            parts.append("deploying a coin for the video under the operator's autoClank=ask policy")
-        return " and ".join(parts)
-
-
-class _PaymentDecision(BaseModel):
-    approve: bool = Field(description="Pay for this video")
-
-
-class _CoinDecision(BaseModel):
-    approve: bool = Field(description="Make and pay for this video")
-    deploy_coin: bool = Field(description="Also deploy a coin for it (the paying wallet becomes its creator)")
-
-
-def _queue_approvals(service: ImagineService) -> None:
-    """No human behind MCP but an elicited one: what no person approved in this call goes to the operator's queue.
-
-    The wallet keeps its one approver; a person's yes over elicitation reaches it as a value
-    (``ImagineService.approved_by_person``), recorded in the ledger with the client's name.
-    """
-    service.queue_approvals("mcp")
-
-
-def _client_name(ctx: Context) -> str:
-    """Who answered an elicitation: ``mcp:`` and the name the client gave in ``clientInfo`` (shown, never trusted)."""
-    try:
-        params = ctx.session.client_params
-        info = params.client_info if params is not None else None
-        name = f"{info.name} {info.version}".strip() if info is not None else ""
-    except Exception:  # an anonymous stateless request: no clientInfo
-        name = ""
-    name = re.sub(r"[^\w .:/@+-]", "?", name)[:80]
-    return f"mcp:{name or 'unnamed client'}"
-
-
-def _can_elicit(ctx: Context, settings: Settings | None = None) -> bool:
-    """Whether a person may be asked over elicitation: the client declared form elicitation (a bare
-    ``elicitation: {}`` counts, as the SDK counts it) and the operator did not send MCP approvals to the queue."""
-    if settings is not None and settings.mcp_approvals == "queue":
-        return False
-    capabilities = ctx.client_capabilities
-    elicitation = capabilities.elicitation if capabilities is not None else None
-    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What ``generate_video`` will pay for, decided before its body runs: price shown, coin, who must approve."""
-
-    amount: int
-    coin: bool
-    ask: HumanAsk | None = None  # a person must approve this
-    refusal: str | None = None
-    refusal_code: str | None = None
-    quote: Quote | None = None  # what the person is shown: price ceiling, payee, network
-
-    def question(self) -> Elicit[Any]:
-        assert self.ask is not None
-        text = (f"imagine-agent asks your approval for {self.ask.describe()}.\nVideo: {self.ask.prompt!r}\n"
-                f"Price: {format_usdc(self.amount)} (nothing is paid unless you approve).")
-        return Elicit(text, _CoinDecision if self.ask.coin else _PaymentDecision)
-
-
-_PLAN: contextvars.ContextVar[_Plan | None] = contextvars.ContextVar("imagine_mcp_plan", default=None)
-"""The plan the approval resolver made for the call running in this context (its body reads it)."""
-
-
-def no_human_to_ask(plan: _Plan) -> _Plan:
-    """Where a call that needs a person goes when this MCP client cannot ask one (no elicitation).
-
-    It is paid for without a person's yes, so the wallet's approver (``_McpApprover``, the approvals queue)
-    records it as ``awaiting_approval`` and refuses it, nothing signed; the call answers ``awaiting_approval``
-    with the approval's id. The one place to change if such calls should be refused outright instead.
-    """
-    return plan
-
-
-def _approved_plan(plan: _Plan | None, answer: ElicitationResult[Any], can_ask: bool) -> tuple[_Plan, bool]:
-    """The plan to pay for after the person's answer, and whether a person approved it over elicitation.
-
-    Raises ToolError (nothing signed) when it may not be paid.
-    """
-    if plan is None:
-        raise ToolError("the approval step did not run; nothing was signed or paid")
-    if plan.refusal is not None:
-        raise ToolError(f"Refused (code {plan.refusal_code}): {plan.refusal.rstrip('.')}. Nothing was signed or paid.")
-    if plan.ask is None:
-        return plan, False
-    if not can_ask:
-        return no_human_to_ask(plan), False
-    data = answer.data if isinstance(answer, AcceptedElicitation) else None
-    if not isinstance(data, _PaymentDecision | _CoinDecision) or not data.approve:
-        raise ToolError(f"ApprovalDeniedError: the person asked did not approve {plan.ask.describe()}. Nothing was "
-                        "signed or paid.")
-    coin = data.deploy_coin if isinstance(data, _CoinDecision) else plan.coin
-    return _Plan(plan.amount, coin, plan.ask, quote=plan.quote), True
-
-
-def _awaiting(exc: AwaitingApprovalError) -> dict[str, Any]:
-    """Not a failure: the operator decides in the approvals queue; nothing was reserved or signed."""
-    return {"status": "awaiting_approval", "code": exc.code, "approvalId": exc.approval_id, "message": str(exc),
-            "paid": None,
-            "next": f"Tell the user the payment waits for the operator's approval (approval {exc.approval_id}). Once "
-                    f"it is approved, call wait_for_video with task_id {exc.approval_id} to make the video (or "
-                    "generate_video again with the same arguments); nothing was paid."}
-
-
-_APPROVAL_ID = re.compile(r"^[0-9a-f]{12}$")  # the queue's ids; task ids are longer
-
-
-def _is_approval(service: ImagineService, approval_id: str) -> bool:
-    return service.approval(approval_id) is not None
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -339,7 +214,7 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
             return _still_running(task_id, time.monotonic() - started, last[-1] if last else None)
         except ImagineError as exc:
             raise ToolError(f"{type(exc).__name__} (code {exc.code}): {exc}") from None
-        from .results import delivery_facts
+        from ..results import delivery_facts
 
         facts = delivery_facts(status, service.address)
         result: dict[str, Any] = {"taskId": task_id, **status.to_wire(), **facts}
@@ -415,7 +290,7 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
     generate_video.__annotations__["answer"] = Annotated[ElicitationResult[Any], Resolve(approval)]
 
     async def video_status(task_id: TaskId) -> dict[str, Any]:
-        from .results import delivery_facts
+        from ..results import delivery_facts
 
         status = await _call(lambda: service.astatus(task_id))
         return {"taskId": task_id, **status.to_wire(), **delivery_facts(status, service.address)}
@@ -487,142 +362,3 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
                                       "progress": t.progress} for t in tasks]})
 
     return server
-
-
-# ------------------------------------------------------------------------------------------ serving
-
-
-class _BearerAuth:
-    """ASGI middleware: every HTTP request needs ``Authorization: Bearer <token>`` (rule 12)."""
-
-    def __init__(self, app: Any, token: str) -> None:
-        self.app, self.token = app, token.encode()
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        import hmac
-
-        if scope["type"] == "http":
-            given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            scheme, _, value = given.partition(b" ")
-            if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
-                body = b'{"error":"unauthorized","message":"send Authorization: Bearer <IMAGINE_MCP_TOKEN>"}'
-                await send({"type": "http.response.start", "status": 401, "headers": [
-                    (b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="imagine-agent"'),
-                    (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
-def _http_token(settings: Settings, token: str | None, no_auth: bool) -> str | None:
-    """The bearer token for streamable HTTP: given, from IMAGINE_MCP_TOKEN, or generated and printed."""
-    if no_auth:
-        print("imagine-agent mcp: WARNING: no bearer token (--no-auth): any local process can call this server "
-              "and spend its budget.", file=sys.stderr)
-        return None
-    if token:
-        return token
-    if settings.mcp_token is not None and settings.mcp_token.get_secret_value():
-        return settings.mcp_token.get_secret_value()
-    import secrets
-
-    generated = secrets.token_urlsafe(32)
-    print(f"imagine-agent mcp: bearer token for this run (set IMAGINE_MCP_TOKEN to choose one): {generated}\n"
-          f"  clients send the header  Authorization: Bearer {generated}", file=sys.stderr, flush=True)
-    return generated
-
-
-class LazyService:
-    """Stands in for ``ImagineService`` until a tool needs it, then creates it once.
-
-    Desktop clients spawn ``imagine-agent mcp`` for every session and wait for ``initialize`` and
-    ``tools/list``; the service (httpx, the wallet, the ledger, the embedded sandbox with FastAPI)
-    costs more than the SDK itself to start, and answers neither. A configuration error then comes
-    back from the first tool call, as an MCP error result with the message.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._service: ImagineService | None = None
-
-    def _get(self) -> ImagineService:
-        if self._service is None:
-            from .service import ImagineService
-
-            service = ImagineService.create(self.settings)
-            service.output_dir = service.settings.data_dir / "videos"
-            _queue_approvals(service)
-            self._service = service
-        return self._service
-
-    @property
-    def is_sandbox(self) -> bool:
-        return self.settings.base_url is None if self._service is None else self._service.is_sandbox
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._get(), name)
-
-    def close(self) -> None:
-        if self._service is not None:
-            self._service.close()
-
-
-def check_settings(settings: Settings) -> None:
-    """What ``ImagineService.create`` would refuse at once, checked without loading it: a wallet."""
-    from .errors import ConfigurationError
-
-    if settings.base_url is not None and settings.private_key is None and settings.keystore is None:
-        raise ConfigurationError(
-            "no paying wallet: set IMAGINE_PRIVATE_KEY (0x hex) or IMAGINE_KEYSTORE, or create one with "
-            "`imagine-agent wallet new`"
-        )
-    if settings.base_url is not None and settings.private_key is None and settings.keystore_password is None:
-        raise ConfigurationError("the keystore needs a password: set IMAGINE_KEYSTORE_PASSWORD")
-
-
-def serve(settings: Settings | None = None, *, transport: str = "stdio", port: int = 8765,
-          host: str = "127.0.0.1", token: str | None = None, no_auth: bool = False) -> None:
-    """Serve until the client goes away, then close the service (created on the first tool call).
-    What ``imagine-agent mcp`` runs.
-
-    Streamable HTTP requires a bearer token (``token``, else ``IMAGINE_MCP_TOKEN``, else one generated and
-    printed on stderr) unless ``no_auth`` is set on purpose.
-    """
-    if transport not in ("stdio", "streamable-http"):
-        raise ValueError(f"unknown MCP transport {transport!r}: use stdio or streamable-http")
-    quiet_library_logs()
-    try:
-        settings = settings or Settings()
-        check_settings(settings)
-    except ImagineError as exc:
-        print(f"imagine-agent mcp: {type(exc).__name__}: {exc}", file=sys.stderr)
-        raise SystemExit(exit_code_for(exc)) from None
-    service = LazyService(settings)
-    try:
-        if service.is_sandbox:
-            print(SANDBOX_NOTICE, file=sys.stderr)  # stdout belongs to the protocol
-        server = create_server(cast("ImagineService", service))
-        quiet_library_logs()  # MCPServer configures logging when built
-        if transport == "stdio":
-            server.run("stdio")
-        else:
-            import uvicorn
-
-            bearer = _http_token(settings, token, no_auth)
-            app: Any = server.streamable_http_app(host=host)
-            if bearer is not None:
-                app = _BearerAuth(app, bearer)
-            uvicorn.run(app, host=host, port=port, log_level="warning")
-    finally:
-        service.close()
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m imagine_agent.mcp_server [stdio|streamable-http] [port]``; settings from ``IMAGINE_*``."""
-    args = sys.argv[1:] if argv is None else argv
-    transport: Literal["stdio", "streamable-http"] = "streamable-http" if args[:1] == ["streamable-http"] else "stdio"
-    serve(transport=transport, port=int(args[1]) if len(args) > 1 else 8765)
-
-
-if __name__ == "__main__":
-    main()
