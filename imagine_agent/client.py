@@ -1,7 +1,8 @@
 """HTTP clients for the Imagine API: ``ImagineClient`` (sync) and ``AsyncImagineClient``.
 
 Both drive the same I/O-free flows (``flows.py``); only sending, sleeping and file writes differ.
-A create returns a job handle (``Job`` / ``AsyncJob``) to wait on, stream progress from, and download.
+A create returns a job handle (``Job`` / ``AsyncJob``, in ``jobs.py``) to wait on, stream progress from,
+and download; capped bodies, hop checks and download writing live in ``_http.py``.
 """
 
 from __future__ import annotations
@@ -10,11 +11,8 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
 import secrets
-import tempfile
 import time
-import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,18 +20,31 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .addresses import pinned, resolve_public
+from ._http import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_DOWNLOAD,
+    MAX_API_BODY,
+    MAX_REDIRECTS,
+    USER_AGENT,
+    _Body,
+    _carries_payment,
+    _check_download,
+    _check_hop,
+    _hop_requests,
+    _next_hop,
+    _safe_stem,
+    _too_slow,
+    _Writer,
+)
+from .addresses import resolve_public
 from .errors import DownloadError, InvalidRequestError, ProtocolError
 from .flows import (
-    BODY_ERROR,
     DEADLINE,
     Call,
     Created,
     Fetch,
     Flow,
-    PaymentInfo,
     Sleep,
-    TransientDownloadError,
     Update,
     create_flow,
     download_flow,
@@ -42,31 +53,15 @@ from .flows import (
     status_flow,
     wait_flow,
 )
-from .history import RenderHistory, WaitTiming
-from .models import (
-    CreateRequest,
-    GenerationResult,
-    ImageFile,
-    PaymentRequired,
-    PaymentRequirements,
-    TaskStatus,
-    check_image_host,
-    is_private_host,
-    validate_task_id,
-)
+from .inputs import ImageFile, check_image_host, is_private_host, validate_task_id
+from .jobs import AsyncJob, Downloads, Job
+from .models import CreateRequest, PaymentRequired, PaymentRequirements, TaskStatus
 from .polling import PollPolicy
 from .x402 import NETWORKS, payment_header_name, video_models
 
 __all__ = ["AsyncImagineClient", "AsyncJob", "Downloads", "ImagineClient", "Job", "Quote"]
 
 T = TypeVar("T")
-MAX_API_BODY = 1024 * 1024
-DEFAULT_MAX_DOWNLOAD = 512 * 1024 * 1024
-VIDEO_TYPES = ("video/", "application/octet-stream", "binary/octet-stream")
-IMAGE_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
-USER_AGENT = "imagine-agent/0.1"
-ACCEPT_ENCODING = "gzip, deflate"  # what _Body can decode with a cap on the *decompressed* bytes
-MAX_REDIRECTS = 5
 DEFAULT_DOWNLOAD_TIMEOUT = 600.0  # total seconds for one file, however the bytes arrive
 # Every connection kept open, and few of them: httpcore checks every pooled connection on every
 # request, so the CPU per request grows with the pool (httpx's default: 100, of which only 20 are
@@ -109,12 +104,6 @@ class Quote:
             "resource": r.resource,
             "maxTimeoutSeconds": r.max_timeout_seconds,
         }
-
-
-@dataclass(frozen=True)
-class Downloads:
-    video: Path
-    preview: Path | None
 
 
 def request_hash(base_url: str, request: CreateRequest, image: ImageFile | None) -> str:
@@ -298,37 +287,13 @@ class _Base:
         return time.monotonic() + remaining
 
     def _check_hop(self, url: httpx.URL, fetch: Fetch) -> bool:
-        """Every host a download touches: http(s) only, and not private unless allowed (like image URLs).
+        """Check one download hop (``_http._check_hop``).
 
         True when the hop must also be resolved here and sent to a checked address (``addresses``).
         """
-        if url.scheme not in ("http", "https"):
-            raise DownloadError(f"{fetch.kind} download refused: {url.scheme!r} is not http(s)")
-        if not self.allow_private_downloads and is_private_host(url.host):
-            raise DownloadError(
-                f"{fetch.kind} download refused: host {url.host!r} is a local or private address "
-                "(set IMAGINE_ALLOW_PRIVATE_DOWNLOADS to allow it)"
-            )
+        _check_hop(url, fetch, self.allow_private_downloads)
         return not self.allow_private_downloads and self._resolve_downloads
 
-    def _hop_requests(self, url: httpx.URL, addresses: list[str] | None,
-                      http: httpx.Client | httpx.AsyncClient) -> list[httpx.Request]:
-        """The requests to try for one hop: one per checked address, or the URL itself when not resolved here."""
-        headers = {"user-agent": USER_AGENT}
-        if addresses is None:
-            return [http.build_request("GET", url, headers=headers)]
-        return [pinned(http, url, address, headers) for address in addresses]
-
-
-def _next_hop(url: httpx.URL, resp: httpx.Response) -> httpx.URL | None:
-    """Where a redirect points, relative to the URL as named (not the address it was sent to)."""
-    location = resp.headers.get("location")
-    if not resp.is_redirect or not location:
-        return None
-    try:
-        return url.join(location)
-    except httpx.InvalidURL as exc:
-        raise DownloadError(f"download redirected to an invalid URL ({exc})") from None
 
 
 def _offers_seed(schema: dict[str, Any] | None) -> bool:
@@ -336,149 +301,6 @@ def _offers_seed(schema: dict[str, Any] | None) -> bool:
     fields = (schema or {}).get("input", {})
     fields = fields.get("bodyFields") if isinstance(fields, dict) else None
     return isinstance(fields, dict) and "seed" in fields
-
-
-def _carries_payment(request: httpx.Request) -> bool:
-    return "x-payment" in request.headers or "payment-signature" in request.headers
-
-
-class _Body:
-    """Read an API answer with a cap on its *decompressed* size (gzip/zstd bombs), decoding it ourselves.
-
-    Errors do not raise: after a payment an unreadable answer is an outcome (``unknown``), so the reason
-    travels in ``Response.extensions[BODY_ERROR]`` and the flow decides.
-    """
-
-    def __init__(self, encoding: str, cap: int) -> None:
-        self.cap = cap
-        self.data = bytearray()
-        self.raw = 0
-        self.error: str | None = None
-        codings = [c.strip().lower() for c in encoding.split(",") if c.strip() and c.strip().lower() != "identity"]
-        self._inflate: Any = None
-        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
-            self.error = f"unsupported Content-Encoding {encoding[:40]!r}"
-        elif codings:
-            self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 32 if codings[0] != "deflate" else zlib.MAX_WBITS)
-        self._raw_deflate_allowed = bool(codings) and codings[0] == "deflate"
-
-    @classmethod
-    def of_read(cls, resp: httpx.Response, cap: int) -> httpx.Response:
-        body = cls("", cap)
-        body.feed(resp.content)
-        return body.response(resp)
-
-    def feed(self, chunk: bytes) -> None:
-        if self.error is not None:
-            return
-        self.raw += len(chunk)
-        if self._inflate is None:
-            out = chunk
-        else:
-            try:
-                out = self._inflate.decompress(chunk, self.cap + 1 - len(self.data))
-            except zlib.error:
-                if not (self._raw_deflate_allowed and self.raw == len(chunk)):
-                    self.error = "the compressed body is corrupt"
-                    return
-                self._raw_deflate_allowed = False  # "deflate" sent without its zlib wrapper, as some servers do
-                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
-                self.raw = 0
-                self.feed(chunk)
-                return
-            if self._inflate.unconsumed_tail:  # the output was capped: it inflates to more than the cap
-                self.error = f"more than {self.cap} bytes (decompressed)"
-                return
-        self.data += out
-        if len(self.data) > self.cap or self.raw > self.cap:
-            self.error = f"more than {self.cap} bytes (decompressed)"
-
-    def response(self, resp: httpx.Response) -> httpx.Response:
-        if self.error is None and self._inflate is not None and not self._inflate.eof:
-            self.error = "the compressed body is truncated"
-        headers = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in ("content-encoding",
-                                                                                        "content-length")]
-        if self.error is not None:
-            return httpx.Response(resp.status_code, headers=headers, content=b"", request=resp.request,
-                                  extensions={BODY_ERROR: self.error})
-        return httpx.Response(resp.status_code, headers=headers, content=bytes(self.data), request=resp.request)
-
-
-def _too_slow(request: httpx.Request) -> httpx.ReadTimeout:
-    return httpx.ReadTimeout("the total deadline of the request passed", request=request)
-
-
-def _safe_stem(name: str) -> str:
-    return "".join(c for c in name if c.isalnum() or c in "-_")[:80] or "video"
-
-
-def _check_download(resp: httpx.Response, fetch: Fetch) -> None:
-    if resp.status_code >= 500:
-        raise TransientDownloadError(f"{fetch.kind} download answered HTTP {resp.status_code}: {fetch.url}")
-    if resp.status_code != 200:
-        raise DownloadError(f"{fetch.kind} download answered HTTP {resp.status_code}: {fetch.url}")
-    ctype = resp.headers.get("content-type", "").lower()
-    allowed = VIDEO_TYPES if fetch.kind == "video" else IMAGE_TYPES
-    if ctype and not ctype.startswith(allowed):
-        raise DownloadError(f"{fetch.kind} download is {ctype!r}, not a {fetch.kind}: {fetch.url}")
-    declared = resp.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > fetch.max_bytes:
-        raise DownloadError(
-            f"{fetch.kind} is {int(declared)} bytes, over the {fetch.max_bytes}-byte limit (IMAGINE_MAX_DOWNLOAD_MB)"
-        )
-
-
-class _Writer:
-    """Write a download to a temporary file of its own and rename it into place only when complete and
-    within limits. Concurrent downloads of one task never share a temporary file, and the rename is
-    atomic, so each of them ends with the whole file in place. A file-system error is a ``DownloadError``
-    that names the file."""
-
-    def __init__(self, fetch: Fetch) -> None:
-        self.fetch = fetch
-        self.size = 0
-        try:
-            fetch.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, part = tempfile.mkstemp(prefix=f".{fetch.path.name}.", suffix=".part", dir=fetch.path.parent)
-        except OSError as exc:
-            raise self._error("cannot create", exc) from None
-        self.part = Path(part)
-        with contextlib.suppress(OSError):
-            os.fchmod(fd, 0o644)  # as an ordinary new file would be, not mkstemp's 0600
-        self.file = os.fdopen(fd, "wb")
-
-    def _error(self, what: str, exc: OSError) -> DownloadError:
-        reason = exc.strerror or type(exc).__name__
-        return DownloadError(f"{what} the {self.fetch.kind} file {self.fetch.path}: {reason}; check the output "
-                             "directory (free space, permissions) and download again (nothing is paid again)")
-
-    def write(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.size > self.fetch.max_bytes:
-            raise DownloadError(f"{self.fetch.kind} passed the {self.fetch.max_bytes}-byte limit; download stopped")
-        try:
-            self.file.write(chunk)
-        except OSError as exc:
-            raise self._error("cannot write", exc) from None
-
-    def finish(self) -> Path:
-        try:
-            self.file.close()
-        except OSError as exc:
-            raise self._error("cannot write", exc) from None
-        if self.size == 0:
-            raise DownloadError(f"{self.fetch.kind} download was empty: {self.fetch.url}")
-        try:
-            os.replace(self.part, self.fetch.path)
-        except OSError as exc:
-            raise self._error("cannot save", exc) from None
-        return self.fetch.path
-
-    def abort(self) -> None:
-        with contextlib.suppress(OSError):
-            self.file.close()
-        with contextlib.suppress(OSError):
-            self.part.unlink()
 
 
 # ------------------------------------------------------------------------------------------------ sync
@@ -572,7 +394,7 @@ class ImagineClient(_Base):
         url = httpx.URL(fetch.url)
         for _ in range(MAX_REDIRECTS + 1):
             addresses = resolve_public(url, fetch.kind) if self._check_hop(url, fetch) else None
-            with contextlib.closing(self._open_hop(self._hop_requests(url, addresses, self.http))) as resp:
+            with contextlib.closing(self._open_hop(_hop_requests(url, addresses, self.http))) as resp:
                 if (hop := _next_hop(url, resp)) is not None:
                     url = hop
                     continue
@@ -641,59 +463,6 @@ class ImagineClient(_Base):
         steps = self._download_steps(status, Path(directory), name, include_preview)
         paths = [self._run(download_flow(f)) for f in steps]
         return Downloads(paths[0], paths[1] if len(paths) > 1 else None)
-
-
-class Job:
-    """A submitted generation (like replicate's ``Prediction``): wait, stream updates, download."""
-
-    def __init__(self, client: ImagineClient, task_id: str, payment: PaymentInfo | None) -> None:
-        self.client = client
-        self.task_id = task_id
-        self.payment = payment
-        self.last: TaskStatus | None = None
-        # How long jobs of this kind took here (set by the service from the ledger), and the task's
-        # creation on the client's clock: the poller aims from them. ``timing`` brackets this one's end.
-        self.history: RenderHistory | None = None
-        self.created_at: float | None = None  # known for a job this client created; else from the ledger
-        self.timing = WaitTiming()
-
-    def __repr__(self) -> str:
-        state = self.last.status if self.last else "submitted"
-        return f"Job(task_id={self.task_id!r}, status={state!r})"
-
-    def created_now(self) -> Job:
-        self.created_at = self.client.clock()
-        return self
-
-    def status(self) -> TaskStatus:
-        self.last = self.client.status(self.task_id)
-        return self.last
-
-    def iter_updates(self, *, timeout: float | None = None, initial_delay: float | None = None) -> Iterator[TaskStatus]:
-        """Yield each change of status or progress until completed; raises on failed/not found/timeout."""
-        delay = self.client.poll.first if initial_delay is None else initial_delay
-        result: list[TaskStatus] = []
-        for status in self.client._iterate(self.client._wait(self.task_id, timeout, delay, self), result):
-            self.last = status
-            yield status
-        self.last = result[0]
-
-    def wait(self, *, timeout: float | None = None, on_update: Callable[[TaskStatus], None] | None = None,
-             initial_delay: float | None = None) -> TaskStatus:
-        for status in self.iter_updates(timeout=timeout, initial_delay=initial_delay):
-            if on_update is not None:
-                on_update(status)
-        assert self.last is not None
-        return self.last
-
-    def result(self, *, timeout: float | None = None) -> GenerationResult:
-        status = self.last if self.last and self.last.status == "completed" else self.wait(timeout=timeout)
-        assert status.result is not None
-        return status.result
-
-    def download(self, directory: str | Path, *, include_preview: bool = True) -> Downloads:
-        status = self.last if self.last and self.last.status == "completed" else self.wait()
-        return self.client.download(status, directory, name=self.task_id, include_preview=include_preview)
 
 
 # ----------------------------------------------------------------------------------------------- async
@@ -798,7 +567,7 @@ class AsyncImagineClient(_Base):
         for _ in range(MAX_REDIRECTS + 1):
             resolve = self._check_hop(url, fetch)
             addresses = await asyncio.to_thread(resolve_public, url, fetch.kind) if resolve else None
-            resp = await self._open_hop(self._hop_requests(url, addresses, self.http))
+            resp = await self._open_hop(_hop_requests(url, addresses, self.http))
             try:
                 if (hop := _next_hop(url, resp)) is not None:
                     url = hop
@@ -856,62 +625,3 @@ class AsyncImagineClient(_Base):
         steps = self._download_steps(status, Path(directory), name, include_preview)
         paths = [await self._run(download_flow(f)) for f in steps]
         return Downloads(paths[0], paths[1] if len(paths) > 1 else None)
-
-
-class AsyncJob:
-    """Async job handle (like fal's request handles): ``async for status in job``, ``await job.wait()``."""
-
-    def __init__(self, client: AsyncImagineClient, task_id: str, payment: PaymentInfo | None) -> None:
-        self.client = client
-        self.task_id = task_id
-        self.payment = payment
-        self.last: TaskStatus | None = None
-        # How long jobs of this kind took here (set by the service from the ledger), and the task's
-        # creation on the client's clock: the poller aims from them. ``timing`` brackets this one's end.
-        self.history: RenderHistory | None = None
-        self.created_at: float | None = None  # known for a job this client created; else from the ledger
-        self.timing = WaitTiming()
-
-    def __repr__(self) -> str:
-        state = self.last.status if self.last else "submitted"
-        return f"AsyncJob(task_id={self.task_id!r}, status={state!r})"
-
-    def created_now(self) -> AsyncJob:
-        self.created_at = self.client.clock()
-        return self
-
-    async def status(self) -> TaskStatus:
-        self.last = await self.client.status(self.task_id)
-        return self.last
-
-    async def iter_updates(self, *, timeout: float | None = None,
-                           initial_delay: float | None = None) -> AsyncIterator[TaskStatus]:
-        delay = self.client.poll.first if initial_delay is None else initial_delay
-        result: list[TaskStatus] = []
-        async for status in self.client._iterate(self.client._wait(self.task_id, timeout, delay, self), result):
-            self.last = status
-            yield status
-        self.last = result[0]
-
-    def __aiter__(self) -> AsyncIterator[TaskStatus]:
-        return self.iter_updates()
-
-    async def wait(self, *, timeout: float | None = None, on_update: Callable[[TaskStatus], Any] | None = None,
-                   initial_delay: float | None = None) -> TaskStatus:
-        async for status in self.iter_updates(timeout=timeout, initial_delay=initial_delay):
-            if on_update is not None:
-                maybe = on_update(status)
-                if asyncio.iscoroutine(maybe):
-                    await maybe
-        assert self.last is not None
-        return self.last
-
-    async def result(self, *, timeout: float | None = None) -> GenerationResult:
-        status = self.last if self.last and self.last.status == "completed" else await self.wait(timeout=timeout)
-        assert status.result is not None
-        return status.result
-
-    async def download(self, directory: str | Path, *, include_preview: bool = True) -> Downloads:
-        status = self.last if self.last and self.last.status == "completed" else await self.wait()
-        return await self.client.download(status, directory, name=self.task_id, include_preview=include_preview)
-

@@ -1,42 +1,54 @@
-"""Pydantic models of the Imagine wire format and of x402 v1.
+"""Pydantic models of the Imagine wire format: the create request, task status and results.
 
 Field names are snake_case in Python and camelCase on the wire. Unknown fields are kept, so a body
 parsed and dumped with ``by_alias=True, exclude_unset=True`` comes back as it arrived.
+
+The x402 wire models live in ``x402/types.py`` and the input checks in ``inputs.py``; both are
+re-exported here, where they were always read from.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import ipaddress
 import json
 import math
 import re
-import socket
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    PrivateAttr,
     StrictFloat,
     StrictInt,
     ValidationError,
     field_validator,
 )
-from pydantic.alias_generators import to_camel
 from pydantic_core import from_json
 
 from .errors import InvalidRequestError
+from .inputs import _TASK_ID, _validate_image
+from .inputs import IMAGE_MIME_TYPES as IMAGE_MIME_TYPES
+from .inputs import MAX_IMAGE_BYTES as MAX_IMAGE_BYTES
+from .inputs import ImageFile as ImageFile
+from .inputs import check_image_host as check_image_host
+from .inputs import is_private_host as is_private_host
+from .inputs import sniff_image_type as sniff_image_type
+from .inputs import validate_task_id as validate_task_id
 from .limits import MAX_DURATION as MAX_DURATION  # re-exported: these names were always read from here
 from .limits import MAX_PROMPT_CHARS as MAX_PROMPT_CHARS
 from .limits import MIN_DURATION as MIN_DURATION
+from .wire import WireModel as WireModel
+from .x402.types import ExactAuthorization as ExactAuthorization
+from .x402.types import ExactEvmPayload as ExactEvmPayload
+from .x402.types import OfferV2 as OfferV2
+from .x402.types import PaymentPayload as PaymentPayload
+from .x402.types import PaymentPayloadV2 as PaymentPayloadV2
+from .x402.types import PaymentRequired as PaymentRequired
+from .x402.types import PaymentRequiredV2 as PaymentRequiredV2
+from .x402.types import PaymentRequirements as PaymentRequirements
+from .x402.types import PaymentRequirementsV2 as PaymentRequirementsV2
+from .x402.types import ResourceInfo as ResourceInfo
+from .x402.types import SettlementResponse as SettlementResponse
+from .x402.types import VerifyResponse as VerifyResponse
 
 __all__ = [
     "MAX_IMAGE_BYTES",
@@ -69,145 +81,8 @@ __all__ = [
     "validate_task_id",
 ]
 
-MAX_IMAGE_BYTES = 10 * 1024 * 1024
 _VIDEO_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
-IMAGE_MIME_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
-
-_TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _SORA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_UINT = re.compile(r"^[0-9]{1,78}$")
-_HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
-_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$")
-
-
-class WireModel(BaseModel):
-    """camelCase on the wire, snake_case in Python, unknown fields kept."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
-
-    def to_wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
-
-
-# ---------------------------------------------------------------------------------------------- inputs
-
-
-def validate_task_id(task_id: str) -> str:
-    """Task ids go into URL paths: allow only the characters an id can have."""
-    if not isinstance(task_id, str) or not _TASK_ID.match(task_id):
-        raise InvalidRequestError(
-            f"invalid task id {task_id!r}: expected the id returned by create (letters, digits, '-', '_')"
-        )
-    return task_id
-
-
-def _validate_image(value: str) -> str:
-    if value.startswith("data:"):
-        header, sep, data = value.partition(",")
-        if not sep or not header.endswith(";base64"):
-            raise ValueError("a data URL image must look like data:image/png;base64,<data>")
-        mime = header[5:-7].lower()
-        if mime not in IMAGE_MIME_TYPES:
-            raise ValueError(f"data URL mime type {mime!r} is not an image type ({', '.join(IMAGE_MIME_TYPES)})")
-        if len(data) > MAX_IMAGE_BYTES * 4 // 3 + 4:
-            raise ValueError(f"image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB")
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("data URL image is not valid base64") from None
-        if not raw:
-            raise ValueError("data URL image is empty")
-        return value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("image must be an http(s):// URL, a data:image/...;base64 URL, or a local file path")
-    if len(value) > 4096:
-        raise ValueError("image URL is longer than 4096 characters")
-    return value
-
-
-def _host_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address a host names, including the legacy IPv4 forms resolvers still accept (127.1,
-    2130706433, 0x7f.0.0.1, 0177.0.0.1), which ``ipaddress`` refuses to parse."""
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    if _NUMERIC_HOST.match(host):
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return None
-    return None
-
-
-def is_private_host(host: str) -> bool:
-    """A loopback, private, link-local or local-only name or address (no DNS lookup)."""
-    host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        return True
-    ip = _host_ip(host.strip("[]"))
-    return ip is not None and (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified
-    )
-
-
-def check_image_host(image: str, *, allow_private: bool) -> None:
-    """Refuse image URLs the remote server cannot fetch (loopback, private, link-local), unless allowed."""
-    if allow_private or image.startswith("data:"):
-        return
-    host = (urlsplit(image).hostname or "").lower().rstrip(".")
-    if is_private_host(host):
-        raise InvalidRequestError(
-            f"image URL host {host!r} is a local or private address the video server cannot reach; "
-            "use a public URL, a data URL or a local file path (or allow private image URLs in the config)"
-        )
-
-
-_MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF87a": "image/gif",
-          b"GIF89a": "image/gif"}
-
-
-def sniff_image_type(content: bytes) -> str | None:
-    """The image mime type from the first bytes, or None when it is not an image we accept."""
-    for magic, mime in _MAGIC.items():
-        if content.startswith(magic):
-            return mime
-    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
-@dataclass(frozen=True)
-class ImageFile:
-    """A local image for image-to-video, sent as a multipart upload."""
-
-    filename: str
-    content: bytes
-    mime: str
-
-    @classmethod
-    def from_path(cls, path: str | Path) -> ImageFile:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise InvalidRequestError(f"image file {str(p)!r} does not exist")
-        size = p.stat().st_size
-        if size == 0 or size > MAX_IMAGE_BYTES:
-            limit = MAX_IMAGE_BYTES // 2**20
-            raise InvalidRequestError(f"image file must be 1 byte to {limit} MiB; it is {size} bytes")
-        content = p.read_bytes()
-        mime = sniff_image_type(content)
-        if mime is None:
-            raise InvalidRequestError(f"{p.name} is not a PNG, JPEG, WebP or GIF image")
-        return cls(p.name, content, mime)
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
-
-    def __repr__(self) -> str:
-        return f"ImageFile({self.filename!r}, {len(self.content)} bytes, {self.mime})"
 
 
 class TemplateData(WireModel):
@@ -302,174 +177,6 @@ def _explain(exc: ValidationError) -> str:
         msg = str(err["msg"]).removeprefix("Value error, ")
         problems.append(f"{where}: {msg}")
     return "invalid request: " + "; ".join(problems)
-
-
-# -------------------------------------------------------------------------------------------- x402 v1
-
-
-def _address(v: str) -> str:
-    if not isinstance(v, str) or not _ADDRESS.match(v):
-        raise ValueError("not a 0x-prefixed 20-byte hex address")
-    return v
-
-
-def _uint_string(v: Any) -> str:
-    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
-        return str(v)
-    if not isinstance(v, str) or not _UINT.match(v):
-        raise ValueError("not a non-negative integer in a decimal string")
-    return v
-
-
-Address = Annotated[str, BeforeValidator(_address)]
-UintString = Annotated[str, BeforeValidator(_uint_string)]
-
-
-@dataclass(frozen=True)
-class OfferV2:
-    """What an x402 v2 payment must echo besides the signature: the requirement exactly as offered,
-    the 402's ``resource`` and ``extensions``, and the ``payment-identifier`` id we chose (if offered)."""
-
-    accepted: dict[str, Any]
-    resource: dict[str, Any] | None = None
-    extensions: dict[str, Any] | None = None
-    payment_id: str | None = None
-
-
-class PaymentRequirements(WireModel):
-    """One way to pay, from the ``accepts`` list of a 402 body.
-
-    A v2 requirement is parsed into this same shape (network by our name, ``amount`` as
-    ``maxAmountRequired``, ``resource.url`` as ``resource``), so policy, ledger and signing read one
-    field for the price; ``v2`` keeps what the v2 envelope must echo.
-    """
-
-    _v2: OfferV2 | None = PrivateAttr(default=None)
-
-    scheme: str
-    network: str
-    max_amount_required: UintString
-    resource: str
-    description: str = ""
-    mime_type: str = ""
-    pay_to: Address
-    max_timeout_seconds: int = Field(ge=1, le=86_400)
-    asset: Address
-    output_schema: dict[str, Any] | None = None
-    extra: dict[str, Any] | None = None
-
-    @property
-    def amount(self) -> int:
-        """The price in atomic units (USDC has 6 decimals)."""
-        return int(self.max_amount_required)
-
-    @property
-    def v2(self) -> OfferV2 | None:
-        return self._v2
-
-    @property
-    def x402_version(self) -> int:
-        return 1 if self._v2 is None else 2
-
-    def with_v2(self, offer: OfferV2 | None) -> PaymentRequirements:
-        copy = self.model_copy()
-        copy._v2 = offer
-        return copy
-
-
-class PaymentRequired(WireModel):
-    """The body of an x402 v1 ``402 Payment Required`` answer, or a v2 answer parsed into the same shape."""
-
-    x402_version: int
-    error: str = ""
-    accepts: list[PaymentRequirements] = Field(default_factory=list)
-
-
-class ResourceInfo(WireModel):
-    """x402 v2: what the payment is for (``resource`` of a 402 and of a payment)."""
-
-    url: str
-    description: str = ""
-    mime_type: str = ""
-
-
-class PaymentRequirementsV2(WireModel):
-    """One entry of a v2 ``accepts`` list: CAIP-2 network, ``amount``, no resource of its own."""
-
-    scheme: str
-    network: str
-    amount: UintString
-    asset: Address
-    pay_to: Address
-    max_timeout_seconds: int = Field(ge=1, le=86_400)
-    extra: dict[str, Any] | None = None
-
-
-class PaymentRequiredV2(WireModel):
-    """What a v2 ``PAYMENT-REQUIRED`` header carries (base64 of its JSON)."""
-
-    x402_version: Literal[2]
-    error: str | None = None
-    resource: ResourceInfo | None = None
-    accepts: list[PaymentRequirementsV2] = Field(default_factory=list)
-    extensions: dict[str, Any] | None = None
-
-
-class ExactAuthorization(WireModel):
-    """EIP-3009 ``TransferWithAuthorization`` message; numbers as decimal strings."""
-
-    from_: Address = Field(alias="from")
-    to: Address
-    value: UintString
-    valid_after: UintString
-    valid_before: UintString
-    nonce: Annotated[str, Field(pattern=_HEX32.pattern)]
-
-
-class ExactEvmPayload(WireModel):
-    signature: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{130}$")]
-    authorization: ExactAuthorization
-
-
-class PaymentPayload(WireModel):
-    """What ``X-PAYMENT`` carries (base64 of its compact JSON)."""
-
-    x402_version: int = 1
-    scheme: str = "exact"
-    network: str
-    payload: ExactEvmPayload
-
-
-class PaymentPayloadV2(PaymentPayload):
-    """What ``PAYMENT-SIGNATURE`` carries: the same signed payload, the chosen requirement echoed as
-    offered (``accepted``), the 402's ``resource`` and ``extensions``. No top-level scheme or network:
-    ``network`` here is our name of ``accepted.network``, kept off the wire."""
-
-    x402_version: int = 2
-    network: str = ""
-    accepted: dict[str, Any]
-    resource: dict[str, Any] | None = None
-    extensions: dict[str, Any] | None = None
-
-    def to_wire(self) -> dict[str, Any]:
-        wire = self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude={"scheme", "network"})
-        return {k: v for k, v in wire.items() if v is not None}
-
-
-class SettlementResponse(WireModel):
-    """What ``X-PAYMENT-RESPONSE`` carries, and what a facilitator's ``/settle`` returns."""
-
-    success: bool
-    transaction: str = ""
-    network: str = ""
-    payer: str | None = None
-    error_reason: str | None = None
-
-
-class VerifyResponse(WireModel):
-    is_valid: bool
-    invalid_reason: str | None = None
-    payer: str | None = None
 
 
 # -------------------------------------------------------------------------------------------- tasks

@@ -1,15 +1,18 @@
-"""Responses that misbehave on purpose: HTML error pages, dropped connections, endless downloads."""
+"""Responses that misbehave on purpose: HTML error pages, dropped connections, endless downloads; and the
+plain helpers every router shares (``_error``, ``_base``, truncated and mislabelled JSON)."""
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 __all__ = [
@@ -142,3 +145,20 @@ def quiet_dropped_connections() -> None:
     logger = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _DropFilter) for f in logger.filters):
         logger.addFilter(_DropFilter())
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message.encode("utf-8", "replace").decode("utf-8")}, status_code=status)
+
+
+def _truncated(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    raw = json.dumps(body).encode()
+    return Response(raw[: max(1, len(raw) // 2)], status_code=status, media_type="application/json", headers=headers)
+
+
+def _as_html(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body).encode(), status_code=status, media_type="text/html", headers=headers)

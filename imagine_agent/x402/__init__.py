@@ -5,6 +5,7 @@
 - ``v2``: ``PAYMENT-REQUIRED``, ``PAYMENT-SIGNATURE`` (``accepted``/``resource``/``extensions`` echoed,
   ``payment-identifier``), ``PAYMENT-RESPONSE``, CAIP-2 networks.
 - ``negotiate``: which version an answer speaks, signing in that version, reading receipts.
+- ``types``: the wire models (402 bodies, requirements, payloads, receipts).
 
 Every name this module exported before it became a package is still exported here.
 """
@@ -38,6 +39,20 @@ from .negotiate import (
     sign_payment,
     video_models,
 )
+
+# The x402 wire models (``types.py``), importable from here as from ``imagine_agent.models``.
+from .types import ExactAuthorization as ExactAuthorization
+from .types import ExactEvmPayload as ExactEvmPayload
+from .types import OfferV2 as OfferV2
+from .types import PaymentPayload as PaymentPayload
+from .types import PaymentPayloadV2 as PaymentPayloadV2
+from .types import PaymentRequired as PaymentRequired
+from .types import PaymentRequiredV2 as PaymentRequiredV2
+from .types import PaymentRequirements as PaymentRequirements
+from .types import PaymentRequirementsV2 as PaymentRequirementsV2
+from .types import ResourceInfo as ResourceInfo
+from .types import SettlementResponse as SettlementResponse
+from .types import VerifyResponse as VerifyResponse
 from .v1 import (
     MAX_HEADER_CHARS,
     X402_VERSION,

@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 from Crypto.Hash import keccak as _keccak
 
 from ..errors import ConfigurationError
-from ..models import ExactAuthorization, ExactEvmPayload, PaymentRequirements
+from .types import ExactAuthorization, ExactEvmPayload, PaymentRequirements
 
 __all__ = [
     "NETWORKS",

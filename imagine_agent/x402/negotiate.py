@@ -14,9 +14,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import PolicyViolationError, ProtocolError
-from ..models import PaymentPayload, PaymentPayloadV2, PaymentRequired, PaymentRequirements, SettlementResponse
 from . import v1, v2
 from .evm import NETWORKS, Signer, network_from_caip2, sign_exact
+from .types import PaymentPayload, PaymentPayloadV2, PaymentRequired, PaymentRequirements, SettlementResponse
 
 __all__ = [
     "decode_payment_header",

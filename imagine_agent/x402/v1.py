@@ -12,13 +12,13 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 
 from ..errors import PolicyViolationError, ProtocolError
-from ..models import (
+from ..wire import WireModel
+from .types import (
     ExactEvmPayload,
     PaymentPayload,
     PaymentRequired,
     PaymentRequirements,
     SettlementResponse,
-    WireModel,
 )
 
 __all__ = [

@@ -17,7 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import ProtocolError
-from ..models import (
+from .evm import caip2_of, network_from_caip2
+from .types import (
     ExactEvmPayload,
     OfferV2,
     PaymentPayloadV2,
@@ -27,7 +28,6 @@ from ..models import (
     PaymentRequirementsV2,
     ResourceInfo,
 )
-from .evm import caip2_of, network_from_caip2
 from .v1 import check_single_price, unb64json
 
 __all__ = [
