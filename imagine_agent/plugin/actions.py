@@ -12,7 +12,8 @@ from ..agent.planner.intent import parse_duration
 from ..config import Settings
 from ..decisions import CoinDecision, decide_coin
 from ..errors import AwaitingApprovalError, ImagineError
-from ..models import MAX_DURATION, MAX_PROMPT_CHARS, MIN_DURATION, TaskStatus
+from ..limits import MAX_DURATION, MAX_PROMPT_CHARS, MIN_DURATION
+from ..models import TaskStatus
 from ..money import format_usdc, usdc_fields
 from ..results import coin_line, delivery_facts
 from ..service import BudgetReport, GenerationOutcome, QuoteResult

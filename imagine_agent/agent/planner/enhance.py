@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ...models import MAX_PROMPT_CHARS
+from ...limits import MAX_PROMPT_CHARS
 from .intent import VideoAsk
 
 __all__ = ["enhance_prompt"]
