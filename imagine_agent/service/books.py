@@ -12,28 +12,29 @@ always lives in the real books and stops both. No key, no password, and no serve
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from .build import SIGNING_GRACE, claims_sandbox_server, policy_from, public_address, sandbox_ledger_location
-from .config import Settings
-from .errors import ConfigurationError
-from .ledger import ApprovalRecord as ApprovalRecord  # re-exported: the surfaces' record types come from here
-from .ledger import ApprovalState as ApprovalState
-from .ledger import AuditEvent as AuditEvent
-from .ledger import BudgetTotals as BudgetTotals
-from .ledger import Caps as Caps
-from .ledger import Ledger as Ledger
-from .ledger import PaymentRecord as PaymentRecord
-from .ledger import PaymentState as PaymentState
-from .ledger import TaskRecord as TaskRecord
-from .ledger import open_ledger
-from .money import format_usdc, usdc_fields
-from .wallet import PaymentPolicy
+from ..config import Settings
+from ..errors import ConfigurationError
+from ..ledger import ApprovalRecord as ApprovalRecord  # re-exported: the surfaces' record types come from here
+from ..ledger import ApprovalState as ApprovalState
+from ..ledger import AuditEvent as AuditEvent
+from ..ledger import BudgetTotals as BudgetTotals
+from ..ledger import Caps as Caps
+from ..ledger import Ledger as Ledger
+from ..ledger import PaymentRecord as PaymentRecord
+from ..ledger import PaymentState as PaymentState
+from ..ledger import TaskRecord as TaskRecord
+from ..ledger import open_ledger
+from ..money import format_usdc
+from ..wallet.policy import PaymentPolicy
+from .build import claims_sandbox_server, policy_from, public_address, sandbox_ledger_location
+from .reconcile import reconcile_ledger as reconcile_ledger
+from .results import book_summary_json, budget_json
 
 __all__ = ["BOOK_LABELS", "PAYMENT_STATES", "BookSummary", "Booked", "Books", "BudgetReport", "follows_sandbox",
            "reconcile_ledger"]
@@ -78,9 +79,7 @@ class BookSummary:
         return BOOK_LABELS[self.sandbox]
 
     def to_json(self) -> dict[str, Any]:
-        return {"books": "sandbox" if self.sandbox else "real", "label": self.label, **usdc_fields(self.spent, "spent"),
-                **usdc_fields(self.reserved, "reserved"), **usdc_fields(self.unknown, "unknown"),
-                "payments": self.payments, "awaitingApprovals": self.awaiting_approvals}
+        return book_summary_json(self)
 
     def line(self) -> str:
         return (f"{self.label}: spent {format_usdc(self.spent)} · reserved {format_usdc(self.reserved)} · unknown "
@@ -125,25 +124,7 @@ class BudgetReport:
                 f"largest next payment {format_usdc(self.largest_next_payment)}")
 
     def to_json(self) -> dict[str, Any]:
-        t, c = self.totals, self.caps
-        return {
-            "address": self.address,
-            "books": "sandbox" if self.sandbox else "real",
-            **usdc_fields(t.spent, "spent"),
-            **usdc_fields(t.reserved, "reserved"),
-            **usdc_fields(t.unknown, "unknown"),
-            **usdc_fields(self.left_today, "leftToday"),
-            **usdc_fields(self.left_in_total, "leftInTotal"),
-            **usdc_fields(self.largest_next_payment, "largestNextPayment"),
-            "remaining": {**usdc_fields(t.remaining_daily, "daily"), **usdc_fields(t.remaining_total, "total"),
-                          **usdc_fields(t.remaining_session, "session"), **usdc_fields(c.per_call, "perCall")},
-            "caps": {**usdc_fields(c.per_call, "perCall"), **usdc_fields(c.daily, "daily"),
-                     **usdc_fields(c.total, "total"), **usdc_fields(c.session, "session"),
-                     "ratePerMinute": c.rate_per_minute, **usdc_fields(self.approval_threshold, "approvalThreshold")},
-            "frozen": t.frozen,
-            "sandbox": self.sandbox,
-            "otherBooks": self.other.to_json() if self.other is not None else None,
-        }
+        return budget_json(self)
 
 
 def _exists(location: str | Path) -> bool:
@@ -358,67 +339,3 @@ class Books:
 
     def reconcile(self, now: float | None = None) -> list[PaymentRecord]:
         return reconcile_ledger(self.ledger, self.rpc_url, now)
-
-
-def reconcile_ledger(ledger: Ledger, rpc_url: str | None, now: float | None = None) -> list[PaymentRecord]:
-    """Settle what can be proven, and nothing else.
-
-    Never signed → released (``now``: the local clock, for that and for the no-RPC rules). With an RPC
-    (``IMAGINE_RPC_URL``) the chain decides, after proving it is the right chain with USDC's code there:
-    nonce used → paid with its transaction (or cancelled, if ``cancelAuthorization`` used it); unused once
-    the latest block's time passed validBefore → released; anything else stays. An RPC error raises and
-    changes nothing further. Without an RPC, only a payment the server explicitly rejected is released
-    once expired; anything else that expired in flight becomes ``unknown`` (counted as spent).
-    """
-    from .chain import UsdcChain, examine
-    from .x402 import decode_payment_header
-
-    now = time.time() if now is None else now
-    records = ledger.payments(states=[PaymentState.REJECTED, PaymentState.UNKNOWN,
-                                      PaymentState.RESERVED, PaymentState.PENDING])
-    signed = [r for r in records if r.header is not None and r.nonce is not None and r.valid_before is not None]
-    signed_ids = {r.id for r in signed}
-    chain = UsdcChain(rpc_url) if rpc_url and signed else None
-    changed = []
-    try:
-        if chain is not None:
-            for network in sorted({r.network for r in signed}):
-                chain.check(network)  # before reading anything: the right chain, USDC's code there
-            latest = chain.block()
-        for record in records:
-            expired = record.valid_before is not None and record.valid_before < now
-            if record.state == PaymentState.RESERVED and record.header is None:
-                if record.created_at > now - SIGNING_GRACE:
-                    continue  # a live process may be signing it right now
-                if not ledger.release_unsigned(record.id, reason="never signed (the process stopped before signing)"):
-                    continue  # journaled meanwhile: a live signer won the race; it is not ours to free
-            elif chain is not None and record.id in signed_ids:
-                assert record.header is not None and record.nonce is not None and record.valid_before is not None
-                valid_after = int(decode_payment_header(record.header).payload.authorization.valid_after)
-                found = examine(chain, asset=record.asset, payer=record.payer, nonce=record.nonce,
-                                valid_after=valid_after, valid_before=record.valid_before,
-                                transaction=record.transaction, latest=latest)
-                if found.outcome == "paid":
-                    ledger.mark_paid(record.id, task_id=record.task_id, transaction=found.transaction,
-                                     reason=found.reason)
-                elif found.outcome == "cancelled":
-                    if record.state == PaymentState.RESERVED:  # the ledger cancels only what went out
-                        ledger.mark_unknown(record.id, reason="journaled when the process stopped")
-                    ledger.mark_cancelled(record.id, reason=found.reason)
-                elif found.outcome == "released":
-                    ledger.release(record.id, reason=found.reason)
-                else:
-                    continue
-            elif record.state == PaymentState.REJECTED and expired:
-                # Seam (rule 1): only a credible named failure is ``rejected`` (outcomes.classify); with
-                # an RPC the branch above has already asked the chain. The ledger also auto-releases it.
-                ledger.release(record.id, reason="rejected by the server and expired unsettled")
-            elif record.state == PaymentState.RESERVED and expired:
-                ledger.mark_unknown(record.id, reason="in flight when the process stopped; expired")
-            else:
-                continue
-            changed.append(ledger.get(record.id))
-    finally:
-        if chain is not None:
-            chain.close()
-    return changed

@@ -1,72 +1,48 @@
-"""How the parts are found from settings: the paying key, the policy, the sandbox's books, a sandbox server.
+"""The composition root: how the parts are found from settings and put together.
 
-Shared by the service (which pays) and the books (which only read and decide), so neither imports the other.
+The paying key, the policy, the sandbox's books, a sandbox server (shared by the service, which pays, and the
+books, which only read and decide, so neither imports the other), and ``assemble``: the client, wallet and
+ledgers ``ImagineService.create`` is built from.
 """
 
 from __future__ import annotations
 
-import json
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import Settings
-from .errors import ConfigurationError
-from .ledger import Caps
-from .origin import SANDBOX_HEADER, is_loopback
-from .wallet import PaymentPolicy
-from .x402 import PrivateKeySigner, Signer
+from ..config import Settings
+from ..ledger import Caps
+from ..origin import SANDBOX_HEADER, is_loopback
+from ..wallet.keys import ReadOnlySigner as ReadOnlySigner
+from ..wallet.keys import create_keystore as create_keystore
+from ..wallet.keys import keystore_path as keystore_path
+from ..wallet.keys import load_signer as load_signer
+from ..wallet.keys import public_address as public_address
+from ..wallet.policy import PaymentPolicy
+from .reconcile import SIGNING_GRACE as SIGNING_GRACE
 
-__all__ = ["SIGNING_GRACE", "ReadOnlySigner", "claims_sandbox_server", "keystore_path", "load_signer", "policy_from",
-           "public_address", "sandbox_ledger_location"]
+if TYPE_CHECKING:
+    from ..client import ImagineClient
+    from ..ledger import Ledger
+    from ..wallet import Approver, Wallet
+    from ..x402 import Signer
 
-SIGNING_GRACE = 120.0  # seconds a reservation may wait for its signature before it counts as abandoned
-
-
-def keystore_path(settings: Settings) -> Path | None:
-    """IMAGINE_KEYSTORE, else the keystore ``wallet new`` writes in the data dir when it exists."""
-    if settings.keystore is not None:
-        return settings.keystore
-    found = settings.data_dir / "keystore.json"
-    return found if found.is_file() else None
-
-
-def public_address(settings: Settings) -> str | None:
-    """The paying wallet's address without its password: from the key, or the keystore's address field."""
-    if settings.private_key is not None:
-        return PrivateKeySigner(settings.private_key.get_secret_value()).address
-    path = keystore_path(settings)
-    if path is None:
-        return None
-    try:
-        address = json.loads(path.read_text()).get("address")
-    except (OSError, ValueError, AttributeError):
-        return None
-    if not isinstance(address, str) or len(address.removeprefix("0x")) != 40:
-        return None
-    from .x402 import to_checksum_address
-
-    try:
-        return str(to_checksum_address("0x" + address.removeprefix("0x")))
-    except ValueError:
-        return None
-
-
-class ReadOnlySigner:
-    """The wallet of a command that never pays (quote, status, wait, download): no key, no password."""
-
-    def __init__(self, address: str | None = None) -> None:
-        self._address = address or "0x0000000000000000000000000000000000000000"
-
-    @property
-    def address(self) -> str:
-        return self._address
-
-    def sign_typed_data(self, typed_data: Any) -> bytes:
-        raise ConfigurationError("this command does not pay, so it has no key to sign with")
-
-    def __repr__(self) -> str:
-        return f"ReadOnlySigner(address={self._address!r})"
+__all__ = [
+    "SIGNING_GRACE",
+    "Parts",
+    "ReadOnlySigner",
+    "assemble",
+    "claims_sandbox_server",
+    "create_keystore",
+    "keystore_path",
+    "load_signer",
+    "policy_from",
+    "public_address",
+    "sandbox_ledger_location",
+]
 
 
 def sandbox_ledger_location(settings: Settings) -> Path:
@@ -87,35 +63,6 @@ def claims_sandbox_server(base_url: str, timeout: float) -> bool:
         return False
 
 
-def load_signer(settings: Settings, password_prompt: Callable[[], str] | None = None) -> Signer:
-    """The paying key from IMAGINE_PRIVATE_KEY or an encrypted keystore. The key never leaves the signer."""
-    if settings.private_key is not None:
-        return PrivateKeySigner(settings.private_key.get_secret_value())
-    keystore = keystore_path(settings)
-    if keystore is not None:
-        from eth_account import Account
-
-        try:
-            keyfile = json.loads(keystore.read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"cannot read keystore {keystore}: {type(exc).__name__}") from None
-        if settings.keystore_password is not None:
-            password = settings.keystore_password.get_secret_value()
-        elif password_prompt is not None:
-            password = password_prompt()
-        else:
-            raise ConfigurationError(f"the keystore {keystore} is encrypted and there is no terminal to ask its "
-                                     "password: set IMAGINE_KEYSTORE_PASSWORD (or run the command in a terminal)")
-        try:
-            return PrivateKeySigner(bytes(Account.decrypt(keyfile, password)))
-        except ValueError:
-            raise ConfigurationError("the keystore password is wrong (or the keystore is damaged)") from None
-    raise ConfigurationError(
-        "no paying wallet: set IMAGINE_PRIVATE_KEY (0x hex) or IMAGINE_KEYSTORE, or create one with "
-        "`imagine-agent wallet new`"
-    )
-
-
 def policy_from(settings: Settings) -> PaymentPolicy:
     caps = Caps(
         per_call=settings.atomic("max_per_call") or 0,
@@ -133,3 +80,83 @@ def policy_from(settings: Settings) -> PaymentPolicy:
     )
 
 
+@dataclass
+class Parts:
+    """What an ``ImagineService`` is built from; ``closers`` close what was opened here, in order."""
+
+    client: ImagineClient
+    wallet: Wallet
+    sandbox: Any = None  # the embedded sandbox server, when there is no base URL
+    external: bool = False  # a loopback server that identifies itself as the sandbox
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+
+def assemble(settings: Settings, *, approver: Approver | None = None, signer: Signer | None = None,
+             ledger: Ledger | None = None, transport: Any = None,
+             password_prompt: Callable[[], str] | None = None) -> Parts:
+    """From settings: the real API when ``base_url`` is set, else the embedded sandbox (throwaway key)."""
+    from ..client import ImagineClient
+    from ..ledger import open_ledger
+    from ..polling import PollPolicy
+    from ..wallet import Wallet
+    from ..x402 import PrivateKeySigner
+
+    closers: list[Callable[[], None]] = []
+    sandbox = None
+    base_url = settings.base_url
+    poll = PollPolicy(settings.poll_first, settings.poll_floor, settings.poll_cap)
+    kill_switch: Ledger | None = None
+    external = False
+    try:
+        if base_url is None or ledger is None:
+            external = base_url is not None and claims_sandbox_server(base_url, settings.timeout)
+        if base_url is None:
+            from ..sandbox import SandboxConfig, SandboxServer
+
+            sandbox = SandboxServer(SandboxConfig(speed=settings.sandbox_speed))
+            sandbox.start()
+            closers.append(sandbox.stop)
+            base_url = sandbox.url
+            signer = signer or PrivateKeySigner.generate()
+            poll = poll.scaled(settings.sandbox_speed)
+        if ledger is None and (sandbox is not None or external):
+            # Sandbox money has its own ledger; the operator's kill switch still stops it.
+            kill_switch = open_ledger(settings.ledger_location)
+            closers.insert(0, kill_switch.close)
+            ledger = open_ledger(sandbox_ledger_location(settings))
+            closers.insert(0, ledger.close)
+        signer = signer or load_signer(settings, password_prompt)
+        if ledger is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            ledger = open_ledger(settings.ledger_location)
+            closers.insert(0, ledger.close)
+    except BaseException:
+        for close in closers:
+            close()
+        raise
+    wallet = Wallet(signer, ledger, policy_from(settings), approver=approver, session_id=uuid.uuid4().hex,
+                    kill_switch=kill_switch, sandbox_only=sandbox is not None or external)
+    if settings.rpc_url and sandbox is None:  # balance pre-flight on the chain (not the embedded demo)
+        from functools import partial
+
+        from ..chain import UsdcChain
+        from .reconcile import reconcile_ledger
+
+        chain = UsdcChain(settings.rpc_url)
+        closers.append(chain.close)
+        wallet.balance_of = chain.usdc_balance
+        wallet.chain_decides = True  # rule 9: nothing possibly spent is freed by the clock
+        wallet.reconcile = partial(reconcile_ledger, ledger, settings.rpc_url)
+    client = ImagineClient(
+        base_url,
+        wallet=wallet,
+        transport=transport,
+        timeout=settings.timeout,
+        poll=poll,
+        template_data_as_string=settings.template_data_as_string,
+        max_download_bytes=settings.max_download_mb * 1024 * 1024,
+        allow_private_image_urls=settings.allow_private_image_urls,
+        allow_private_downloads=settings.allow_private_downloads,
+    )
+    closers.insert(0, client.close)
+    return Parts(client, wallet, sandbox=sandbox, external=external, closers=closers)

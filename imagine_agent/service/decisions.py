@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import ConfigurationError
-from .money import format_usdc
+from ..errors import ConfigurationError
+from ..money import format_usdc
 
 __all__ = ["Asker", "CoinDecision", "PersonDecision", "decide_coin", "person_needed", "price_bound"]
 
