@@ -15,7 +15,6 @@ import json
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,9 @@ from pydantic import ValidationError
 from imagine_agent.errors import ImagineError
 from imagine_agent.money import format_usdc
 
-from .context import ImagineContext, resolve_context
+from .context import HumanApproval, ImagineContext, resolve_context
+from .context import current_approval as current_approval
+from .context import human_approved as human_approved
 from .schemas import Plan, VideoRequestArgs, plan_request
 
 if TYPE_CHECKING:
@@ -34,38 +35,10 @@ if TYPE_CHECKING:
 __all__ = ["ApprovalGate", "GateDecision", "HumanApproval", "current_approval", "human_approved", "person_approval"]
 
 
-@dataclass(frozen=True)
-class HumanApproval:
-    """A person approved this tool call, having been shown ``amount`` (atomic USDC; None: no price shown)
-    of ``quote`` (its payee and network)."""
-
-    amount: int | None
-    reasons: tuple[str, ...] = ()
-    quote: Quote | None = None
-
-
-_APPROVAL: ContextVar[HumanApproval | None] = ContextVar("imagine_agent_human_approval", default=None)
-
-
-def current_approval() -> HumanApproval | None:
-    """The human approval of the tool call running in this context, if any."""
-    return _APPROVAL.get()
-
-
-@contextmanager
-def human_approved(approval: HumanApproval) -> Iterator[None]:
-    """Mark the code run inside as approved by a human (context-local: other calls never see it)."""
-    token = _APPROVAL.set(approval)
-    try:
-        yield
-    finally:
-        _APPROVAL.reset(token)
-
-
 @contextmanager
 def person_approval(service: ImagineService) -> Iterator[None]:
     """The human approval of this call, if any, handed to the wallet as a value (recorded as ``langchain``)."""
-    approval = _APPROVAL.get()
+    approval = current_approval()
     if approval is None or approval.amount is None or approval.quote is None:
         yield  # no price was shown to a person: the wallet's own approver decides
         return

@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 from langchain_core.tools import InjectedToolArg
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from imagine_agent.decisions import decide_coin
 from imagine_agent.errors import InvalidRequestError
+from imagine_agent.service.decisions import decide_coin
 
 if TYPE_CHECKING:
-    from .approval import HumanApproval
-    from .context import ImagineContext
+    from .context import HumanApproval, ImagineContext
 
 __all__ = ["BudgetArgs", "Plan", "Runtime", "TaskArgs", "VideoRequestArgs", "WaitArgs", "plan_request"]
 

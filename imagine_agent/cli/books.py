@@ -88,17 +88,9 @@ def receipts(
 
 
 def _receipt_row(record: Any) -> dict[str, Any]:
-    import datetime as dt
+    from ..service.results import receipt_json
 
-    from ..money import usdc_fields
-
-    return {
-        "id": record.id, "state": str(record.state.value), **usdc_fields(record.amount), "asset": record.asset,
-        "network": record.network, "payTo": record.pay_to, "payer": record.payer, "nonce": record.nonce,
-        "taskId": record.task_id, "transaction": record.transaction, "reason": record.reason,
-        "origin": record.origin, "sandbox": record.sandbox,
-        "createdAt": dt.datetime.fromtimestamp(record.created_at, dt.UTC).isoformat(timespec="seconds"),
-    }
+    return receipt_json(record)
 
 
 def reconcile(sandbox: Sandbox = False, real: Real = False, base_url: LedgerBaseUrl = None,

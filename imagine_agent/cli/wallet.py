@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -23,46 +21,29 @@ def wallet_new(
     as_json: AsJson = False,
 ) -> None:
     """Create a paying key in an encrypted keystore (password from IMAGINE_KEYSTORE_PASSWORD or a prompt)."""
-    from ..errors import ConfigurationError
+    from ..service.build import create_keystore
     from ..x402 import PrivateKeySigner
 
     _begin(as_json, sandbox=False)
-    signer = PrivateKeySigner.generate()
     if print_key:
+        signer = PrivateKeySigner.generate()
         if as_json:
             _emit({"address": signer.address, "privateKey": signer.export_private_key()})
         else:
             _echo(f"address: {signer.address}")
             _echo(f"export IMAGINE_PRIVATE_KEY={signer.export_private_key()}  # shown once, store it safely")
         return
-    from eth_account import Account
-
     settings = _settings()
     _RUN.sandbox = False
-    path = keystore or settings.data_dir / "keystore.json"
-    if path.exists():
-        raise ConfigurationError(f"{path} exists: choose another --keystore path")
-    if settings.keystore_password is not None:
-        password = settings.keystore_password.get_secret_value()
-    elif as_json or not sys.stdin.isatty():
-        raise ConfigurationError("no terminal to ask for the keystore password: set IMAGINE_KEYSTORE_PASSWORD")
-    else:
-        password = str(typer.prompt("Keystore password", hide_input=True, confirmation_prompt=True, err=True))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        keyfile = json.dumps(Account.encrypt(bytes.fromhex(signer.export_private_key()[2:]), password))
-        # Created 0600 in one step (O_EXCL: never over an existing file), so it is never readable by others.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(keyfile)
-    except OSError as exc:
-        raise ConfigurationError(f"cannot write the keystore {path}: {exc.strerror or exc}") from None
+    prompt = None if as_json or not sys.stdin.isatty() else (
+        lambda: str(typer.prompt("Keystore password", hide_input=True, confirmation_prompt=True, err=True)))
+    address, path = create_keystore(settings, keystore, prompt)
     default = path == settings.data_dir / "keystore.json"
     hint = "found there without IMAGINE_KEYSTORE" if default else f"export IMAGINE_KEYSTORE={path}"
     if as_json:
-        _emit({"address": signer.address, "keystore": str(path)})
+        _emit({"address": address, "keystore": str(path)})
     else:
-        _echo(f"address: {signer.address}")
+        _echo(f"address: {address}")
         _echo(f"keystore: {path}  ({hint})")
 
 

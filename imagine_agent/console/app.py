@@ -32,7 +32,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from ..books import PAYMENT_STATES, Books
 from ..config import Settings
 from ..errors import ImagineError
-from ..money import format_usdc, usdc_fields
+from ..money import format_usdc
+from ..service import results
 from . import pages
 
 if TYPE_CHECKING:
@@ -205,19 +206,9 @@ def create_app(books: Books | Ledger, settings: Settings, *, token: str, csrf: s
 
     @app.get("/api/budget")
     async def budget_json() -> dict[str, Any]:
-        """The numbers of the budget page, shaped like ``budget --json``."""
+        """The numbers of the budget page: ``budget --json``'s shape, with the wallet, API and networks."""
         report = await run(books.budget)
-        t = report.totals
-
-        def s(v: int | None) -> str | None:
-            return None if v is None else str(v)
-
-        return {"spent": str(t.spent), "reserved": str(t.reserved), "unknown": str(t.unknown),
-                "remaining": {"daily": s(t.remaining_daily), "total": s(t.remaining_total)}, "frozen": t.frozen,
-                **usdc_fields(report.left_today, "leftToday"), **usdc_fields(report.left_in_total, "leftInTotal"),
-                **usdc_fields(report.largest_next_payment, "largestNextPayment"), "books": report.to_json()["books"],
-                "otherBooks": report.other.to_json() if report.other is not None else None,
-                "wallet": facts.address, "api": facts.api, "networks": facts.networks}
+        return {**results.budget_json(report), "wallet": facts.address, "api": facts.api, "networks": facts.networks}
 
     @app.get("/events/jobs")
     async def jobs_feed(request: Request) -> StreamingResponse:

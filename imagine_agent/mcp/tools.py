@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import inspect
 import json
 import time
@@ -43,7 +42,6 @@ from .. import __version__
 from ..decisions import decide_coin
 from ..errors import AwaitingApprovalError, ImagineError, ImagineTimeoutError
 from ..limits import MAX_DURATION, MAX_PROMPT_CHARS, MIN_DURATION
-from ..money import usdc_fields
 from .elicitation import (
     _APPROVAL_ID,
     _PLAN,
@@ -133,16 +131,6 @@ def _tool(fn: Callable[..., Any], annotations: ToolAnnotations, description: str
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-
-def _receipt(record: Any) -> dict[str, Any]:
-    """A payment as shown to clients: never the signed header (a bearer instrument)."""
-    return {
-        "id": record.id, "state": record.state.value, **usdc_fields(record.amount), "asset": record.asset,
-        "network": record.network, "payTo": record.pay_to, "payer": record.payer, "taskId": record.task_id,
-        "transaction": record.transaction, "reason": record.reason, "sandbox": record.sandbox,
-        "createdAt": dt.datetime.fromtimestamp(record.created_at, dt.UTC).isoformat(timespec="seconds"),
-    }
 
 
 def _remote_image(image: str) -> str | None:
@@ -348,11 +336,13 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
     @server.resource("imagine://receipts", name="receipts", mime_type="application/json")
     async def receipts_resource() -> str:
         """Every payment, newest first: amount, state, task, transaction."""
+        from ..service.results import receipt_json
+
         try:
             records = await asyncio.to_thread(service.receipts, 200)
         except ImagineError as exc:
             raise ResourceError(str(exc)) from None
-        return json.dumps({"payments": [_receipt(r) for r in records]})
+        return json.dumps({"payments": [receipt_json(r) for r in records]})
 
     @server.resource("imagine://videos/pending", name="pending videos", mime_type="application/json")
     async def pending_resource() -> str:

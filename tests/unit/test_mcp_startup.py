@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 # stack, the ledger, the sandbox with FastAPI), the agent stack, media decoding.
 HEAVY = ("eth_account", "coincurve", "Crypto", "langchain", "langchain_core", "langgraph", "fastapi", "httpx",
          "av", "PIL", "sqlite3", "psycopg")
-OURS = ("imagine_agent.service", "imagine_agent.client", "imagine_agent.wallet", "imagine_agent.x402",
+OURS = ("imagine_agent.service.service", "imagine_agent.client", "imagine_agent.wallet", "imagine_agent.x402",
         "imagine_agent.ledger", "imagine_agent.models", "imagine_agent.flows", "imagine_agent.sandbox",
         "imagine_agent.agent", "imagine_agent.plugin")
 
@@ -97,7 +97,7 @@ def test_the_first_tool_call_creates_the_service(tmp_path: Path) -> None:
     loaded, answers = _session(tmp_path, ["budget_status"])
     assert not answers[2].get("isError"), answers[2]
     assert answers[2]["structuredContent"]["sandbox"] is True
-    assert {"imagine_agent.service", "imagine_agent.sandbox", "fastapi", "httpx"} <= set(loaded)
+    assert {"imagine_agent.service.service", "imagine_agent.sandbox", "fastapi", "httpx"} <= set(loaded)
 
 
 def test_a_missing_wallet_is_refused_at_start_without_a_traceback(tmp_path: Path) -> None:

@@ -48,6 +48,25 @@ PINNED = {
     "imagine_agent.service": ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "ReadOnlySigner",
                               "check_output_dir", "keystore_path", "load_signer", "public_address",
                               "sandbox_ledger_location"],
+    # the packages' modules (issue 21's layout); the names above stay importable from their old paths
+    "imagine_agent.wallet.policy": ["PaymentPolicy"],
+    "imagine_agent.wallet.approval": ["DEFAULT_APPROVAL_TTL", "ApprovalRequest", "Approver", "PersonApproval",
+                                      "QueueApprover", "approval_context", "person_approved"],
+    "imagine_agent.wallet.wallet": ["Authorization", "Wallet", "collect_warnings"],
+    "imagine_agent.wallet.keys": ["ReadOnlySigner", "create_keystore", "keystore_path", "load_signer",
+                                  "public_address"],
+    "imagine_agent.service.service": ["GenerationOutcome", "ImagineService", "ProgressCallback", "QuoteResult",
+                                      "check_output_dir"],
+    "imagine_agent.service.build": ["SIGNING_GRACE", "Parts", "ReadOnlySigner", "assemble", "claims_sandbox_server",
+                                    "create_keystore", "keystore_path", "load_signer", "policy_from",
+                                    "public_address", "sandbox_ledger_location"],
+    "imagine_agent.service.decisions": ["Asker", "CoinDecision", "PersonDecision", "decide_coin", "person_needed",
+                                        "price_bound"],
+    "imagine_agent.service.books": ["BOOK_LABELS", "PAYMENT_STATES", "BookSummary", "Booked", "Books",
+                                    "BudgetReport", "follows_sandbox", "reconcile_ledger"],
+    "imagine_agent.service.reconcile": ["SIGNING_GRACE", "reconcile_ledger"],
+    "imagine_agent.service.results": ["approval_json", "book_summary_json", "budget_json", "coin_line",
+                                      "delivery_facts", "receipt_json"],
 }
 
 

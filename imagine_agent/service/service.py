@@ -13,42 +13,39 @@ import json
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .books import Books
-from .books import BudgetReport as BudgetReport
-from .build import SIGNING_GRACE as SIGNING_GRACE
-from .build import ReadOnlySigner as ReadOnlySigner
-from .build import claims_sandbox_server, load_signer, policy_from, sandbox_ledger_location
-from .build import keystore_path as keystore_path
-from .build import public_address as public_address
-from .client import AsyncJob, Downloads, ImagineClient, Job, Quote, request_hash
-from .config import SANDBOX_NOTICE as SANDBOX_NOTICE  # re-exported: cli imports it from here
-from .config import Settings
-from .decisions import Asker, CoinDecision, PersonDecision, decide_coin, person_needed, price_bound
-from .errors import (
+from ..client import AsyncJob, Downloads, ImagineClient, Job, Quote, request_hash
+from ..config import SANDBOX_NOTICE as SANDBOX_NOTICE  # re-exported: cli imports it from here
+from ..config import Settings
+from ..errors import (
     ImagineError,
     InvalidRequestError,
     PaymentInFlightError,
     PaymentRejectedError,
     PaymentStateUnknownError,
 )
-from .flows import PaymentInfo
-from .history import RenderHistory
-from .ledger import Ledger, PaymentRecord, PaymentState, TaskRecord, open_ledger
-from .models import CreateRequest, ImageFile, PaymentRequirements, TaskStatus
-from .money import format_usdc, usdc_fields
-from .origin import origin_of
-from .polling import PollPolicy
-from .wallet import Approver, PersonApproval, Wallet, approval_context, collect_warnings, person_approved
-from .x402 import PrivateKeySigner, Signer
+from ..flows import PaymentInfo
+from ..history import RenderHistory
+from ..ledger import Ledger, PaymentRecord, PaymentState, TaskRecord
+from ..models import CreateRequest, ImageFile, PaymentRequirements, TaskStatus
+from ..money import format_usdc, usdc_fields
+from ..origin import origin_of
+from ..wallet import Approver, PersonApproval, Wallet, approval_context, collect_warnings, person_approved
+from ..x402 import Signer
+from .books import Books
+from .books import BudgetReport as BudgetReport
+from .build import SIGNING_GRACE as SIGNING_GRACE
+from .build import ReadOnlySigner as ReadOnlySigner
+from .build import assemble
+from .build import keystore_path as keystore_path
+from .build import public_address as public_address
+from .decisions import Asker, CoinDecision, PersonDecision, decide_coin, person_needed, price_bound
 
-__all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "ReadOnlySigner", "check_output_dir",
-           "keystore_path", "load_signer", "public_address", "sandbox_ledger_location"]
+__all__ = ["GenerationOutcome", "ImagineService", "ProgressCallback", "QuoteResult", "check_output_dir"]
 
 T = TypeVar("T")
 FINISHED = ("completed", "failed", "not_found")
@@ -152,73 +149,17 @@ class ImagineService:
     ) -> ImagineService:
         """From settings: the real API when ``base_url`` is set, else the embedded sandbox."""
         settings = settings or Settings()
-        closers: list[Callable[[], None]] = []
-        sandbox = None
-        base_url = settings.base_url
-        poll = PollPolicy(settings.poll_first, settings.poll_floor, settings.poll_cap)
-        kill_switch: Ledger | None = None
-        external = False
-        try:
-            if base_url is None or ledger is None:
-                external = base_url is not None and claims_sandbox_server(base_url, settings.timeout)
-            if base_url is None:
-                from .sandbox import SandboxConfig, SandboxServer
-
-                sandbox = SandboxServer(SandboxConfig(speed=settings.sandbox_speed))
-                sandbox.start()
-                closers.append(sandbox.stop)
-                base_url = sandbox.url
-                signer = signer or PrivateKeySigner.generate()
-                poll = poll.scaled(settings.sandbox_speed)
-            if ledger is None and (sandbox is not None or external):
-                # Sandbox money has its own ledger; the operator's kill switch still stops it.
-                kill_switch = open_ledger(settings.ledger_location)
-                closers.insert(0, kill_switch.close)
-                ledger = open_ledger(sandbox_ledger_location(settings))
-                closers.insert(0, ledger.close)
-            signer = signer or load_signer(settings, password_prompt)
-            if ledger is None:
-                settings.data_dir.mkdir(parents=True, exist_ok=True)
-                ledger = open_ledger(settings.ledger_location)
-                closers.insert(0, ledger.close)
-        except BaseException:
-            for close in closers:
-                close()
-            raise
-        wallet = Wallet(signer, ledger, policy_from(settings), approver=approver, session_id=uuid.uuid4().hex,
-                        kill_switch=kill_switch, sandbox_only=sandbox is not None or external)
-        if settings.rpc_url and sandbox is None:  # balance pre-flight on the chain (not the embedded demo)
-            from functools import partial
-
-            from .books import reconcile_ledger
-            from .chain import UsdcChain
-
-            chain = UsdcChain(settings.rpc_url)
-            closers.append(chain.close)
-            wallet.balance_of = chain.usdc_balance
-            wallet.chain_decides = True  # rule 9: nothing possibly spent is freed by the clock
-            wallet.reconcile = partial(reconcile_ledger, ledger, settings.rpc_url)
-        client = ImagineClient(
-            base_url,
-            wallet=wallet,
-            transport=transport,
-            timeout=settings.timeout,
-            poll=poll,
-            template_data_as_string=settings.template_data_as_string,
-            max_download_bytes=settings.max_download_mb * 1024 * 1024,
-            allow_private_image_urls=settings.allow_private_image_urls,
-            allow_private_downloads=settings.allow_private_downloads,
-        )
-        closers.insert(0, client.close)
-        return cls(client, wallet, settings, sandbox=sandbox, output_dir=Path("imagine-output"), _closers=closers,
-                   _transport=transport, external_sandbox=external)
+        parts = assemble(settings, approver=approver, signer=signer, ledger=ledger, transport=transport,
+                         password_prompt=password_prompt)
+        return cls(parts.client, parts.wallet, settings, sandbox=parts.sandbox, output_dir=Path("imagine-output"),
+                   _closers=parts.closers, _transport=transport, external_sandbox=parts.external)
 
     def queue_approvals(self, requester: str) -> None:
         """No human at hand (MCP, a bot, a plugin without callback): payments needing one go to the queue.
 
         Keeps an approver already set (an interactive human) and only fills the gap.
         """
-        from .approvals import QueueApprover
+        from ..wallet.approval import QueueApprover
 
         if self.wallet.approver is None:
             self.wallet.approver = QueueApprover(self.ledger, requester, self.settings.approval_ttl,
@@ -300,7 +241,7 @@ class ImagineService:
     def ask_approver(self, quote: Quote, *, reasons: tuple[str, ...], description: str) -> bool:
         """Ask the wallet's interactive approver about ``quote`` before paying (a coin under ``ask``); its answer
         is written to the audit naming the surface. False when there is no one to ask."""
-        from .wallet import ApprovalRequest
+        from ..wallet import ApprovalRequest
 
         approver = self.wallet.approver
         if approver is None or self.approvals_queued:
@@ -435,8 +376,8 @@ class ImagineService:
         Awaiting: ``AwaitingApprovalError`` again; denied: ``ApprovalDeniedError``. Approved: the request is
         rebuilt from the queue and paid through the wallet as usual, which checks and uses the approval.
         """
-        from .errors import ApprovalDeniedError, AwaitingApprovalError, InvalidRequestError
-        from .ledger import ApprovalState
+        from ..errors import ApprovalDeniedError, AwaitingApprovalError, InvalidRequestError
+        from ..ledger import ApprovalState
 
         try:
             entry = self.ledger.get_approval(approval_id)
@@ -457,7 +398,7 @@ class ImagineService:
 
         Raises when the rebuilt request is not the approved one (its hash differs): that needs a new approval.
         """
-        from .errors import InvalidRequestError
+        from ..errors import InvalidRequestError
 
         try:
             request = CreateRequest.model_validate(json.loads(entry.request_json))
@@ -584,7 +525,7 @@ class ImagineService:
         return status
 
     def _journal_failure(self, task_id: str, exc: ImagineError) -> None:
-        from .errors import GenerationFailedError, TaskNotFoundError
+        from ..errors import GenerationFailedError, TaskNotFoundError
 
         if isinstance(exc, GenerationFailedError):
             self.ledger.upsert_task(task_id, status="failed", result_json=json.dumps(exc.body))
@@ -680,7 +621,7 @@ class ImagineService:
         once (the task stays pending and resumable, its payment recorded). Journals like ``wait``."""
         if self._transport is not None:  # an injected sync transport cannot carry async requests
             return await _in_thread(self.wait, on_progress, task_id, timeout=timeout)
-        from .client import AsyncImagineClient
+        from ..client import AsyncImagineClient
 
         c = self.client
         async with AsyncImagineClient(c.base_url, timeout=c.timeout, poll=c.poll, clock=c.clock) as client:
@@ -728,7 +669,7 @@ async def _in_thread(fn: Callable[..., T], on_progress: ProgressCallback | None,
 
 def check_output_dir(directory: Path) -> None:
     """Before paying: the download directory must be a directory this process can write (rule 7)."""
-    from .errors import InvalidRequestError
+    from ..errors import InvalidRequestError
 
     probe = directory
     while not probe.exists() and probe.parent != probe:

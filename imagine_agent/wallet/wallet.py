@@ -12,11 +12,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-from .config import IMAGINE_PAY_TO
-from .decisions import person_needed
-from .errors import (
+from ..errors import (
     ApprovalDeniedError,
     AwaitingApprovalError,
     BudgetExceededError,
@@ -27,97 +24,24 @@ from .errors import (
     PriceChangedError,
     WalletFrozenError,
 )
-from .ledger import PaymentState
-from .money import format_usdc
-from .origin import is_loopback, origin_of
-from .redact import inert
-from .x402 import NETWORKS, Signer, encode_payment_header, select_requirement, sign_payment
+from ..ledger import PaymentState
+from ..money import format_usdc
+from ..origin import is_loopback, origin_of
+from ..service.decisions import person_needed
+from ..x402 import Signer, encode_payment_header, sign_payment
+from .approval import _APPROVAL_CONTEXT, _PERSON, ApprovalRequest, Approver
+from .policy import PaymentPolicy
 
 if TYPE_CHECKING:
-    from .ledger import AuditEvent, BudgetTotals, Caps, Ledger, PaymentRecord
-    from .models import PaymentPayload, PaymentRequired, PaymentRequirements, SettlementResponse
+    from ..ledger import AuditEvent, BudgetTotals, Ledger, PaymentRecord
+    from ..models import PaymentPayload, PaymentRequired, PaymentRequirements, SettlementResponse
 
-__all__ = ["ApprovalRequest", "Approver", "Authorization", "PaymentPolicy", "PersonApproval", "Wallet",
-           "approval_context", "collect_warnings", "person_approved"]
+__all__ = ["Authorization", "Wallet", "collect_warnings"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ApprovalRequest:
-    """What a human (or callback) is asked to approve."""
-
-    amount: int
-    pay_to: str
-    network: str
-    resource: str
-    description: str
-    request_hash: str = ""
-    asset: str = ""
-    request_json: str | None = None  # the create body, so a queued approval can be shown and resumed
-    reasons: tuple[str, ...] = ()  # why a human is asked (over the threshold, a coin under autoClank=ask)
-
-    def __str__(self) -> str:  # shown to a person deciding: nothing in it may move the cursor or recolour
-        what = inert(self.description or self.resource)
-        return f"pay {format_usdc(self.amount)} on {inert(self.network)} to {inert(self.pay_to)} for {what}"
-
-
-@dataclass(frozen=True)
-class _ApprovalContext:
-    request_json: str | None
-    reason: str | None  # set: a human must approve whatever the price (a coin under autoClank=ask)
-
-
-_APPROVAL_CONTEXT: ContextVar[_ApprovalContext | None] = ContextVar("imagine_agent_approval_context", default=None)
-
-
-@dataclass(frozen=True)
-class PersonApproval:
-    """A person approved the payment of the call running in this context, as a value (not a callback).
-
-    Set by whichever surface asked the human (LangChain HITL, MCP elicitation), the way pydantic-ai carries
-    ``RunContext.tool_call_approved``; the wallet's one approval step reads it. It covers one payment of at most
-    ``amount`` atomic USDC; when ``pay_to`` / ``network`` / ``request_hash`` are set (what the person was shown),
-    only that payee, network and exact request. The wallet records it in the ledger, naming ``approved_by``
-    on ``surface``, before the payment consumes it.
-    """
-
-    amount: int
-    surface: str
-    approved_by: str = ""
-    pay_to: str | None = None
-    network: str | None = None
-    request_hash: str | None = None
-
-    def covers(self, requirement: PaymentRequirements, request_hash: str) -> bool:
-        return (requirement.amount <= self.amount
-                and (self.pay_to is None or self.pay_to.lower() == requirement.pay_to.lower())
-                and (self.network is None or self.network == requirement.network)
-                and (self.request_hash is None or self.request_hash == request_hash))
-
-
-_PERSON: ContextVar[PersonApproval | None] = ContextVar("imagine_agent_person_approval", default=None)
-
-
-@contextmanager
-def person_approved(approval: PersonApproval | None) -> Iterator[None]:
-    """Mark the payment made inside as approved by a person (context-local: other calls never see it)."""
-    token = _PERSON.set(approval)
-    try:
-        yield
-    finally:
-        _PERSON.reset(token)
 _WARNINGS: ContextVar[list[str] | None] = ContextVar("imagine_agent_budget_warnings", default=None)
-
-
-@contextmanager
-def approval_context(request_json: str | None, *, require_reason: str | None = None) -> Iterator[None]:
-    """What the payments authorized inside are for: the request body, and a reason that forces approval."""
-    token = _APPROVAL_CONTEXT.set(_ApprovalContext(request_json, require_reason))
-    try:
-        yield
-    finally:
-        _APPROVAL_CONTEXT.reset(token)
 
 
 @contextmanager
@@ -131,89 +55,7 @@ def collect_warnings() -> Iterator[list[str]]:
         _WARNINGS.reset(token)
 
 
-Approver = Callable[[ApprovalRequest], bool]
-"""The wallet's one approver. An optional ``surface`` attribute names who answers (recorded with each decision);
-``records_itself`` marks the queue, whose decisions are already ledger records."""
-
 _RECORDED_APPROVAL_TTL = 600.0  # a person's yes is consumed by the payment that asked for it, right away
-
-
-def _same_resource(offered: str, requested: str) -> bool:
-    """Whether a 402's ``resource`` names the URL we requested, as an honest server behind a proxy does.
-
-    Behind a reverse proxy a server names its internal host and port, ``http://`` behind TLS
-    termination, and a path without the proxy's mount prefix: the path only has to end the same way.
-    A mismatch is worth a warning, never a refusal: the signature does not cover the resource, and what
-    protects the payer (payee, asset, network, signing domain, amount, validity) is checked apart.
-    """
-    a, b = urlsplit(offered), urlsplit(requested)
-    same_host = (a.scheme.lower(), (a.hostname or "").lower(), a.port) == (
-        b.scheme.lower(), (b.hostname or "").lower(), b.port
-    )
-    offered_path, requested_path = a.path.rstrip("/"), b.path.rstrip("/")
-    return same_host and (offered_path == requested_path or requested_path.endswith(offered_path or "/"))
-
-
-@dataclass(frozen=True)
-class PaymentPolicy:
-    """What the operator allows. Built from settings; nothing the agent says can change it."""
-
-    caps: Caps
-    networks: frozenset[str] = frozenset({"base"})
-    pay_to: frozenset[str] = frozenset({IMAGINE_PAY_TO.lower()})
-    approval_threshold: int | None = None
-    max_validity_seconds: int = 600
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "pay_to", frozenset(a.lower() for a in self.pay_to))
-
-    def choose(self, required: PaymentRequired, resource_url: str) -> PaymentRequirements:
-        """Pick and check a requirement (money-safety rule 1). Raises before anything is signed."""
-        requirement = select_requirement(required, self.networks)
-        self.check(requirement, resource_url)
-        return requirement
-
-    def check(self, req: PaymentRequirements, resource_url: str) -> None:
-        def refuse(why: str, code: str) -> PolicyViolationError:
-            return PolicyViolationError(f"refused to pay: {why}. Nothing was signed.", code=code)
-
-        if req.scheme != "exact":
-            raise refuse(f"scheme {req.scheme!r} is not 'exact'", "scheme_not_allowed")
-        network = NETWORKS.get(req.network)
-        if network is None or req.network not in self.networks:
-            raise refuse(f"network {req.network!r} is not in the allowlist ({', '.join(sorted(self.networks))})",
-                         "network_not_allowed")
-        if req.asset.lower() != network.usdc.lower():
-            raise refuse(f"asset {req.asset} is not USDC on {req.network} ({network.usdc})", "asset_not_allowed")
-        if req.pay_to.lower() not in self.pay_to:
-            raise refuse(f"payee {req.pay_to} is not in the payTo allowlist (set IMAGINE_PAY_TO to allow it)",
-                         "payee_not_allowed")
-        if req.resource and not _same_resource(req.resource, resource_url):
-            log.warning(
-                "the 402 names resource %r but the request went to %r (a proxy rewriting Host, scheme or "
-                "path?); paying on payee, asset, network, domain, amount and validity, which it does not change",
-                req.resource, resource_url,
-            )
-        extra = req.extra or {}
-        if (extra.get("name"), extra.get("version")) != (network.usdc_name, network.usdc_version):
-            raise refuse(
-                f"the signing domain {extra.get('name')!r}/{extra.get('version')!r} is not USDC's "
-                f"({network.usdc_name!r}/{network.usdc_version!r}) on {req.network}", "domain_not_allowed"
-            )
-        if req.max_timeout_seconds > self.max_validity_seconds:
-            raise refuse(
-                f"the authorization would stay valid {req.max_timeout_seconds} s, over the "
-                f"{self.max_validity_seconds} s this wallet signs for", "validity_too_long"
-            )
-        if req.amount <= 0:  # the ledger reserves positive amounts only; a zero authorization pays for nothing
-            raise refuse("the server asks for 0 USDC, which is not a payment this wallet signs", "zero_amount")
-        if req.amount > self.caps.per_call:
-            raise BudgetExceededError(
-                f"the price {format_usdc(req.amount)} is over the per-call cap of "
-                f"{format_usdc(self.caps.per_call)}. Nothing was signed. Raise IMAGINE_MAX_PER_CALL "
-                "(or --max-per-call) if you mean to pay it.",
-                code="per_call_cap",
-            )
 
 
 @dataclass(frozen=True)
@@ -348,7 +190,7 @@ class Wallet:
         Over a cap there is nothing to approve: the caps are checked first, so nothing waits that could
         never be paid. A denial in the queue is final, whatever an interactive approver would say.
         """
-        from .ledger import ApprovalState
+        from ..ledger import ApprovalState
 
         context = _APPROVAL_CONTEXT.get()
         reasons = list(person_needed(requirement.amount, self.policy.approval_threshold).reasons)
@@ -520,7 +362,7 @@ class Wallet:
 
     def resume(self, record: PaymentRecord, requirement: PaymentRequirements) -> Authorization:
         """Rebuild the authorization of a journaled payment so the same header can be re-sent."""
-        from .x402 import decode_payment_header
+        from ..x402 import decode_payment_header
 
         if record.header is None:
             raise ValueError("this payment was never signed")
