@@ -34,7 +34,7 @@ TESTS = Path(__file__).resolve().parent
 # in-process apps, servers in threads) is the fast subset.
 SLOW_FOLDERS = frozenset({"benchmarks", "chain", "console", "interop", "reliability", "surfaces"})
 SLOW_FILES = frozenset({
-    "sandbox/test_sandbox_e2e.py", "money/test_crash_recovery.py", "money/test_secrets.py", "project/test_packaging.py"
+    "sandbox/test_sandbox_e2e.py", "cli/test_secrets.py", "project/test_packaging.py"
 })
 # Fixture -> xdist group: tests using one of these costly fixtures go to one worker, so it is set up once.
 GROUPS = {"devnet_session": "devnet", "browser": "browser", "wheel": "wheel", "shared_context": "tools"}

@@ -56,5 +56,5 @@ def test_slow_is_set_by_folder_and_file_and_costly_fixtures_share_a_worker() -> 
     assert _marks("chain/test_settlement.py", "devnet_session") == {"slow": (), "xdist_group": ("devnet",)}
     assert _marks("console/test_console_browser.py", "page", "browser") == {"slow": (), "xdist_group": ("browser",)}
     assert _marks("sandbox/test_sandbox_e2e.py") == {"slow": ()}
-    assert _marks("money/test_wallet.py", "ledger") == {}
+    assert _marks("wallet/test_wallet.py", "ledger") == {}
     assert _marks("wallet/test_policy.py") == {}

@@ -1,6 +1,6 @@
 """A generate run that kills itself (SIGKILL, no cleanup) right after a chosen step of a payment.
 
-    python -m tests.money.crash_child BASE_URL DATA_DIR STEP
+    python -m tests.reliability.crash_child BASE_URL DATA_DIR STEP
 STEP: none | reserved | journaled | paid | waiting. Prints the outcome JSON when it survives.
 """
 
