@@ -23,6 +23,10 @@ from imagine_agent.x402 import PrivateKeySigner
 from tests import hypothesis_profiles
 from tests.isolation import isolate
 
+# The services on the embedded sandbox (``settings``, ``service``, ``runtime``) and the subprocess environment,
+# shared by the mcp/, plugin/, e2e/ and console/ tests.
+pytest_plugins = ["tests.embedded"]
+
 hypothesis_profiles.load()  # ci (CI=true, and the default): derandomized; HYPOTHESIS_PROFILE=dev: random, 10x
 
 FAST_POLL = PollPolicy(first=0.02, floor=0.02, cap=0.2)
@@ -32,9 +36,14 @@ TESTS = Path(__file__).resolve().parent
 # The slow profile: real chains, browsers, the official npm/PyPI x402 implementations, node clients, subprocess
 # surfaces, load and fuzz runs, and the files that start servers or child processes per test. The rest (units,
 # in-process apps, servers in threads) is the fast subset.
-SLOW_FOLDERS = frozenset({"benchmarks", "chain", "console", "interop", "reliability", "surfaces"})
+# Whole folders for the suites apart (and the console, all real servers); files for the slow ones among a package's
+# unit tests.
+SLOW_FOLDERS = frozenset({"benchmarks", "chain", "console", "e2e", "interop", "reliability"})
 SLOW_FILES = frozenset({
-    "sandbox/test_sandbox_e2e.py", "cli/test_secrets.py", "project/test_packaging.py"
+    "cli/test_secrets.py", "project/test_packaging.py", "sandbox/test_sandbox_e2e.py",
+    "mcp/test_mcp_http_cancel.py", "mcp/test_mcp_real_clients.py", "mcp/test_mcp_server.py",
+    "mcp/test_mcp_stateless_reissue.py", "mcp/test_mcp_typescript.py",
+    "plugin/test_plugin.py", "plugin/test_plugin_elizaos.py", "plugin/test_plugin_elizaos_selection.py",
 })
 # Fixture -> xdist group: tests using one of these costly fixtures go to one worker, so it is set up once.
 GROUPS = {"devnet_session": "devnet", "browser": "browser", "wheel": "wheel", "shared_context": "tools"}

@@ -16,7 +16,7 @@ from imagine_agent.config import Settings
 from imagine_agent.console import ConsoleServer
 from imagine_agent.console.pages import explorer_link, is_sandbox, redact_url
 from imagine_agent.ledger import ApprovalState, Caps, Ledger, open_ledger
-from tests.surfaces.conftest import PYTHON, subprocess_env
+from tests.embedded import PYTHON, subprocess_env
 
 USDC_BASE = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 SECRET_HEADER = "eyJzZWNyZXQiOiAiYmVhcmVyIGluc3RydW1lbnQifQ=="

@@ -52,7 +52,7 @@ def test_relative_links_resolve(source: str) -> None:
             assert anchor in _anchors(resolved.read_text()), f"{source}: {target}"
 
 
-# The surfaces page's blocks run in tests/surfaces/test_docs.py, with what each must print.
+# The surfaces page's blocks run in tests/e2e/test_docs.py, with what each must print.
 PYTHON_SNIPPETS = list(dict.fromkeys(
     code for text in (README, *(p.read_text() for p in PAGES if p.name != SURFACES))
     for lang, code in blocks(text) if lang == "python"

@@ -23,7 +23,7 @@ from imagine_agent.config import Settings
 from imagine_agent.ledger import ApprovalState, PaymentState, open_ledger
 from imagine_agent.sandbox import SandboxConfig, SandboxServer
 from imagine_agent.x402 import PrivateKeySigner
-from tests.surfaces.conftest import PYTHON, ROOT, subprocess_env
+from tests.embedded import PYTHON, ROOT, subprocess_env
 
 BOT = str(ROOT / "examples" / "social_bot.py")
 IMAGINE_AGENT = str(Path(sys.executable).parent / "imagine-agent")  # the console script, as a shell finds it

@@ -21,7 +21,7 @@ from imagine_agent.config import Settings
 from imagine_agent.mcp_server import create_server
 from imagine_agent.sandbox import SandboxConfig, SandboxServer
 from imagine_agent.service import ImagineService
-from tests.surfaces.conftest import PYTHON, SPEED, subprocess_env
+from tests.embedded import PYTHON, SPEED, subprocess_env
 
 KEY = "0x" + "5d" * 32
 TOOLS = ["budget_status", "generate_video", "quote_video", "video_status", "wait_for_video"]

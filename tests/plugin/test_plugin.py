@@ -1,4 +1,4 @@
-"""The ElizaOS-shaped plugin, driven standalone by a minimal host (tests/surfaces/host.py)."""
+"""The ElizaOS-shaped plugin, driven standalone by a minimal host (tests/plugin/host.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from imagine_agent.errors import ConfigurationError
 from imagine_agent.plugin import ImagineVideoService, imagine_plugin, register
 from imagine_agent.plugin import actions as plugin_actions
 from imagine_agent.wallet import ApprovalRequest
-from tests.surfaces.conftest import SPEED
-from tests.surfaces.host import FakeRuntime
+from tests.embedded import SPEED
+from tests.plugin.host import FakeRuntime
 
 KEY = "0x" + "4c" * 32  # an operator key that must never surface anywhere
 

@@ -16,7 +16,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from imagine_agent.sandbox import SandboxServer
-from tests.surfaces.test_mcp_http_cancel import TOKEN, server  # noqa: F401  (the fixture)
+from tests.mcp.test_mcp_http_cancel import TOKEN, server  # noqa: F401  (the fixture)
 
 PROTOCOL = "2026-07-28"
 ARGS = {"prompt": "a comet over a frozen lake", "duration": 2}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.surfaces.conftest import PYTHON, ROOT, subprocess_env
+from tests.embedded import PYTHON, ROOT, subprocess_env
 
 RECIPE = ROOT / "examples" / "eliza-mcp"
 SETUP = ".ci/setup-eliza-ts.sh"

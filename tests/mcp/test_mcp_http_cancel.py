@@ -19,7 +19,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from imagine_agent.sandbox import SandboxConfig, SandboxServer
-from tests.surfaces.conftest import PYTHON, subprocess_env
+from tests.embedded import PYTHON, subprocess_env
 
 TOKEN = "test-token-" + "k" * 32
 KEY = "0x" + "6a" * 32

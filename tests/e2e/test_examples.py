@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.optional import require_elizaos
-from tests.surfaces.conftest import PYTHON, ROOT, subprocess_env
+from tests.embedded import PYTHON, ROOT, subprocess_env
 
 EXAMPLES = ROOT / "examples"
 

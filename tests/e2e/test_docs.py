@@ -17,7 +17,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from imagine_agent.plugin import CONFIG_KEYS
 from tests.optional import require_elizaos
 from tests.readme import SURFACES, blocks, page
-from tests.surfaces.conftest import ROOT, subprocess_env
+from tests.embedded import ROOT, subprocess_env
 
 BLOCKS = blocks(page(SURFACES))
 RUNNABLE = [(lang, code) for lang, code in BLOCKS if lang in ("python", "bash")]

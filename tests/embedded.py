@@ -11,9 +11,9 @@ import pytest
 
 from imagine_agent.config import Settings
 from imagine_agent.service import ImagineService
-from tests.surfaces.host import FakeRuntime
+from tests.plugin.host import FakeRuntime
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SPEED = "200"
 
 

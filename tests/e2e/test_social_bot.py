@@ -19,7 +19,7 @@ import pytest
 from imagine_agent.ledger import open_ledger
 from imagine_agent.sandbox import SandboxConfig, SandboxServer
 from imagine_agent.x402 import PrivateKeySigner
-from tests.surfaces.conftest import PYTHON, ROOT, subprocess_env
+from tests.embedded import PYTHON, ROOT, subprocess_env
 
 BOT = str(ROOT / "examples" / "social_bot.py")
 REQUESTS = [{"id": f"r{i}", "from": f"@user{i}", "text": f"scene number {i}: a lantern drifting on a lake",

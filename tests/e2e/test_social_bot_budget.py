@@ -12,7 +12,7 @@ from pathlib import Path
 from imagine_agent.ledger import Caps, open_ledger
 from imagine_agent.sandbox import SandboxConfig, SandboxServer
 from imagine_agent.x402 import PrivateKeySigner
-from tests.surfaces.conftest import PYTHON, ROOT, subprocess_env
+from tests.embedded import PYTHON, ROOT, subprocess_env
 
 BOT = str(ROOT / "examples" / "social_bot.py")
 USDC_BASE = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"

@@ -1,7 +1,7 @@
 """The MCP server under the official TypeScript SDK client (npm ``@modelcontextprotocol/sdk``), which times a
 call out after 60 s whatever progress it is sent (as ElizaOS's plugin-mcp does).
 
-The node project is ``tests/surfaces/node`` (its own lockfile), installed by ``.ci/setup-surfaces-node.sh``.
+The node project is ``tests/mcp/node`` (its own lockfile), installed by ``.ci/setup-surfaces-node.sh``.
 The sandbox's jobs take longer than the server's per-call wait, so the calls return ``still_running`` and
 ``wait_for_video`` finishes the job: the behaviour a 60 s client needs, shown without waiting minutes.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.surfaces.conftest import PYTHON, ROOT, subprocess_env
+from tests.embedded import PYTHON, ROOT, subprocess_env
 
-NODE_PROJECT = ROOT / "tests" / "surfaces" / "node"
+NODE_PROJECT = ROOT / "tests" / "mcp" / "node"
 SETUP = ".ci/setup-surfaces-node.sh"
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.optional import ELIZAOS_VERSION, require_elizaos
-from tests.surfaces.conftest import SPEED
+from tests.embedded import SPEED
 
 elizaos = require_elizaos(ELIZAOS_VERSION)  # skipped without it; under CI=true, a failure
 
