@@ -15,9 +15,9 @@ from mcp.client import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from imagine_agent.plugin import CONFIG_KEYS
+from tests.embedded import ROOT, subprocess_env
 from tests.optional import require_elizaos
 from tests.readme import SURFACES, blocks, page
-from tests.embedded import ROOT, subprocess_env
 
 BLOCKS = blocks(page(SURFACES))
 RUNNABLE = [(lang, code) for lang, code in BLOCKS if lang in ("python", "bash")]

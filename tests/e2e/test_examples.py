@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.optional import require_elizaos
 from tests.embedded import PYTHON, ROOT, subprocess_env
+from tests.optional import require_elizaos
 
 EXAMPLES = ROOT / "examples"
 

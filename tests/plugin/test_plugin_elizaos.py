@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.optional import ELIZAOS_VERSION, require_elizaos
 from tests.embedded import SPEED
+from tests.optional import ELIZAOS_VERSION, require_elizaos
 
 elizaos = require_elizaos(ELIZAOS_VERSION)  # skipped without it; under CI=true, a failure
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.optional import ELIZAOS_VERSION, require_elizaos
 from tests.embedded import SPEED
+from tests.optional import ELIZAOS_VERSION, require_elizaos
 
 elizaos = require_elizaos(ELIZAOS_VERSION)  # skipped without it; under CI=true, a failure
 
