@@ -83,7 +83,7 @@ class CountingSigner:
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
+def sandbox_server() -> Iterator[SandboxServer]:
     with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
         yield server
 
@@ -96,29 +96,29 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 
 @pytest.fixture
-def signer() -> CountingSigner:
+def counting_signer() -> CountingSigner:
     return CountingSigner()
 
 
 @pytest.fixture
-def make_wallet(ledger: Ledger, signer: CountingSigner) -> Callable[..., Wallet]:
+def make_wallet(ledger: Ledger, counting_signer: CountingSigner) -> Callable[..., Wallet]:
     def make(*, per_call: int = 5_000_000, daily: int | None = 20_000_000, total: int | None = 100_000_000,
              approval_threshold: int | None = None, approver: Any = None, **policy: Any) -> Wallet:
         caps = Caps(per_call=per_call, daily=daily, total=total)
-        return Wallet(signer, ledger, PaymentPolicy(caps=caps, approval_threshold=approval_threshold, **policy),
+        return Wallet(counting_signer, ledger, PaymentPolicy(caps=caps, approval_threshold=approval_threshold, **policy),
                       approver=approver)
 
     return make
 
 
 @pytest.fixture
-def client(sandbox: SandboxServer, make_wallet: Callable[..., Wallet]) -> Iterator[ImagineClient]:
-    with ImagineClient(sandbox.url, wallet=make_wallet(), poll=FAST_POLL, allow_private_image_urls=True) as c:
+def imagine_client(sandbox_server: SandboxServer, make_wallet: Callable[..., Wallet]) -> Iterator[ImagineClient]:
+    with ImagineClient(sandbox_server.url, wallet=make_wallet(), poll=FAST_POLL, allow_private_image_urls=True) as c:
         yield c
 
 
 @pytest.fixture
-async def async_client(make_wallet: Callable[..., Wallet]) -> Any:
+async def async_imagine_client(make_wallet: Callable[..., Wallet]) -> Any:
     """The async client on the sandbox in-process (ASGI), no sockets."""
     app = create_app(SandboxConfig(announce_sandbox=False, speed=SPEED))
     transport = httpx.ASGITransport(app=app)

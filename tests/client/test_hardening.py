@@ -161,7 +161,7 @@ ANSWERS: dict[str, Callable[[httpx.Request], httpx.Response]] = {
 
 @pytest.mark.parametrize("answer", list(ANSWERS), ids=list(ANSWERS))
 def test_rule1_ambiguous_answers_after_payment_are_unknown(answer: str, flavour: str, make_wallet, ledger: Ledger,
-                                                           signer: CountingSigner) -> None:
+                                                           counting_signer: CountingSigner) -> None:
     client = make_client(flavour, API, make_wallet(), transport=scripted(ANSWERS[answer]))
     seen = sent_headers(client)
     try:
@@ -172,7 +172,7 @@ def test_rule1_ambiguous_answers_after_payment_are_unknown(answer: str, flavour:
     (record,) = ledger.payments()
     assert record.state is PaymentState.UNKNOWN, (answer, record.reason)
     assert "counts as spent" in str(info.value)
-    assert signer.signed == 1 and len(set(paid(seen))) == 1
+    assert counting_signer.signed == 1 and len(set(paid(seen))) == 1
     assert ledger.totals(Caps(per_call=5_000_000)).unknown == record.amount  # counted as spent, not freed
 
 
@@ -279,29 +279,29 @@ def test_rule3_release_unsigned_and_journal_race_exactly_one_wins(engine: str, t
 
 
 def test_rule5_wallet_authorize_refuses_a_second_signature_unless_new(make_wallet, ledger: Ledger,
-                                                                      signer: CountingSigner) -> None:
+                                                                      counting_signer: CountingSigner) -> None:
     wallet = make_wallet()
     required = parse_payment_required(SPEC_402)
     first = wallet.authorize(required, resource_url=SPEC_URL, request_hash="same")
     with pytest.raises(PaymentInFlightError) as info:
         wallet.authorize(required, resource_url=SPEC_URL, request_hash="same")
     assert info.value.payment_id == first.payment_id and "no second one was signed" in str(info.value)
-    assert signer.signed == 1
+    assert counting_signer.signed == 1
     for state in ("unknown", "rejected"):
         getattr(wallet.ledger, f"mark_{state}")(first.payment_id, reason="test")
         with pytest.raises(PaymentInFlightError):
             wallet.authorize(required, resource_url=SPEC_URL, request_hash="same")
-        assert signer.signed == 1
+        assert counting_signer.signed == 1
         if state == "unknown":
             break
     again = wallet.authorize(required, resource_url=SPEC_URL, request_hash="same", new=True)
-    assert again.nonce != first.nonce and signer.signed == 2
+    assert again.nonce != first.nonce and counting_signer.signed == 2
     other = wallet.authorize(required, resource_url=SPEC_URL, request_hash="another request")
     assert other.payment_id not in (first.payment_id, again.payment_id)
 
 
 def test_rule5_a_second_client_create_after_a_lost_answer_is_refused(flavour: str, make_wallet, ledger: Ledger,
-                                                                     signer: CountingSigner) -> None:
+                                                                     counting_signer: CountingSigner) -> None:
     with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED, idempotent_replay=False)) as server:
         server.state.add_faults({"kind": "drop_after_payment", "times": -1})
         client = make_client(flavour, server.url, make_wallet())
@@ -310,10 +310,10 @@ def test_rule5_a_second_client_create_after_a_lost_answer_is_refused(flavour: st
                 run(client, "create", "the same video", duration=2)
             with pytest.raises(PaymentInFlightError):
                 run(client, "create", "the same video", duration=2)
-            assert signer.signed == 1 and len(server.state.settlements()) == 1
+            assert counting_signer.signed == 1 and len(server.state.settlements()) == 1
             server.state.reset()
             job = run(client, "create", "the same video", duration=2, new=True)  # on purpose: pays again
-            assert job.payment is not None and signer.signed == 2
+            assert job.payment is not None and counting_signer.signed == 2
         finally:
             close(client)
 
@@ -546,7 +546,7 @@ def test_rule8_a_price_rise_after_the_quote_is_refused_with_nothing_signed(tmp_p
             assert server.state.settlements()[0].amount == outcome.payment.amount  # what was signed is shown
 
 
-def test_rule8_the_client_refuses_above_max_amount(flavour: str, make_wallet, signer: CountingSigner) -> None:
+def test_rule8_the_client_refuses_above_max_amount(flavour: str, make_wallet, counting_signer: CountingSigner) -> None:
     with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
         client = make_client(flavour, server.url, make_wallet())
         try:
@@ -554,5 +554,5 @@ def test_rule8_the_client_refuses_above_max_amount(flavour: str, make_wallet, si
                 run(client, "create", "capped by a quote", duration=2, max_amount=249_999)
         finally:
             close(client)
-    assert signer.signed == 0
+    assert counting_signer.signed == 0
 

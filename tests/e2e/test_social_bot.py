@@ -27,7 +27,7 @@ REQUESTS = [{"id": f"r{i}", "from": f"@user{i}", "text": f"scene number {i}: a l
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
+def api_standin() -> Iterator[SandboxServer]:
     # Each job takes 0.4-1.2 s. A stand-in for the real API: its payments go to the operator's ledger.
     with SandboxServer(SandboxConfig(speed=150, announce_sandbox=False)) as server:
         yield server
@@ -77,12 +77,12 @@ def _kill_when(proc: subprocess.Popen[str], ready: Callable[[], bool], timeout: 
 
 
 def test_killed_twice_and_restarted_posts_each_request_once_and_pays_once(
-        tmp_path: Path, sandbox: SandboxServer) -> None:
+        tmp_path: Path, api_standin: SandboxServer) -> None:
     (tmp_path / "inbox.jsonl").write_text("".join(json.dumps(r) + "\n" for r in REQUESTS))
-    env = _env(tmp_path, sandbox)
+    env = _env(tmp_path, api_standin)
 
     # 1: kill -9 while a paid job renders, after at least one post
-    first = _start(tmp_path, sandbox, env, 1)
+    first = _start(tmp_path, api_standin, env, 1)
     _kill_when(first, lambda: len(_posts(tmp_path)) >= 1 and any(
         r.get("status") == "rendering" and r["taskId"] not in {p["taskId"] for p in _posts(tmp_path)}
         for r in _state(tmp_path).values()))
@@ -90,17 +90,17 @@ def test_killed_twice_and_restarted_posts_each_request_once_and_pays_once(
     assert rendering and len(_posts(tmp_path)) < len(REQUESTS)
 
     # 2: kill -9 after the next payment settled but before its 202 arrived (the sandbox holds the answer)
-    settled = len(_settlements(sandbox))
-    armed = httpx.post(f"{sandbox.url}/_admin/faults", json={"faults": [
+    settled = len(_settlements(api_standin))
+    armed = httpx.post(f"{api_standin.url}/_admin/faults", json={"faults": [
         {"kind": "delay", "match": "create", "params": {"seconds": 5, "paid_only": True}}]})
     assert armed.status_code == 200, armed.text
-    second = _start(tmp_path, sandbox, env, 2)
-    _kill_when(second, lambda: len(_settlements(sandbox)) > settled)
+    second = _start(tmp_path, api_standin, env, 2)
+    _kill_when(second, lambda: len(_settlements(api_standin)) > settled)
     unanswered = {rid for rid, r in _state(tmp_path).items() if r.get("status") == "paying"}
     assert len(unanswered) == 1
 
     # 3: run to the end
-    third = _start(tmp_path, sandbox, env, 3)
+    third = _start(tmp_path, api_standin, env, 3)
     out, _ = third.communicate(timeout=60)
     assert third.returncode == 0, (tmp_path / "bot-3.log").read_text()
     assert json.loads(out.splitlines()[-1])["stopped"] is None
@@ -114,7 +114,7 @@ def test_killed_twice_and_restarted_posts_each_request_once_and_pays_once(
     by_request = {p["requestId"]: p["taskId"] for p in posts}
     assert all(by_request[rid] == task for rid, task in rendering.items())  # resumed, not bought again
 
-    settlements = _settlements(sandbox)
+    settlements = _settlements(api_standin)
     assert len(settlements) == len(REQUESTS)  # one payment per request
     assert Counter(s["taskId"] for s in settlements) == Counter(by_request.values())
     with open_ledger(tmp_path / "data" / "ledger.sqlite3") as ledger:
@@ -133,24 +133,24 @@ def test_stops_cleanly_when_the_budget_is_spent(tmp_path: Path) -> None:
     assert "budget is spent" in summary["stopped"] and "stopping: the budget is spent" in done.stderr
 
 
-def test_kill_switch_stops_it_before_any_payment(tmp_path: Path, sandbox: SandboxServer) -> None:
+def test_kill_switch_stops_it_before_any_payment(tmp_path: Path, api_standin: SandboxServer) -> None:
     (tmp_path / "inbox.jsonl").write_text(json.dumps(REQUESTS[0]) + "\n")
-    env = _env(tmp_path, sandbox)
+    env = _env(tmp_path, api_standin)
     (tmp_path / "data").mkdir(exist_ok=True)
     with open_ledger(tmp_path / "data" / "ledger.sqlite3") as ledger:
         ledger.set_frozen(True, reason="operator pressed the kill switch")
-    proc = _start(tmp_path, sandbox, env, 1)
+    proc = _start(tmp_path, api_standin, env, 1)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert json.loads(out.splitlines()[-1])["stopped"] == "the kill switch is on"
-    assert httpx.get(f"{sandbox.url}/_admin/settlements").json() == []
+    assert httpx.get(f"{api_standin.url}/_admin/settlements").json() == []
 
 
-def test_a_denied_request_is_skipped_for_good_and_nothing_is_paid(tmp_path: Path, sandbox: SandboxServer) -> None:
+def test_a_denied_request_is_skipped_for_good_and_nothing_is_paid(tmp_path: Path, api_standin: SandboxServer) -> None:
     (tmp_path / "inbox.jsonl").write_text(json.dumps(REQUESTS[0]) + "\n")
-    env = {**_env(tmp_path, sandbox), "IMAGINE_APPROVAL_THRESHOLD": "0.1"}
+    env = {**_env(tmp_path, api_standin), "IMAGINE_APPROVAL_THRESHOLD": "0.1"}
     proc = subprocess.Popen(
-        [PYTHON, BOT, "--base-url", sandbox.url, "--inbox", str(tmp_path / "inbox.jsonl"), "--outbox",
+        [PYTHON, BOT, "--base-url", api_standin.url, "--inbox", str(tmp_path / "inbox.jsonl"), "--outbox",
          str(tmp_path / "outbox.jsonl"), "--follow", "--poll", "0.1"],
         env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=(tmp_path / "bot.log").open("w"))
     try:
@@ -171,4 +171,4 @@ def test_a_denied_request_is_skipped_for_good_and_nothing_is_paid(tmp_path: Path
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0 and json.loads(out.splitlines()[-1])["posted"] == 0
     assert _state(tmp_path)["r1"]["status"] == "skipped" and "denial is final" in _state(tmp_path)["r1"]["reason"]
-    assert _posts(tmp_path) == [] and _settlements(sandbox) == []
+    assert _posts(tmp_path) == [] and _settlements(api_standin) == []

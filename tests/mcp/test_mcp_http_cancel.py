@@ -42,7 +42,7 @@ class Reads:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[SandboxServer, str]]:
+def mcp_http_server(tmp_path: Path) -> Iterator[tuple[SandboxServer, str]]:
     with SandboxServer(SandboxConfig(speed=5)) as sandbox:  # jobs of 12-36 s: longer than every test here
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
@@ -75,8 +75,8 @@ def _settled(reads: Reads, seconds: float) -> tuple[int, int]:
     return before, reads.total()
 
 
-async def test_a_cancelled_http_call_stops_polling(server: tuple[SandboxServer, str]) -> None:
-    sandbox, url = server
+async def test_a_cancelled_http_call_stops_polling(mcp_http_server: tuple[SandboxServer, str]) -> None:
+    sandbox, url = mcp_http_server
     reads = Reads(sandbox)
     polled = anyio.Event()
 
@@ -98,8 +98,8 @@ async def test_a_cancelled_http_call_stops_polling(server: tuple[SandboxServer, 
         assert len(sandbox.state.settlements()) == 1
 
 
-def test_a_dropped_connection_stops_polling_at_the_wait_bound(server: tuple[SandboxServer, str]) -> None:
-    sandbox, url = server
+def test_a_dropped_connection_stops_polling_at_the_wait_bound(mcp_http_server: tuple[SandboxServer, str]) -> None:
+    sandbox, url = mcp_http_server
     reads = Reads(sandbox)
     headers = {"authorization": f"Bearer {TOKEN}", "accept": "application/json, text/event-stream",
                "content-type": "application/json"}

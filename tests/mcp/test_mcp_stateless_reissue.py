@@ -16,7 +16,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from imagine_agent.sandbox import SandboxServer
-from tests.mcp.test_mcp_http_cancel import TOKEN, server  # noqa: F401  (the fixture)
+from tests.mcp.test_mcp_http_cancel import TOKEN, mcp_http_server  # noqa: F401  (the fixture)
 
 PROTOCOL = "2026-07-28"
 ARGS = {"prompt": "a comet over a frozen lake", "duration": 2}
@@ -29,9 +29,9 @@ def _text(result: object) -> str:
 
 
 async def test_a_reissued_call_after_a_broken_stream_attaches_to_the_paid_job(
-    server: tuple[SandboxServer, str],  # noqa: F811
+    mcp_http_server: tuple[SandboxServer, str],  # noqa: F811
 ) -> None:
-    sandbox, url = server
+    sandbox, url = mcp_http_server
     paid = anyio.Event()
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:

@@ -58,3 +58,5 @@ def test_slow_is_set_by_folder_and_file_and_costly_fixtures_share_a_worker() -> 
     assert _marks("sandbox/test_sandbox_e2e.py") == {"slow": ()}
     assert _marks("wallet/test_wallet.py", "ledger") == {}
     assert _marks("wallet/test_policy.py") == {}
+    assert _marks("mcp/test_mcp_server.py") == {"slow": ()} and _marks("mcp/test_mcp_startup.py") == {}
+    assert _marks("e2e/test_examples.py") == {"slow": ()}

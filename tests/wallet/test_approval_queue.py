@@ -22,7 +22,7 @@ URL = "https://eliza.getimagine.club/generation/create"
 PAY_TO = "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96"  # what tests/payment-required.json names
 
 
-def test_over_the_threshold_it_queues_then_pays_once_when_approved(make_wallet, signer, ledger) -> None:
+def test_over_the_threshold_it_queues_then_pays_once_when_approved(make_wallet, counting_signer, ledger) -> None:
     wallet = make_wallet(approval_threshold=500_000)
     wallet.approver = QueueApprover(ledger, "social-bot", ttl=3600)
     required = parse_payment_required(SPEC_402)
@@ -33,20 +33,20 @@ def test_over_the_threshold_it_queues_then_pays_once_when_approved(make_wallet, 
     with pytest.raises(AwaitingApprovalError) as again:  # the bot's next pass: same entry, still nothing signed
         wallet.authorize(required, resource_url=URL, request_hash="h1", description="a fox")
     assert again.value.approval_id == waiting.value.approval_id
-    assert signer.signed == 0 and ledger.payments() == []
+    assert counting_signer.signed == 0 and ledger.payments() == []
     (entry,) = ledger.approvals()
     assert (entry.amount, entry.requester, entry.description) == (1_000_000, "social-bot", "a fox")
 
     ledger.decide_approval(entry.id, approve=True, decided_by="console", ttl=3600)
     auth = wallet.authorize(required, resource_url=URL, request_hash="h1", description="a fox")
-    assert signer.signed == 1 and ledger.get_approval(entry.id).state is ApprovalState.USED
+    assert counting_signer.signed == 1 and ledger.get_approval(entry.id).state is ApprovalState.USED
     assert ledger.get_approval(entry.id).payment_id == auth.payment_id
     with pytest.raises(AwaitingApprovalError) as third:  # used up: a second payment asks again
         wallet.authorize(required, resource_url=URL, request_hash="h1", description="a fox")
-    assert third.value.approval_id != entry.id and signer.signed == 1
+    assert third.value.approval_id != entry.id and counting_signer.signed == 1
 
 
-def test_a_denial_is_final_even_for_an_interactive_approver(make_wallet, signer, ledger) -> None:
+def test_a_denial_is_final_even_for_an_interactive_approver(make_wallet, counting_signer, ledger) -> None:
     queued = make_wallet(approval_threshold=0, approver=QueueApprover(ledger, "mcp"))
     required = parse_payment_required(SPEC_402)
     with pytest.raises(AwaitingApprovalError) as waiting:
@@ -57,16 +57,16 @@ def test_a_denial_is_final_even_for_an_interactive_approver(make_wallet, signer,
         with pytest.raises(ApprovalDeniedError, match="denial is final") as denied:
             wallet.authorize(required, resource_url=URL, request_hash="h", description="x")
         assert denied.value.code == "approval_denied" and not isinstance(denied.value, AwaitingApprovalError)
-    assert signer.signed == 0
+    assert counting_signer.signed == 0
     assert [e.code for e in ledger.events(kinds=["refusal"])] == ["approval_denied", "approval_denied"]
 
 
-def test_nothing_waits_that_the_caps_would_refuse(make_wallet, signer, ledger) -> None:
+def test_nothing_waits_that_the_caps_would_refuse(make_wallet, counting_signer, ledger) -> None:
     wallet = make_wallet(approval_threshold=0, daily=500_000, approver=QueueApprover(ledger, "mcp"))
     with pytest.raises(BudgetExceededError) as refused:
         wallet.authorize(parse_payment_required(SPEC_402), resource_url=URL, request_hash="h")
     assert refused.value.code == "daily_cap"
-    assert ledger.approvals() == [] and signer.signed == 0
+    assert ledger.approvals() == [] and counting_signer.signed == 0
 
 
 @pytest.mark.parametrize(("kwargs", "code"), [
@@ -78,16 +78,16 @@ def test_nothing_waits_that_the_caps_would_refuse(make_wallet, signer, ledger) -
     ({"max_validity_seconds": 1}, "validity_too_long"),
     ({"approval_threshold": 0}, "approval_denied"),
 ])
-def test_every_refusal_has_its_code_and_an_audit_line(make_wallet, signer, ledger, kwargs, code) -> None:
+def test_every_refusal_has_its_code_and_an_audit_line(make_wallet, counting_signer, ledger, kwargs, code) -> None:
     wallet = make_wallet(**kwargs)
     with pytest.raises((BudgetExceededError, ApprovalDeniedError, Exception)) as refused:
         wallet.authorize(parse_payment_required(SPEC_402), resource_url=URL, request_hash="h")
     assert getattr(refused.value, "code", None) == code
     (line,) = ledger.events(kinds=["refusal"])
-    assert (line.code, line.request_hash) == (code, "h") and signer.signed == 0
+    assert (line.code, line.request_hash) == (code, "h") and counting_signer.signed == 0
 
 
-def test_frozen_and_rate_limited_refusals_are_audited(make_wallet, signer, ledger) -> None:
+def test_frozen_and_rate_limited_refusals_are_audited(make_wallet, counting_signer, ledger) -> None:
     ledger.set_frozen(True, reason="incident")
     with pytest.raises(WalletFrozenError) as frozen:
         make_wallet().authorize(parse_payment_required(SPEC_402), resource_url=URL, request_hash="h")
@@ -102,8 +102,8 @@ def test_frozen_and_rate_limited_refusals_are_audited(make_wallet, signer, ledge
     assert [e.code for e in ledger.events(kinds=["refusal"])] == ["rate_limit", "frozen"]
 
 
-def test_budget_warnings_reach_listeners_and_the_outcome(tmp_path: Path, sandbox: SandboxServer) -> None:
-    settings = Settings(base_url=sandbox.url, data_dir=tmp_path, daily_cap="1", approval_threshold=None,
+def test_budget_warnings_reach_listeners_and_the_outcome(tmp_path: Path, sandbox_server: SandboxServer) -> None:
+    settings = Settings(base_url=sandbox_server.url, data_dir=tmp_path, daily_cap="1", approval_threshold=None,
                         allow_private_image_urls=True, poll_first=0.02, poll_floor=0.02)
     seen = []
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
@@ -117,8 +117,8 @@ def test_budget_warnings_reach_listeners_and_the_outcome(tmp_path: Path, sandbox
     assert [e.code for e in seen] == ["daily_80"]
 
 
-def test_the_service_queues_for_a_surface_without_a_human(tmp_path: Path, sandbox: SandboxServer) -> None:
-    settings = Settings(base_url=sandbox.url, data_dir=tmp_path, approval_threshold="0.1",
+def test_the_service_queues_for_a_surface_without_a_human(tmp_path: Path, sandbox_server: SandboxServer) -> None:
+    settings = Settings(base_url=sandbox_server.url, data_dir=tmp_path, approval_threshold="0.1",
                         allow_private_image_urls=True, poll_first=0.02, poll_floor=0.02)
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         service.queue_approvals("mcp")
@@ -172,8 +172,8 @@ def test_one_approval_pays_once_under_concurrency(tmp_path: Path) -> None:
         assert len(ledger.payments()) == 1 and ledger.get_approval(entry.id).state is ApprovalState.USED
 
 
-def test_a_coin_under_ask_is_queued_whatever_its_price(tmp_path: Path, sandbox: SandboxServer) -> None:
-    settings = Settings(base_url=sandbox.url, data_dir=tmp_path, approval_threshold=None, auto_clank="ask",
+def test_a_coin_under_ask_is_queued_whatever_its_price(tmp_path: Path, sandbox_server: SandboxServer) -> None:
+    settings = Settings(base_url=sandbox_server.url, data_dir=tmp_path, approval_threshold=None, auto_clank="ask",
                         allow_private_image_urls=True, poll_first=0.02, poll_floor=0.02)
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         service.queue_approvals("plugin")
@@ -187,8 +187,8 @@ def test_a_coin_under_ask_is_queued_whatever_its_price(tmp_path: Path, sandbox: 
         assert coined.payment is not None and len(service.receipts()) == 2
 
 
-async def test_the_async_path_queues_and_continues_too(tmp_path: Path, sandbox: SandboxServer) -> None:
-    settings = Settings(base_url=sandbox.url, data_dir=tmp_path, approval_threshold="0.1",
+async def test_the_async_path_queues_and_continues_too(tmp_path: Path, sandbox_server: SandboxServer) -> None:
+    settings = Settings(base_url=sandbox_server.url, data_dir=tmp_path, approval_threshold="0.1",
                         allow_private_image_urls=True, poll_first=0.02, poll_floor=0.02)
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         service.queue_approvals("mcp")
@@ -201,8 +201,8 @@ async def test_the_async_path_queues_and_continues_too(tmp_path: Path, sandbox: 
         assert [p.state.value for p in service.receipts()] == ["paid"]
 
 
-def test_a_quote_over_a_window_names_its_code(tmp_path: Path, sandbox: SandboxServer) -> None:
-    settings = Settings(base_url=sandbox.url, data_dir=tmp_path, daily_cap="0.2", allow_private_image_urls=True)
+def test_a_quote_over_a_window_names_its_code(tmp_path: Path, sandbox_server: SandboxServer) -> None:
+    settings = Settings(base_url=sandbox_server.url, data_dir=tmp_path, daily_cap="0.2", allow_private_image_urls=True)
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         quote = service.quote("a long storm", duration=2)
     assert (quote.allowed, quote.refusal_code, quote.to_json()["refusalCode"]) == (False, "daily_cap", "daily_cap")

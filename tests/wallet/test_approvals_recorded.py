@@ -49,7 +49,7 @@ def _settings(sandbox: SandboxServer, tmp_path: Path, **extra: Any) -> Settings:
 # ------------------------------------------------------------------------------ issue 22 (d): payee and network
 
 
-def test_an_approval_is_not_paid_to_another_payee_or_network(make_wallet, signer, ledger: Ledger) -> None:
+def test_an_approval_is_not_paid_to_another_payee_or_network(make_wallet, counting_signer, ledger: Ledger) -> None:
     """The operator approved paying Imagine on base; a 402 naming another allowlisted payee (or network) needs
     a new approval, and the first one stays unused."""
     from imagine_agent.config import IMAGINE_PAY_TO
@@ -66,7 +66,7 @@ def test_an_approval_is_not_paid_to_another_payee_or_network(make_wallet, signer
     switched = _switched()
     with pytest.raises(AwaitingApprovalError) as again:
         wallet.authorize(switched, resource_url=URL, request_hash="h")
-    assert again.value.approval_id != first and signer.signed == 0 and ledger.payments() == []
+    assert again.value.approval_id != first and counting_signer.signed == 0 and ledger.payments() == []
     assert ledger.get_approval(first).state is ApprovalState.EXPIRED  # superseded: the payee changed
     assert ledger.get_approval(again.value.approval_id).pay_to.lower() == OTHER_PAYEE
 
@@ -75,12 +75,12 @@ def test_an_approval_is_not_paid_to_another_payee_or_network(make_wallet, signer
     for pay_to, network in ((IMAGINE_PAY_TO, other.network), (OTHER_PAYEE, "base-sepolia")):
         with pytest.raises(ApprovalDeniedError, match="new approval"):
             ledger.reserve(request_hash="h", amount=1_000_000, asset=other.asset, network=network,
-                           pay_to=pay_to, payer=signer.address, resource=URL, caps=wallet.policy.caps,
+                           pay_to=pay_to, payer=counting_signer.address, resource=URL, caps=wallet.policy.caps,
                            approval_id=other.id)
-    assert signer.signed == 0 and ledger.get_approval(other.id).state is ApprovalState.APPROVED
+    assert counting_signer.signed == 0 and ledger.get_approval(other.id).state is ApprovalState.APPROVED
 
 
-def test_a_persons_yes_for_one_payee_does_not_pay_another(make_wallet, signer, ledger: Ledger) -> None:
+def test_a_persons_yes_for_one_payee_does_not_pay_another(make_wallet, counting_signer, ledger: Ledger) -> None:
     from imagine_agent.config import IMAGINE_PAY_TO
 
     wallet = make_wallet(approval_threshold=0, approver=QueueApprover(ledger, "mcp"),
@@ -89,7 +89,7 @@ def test_a_persons_yes_for_one_payee_does_not_pay_another(make_wallet, signer, l
     shown = PersonApproval(1_000_000, "mcp", "mcp:test", pay_to=IMAGINE_PAY_TO, network="base")
     with person_approved(shown), pytest.raises(AwaitingApprovalError):  # not what the person saw: the queue asks
         wallet.authorize(switched, resource_url=URL, request_hash="h")
-    assert signer.signed == 0
+    assert counting_signer.signed == 0
     with person_approved(shown):
         auth = wallet.authorize(parse_payment_required(SPEC_402), resource_url=URL, request_hash="h")
     (used,) = [a for a in ledger.approvals() if a.state is ApprovalState.USED]
@@ -97,8 +97,8 @@ def test_a_persons_yes_for_one_payee_does_not_pay_another(make_wallet, signer, l
 
 
 @pytest.mark.parametrize("flavour", ["sync", "async"])
-def test_the_clients_do_not_pay_a_switched_payee_on_the_old_approval(tmp_path: Path, sandbox: SandboxServer,
-                                                                     make_wallet, signer, ledger: Ledger,
+def test_the_clients_do_not_pay_a_switched_payee_on_the_old_approval(tmp_path: Path, sandbox_server: SandboxServer,
+                                                                     make_wallet, counting_signer, ledger: Ledger,
                                                                      flavour: str) -> None:
     from imagine_agent.config import IMAGINE_PAY_TO
 
@@ -108,11 +108,11 @@ def test_the_clients_do_not_pay_a_switched_payee_on_the_old_approval(tmp_path: P
 
     def create() -> Any:
         if flavour == "sync":
-            with ImagineClient(sandbox.url, wallet=wallet, poll=FAST) as client:
+            with ImagineClient(sandbox_server.url, wallet=wallet, poll=FAST) as client:
                 return client.create(request)
 
         async def run() -> Any:
-            async with AsyncImagineClient(sandbox.url, wallet=wallet, poll=FAST) as client:
+            async with AsyncImagineClient(sandbox_server.url, wallet=wallet, poll=FAST) as client:
                 return await client.create(request)
 
         return asyncio.run(run())
@@ -120,20 +120,20 @@ def test_the_clients_do_not_pay_a_switched_payee_on_the_old_approval(tmp_path: P
     with pytest.raises(AwaitingApprovalError) as waiting:
         create()
     ledger.decide_approval(waiting.value.approval_id, approve=True, decided_by="cli", ttl=600)
-    sandbox.state.config.pay_to = OTHER_PAYEE  # between the approval and the payment
+    sandbox_server.state.config.pay_to = OTHER_PAYEE  # between the approval and the payment
     with pytest.raises(AwaitingApprovalError) as again:
         create()
     assert again.value.approval_id != waiting.value.approval_id
-    assert signer.signed == 0 and ledger.payments() == []
+    assert counting_signer.signed == 0 and ledger.payments() == []
 
 
 # --------------------------------------------------------------------- (b): resume pays exactly what was approved
 
 
-def test_resume_pays_the_approved_model_at_most_the_approved_price(tmp_path: Path, sandbox: SandboxServer) -> None:
+def test_resume_pays_the_approved_model_at_most_the_approved_price(tmp_path: Path, sandbox_server: SandboxServer) -> None:
     """The operator approved 3 USDC for sora-2-pro: the resumed call pays sora-2-pro at <= 3 USDC (never the
     0.5 USDC default model) and uses the approval up."""
-    settings = _settings(sandbox, tmp_path, approval_threshold="1")
+    settings = _settings(sandbox_server, tmp_path, approval_threshold="1")
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         service.queue_approvals("mcp")
         with pytest.raises(AwaitingApprovalError) as waiting:
@@ -150,13 +150,13 @@ def test_resume_pays_the_approved_model_at_most_the_approved_price(tmp_path: Pat
         assert paid.request_hash == entry.request_hash and paid.amount == 3_000_000
         used = service.ledger.get_approval(approval_id)
         assert used.state is ApprovalState.USED and used.payment_id == paid.id
-        job = sandbox.state.job(outcome.task_id)
+        job = sandbox_server.state.job(outcome.task_id)
         assert job is not None and job.model == "sora-2-pro"
 
 
 def test_resume_refuses_a_rebuilt_request_that_is_not_the_approved_one(tmp_path: Path,
-                                                                        sandbox: SandboxServer) -> None:
-    settings = _settings(sandbox, tmp_path, approval_threshold="0.1")
+                                                                        sandbox_server: SandboxServer) -> None:
+    settings = _settings(sandbox_server, tmp_path, approval_threshold="0.1")
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         entry = service.ledger.request_approval(
             request_hash="not-this-request", amount=1_000_000, asset="a", network="base", pay_to="p", resource=URL,
@@ -217,7 +217,7 @@ async def test_the_operator_can_send_mcp_approvals_to_the_queue(tmp_path: Path) 
 # ------------------------------------------------------------ every surface's decision recorded; (f) kill switch
 
 
-def test_an_interactive_yes_and_no_are_recorded_with_their_surface(make_wallet, signer, ledger: Ledger) -> None:
+def test_an_interactive_yes_and_no_are_recorded_with_their_surface(make_wallet, counting_signer, ledger: Ledger) -> None:
     class Prompt:
         surface = "cli"
 
@@ -260,7 +260,7 @@ def test_the_kill_switch_is_audited_from_every_surface(tmp_path: Path) -> None:
     assert flips == [("frozen", "cli"), ("unfrozen", "cli"), ("frozen", "mcp"), ("unfrozen", "mcp")]
 
 
-def test_a_persons_yes_whose_payment_is_refused_is_never_used_later(make_wallet, signer, ledger: Ledger) -> None:
+def test_a_persons_yes_whose_payment_is_refused_is_never_used_later(make_wallet, counting_signer, ledger: Ledger) -> None:
     """Money safety: a yes recorded for one call is retired when that call's reservation is refused (here: the
     same request is already in flight), so no later call pays on it without asking."""
     from imagine_agent.errors import PaymentInFlightError
@@ -277,4 +277,4 @@ def test_a_persons_yes_whose_payment_is_refused_is_never_used_later(make_wallet,
     with pytest.raises(PaymentInFlightError):
         wallet.authorize(required, resource_url=URL, request_hash="h")
     states = sorted(a.state.value for a in ledger.approvals())
-    assert states == ["expired", "used"] and signer.signed == 1 and len(answers) == 2
+    assert states == ["expired", "used"] and counting_signer.signed == 1 and len(answers) == 2

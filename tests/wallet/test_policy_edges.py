@@ -50,59 +50,59 @@ def paid_once(ledger: Ledger, signer: CountingSigner, task_id: str) -> None:
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_price_exactly_at_the_per_call_cap_is_paid(client: str, make_wallet: Callable[..., Wallet],
-                                                     ledger: Ledger, signer: CountingSigner) -> None:
-    paid_once(ledger, signer, pay(make_wallet(per_call=PRICE), client))
+                                                     ledger: Ledger, counting_signer: CountingSigner) -> None:
+    paid_once(ledger, counting_signer, pay(make_wallet(per_call=PRICE), client))
 
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_price_one_unit_over_the_per_call_cap_is_refused(client: str, make_wallet: Callable[..., Wallet],
-                                                           ledger: Ledger, signer: CountingSigner) -> None:
+                                                           ledger: Ledger, counting_signer: CountingSigner) -> None:
     with pytest.raises(BudgetExceededError, match="per-call cap"):
         pay(make_wallet(per_call=PRICE - 1), client)
-    assert signer.signed == 0 and ledger.payments() == []
+    assert counting_signer.signed == 0 and ledger.payments() == []
 
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_price_exactly_what_remains_of_the_daily_and_total_caps_is_paid(
-    client: str, make_wallet: Callable[..., Wallet], ledger: Ledger, signer: CountingSigner
+    client: str, make_wallet: Callable[..., Wallet], ledger: Ledger, counting_signer: CountingSigner
 ) -> None:
-    paid_once(ledger, signer, pay(make_wallet(per_call=5 * PRICE, daily=PRICE, total=PRICE), client))
+    paid_once(ledger, counting_signer, pay(make_wallet(per_call=5 * PRICE, daily=PRICE, total=PRICE), client))
 
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_price_exactly_at_the_approval_threshold_is_paid_without_asking(
-    client: str, make_wallet: Callable[..., Wallet], ledger: Ledger, signer: CountingSigner
+    client: str, make_wallet: Callable[..., Wallet], ledger: Ledger, counting_signer: CountingSigner
 ) -> None:
     asked: list[ApprovalRequest] = []
     wallet = make_wallet(approval_threshold=PRICE, approver=lambda request: asked.append(request) or False)
-    paid_once(ledger, signer, pay(wallet, client))
+    paid_once(ledger, counting_signer, pay(wallet, client))
     assert asked == []
 
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_price_one_unit_over_the_approval_threshold_asks_a_person(
-    client: str, make_wallet: Callable[..., Wallet], ledger: Ledger, signer: CountingSigner
+    client: str, make_wallet: Callable[..., Wallet], ledger: Ledger, counting_signer: CountingSigner
 ) -> None:
     asked: list[ApprovalRequest] = []
     wallet = make_wallet(approval_threshold=PRICE - 1, approver=lambda request: asked.append(request) or False)
     with pytest.raises(ApprovalDeniedError, match="over the approval threshold"):
         pay(wallet, client)
-    assert [a.amount for a in asked] == [PRICE] and signer.signed == 0 and ledger.payments() == []
+    assert [a.amount for a in asked] == [PRICE] and counting_signer.signed == 0 and ledger.payments() == []
 
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_validity_exactly_at_the_maximum_is_signed(client: str, make_wallet: Callable[..., Wallet],
-                                                     ledger: Ledger, signer: CountingSigner) -> None:
-    paid_once(ledger, signer, pay(make_wallet(max_validity_seconds=VALIDITY), client))
+                                                     ledger: Ledger, counting_signer: CountingSigner) -> None:
+    paid_once(ledger, counting_signer, pay(make_wallet(max_validity_seconds=VALIDITY), client))
     (record,) = ledger.payments()
     assert record.valid_before is not None and record.valid_before - record.created_at <= VALIDITY + 1
 
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_a_validity_one_second_over_the_maximum_is_refused(client: str, make_wallet: Callable[..., Wallet],
-                                                           ledger: Ledger, signer: CountingSigner) -> None:
+                                                           ledger: Ledger, counting_signer: CountingSigner) -> None:
     with pytest.raises(PolicyViolationError, match="stay valid 60 s") as caught:
         pay(make_wallet(max_validity_seconds=VALIDITY - 1), client)
-    assert caught.value.code == "validity_too_long" and signer.signed == 0 and ledger.payments() == []
+    assert caught.value.code == "validity_too_long" and counting_signer.signed == 0 and ledger.payments() == []
 
 

@@ -16,26 +16,26 @@ from ..spec import SPEC_402
 URL = "https://eliza.getimagine.club/generation/create"
 
 
-def test_payment_over_threshold_needs_approval(make_wallet, signer, ledger) -> None:
+def test_payment_over_threshold_needs_approval(make_wallet, counting_signer, ledger) -> None:
     asked = []
     wallet = make_wallet(approval_threshold=500_000, approver=lambda req: asked.append(req) or False)
     with pytest.raises(ApprovalDeniedError, match="not approved"):
         wallet.authorize(parse_payment_required(SPEC_402), resource_url=URL, request_hash="h1")
     assert len(asked) == 1 and asked[0].amount == 1_000_000 and "1.000000 USDC" in str(asked[0])
-    assert signer.signed == 0 and ledger.payments() == []
+    assert counting_signer.signed == 0 and ledger.payments() == []
     approving = make_wallet(approval_threshold=500_000, approver=lambda req: True)
     approving.authorize(parse_payment_required(SPEC_402), resource_url=URL, request_hash="h1")
-    assert signer.signed == 1
+    assert counting_signer.signed == 1
 
 
-def test_no_approver_means_no(make_wallet, signer) -> None:
+def test_no_approver_means_no(make_wallet, counting_signer) -> None:
     wallet = make_wallet(approval_threshold=0)
     with pytest.raises(ApprovalDeniedError):
         wallet.authorize(parse_payment_required(SPEC_402), resource_url=URL, request_hash="h")
-    assert signer.signed == 0
+    assert counting_signer.signed == 0
 
 
-def test_kill_switch_from_another_process_stops_payments(make_wallet, signer, ledger, tmp_path) -> None:
+def test_kill_switch_from_another_process_stops_payments(make_wallet, counting_signer, ledger, tmp_path) -> None:
     wallet = make_wallet()
     wallet.authorize(parse_payment_required(SPEC_402), resource_url=URL, request_hash="a")
     db = tmp_path / "ledger.sqlite3"
@@ -43,13 +43,13 @@ def test_kill_switch_from_another_process_stops_payments(make_wallet, signer, le
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     with pytest.raises(WalletFrozenError, match="--unfreeze"):
         wallet.authorize(parse_payment_required(SPEC_402), resource_url=URL, request_hash="b")
-    assert signer.signed == 1
+    assert counting_signer.signed == 1
     ledger.set_frozen(False)
     wallet.authorize(parse_payment_required(SPEC_402), resource_url=URL, request_hash="b")
-    assert signer.signed == 2
+    assert counting_signer.signed == 2
 
 
-def test_daily_cap_counts_every_unreleased_payment(make_wallet, signer, ledger) -> None:
+def test_daily_cap_counts_every_unreleased_payment(make_wallet, counting_signer, ledger) -> None:
     wallet = make_wallet(daily=2_500_000)
     required = parse_payment_required(SPEC_402)
     first = wallet.authorize(required, resource_url=URL, request_hash="1")
@@ -58,7 +58,7 @@ def test_daily_cap_counts_every_unreleased_payment(make_wallet, signer, ledger) 
     wallet.settled(second, task_id="t2", receipt=None)
     with pytest.raises(BudgetExceededError, match="daily cap"):
         wallet.authorize(required, resource_url=URL, request_hash="3")
-    assert signer.signed == 2
+    assert counting_signer.signed == 2
     assert {p.state for p in ledger.payments()} == {PaymentState.UNKNOWN, PaymentState.PAID}
 
 

@@ -104,7 +104,7 @@ def run_on(mode: str, make_wallet: Callable[..., Wallet]) -> Callable[..., Any]:
     return start
 
 
-async def test_v2_generate_with_a_non_sora_model_carries_media_page_and_coin(run_on, signer, ledger) -> None:
+async def test_v2_generate_with_a_non_sora_model_carries_media_page_and_coin(run_on, counting_signer, ledger) -> None:
     """Done-when: a 402 listing only non-Sora models; the chosen model is in the create body; the result
     carries the media page and the coin's address when autoClank was on."""
     async with run_on(x402="v2", models=NO_SORA, rich_results=True) as run:
@@ -125,7 +125,7 @@ async def test_v2_generate_with_a_non_sora_model_carries_media_page_and_coin(run
     assert status.transaction == run.state.settlements()[0].transaction
     (record,) = ledger.payments()
     assert record.state == PaymentState.PAID and record.network == "base" and record.amount == 2_600_000
-    assert signer.signed == 1
+    assert counting_signer.signed == 1
 
 
 async def test_v2_payment_echoes_accepted_resource_and_extensions_exactly(run_on) -> None:
@@ -146,7 +146,7 @@ async def test_v2_payment_echoes_accepted_resource_and_extensions_exactly(run_on
     assert payment["resource"]["url"].endswith("/generation/create")
 
 
-async def test_v2_resend_reuses_the_header_and_its_payment_identifier(run_on, signer) -> None:
+async def test_v2_resend_reuses_the_header_and_its_payment_identifier(run_on, counting_signer) -> None:
     """A lost answer after settlement: the same PAYMENT-SIGNATURE (so the same id) goes again; one signature."""
     async with run_on(x402="v2", models=NO_SORA,
                       faults=[{"kind": "error_after_settle"}]) as run:
@@ -154,16 +154,16 @@ async def test_v2_resend_reuses_the_header_and_its_payment_identifier(run_on, si
     headers = [r.headers["payment-signature"] for r in run.payments_sent()]
     assert len(headers) == 2 and headers[0] == headers[1]
     ids = {_json_of(h)["extensions"]["payment-identifier"]["info"]["id"] for h in headers}
-    assert len(ids) == 1 and signer.signed == 1
+    assert len(ids) == 1 and counting_signer.signed == 1
     assert [s.task_id for s in run.state.settlements()] == [job.task_id]
 
 
-async def test_a_model_the_server_does_not_list_is_refused_before_paying(run_on, signer, ledger) -> None:
+async def test_a_model_the_server_does_not_list_is_refused_before_paying(run_on, counting_signer, ledger) -> None:
     async with run_on(x402="v2", models=NO_SORA) as run:
         with pytest.raises(InvalidRequestError, match="'sora'"):  # this server answers 400, as a careful one does
             await run.call("create", "a robot", video_model="sora")
         await run.call("quote", "a robot")  # learns the models from the 402
-        assert run.payments_sent() == [] and signer.signed == 0 and ledger.payments() == []
+        assert run.payments_sent() == [] and counting_signer.signed == 0 and ledger.payments() == []
         sent_before = len(run.sent)
         with pytest.raises(InvalidRequestError, match="does not sell"):  # now known: refused without a request
             await run.call("create", "a robot", video_model="sora-2-pro")
@@ -180,17 +180,17 @@ async def test_v1_and_hybrid_servers_get_x_payment(run_on, x402: str) -> None:
     assert job.payment is not None and job.payment.transaction == run.state.settlements()[0].transaction
 
 
-async def test_settlement_pending_is_journaled_pending_with_its_transaction(run_on, signer, ledger) -> None:
+async def test_settlement_pending_is_journaled_pending_with_its_transaction(run_on, counting_signer, ledger) -> None:
     async with run_on(x402="v2", faults=[{"kind": "settlement_pending"}]) as run:
         with pytest.raises(PaymentStateUnknownError, match="journaled as pending"):
             await run.call("create", "a glacier")
     (record,) = ledger.payments()
     assert record.state == PaymentState.PENDING
     assert record.transaction == run.state.settlements()[0].transaction
-    assert signer.signed == 1 and len(run.payments_sent()) == 1  # pending is never re-sent or re-signed
+    assert counting_signer.signed == 1 and len(run.payments_sent()) == 1  # pending is never re-sent or re-signed
 
 
-async def test_a_400_to_a_payment_is_a_malformed_payment_rejection(run_on, signer, ledger) -> None:
+async def test_a_400_to_a_payment_is_a_malformed_payment_rejection(run_on, counting_signer, ledger) -> None:
     async with run_on(x402="v2") as run:
         def mangle(request: httpx.Request) -> None:  # a proxy that damages the header on its way
             if "payment-signature" in request.headers:
@@ -204,11 +204,11 @@ async def test_a_400_to_a_payment_is_a_malformed_payment_rejection(run_on, signe
             await run.call("create", "a meadow")
         assert run.state.settlements() == []
     (record,) = ledger.payments()
-    assert record.state == PaymentState.REJECTED and signer.signed == 1
+    assert record.state == PaymentState.REJECTED and counting_signer.signed == 1
     assert len(run.payments_sent()) == 1  # a 400 is final: nothing settled, nothing to re-send
 
 
-async def test_a_402_that_does_not_list_the_model_is_not_paid(mode, make_wallet, signer, ledger) -> None:
+async def test_a_402_that_does_not_list_the_model_is_not_paid(mode, make_wallet, counting_signer, ledger) -> None:
     """A server that prices any body: the model is checked against the 402's enum before signing."""
     from ..spec import SPEC_402  # the seed spec's 402: its enum lists only "sora"
 
@@ -224,7 +224,7 @@ async def test_a_402_that_does_not_list_the_model_is_not_paid(mode, make_wallet,
             async with AsyncImagineClient("https://eliza.getimagine.club", wallet=make_wallet(),
                                           transport=transport) as c:
                 await c.create("a tram", video_model="sora-2")
-    assert signer.signed == 0 and ledger.payments() == []
+    assert counting_signer.signed == 0 and ledger.payments() == []
 
 
 async def test_credits_paid_create_is_zero_usdc_and_touches_no_cap(run_on, ledger, make_wallet) -> None:
@@ -247,7 +247,7 @@ async def test_credits_paid_create_is_zero_usdc_and_touches_no_cap(run_on, ledge
     assert run.client.wallet.budget() == budget_before
 
 
-async def test_a_hybrid_402_naming_two_prices_is_refused_before_signing(mode, make_wallet, signer, ledger) -> None:
+async def test_a_hybrid_402_naming_two_prices_is_refused_before_signing(mode, make_wallet, counting_signer, ledger) -> None:
     from imagine_agent.x402.v1 import b64json
 
     required = {"x402Version": 2, "resource": {"url": "http://hybrid.test/generation/create"}, "accepts": [{
@@ -266,7 +266,7 @@ async def test_a_hybrid_402_naming_two_prices_is_refused_before_signing(mode, ma
         else:
             async with AsyncImagineClient("http://hybrid.test", wallet=make_wallet(), transport=transport) as c:
                 await c.create("a bridge")
-    assert signer.signed == 0 and ledger.payments() == []
+    assert counting_signer.signed == 0 and ledger.payments() == []
 
 
 def test_the_models_are_cached_per_endpoint_for_a_short_time(make_wallet) -> None:
@@ -283,7 +283,7 @@ def test_the_models_are_cached_per_endpoint_for_a_short_time(make_wallet) -> Non
         assert client.models() == (["sora-2"], "sora-2") and len(sent) == 2
 
 
-def test_a_journaled_v2_header_is_re_sent_as_is_after_a_crash(make_wallet, signer, ledger) -> None:
+def test_a_journaled_v2_header_is_re_sent_as_is_after_a_crash(make_wallet, counting_signer, ledger) -> None:
     """Crash recovery: the journaled PAYMENT-SIGNATURE (with its payment-identifier) goes out again,
     in the v2 header, without a new signature."""
     wallet = make_wallet()
@@ -299,11 +299,11 @@ def test_a_journaled_v2_header_is_re_sent_as_is_after_a_crash(make_wallet, signe
         client.http.event_hooks["request"].append(sent.append)
         job = client.resend(request, wallet.resume(record, _requirement(record)))
     assert [r.headers.get("payment-signature") for r in sent] == [record.header]
-    assert signer.signed == 1 and [s.task_id for s in server.state.settlements()] == [job.task_id]
+    assert counting_signer.signed == 1 and [s.task_id for s in server.state.settlements()] == [job.task_id]
     assert ledger.get(record.id).state == PaymentState.PAID
 
 
-async def test_a_second_payment_under_one_payment_identifier_is_409_and_new_gets_its_own(run_on, signer) -> None:
+async def test_a_second_payment_under_one_payment_identifier_is_409_and_new_gets_its_own(run_on, counting_signer) -> None:
     """The sandbox keeps ids as the extension says (same id, different payment: 409, nothing settled);
     ``new=True`` (``--new``: a new video on purpose) signs again, with a fresh id, and is paid."""
     async with run_on(x402="v2") as run:
@@ -311,7 +311,7 @@ async def test_a_second_payment_under_one_payment_identifier_is_409_and_new_gets
         request = CreateRequest.build("a windmill")
         answer = await run.call("_run", _post(run.client.create_url, request))
         required = parse_402(answer.headers, answer.content)
-        other = sign_payment(required.accepts[0], signer, now=int(run.state.now())).to_wire()
+        other = sign_payment(required.accepts[0], counting_signer, now=int(run.state.now())).to_wire()
         first_id = _json_of(run.payments_sent()[0].headers["payment-signature"])["extensions"]
         other["extensions"] = first_id  # a different signature under the first one's id
         clash_header = base64.b64encode(json.dumps(other).encode()).decode()
@@ -333,7 +333,7 @@ def _post(url: str, request: CreateRequest, payment: str | None = None) -> Any:
 @pytest.mark.parametrize("reason", ["unexpected_settle_error", "transaction_failed",
                                     "invalid_exact_evm_payload_signature"])  # a verify reason in a failed settle
 async def test_a_v2_settlement_failure_receipt_is_unknown_never_a_rejection(
-    mode, make_wallet, signer, ledger, reason: str
+    mode, make_wallet, counting_signer, ledger, reason: str
 ) -> None:
     """An official v2 server answers a failed settle with 402, body {} and only a PAYMENT-RESPONSE:
     the payment may have landed, so it counts as spent (unknown), never released as rejected."""
@@ -359,11 +359,11 @@ async def test_a_v2_settlement_failure_receipt_is_unknown_never_a_rejection(
             async with AsyncImagineClient("http://v2.test", wallet=make_wallet(), transport=transport) as c:
                 await c.create("a lighthouse")
     (record,) = ledger.payments()
-    assert record.state == PaymentState.UNKNOWN and signer.signed == 1
+    assert record.state == PaymentState.UNKNOWN and counting_signer.signed == 1
 
 
 async def test_a_v2_rejection_reason_in_the_new_payment_required_header_is_a_rejection(
-    mode, make_wallet, signer, ledger
+    mode, make_wallet, counting_signer, ledger
 ) -> None:
     """A v2 server states a verify failure in the PAYMENT-REQUIRED header of its 402 (body {}): the classifier
     reads that reason, so a credible pre-settlement failure is rejected, not left unknown."""
@@ -388,4 +388,4 @@ async def test_a_v2_rejection_reason_in_the_new_payment_required_header_is_a_rej
             async with AsyncImagineClient("http://v2.test", wallet=make_wallet(), transport=transport) as c:
                 await c.create("a lighthouse")
     (record,) = ledger.payments()
-    assert record.state == PaymentState.REJECTED and signer.signed == 1
+    assert record.state == PaymentState.REJECTED and counting_signer.signed == 1
