@@ -23,6 +23,10 @@ from imagine_agent.x402 import PrivateKeySigner
 from tests import hypothesis_profiles
 from tests.isolation import isolate
 
+# The services on the embedded sandbox (``settings``, ``service``, ``runtime``) and the subprocess environment,
+# shared by the mcp/, plugin/, e2e/ and console/ tests.
+pytest_plugins = ["tests.embedded"]
+
 hypothesis_profiles.load()  # ci (CI=true, and the default): derandomized; HYPOTHESIS_PROFILE=dev: random, 10x
 
 FAST_POLL = PollPolicy(first=0.02, floor=0.02, cap=0.2)
@@ -32,9 +36,14 @@ TESTS = Path(__file__).resolve().parent
 # The slow profile: real chains, browsers, the official npm/PyPI x402 implementations, node clients, subprocess
 # surfaces, load and fuzz runs, and the files that start servers or child processes per test. The rest (units,
 # in-process apps, servers in threads) is the fast subset.
-SLOW_FOLDERS = frozenset({"benchmarks", "chain", "console", "interop", "reliability", "surfaces"})
+# Whole folders for the suites apart (and the console, all real servers); files for the slow ones among a package's
+# unit tests.
+SLOW_FOLDERS = frozenset({"benchmarks", "chain", "console", "e2e", "interop", "reliability"})
 SLOW_FILES = frozenset({
-    "sandbox/test_sandbox_e2e.py", "money/test_crash_recovery.py", "money/test_secrets.py", "unit/test_packaging.py"
+    "cli/test_secrets.py", "project/test_packaging.py", "sandbox/test_sandbox_e2e.py",
+    "mcp/test_mcp_http_cancel.py", "mcp/test_mcp_real_clients.py", "mcp/test_mcp_server.py",
+    "mcp/test_mcp_stateless_reissue.py", "mcp/test_mcp_typescript.py",
+    "plugin/test_plugin.py", "plugin/test_plugin_elizaos.py", "plugin/test_plugin_elizaos_selection.py",
 })
 # Fixture -> xdist group: tests using one of these costly fixtures go to one worker, so it is set up once.
 GROUPS = {"devnet_session": "devnet", "browser": "browser", "wheel": "wheel", "shared_context": "tools"}
@@ -74,7 +83,7 @@ class CountingSigner:
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
+def sandbox_server() -> Iterator[SandboxServer]:
     with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
         yield server
 
@@ -87,29 +96,29 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 
 @pytest.fixture
-def signer() -> CountingSigner:
+def counting_signer() -> CountingSigner:
     return CountingSigner()
 
 
 @pytest.fixture
-def make_wallet(ledger: Ledger, signer: CountingSigner) -> Callable[..., Wallet]:
+def make_wallet(ledger: Ledger, counting_signer: CountingSigner) -> Callable[..., Wallet]:
     def make(*, per_call: int = 5_000_000, daily: int | None = 20_000_000, total: int | None = 100_000_000,
              approval_threshold: int | None = None, approver: Any = None, **policy: Any) -> Wallet:
         caps = Caps(per_call=per_call, daily=daily, total=total)
-        return Wallet(signer, ledger, PaymentPolicy(caps=caps, approval_threshold=approval_threshold, **policy),
+        return Wallet(counting_signer, ledger, PaymentPolicy(caps=caps, approval_threshold=approval_threshold, **policy),
                       approver=approver)
 
     return make
 
 
 @pytest.fixture
-def client(sandbox: SandboxServer, make_wallet: Callable[..., Wallet]) -> Iterator[ImagineClient]:
-    with ImagineClient(sandbox.url, wallet=make_wallet(), poll=FAST_POLL, allow_private_image_urls=True) as c:
+def imagine_client(sandbox_server: SandboxServer, make_wallet: Callable[..., Wallet]) -> Iterator[ImagineClient]:
+    with ImagineClient(sandbox_server.url, wallet=make_wallet(), poll=FAST_POLL, allow_private_image_urls=True) as c:
         yield c
 
 
 @pytest.fixture
-async def async_client(make_wallet: Callable[..., Wallet]) -> Any:
+async def async_imagine_client(make_wallet: Callable[..., Wallet]) -> Any:
     """The async client on the sandbox in-process (ASGI), no sockets."""
     app = create_app(SandboxConfig(announce_sandbox=False, speed=SPEED))
     transport = httpx.ASGITransport(app=app)

@@ -10,7 +10,7 @@ README = (ROOT / "README.md").read_text()
 DOCS = ROOT / "docs"
 # The reference pages of the site (mkdocs.yml); docs/changes/ holds notes of work in flight, not pages.
 PAGES = sorted(DOCS.glob("*.md"))
-SURFACES = "surfaces.md"  # every block of this page runs in tests/surfaces/test_docs.py
+SURFACES = "surfaces.md"  # every block of this page runs in tests/e2e/test_docs.py
 
 
 def page(name: str) -> str:

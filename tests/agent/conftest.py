@@ -49,7 +49,7 @@ class Requests:
 
 
 @pytest.fixture
-def make_service(tmp_path: Path) -> Iterator[Callable[..., ImagineService]]:
+def make_sandbox_service(tmp_path: Path) -> Iterator[Callable[..., ImagineService]]:
     """``make_service(**settings)``: a service on its own embedded sandbox; ``.requests`` records its HTTP."""
     made: list[ImagineService] = []
 
@@ -69,8 +69,8 @@ def make_service(tmp_path: Path) -> Iterator[Callable[..., ImagineService]]:
 
 
 @pytest.fixture
-def service(make_service: Callable[..., ImagineService]) -> ImagineService:
-    return make_service()
+def service(make_sandbox_service: Callable[..., ImagineService]) -> ImagineService:
+    return make_sandbox_service()
 
 
 @pytest.fixture

@@ -135,8 +135,8 @@ def test_animate_a_url_uses_it_as_the_image() -> None:
     assert ask is not None and ask.image == "https://example.com/dog.jpg"
 
 
-def test_a_forbidden_coin_is_raised_before_paying(make_service: Any, tmp_path: Path) -> None:
-    service: ImagineService = make_service(auto_clank="never")
+def test_a_forbidden_coin_is_raised_before_paying(make_sandbox_service: Any, tmp_path: Path) -> None:
+    service: ImagineService = make_sandbox_service(auto_clank="never")
     context = ImagineContext(service=service, output_dir=tmp_path / "videos")
     chat = Chat(context)
     asked = chat.say("make me a 2-second video of a kite and coin it")

@@ -155,8 +155,8 @@ def test_errors_are_tool_messages_the_model_can_read(context: ImagineContext) ->
     assert lonely.status == "error" and "ImagineContext" in lonely.content
 
 
-def test_budget_refusal_is_explained(make_service: Any, tmp_path: Path) -> None:
-    ctx = ImagineContext(service=make_service(max_per_call="0.4"), output_dir=tmp_path)
+def test_budget_refusal_is_explained(make_sandbox_service: Any, tmp_path: Path) -> None:
+    ctx = ImagineContext(service=make_sandbox_service(max_per_call="0.4"), output_dir=tmp_path)
     quote = json.loads(QuoteVideoTool(context=ctx).invoke(VIDEO))
     assert quote["allowed"] is False and "per-call cap" in quote["refusal"] and quote["refusalCode"] == "per_call_cap"
     paid = GenerateVideoTool(context=ctx).invoke(ToolCall(name="generate_video", args=VIDEO, id="x", type="tool_call"))

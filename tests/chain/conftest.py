@@ -62,7 +62,7 @@ def chain_sandbox(devnet: Devnet) -> Iterator[Callable[..., SandboxServer]]:
 
 
 @pytest.fixture
-def make_service(devnet: Devnet, tmp_path: Path) -> Iterator[Callable[..., ImagineService]]:
+def make_chain_service(devnet: Devnet, tmp_path: Path) -> Iterator[Callable[..., ImagineService]]:
     services: list[ImagineService] = []
 
     def make(server: SandboxServer, *, key: str | None = None, rpc: bool = True, **settings: Any) -> ImagineService:

@@ -41,13 +41,13 @@ def wait_past(valid_before: int) -> None:
 
 
 def test_a_settled_payment_called_a_bad_signature_is_not_paid_again_past_the_cap(
-    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_chain_service: Callable[..., ImagineService]
 ) -> None:
     """Today: the rejected row is freed by the clock alone, and the same request is signed and paid again,
     2 USDC against a 1.5 USDC daily cap."""
     server = chain_sandbox(max_timeout_seconds=8)
     server.state.add_faults(LIAR)
-    service = make_service(server, daily_cap=Decimal("1.5"))
+    service = make_chain_service(server, daily_cap=Decimal("1.5"))
     with pytest.raises(PaymentRejectedError):
         service.generate("settled, then called a bad signature", wait=False)
     (record,) = service.receipts()

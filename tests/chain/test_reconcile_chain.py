@@ -19,10 +19,10 @@ PRICE = 1_000_000
 
 
 def test_reconcile_marks_an_unknown_payment_paid_with_its_transaction(
-    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_chain_service: Callable[..., ImagineService]
 ) -> None:
     server = chain_sandbox(idempotent_replay=False)  # a naive server: the retry gets "nonce already used"
-    service = make_service(server)
+    service = make_chain_service(server)
     server.state.add_faults({"kind": "error_after_settle"})
     with pytest.raises(PaymentStateUnknownError):
         service.generate("settled, answer lost", wait=False)
@@ -37,10 +37,10 @@ def test_reconcile_marks_an_unknown_payment_paid_with_its_transaction(
 
 
 def test_reconcile_releases_an_unsettled_payment_only_after_valid_before_by_block_time(
-    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_chain_service: Callable[..., ImagineService]
 ) -> None:
     server = chain_sandbox()
-    service = make_service(server)
+    service = make_chain_service(server)
     server.state.add_faults({"kind": "error_before_settle", "times": -1})
     with pytest.raises(PaymentStateUnknownError):
         service.generate("never settled", wait=False)
@@ -59,10 +59,10 @@ def test_reconcile_releases_an_unsettled_payment_only_after_valid_before_by_bloc
 
 
 def test_a_pending_payment_is_reconciled_by_its_receipt(
-    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_chain_service: Callable[..., ImagineService]
 ) -> None:
     server = chain_sandbox(idempotent_replay=False)
-    service = make_service(server)
+    service = make_chain_service(server)
     server.state.add_faults({"kind": "error_after_settle"})
     with pytest.raises(PaymentStateUnknownError):
         service.generate("settlement pending", wait=False)
@@ -76,10 +76,10 @@ def test_a_pending_payment_is_reconciled_by_its_receipt(
 
 
 def test_a_wrong_chain_rpc_changes_nothing(
-    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_chain_service: Callable[..., ImagineService]
 ) -> None:
     server = chain_sandbox(idempotent_replay=False)
-    service = make_service(server)
+    service = make_chain_service(server)
     server.state.add_faults({"kind": "error_after_settle"})
     with pytest.raises(PaymentStateUnknownError):
         service.generate("settled on base", wait=False)
@@ -93,10 +93,10 @@ def test_a_wrong_chain_rpc_changes_nothing(
 
 
 def test_an_rpc_without_usdc_code_changes_nothing(
-    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_chain_service: Callable[..., ImagineService]
 ) -> None:
     server = chain_sandbox()
-    service = make_service(server)
+    service = make_chain_service(server)
     server.state.add_faults({"kind": "error_before_settle", "times": -1})
     with pytest.raises(PaymentStateUnknownError):
         service.generate("no contract there", wait=False)
@@ -110,10 +110,10 @@ def test_an_rpc_without_usdc_code_changes_nothing(
 
 
 def test_a_chain_settling_sandbox_does_not_imitate_a_chain(
-    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_chain_service: Callable[..., ImagineService]
 ) -> None:
     server = chain_sandbox(idempotent_replay=False)
-    service = make_service(server)
+    service = make_chain_service(server)
     server.state.add_faults({"kind": "error_after_settle"})
     with pytest.raises(PaymentStateUnknownError):
         service.generate("read the real node", wait=False)
@@ -124,12 +124,12 @@ def test_a_chain_settling_sandbox_does_not_imitate_a_chain(
 
 
 def test_an_authorization_cancelled_after_it_expired_is_recorded_as_cancelled(
-    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_chain_service: Callable[..., ImagineService]
 ) -> None:
     from .test_settlement import cancel_on_chain
 
     server = chain_sandbox()
-    service = make_service(server)
+    service = make_chain_service(server)
     server.state.add_faults({"kind": "error_before_settle", "times": -1})
     with pytest.raises(PaymentStateUnknownError):
         service.generate("cancelled late", wait=False)

@@ -64,10 +64,10 @@ async def test_a_paid_generation_moves_exactly_the_price_on_chain(
 
 
 def test_the_same_header_resent_after_a_lost_answer_settles_once(
-    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_chain_service: Callable[..., ImagineService]
 ) -> None:
     server = chain_sandbox()
-    service = make_service(server)
+    service = make_chain_service(server)
     payer = devnet.payers[0].address
     before = devnet.balance(payer)
     server.state.add_faults({"kind": "drop_after_payment"})  # settles on chain, then the answer is lost
@@ -81,10 +81,10 @@ def test_the_same_header_resent_after_a_lost_answer_settles_once(
 
 
 def test_an_expired_authorization_never_settles_and_is_released_by_block_time(
-    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_chain_service: Callable[..., ImagineService]
 ) -> None:
     server = chain_sandbox()
-    service = make_service(server)
+    service = make_chain_service(server)
     payer = devnet.payers[0].address
     before = devnet.balance(payer)
     devnet.advance(3600)  # the chain's clock is past any validBefore signed now: USDC says "expired"
@@ -101,11 +101,11 @@ def test_an_expired_authorization_never_settles_and_is_released_by_block_time(
 
 
 def test_a_not_yet_valid_authorization_is_refused_by_the_contract(
-    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_chain_service: Callable[..., ImagineService]
 ) -> None:
     ahead = 3600.0  # the sandbox and the wallet both run an hour ahead of the chain
     server = chain_sandbox(clock=lambda: time.time() + ahead)
-    service = make_service(server)
+    service = make_chain_service(server)
     service.wallet.clock = lambda: time.time() + ahead
     payer = devnet.payers[0].address
     before = devnet.balance(payer)
@@ -122,12 +122,12 @@ def test_a_not_yet_valid_authorization_is_refused_by_the_contract(
 
 
 def test_insufficient_balance_is_refused_before_signing_with_an_rpc(
-    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_chain_service: Callable[..., ImagineService]
 ) -> None:
     server = chain_sandbox()
     poor = PrivateKeySigner.generate()
     devnet.mint(poor.address, PRICE - 1)
-    service = make_service(server, key=poor.export_private_key())
+    service = make_chain_service(server, key=poor.export_private_key())
     with pytest.raises(PolicyViolationError) as caught:
         service.generate("costs more than I hold", wait=False)
     assert str(caught.value).startswith("the wallet holds 0.999999 USDC, the video costs 1.000000 USDC: "
@@ -138,12 +138,12 @@ def test_insufficient_balance_is_refused_before_signing_with_an_rpc(
 
 
 def test_insufficient_balance_without_preflight_is_refused_by_the_facilitator(
-    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_chain_service: Callable[..., ImagineService]
 ) -> None:
     server = chain_sandbox()
     poor = PrivateKeySigner.generate()
     devnet.mint(poor.address, PRICE - 1)
-    service = make_service(server, key=poor.export_private_key(), rpc=False)
+    service = make_chain_service(server, key=poor.export_private_key(), rpc=False)
     with pytest.raises(PaymentRejectedError, match="insufficient_funds"):
         service.generate("the facilitator reads the chain", wait=False)
     (record,) = service.receipts()
@@ -183,10 +183,10 @@ def cancel_on_chain(devnet: Devnet, private_key: str, nonce: str) -> str:
 
 
 def test_a_cancelled_authorization_is_recorded_as_cancelled(
-    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_service: Callable[..., ImagineService]
+    devnet: Devnet, chain_sandbox: Callable[..., SandboxServer], make_chain_service: Callable[..., ImagineService]
 ) -> None:
     server = chain_sandbox()
-    service = make_service(server)
+    service = make_chain_service(server)
     server.state.add_faults({"kind": "error_before_settle", "times": -1})
     with pytest.raises(PaymentStateUnknownError):
         service.generate("cancel me", wait=False)

@@ -19,16 +19,16 @@ KEY = "0x" + "7e" * 32
 
 
 @pytest.fixture
-def server() -> Iterator[SandboxServer]:
+def api_standin() -> Iterator[SandboxServer]:
     """A stand-in for the real API: it does not identify itself as the sandbox, so its money counts as real."""
     with SandboxServer(SandboxConfig(speed=600, announce_sandbox=False)) as s:
         yield s
 
 
 @pytest.fixture
-def run(server: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def run(api_standin: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
-    env = {"IMAGINE_PRIVATE_KEY": KEY, "IMAGINE_DATA_DIR": str(tmp_path / "data"), "IMAGINE_BASE_URL": server.url,
+    env = {"IMAGINE_PRIVATE_KEY": KEY, "IMAGINE_DATA_DIR": str(tmp_path / "data"), "IMAGINE_BASE_URL": api_standin.url,
            "IMAGINE_POLL_FIRST": "0.02", "IMAGINE_POLL_FLOOR": "0.02", "IMAGINE_POLL_CAP": "0.2"}
     runner = CliRunner()
 
@@ -46,14 +46,14 @@ def test_quote_json_contract(run) -> None:
     assert body["amount"] == "500000" and body["network"] == "base"
 
 
-def test_generate_json_contract_and_files(run, server: SandboxServer, tmp_path: Path) -> None:
+def test_generate_json_contract_and_files(run, api_standin: SandboxServer, tmp_path: Path) -> None:
     result = run("generate", "a corgi surfing", "--json", "--output", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["status"] == "completed" and body["taskId"]
     assert set(body["paid"]) == {"amount", "amountUsdc", "asset", "network", "payTo", "payer", "transaction"}
     assert body["paid"]["amountUsdc"] == "1" and body["sandbox"] is False
-    assert body["paid"]["transaction"] == server.state.settlements()[0].transaction
+    assert body["paid"]["transaction"] == api_standin.state.settlements()[0].transaction
     assert body["result"]["generation"]["video"]["url"]
     assert Path(body["videoPath"]).stat().st_size > 0
     status = json.loads(run("status", body["taskId"], "--json").stdout)
@@ -69,14 +69,14 @@ def test_no_wait_returns_the_task(run) -> None:
     assert body["status"] == "submitted" and body["paid"]["amount"] == "1000000"
 
 
-def test_exit_codes(run, server: SandboxServer) -> None:
+def test_exit_codes(run, api_standin: SandboxServer) -> None:
     assert run("generate", "", "--json").exit_code == 2
     assert run("generate", "x", "--duration", "0").exit_code == 2
     assert run("generate", "x", "--max-per-call", "0.5", "--json").exit_code == 3
-    server.state.add_faults({"kind": "fail"})
+    api_standin.state.add_faults({"kind": "fail"})
     failed = run("generate", "doomed", "--json")
     assert failed.exit_code == 1 and json.loads(failed.stdout)["error"] == "GenerationFailedError"
-    assert server.state.settlements()  # the failed video was paid for, and that is recorded
+    assert api_standin.state.settlements()  # the failed video was paid for, and that is recorded
     unreachable = run("generate", "x", "--json", IMAGINE_BASE_URL="http://127.0.0.1:9")
     assert unreachable.exit_code == 6  # nothing was sent: a network failure before paying is not 4
 
@@ -104,13 +104,13 @@ def test_kill_switch_and_budget_json(run) -> None:
     assert run("generate", "second", "--json").exit_code == 0
 
 
-def test_same_request_twice_pays_once(run, server: SandboxServer) -> None:
+def test_same_request_twice_pays_once(run, api_standin: SandboxServer) -> None:
     first = json.loads(run("generate", "same thing", "--no-wait", "--json").stdout)
     second = json.loads(run("generate", "same thing", "--json").stdout)
     assert second["taskId"] == first["taskId"] and second["attached"] is True
-    assert len(server.state.settlements()) == 1
+    assert len(api_standin.state.settlements()) == 1
     third = json.loads(run("generate", "same thing", "--new", "--no-wait", "--json").stdout)
-    assert third["taskId"] != first["taskId"] and len(server.state.settlements()) == 2
+    assert third["taskId"] != first["taskId"] and len(api_standin.state.settlements()) == 2
 
 
 def test_receipts_json_and_csv(run) -> None:
@@ -144,7 +144,7 @@ def test_broken_config_is_exit_2_with_one_json_object(tmp_path: Path) -> None:
     assert "12345" not in result.stdout + result.stderr  # values are never echoed: one may be a key
 
 
-def test_auto_clank_under_ask_needs_a_person_at_a_terminal(run, server: SandboxServer, tmp_path: Path,
+def test_auto_clank_under_ask_needs_a_person_at_a_terminal(run, api_standin: SandboxServer, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """IMAGINE_AUTO_CLANK=ask: --auto-clank (even with --yes) pays nothing without a person's yes at a terminal."""
     for args in (("--json",), ("--yes",), ()):
@@ -153,16 +153,16 @@ def test_auto_clank_under_ask_needs_a_person_at_a_terminal(run, server: SandboxS
         output = " ".join(result.output.split())
         assert result.exit_code == 3, output
         assert "'ask'" in output and "Nothing was paid" in output
-    assert server.state.settlements() == []
+    assert api_standin.state.settlements() == []
 
     monkeypatch.setattr("imagine_agent.cli._common._at_terminal", lambda: True)
-    env = {"IMAGINE_PRIVATE_KEY": KEY, "IMAGINE_DATA_DIR": str(tmp_path / "data"), "IMAGINE_BASE_URL": server.url,
+    env = {"IMAGINE_PRIVATE_KEY": KEY, "IMAGINE_DATA_DIR": str(tmp_path / "data"), "IMAGINE_BASE_URL": api_standin.url,
            "IMAGINE_AUTO_CLANK": "ask"}
     args = ["generate", "a corgi coin", "--duration", "1", "--auto-clank", "--output", str(tmp_path / "out")]
     declined = CliRunner().invoke(app, args, input="n\n", env=env)
     assert declined.exit_code == 3 and "not approved" in " ".join(declined.output.split())
-    assert server.state.settlements() == []
+    assert api_standin.state.settlements() == []
     approved = CliRunner().invoke(app, args, input="y\n", env=env)
     assert approved.exit_code == 0, approved.output
-    assert len(server.state.settlements()) == 1
+    assert len(api_standin.state.settlements()) == 1
     assert "Deploy a Clanker coin" in approved.output

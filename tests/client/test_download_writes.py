@@ -27,8 +27,8 @@ def test_two_interleaved_writers_of_one_file_both_finish(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["task.mp4"]
 
 
-def test_concurrent_sync_downloads_of_one_task_all_succeed(client: ImagineClient, tmp_path: Path) -> None:
-    job = client.create("a heron lifting off a pond", duration=2)
+def test_concurrent_sync_downloads_of_one_task_all_succeed(imagine_client: ImagineClient, tmp_path: Path) -> None:
+    job = imagine_client.create("a heron lifting off a pond", duration=2)
     status = job.wait()
     results: list[int] = []
     errors: list[BaseException] = []
@@ -37,7 +37,7 @@ def test_concurrent_sync_downloads_of_one_task_all_succeed(client: ImagineClient
     def download() -> None:
         start.wait()
         try:
-            results.append(client.download(status, tmp_path / "out", name=job.task_id).video.stat().st_size)
+            results.append(imagine_client.download(status, tmp_path / "out", name=job.task_id).video.stat().st_size)
         except BaseException as exc:
             errors.append(exc)
 
@@ -50,20 +50,20 @@ def test_concurrent_sync_downloads_of_one_task_all_succeed(client: ImagineClient
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{job.task_id}.mp4", f"{job.task_id}.png"]
 
 
-async def test_concurrent_async_downloads_of_one_task_all_succeed(async_client, tmp_path: Path) -> None:
-    job = await async_client.create("a heron landing on a pond", duration=2)
+async def test_concurrent_async_downloads_of_one_task_all_succeed(async_imagine_client, tmp_path: Path) -> None:
+    job = await async_imagine_client.create("a heron landing on a pond", duration=2)
     status = await job.wait()
-    files = await asyncio.gather(*(async_client.download(status, tmp_path / "out", name=job.task_id) for _ in range(4)))
+    files = await asyncio.gather(*(async_imagine_client.download(status, tmp_path / "out", name=job.task_id) for _ in range(4)))
     assert len({f.video.stat().st_size for f in files}) == 1
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{job.task_id}.mp4", f"{job.task_id}.png"]
 
 
-def test_unwritable_output_is_a_download_error(client: ImagineClient, tmp_path: Path) -> None:
-    job = client.create("a heron asleep on one leg", duration=2)
+def test_unwritable_output_is_a_download_error(imagine_client: ImagineClient, tmp_path: Path) -> None:
+    job = imagine_client.create("a heron asleep on one leg", duration=2)
     status = job.wait()
     blocker = tmp_path / "videos"
     blocker.write_text("a file where the directory should be")
     with pytest.raises(DownloadError, match=r"cannot create the video file .*videos.*check the output directory"):
-        client.download(status, blocker, name=job.task_id)
+        imagine_client.download(status, blocker, name=job.task_id)
     with pytest.raises(DownloadError, match="cannot create"):
-        client.download(status, blocker / "sub", name=job.task_id)
+        imagine_client.download(status, blocker / "sub", name=job.task_id)

@@ -20,7 +20,7 @@ from imagine_agent.console import ConsoleServer
 from imagine_agent.ledger import Ledger, open_ledger
 from imagine_agent.sandbox import SandboxConfig, SandboxServer
 from imagine_agent.x402 import PrivateKeySigner
-from tests.surfaces.conftest import subprocess_env
+from tests.embedded import subprocess_env
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -25,7 +25,7 @@ from imagine_agent.console import ConsoleServer
 from imagine_agent.ledger import ApprovalState, PaymentState
 from imagine_agent.service import ImagineService
 from tests.console.conftest import Operator, screenshot
-from tests.surfaces.conftest import PYTHON, ROOT
+from tests.embedded import PYTHON, ROOT
 
 pytestmark = pytest.mark.e2e
 CLI = [PYTHON, "-m", "imagine_agent"]
@@ -233,7 +233,7 @@ def test_scenario_c_against_a_running_sandbox_approved_from_the_page(browser: An
     from imagine_agent.ledger import open_ledger
     from imagine_agent.sandbox import SandboxConfig, SandboxServer
     from imagine_agent.x402 import PrivateKeySigner
-    from tests.surfaces.conftest import subprocess_env
+    from tests.embedded import subprocess_env
 
     data = tmp_path / "data"
     inbox, outbox = tmp_path / "inbox.jsonl", tmp_path / "outbox.jsonl"

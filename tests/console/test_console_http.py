@@ -16,7 +16,7 @@ from imagine_agent.config import Settings
 from imagine_agent.console import ConsoleServer
 from imagine_agent.console.pages import explorer_link, is_sandbox, redact_url
 from imagine_agent.ledger import ApprovalState, Caps, Ledger, open_ledger
-from tests.surfaces.conftest import PYTHON, subprocess_env
+from tests.embedded import PYTHON, subprocess_env
 
 USDC_BASE = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
 SECRET_HEADER = "eyJzZWNyZXQiOiAiYmVhcmVyIGluc3RydW1lbnQifQ=="
@@ -30,7 +30,7 @@ def ledger(tmp_path: Path) -> Ledger:
 
 
 @pytest.fixture
-def server(ledger: Ledger, tmp_path: Path) -> ConsoleServer:
+def console_server(ledger: Ledger, tmp_path: Path) -> ConsoleServer:
     settings = Settings(data_dir=tmp_path, rpc_url="https://user:pw@rpc.example/v2/SECRETKEY?key=abc")
     with ConsoleServer(ledger, settings) as running:
         yield running  # type: ignore[misc]
@@ -58,36 +58,36 @@ def _pay(ledger: Ledger, request_hash: str, *, resource: str = "https://eliza.ge
     return record.id
 
 
-def test_every_page_needs_the_token(server: ConsoleServer) -> None:
+def test_every_page_needs_the_token(console_server: ConsoleServer) -> None:
     for path in ("/", "/receipts", "/videos", "/jobs", "/unknown", "/approvals", "/audit", "/api/budget",
                  "/events/jobs", "/media/x/video"):
-        assert httpx.get(server.url + path).status_code == 403, path
-        assert httpx.get(server.url + path, cookies={"imagine_console": "wrong" * 8}).status_code == 403
-    assert httpx.get(f"{server.url}/?token=not-the-token").status_code == 403
-    assert httpx.post(f"{server.url}/freeze?token={server.token}").status_code == 403  # a token URL cannot POST
+        assert httpx.get(console_server.url + path).status_code == 403, path
+        assert httpx.get(console_server.url + path, cookies={"imagine_console": "wrong" * 8}).status_code == 403
+    assert httpx.get(f"{console_server.url}/?token=not-the-token").status_code == 403
+    assert httpx.post(f"{console_server.url}/freeze?token={console_server.token}").status_code == 403  # a token URL cannot POST
 
 
-def test_posts_need_the_csrf_token_and_the_same_origin(server: ConsoleServer, ledger: Ledger) -> None:
-    client, csrf = _logged_in(server)
+def test_posts_need_the_csrf_token_and_the_same_origin(console_server: ConsoleServer, ledger: Ledger) -> None:
+    client, csrf = _logged_in(console_server)
     assert client.post("/freeze", data={}).status_code == 403
     assert client.post("/freeze", data={"csrf": "x" * 32}).status_code == 403
     assert client.post("/freeze", data={"csrf": csrf}, headers={"origin": "https://evil.example"}).status_code == 403
     assert client.post("/freeze", data={"csrf": csrf}, headers={"sec-fetch-site": "cross-site"}).status_code == 403
     assert client.post("/freeze", data={"csrf": csrf}, headers={"origin": "null"}).status_code == 403
     assert not ledger.is_frozen()
-    done = client.post("/freeze", data={"csrf": csrf}, headers={"origin": server.url})
+    done = client.post("/freeze", data={"csrf": csrf}, headers={"origin": console_server.url})
     assert done.status_code == 303 and ledger.is_frozen()
     assert "FROZEN" in client.get("/").text
     assert client.post("/unfreeze", data={"csrf": csrf}).status_code == 303 and not ledger.is_frozen()
 
 
-def test_nothing_secret_is_rendered(server: ConsoleServer, ledger: Ledger) -> None:
+def test_nothing_secret_is_rendered(console_server: ConsoleServer, ledger: Ledger) -> None:
     _pay(ledger, "a")
     ledger.record_event("refusal", "per_call_cap", "over the cap", amount=9_000_000)
-    client, _ = _logged_in(server)
+    client, _ = _logged_in(console_server)
     for path in ("/", "/receipts", "/unknown", "/audit", "/approvals", "/videos", "/jobs"):
         text = client.get(path).text
-        for secret in (SECRET_HEADER, "sig=TOP", "SECRETKEY", "key=abc", "pw@", server.token):
+        for secret in (SECRET_HEADER, "sig=TOP", "SECRETKEY", "key=abc", "pw@", console_server.token):
             assert secret not in text, (path, secret)
     receipts = client.get("/receipts").text
     assert "https://eliza.getimagine.club/generation/create" in receipts
@@ -96,11 +96,11 @@ def test_nothing_secret_is_rendered(server: ConsoleServer, ledger: Ledger) -> No
     assert client.get("/").headers["cache-control"] == "no-store"
 
 
-def test_receipt_filters(server: ConsoleServer, ledger: Ledger) -> None:
+def test_receipt_filters(console_server: ConsoleServer, ledger: Ledger) -> None:
     _pay(ledger, "real")
     _pay(ledger, "local", resource="http://127.0.0.1:8402/generation/create", sandbox=True)  # as recorded
     _pay(ledger, "stand-in", resource="http://127.0.0.1:8403/generation/create")  # loopback, yet real money
-    client, _ = _logged_in(server)
+    client, _ = _logged_in(console_server)
 
     def count(query: str) -> int:
         found = re.search(r'id="receipt-count">(\d+)<', client.get(f"/receipts?{query}").text)
@@ -112,13 +112,13 @@ def test_receipt_filters(server: ConsoleServer, ledger: Ledger) -> None:
     assert count("endpoint=http://127.0.0.1:8402/generation/create") == 1
 
 
-def test_media_is_served_by_task_id_only(server: ConsoleServer, ledger: Ledger, tmp_path: Path) -> None:
+def test_media_is_served_by_task_id_only(console_server: ConsoleServer, ledger: Ledger, tmp_path: Path) -> None:
     video = tmp_path / "videos" / "t1.mp4"
     video.parent.mkdir()
     video.write_bytes(b"\x00\x00\x00\x18ftypmp42")
     video.with_suffix(".png").write_bytes(b"\x89PNG\r\n")
     ledger.upsert_task("t1", status="completed", prompt="a fox", video_path=str(video))
-    client, _ = _logged_in(server)
+    client, _ = _logged_in(console_server)
     assert client.get("/media/t1/video").content == video.read_bytes()
     assert client.get("/media/t1/preview").headers["content-type"] == "image/png"
     assert client.get("/media/nope/video").status_code == 404
@@ -127,9 +127,9 @@ def test_media_is_served_by_task_id_only(server: ConsoleServer, ledger: Ledger, 
     assert 'src="/media/t1/video"' in client.get("/videos").text
 
 
-def test_pending_jobs_stream_their_progress(server: ConsoleServer, ledger: Ledger) -> None:
+def test_pending_jobs_stream_their_progress(console_server: ConsoleServer, ledger: Ledger) -> None:
     ledger.upsert_task("job-1", status="processing", progress=10.0, prompt="a boat")
-    client, _ = _logged_in(server)
+    client, _ = _logged_in(console_server)
     seen: list[list[dict[str, object]]] = []
 
     def advance() -> None:
@@ -147,11 +147,11 @@ def test_pending_jobs_stream_their_progress(server: ConsoleServer, ledger: Ledge
     assert [s[0]["progress"] for s in seen] == [10.0, 55.0]
 
 
-def test_deciding_from_the_page(server: ConsoleServer, ledger: Ledger) -> None:
+def test_deciding_from_the_page(console_server: ConsoleServer, ledger: Ledger) -> None:
     entry = ledger.request_approval(request_hash="h", amount=3_000_000, asset=USDC_BASE, network="base",
                                     pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96", resource="https://x/create",
                                     description="a fox <script>alert(1)</script>", requester="mcp", ttl=3600)
-    client, csrf = _logged_in(server)
+    client, csrf = _logged_in(console_server)
     page = client.get("/approvals").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
     assert client.post(f"/approvals/{entry.id}/deny", data={"csrf": csrf, "reason": "too dear"}).status_code == 303

@@ -139,7 +139,7 @@ class RewritingProxy:
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
+def dual_sandbox_server() -> Iterator[SandboxServer]:
     with SandboxServer(SandboxConfig(speed=SPEED, x402="both")) as server:
         yield server
 
@@ -156,10 +156,10 @@ def _cli(base_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProce
 @pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("route", ["direct", "proxy"])
 def test_our_cli_pays_an_official_server_whose_facilitator_is_our_sandbox(
-    version: int, route: str, sandbox: SandboxServer, tmp_path: Path
+    version: int, route: str, dual_sandbox_server: SandboxServer, tmp_path: Path
 ) -> None:
     _require_node()
-    server = OfficialServer(version, sandbox.url)
+    server = OfficialServer(version, dual_sandbox_server.url)
     proxy = RewritingProxy(server.url) if route == "proxy" else None
     try:
         quote = _cli(proxy.url if proxy else server.url, tmp_path, "quote", BODY["prompt"], "--duration", "4",
@@ -174,7 +174,7 @@ def test_our_cli_pays_an_official_server_whose_facilitator_is_our_sandbox(
         server.close()
     assert done.returncode == 0, done.stdout + done.stderr
     out = json.loads(done.stdout)
-    (settled,) = sandbox.state.settlements()
+    (settled,) = dual_sandbox_server.state.settlements()
     assert out["paid"]["amount"] == "500000" == str(settled.amount)
     assert out["paid"]["transaction"] == settled.transaction  # the receipt came back in the version's header
     assert out["paid"]["network"] == "base"
@@ -277,7 +277,7 @@ class OfficialServerWithIds(OfficialServer):
         self.url = f"http://127.0.0.1:{int(line.split()[1])}"
 
 
-def test_one_payment_identifier_per_signature_on_the_official_server_declaring_it(sandbox: SandboxServer) -> None:
+def test_one_payment_identifier_per_signature_on_the_official_server_declaring_it(dual_sandbox_server: SandboxServer) -> None:
     """Issue 22 (a): each signature carries its own id, which the official extension validates and extracts;
     buying the same request again signs under a new id. The official server does not enforce ids itself
     (pinned below): deduplication and the 409 are the application's, as in our sandbox."""
@@ -287,7 +287,7 @@ def test_one_payment_identifier_per_signature_on_the_official_server_declaring_i
     from imagine_agent.x402 import payment_id_of
 
     _require_node()
-    server = OfficialServerWithIds(sandbox.url)
+    server = OfficialServerWithIds(dual_sandbox_server.url)
     seen: list[tuple[str, Any]] = []
 
     def note(response: httpx.Response) -> None:
@@ -307,10 +307,10 @@ def test_one_payment_identifier_per_signature_on_the_official_server_declaring_i
         first = decode_payment_header(seen[0][0])
         answer = httpx.post(url, json=BODY)
         requirement = parse_402(answer.headers, answer.content).accepts[0]
-        other = sign_payment(requirement, PrivateKeySigner.generate(), now=int(sandbox.state.now())).to_wire()
+        other = sign_payment(requirement, PrivateKeySigner.generate(), now=int(dual_sandbox_server.state.now())).to_wire()
         other["extensions"] = first.to_wire()["extensions"]  # another payment under a used id
         reused = httpx.post(url, json=BODY, headers={"payment-signature": _b64(other)})
-        bare = sign_payment(requirement, PrivateKeySigner.generate(), now=int(sandbox.state.now())).to_wire()
+        bare = sign_payment(requirement, PrivateKeySigner.generate(), now=int(dual_sandbox_server.state.now())).to_wire()
         bare.pop("extensions", None)  # no id, though the server declared it required
         missing = httpx.post(url, json=BODY, headers={"payment-signature": _b64(bare)})
     finally:
@@ -322,7 +322,7 @@ def test_one_payment_identifier_per_signature_on_the_official_server_declaring_i
     # What the official server does with ids by itself: nothing beyond validating their shape.
     assert reused.status_code == 202 and reused.json()["paymentId"] == ours[0]
     assert missing.status_code == 202 and missing.json()["paymentId"] is None
-    assert len(sandbox.state.settlements()) == 4
+    assert len(dual_sandbox_server.state.settlements()) == 4
 
 
 def _b64(value: Any) -> str:

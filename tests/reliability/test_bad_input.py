@@ -81,49 +81,49 @@ PRIVATE_IMAGES = [
 
 @pytest.mark.parametrize("image", PRIVATE_IMAGES)
 def test_a_private_image_url_sends_and_signs_nothing(
-    image: str, sandbox: SandboxServer, make_wallet: Callable[..., Wallet], signer: CountingSigner, ledger: Ledger
+    image: str, sandbox_server: SandboxServer, make_wallet: Callable[..., Wallet], counting_signer: CountingSigner, ledger: Ledger
 ) -> None:
     sent: list[httpx.Request] = []
-    with ImagineClient(sandbox.url, wallet=make_wallet(), poll=FAST_POLL) as client:
+    with ImagineClient(sandbox_server.url, wallet=make_wallet(), poll=FAST_POLL) as client:
         client.http.event_hooks["request"].append(sent.append)
         for call in (client.quote, client.create):
             with pytest.raises(InvalidRequestError, match="cannot reach"):
                 call("animate this", image=image)
-    assert sent == [] and signer.signed == 0 and ledger.payments() == [] and sandbox.state.settlements() == []
+    assert sent == [] and counting_signer.signed == 0 and ledger.payments() == [] and sandbox_server.state.settlements() == []
 
 
 async def test_a_private_image_url_sends_nothing_async(
-    sandbox: SandboxServer, make_wallet: Callable[..., Wallet], signer: CountingSigner
+    sandbox_server: SandboxServer, make_wallet: Callable[..., Wallet], counting_signer: CountingSigner
 ) -> None:
     sent: list[httpx.Request] = []
 
     async def note(request: httpx.Request) -> None:
         sent.append(request)
 
-    async with AsyncImagineClient(sandbox.url, wallet=make_wallet(), poll=FAST_POLL) as client:
+    async with AsyncImagineClient(sandbox_server.url, wallet=make_wallet(), poll=FAST_POLL) as client:
         client.http.event_hooks["request"].append(note)
         for image in PRIVATE_IMAGES:
             with pytest.raises(InvalidRequestError, match="cannot reach"):
                 await client.create("animate this", image=image)
-    assert sent == [] and signer.signed == 0 and sandbox.state.settlements() == []
+    assert sent == [] and counting_signer.signed == 0 and sandbox_server.state.settlements() == []
 
 
 def test_the_service_refuses_too_unless_the_operator_allows_it(
-    sandbox: SandboxServer, tmp_path: Path, signer: CountingSigner, ledger: Ledger
+    sandbox_server: SandboxServer, tmp_path: Path, counting_signer: CountingSigner, ledger: Ledger
 ) -> None:
     base: dict[str, Any] = {
-        "base_url": sandbox.url,
+        "base_url": sandbox_server.url,
         "data_dir": tmp_path,
         "poll_first": 0.02,
         "poll_floor": 0.02,
         "poll_cap": 0.2,
         "approval_threshold": None,
     }
-    with ImagineService.create(Settings(**base), signer=signer, ledger=ledger) as service:
+    with ImagineService.create(Settings(**base), signer=counting_signer, ledger=ledger) as service:
         with pytest.raises(InvalidRequestError, match="cannot reach"):
             service.generate("animate this", image="http://127.0.0.1:9/cat.png", wait=False)
-    assert signer.signed == 0 and sandbox.state.settlements() == []
+    assert counting_signer.signed == 0 and sandbox_server.state.settlements() == []
     allowed = Settings(**base, allow_private_image_urls=True)
-    with ImagineService.create(allowed, signer=signer, ledger=ledger) as service:
+    with ImagineService.create(allowed, signer=counting_signer, ledger=ledger) as service:
         outcome = service.generate("animate this", image="http://127.0.0.1:9/cat.png", wait=False)
-    assert signer.signed == 1 and [s.task_id for s in sandbox.state.settlements()] == [outcome.task_id]
+    assert counting_signer.signed == 1 and [s.task_id for s in sandbox_server.state.settlements()] == [outcome.task_id]

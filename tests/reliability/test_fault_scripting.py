@@ -181,12 +181,12 @@ def test_armed_faults_fire_and_the_settlement_is_visible(
     assert remaining == []  # both faults fired and are used up
 
 
-def test_the_admin_view_is_the_sandbox_record(sandbox: SandboxServer, make_wallet: Callable[..., Wallet]) -> None:
-    with ImagineClient(sandbox.url, wallet=make_wallet(), poll=FAST_POLL) as client:
+def test_the_admin_view_is_the_sandbox_record(sandbox_server: SandboxServer, make_wallet: Callable[..., Wallet]) -> None:
+    with ImagineClient(sandbox_server.url, wallet=make_wallet(), poll=FAST_POLL) as client:
         client.create("one").wait()
         client.create("two").wait()
-    wire = httpx.get(sandbox.url + "/_admin/settlements", timeout=10).json()
-    assert wire == [s.to_wire() for s in sandbox.state.settlements()] and len(wire) == 2
+    wire = httpx.get(sandbox_server.url + "/_admin/settlements", timeout=10).json()
+    assert wire == [s.to_wire() for s in sandbox_server.state.settlements()] and len(wire) == 2
 
 
 def test_a_broken_fault_file_stops_the_cli_with_a_readable_message(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 No timing assertions: what is checked is what the ledger recorded (kind, creation, the bracket of each
 end), that later jobs are handed the history of the earlier ones, and that it plans aimed polls.
-(The lag ratios themselves are tested on a simulated clock in tests/unit/test_history.py: the sandbox
+(The lag ratios themselves are tested on a simulated clock in tests/test_history.py: the sandbox
 always reports progress, so it cannot stand in for an API that reports none.)
 """
 

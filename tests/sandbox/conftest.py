@@ -22,7 +22,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def signer() -> PrivateKeySigner:
+def payer_key() -> PrivateKeySigner:
     return PrivateKeySigner.generate()
 
 
@@ -42,12 +42,12 @@ def app(make_app: Callable[..., FastAPI]) -> FastAPI:
 
 
 @pytest.fixture
-def sandbox(app: FastAPI) -> Sandbox:
+def sandbox_state(app: FastAPI) -> Sandbox:
     state: Sandbox = app.state.sandbox
     return state
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def asgi_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as c:
         yield c

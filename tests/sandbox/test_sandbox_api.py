@@ -58,8 +58,8 @@ def test_public_api_is_pinned() -> None:
 # ------------------------------------------------------------------------------------------ the 402
 
 
-async def test_402_body_is_the_spec_body_except_resource(client: httpx.AsyncClient) -> None:
-    response = await client.post(CREATE, json=BODY)
+async def test_402_body_is_the_spec_body_except_resource(asgi_client: httpx.AsyncClient) -> None:
+    response = await asgi_client.post(CREATE, json=BODY)
     assert response.status_code == 402
     expected = spec_402()
     expected["accepts"][0]["resource"] = f"{BASE}/generation/create"
@@ -76,8 +76,8 @@ async def test_402_body_is_the_spec_body_except_resource(client: httpx.AsyncClie
     assert list(response.json()["accepts"][0]) == list(expected["accepts"][0])  # same key order too
 
 
-async def test_402_body_shape_without_the_spec_file(client: httpx.AsyncClient) -> None:
-    response = await client.post(CREATE, json={"prompt": "a cat"})
+async def test_402_body_shape_without_the_spec_file(asgi_client: httpx.AsyncClient) -> None:
+    response = await asgi_client.post(CREATE, json={"prompt": "a cat"})
     assert response.status_code == 402
     assert response.headers["content-type"] == "application/json"
     body = response.json()
@@ -125,8 +125,8 @@ async def test_402_body_shape_without_the_spec_file(client: httpx.AsyncClient) -
     assert PaymentRequired.model_validate(body).accepts[0].amount == 1_000_000
 
 
-async def test_empty_payment_header_counts_as_none(client: httpx.AsyncClient) -> None:
-    response = await client.post(CREATE, json=BODY, headers={"X-PAYMENT": ""})
+async def test_empty_payment_header_counts_as_none(asgi_client: httpx.AsyncClient) -> None:
+    response = await asgi_client.post(CREATE, json=BODY, headers={"X-PAYMENT": ""})
     assert response.status_code == 402 and response.json()["error"] == "X-PAYMENT header is required"
 
 
@@ -143,11 +143,11 @@ async def test_empty_payment_header_counts_as_none(client: httpx.AsyncClient) ->
         ("{}", 1_000_000),
     ],
 )
-async def test_price_follows_the_payload(client: httpx.AsyncClient, template: Any, price: int) -> None:
+async def test_price_follows_the_payload(asgi_client: httpx.AsyncClient, template: Any, price: int) -> None:
     body: dict[str, Any] = {"prompt": "a cat"}
     if template is not None:
         body["templateData"] = template
-    assert (await quote(client, body)).amount == price
+    assert (await quote(asgi_client, body)).amount == price
 
 
 async def test_price_per_second_is_configurable(make_app: Callable[..., FastAPI]) -> None:
@@ -166,23 +166,23 @@ async def test_resource_is_this_servers_own_url(app: FastAPI) -> None:
 
 @pytest.mark.parametrize("as_string", [False, True])
 async def test_template_data_as_object_or_string_is_paid_for(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock, sandbox: Sandbox, as_string: bool
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, sandbox_state: Sandbox, as_string: bool
 ) -> None:
     template = {"videoModel": "sora-2", "duration": 4, "autoClank": False}
     body = {"prompt": "a cat on a skateboard", "templateData": json.dumps(template) if as_string else template}
-    response, _ = await pay(client, signer, clock, body)
+    response, _ = await pay(asgi_client, payer_key, clock, body)
     assert response.status_code == 202
-    job = sandbox.job(response.json()["taskId"])
+    job = sandbox_state.job(response.json()["taskId"])
     assert job is not None and job.duration == 4 and job.prompt == "a cat on a skateboard"
 
 
 async def test_object_and_string_template_data_are_the_same_request(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock, sandbox: Sandbox
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, sandbox_state: Sandbox
 ) -> None:
     template = {"duration": 4, "autoClank": True}
-    await pay(client, signer, clock, {"prompt": "p", "templateData": template})
-    await pay(client, signer, clock, {"prompt": "p", "templateData": json.dumps(template)})
-    first, second = sandbox.settlements()
+    await pay(asgi_client, payer_key, clock, {"prompt": "p", "templateData": template})
+    await pay(asgi_client, payer_key, clock, {"prompt": "p", "templateData": json.dumps(template)})
+    first, second = sandbox_state.settlements()
     assert first.request_hash == second.request_hash
 
 
@@ -211,36 +211,36 @@ async def test_object_and_string_template_data_are_the_same_request(
     ],
 )
 async def test_bad_bodies_are_400_with_a_reason(
-    client: httpx.AsyncClient, content: bytes, content_type: str, reason: str
+    asgi_client: httpx.AsyncClient, content: bytes, content_type: str, reason: str
 ) -> None:
-    response = await client.post(CREATE, content=content, headers={"content-type": content_type})
+    response = await asgi_client.post(CREATE, content=content, headers={"content-type": content_type})
     assert response.status_code == 400, response.text
     assert reason in response.json()["error"]
 
 
 async def test_bad_body_with_a_payment_is_400_and_charges_nothing(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock, sandbox: Sandbox
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, sandbox_state: Sandbox
 ) -> None:
-    header = header_for(await quote(client), signer, clock())
-    response = await client.post(CREATE, json={"prompt": ""}, headers={"X-PAYMENT": header})
+    header = header_for(await quote(asgi_client), payer_key, clock())
+    response = await asgi_client.post(CREATE, json={"prompt": ""}, headers={"X-PAYMENT": header})
     assert response.status_code == 400
-    assert sandbox.settlements() == []
+    assert sandbox_state.settlements() == []
 
 
 async def test_multipart_with_an_image_upload(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock, sandbox: Sandbox
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, sandbox_state: Sandbox
 ) -> None:
     data = {"prompt": "animate this", "templateData": json.dumps({"duration": 4}), "seed": "42"}
     files = {"image": ("input.png", png_bytes(), "image/png")}
-    requirement = requirement_of(await client.post(CREATE, data=data, files=files))
+    requirement = requirement_of(await asgi_client.post(CREATE, data=data, files=files))
     assert requirement.amount == 500_000
-    header = header_for(requirement, signer, clock())
-    response = await client.post(CREATE, data=data, files=files, headers={"X-PAYMENT": header})
+    header = header_for(requirement, payer_key, clock())
+    response = await asgi_client.post(CREATE, data=data, files=files, headers={"X-PAYMENT": header})
     assert response.status_code == 202, response.text
-    assert sandbox.settlements()[0].amount == 500_000
+    assert sandbox_state.settlements()[0].amount == 500_000
 
 
-async def test_multipart_remix_fields_and_sora_video_id(client: httpx.AsyncClient) -> None:
+async def test_multipart_remix_fields_and_sora_video_id(asgi_client: httpx.AsyncClient) -> None:
     data = {
         "prompt": "continue",
         "soraVideoId": "video_123",
@@ -248,7 +248,7 @@ async def test_multipart_remix_fields_and_sora_video_id(client: httpx.AsyncClien
         "rootRemixPostId": "p0",
         "remixToken": "tok",
     }
-    assert (await quote_form(client, data)).amount == 1_000_000
+    assert (await quote_form(asgi_client, data)).amount == 1_000_000
 
 
 async def quote_form(client: httpx.AsyncClient, data: dict[str, str]) -> Any:
@@ -267,22 +267,22 @@ async def quote_form(client: httpx.AsyncClient, data: dict[str, str]) -> Any:
     ],
 )
 async def test_bad_multipart_bodies_are_400(
-    client: httpx.AsyncClient, data: dict[str, str], files: dict[str, Any], reason: str
+    asgi_client: httpx.AsyncClient, data: dict[str, str], files: dict[str, Any], reason: str
 ) -> None:
-    response = await client.post(CREATE, data=data, files=files)
+    response = await asgi_client.post(CREATE, data=data, files=files)
     assert response.status_code == 400, response.text
     assert reason in response.json()["error"]
 
 
-async def test_multipart_image_over_10_mib_is_400(client: httpx.AsyncClient) -> None:
+async def test_multipart_image_over_10_mib_is_400(asgi_client: httpx.AsyncClient) -> None:
     big = png_bytes() + bytes(10 * 1024 * 1024)
-    response = await client.post(CREATE, data={"prompt": "x"}, files={"image": ("big.png", big, "image/png")})
+    response = await asgi_client.post(CREATE, data={"prompt": "x"}, files={"image": ("big.png", big, "image/png")})
     assert response.status_code == 400
     assert "10 MiB" in response.json()["error"]
 
 
-async def test_multipart_without_boundary_is_400(client: httpx.AsyncClient) -> None:
-    response = await client.post(CREATE, content=b"garbage", headers={"content-type": "multipart/form-data"})
+async def test_multipart_without_boundary_is_400(asgi_client: httpx.AsyncClient) -> None:
+    response = await asgi_client.post(CREATE, content=b"garbage", headers={"content-type": "multipart/form-data"})
     assert response.status_code == 400
 
 
@@ -290,29 +290,29 @@ async def test_multipart_without_boundary_is_400(client: httpx.AsyncClient) -> N
 
 
 async def test_valid_payment_is_settled_and_answered_202_with_a_receipt(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock, sandbox: Sandbox
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, sandbox_state: Sandbox
 ) -> None:
-    response, header = await pay(client, signer, clock)
+    response, header = await pay(asgi_client, payer_key, clock)
     assert response.status_code == 202
     assert set(response.json()) == {"taskId"}
     task_id = response.json()["taskId"]
     assert uuid.UUID(task_id).version == 4
     receipt = decode_payment_response(response.headers["X-PAYMENT-RESPONSE"])
-    [settlement] = sandbox.settlements()
+    [settlement] = sandbox_state.settlements()
     assert receipt.success is True
     assert receipt.network == "base"
-    assert receipt.payer == signer.address
+    assert receipt.payer == payer_key.address
     assert receipt.transaction == settlement.transaction
     assert receipt.transaction.startswith("0x") and len(receipt.transaction) == 66
     nonce = decode_payment_header(header).payload.authorization.nonce
     assert (settlement.payer, settlement.nonce, settlement.amount, settlement.task_id) == (
-        signer.address,
+        payer_key.address,
         nonce,
         1_000_000,
         task_id,
     )
     assert settlement.at == clock()
-    assert sandbox.balance(signer.address) == SandboxConfig().default_balance - 1_000_000
+    assert sandbox_state.balance(payer_key.address) == SandboxConfig().default_balance - 1_000_000
 
 
 async def test_transaction_hash_is_deterministic(make_app: Callable[..., FastAPI], clock: FakeClock) -> None:
@@ -412,77 +412,77 @@ def _with(changed: Callable[[Any, PrivateKeySigner, float], Any]) -> Callable[[A
     ],
 )
 async def test_bad_payments_are_402_with_the_reason_and_charge_nothing(
-    client: httpx.AsyncClient,
-    signer: PrivateKeySigner,
+    asgi_client: httpx.AsyncClient,
+    payer_key: PrivateKeySigner,
     clock: FakeClock,
-    sandbox: Sandbox,
+    sandbox_state: Sandbox,
     make_header: RejectCase,
     reason: str,
 ) -> None:
-    requirement = await quote(client)
-    response = await client.post(CREATE, json=BODY, headers={"X-PAYMENT": make_header(requirement, signer, clock())})
+    requirement = await quote(asgi_client)
+    response = await asgi_client.post(CREATE, json=BODY, headers={"X-PAYMENT": make_header(requirement, payer_key, clock())})
     assert response.status_code == 402, response.text
     body = response.json()
     assert body["error"] == reason
     assert body["accepts"][0]["maxAmountRequired"] == "1000000"
     assert "X-PAYMENT-RESPONSE" not in response.headers
-    assert sandbox.settlements() == []
-    assert sandbox.balance(signer.address) == SandboxConfig().default_balance
-    assert sandbox.job_count() == 0
+    assert sandbox_state.settlements() == []
+    assert sandbox_state.balance(payer_key.address) == SandboxConfig().default_balance
+    assert sandbox_state.job_count() == 0
 
 
-async def test_insufficient_funds(make_app: Callable[..., FastAPI], signer: PrivateKeySigner, clock: FakeClock) -> None:
-    app = make_app(balances={signer.address: 999_999})
+async def test_insufficient_funds(make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock) -> None:
+    app = make_app(balances={payer_key.address: 999_999})
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as client:
-        response, _ = await pay(client, signer, clock)
+        response, _ = await pay(client, payer_key, clock)
         assert response.status_code == 402
         assert response.json()["error"] == "insufficient_funds"
-        app.state.sandbox.fund(signer.address, 1)
-        response, _ = await pay(client, signer, clock)
+        app.state.sandbox.fund(payer_key.address, 1)
+        response, _ = await pay(client, payer_key, clock)
         assert response.status_code == 202
-        assert app.state.sandbox.balance(signer.address) == 0
+        assert app.state.sandbox.balance(payer_key.address) == 0
 
 
 async def test_zero_default_balance_means_unfunded_payers_are_refused(
-    make_app: Callable[..., FastAPI], signer: PrivateKeySigner, clock: FakeClock
+    make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
     app = make_app(default_balance=0)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as client:
-        response, _ = await pay(client, signer, clock)
+        response, _ = await pay(client, payer_key, clock)
         assert response.json()["error"] == "insufficient_funds"
 
 
 async def test_identical_replay_returns_the_original_task(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock, sandbox: Sandbox
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, sandbox_state: Sandbox
 ) -> None:
-    first, header = await pay(client, signer, clock)
+    first, header = await pay(asgi_client, payer_key, clock)
     clock.advance(5)
-    again = await client.post(CREATE, json=BODY, headers={"X-PAYMENT": header})
+    again = await asgi_client.post(CREATE, json=BODY, headers={"X-PAYMENT": header})
     assert again.status_code == 202
     assert again.json() == first.json()
     assert again.headers["X-PAYMENT-RESPONSE"] == first.headers["X-PAYMENT-RESPONSE"]
-    assert len(sandbox.settlements()) == 1
-    assert sandbox.balance(signer.address) == SandboxConfig().default_balance - 1_000_000
-    assert sandbox.job_count() == 1
+    assert len(sandbox_state.settlements()) == 1
+    assert sandbox_state.balance(payer_key.address) == SandboxConfig().default_balance - 1_000_000
+    assert sandbox_state.job_count() == 1
 
 
 async def test_replayed_header_for_another_request_is_refused(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock, sandbox: Sandbox
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, sandbox_state: Sandbox
 ) -> None:
-    _, header = await pay(client, signer, clock)
+    _, header = await pay(asgi_client, payer_key, clock)
     other = {**BODY, "prompt": "something else entirely"}
-    response = await client.post(CREATE, json=other, headers={"X-PAYMENT": header})
+    response = await asgi_client.post(CREATE, json=other, headers={"X-PAYMENT": header})
     assert response.status_code == 402
     assert response.json()["error"] == "nonce_already_used"
-    assert len(sandbox.settlements()) == 1
+    assert len(sandbox_state.settlements()) == 1
 
 
 async def test_replay_is_refused_when_idempotent_replay_is_off(
-    make_app: Callable[..., FastAPI], signer: PrivateKeySigner, clock: FakeClock
+    make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
     app = make_app(idempotent_replay=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as client:
-        _, header = await pay(client, signer, clock)
+        _, header = await pay(client, payer_key, clock)
         again = await client.post(CREATE, json=BODY, headers={"X-PAYMENT": header})
         assert again.status_code == 402
         assert again.json()["error"] == "nonce_already_used"
@@ -490,40 +490,40 @@ async def test_replay_is_refused_when_idempotent_replay_is_off(
 
 
 async def test_a_new_signature_for_the_same_request_is_a_second_purchase(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock, sandbox: Sandbox
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, sandbox_state: Sandbox
 ) -> None:
-    first, _ = await pay(client, signer, clock)
-    second, _ = await pay(client, signer, clock)
+    first, _ = await pay(asgi_client, payer_key, clock)
+    second, _ = await pay(asgi_client, payer_key, clock)
     assert second.status_code == 202
     assert first.json() != second.json()
-    assert len(sandbox.settlements()) == 2
+    assert len(sandbox_state.settlements()) == 2
 
 
 # ------------------------------------------------------------------------------------------- status
 
 
-async def test_unknown_task_is_404_not_found(client: httpx.AsyncClient) -> None:
+async def test_unknown_task_is_404_not_found(asgi_client: httpx.AsyncClient) -> None:
     for task_id in (str(uuid.uuid4()), "nope", "a%20b"):
-        response = await client.get(f"/generation/{task_id}/status")
+        response = await asgi_client.get(f"/generation/{task_id}/status")
         assert response.status_code == 404
         assert response.json() == {"status": "not_found"}
 
 
 async def test_job_goes_queued_processing_completed_on_the_clock(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock, sandbox: Sandbox
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, sandbox_state: Sandbox
 ) -> None:
-    response, _ = await pay(client, signer, clock, {"prompt": "a red fox", "templateData": {"duration": 4}})
+    response, _ = await pay(asgi_client, payer_key, clock, {"prompt": "a red fox", "templateData": {"duration": 4}})
     task_id = response.json()["taskId"]
-    job = sandbox.job(task_id)
+    job = sandbox_state.job(task_id)
     assert job is not None and 60 <= job.run_seconds <= 180
 
-    first = await client.get(f"/generation/{task_id}/status")
+    first = await asgi_client.get(f"/generation/{task_id}/status")
     assert (first.status_code, first.json()) == (202, {"status": "queued"})
 
     progress = []
     clock.advance(job.run_seconds * 0.1 + 0.01)
     while clock() < job.created_at + job.run_seconds:
-        response = await client.get(f"/generation/{task_id}/status")
+        response = await asgi_client.get(f"/generation/{task_id}/status")
         assert response.status_code == 202
         body = response.json()
         assert set(body) == {"status", "progress"} and body["status"] == "processing"
@@ -532,7 +532,7 @@ async def test_job_goes_queued_processing_completed_on_the_clock(
         clock.advance(job.run_seconds / 20)
     assert progress == sorted(progress) and progress[0] < 10 and progress[-1] > 80
 
-    done = await client.get(f"/generation/{task_id}/status")
+    done = await asgi_client.get(f"/generation/{task_id}/status")
     assert done.status_code == 200
     assert done.json() == {
         "status": "completed",
@@ -542,16 +542,16 @@ async def test_job_goes_queued_processing_completed_on_the_clock(
                 "image": f"{BASE}/files/{task_id}.png",
                 "video": {"url": f"{BASE}/files/{task_id}.mp4"},
                 "templateName": "video",
-                "agentId": sandbox.agent_id,
+                "agentId": sandbox_state.agent_id,
             },
             "templateData": {"duration": 4},
         },
     }
-    assert uuid.UUID(sandbox.agent_id).version == 4
+    assert uuid.UUID(sandbox_state.agent_id).version == 4
 
 
 async def test_speed_scales_job_time_and_durations_are_seeded(
-    make_app: Callable[..., FastAPI], signer: PrivateKeySigner, clock: FakeClock
+    make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
     runs = []
     for speed, seed in ((1.0, 7), (60.0, 7), (1.0, 8)):
@@ -559,7 +559,7 @@ async def test_speed_scales_job_time_and_durations_are_seeded(
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as client:
             times = []
             for _ in range(3):
-                response, _ = await pay(client, signer, clock)
+                response, _ = await pay(client, payer_key, clock)
                 times.append(app.state.sandbox.job(response.json()["taskId"]).run_seconds)
             runs.append(times)
     assert runs[1] == pytest.approx([t / 60 for t in runs[0]])
@@ -568,7 +568,7 @@ async def test_speed_scales_job_time_and_durations_are_seeded(
 
 
 async def test_many_jobs_cost_nothing_between_reads(
-    make_app: Callable[..., FastAPI], signer: PrivateKeySigner, clock: FakeClock
+    make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
     """Status is computed per read, so an idle sandbox with many jobs does no work at all."""
     from imagine_agent.sandbox.state import Order
@@ -598,11 +598,11 @@ async def _completed_task(
 
 @pytest.mark.parametrize(("duration", "frames"), [(8, 48), (1, 6)])  # the MP4 lasts what was paid for, at 6 fps
 async def test_video_is_a_real_h264_mp4(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock, duration: int, frames: int
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, duration: int, frames: int
 ) -> None:
-    task_id = await _completed_task(client, signer, clock, {"prompt": "waves", "templateData": {"duration": duration}})
-    status = (await client.get(f"/generation/{task_id}/status")).json()
-    response = await client.get(status["result"]["generation"]["video"]["url"])
+    task_id = await _completed_task(asgi_client, payer_key, clock, {"prompt": "waves", "templateData": {"duration": duration}})
+    status = (await asgi_client.get(f"/generation/{task_id}/status")).json()
+    response = await asgi_client.get(status["result"]["generation"]["video"]["url"])
     assert response.status_code == 200
     assert response.headers["content-type"] == "video/mp4"
     assert int(response.headers["content-length"]) == len(response.content)
@@ -616,16 +616,16 @@ async def test_video_is_a_real_h264_mp4(
     assert abs(seconds - duration) < 0.5, seconds
     first, last = (frame.to_image() for frame in (decoded[0], decoded[-1]))  # type: ignore[no-untyped-call]
     assert first.tobytes() != last.tobytes()  # something moves
-    again = await client.get(f"/files/{task_id}.mp4")
+    again = await asgi_client.get(f"/files/{task_id}.mp4")
     assert again.content == response.content  # rendered once, cached
 
 
 async def test_preview_is_a_png_of_the_first_frame(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
-    task_id = await _completed_task(client, signer, clock)
-    status = (await client.get(f"/generation/{task_id}/status")).json()
-    response = await client.get(status["result"]["generation"]["image"])
+    task_id = await _completed_task(asgi_client, payer_key, clock)
+    status = (await asgi_client.get(f"/generation/{task_id}/status")).json()
+    response = await asgi_client.get(status["result"]["generation"]["image"])
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     assert int(response.headers["content-length"]) == len(response.content)
@@ -634,12 +634,12 @@ async def test_preview_is_a_png_of_the_first_frame(
 
 
 async def test_files_of_unfinished_or_unknown_tasks_are_404(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
-    response, _ = await pay(client, signer, clock)
+    response, _ = await pay(asgi_client, payer_key, clock)
     task_id = response.json()["taskId"]
     for path in (f"/files/{task_id}.mp4", f"/files/{task_id}.png", f"/files/{uuid.uuid4()}.mp4", "/files/x.exe"):
-        assert (await client.get(path)).status_code == 404
+        assert (await asgi_client.get(path)).status_code == 404
 
 
 # -------------------------------------------------------------------------------------- facilitator
@@ -650,8 +650,8 @@ def _facilitator_body(requirement: Any, header: str, *, as_object: bool = True) 
     return {"x402Version": 1, "paymentPayload": payload, "paymentRequirements": requirement.to_wire()}
 
 
-async def test_supported(client: httpx.AsyncClient) -> None:
-    response = await client.get("/supported")
+async def test_supported(asgi_client: httpx.AsyncClient) -> None:
+    response = await asgi_client.get("/supported")
     assert response.json() == {
         "kinds": [{"x402Version": 1, "scheme": "exact", "network": "base"},
                   {"x402Version": 2, "scheme": "exact", "network": "eip155:8453"}],
@@ -662,43 +662,43 @@ async def test_supported(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize("as_object", [True, False])
 async def test_facilitator_verify_and_settle(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock, sandbox: Sandbox, as_object: bool
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, sandbox_state: Sandbox, as_object: bool
 ) -> None:
-    requirement = await quote(client)
-    body = _facilitator_body(requirement, header_for(requirement, signer, clock()), as_object=as_object)
+    requirement = await quote(asgi_client)
+    body = _facilitator_body(requirement, header_for(requirement, payer_key, clock()), as_object=as_object)
 
-    verified = await client.post("/verify", json=body)
-    assert verified.json() == {"isValid": True, "invalidReason": None, "payer": signer.address}
-    assert sandbox.settlements() == []
+    verified = await asgi_client.post("/verify", json=body)
+    assert verified.json() == {"isValid": True, "invalidReason": None, "payer": payer_key.address}
+    assert sandbox_state.settlements() == []
 
-    settled = await client.post("/settle", json=body)
-    [settlement] = sandbox.settlements()
+    settled = await asgi_client.post("/settle", json=body)
+    [settlement] = sandbox_state.settlements()
     assert settled.json() == {
         "success": True,
         "errorReason": None,
         "transaction": settlement.transaction,
         "network": "base",
-        "payer": signer.address,
+        "payer": payer_key.address,
     }
     assert settlement.task_id is None
 
-    again = await client.post("/settle", json=body)
+    again = await asgi_client.post("/settle", json=body)
     assert again.json()["success"] is False and again.json()["errorReason"] == "nonce_already_used"
-    verified = await client.post("/verify", json=body)
+    verified = await asgi_client.post("/verify", json=body)
     assert verified.json()["isValid"] is False and verified.json()["invalidReason"] == "nonce_already_used"
 
     # the create endpoint shares the nonce book: a header settled by the facilitator cannot buy a video
-    header = header_for(requirement, signer, clock())
-    await client.post("/settle", json=_facilitator_body(requirement, header))
-    response = await client.post(CREATE, json=BODY, headers={"X-PAYMENT": header})
+    header = header_for(requirement, payer_key, clock())
+    await asgi_client.post("/settle", json=_facilitator_body(requirement, header))
+    response = await asgi_client.post(CREATE, json=BODY, headers={"X-PAYMENT": header})
     assert response.status_code == 402 and response.json()["error"] == "nonce_already_used"
 
 
 async def test_facilitator_rejects_bad_inputs(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
-    requirement = await quote(client)
-    good = _facilitator_body(requirement, header_for(requirement, signer, clock()))
+    requirement = await quote(asgi_client)
+    good = _facilitator_body(requirement, header_for(requirement, payer_key, clock()))
     cases = [
         ({**good, "x402Version": 2}, "invalid_x402_version"),
         ({**good, "paymentRequirements": {"scheme": "exact"}}, "invalid_payment_requirements"),
@@ -714,49 +714,49 @@ async def test_facilitator_rejects_bad_inputs(
         ),
     ]
     for body, reason in cases:
-        verified = (await client.post("/verify", json=body)).json()
+        verified = (await asgi_client.post("/verify", json=body)).json()
         assert verified["isValid"] is False and verified["invalidReason"] == reason, body
-        settled = (await client.post("/settle", json=body)).json()
+        settled = (await asgi_client.post("/settle", json=body)).json()
         assert settled["success"] is False and settled["errorReason"] == reason
         assert settled["transaction"] == ""
-    assert (await client.post("/verify", content=b"nope")).status_code == 400
-    assert (await client.post("/settle", json=[1])).status_code == 400
+    assert (await asgi_client.post("/verify", content=b"nope")).status_code == 400
+    assert (await asgi_client.post("/settle", json=[1])).status_code == 400
 
 
 # -------------------------------------------------------------------------------------------- admin
 
 
 async def test_admin_settlements_fund_balance_reset(
-    client: httpx.AsyncClient, signer: PrivateKeySigner, clock: FakeClock, sandbox: Sandbox
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, sandbox_state: Sandbox
 ) -> None:
-    response, header = await pay(client, signer, clock)
-    [row] = (await client.get("/_admin/settlements")).json()
+    response, header = await pay(asgi_client, payer_key, clock)
+    [row] = (await asgi_client.get("/_admin/settlements")).json()
     assert row == {
-        "payer": signer.address,
+        "payer": payer_key.address,
         "nonce": decode_payment_header(header).payload.authorization.nonce,
         "amount": "1000000",
         "taskId": response.json()["taskId"],
-        "transaction": sandbox.settlements()[0].transaction,
-        "requestHash": sandbox.settlements()[0].request_hash,
+        "transaction": sandbox_state.settlements()[0].transaction,
+        "requestHash": sandbox_state.settlements()[0].request_hash,
         "at": clock(),
     }
     balance = SandboxConfig().default_balance - 1_000_000
-    got = (await client.get(f"/_admin/balances/{signer.address}")).json()
-    assert got == {"address": signer.address, "balance": str(balance)}
-    funded = await client.post("/_admin/fund", json={"address": signer.address, "amount": "5"})
+    got = (await asgi_client.get(f"/_admin/balances/{payer_key.address}")).json()
+    assert got == {"address": payer_key.address, "balance": str(balance)}
+    funded = await asgi_client.post("/_admin/fund", json={"address": payer_key.address, "amount": "5"})
     assert funded.json()["balance"] == str(balance + 5)
-    assert (await client.post("/_admin/fund", json={"address": "0x12", "amount": 5})).status_code == 400
-    assert (await client.post("/_admin/fund", json={"address": signer.address, "amount": 1.5})).status_code == 400
-    assert (await client.post("/_admin/fund", json={"address": signer.address, "amount": -(10**12)})).status_code == 400
-    assert (await client.get("/_admin/balances/nope")).status_code == 400
+    assert (await asgi_client.post("/_admin/fund", json={"address": "0x12", "amount": 5})).status_code == 400
+    assert (await asgi_client.post("/_admin/fund", json={"address": payer_key.address, "amount": 1.5})).status_code == 400
+    assert (await asgi_client.post("/_admin/fund", json={"address": payer_key.address, "amount": -(10**12)})).status_code == 400
+    assert (await asgi_client.get("/_admin/balances/nope")).status_code == 400
 
-    assert (await client.post("/_admin/faults", json={"faults": [{"kind": "fail"}]})).json() == {"armed": 1}
-    assert (await client.get("/_admin/faults")).json()["faults"][0]["kind"] == "fail"
-    assert (await client.post("/_admin/reset")).status_code == 200
-    assert (await client.get("/_admin/settlements")).json() == []
-    assert sandbox.balance(signer.address) == SandboxConfig().default_balance
-    assert sandbox.armed_faults() == []
-    assert (await client.get(f"/generation/{response.json()['taskId']}/status")).status_code == 404
+    assert (await asgi_client.post("/_admin/faults", json={"faults": [{"kind": "fail"}]})).json() == {"armed": 1}
+    assert (await asgi_client.get("/_admin/faults")).json()["faults"][0]["kind"] == "fail"
+    assert (await asgi_client.post("/_admin/reset")).status_code == 200
+    assert (await asgi_client.get("/_admin/settlements")).json() == []
+    assert sandbox_state.balance(payer_key.address) == SandboxConfig().default_balance
+    assert sandbox_state.armed_faults() == []
+    assert (await asgi_client.get(f"/generation/{response.json()['taskId']}/status")).status_code == 404
 
 
 def test_reset_rearms_config_faults_and_balances(clock: FakeClock) -> None:
@@ -796,11 +796,11 @@ def test_config_rejects_nonsense(bad: dict[str, Any]) -> None:
 
 
 async def test_base_sepolia_sandbox_accepts_sepolia_payments(
-    make_app: Callable[..., FastAPI], signer: PrivateKeySigner, clock: FakeClock
+    make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
     app = make_app(network="base-sepolia")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as client:
-        response, _ = await pay(client, signer, clock)
+        response, _ = await pay(client, payer_key, clock)
         assert response.status_code == 202
         assert decode_payment_response(response.headers["X-PAYMENT-RESPONSE"]).network == "base-sepolia"
         assert (await client.get("/supported")).json()["kinds"][0]["network"] == "base-sepolia"

@@ -1,0 +1,56 @@
+"""Fixtures for the surface tests: services on the embedded sandbox, fast (speed 200), in a tmp data dir."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from imagine_agent.config import Settings
+from imagine_agent.service import ImagineService
+from tests.plugin.host import FakeRuntime
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEED = "200"
+
+
+def subprocess_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment for a surface run as a subprocess: no IMAGINE_* from the developer's shell."""
+    env = dict(os.environ)  # the autouse isolated_environment dropped IMAGINE_*
+    config = data_dir / "empty-imagine.toml"  # not the developer's imagine.toml (a missing one is an error)
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.touch()
+    env.update({"IMAGINE_DATA_DIR": str(data_dir), "IMAGINE_SANDBOX_SPEED": SPEED, "PYTHONUNBUFFERED": "1",
+                "IMAGINE_CONFIG": str(config)})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+PYTHON = sys.executable
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, sandbox_speed=float(SPEED))
+
+
+@pytest.fixture
+def service(settings: Settings, tmp_path: Path) -> Iterator[ImagineService]:
+    with ImagineService.create(settings) as opened:
+        opened.output_dir = tmp_path / "videos"
+        yield opened
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[FakeRuntime]:
+    """A host with the plugin registered the way ElizaOS does it, settings from the character."""
+    from imagine_agent.plugin import register
+
+    host = FakeRuntime({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED})
+    await register(host)
+    yield host
+    await host.stop()
