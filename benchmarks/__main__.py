@@ -101,8 +101,11 @@ def write_markdown(path: Path, rows: list[Row], command: str, when: dt.datetime,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and jobs, no 5,000-job run (~2 min)")
-    parser.add_argument("--tiny", action="store_true",
-                        help="every section at its smallest, for the test suite: checks it runs, writes nothing")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="every section at its smallest, for the test suite: checks it runs, writes nothing",
+    )
     parser.add_argument("--only", default="", help=f"comma-separated sections: {','.join(SECTIONS)}")
     parser.add_argument("--json", type=Path, default=None, help="where to write the rows as JSON")
     parser.add_argument("--markdown", type=Path, default=None, help="write the table into this Markdown file")

@@ -46,8 +46,10 @@ def main() -> None:
         config = SandboxConfig(speed=600, rpc_url=net.rpc_url, relayer_key=net.relayer.private_key)
         chain = run(config, net.payers[0].private_key)
     simulated = run(SandboxConfig(speed=600), PrivateKeySigner.generate().export_private_key())
-    print(f"devnet start incl. USDC deploy: {start * 1000:.0f} ms; paid create, median of {N}: "
-          f"on chain {chain:.1f} ms, simulated {simulated:.1f} ms (baseline, same run), ratio {chain / simulated:.2f}x")
+    print(
+        f"devnet start incl. USDC deploy: {start * 1000:.0f} ms; paid create, median of {N}: "
+        f"on chain {chain:.1f} ms, simulated {simulated:.1f} ms (baseline, same run), ratio {chain / simulated:.2f}x"
+    )
 
 
 if __name__ == "__main__":

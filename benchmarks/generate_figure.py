@@ -39,11 +39,26 @@ def lags(jobs: int, extra_env: dict[str, str]) -> list[float]:
         config = Path(tmp, "imagine.toml")
         config.touch()
         env = {k: v for k, v in child_env().items() if not k.startswith("IMAGINE_")}
-        env.update({"IMAGINE_DATA_DIR": tmp, "IMAGINE_CONFIG": str(config), "IMAGINE_PRIVATE_KEY": KEY,
-                    "NO_COLOR": "1", **extra_env})
+        env.update(
+            {
+                "IMAGINE_DATA_DIR": tmp,
+                "IMAGINE_CONFIG": str(config),
+                "IMAGINE_PRIVATE_KEY": KEY,
+                "NO_COLOR": "1",
+                **extra_env,
+            }
+        )
         for i in range(jobs):
-            argv = [*_cli(), "generate", f"a lighthouse at dusk, take {i}", "--base-url", url, "--json",
-                    "-o", os.path.join(tmp, "out")]
+            argv = [
+                *_cli(),
+                "generate",
+                f"a lighthouse at dusk, take {i}",
+                "--base-url",
+                url,
+                "--json",
+                "-o",
+                os.path.join(tmp, "out"),
+            ]
             result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
             ended = time.time()
             if result.returncode != 0:
@@ -59,10 +74,17 @@ def run(jobs: int) -> list[Row]:
     fixed = lags(jobs, {"IMAGINE_POLL_FLOOR": "15"})
     later, later_fixed = ours[1:] or ours, fixed[1:] or fixed
     log(f"  generate at speed 30: ours {[round(x, 1) for x in ours]}, fixed {[round(x, 1) for x in fixed]}")
-    return [ratio_row(
-        "2. polling", "generate vs sandbox --speed 30: render end -> exit, after the first job",
-        statistics.fmean(later), "s", "fixed 15 s polling", statistics.fmean(later_fixed), None,
-        note=f"{jobs} jobs one after another, CLI processes sharing a data dir; first job {ours[0]:.1f} s "
-        f"(no history yet); later max {max(later):.1f} s vs fixed max {max(later_fixed):.1f} s; "
-        "includes process exit and the download",
-    )]
+    return [
+        ratio_row(
+            "2. polling",
+            "generate vs sandbox --speed 30: render end -> exit, after the first job",
+            statistics.fmean(later),
+            "s",
+            "fixed 15 s polling",
+            statistics.fmean(later_fixed),
+            None,
+            note=f"{jobs} jobs one after another, CLI processes sharing a data dir; first job {ours[0]:.1f} s "
+            f"(no history yet); later max {max(later):.1f} s vs fixed max {max(later_fixed):.1f} s; "
+            "includes process exit and the download",
+        )
+    ]

@@ -52,13 +52,24 @@ def _answer(stdout: IO[str], request_id: int) -> dict[str, Any]:
 def session(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     """Seconds from spawn to the ``initialize`` answer and to the ``tools/list`` answer; the tool count."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, env=env, cwd=REPO)
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO
+    )
     assert proc.stdin is not None and proc.stdout is not None
     try:
-        _send(proc.stdin, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": LATEST_PROTOCOL_VERSION, "capabilities": {},
-            "clientInfo": {"name": "benchmark", "version": "0"}}})
+        _send(
+            proc.stdin,
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": LATEST_PROTOCOL_VERSION,
+                    "capabilities": {},
+                    "clientInfo": {"name": "benchmark", "version": "0"},
+                },
+            },
+        )
         _answer(proc.stdout, 1)
         initialized = time.perf_counter() - start
         _send(proc.stdin, {"jsonrpc": "2.0", "method": "notifications/initialized"})
@@ -97,10 +108,19 @@ def run(section: str, rounds: int) -> list[Row]:
         ours = [t[index] for t in times["ours"]]
         base = [t[index] for t in times["minimal"]]
         ratio = median([a / b for a, b in zip(ours, base, strict=True)])
-        rows.append(Row(
-            section, f"imagine-agent mcp: spawn -> {label}", median(ours) * 1e3, "ms",
-            "minimal MCP server, same SDK, 1 tool", median(base) * 1e3, ratio, "<= 1.3x", ratio <= 1.3,
-            f"stdio, no base URL (the sandbox starts on the first tool call); {times['ours'][0][2]} tools vs 1; "
-            f"median of {rounds} interleaved rounds",
-        ))
+        rows.append(
+            Row(
+                section,
+                f"imagine-agent mcp: spawn -> {label}",
+                median(ours) * 1e3,
+                "ms",
+                "minimal MCP server, same SDK, 1 tool",
+                median(base) * 1e3,
+                ratio,
+                "<= 1.3x",
+                ratio <= 1.3,
+                f"stdio, no base URL (the sandbox starts on the first tool call); {times['ours'][0][2]} tools vs 1; "
+                f"median of {rounds} interleaved rounds",
+            )
+        )
     return rows

@@ -155,14 +155,24 @@ def shape_rows(count: int) -> list[Row]:
             note += f"; missed {'/'.join(missed)}: {WHY.get(shape.name, 'see docs/performance.md')}"
         if shape.name == "no progress field":
             no_progress_at = {"tick": f15.mean_lag, "requests": f15.mean_requests}
-        row = ratio_row(SECTION, f"shape {shape.name}: mean lag", ours.mean_lag, "s", "fixed 15 s polling",
-                        f15.mean_lag, 0.3, note=note,
-                        extra={name: vars(v) for name, v in s.items()})
+        row = ratio_row(
+            SECTION,
+            f"shape {shape.name}: mean lag",
+            ours.mean_lag,
+            "s",
+            "fixed 15 s polling",
+            f15.mean_lag,
+            0.3,
+            note=note,
+            extra={name: vars(v) for name, v in s.items()},
+        )
         row.target = "lag <= 0.3x, p95 <= 1x, req <= 1x"
         row.met = not missed
         rows.append(row)
-        log(f"  {shape.name}: lag {ours.mean_lag:.2f} s ({row.ratio:.2f}x), p95 {ours.p95_lag:.1f} s "
-            f"(fixed {f15.p95_lag:.1f}), {ours.mean_requests:.2f} req (fixed {f15.mean_requests:.2f})")
+        log(
+            f"  {shape.name}: lag {ours.mean_lag:.2f} s ({row.ratio:.2f}x), p95 {ours.p95_lag:.1f} s "
+            f"(fixed {f15.p95_lag:.1f}), {ours.mean_requests:.2f} req (fixed {f15.mean_requests:.2f})"
+        )
     if no_progress_at:
         # Without progress, a poller sees a completion on average half its interval late: 0.3x the
         # tick's lag needs an interval of 0.3x the tick, so (1 / 0.3) = 3.3x the requests.
@@ -170,12 +180,18 @@ def shape_rows(count: int) -> list[Row]:
         blind = PollPolicy(first=interval, floor=interval, cap=interval)
         jobs = shapes.jobs_for(shapes.SHAPES[[s.name for s in shapes.SHAPES].index("no progress field")], count)
         b = shapes.summarize([shapes.simulate(j, blind) for j in jobs])
-        rows.append(ratio_row(
-            SECTION, "no progress: fixed 4.5 s polling (what 0.3x lag costs), requests", b.mean_requests, "req",
-            "fixed 15 s polling", no_progress_at["requests"],
-            note=f"context: lag {b.mean_lag:.2f} s = {b.mean_lag / no_progress_at['tick']:.2f}x the tick's; "
-            "blind, lower lag is bought with requests only",
-        ))
+        rows.append(
+            ratio_row(
+                SECTION,
+                "no progress: fixed 4.5 s polling (what 0.3x lag costs), requests",
+                b.mean_requests,
+                "req",
+                "fixed 15 s polling",
+                no_progress_at["requests"],
+                note=f"context: lag {b.mean_lag:.2f} s = {b.mean_lag / no_progress_at['tick']:.2f}x the tick's; "
+                "blind, lower lag is bought with requests only",
+            )
+        )
     return rows
 
 
@@ -273,8 +289,7 @@ def history_cells(per_kind: int, learn: int = 6) -> list[HistoryCell]:
                 f += [shapes.simulate(j, fixed) for j in measured]
                 p += [shapes.simulate(j, ours) for j in measured]
                 h += shapes.with_history(jobs, ours, learn=learn)
-            cells.append(HistoryCell(shape.name, spread, shapes.summarize(f), shapes.summarize(p),
-                                     shapes.summarize(h)))
+            cells.append(HistoryCell(shape.name, spread, shapes.summarize(f), shapes.summarize(p), shapes.summarize(h)))
     return cells
 
 
@@ -301,8 +316,11 @@ def history_markdown(cells: list[HistoryCell], per_kind: int, command: str) -> s
     ]
     for c in cells:
         fx, po, hi = c.fixed, c.progress_only, c.history
-        met = (hi.mean_lag <= 0.3 * fx.mean_lag + 1e-9 and hi.p95_lag <= fx.p95_lag + 1e-9
-               and hi.mean_requests <= 1.1 * fx.mean_requests + 1e-9)
+        met = (
+            hi.mean_lag <= 0.3 * fx.mean_lag + 1e-9
+            and hi.p95_lag <= fx.p95_lag + 1e-9
+            and hi.mean_requests <= 1.1 * fx.mean_requests + 1e-9
+        )
         lines.append(
             f"| {c.shape} | ±{c.spread:.0%} | {fx.mean_lag:.1f} / {fx.p95_lag:.1f} s, {fx.mean_requests:.2f} | "
             f"{po.mean_lag:.1f} s ({po.mean_lag / fx.mean_lag:.2f}x) / {po.p95_lag:.1f} s, "
@@ -336,10 +354,17 @@ def history_rows(per_kind: int, write: bool) -> list[Row]:
     for c in cells:
         if c.shape != "no progress field":
             continue
-        rows.append(ratio_row(
-            SECTION, f"history, no progress, ±{c.spread:.0%}: mean lag", c.history.mean_lag, "s",
-            "fixed 15 s polling", c.fixed.mean_lag, 0.3 if c.spread <= 0.05 else None,
-            note=f"p95 {c.history.p95_lag:.1f} s vs {c.fixed.p95_lag:.1f} s; req/job "
-            f"{c.history.mean_requests / c.fixed.mean_requests:.2f}x; table in docs/performance-polling.md",
-        ))
+        rows.append(
+            ratio_row(
+                SECTION,
+                f"history, no progress, ±{c.spread:.0%}: mean lag",
+                c.history.mean_lag,
+                "s",
+                "fixed 15 s polling",
+                c.fixed.mean_lag,
+                0.3 if c.spread <= 0.05 else None,
+                note=f"p95 {c.history.p95_lag:.1f} s vs {c.fixed.p95_lag:.1f} s; req/job "
+                f"{c.history.mean_requests / c.fixed.mean_requests:.2f}x; table in docs/performance-polling.md",
+            )
+        )
     return rows

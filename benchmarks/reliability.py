@@ -68,10 +68,15 @@ def run_chain(workdir: Path) -> list[ChainResult]:
 
 
 def chain_table(results: list[ChainResult]) -> list[str]:
-    lines = ["| row | client | expected outcome | result | AuthorizationUsed logs | USDC moved | ledger | seconds |",
-             "|---|---|---|---|---:|---:|---|---:|"]
-    lines += [f"| {r.name} | {r.client} | {r.expected} | {'ok' if r.ok else 'FAILED'} | {r.settled} | "
-              f"{r.moved / 1e6:.6f} | {r.ledger} | {r.seconds:.1f} |" for r in results]
+    lines = [
+        "| row | client | expected outcome | result | AuthorizationUsed logs | USDC moved | ledger | seconds |",
+        "|---|---|---|---|---:|---:|---|---:|",
+    ]
+    lines += [
+        f"| {r.name} | {r.client} | {r.expected} | {'ok' if r.ok else 'FAILED'} | {r.settled} | "
+        f"{r.moved / 1e6:.6f} | {r.ledger} | {r.seconds:.1f} |"
+        for r in results
+    ]
     return lines
 
 
@@ -159,8 +164,12 @@ def report(
 ) -> tuple[str, bool]:
     chain = chain or []
     lost = sum(r.lost for r in results) + single.lost + shared.lost + sum(r.lost for r in chain)
-    double = sum(r.double_paid for r in results) + single.double_paid + shared.double_paid + \
-        sum(r.double_paid for r in chain)
+    double = (
+        sum(r.double_paid for r in results)
+        + single.double_paid
+        + shared.double_paid
+        + sum(r.double_paid for r in chain)
+    )
     settled = sum(r.settled for r in results)
     paid = sum(r.paid for r in results)
     unknown_settled = settled - paid

@@ -122,9 +122,7 @@ async def main(url: str, jobs: int, speed: float, create_concurrency: int) -> di
             stop.set()
             await monitor
         # Every failure accounted for in the ledger: each payment's state and reason, by state.
-        states = collections.Counter(
-            f"{r.state.value}: {r.reason or 'no reason'}"[:160] for r in ledger.payments()
-        )
+        states = collections.Counter(f"{r.state.value}: {r.reason or 'no reason'}"[:160] for r in ledger.payments())
         ledger.close()
         await http.aclose()
     lags.sort()

@@ -108,15 +108,29 @@ class Outcome:
     polls: tuple[float, ...]  # simulated times of every status read
 
 
-def simulate(job: Job, policy: PollPolicy, *, retry_after: Callable[[float], float | None] | None = None,
-             aims: tuple[float, ...] = (), timing: WaitTiming | None = None) -> Outcome:
+def simulate(
+    job: Job,
+    policy: PollPolicy,
+    *,
+    retry_after: Callable[[float], float | None] | None = None,
+    aims: tuple[float, ...] = (),
+    timing: WaitTiming | None = None,
+) -> Outcome:
     """Run ``wait_flow`` for one job on a simulated clock (created at 0, when the wait begins)."""
     now = 0.0
     polls: list[float] = []
     delays: list[float] = []
     request = httpx.Request("GET", STATUS_URL)
-    flow = wait_flow(lambda: request, "t", policy=policy, timeout=None, initial_delay=policy.first,
-                     clock=lambda: now, aims=aims, timing=timing)
+    flow = wait_flow(
+        lambda: request,
+        "t",
+        policy=policy,
+        timeout=None,
+        initial_delay=policy.first,
+        clock=lambda: now,
+        aims=aims,
+        timing=timing,
+    )
     step: Any = next(flow)
     try:
         while True:
@@ -150,8 +164,9 @@ def with_history(jobs: list[Job], policy: PollPolicy, *, learn: int = 6) -> list
     outcomes: list[Outcome] = []
     for i, job in enumerate(jobs):
         history = RenderHistory.of(brackets)
-        aims = () if history is None else history.plan(offset=0.0, first=policy.first, cap=policy.cap,
-                                                       floor=policy.floor)
+        aims = (
+            () if history is None else history.plan(offset=0.0, first=policy.first, cap=policy.cap, floor=policy.floor)
+        )
         timing = WaitTiming()
         outcome = simulate(job, policy, aims=aims, timing=timing)
         if timing.completed is not None:  # failures never enter the history

@@ -26,8 +26,9 @@ PROMPT = "a lighthouse at dusk"
 def _until_line(argv: list[str], env: dict[str, str], needle: str) -> float:
     """Seconds from spawn to the first output line (stdout or stderr) containing ``needle``."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env, cwd=REPO)
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO
+    )
     assert proc.stdout is not None and proc.stdin is not None
     try:
         seen = []
@@ -49,17 +50,26 @@ def run(section: str, rounds: int) -> list[Row]:
     with sandbox_process(30.0) as url, tempfile.TemporaryDirectory(prefix="imagine-bench-cli-") as tmp:
         env = {k: v for k, v in child_env().items() if not k.startswith("IMAGINE_")}
         Path(tmp, "none.toml").touch()  # an empty config: a missing IMAGINE_CONFIG file is an error
-        env.update({"IMAGINE_DATA_DIR": tmp, "IMAGINE_CONFIG": os.path.join(tmp, "none.toml"),
-                    "IMAGINE_PRIVATE_KEY": KEY, "NO_COLOR": "1"})
+        env.update(
+            {
+                "IMAGINE_DATA_DIR": tmp,
+                "IMAGINE_CONFIG": os.path.join(tmp, "none.toml"),
+                "IMAGINE_PRIVATE_KEY": KEY,
+                "NO_COLOR": "1",
+            }
+        )
         open(os.path.join(tmp, "none.toml"), "w").close()  # an empty config: a missing IMAGINE_CONFIG is an error
         cli = _cli()
         commands = {
             "quote": ([*cli, "quote", PROMPT, "--base-url", url], "price:"),
-            "httpx": (python(
-                "import httpx",
-                f"r = httpx.post({url + '/generation/create'!r}, json={{'prompt': {PROMPT!r}, 'duration': 8}})",
-                "print('status:', r.status_code, r.headers.get('payment-required', r.text)[:40])",
-            ), "status: 402"),
+            "httpx": (
+                python(
+                    "import httpx",
+                    f"r = httpx.post({url + '/generation/create'!r}, json={{'prompt': {PROMPT!r}, 'duration': 8}})",
+                    "print('status:', r.status_code, r.headers.get('payment-required', r.text)[:40])",
+                ),
+                "status: 402",
+            ),
             "chat": ([*cli, "chat", "--base-url", url], "Chat with the video agent"),
             "import httpx": (python("import httpx", "print('imported')"), "imported"),
         }
@@ -76,13 +86,32 @@ def run(section: str, rounds: int) -> list[Row]:
         ("chat", "imagine-agent chat: start -> first line", "interactive; printed before the agent is built"),
     ):
         ratio = median([a / b for a, b in zip(times[name], times["httpx"], strict=True)])
-        rows.append(Row(section, name=label, value=median(times[name]) * 1e3, unit="ms",
-                        baseline_name='bare python -c "import httpx; httpx.post(...)"', baseline=base * 1e3,
-                        ratio=ratio, note=f"context; {note}; median of {rounds} interleaved rounds"))
+        rows.append(
+            Row(
+                section,
+                name=label,
+                value=median(times[name]) * 1e3,
+                unit="ms",
+                baseline_name='bare python -c "import httpx; httpx.post(...)"',
+                baseline=base * 1e3,
+                ratio=ratio,
+                note=f"context; {note}; median of {rounds} interleaved rounds",
+            )
+        )
     imported = median(times["import httpx"])
     first = median([a / b for a, b in zip(times["chat"], times["import httpx"], strict=True)])
-    rows.append(Row(section, name="imagine-agent chat: start -> first line (vs import httpx)",
-                    value=median(times["chat"]) * 1e3, unit="ms", baseline_name='bare python -c "import httpx"',
-                    baseline=imported * 1e3, ratio=first, target="<= 2x", met=first <= 2.0,
-                    note=f"issue 23 item 6: the first feedback; median of {rounds} interleaved rounds"))
+    rows.append(
+        Row(
+            section,
+            name="imagine-agent chat: start -> first line (vs import httpx)",
+            value=median(times["chat"]) * 1e3,
+            unit="ms",
+            baseline_name='bare python -c "import httpx"',
+            baseline=imported * 1e3,
+            ratio=first,
+            target="<= 2x",
+            met=first <= 2.0,
+            note=f"issue 23 item 6: the first feedback; median of {rounds} interleaved rounds",
+        )
+    )
     return rows

@@ -71,15 +71,21 @@ async def with_elizaos(text: str) -> None:
 
     from imagine_agent.plugin import elizaos_plugin
 
-    runtime = AgentRuntime(character=Character(name="Reel", bio="Makes short videos on request."),
-                           plugins=[elizaos_plugin()], settings=dict(SETTINGS))
+    runtime = AgentRuntime(
+        character=Character(name="Reel", bio="Makes short videos on request."),
+        plugins=[elizaos_plugin()],
+        settings=dict(SETTINGS),
+    )
     await runtime.initialize()
     try:
         room = str(uuid.uuid4())
         message = Memory(id=str(uuid.uuid4()), room_id=room, content=Content(text=text))
         state = await runtime.compose_state(message)
-        chosen = [a.name for a in runtime.actions if a.name in {x.name for x in imagine_plugin.actions}
-                  and await a.validate(runtime, message, state)]
+        chosen = [
+            a.name
+            for a in runtime.actions
+            if a.name in {x.name for x in imagine_plugin.actions} and await a.validate(runtime, message, state)
+        ]
         print(f"[action] {chosen[0] if chosen else 'none'}")
 
         async def callback(content: Any) -> list[Any]:

@@ -38,14 +38,20 @@ def build_workflow(context: ImagineContext) -> Any:
     tools = {tool.name: tool for tool in imagine_tools(context)}
 
     def quote(job: VideoJob) -> VideoJob:
-        return {"quote": json.loads(tools["quote_video"].invoke({"prompt": job["prompt"],
-                                                                  "duration": job["duration"]}))}
+        return {
+            "quote": json.loads(tools["quote_video"].invoke({"prompt": job["prompt"], "duration": job["duration"]}))
+        }
 
     def approve(job: VideoJob) -> VideoJob:
         if not job["quote"].get("allowed"):
             return {"approved": False}
-        answer = interrupt({"question": f"Pay {usdc_text(job['quote'], 'price')} for a {job['duration']:g}s video of "
-                                        f"{job['prompt']!r}?", "quote": job["quote"]})
+        answer = interrupt(
+            {
+                "question": f"Pay {usdc_text(job['quote'], 'price')} for a {job['duration']:g}s video of "
+                f"{job['prompt']!r}?",
+                "quote": job["quote"],
+            }
+        )
         return {"approved": answer is True}
 
     def generate(job: VideoJob) -> VideoJob:
@@ -65,8 +71,10 @@ def build_workflow(context: ImagineContext) -> Any:
         if "paid" not in r:
             return {"report": f"Not made: {r.get('error') or r}"}
         paid, left = r["paid"], usdc_text(r["budgetLeft"], "today")
-        return {"report": f"Made {r.get('videoPath')} ({r['status']}); paid {usdc_text(paid)} "
-                          f"(transaction {paid['transaction']}); budget left today {left}."}
+        return {
+            "report": f"Made {r.get('videoPath')} ({r['status']}); paid {usdc_text(paid)} "
+            f"(transaction {paid['transaction']}); budget left today {left}."
+        }
 
     graph = StateGraph(VideoJob)
     graph.add_node("quote", quote)

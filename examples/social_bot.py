@@ -139,8 +139,15 @@ def _atomic(row: dict[str, Any]) -> int:
 
 
 class SocialBot:
-    def __init__(self, service: ImagineService, inbox: Path, outbox: Path, state: BotState, videos: Path,
-                 daily_budget: int | None = None) -> None:
+    def __init__(
+        self,
+        service: ImagineService,
+        inbox: Path,
+        outbox: Path,
+        state: BotState,
+        videos: Path,
+        daily_budget: int | None = None,
+    ) -> None:
         self.service, self.inbox, self.outbox, self.state, self.videos = service, inbox, outbox, state, videos
         self.daily_budget = daily_budget  # atomic USDC this bot may spend per 24 h; None: only the operator's caps
         self.stopping = False
@@ -149,10 +156,14 @@ class SocialBot:
     def spent_today(self, now: float | None = None) -> int:
         """What THIS bot spent in the last 24 h: its posts, plus what it decided to buy and may have paid."""
         since = (time.time() if now is None else now) - DAY
-        posted = sum(_atomic(row) for row in read_jsonl(self.outbox)
-                     if isinstance(row.get("postedAt"), int | float) and row["postedAt"] >= since)
-        open_ = sum(int(r.get("price") or 0) for r in self.state.requests.values()
-                    if r.get("status") in ("paying", "rendering"))  # maybe paid: counted (never overspend)
+        posted = sum(
+            _atomic(row)
+            for row in read_jsonl(self.outbox)
+            if isinstance(row.get("postedAt"), int | float) and row["postedAt"] >= since
+        )
+        open_ = sum(
+            int(r.get("price") or 0) for r in self.state.requests.values() if r.get("status") in ("paying", "rendering")
+        )  # maybe paid: counted (never overspend)
         return posted + open_
 
     def run(self, follow: bool = False, poll: float = 2.0) -> str | None:
@@ -210,8 +221,10 @@ class SocialBot:
                 return None
             mine = self.daily_budget - self.spent_today() if self.daily_budget is not None else None
             if quote.allowed and mine is not None and quote.quote.amount > mine:
-                refusal = (f"{format_usdc(quote.quote.amount)} is more than the {format_usdc(max(0, mine))} left "
-                           "of the bot's daily budget")
+                refusal = (
+                    f"{format_usdc(quote.quote.amount)} is more than the {format_usdc(max(0, mine))} left "
+                    "of the bot's daily budget"
+                )
             elif quote.allowed:
                 log(f"{request_id}: buying {duration:g}s of {prompt!r} for {format_usdc(quote.quote.amount)}")
                 return {"prompt": prompt, "duration": duration, "price": quote.quote.amount}
@@ -254,16 +267,25 @@ class SocialBot:
             self.state.set(request_id, status="failed", reason=str(exc))
             return
         payment = next((p for p in self.service.receipts() if p.task_id == task_id), None)
-        caption = (f"{request.get('from', 'you')}, here's \"{record['prompt']}\" — a {record['duration']:g}s AI video. "
-                   f"#imagine #aivideo")
-        append_jsonl(self.outbox, {
-            "requestId": request_id, "to": request.get("from"), "caption": caption, "videoPath": str(files.video),
-            "videoUrl": status.video_url, "taskId": task_id,
-            "paid": format_usdc(payment.amount) if payment else None,
-            "amount": str(payment.amount) if payment else "0",
-            "transaction": payment.transaction if payment else None,
-            "postedAt": int(time.time()),
-        })
+        caption = (
+            f'{request.get("from", "you")}, here\'s "{record["prompt"]}" — a {record["duration"]:g}s AI video. '
+            f"#imagine #aivideo"
+        )
+        append_jsonl(
+            self.outbox,
+            {
+                "requestId": request_id,
+                "to": request.get("from"),
+                "caption": caption,
+                "videoPath": str(files.video),
+                "videoUrl": status.video_url,
+                "taskId": task_id,
+                "paid": format_usdc(payment.amount) if payment else None,
+                "amount": str(payment.amount) if payment else "0",
+                "transaction": payment.transaction if payment else None,
+                "postedAt": int(time.time()),
+            },
+        )
         self.posted.add(request_id)
         self.state.set(request_id, status="posted")
         log(f"{request_id}: posted {files.video}")
@@ -313,8 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         stopped = bot.run(follow=args.follow, poll=args.poll)
-        print(json.dumps({"posted": len(bot.posted), "stopped": stopped, "spent": str(bot.spent_today())}),
-              flush=True)
+        print(json.dumps({"posted": len(bot.posted), "stopped": stopped, "spent": str(bot.spent_today())}), flush=True)
     return 4 if stopped and stopped.startswith("trouble") else 0
 
 
@@ -323,22 +344,33 @@ def banner(service: ImagineService, outbox: Path, state: BotState, daily_budget:
     report = service.budget()
     books = service.books
     if service.is_embedded_sandbox:
-        api = (f"{SANDBOX_NOTICE} API: the embedded sandbox in this process; wallet: a throwaway key "
-               f"{report.address} funded by the sandbox.")
+        api = (
+            f"{SANDBOX_NOTICE} API: the embedded sandbox in this process; wallet: a throwaway key "
+            f"{report.address} funded by the sandbox."
+        )
     elif service.is_sandbox:
-        api = (f"SANDBOX: a loopback sandbox server at {service.client.base_url}, paid with your own key "
-               f"{report.address}; demo money, no real money moves.")
+        api = (
+            f"SANDBOX: a loopback sandbox server at {service.client.base_url}, paid with your own key "
+            f"{report.address}; demo money, no real money moves."
+        )
     else:
         api = f"REAL MONEY: the API at {service.client.base_url}, paid with your key {report.address}."
     kept = [f"the outbox {outbox}", f"the {books.label} ({books.display})"]
     if state.path is not None:
         kept.append(f"the bot's journal {state.path}")
-    lost = "" if state.path is not None else ("; the embedded sandbox's jobs and the bot's journal end with this "
-                                               "process")
-    own = (f"its own daily budget {format_usdc(daily_budget)} (what this bot spent in the last 24 h)"
-           if daily_budget is not None else "no daily budget of its own")
-    return [api, f"Books: {books.label}. Budget: {own}, under the operator's caps ({report.vocabulary()}).",
-            "Persists between runs: " + ", ".join(kept) + lost + "."]
+    lost = (
+        "" if state.path is not None else ("; the embedded sandbox's jobs and the bot's journal end with this process")
+    )
+    own = (
+        f"its own daily budget {format_usdc(daily_budget)} (what this bot spent in the last 24 h)"
+        if daily_budget is not None
+        else "no daily budget of its own"
+    )
+    return [
+        api,
+        f"Books: {books.label}. Budget: {own}, under the operator's caps ({report.vocabulary()}).",
+        "Persists between runs: " + ", ".join(kept) + lost + ".",
+    ]
 
 
 if __name__ == "__main__":

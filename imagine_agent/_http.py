@@ -40,8 +40,9 @@ def _check_hop(url: httpx.URL, fetch: Fetch, allow_private: bool) -> None:
         )
 
 
-def _hop_requests(url: httpx.URL, addresses: list[str] | None,
-                  http: httpx.Client | httpx.AsyncClient) -> list[httpx.Request]:
+def _hop_requests(
+    url: httpx.URL, addresses: list[str] | None, http: httpx.Client | httpx.AsyncClient
+) -> list[httpx.Request]:
     """The requests to try for one hop: one per checked address, or the URL itself when not resolved here."""
     headers = {"user-agent": USER_AGENT}
     if addresses is None:
@@ -58,6 +59,7 @@ def _next_hop(url: httpx.URL, resp: httpx.Response) -> httpx.URL | None:
         return url.join(location)
     except httpx.InvalidURL as exc:
         raise DownloadError(f"download redirected to an invalid URL ({exc})") from None
+
 
 def _carries_payment(request: httpx.Request) -> bool:
     return "x-payment" in request.headers or "payment-signature" in request.headers
@@ -117,11 +119,17 @@ class _Body:
     def response(self, resp: httpx.Response) -> httpx.Response:
         if self.error is None and self._inflate is not None and not self._inflate.eof:
             self.error = "the compressed body is truncated"
-        headers = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in ("content-encoding",
-                                                                                        "content-length")]
+        headers = [
+            (k, v) for k, v in resp.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")
+        ]
         if self.error is not None:
-            return httpx.Response(resp.status_code, headers=headers, content=b"", request=resp.request,
-                                  extensions={BODY_ERROR: self.error})
+            return httpx.Response(
+                resp.status_code,
+                headers=headers,
+                content=b"",
+                request=resp.request,
+                extensions={BODY_ERROR: self.error},
+            )
         return httpx.Response(resp.status_code, headers=headers, content=bytes(self.data), request=resp.request)
 
 
@@ -170,8 +178,10 @@ class _Writer:
 
     def _error(self, what: str, exc: OSError) -> DownloadError:
         reason = exc.strerror or type(exc).__name__
-        return DownloadError(f"{what} the {self.fetch.kind} file {self.fetch.path}: {reason}; check the output "
-                             "directory (free space, permissions) and download again (nothing is paid again)")
+        return DownloadError(
+            f"{what} the {self.fetch.kind} file {self.fetch.path}: {reason}; check the output "
+            "directory (free space, permissions) and download again (nothing is paid again)"
+        )
 
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)

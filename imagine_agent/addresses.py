@@ -54,8 +54,9 @@ def resolve_public(url: httpx.URL, kind: str) -> list[str]:
     return addresses
 
 
-def pinned(client: httpx.Client | httpx.AsyncClient, url: httpx.URL, address: str,
-           headers: dict[str, str]) -> httpx.Request:
+def pinned(
+    client: httpx.Client | httpx.AsyncClient, url: httpx.URL, address: str, headers: dict[str, str]
+) -> httpx.Request:
     """A GET of ``url`` sent to ``address``: the URL names the address, ``Host`` and TLS name the host."""
     host_header = url.netloc.decode("ascii")
     request = client.build_request("GET", url.copy_with(host=address), headers={**headers, "host": host_header})

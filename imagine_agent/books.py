@@ -20,5 +20,13 @@ from .service.books import TaskRecord as TaskRecord
 from .service.books import follows_sandbox as follows_sandbox
 from .service.books import reconcile_ledger as reconcile_ledger
 
-__all__ = ["BOOK_LABELS", "PAYMENT_STATES", "BookSummary", "Booked", "Books", "BudgetReport", "follows_sandbox",
-           "reconcile_ledger"]
+__all__ = [
+    "BOOK_LABELS",
+    "PAYMENT_STATES",
+    "BookSummary",
+    "Booked",
+    "Books",
+    "BudgetReport",
+    "follows_sandbox",
+    "reconcile_ledger",
+]

@@ -11,5 +11,13 @@ from .service.build import policy_from as policy_from
 from .service.build import public_address as public_address
 from .service.build import sandbox_ledger_location as sandbox_ledger_location
 
-__all__ = ["SIGNING_GRACE", "ReadOnlySigner", "claims_sandbox_server", "keystore_path", "load_signer", "policy_from",
-           "public_address", "sandbox_ledger_location"]
+__all__ = [
+    "SIGNING_GRACE",
+    "ReadOnlySigner",
+    "claims_sandbox_server",
+    "keystore_path",
+    "load_signer",
+    "policy_from",
+    "public_address",
+    "sandbox_ledger_location",
+]

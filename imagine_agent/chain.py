@@ -116,13 +116,15 @@ class UsdcChain:
         except httpx.TimeoutException:
             raise ImagineTimeoutError(f"the RPC {self.origin} did not answer {method} in time") from None
         except httpx.TransportError as exc:
-            raise ImagineConnectionError(f"RPC {type(exc).__name__}: cannot reach the RPC endpoint {self.origin}") \
-                from None
+            raise ImagineConnectionError(
+                f"RPC {type(exc).__name__}: cannot reach the RPC endpoint {self.origin}"
+            ) from None
         try:
             body = from_json(b"".join(chunks))  # depth-capped, unlike resp.json() (see flows._json)
         except ValueError:
-            raise ProtocolError(f"the RPC {self.origin} answered {method} with HTTP {resp.status_code}, not JSON-RPC") \
-                from None
+            raise ProtocolError(
+                f"the RPC {self.origin} answered {method} with HTTP {resp.status_code}, not JSON-RPC"
+            ) from None
         if not isinstance(body, dict):
             raise ProtocolError(f"the RPC {self.origin} answered {method} with a non-object body")
         error = body.get("error")
@@ -193,8 +195,10 @@ class UsdcChain:
         result = self.rpc("eth_getBlockByNumber", [tag, False])
         if not isinstance(result, dict):
             raise ProtocolError(f"the RPC {self.origin} has no block {tag}")
-        return Block(self.quantity(result.get("number"), "a block number"),
-                     self.quantity(result.get("timestamp"), "a block timestamp"))
+        return Block(
+            self.quantity(result.get("number"), "a block number"),
+            self.quantity(result.get("timestamp"), "a block timestamp"),
+        )
 
     def block_at(self, timestamp: int, latest: Block | None = None) -> int:
         """The last block whose timestamp is at most ``timestamp`` (0 if none): a binary search, ~log2(height) reads."""
@@ -212,12 +216,15 @@ class UsdcChain:
                 high = middle
         return low
 
-    def authorization_events(self, asset: str, payer: str, nonce: str, from_block: int,
-                             to_block: int) -> list[AuthorizationEvent]:
+    def authorization_events(
+        self, asset: str, payer: str, nonce: str, from_block: int, to_block: int
+    ) -> list[AuthorizationEvent]:
         """``AuthorizationUsed`` / ``AuthorizationCanceled`` logs of (payer, nonce) in a block range."""
         topics = [[AUTHORIZATION_USED, AUTHORIZATION_CANCELED], "0x" + _word(payer), "0x" + _word(nonce)]
-        result = self.rpc("eth_getLogs", [{"address": asset, "fromBlock": hex(from_block), "toBlock": hex(to_block),
-                                           "topics": topics}])
+        result = self.rpc(
+            "eth_getLogs",
+            [{"address": asset, "fromBlock": hex(from_block), "toBlock": hex(to_block), "topics": topics}],
+        )
         if not isinstance(result, list):
             raise ProtocolError(f"the RPC {self.origin} answered eth_getLogs with {str(result)[:80]!r}")
         events = []
@@ -270,8 +277,9 @@ class UsdcChain:
         return False
 
     def _malformed_receipt(self, why: str) -> ProtocolError:
-        return ProtocolError(f"the RPC {self.origin} answered eth_getTransactionReceipt with a malformed receipt: "
-                             f"{why}")
+        return ProtocolError(
+            f"the RPC {self.origin} answered eth_getTransactionReceipt with a malformed receipt: {why}"
+        )
 
 
 @dataclass(frozen=True)
@@ -283,8 +291,17 @@ class Finding:
     transaction: str | None = None
 
 
-def examine(chain: UsdcChain, *, asset: str, payer: str, nonce: str, valid_after: int, valid_before: int,
-            transaction: str | None = None, latest: Block | None = None) -> Finding:
+def examine(
+    chain: UsdcChain,
+    *,
+    asset: str,
+    payer: str,
+    nonce: str,
+    valid_after: int,
+    valid_before: int,
+    transaction: str | None = None,
+    latest: Block | None = None,
+) -> Finding:
     """Read what happened to (payer, nonce) on a chain already ``check``ed: settled, cancelled, dead or open.
 
     A named transaction (a ``pending`` payment) is read by its receipt first. A used nonce gets its transaction
@@ -296,8 +313,9 @@ def examine(chain: UsdcChain, *, asset: str, payer: str, nonce: str, valid_after
         receipt = chain.receipt(transaction)
         if receipt is not None and chain.receipt_uses(receipt, asset, payer, nonce):
             block = chain.quantity(receipt.get("blockNumber"), "a receipt's block")
-            return Finding("paid", f"settled on chain: AuthorizationUsed in tx {transaction} (block {block})",
-                           transaction)
+            return Finding(
+                "paid", f"settled on chain: AuthorizationUsed in tx {transaction} (block {block})", transaction
+            )
     latest = latest or chain.block()
     if chain.authorization_used(asset, payer, nonce):
         first = chain.block_at(valid_after, latest)
@@ -306,8 +324,9 @@ def examine(chain: UsdcChain, *, asset: str, payer: str, nonce: str, valid_after
         used = [e for e in events if e.kind == "used"]
         if used:
             e = used[0]
-            return Finding("paid", f"settled on chain: AuthorizationUsed in tx {e.transaction} (block {e.block})",
-                           e.transaction)
+            return Finding(
+                "paid", f"settled on chain: AuthorizationUsed in tx {e.transaction} (block {e.block})", e.transaction
+            )
         cancelled = [e for e in events if e.kind == "cancelled"]
         # A settlement lands before validBefore, but a cancellation may come any time after: look on, in chunks
         # (providers cap eth_getLogs ranges), for a bounded number of blocks.
@@ -319,13 +338,25 @@ def examine(chain: UsdcChain, *, asset: str, payer: str, nonce: str, valid_after
             start = end + 1
         if cancelled:
             e = cancelled[0]
-            return Finding("cancelled", f"cancelled on chain: AuthorizationCanceled in tx {e.transaction} "
-                                        f"(block {e.block}); it can never settle")
-        return Finding("paid", f"authorizationState shows the nonce used on chain, but no AuthorizationUsed or "
-                               f"AuthorizationCanceled log in blocks {first}-{min(latest.number, start - 1)}: "
-                               "counted as paid")
+            return Finding(
+                "cancelled",
+                f"cancelled on chain: AuthorizationCanceled in tx {e.transaction} "
+                f"(block {e.block}); it can never settle",
+            )
+        return Finding(
+            "paid",
+            f"authorizationState shows the nonce used on chain, but no AuthorizationUsed or "
+            f"AuthorizationCanceled log in blocks {first}-{min(latest.number, start - 1)}: "
+            "counted as paid",
+        )
     if latest.timestamp >= valid_before:
-        return Finding("released", f"nonce unused on chain at block {latest.number} (block time {latest.timestamp} "
-                                   f">= validBefore {valid_before}): it can never settle")
-    return Finding("open", f"nonce unused on chain at block {latest.number}, still valid by block time "
-                           f"({latest.timestamp} < validBefore {valid_before})")
+        return Finding(
+            "released",
+            f"nonce unused on chain at block {latest.number} (block time {latest.timestamp} "
+            f">= validBefore {valid_before}): it can never settle",
+        )
+    return Finding(
+        "open",
+        f"nonce unused on chain at block {latest.number}, still valid by block time "
+        f"({latest.timestamp} < validBefore {valid_before})",
+    )

@@ -198,8 +198,9 @@ class _Base:
 
         return seen
 
-    def _create_maker(self, request: CreateRequest, image: ImageFile | None,
-                      seed: int | None = None) -> Callable[[str | None], httpx.Request]:
+    def _create_maker(
+        self, request: CreateRequest, image: ImageFile | None, seed: int | None = None
+    ) -> Callable[[str | None], httpx.Request]:
         headers = {"user-agent": USER_AGENT, "accept": "application/json", "accept-encoding": ACCEPT_ENCODING}
         extra = {"seed": str(seed)} if seed is not None else {}
         if image is None:
@@ -237,8 +238,9 @@ class _Base:
         usable = [r for r in required.accepts if r.scheme == "exact" and r.network in networks]
         return Quote(required, usable[0] if usable else required.accepts[0])
 
-    def _create(self, request: CreateRequest, image: ImageFile | None, new: bool,
-                max_amount: int | None) -> Flow[Created]:
+    def _create(
+        self, request: CreateRequest, image: ImageFile | None, new: bool, max_amount: int | None
+    ) -> Flow[Created]:
         rhash = request_hash(self.base_url, request, image)
         seed = secrets.randbelow(2**53) if self._seed_offered else None
         return create_flow(
@@ -254,15 +256,21 @@ class _Base:
             idempotent=seed is not None,
         )
 
-    def _wait(self, task_id: str, timeout: float | None, initial_delay: float,
-              job: Job | AsyncJob | None = None) -> Flow[TaskStatus]:
+    def _wait(
+        self, task_id: str, timeout: float | None, initial_delay: float, job: Job | AsyncJob | None = None
+    ) -> Flow[TaskStatus]:
         aims: tuple[float, ...] = ()
         if job is not None and job.history is not None:
             offset = 0.0 if job.created_at is None else max(0.0, self.clock() - job.created_at)
             aims = job.history.plan(offset=offset, first=initial_delay, cap=self.poll.cap, floor=self.poll.floor)
         return wait_flow(
-            self._status_maker(task_id), task_id, policy=self.poll, timeout=timeout,
-            initial_delay=initial_delay, clock=self.clock, aims=aims,
+            self._status_maker(task_id),
+            task_id,
+            policy=self.poll,
+            timeout=timeout,
+            initial_delay=initial_delay,
+            clock=self.clock,
+            aims=aims,
             timing=job.timing if job is not None else None,
         )
 
@@ -272,8 +280,9 @@ class _Base:
         stem = _safe_stem(name)
         steps = [Fetch(status.video_url, directory / f"{stem}.mp4", self.max_download_bytes, "video")]
         if include_preview and status.preview_url:
-            steps.append(Fetch(status.preview_url, directory / f"{stem}.png", min(self.max_download_bytes, 50 * 2**20),
-                               "image"))
+            steps.append(
+                Fetch(status.preview_url, directory / f"{stem}.png", min(self.max_download_bytes, 50 * 2**20), "image")
+            )
         return steps
 
     def _deadline(self, request: httpx.Request) -> float:
@@ -293,7 +302,6 @@ class _Base:
         """
         _check_hop(url, fetch, self.allow_private_downloads)
         return not self.allow_private_downloads and self._resolve_downloads
-
 
 
 def _offers_seed(schema: dict[str, Any] | None) -> bool:
@@ -422,8 +430,9 @@ class ImagineClient(_Base):
         raise AssertionError("unreachable")
 
     # -- the API
-    def quote(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
-              **template: Any) -> Quote:
+    def quote(
+        self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None, **template: Any
+    ) -> Quote:
         """The price of a request (reads the 402; signs nothing, pays nothing)."""
         request = self._request(prompt_or_request, template)
         return self._quote_from(self._run(quote_flow(self._create_maker(request, image_file))), request)
@@ -433,8 +442,15 @@ class ImagineClient(_Base):
         known = self.cached_models()
         return known if known is not None else video_models(self.quote(MODELS_PROBE).required)
 
-    def create(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
-               new: bool = False, max_amount: int | None = None, **template: Any) -> Job:
+    def create(
+        self,
+        prompt_or_request: str | CreateRequest,
+        *,
+        image_file: ImageFile | None = None,
+        new: bool = False,
+        max_amount: int | None = None,
+        **template: Any,
+    ) -> Job:
         """Pay for and submit a generation; returns at 202 with a job handle (does not wait).
 
         While a signed payment for this exact request may still settle, raises ``PaymentInFlightError``
@@ -446,8 +462,9 @@ class ImagineClient(_Base):
 
     def resend(self, request: CreateRequest, auth: Any, *, image_file: ImageFile | None = None) -> Job:
         """Re-send a journaled payment header (crash recovery); never signs."""
-        created = self._run(paid_flow(self._create_maker(request, image_file), self.wallet, auth,
-                                      clock=self.clock, ambiguous=True))
+        created = self._run(
+            paid_flow(self._create_maker(request, image_file), self.wallet, auth, clock=self.clock, ambiguous=True)
+        )
         return Job(self, created.task_id, created.payment).created_now()
 
     def status(self, task_id: str) -> TaskStatus:
@@ -457,8 +474,9 @@ class ImagineClient(_Base):
         """A handle on an existing task, to resume waiting or download."""
         return Job(self, validate_task_id(task_id), None)
 
-    def download(self, status: TaskStatus, directory: str | Path, *, name: str = "video",
-                 include_preview: bool = True) -> Downloads:
+    def download(
+        self, status: TaskStatus, directory: str | Path, *, name: str = "video", include_preview: bool = True
+    ) -> Downloads:
         """Stream the video (and preview) into ``directory`` as ``name.mp4`` / ``name.png``, size-limited."""
         steps = self._download_steps(status, Path(directory), name, include_preview)
         paths = [self._run(download_flow(f)) for f in steps]
@@ -594,8 +612,9 @@ class AsyncImagineClient(_Base):
                     raise
         raise AssertionError("unreachable")
 
-    async def quote(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
-                    **template: Any) -> Quote:
+    async def quote(
+        self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None, **template: Any
+    ) -> Quote:
         request = self._request(prompt_or_request, template)
         return self._quote_from(await self._run(quote_flow(self._create_maker(request, image_file))), request)
 
@@ -603,15 +622,23 @@ class AsyncImagineClient(_Base):
         known = self.cached_models()
         return known if known is not None else video_models((await self.quote(MODELS_PROBE)).required)
 
-    async def create(self, prompt_or_request: str | CreateRequest, *, image_file: ImageFile | None = None,
-                     new: bool = False, max_amount: int | None = None, **template: Any) -> AsyncJob:
+    async def create(
+        self,
+        prompt_or_request: str | CreateRequest,
+        *,
+        image_file: ImageFile | None = None,
+        new: bool = False,
+        max_amount: int | None = None,
+        **template: Any,
+    ) -> AsyncJob:
         request = self._request(prompt_or_request, template)
         created = await self._run(self._create(request, image_file, new, max_amount))
         return AsyncJob(self, created.task_id, created.payment).created_now()
 
     async def resend(self, request: CreateRequest, auth: Any, *, image_file: ImageFile | None = None) -> AsyncJob:
-        created = await self._run(paid_flow(self._create_maker(request, image_file), self.wallet, auth,
-                                            clock=self.clock, ambiguous=True))
+        created = await self._run(
+            paid_flow(self._create_maker(request, image_file), self.wallet, auth, clock=self.clock, ambiguous=True)
+        )
         return AsyncJob(self, created.task_id, created.payment).created_now()
 
     async def status(self, task_id: str) -> TaskStatus:
@@ -620,8 +647,9 @@ class AsyncImagineClient(_Base):
     def job(self, task_id: str) -> AsyncJob:
         return AsyncJob(self, validate_task_id(task_id), None)
 
-    async def download(self, status: TaskStatus, directory: str | Path, *, name: str = "video",
-                       include_preview: bool = True) -> Downloads:
+    async def download(
+        self, status: TaskStatus, directory: str | Path, *, name: str = "video", include_preview: bool = True
+    ) -> Downloads:
         steps = self._download_steps(status, Path(directory), name, include_preview)
         paths = [await self._run(download_flow(f)) for f in steps]
         return Downloads(paths[0], paths[1] if len(paths) > 1 else None)

@@ -24,8 +24,15 @@ from .money import parse_usdc
 
 SANDBOX_NOTICE = "SANDBOX: embedded local Imagine API, throwaway wallet, no real money moves."
 
-__all__ = ["IMAGINE_PAY_TO", "SANDBOX_NOTICE", "AutoClankPolicy", "Settings", "default_data_dir", "load_settings",
-           "settings_problem"]
+__all__ = [
+    "IMAGINE_PAY_TO",
+    "SANDBOX_NOTICE",
+    "AutoClankPolicy",
+    "Settings",
+    "default_data_dir",
+    "load_settings",
+    "settings_problem",
+]
 
 IMAGINE_PAY_TO = "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96"
 AutoClankPolicy = Literal["never", "ask", "agent", "always"]
@@ -51,8 +58,9 @@ class Settings(BaseSettings):
     # extra="forbid": an unknown key in imagine.toml (a typo, a section, an IMAGINE_ name) is an error, not
     # silently a default cap. Unrelated IMAGINE_* environment variables are not affected. An empty
     # IMAGINE_* variable means unset.
-    model_config = SettingsConfigDict(env_prefix="IMAGINE_", extra="forbid", validate_default=True,
-                                      env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix="IMAGINE_", extra="forbid", validate_default=True, env_ignore_empty=True
+    )
 
     base_url: str | None = Field(None, description="Imagine API base URL; unset = the embedded sandbox")
     private_key: SecretStr | None = Field(None, description="0x hex secp256k1 key of the paying wallet")
@@ -90,8 +98,10 @@ class Settings(BaseSettings):
     mcp_wait_seconds: float = Field(45.0, gt=0, le=3600, description="longest an MCP tool call waits for a render")
     mcp_token: SecretStr | None = Field(None, description="bearer token of the streamable-http MCP transport")
     mcp_approvals: Literal["elicit", "queue"] = Field(
-        "elicit", description="elicit: a person answers over MCP elicitation (recorded with the client's name); "
-        "queue: every MCP approval waits in the operator's approvals queue, whatever the client answers")
+        "elicit",
+        description="elicit: a person answers over MCP elicitation (recorded with the client's name); "
+        "queue: every MCP approval waits in the operator's approvals queue, whatever the client answers",
+    )
     model: str | None = Field(None, description="LangChain chat model for the agent (e.g. gpt-4o-mini)")
     sandbox_speed: float = 30.0
 
@@ -188,8 +198,10 @@ def _key_problem(text: str) -> str | None:
     """What is wrong with a private key written as hex (None: it is a usable secp256k1 key). Never the key."""
     digits = text.strip().removeprefix("0x").removeprefix("0X")
     if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
-        return ("not a private key: expected 32 bytes of hex (64 hex digits, optionally 0x-prefixed); fix it or unset "
-                "it (an encrypted key: IMAGINE_KEYSTORE)")
+        return (
+            "not a private key: expected 32 bytes of hex (64 hex digits, optionally 0x-prefixed); fix it or unset "
+            "it (an encrypted key: IMAGINE_KEYSTORE)"
+        )
     if not 0 < int(digits, 16) < _SECP256K1_ORDER:
         return "not a valid secp256k1 private key (zero or beyond the curve order); fix it or unset it"
     return None
@@ -216,8 +228,14 @@ def settings_problem(exc: Exception, overrides: dict[str, Any] | None = None) ->
 
     config = str(_config_file())
     # A value is never echoed when it is, or holds, a secret given elsewhere (a key pasted in the wrong variable).
-    secrets = [str(v) for v in (*(os.environ.get(f"IMAGINE_{f.upper()}") for f in _SECRET_FIELDS),
-                                *((overrides or {}).get(f) for f in _SECRET_FIELDS)) if v]
+    secrets = [
+        str(v)
+        for v in (
+            *(os.environ.get(f"IMAGINE_{f.upper()}") for f in _SECRET_FIELDS),
+            *((overrides or {}).get(f) for f in _SECRET_FIELDS),
+        )
+        if v
+    ]
     if isinstance(exc, ValidationError):
         problems = []
         valid = ", ".join(sorted(Settings.model_fields))

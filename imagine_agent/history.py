@@ -167,10 +167,7 @@ class RenderHistory:
         fixed = sum(1.0 - self.cdf(tick) for tick in ticks[:-1]) / alive + 1.0
         budget = max(0.1 * fixed, 1.5 - 0.5 * fixed)
         candidates = sorted({self.quantile(q) for q in QUANTILES} | {hi for _, hi in self.brackets})
-        candidates = [
-            a for a in candidates
-            if a >= offset + floor and all(abs(a - tick) >= floor for tick in ticks)
-        ]
+        candidates = [a for a in candidates if a >= offset + floor and all(abs(a - tick) >= floor for tick in ticks)]
         aims: list[float] = []
         spent = 0.0
         lag = self._lag(ticks)

@@ -107,8 +107,12 @@ def check_image_host(image: str, *, allow_private: bool) -> None:
         )
 
 
-_MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF87a": "image/gif",
-          b"GIF89a": "image/gif"}
+_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+}
 
 
 def sniff_image_type(content: bytes) -> str | None:

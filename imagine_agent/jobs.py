@@ -35,8 +35,9 @@ class _ClientBase(Protocol):
     poll: PollPolicy
     clock: Callable[[], float]
 
-    def _wait(self, task_id: str, timeout: float | None, initial_delay: float,
-              job: Job | AsyncJob | None = None) -> Flow[TaskStatus]: ...
+    def _wait(
+        self, task_id: str, timeout: float | None, initial_delay: float, job: Job | AsyncJob | None = None
+    ) -> Flow[TaskStatus]: ...
 
 
 class JobClient(_ClientBase, Protocol):
@@ -46,8 +47,9 @@ class JobClient(_ClientBase, Protocol):
 
     def status(self, task_id: str) -> TaskStatus: ...
 
-    def download(self, status: TaskStatus, directory: str | Path, *, name: str = "video",
-                 include_preview: bool = True) -> Downloads: ...
+    def download(
+        self, status: TaskStatus, directory: str | Path, *, name: str = "video", include_preview: bool = True
+    ) -> Downloads: ...
 
 
 class AsyncJobClient(_ClientBase, Protocol):
@@ -57,8 +59,9 @@ class AsyncJobClient(_ClientBase, Protocol):
 
     async def status(self, task_id: str) -> TaskStatus: ...
 
-    async def download(self, status: TaskStatus, directory: str | Path, *, name: str = "video",
-                       include_preview: bool = True) -> Downloads: ...
+    async def download(
+        self, status: TaskStatus, directory: str | Path, *, name: str = "video", include_preview: bool = True
+    ) -> Downloads: ...
 
 
 class Job:
@@ -96,8 +99,13 @@ class Job:
             yield status
         self.last = result[0]
 
-    def wait(self, *, timeout: float | None = None, on_update: Callable[[TaskStatus], None] | None = None,
-             initial_delay: float | None = None) -> TaskStatus:
+    def wait(
+        self,
+        *,
+        timeout: float | None = None,
+        on_update: Callable[[TaskStatus], None] | None = None,
+        initial_delay: float | None = None,
+    ) -> TaskStatus:
         for status in self.iter_updates(timeout=timeout, initial_delay=initial_delay):
             if on_update is not None:
                 on_update(status)
@@ -140,8 +148,9 @@ class AsyncJob:
         self.last = await self.client.status(self.task_id)
         return self.last
 
-    async def iter_updates(self, *, timeout: float | None = None,
-                           initial_delay: float | None = None) -> AsyncIterator[TaskStatus]:
+    async def iter_updates(
+        self, *, timeout: float | None = None, initial_delay: float | None = None
+    ) -> AsyncIterator[TaskStatus]:
         delay = self.client.poll.first if initial_delay is None else initial_delay
         result: list[TaskStatus] = []
         async for status in self.client._iterate(self.client._wait(self.task_id, timeout, delay, self), result):
@@ -152,8 +161,13 @@ class AsyncJob:
     def __aiter__(self) -> AsyncIterator[TaskStatus]:
         return self.iter_updates()
 
-    async def wait(self, *, timeout: float | None = None, on_update: Callable[[TaskStatus], Any] | None = None,
-                   initial_delay: float | None = None) -> TaskStatus:
+    async def wait(
+        self,
+        *,
+        timeout: float | None = None,
+        on_update: Callable[[TaskStatus], Any] | None = None,
+        initial_delay: float | None = None,
+    ) -> TaskStatus:
         async for status in self.iter_updates(timeout=timeout, initial_delay=initial_delay):
             if on_update is not None:
                 maybe = on_update(status)

@@ -166,8 +166,11 @@ class PollSchedule:
     def _predict(self) -> tuple[float, float] | None:
         """Predicted completion time and its late bound; None when the readings give no safe rate."""
         r = [reading for reading in self._readings if reading[1] > 0]  # 0 %: not started, when unknown
-        after = None if self._restarted else (self._queued_at if self._queued_at is not None
-                                               else self.started_at if self.fresh else None)
+        after = (
+            None
+            if self._restarted
+            else (self._queued_at if self._queued_at is not None else self.started_at if self.fresh else None)
+        )
         if len(r) < 3:
             if len(r) < 2:
                 return None

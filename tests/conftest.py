@@ -39,12 +39,21 @@ TESTS = Path(__file__).resolve().parent
 # Whole folders for the suites apart (and the console, all real servers); files for the slow ones among a package's
 # unit tests.
 SLOW_FOLDERS = frozenset({"benchmarks", "chain", "console", "e2e", "interop", "reliability"})
-SLOW_FILES = frozenset({
-    "cli/test_secrets.py", "project/test_packaging.py", "sandbox/test_sandbox_e2e.py",
-    "mcp/test_mcp_http_cancel.py", "mcp/test_mcp_real_clients.py", "mcp/test_mcp_server.py",
-    "mcp/test_mcp_stateless_reissue.py", "mcp/test_mcp_typescript.py",
-    "plugin/test_plugin.py", "plugin/test_plugin_elizaos.py", "plugin/test_plugin_elizaos_selection.py",
-})
+SLOW_FILES = frozenset(
+    {
+        "cli/test_secrets.py",
+        "project/test_packaging.py",
+        "sandbox/test_sandbox_e2e.py",
+        "mcp/test_mcp_http_cancel.py",
+        "mcp/test_mcp_real_clients.py",
+        "mcp/test_mcp_server.py",
+        "mcp/test_mcp_stateless_reissue.py",
+        "mcp/test_mcp_typescript.py",
+        "plugin/test_plugin.py",
+        "plugin/test_plugin_elizaos.py",
+        "plugin/test_plugin_elizaos_selection.py",
+    }
+)
 # Fixture -> xdist group: tests using one of these costly fixtures go to one worker, so it is set up once.
 GROUPS = {"devnet_session": "devnet", "browser": "browser", "wheel": "wheel", "shared_context": "tools"}
 
@@ -102,11 +111,22 @@ def counting_signer() -> CountingSigner:
 
 @pytest.fixture
 def make_wallet(ledger: Ledger, counting_signer: CountingSigner) -> Callable[..., Wallet]:
-    def make(*, per_call: int = 5_000_000, daily: int | None = 20_000_000, total: int | None = 100_000_000,
-             approval_threshold: int | None = None, approver: Any = None, **policy: Any) -> Wallet:
+    def make(
+        *,
+        per_call: int = 5_000_000,
+        daily: int | None = 20_000_000,
+        total: int | None = 100_000_000,
+        approval_threshold: int | None = None,
+        approver: Any = None,
+        **policy: Any,
+    ) -> Wallet:
         caps = Caps(per_call=per_call, daily=daily, total=total)
-        return Wallet(counting_signer, ledger, PaymentPolicy(caps=caps, approval_threshold=approval_threshold, **policy),
-                      approver=approver)
+        return Wallet(
+            counting_signer,
+            ledger,
+            PaymentPolicy(caps=caps, approval_threshold=approval_threshold, **policy),
+            approver=approver,
+        )
 
     return make
 
@@ -122,7 +142,8 @@ async def async_imagine_client(make_wallet: Callable[..., Wallet]) -> Any:
     """The async client on the sandbox in-process (ASGI), no sockets."""
     app = create_app(SandboxConfig(announce_sandbox=False, speed=SPEED))
     transport = httpx.ASGITransport(app=app)
-    async with AsyncImagineClient("http://sandbox.test", wallet=make_wallet(), transport=transport,
-                                  poll=FAST_POLL) as c:
+    async with AsyncImagineClient(
+        "http://sandbox.test", wallet=make_wallet(), transport=transport, poll=FAST_POLL
+    ) as c:
         c.sandbox_state = app.state.sandbox  # type: ignore[attr-defined]
         yield c

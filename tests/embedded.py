@@ -23,8 +23,14 @@ def subprocess_env(data_dir: Path, **extra: str) -> dict[str, str]:
     config = data_dir / "empty-imagine.toml"  # not the developer's imagine.toml (a missing one is an error)
     config.parent.mkdir(parents=True, exist_ok=True)
     config.touch()
-    env.update({"IMAGINE_DATA_DIR": str(data_dir), "IMAGINE_SANDBOX_SPEED": SPEED, "PYTHONUNBUFFERED": "1",
-                "IMAGINE_CONFIG": str(config)})
+    env.update(
+        {
+            "IMAGINE_DATA_DIR": str(data_dir),
+            "IMAGINE_SANDBOX_SPEED": SPEED,
+            "PYTHONUNBUFFERED": "1",
+            "IMAGINE_CONFIG": str(config),
+        }
+    )
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(extra)
     return env

@@ -24,8 +24,7 @@ DEV = "dev"
 DEV_FACTOR = 10
 
 settings.register_profile(CI, derandomize=True, database=None, deadline=None, print_blob=True)
-settings.register_profile(DEV, max_examples=100 * DEV_FACTOR, derandomize=False,
-                          deadline=None, print_blob=True)
+settings.register_profile(DEV, max_examples=100 * DEV_FACTOR, derandomize=False, deadline=None, print_blob=True)
 
 
 def selected(environ: Mapping[str, str] = os.environ) -> str:

@@ -34,8 +34,14 @@ def _topic(value: str) -> str:
 def receipt_log(kind: Literal["used", "cancelled"], payer: str, nonce: str, *, tx: str, block: int) -> dict[str, Any]:
     """USDC's log for (payer, nonce), as a node returns it."""
     event = AUTHORIZATION_USED if kind == "used" else AUTHORIZATION_CANCELED
-    return {"address": BASE.usdc, "topics": [event, _topic(payer), _topic(nonce)], "data": "0x",
-            "blockNumber": hex(block), "transactionHash": tx, "removed": False}
+    return {
+        "address": BASE.usdc,
+        "topics": [event, _topic(payer), _topic(nonce)],
+        "data": "0x",
+        "blockNumber": hex(block),
+        "transactionHash": tx,
+        "removed": False,
+    }
 
 
 @dataclass

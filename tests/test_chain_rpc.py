@@ -37,17 +37,23 @@ def test_an_empty_eth_call_answer_is_an_error_not_an_unused_nonce() -> None:
 
 
 def test_an_rpc_error_is_an_error_not_an_unused_nonce() -> None:
-    with node({"eth_call": {"error": {"code": -32000, "message": "header not found"}}}) as chain, \
-            pytest.raises(ProtocolError, match="header not found"):
+    with (
+        node({"eth_call": {"error": {"code": -32000, "message": "header not found"}}}) as chain,
+        pytest.raises(ProtocolError, match="header not found"),
+    ):
         chain.authorization_used(USDC, PAYER, NONCE)
 
 
 def test_the_chain_id_and_the_usdc_code_are_checked() -> None:
-    with node({"eth_chainId": "0x1", "eth_getCode": "0x6080"}) as chain, \
-            pytest.raises(ConfigurationError, match="chain 1, not base"):
+    with (
+        node({"eth_chainId": "0x1", "eth_getCode": "0x6080"}) as chain,
+        pytest.raises(ConfigurationError, match="chain 1, not base"),
+    ):
         chain.check("base")
-    with node({"eth_chainId": hex(8453), "eth_getCode": "0x"}) as chain, \
-            pytest.raises(ConfigurationError, match="no contract code"):
+    with (
+        node({"eth_chainId": hex(8453), "eth_getCode": "0x"}) as chain,
+        pytest.raises(ConfigurationError, match="no contract code"),
+    ):
         chain.check("base")
     with node({"eth_chainId": hex(8453), "eth_getCode": "0x6080"}) as chain:
         assert chain.check("base").chain_id == 8453
@@ -63,36 +69,55 @@ def test_repr_and_errors_show_scheme_and_host_only() -> None:
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=70)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=70)
     | st.sampled_from(["0x", "0x0", "0x1", "0x" + "00" * 32, "0x" + "00" * 31 + "01", "0xzz", hex(2**70)]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        st.sampled_from(["number", "timestamp", "topics", "transactionHash", "blockNumber", "status", "logs",
-                         "message", "code"]), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                ["number", "timestamp", "topics", "transactionHash", "blockNumber", "status", "logs", "message", "code"]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=8,
 )
 
 
 ANY_ANSWER_FOUND = {  # hypothesis found it (issue 24 (b)): ``"logs": true`` raised a bare TypeError
-    "eth_call": "0x" + "00" * 32, "eth_getBlockByNumber": {"number": "0x1", "timestamp": "0x1"},
-    "eth_getLogs": [], "eth_getTransactionReceipt": {"status": "0x1", "logs": True},
+    "eth_call": "0x" + "00" * 32,
+    "eth_getBlockByNumber": {"number": "0x1", "timestamp": "0x1"},
+    "eth_getLogs": [],
+    "eth_getTransactionReceipt": {"status": "0x1", "logs": True},
 }
 
 
 @settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(answers=ANY_ANSWER_FOUND, tx="0x" + "ab" * 32)
-@given(answers=st.fixed_dictionaries({
-    "eth_call": JSON | st.fixed_dictionaries({"error": JSON}),
-    "eth_getBlockByNumber": JSON | st.builds(lambda n, t: {"number": hex(n), "timestamp": hex(t)},
-                                             st.integers(0, 10), st.integers(0, 2000)),
-    "eth_getLogs": JSON, "eth_getTransactionReceipt": JSON,
-}), tx=st.none() | st.just("0x" + "ab" * 32))
+@given(
+    answers=st.fixed_dictionaries(
+        {
+            "eth_call": JSON | st.fixed_dictionaries({"error": JSON}),
+            "eth_getBlockByNumber": JSON
+            | st.builds(lambda n, t: {"number": hex(n), "timestamp": hex(t)}, st.integers(0, 10), st.integers(0, 2000)),
+            "eth_getLogs": JSON,
+            "eth_getTransactionReceipt": JSON,
+        }
+    ),
+    tx=st.none() | st.just("0x" + "ab" * 32),
+)
 def test_any_rpc_answer_ends_in_a_finding_or_a_clear_error(answers: dict[str, Any], tx: str | None) -> None:
     """Whatever a node answers, reconcile's reading ends in a Finding or an ImagineError; "released" only
     when the node said, in well-formed words, "unused" and "block time at or past validBefore"."""
     with node(answers) as chain:
         try:
-            found = examine(chain, asset=USDC, payer=PAYER, nonce=NONCE, valid_after=1, valid_before=1000,
-                            transaction=tx)
+            found = examine(
+                chain, asset=USDC, payer=PAYER, nonce=NONCE, valid_after=1, valid_before=1000, transaction=tx
+            )
         except ImagineError:
             return
     if found.outcome == "released":
@@ -105,19 +130,33 @@ USED = [AUTHORIZATION_USED, "0x" + PAYER[2:].rjust(64, "0"), NONCE]
 GOOD_LOG = {"address": USDC, "topics": USED, "data": "0x"}
 
 
-@pytest.mark.parametrize(("receipt", "fault"), [
-    ({"status": "0x1", "logs": True}, "logs are True, not a list"),
-    ({"status": "0x1"}, "logs are None, not a list"),
-    ({"status": "0x1", "logs": {"0": GOOD_LOG}}, "not a list"),
-    ({"status": "0x1", "logs": ["0xdead"]}, "a log is '0xdead', not an object"),
-    ({"status": "0x1", "logs": [{**GOOD_LOG, "topics": "0xdead"}]}, "topics are '0xdead', not a list"),
-    ({"status": "0x1", "logs": [{**GOOD_LOG, "topics": None}]}, "topics are None"),
-    ({"status": "0x1", "logs": [{**GOOD_LOG, "topics": [1, 2, 3]}]}, "not a list of hex strings"),
-    ({"status": "0x1", "logs": [{**GOOD_LOG, "address": None}]}, "address is None"),
-    ({"status": "0x1", "logs": [{**GOOD_LOG, "data": 7}]}, "data is 7"),
-    ({"status": True, "logs": [GOOD_LOG]}, "a receipt status"),
-], ids=["logs-true", "logs-missing", "logs-object", "log-string", "topics-string", "topics-null", "topics-ints",
-        "address-null", "data-int", "status-bool"])
+@pytest.mark.parametrize(
+    ("receipt", "fault"),
+    [
+        ({"status": "0x1", "logs": True}, "logs are True, not a list"),
+        ({"status": "0x1"}, "logs are None, not a list"),
+        ({"status": "0x1", "logs": {"0": GOOD_LOG}}, "not a list"),
+        ({"status": "0x1", "logs": ["0xdead"]}, "a log is '0xdead', not an object"),
+        ({"status": "0x1", "logs": [{**GOOD_LOG, "topics": "0xdead"}]}, "topics are '0xdead', not a list"),
+        ({"status": "0x1", "logs": [{**GOOD_LOG, "topics": None}]}, "topics are None"),
+        ({"status": "0x1", "logs": [{**GOOD_LOG, "topics": [1, 2, 3]}]}, "not a list of hex strings"),
+        ({"status": "0x1", "logs": [{**GOOD_LOG, "address": None}]}, "address is None"),
+        ({"status": "0x1", "logs": [{**GOOD_LOG, "data": 7}]}, "data is 7"),
+        ({"status": True, "logs": [GOOD_LOG]}, "a receipt status"),
+    ],
+    ids=[
+        "logs-true",
+        "logs-missing",
+        "logs-object",
+        "log-string",
+        "topics-string",
+        "topics-null",
+        "topics-ints",
+        "address-null",
+        "data-int",
+        "status-bool",
+    ],
+)
 def test_a_malformed_receipt_is_a_clear_error_naming_the_rpc(receipt: dict[str, Any], fault: str) -> None:
     with node({}) as chain, pytest.raises(ProtocolError) as caught:
         chain.receipt_uses(receipt, USDC, PAYER, NONCE)
@@ -128,8 +167,9 @@ def test_a_malformed_receipt_is_a_clear_error_naming_the_rpc(receipt: dict[str, 
 def test_a_well_formed_receipt_is_read() -> None:
     with node({}) as chain:
         assert chain.receipt_uses({"status": "0x1", "logs": [GOOD_LOG]}, USDC, PAYER, NONCE)
-        assert chain.receipt_uses({"status": "0x1", "logs": [{**GOOD_LOG, "topics": [t.upper() for t in USED]}]},
-                                  USDC.lower(), PAYER, NONCE)
+        assert chain.receipt_uses(
+            {"status": "0x1", "logs": [{**GOOD_LOG, "topics": [t.upper() for t in USED]}]}, USDC.lower(), PAYER, NONCE
+        )
         assert not chain.receipt_uses({"status": "0x1", "logs": []}, USDC, PAYER, NONCE)
         assert not chain.receipt_uses({"status": "0x1", "logs": [{**GOOD_LOG, "address": PAYER}]}, USDC, PAYER, NONCE)
         assert not chain.receipt_uses({"status": "0x0", "logs": True}, USDC, PAYER, NONCE)  # reverted: no logs read
@@ -159,8 +199,11 @@ def test_a_node_trickling_its_answer_hits_the_total_deadline() -> None:
         conn, _ = server.accept()
         with conn:
             conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-                         + str(len(body)).encode() + b"\r\n\r\n")
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+            )
             for i in range(len(body)):
                 try:
                     conn.sendall(body[i : i + 1])
@@ -170,7 +213,9 @@ def test_a_node_trickling_its_answer_hits_the_total_deadline() -> None:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    with UsdcChain(f"http://127.0.0.1:{server.getsockname()[1]}", timeout=0.5) as chain, \
-            pytest.raises(ImagineTimeoutError, match="did not finish"):
+    with (
+        UsdcChain(f"http://127.0.0.1:{server.getsockname()[1]}", timeout=0.5) as chain,
+        pytest.raises(ImagineTimeoutError, match="did not finish"),
+    ):
         chain.chain_id()
     server.close()

@@ -128,9 +128,18 @@ def test_an_overloaded_server_is_given_the_time_its_retry_after_asks_for() -> No
     from imagine_agent.flows import Sleep, wait_flow
 
     now = 0.0
-    answers = [httpx.Response(503, headers={"retry-after": "40"}), httpx.Response(429, headers={"retry-after": "7"}),
-               httpx.Response(200, json={"status": "completed", "progress": 100,
-                                         "result": {"generation": {"video": {"url": "https://cdn.test/v.mp4"}}}})]
+    answers = [
+        httpx.Response(503, headers={"retry-after": "40"}),
+        httpx.Response(429, headers={"retry-after": "7"}),
+        httpx.Response(
+            200,
+            json={
+                "status": "completed",
+                "progress": 100,
+                "result": {"generation": {"video": {"url": "https://cdn.test/v.mp4"}}},
+            },
+        ),
+    ]
     request = httpx.Request("GET", "http://imagine.test/generation/t/status")
     flow = wait_flow(lambda: request, "t", policy=PollPolicy(), timeout=None, initial_delay=0, clock=lambda: now)
     sleeps: list[float] = []

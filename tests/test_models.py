@@ -31,19 +31,25 @@ COMPLETED = {
         "templateData": {"duration": 8},
     },
 }
-PNG_1PX = base64.b64encode(bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")).decode()
+PNG_1PX = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+    )
+).decode()
 
 
-@pytest.mark.parametrize("body", [
-    {"status": "queued"},
-    {"status": "processing", "progress": 0},
-    {"status": "processing", "progress": 42},
-    COMPLETED,
-    {"status": "failed", "error": "model refused"},
-    {"status": "not_found"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": "queued"},
+        {"status": "processing", "progress": 0},
+        {"status": "processing", "progress": 42},
+        COMPLETED,
+        {"status": "failed", "error": "model refused"},
+        {"status": "not_found"},
+    ],
+)
 def test_every_spec_status_round_trips(body: dict) -> None:
     status = TaskStatus.model_validate(body)
     assert status.to_wire() == body
@@ -57,9 +63,16 @@ def test_completed_exposes_links() -> None:
 
 
 def test_spec_create_body_with_object_and_string_template_data() -> None:
-    body = {"prompt": "A futuristic character waves in a neon cyberpunk city",
-            "templateData": {"videoModel": "sora", "duration": 8, "image": "https://example.com/input_reference.jpg",
-                             "autoClank": False, "autoEnhance": False}}
+    body = {
+        "prompt": "A futuristic character waves in a neon cyberpunk city",
+        "templateData": {
+            "videoModel": "sora",
+            "duration": 8,
+            "image": "https://example.com/input_reference.jpg",
+            "autoClank": False,
+            "autoEnhance": False,
+        },
+    }
     as_object = CreateRequest.model_validate(body)
     as_string = CreateRequest.model_validate({**body, "templateData": json.dumps(body["templateData"])})
     assert as_object == as_string
@@ -76,7 +89,9 @@ def test_defaults_are_the_spec_defaults_and_the_model_is_the_servers_default() -
     td = CreateRequest.build("a cat", duration=8).template_data
     assert td is not None
     assert (td.video_model, td.duration, td.auto_clank, td.auto_enhance) == (None, 8, False, False)
-    assert "videoModel" not in CreateRequest.build("a cat", duration=8).body(template_data_as_string=False)["templateData"]
+    assert (
+        "videoModel" not in CreateRequest.build("a cat", duration=8).body(template_data_as_string=False)["templateData"]
+    )
 
 
 @pytest.mark.parametrize("model", ["xai-grok-imagine", "sora-2", "sora-2-pro", "fal-kling-o3", "veo"])
@@ -87,13 +102,22 @@ def test_any_model_name_is_accepted_by_the_model_the_server_decides(model: str) 
 
 @pytest.mark.parametrize("video", [{"url": "https://cdn.example/v.mp4"}, "https://cdn.example/v.mp4"])
 def test_results_parse_in_the_seed_shape_and_todays(video: object) -> None:
-    status = TaskStatus.model_validate({
-        "status": "completed",
-        "result": {"generation": {"video": video, "image": "https://cdn.example/p.png"},
-                   "url": "https://imagine.example/post/1", "txHash": "0x" + "ab" * 32,
-                   "token": {"chain": "base", "address": "0x" + "cd" * 20, "external": False,
-                             "metadata": {"symbol": "CAT", "name": "Cat", "image": "https://cdn.example/p.png"}}},
-    })
+    status = TaskStatus.model_validate(
+        {
+            "status": "completed",
+            "result": {
+                "generation": {"video": video, "image": "https://cdn.example/p.png"},
+                "url": "https://imagine.example/post/1",
+                "txHash": "0x" + "ab" * 32,
+                "token": {
+                    "chain": "base",
+                    "address": "0x" + "cd" * 20,
+                    "external": False,
+                    "metadata": {"symbol": "CAT", "name": "Cat", "image": "https://cdn.example/p.png"},
+                },
+            },
+        }
+    )
     assert status.video_url == "https://cdn.example/v.mp4"
     assert status.media_url == "https://imagine.example/post/1"
     assert status.coin is not None and (status.coin.address, status.coin.symbol) == ("0x" + "cd" * 20, "CAT")
@@ -109,23 +133,26 @@ def test_progress_may_come_as_metadata_percent() -> None:
     assert TaskStatus.model_validate({"status": "processing", "metadata": {"percent": "x"}}).progress is None
 
 
-@pytest.mark.parametrize(("prompt", "options", "message"), [
-    ("", {}, "prompt is empty"),
-    ("   ", {}, "prompt is empty"),
-    ("x" * (MAX_PROMPT_CHARS + 1), {}, "limit is"),
-    ("bell\x07", {}, "control characters"),
-    ("ok", {"duration": 0}, "duration"),
-    ("ok", {"duration": 61}, "duration"),
-    ("ok", {"duration": float("nan")}, "duration"),
-    ("ok", {"video_model": "../veo"}, "video_model"),
-    ("ok", {"video_model": ""}, "video_model"),
-    ("ok", {"image": "ftp://example.com/a.png"}, "http(s)"),
-    ("ok", {"image": "file:///etc/passwd"}, "http(s)"),
-    ("ok", {"image": "data:text/plain;base64,aGk="}, "not an image type"),
-    ("ok", {"image": "data:image/png;base64,@@@"}, "not valid base64"),
-    ("ok", {"image": "data:image/png,rawbytes"}, "data URL"),
-    ("ok", {"sora_video_id": "../../etc"}, "soraVideoId"),
-])
+@pytest.mark.parametrize(
+    ("prompt", "options", "message"),
+    [
+        ("", {}, "prompt is empty"),
+        ("   ", {}, "prompt is empty"),
+        ("x" * (MAX_PROMPT_CHARS + 1), {}, "limit is"),
+        ("bell\x07", {}, "control characters"),
+        ("ok", {"duration": 0}, "duration"),
+        ("ok", {"duration": 61}, "duration"),
+        ("ok", {"duration": float("nan")}, "duration"),
+        ("ok", {"video_model": "../veo"}, "video_model"),
+        ("ok", {"video_model": ""}, "video_model"),
+        ("ok", {"image": "ftp://example.com/a.png"}, "http(s)"),
+        ("ok", {"image": "file:///etc/passwd"}, "http(s)"),
+        ("ok", {"image": "data:text/plain;base64,aGk="}, "not an image type"),
+        ("ok", {"image": "data:image/png;base64,@@@"}, "not valid base64"),
+        ("ok", {"image": "data:image/png,rawbytes"}, "data URL"),
+        ("ok", {"sora_video_id": "../../etc"}, "soraVideoId"),
+    ],
+)
 def test_bad_input_is_refused_with_a_clear_message(prompt: str, options: dict, message: str) -> None:
     with pytest.raises(InvalidRequestError, match="invalid request") as info:
         CreateRequest.build(prompt, **options)
@@ -137,9 +164,18 @@ def test_good_images() -> None:
     CreateRequest.build("ok", image="https://example.com/a.jpg")
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1/a.png", "http://localhost:8000/a.png", "http://10.0.0.5/x.jpg",
-                                 "http://192.168.1.2/x.jpg", "http://169.254.169.254/latest", "http://[::1]/a.png",
-                                 "http://printer.local/a.png"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/a.png",
+        "http://localhost:8000/a.png",
+        "http://10.0.0.5/x.jpg",
+        "http://192.168.1.2/x.jpg",
+        "http://169.254.169.254/latest",
+        "http://[::1]/a.png",
+        "http://printer.local/a.png",
+    ],
+)
 def test_private_image_hosts_are_refused_unless_allowed(url: str) -> None:
     with pytest.raises(InvalidRequestError, match="cannot reach"):
         check_image_host(url, allow_private=False)

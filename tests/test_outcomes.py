@@ -18,14 +18,32 @@ def rejected_402(reason: object, offers: tuple[tuple[int, str], ...] = OFFER) ->
     return Answer(status=402, body={"x402Version": 1, "error": reason, "accepts": []}, offers=offers)
 
 
-@pytest.mark.parametrize("reason", ["invalid_exact_evm_payload_signature", "insufficient_funds", "invalid_network",
-                                    "invalid_payload", "invalid_exact_evm_signature", "unsupported_scheme"])
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "invalid_exact_evm_payload_signature",
+        "insufficient_funds",
+        "invalid_network",
+        "invalid_payload",
+        "invalid_exact_evm_signature",
+        "unsupported_scheme",
+    ],
+)
 def test_a_named_verification_failure_is_a_rejection(reason: str) -> None:
     assert classify(rejected_402(reason), OPEN, NOW).kind == "rejected"
 
 
-@pytest.mark.parametrize("reason", ["unexpected_settle_error", "nonce_already_used", "quota_exceeded", "",
-                                    "invalid_transaction_state", "settle_exact_svm_block_height_exceeded"])
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "unexpected_settle_error",
+        "nonce_already_used",
+        "quota_exceeded",
+        "",
+        "invalid_transaction_state",
+        "settle_exact_svm_block_height_exceeded",
+    ],
+)
 def test_settlement_errors_and_unknown_reasons_are_unknown(reason: str) -> None:
     assert classify(rejected_402(reason), OPEN, NOW).kind == "unknown"
 
@@ -61,8 +79,9 @@ def test_wrong_amount_or_payee_is_believed_only_when_the_offer_differs_from_what
     assert classify(rejected_402(payee, ((250_000, "0x" + "ab" * 20),)), OPEN, NOW).kind == "rejected"
 
 
-@pytest.mark.parametrize("status", [100, 101, 204, 301, 302, 303, 307, 308, 400, 401, 403, 404, 409, 410, 413, 422,
-                                    429])
+@pytest.mark.parametrize(
+    "status", [100, 101, 204, 301, 302, 303, 307, 308, 400, 401, 403, 404, 409, 410, 413, 422, 429]
+)
 def test_any_other_status_after_payment_is_unknown(status: int) -> None:
     verdict = classify(Answer(status=status, body={"error": "invalid_payload"}, task_id="t"), OPEN, NOW)
     assert verdict.kind == "unknown", verdict
@@ -88,8 +107,11 @@ def test_reasons_shown_are_inert() -> None:
     assert verdict.kind == "unknown" and "\x1b" not in verdict.reason and "\r" not in verdict.reason
 
 
-@given(status=st.integers(100, 599), reason=st.one_of(st.none(), st.integers(), st.text(max_size=40)),
-       now=st.integers(NOW - 1000, NOW + 1000))
+@given(
+    status=st.integers(100, 599),
+    reason=st.one_of(st.none(), st.integers(), st.text(max_size=40)),
+    now=st.integers(NOW - 1000, NOW + 1000),
+)
 def test_only_a_402_with_a_vocabulary_reason_is_ever_a_rejection(status: int, reason: object, now: int) -> None:
     verdict = classify(Answer(status=status, body={"error": reason}, offers=((1, "0x" + "00" * 20),)), OPEN, now)
     if verdict.kind == "rejected":

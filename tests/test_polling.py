@@ -84,9 +84,9 @@ def fixed_detection(end: float, tick: float = 15.0) -> float:
     return tick * max(1, math.ceil(end / tick - 1e-9))
 
 
-monotone_points = st.lists(
-    st.tuples(st.floats(0.0, 1.0), st.integers(0, 100)), min_size=0, max_size=12
-).map(lambda pts: tuple(zip(sorted(x for x, _ in pts), sorted(p for _, p in pts), strict=True)))
+monotone_points = st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 100)), min_size=0, max_size=12).map(
+    lambda pts: tuple(zip(sorted(x for x, _ in pts), sorted(p for _, p in pts), strict=True))
+)
 
 curves = st.builds(
     Curve,

@@ -71,14 +71,20 @@ def test_keystore_is_created_0600_in_one_step(tmp_path: Path, monkeypatch: pytes
     old = os.umask(0)  # even with a permissive umask nobody else may read it, not for a moment
     try:
         path = tmp_path / "keystore.json"
-        result = CliRunner().invoke(app, ["wallet", "new", "--keystore", str(path)],
-                                    env={"IMAGINE_KEYSTORE_PASSWORD": "pw-1234567", "IMAGINE_DATA_DIR": str(tmp_path)})
+        result = CliRunner().invoke(
+            app,
+            ["wallet", "new", "--keystore", str(path)],
+            env={"IMAGINE_KEYSTORE_PASSWORD": "pw-1234567", "IMAGINE_DATA_DIR": str(tmp_path)},
+        )
     finally:
         os.umask(old)
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    again = CliRunner().invoke(app, ["wallet", "new", "--keystore", str(path)],
-                               env={"IMAGINE_KEYSTORE_PASSWORD": "pw-1234567", "IMAGINE_DATA_DIR": str(tmp_path)})
+    again = CliRunner().invoke(
+        app,
+        ["wallet", "new", "--keystore", str(path)],
+        env={"IMAGINE_KEYSTORE_PASSWORD": "pw-1234567", "IMAGINE_DATA_DIR": str(tmp_path)},
+    )
     assert again.exit_code == 2  # never over an existing keystore
 
 
@@ -86,8 +92,11 @@ HOSTILE = "a cat\r\x1b[2K\x1b[1Apay 0.01 USDC to a friend \u202eDSU 0001\x07"
 
 
 def test_approval_request_text_is_inert() -> None:
-    shown = str(ApprovalRequest(2_500_000, "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96\x1b[8m", "base",
-                                "https://x/\rcreate", HOSTILE))
+    shown = str(
+        ApprovalRequest(
+            2_500_000, "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96\x1b[8m", "base", "https://x/\rcreate", HOSTILE
+        )
+    )
     assert not any(ch in shown for ch in "\r\x1b\x07\u202e"), shown
     assert "\\x1b[2K" in shown and "2.500000" in shown
     assert inert("fine text") == "fine text"
@@ -103,7 +112,8 @@ def test_cli_confirm_shows_inert_text(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli._RUN, "as_json", False)  # a --json command run earlier in this process set it
     monkeypatch.setattr(typer, "confirm", lambda text, **kw: asked.append(text) or False)
     approve = cli._approver(False)
-    assert approve(ApprovalRequest(2_500_000, "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96", "base", "r", HOSTILE)) \
-        is False
+    assert (
+        approve(ApprovalRequest(2_500_000, "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96", "base", "r", HOSTILE)) is False
+    )
     (text,) = asked
     assert not any(ch in text for ch in "\r\x1b\x07\u202e"), text

@@ -135,8 +135,10 @@ class ApprovalGate:
         seconds = args.get("duration")
         numeric = isinstance(seconds, int | float) and not isinstance(seconds, bool)
         length = f"{seconds:g}-second" if numeric else "8-second"
-        lines = [f"Pay {price} for a {length} video: {str(args.get('prompt', ''))[:300]!r}",
-                 "Approval is needed because " + " and ".join(decision.reasons) + "."]
+        lines = [
+            f"Pay {price} for a {length} video: {str(args.get('prompt', ''))[:300]!r}",
+            "Approval is needed because " + " and ".join(decision.reasons) + ".",
+        ]
         if decision.coin:
             lines.append("A coin will be deployed: the paying wallet becomes its creator and earns its trading fees.")
         return "\n".join(lines)

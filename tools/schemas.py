@@ -112,8 +112,14 @@ class Plan:
 
     def options(self) -> dict[str, Any]:
         """Keyword arguments for ``ImagineService.quote`` / ``generate``."""
-        return {"duration": self.duration, "image": self.image, "remix": self.remix_of,
-                "auto_clank": self.auto_clank, "auto_enhance": self.auto_enhance, "video_model": self.video_model}
+        return {
+            "duration": self.duration,
+            "image": self.image,
+            "remix": self.remix_of,
+            "auto_clank": self.auto_clank,
+            "auto_enhance": self.auto_enhance,
+            "video_model": self.video_model,
+        }
 
     def key(self) -> str:
         """Identity of the request, for caching its quote."""
@@ -121,8 +127,12 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         image = self.image if self.image is None or len(self.image) < 200 else self.image[:60] + "…"
-        out: dict[str, Any] = {"prompt": self.prompt, "duration": self.duration if self.duration is not None else 8,
-                               "autoClank": self.auto_clank, "autoEnhance": self.auto_enhance}
+        out: dict[str, Any] = {
+            "prompt": self.prompt,
+            "duration": self.duration if self.duration is not None else 8,
+            "autoClank": self.auto_clank,
+            "autoEnhance": self.auto_enhance,
+        }
         if image:
             out["image"] = image
         if self.remix_of:
@@ -151,7 +161,17 @@ def plan_request(
     duration: int | float | None = args.duration
     if duration is not None and float(duration).is_integer():
         duration = int(duration)
-    coin = decide_coin(context.policy, args.auto_clank, person_approved=human is not None,
-                       assume_approved=assume_approved)
-    return Plan(args.prompt, duration, image, args.remix_of, coin.send, args.auto_enhance, coin.note, coin.refusal,
-                video_model=args.video_model)
+    coin = decide_coin(
+        context.policy, args.auto_clank, person_approved=human is not None, assume_approved=assume_approved
+    )
+    return Plan(
+        args.prompt,
+        duration,
+        image,
+        args.remix_of,
+        coin.send,
+        args.auto_enhance,
+        coin.note,
+        coin.refusal,
+        video_model=args.video_model,
+    )

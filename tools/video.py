@@ -101,8 +101,10 @@ def _explain_validation(error: ValidationError | Any) -> str:
     for err in getattr(error, "errors", lambda: [])():
         where = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
         if err.get("type") == "extra_forbidden":
-            problems.append(f"{where}: not an argument of this tool (prices, caps and payees are set by the "
-                            "operator and cannot be passed)")
+            problems.append(
+                f"{where}: not an argument of this tool (prices, caps and payees are set by the "
+                "operator and cannot be passed)"
+            )
         else:
             problems.append(f"{where}: {err.get('msg')}")
     return _dump({"error": "InvalidArguments", "message": "; ".join(problems) or str(error), "paid": False})
@@ -112,10 +114,18 @@ def _paid(payment: PaymentInfo | None) -> dict[str, Any] | None:
     if payment is None:
         return None
     if payment.paid_by == "credits":
-        return {**usdc_fields(0), "paidBy": "credits",
-                "note": "paid from the provider's credits: no USDC moved, no budget used"}
-    return {**usdc_fields(payment.amount), "network": payment.network, "payTo": payment.pay_to,
-            "payer": payment.payer, "transaction": payment.transaction}
+        return {
+            **usdc_fields(0),
+            "paidBy": "credits",
+            "note": "paid from the provider's credits: no USDC moved, no budget used",
+        }
+    return {
+        **usdc_fields(payment.amount),
+        "network": payment.network,
+        "payTo": payment.pay_to,
+        "payer": payment.payer,
+        "transaction": payment.transaction,
+    }
 
 
 def _budget_left(report: BudgetReport) -> dict[str, Any]:
@@ -134,9 +144,13 @@ def _budget_left(report: BudgetReport) -> dict[str, Any]:
 def _coin(plan: Plan, payer: str) -> dict[str, Any] | None:
     if not plan.auto_clank:
         return None
-    return {"autoClank": True, "creator": payer, "earnsTradingFees": True,
-            "note": f"A Clanker coin is deployed for this video with its first frame as the image; the paying "
-                    f"wallet {payer} is the coin's creator and earns its trading fees."}
+    return {
+        "autoClank": True,
+        "creator": payer,
+        "earnsTradingFees": True,
+        "note": f"A Clanker coin is deployed for this video with its first frame as the image; the paying "
+        f"wallet {payer} is the coin's creator and earns its trading fees.",
+    }
 
 
 def _status_json(task_id: str, status: TaskStatus) -> dict[str, Any]:
@@ -211,9 +225,15 @@ class QuoteVideoTool(ImagineTool):
         req = result.quote.requirement
         coin = ctx.service.decide_coin(plan.auto_clank, policy=ctx.policy, assume_approved=True)
         human = ctx.service.person_needed(req.amount, coin).needed
-        out: dict[str, Any] = {**usdc_fields(req.amount, "price"), "network": req.network, "payTo": req.pay_to,
-                               "allowed": result.allowed, **usdc_fields(result.remaining, "budgetLeftNextCall"),
-                               "needsHumanApproval": human, "request": plan.to_json()}
+        out: dict[str, Any] = {
+            **usdc_fields(req.amount, "price"),
+            "network": req.network,
+            "payTo": req.pay_to,
+            "allowed": result.allowed,
+            **usdc_fields(result.remaining, "budgetLeftNextCall"),
+            "needsHumanApproval": human,
+            "request": plan.to_json(),
+        }
         if result.quote.models:
             out["models"] = result.quote.models
             out["defaultModel"] = result.quote.default_model
@@ -243,17 +263,31 @@ class _WaitingTool(ImagineTool):
     """Shared ending of generate_video and wait_for_video: wait (bounded), download, report."""
 
     def _pending(self, ctx: ImagineContext, task_id: str, exc: ImagineTimeoutError) -> dict[str, Any]:
-        return {"taskId": task_id, "status": "still_running", "waitedSeconds": ctx.wait_limit,
-                "next": f"The video is still being made. Call wait_for_video with task_id {task_id} to keep "
-                        f"waiting, or tell the user to run `imagine-agent wait {task_id}`. Do not pay again."}
+        return {
+            "taskId": task_id,
+            "status": "still_running",
+            "waitedSeconds": ctx.wait_limit,
+            "next": f"The video is still being made. Call wait_for_video with task_id {task_id} to keep "
+            f"waiting, or tell the user to run `imagine-agent wait {task_id}`. Do not pay again.",
+        }
 
     def _failed(self, task_id: str, exc: ImagineError, paid: dict[str, Any] | None) -> NoReturn:
-        _fail(exc, taskId=task_id, paid=paid,
-              next="The generation did not produce a video. The payment stays recorded; do not retry "
-                   "unless the user asks (a retry is a new payment).")
+        _fail(
+            exc,
+            taskId=task_id,
+            paid=paid,
+            next="The generation did not produce a video. The payment stays recorded; do not retry "
+            "unless the user asks (a retry is a new payment).",
+        )
 
-    def _delivered(self, ctx: ImagineContext, task_id: str, status: TaskStatus,
-                   downloads: Downloads | None, download_error: str | None) -> dict[str, Any]:
+    def _delivered(
+        self,
+        ctx: ImagineContext,
+        task_id: str,
+        status: TaskStatus,
+        downloads: Downloads | None,
+        download_error: str | None,
+    ) -> dict[str, Any]:
         out = _delivery(_status_json(task_id, status), status, ctx.service.address)
         if downloads is not None:
             out["videoPath"] = str(downloads.video)
@@ -287,8 +321,9 @@ class GenerateVideoTool(_WaitingTool):
             _fail(plan.refusal, paid=False)
         return plan
 
-    def _report(self, ctx: ImagineContext, plan: Plan, outcome: GenerationOutcome, body: dict[str, Any],
-                budget: BudgetReport) -> str:
+    def _report(
+        self, ctx: ImagineContext, plan: Plan, outcome: GenerationOutcome, body: dict[str, Any], budget: BudgetReport
+    ) -> str:
         payer = outcome.payment.payer if outcome.payment else ctx.service.address
         body["paid"] = _paid(outcome.payment)
         if outcome.attached:
@@ -358,8 +393,14 @@ def _recorded_payment(service: ImagineService, task_id: str) -> dict[str, Any] |
     record = service.payment_record(task.payment_id)
     if record is None:
         return None
-    return {**usdc_fields(record.amount), "network": record.network, "payTo": record.pay_to,
-            "payer": record.payer, "transaction": record.transaction, "state": record.state.value}
+    return {
+        **usdc_fields(record.amount),
+        "network": record.network,
+        "payTo": record.pay_to,
+        "payer": record.payer,
+        "transaction": record.transaction,
+        "state": record.state.value,
+    }
 
 
 class WaitForVideoTool(_WaitingTool):
@@ -434,14 +475,24 @@ class BudgetStatusTool(ImagineTool):
     def _json(self, ctx: ImagineContext, report: BudgetReport) -> str:
         t, c = report.totals, report.caps
 
-        return _dump({
-            "wallet": report.address, **usdc_fields(t.spent, "spent"), **usdc_fields(t.reserved, "reserved"),
-            **usdc_fields(t.unknown, "unknown"), "left": _budget_left(report),
-            "caps": {**usdc_fields(c.per_call, "perCall"), **usdc_fields(c.daily, "daily"),
-                     **usdc_fields(c.total, "total"), **usdc_fields(c.session, "session")},
-            **usdc_fields(report.approval_threshold, "approvalThreshold"), "autoClankPolicy": ctx.policy,
-            "sandbox": ctx.service.is_sandbox,
-        })
+        return _dump(
+            {
+                "wallet": report.address,
+                **usdc_fields(t.spent, "spent"),
+                **usdc_fields(t.reserved, "reserved"),
+                **usdc_fields(t.unknown, "unknown"),
+                "left": _budget_left(report),
+                "caps": {
+                    **usdc_fields(c.per_call, "perCall"),
+                    **usdc_fields(c.daily, "daily"),
+                    **usdc_fields(c.total, "total"),
+                    **usdc_fields(c.session, "session"),
+                },
+                **usdc_fields(report.approval_threshold, "approvalThreshold"),
+                "autoClankPolicy": ctx.policy,
+                "sandbox": ctx.service.is_sandbox,
+            }
+        )
 
     def _run(self, runtime: Runtime = None) -> str:
         ctx = self._ctx(runtime)
@@ -457,5 +508,10 @@ class BudgetStatusTool(ImagineTool):
 def imagine_tools(context: ImagineContext | None = None) -> list[BaseTool]:
     """All five tools. ``context`` is a fallback for use outside an agent; in an agent the run's
     ``ImagineContext`` (``context=`` of ``invoke``/``stream``) is used."""
-    return [QuoteVideoTool(context=context), GenerateVideoTool(context=context), WaitForVideoTool(context=context),
-            VideoStatusTool(context=context), BudgetStatusTool(context=context)]
+    return [
+        QuoteVideoTool(context=context),
+        GenerateVideoTool(context=context),
+        WaitForVideoTool(context=context),
+        VideoStatusTool(context=context),
+        BudgetStatusTool(context=context),
+    ]

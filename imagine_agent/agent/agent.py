@@ -95,15 +95,15 @@ def system_prompt(context: ImagineContext | None = None, settings: Settings | No
     """The system prompt for this context: the policy, threshold and sandbox note filled in."""
     settings = context.service.settings if context is not None else (settings or Settings())
     policy = context.policy if context is not None else settings.auto_clank
-    threshold = context.service.approval_threshold if context is not None else (
-        settings.atomic("approval_threshold"))
+    threshold = context.service.approval_threshold if context is not None else (settings.atomic("approval_threshold"))
     address = context.service.address if context is not None else "the paying wallet"
     sandbox = context is not None and context.service.is_sandbox
     return render_prompt(
         "system",
         threshold=format_usdc(threshold) if threshold is not None else "no threshold (none are paused)",
         sandbox="\nThis run uses the embedded sandbox: payments are simulated and no real money moves.\n"
-        if sandbox else "",
+        if sandbox
+        else "",
         enhance=render_prompt("enhance"),
         autoclank=render_prompt("autoclank", policy=policy, address=address),
         narrate=render_prompt("narrate"),
@@ -164,8 +164,10 @@ class _CoinDisclosure(AgentMiddleware[AgentState[Any], ImagineContext, Any]):
         creator = _coin_creator(messages)
         if creator is None or (creator.lower() in last.content.lower() and "creator" in last.content.lower()):
             return None
-        note = (f"Coin: a Clanker coin was deployed for this video; the paying wallet {creator} is its creator "
-                "and earns its trading fees.")
+        note = (
+            f"Coin: a Clanker coin was deployed for this video; the paying wallet {creator} is its creator "
+            "and earns its trading fees."
+        )
         return {"messages": [last.model_copy(update={"content": f"{last.content}\n{note}".strip()})]}
 
     async def aafter_model(self, state: AgentState[Any], runtime: Runtime[ImagineContext]) -> dict[str, Any] | None:
@@ -214,11 +216,13 @@ def build_agent(
         from langgraph.checkpoint.memory import InMemorySaver
 
         checkpointer = InMemorySaver()
-    approval = InterruptOnConfig(allowed_decisions=["approve", "edit", "reject"], description=gate.describe,
-                                 when=gate.when)
+    approval = InterruptOnConfig(
+        allowed_decisions=["approve", "edit", "reject"], description=gate.describe, when=gate.when
+    )
     stack: list[AgentMiddleware[Any, Any, Any]] = [
-        HumanInTheLoopMiddleware(interrupt_on={"generate_video": approval},
-                                 description_prefix="Payment needs approval"),
+        HumanInTheLoopMiddleware(
+            interrupt_on={"generate_video": approval}, description_prefix="Payment needs approval"
+        ),
         _ApprovalMark(gate),
         _CoinDisclosure(),
         imagine_system_prompt,

@@ -74,8 +74,13 @@ class Turn:
     def to_json(self) -> dict[str, Any]:
         result = self.result()
         paid = result.get("paid")
-        out = {"reply": self.reply, "taskId": result.get("taskId"), "paid": paid if isinstance(paid, dict) else None,
-               "videoPath": result.get("videoPath"), "modelCalls": self.model_calls}
+        out = {
+            "reply": self.reply,
+            "taskId": result.get("taskId"),
+            "paid": paid if isinstance(paid, dict) else None,
+            "videoPath": result.get("videoPath"),
+            "modelCalls": self.model_calls,
+        }
         refusal = self.refusal()
         if refusal is not None:
             out.update(code=refusal, exitCode=REFUSED_EXIT)
@@ -111,21 +116,30 @@ class _ProgressView:
         if event.get("stage") == "paid":
             paid = event.get("paid")
             if event.get("attached"):
-                self.console.print("[yellow]already paid for this exact request; following task "
-                                   f"{escape(str(event['taskId']))}[/]")
+                self.console.print(
+                    f"[yellow]already paid for this exact request; following task {escape(str(event['taskId']))}[/]"
+                )
             elif isinstance(paid, dict):
-                self.console.print(f"[green]paid {usdc_text(paid)} on {escape(str(paid['network']))}[/] "
-                                   f"(tx {escape(str(paid.get('transaction') or 'pending'))}), "
-                                   f"task {escape(str(event['taskId']))}")
+                self.console.print(
+                    f"[green]paid {usdc_text(paid)} on {escape(str(paid['network']))}[/] "
+                    f"(tx {escape(str(paid.get('transaction') or 'pending'))}), "
+                    f"task {escape(str(event['taskId']))}"
+                )
         if event.get("stage") == "status":
             if self.bar is None:
-                self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                    TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=self.console)
+                self.bar = Progress(
+                    TextColumn("[bold]{task.description}"),
+                    BarColumn(),
+                    TextColumn("{task.percentage:>3.0f}%"),
+                    TimeElapsedColumn(),
+                    console=self.console,
+                )
                 self.bar.start()
                 self.task = self.bar.add_task("queued", total=100)
             assert self.task is not None
-            self.bar.update(self.task, completed=event.get("progress") or 0,
-                            description=escape(str(event.get("status"))))
+            self.bar.update(
+                self.task, completed=event.get("progress") or 0, description=escape(str(event.get("status")))
+            )
         if event.get("stage") == "downloaded":
             self.stop()
             if event.get("videoPath"):
@@ -140,8 +154,15 @@ class _ProgressView:
 class ChatSession:
     """A conversation with the agent on one thread, answering its approval requests in the terminal."""
 
-    def __init__(self, service: ImagineService, *, yes: bool = False, as_json: bool = False,
-                 interactive: bool | None = None, agent: Any = None) -> None:
+    def __init__(
+        self,
+        service: ImagineService,
+        *,
+        yes: bool = False,
+        as_json: bool = False,
+        interactive: bool | None = None,
+        agent: Any = None,
+    ) -> None:
         self.service = service
         self.yes = yes
         self.as_json = as_json
@@ -167,8 +188,9 @@ class ChatSession:
         try:
             while True:
                 interrupts: list[Any] = []
-                for mode, chunk in self.agent.stream(payload, self.config, context=self.context,
-                                                     stream_mode=["updates", "custom"]):
+                for mode, chunk in self.agent.stream(
+                    payload, self.config, context=self.context, stream_mode=["updates", "custom"]
+                ):
                     if mode == "custom":
                         view.event(chunk)
                         continue
@@ -181,8 +203,9 @@ class ChatSession:
                 if not interrupts:
                     break
                 decided = {i.id: {"decisions": self._decide(i.value)} for i in interrupts}
-                turn.declined = turn.declined or any(d["type"] == "reject" for v in decided.values()
-                                                     for d in v["decisions"])
+                turn.declined = turn.declined or any(
+                    d["type"] == "reject" for v in decided.values() for d in v["decisions"]
+                )
                 payload = Command(resume=decided)
         finally:
             view.stop()
@@ -210,9 +233,14 @@ class ChatSession:
             coin = self.service.decide_coin(wants, policy=self.context.policy, assume_approved=True).needs_person
             if coin and not self.interactive:
                 # Under 'ask' a person decides each coin; --yes approves prices, never a coin by itself.
-                decisions.append({"type": "reject", "message": "the operator's autoClank policy is 'ask' and no one "
-                                  "was at a terminal to approve the coin; nothing was paid (ask again without a "
-                                  "coin, or run the chat in a terminal)"})
+                decisions.append(
+                    {
+                        "type": "reject",
+                        "message": "the operator's autoClank policy is 'ask' and no one "
+                        "was at a terminal to approve the coin; nothing was paid (ask again without a "
+                        "coin, or run the chat in a terminal)",
+                    }
+                )
                 if self.stderr is not None:
                     self.stderr.print(f"[red]{description}\ndeclined: a coin under 'ask' needs a person's yes[/]")
             elif self.yes and not coin:
@@ -220,14 +248,20 @@ class ChatSession:
                 if self.stderr is not None:
                     self.stderr.print(f"[yellow]{description}\napproved by --yes[/]")
             elif self.as_json or not self.interactive:
-                decisions.append({"type": "reject", "message": "no one was at a terminal to approve this payment; "
-                                  "it was declined (run again with --yes to approve it)"})
+                decisions.append(
+                    {
+                        "type": "reject",
+                        "message": "no one was at a terminal to approve this payment; "
+                        "it was declined (run again with --yes to approve it)",
+                    }
+                )
                 if self.stderr is not None:
                     self.stderr.print(f"[red]{description}\ndeclined: no terminal to ask (use --yes)[/]")
             elif typer.confirm(f"{description}\nApprove?", default=False, err=True):
                 decisions.append({"type": "approve"})
             elif action.get("args", {}).get("auto_clank") and typer.confirm(
-                    "Make the video without the coin instead?", default=False, err=True):
+                "Make the video without the coin instead?", default=False, err=True
+            ):
                 args = {**action["args"], "auto_clank": False}
                 decisions.append({"type": "edit", "edited_action": {"name": action["name"], "args": args}})
             else:
@@ -281,8 +315,18 @@ def _send(session: ChatSession, text: str) -> Turn:
         raise
     except Exception as exc:
         if session.as_json:
-            sys.stdout.write(json.dumps({"error": type(exc).__name__, "message": str(exc), "exitCode": 1,
-                                         "code": "agent_failed", "sandbox": session.service.is_sandbox}) + "\n")
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "error": type(exc).__name__,
+                        "message": str(exc),
+                        "exitCode": 1,
+                        "code": "agent_failed",
+                        "sandbox": session.service.is_sandbox,
+                    }
+                )
+                + "\n"
+            )
         else:
             sys.stderr.write(f"{type(exc).__name__}: {' '.join(str(exc).split())}\n")  # one line
         raise typer.Exit(1) from None

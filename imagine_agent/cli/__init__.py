@@ -42,15 +42,29 @@ app = typer.Typer(
 )
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(approvals_app, name="approvals")
-for _command in (console, quote, generate, status, wait, download, sandbox, devnet, budget, receipts, reconcile,
-                 chat, mcp):
+for _command in (
+    console,
+    quote,
+    generate,
+    status,
+    wait,
+    download,
+    sandbox,
+    devnet,
+    budget,
+    receipts,
+    reconcile,
+    chat,
+    mcp,
+):
     app.command()(_command)
 
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit",
-                                          callback=_version, is_eager=True)] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit", callback=_version, is_eager=True)
+    ] = False,
 ) -> None:
     """Buy AI videos from the Imagine API with x402 (USDC on Base), under a budget that cannot be overspent."""
 

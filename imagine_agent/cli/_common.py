@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from ..service import ImagineService
 
 
-BaseUrl = Annotated[Optional[str], typer.Option("--base-url", help="Imagine API URL (env IMAGINE_BASE_URL); unset = sandbox")]
+BaseUrl = Annotated[
+    Optional[str], typer.Option("--base-url", help="Imagine API URL (env IMAGINE_BASE_URL); unset = sandbox")
+]
 MaxPerCall = Annotated[
     Optional[Decimal],
     typer.Option("--max-per-call", help="Per-call cap in USDC (env IMAGINE_MAX_PER_CALL, default 5)"),
@@ -31,11 +33,19 @@ TaskId = Annotated[str, typer.Argument(help="The task id a paid generate printed
 Sandbox = Annotated[bool, typer.Option("--sandbox", help="The sandbox books (demo money), whatever the API")]
 Real = Annotated[bool, typer.Option("--real", help="The real books (real money), whatever the API")]
 # The books follow the API (rule 8): no URL or a loopback sandbox -> sandbox books; any other API -> real books.
-LedgerBaseUrl = Annotated[Optional[str], typer.Option("--base-url", help="The API whose books to show "
-                                                      "(env IMAGINE_BASE_URL); unset = the embedded sandbox's")]
+LedgerBaseUrl = Annotated[
+    Optional[str],
+    typer.Option(
+        "--base-url", help="The API whose books to show (env IMAGINE_BASE_URL); unset = the embedded sandbox's"
+    ),
+]
 # approvals and console: the books of the API come first, the other books beside them.
-BooksBaseUrl = Annotated[Optional[str], typer.Option("--base-url", help="The API whose books come first (env "
-                                                     "IMAGINE_BASE_URL); unset = the embedded sandbox's")]
+BooksBaseUrl = Annotated[
+    Optional[str],
+    typer.Option(
+        "--base-url", help="The API whose books come first (env IMAGINE_BASE_URL); unset = the embedded sandbox's"
+    ),
+]
 Model = Annotated[
     Optional[str],
     typer.Option("--model", help="Video model, any the server lists (see `quote`); default: the server's default"),
@@ -92,10 +102,14 @@ def _confirm_coin(payer: str, as_json: bool) -> None:
             "(--json or no terminal). Nothing was paid. Run it in a terminal, drop --auto-clank, or set "
             "IMAGINE_AUTO_CLANK=agent."
         )
-    if not typer.confirm(f"Deploy a Clanker coin for this video? The paying wallet {payer} becomes its creator.",
-                         default=False, err=True):
-        raise ApprovalDeniedError("the coin was not approved, so nothing was paid. Drop --auto-clank to make the "
-                                  "video without one.")
+    if not typer.confirm(
+        f"Deploy a Clanker coin for this video? The paying wallet {payer} becomes its creator.", default=False, err=True
+    ):
+        raise ApprovalDeniedError(
+            "the coin was not approved, so nothing was paid. Drop --auto-clank to make the video without one."
+        )
+
+
 def _password() -> str:
     return str(typer.prompt("Keystore password", hide_input=True, err=True))
 
@@ -106,8 +120,9 @@ def _password_prompt() -> Callable[[], str] | None:
 
 
 @contextmanager
-def _service(settings: Settings, *, yes: bool = False, pays: bool = True,
-             quiet: bool = False) -> Iterator[ImagineService]:
+def _service(
+    settings: Settings, *, yes: bool = False, pays: bool = True, quiet: bool = False
+) -> Iterator[ImagineService]:
     """Open the service (``pays=False``: no key or password needed) and close it; errors go to ``_Group``."""
     from ..service import SANDBOX_NOTICE, ImagineService, ReadOnlySigner, public_address
 
@@ -115,20 +130,24 @@ def _service(settings: Settings, *, yes: bool = False, pays: bool = True,
     if not pays and settings.base_url is not None:
         signer = ReadOnlySigner(public_address(settings))
     try:
-        service = ImagineService.create(settings, approver=_approver(yes), signer=signer,
-                                        password_prompt=_password_prompt())
+        service = ImagineService.create(
+            settings, approver=_approver(yes), signer=signer, password_prompt=_password_prompt()
+        )
     except OSError as exc:  # the data dir cannot hold the ledger: a configuration mistake, not a crash
         from ..errors import ConfigurationError
 
-        raise ConfigurationError(f"cannot open the ledger in {settings.data_dir} (IMAGINE_DATA_DIR / "
-                                 f"IMAGINE_LEDGER_URL): {exc}") from None
+        raise ConfigurationError(
+            f"cannot open the ledger in {settings.data_dir} (IMAGINE_DATA_DIR / IMAGINE_LEDGER_URL): {exc}"
+        ) from None
     try:
         _RUN.sandbox, _RUN.opened, _RUN.embedded = service.is_sandbox, True, service.is_embedded_sandbox
         if service.is_embedded_sandbox and not quiet and not _RUN.as_json:
             _err(f"[bold yellow]{SANDBOX_NOTICE}[/]")
         elif service.is_sandbox and not quiet and not _RUN.as_json:
-            _err("[bold yellow]SANDBOX: this server identifies itself as the sandbox; its payments are kept in "
-                 "the sandbox ledger, apart from real money.[/]")
+            _err(
+                "[bold yellow]SANDBOX: this server identifies itself as the sandbox; its payments are kept in "
+                "the sandbox ledger, apart from real money.[/]"
+            )
         yield service
     except BaseException:
         try:
@@ -172,9 +191,13 @@ class _Progress:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                                 TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
-                                 console=Console(stderr=True))
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+            )
             self._bar.start()
             self._task = self._bar.add_task("queued", total=100)
         done = 100 if status.status == "completed" else (status.progress or 0)
@@ -197,14 +220,19 @@ def _progress(enabled: bool) -> Iterator[_Progress]:
 def _summary(outcome: Any, service: ImagineService) -> None:
     from ..money import format_usdc
 
-    rows: list[tuple[str, str]] = [("task", outcome.task_id),
-                                   ("status", outcome.status.status if outcome.status else "submitted")]
+    rows: list[tuple[str, str]] = [
+        ("task", outcome.task_id),
+        ("status", outcome.status.status if outcome.status else "submitted"),
+    ]
     if outcome.attached:
         rows.append(("payment", "none: attached to the job already paid for this exact request"))
     if outcome.payment and outcome.payment.paid_by == "x402":
         p = outcome.payment
-        rows += [("paid", f"{format_usdc(p.amount)} on {p.network} to {p.pay_to}"), ("payer", p.payer),
-                 ("transaction", p.transaction or "(the server sent no receipt)")]
+        rows += [
+            ("paid", f"{format_usdc(p.amount)} on {p.network} to {p.pay_to}"),
+            ("payer", p.payer),
+            ("transaction", p.transaction or "(the server sent no receipt)"),
+        ]
     if outcome.payment and outcome.payment.paid_by == "credits":
         rows.append(("paid", "from provider credits: 0 USDC, no budget used"))
     if outcome.status and outcome.status.video_url:

@@ -84,16 +84,28 @@ class _Group(TyperGroup):
         except KeyboardInterrupt as exc:
             raise _Interrupted() from exc
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
-             **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         _RUN.as_json, _RUN.sandbox, _RUN.payment_sent = "--json" in argv, _sandbox_by_default(argv), False
         _RUN.opened, _RUN.embedded, _RUN.sent, _RUN.base_url_flag = False, False, None, None
         try:
             with _sigterm_interrupts(next((a for a in argv if not a.startswith("-")), "") in _INTERRUPTIBLE):
-                code = super().main(argv, prog_name, complete_var, standalone_mode=False,
-                                    windows_expand_args=windows_expand_args, **extra)
+                code = super().main(
+                    argv,
+                    prog_name,
+                    complete_var,
+                    standalone_mode=False,
+                    windows_expand_args=windows_expand_args,
+                    **extra,
+                )
         except typer.Exit as exc:
             code = exc.exit_code
         except typer.Abort:
@@ -152,8 +164,10 @@ def _report(exc: BaseException, *, exit_code: int | None = None) -> int:
         name, message, error_code = type(exc).__name__, str(exc), exc.code or "error"
     else:
         name, error_code = "InternalError", _INTERNAL_CODE
-        message = (f"{type(exc).__name__}: {str(exc)[:300]} (a bug in imagine-agent; `imagine-agent receipts` "
-                   "shows whether a payment went out)")
+        message = (
+            f"{type(exc).__name__}: {str(exc)[:300]} (a bug in imagine-agent; `imagine-agent receipts` "
+            "shows whether a payment went out)"
+        )
     at_terminal = sys.stderr.isatty()
     if isinstance(exc, _USAGE_ERRORS) and not _RUN.as_json and at_terminal:
         if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
@@ -181,29 +195,46 @@ def _interrupted() -> tuple[str, dict[str, Any]]:
 
     sent = _RUN.sent if _RUN.opened else []
     if sent is None:
-        return ("interrupted; whether a payment went out cannot be read here: `imagine-agent receipts` shows it",
-                {"status": "interrupted", "paid": "unknown"})
+        return (
+            "interrupted; whether a payment went out cannot be read here: `imagine-agent receipts` shows it",
+            {"status": "interrupted", "paid": "unknown"},
+        )
     if not sent:
         return "interrupted before any payment: nothing was paid", {"status": "interrupted", "paid": None}
     record = sent[0]
-    paid = {**usdc_fields(record.amount), "asset": record.asset, "network": record.network, "payTo": record.pay_to,
-            "payer": record.payer, "transaction": record.transaction}
+    paid = {
+        **usdc_fields(record.amount),
+        "asset": record.asset,
+        "network": record.network,
+        "payTo": record.pay_to,
+        "payer": record.payer,
+        "transaction": record.transaction,
+    }
     extra: dict[str, Any] = {"status": "interrupted", "paid": paid, "paymentState": record.state.value}
     what = f"{format_usdc(record.amount)} on {record.network}" + (" (sandbox money)" if record.sandbox else "")
     more = f" ({len(sent)} payments in this run: `imagine-agent receipts` lists them)" if len(sent) > 1 else ""
     if record.task_id is None:
-        return (f"interrupted after a payment of {what} was sent, before the server answered: it counts as spent "
-                f"until `imagine-agent reconcile` settles it{more}", extra)
+        return (
+            f"interrupted after a payment of {what} was sent, before the server answered: it counts as spent "
+            f"until `imagine-agent reconcile` settles it{more}",
+            extra,
+        )
     extra["taskId"] = record.task_id
     if _RUN.embedded:
-        return (f"interrupted after paying {what} for task {record.task_id}; the embedded sandbox stopped with this "
-                f"process, so that job ended with it (no real money moved){more}", extra)
+        return (
+            f"interrupted after paying {what} for task {record.task_id}; the embedded sandbox stopped with this "
+            f"process, so that job ended with it (no real money moved){more}",
+            extra,
+        )
     follow = f"imagine-agent wait {record.task_id}"
     if _RUN.base_url_flag is not None:
         follow += f" --base-url {_RUN.base_url_flag}"
     extra["next"] = follow
-    return (f"interrupted after paying {what} for task {record.task_id}; the job goes on at the server: "
-            f"`{follow}` follows it{more}", extra)
+    return (
+        f"interrupted after paying {what} for task {record.task_id}; the job goes on at the server: "
+        f"`{follow}` follows it{more}",
+        extra,
+    )
 
 
 def _begin(as_json: bool, *, sandbox: bool | None = None) -> None:
@@ -215,8 +246,9 @@ def _begin(as_json: bool, *, sandbox: bool | None = None) -> None:
 
 def _emit(obj: dict[str, Any]) -> None:
     """The one JSON object of this run on stdout, with ``sandbox`` (unless the object already says it)."""
-    sys.stdout.write(json.dumps({**obj, "sandbox": obj.get("sandbox", _RUN.sandbox)}, separators=(",", ":"),
-                                default=str) + "\n")
+    sys.stdout.write(
+        json.dumps({**obj, "sandbox": obj.get("sandbox", _RUN.sandbox)}, separators=(",", ":"), default=str) + "\n"
+    )
     sys.stdout.flush()
 
 

@@ -18,8 +18,9 @@ from ._output import _echo, _emit, _fail
 
 __all__ = ["approvals_app"]
 
-approvals_app = typer.Typer(help="The approvals queue: payments over the threshold waiting for the operator.",
-                            no_args_is_help=True)
+approvals_app = typer.Typer(
+    help="The approvals queue: payments over the threshold waiting for the operator.", no_args_is_help=True
+)
 ApprovalId = Annotated[str, typer.Argument(help="The approval id `imagine-agent approvals list` shows")]
 
 
@@ -38,13 +39,20 @@ def list_approvals(
         entries = books.approvals(show_all=show_all)
         sandbox = books.sandbox
     if as_json:
-        _emit({"approvals": [{**approval_json(e.record), "books": e.books} for e in entries],
-              "books": "sandbox" if sandbox else "real", "sandbox": sandbox})
+        _emit(
+            {
+                "approvals": [{**approval_json(e.record), "books": e.books} for e in entries],
+                "books": "sandbox" if sandbox else "real",
+                "sandbox": sandbox,
+            }
+        )
         return
     for e in entries:
         a = e.record
-        _echo(f"{a.id}  {a.state.value:<17} {format_usdc(a.amount):>16}  by {a.requester:<12} "
-                   f"{a.description[:60]!r}  pay {a.pay_to} on {a.network}  [{BOOK_LABELS[e.sandbox]}]")
+        _echo(
+            f"{a.id}  {a.state.value:<17} {format_usdc(a.amount):>16}  by {a.requester:<12} "
+            f"{a.description[:60]!r}  pay {a.pay_to} on {a.network}  [{BOOK_LABELS[e.sandbox]}]"
+        )
     if not entries:
         _echo("nothing is waiting for approval (sandbox or real books)")
 
@@ -57,19 +65,25 @@ def _decide(approval_id: str, approve: bool, reason: str, as_json: bool, base_ur
         try:
             found = books.decide(approval_id, approve=approve, decided_by="cli", reason=reason)
         except KeyError:
-            raise _fail(f"no approval {approval_id!r} in the sandbox or the real books: see `imagine-agent "
-                        "approvals list`", "not_found", 2, as_json, books.sandbox) from None
+            raise _fail(
+                f"no approval {approval_id!r} in the sandbox or the real books: see `imagine-agent approvals list`",
+                "not_found",
+                2,
+                as_json,
+                books.sandbox,
+            ) from None
         except ValueError as exc:
             raise _fail(str(exc), "already_decided", 2, as_json, books.sandbox) from None
     entry, body = found.record, approval_json(found.record)
     if as_json:
         _emit({"approval": {**body, "books": found.books}, "sandbox": found.sandbox})
     elif approve:
-        _echo(f"approved {entry.id} ({BOOK_LABELS[found.sandbox]}): the same request may now pay up to "
-                   f"{body['amountUsdc']} USDC, once, until {body['expiresAt']}")
+        _echo(
+            f"approved {entry.id} ({BOOK_LABELS[found.sandbox]}): the same request may now pay up to "
+            f"{body['amountUsdc']} USDC, once, until {body['expiresAt']}"
+        )
     else:
-        _echo(f"denied {entry.id} ({BOOK_LABELS[found.sandbox]}): final; the requester is told so on its "
-                   "next try")
+        _echo(f"denied {entry.id} ({BOOK_LABELS[found.sandbox]}): final; the requester is told so on its next try")
 
 
 @approvals_app.command("approve")

@@ -11,11 +11,15 @@ from ._output import _begin, _echo, _emit, _emit_csv
 
 
 def budget(
-    freeze: Annotated[bool, typer.Option("--freeze", help="Kill switch: stop all payments now, sandbox ones too")] = False,
+    freeze: Annotated[
+        bool, typer.Option("--freeze", help="Kill switch: stop all payments now, sandbox ones too")
+    ] = False,
     unfreeze: Annotated[bool, typer.Option("--unfreeze", help="Allow payments again")] = False,
     sandbox: Sandbox = False,
     real: Real = False,
-    address: Annotated[Optional[str], typer.Option(help="Wallet address to show (default: from the key or ledger)")] = None,
+    address: Annotated[
+        Optional[str], typer.Option(help="Wallet address to show (default: from the key or ledger)")
+    ] = None,
     base_url: LedgerBaseUrl = None,
     as_json: AsJson = False,
 ) -> None:
@@ -48,8 +52,23 @@ def budget(
             _echo(f"also, apart: {report.other.line()}")
 
 
-_RECEIPT_KEYS = ["id", "state", "amount", "amountUsdc", "asset", "network", "payTo", "payer", "nonce", "taskId",
-                 "transaction", "reason", "origin", "sandbox", "createdAt"]
+_RECEIPT_KEYS = [
+    "id",
+    "state",
+    "amount",
+    "amountUsdc",
+    "asset",
+    "network",
+    "payTo",
+    "payer",
+    "nonce",
+    "taskId",
+    "transaction",
+    "reason",
+    "origin",
+    "sandbox",
+    "createdAt",
+]
 
 
 def receipts(
@@ -67,8 +86,13 @@ def receipts(
         others = [_receipt_row(r) for r in books.other_receipts(limit)]
         sandbox = books.sandbox
         if as_json:
-            _emit({"payments": rows, "books": "sandbox" if sandbox else "real",
-                   "otherBooks": {"books": "real" if sandbox else "sandbox", "payments": others}})
+            _emit(
+                {
+                    "payments": rows,
+                    "books": "sandbox" if sandbox else "real",
+                    "otherBooks": {"books": "real" if sandbox else "sandbox", "payments": others},
+                }
+            )
         elif csv_out:
             _emit_csv(rows, _RECEIPT_KEYS)
         else:
@@ -81,8 +105,10 @@ def receipts(
                 _echo(f"{label}: {len(shown)} payment(s)" + ("" if shown is rows else ", apart"))
                 for r in shown:
                     kind = "sandbox" if r["sandbox"] else "real"
-                    _echo(f"  {r['createdAt']}  {r['state']:<9} {format_usdc(int(r['amount'])):>17}  {kind:<7} "
-                               f"task {r['taskId'] or '-'}  tx {r['transaction'] or '-'}  {r['origin'] or ''}".rstrip())
+                    _echo(
+                        f"  {r['createdAt']}  {r['state']:<9} {format_usdc(int(r['amount'])):>17}  {kind:<7} "
+                        f"task {r['taskId'] or '-'}  tx {r['transaction'] or '-'}  {r['origin'] or ''}".rstrip()
+                    )
             if not rows:
                 _echo("no sandbox payments yet" if sandbox else "no payments yet")
 
@@ -93,8 +119,9 @@ def _receipt_row(record: Any) -> dict[str, Any]:
     return receipt_json(record)
 
 
-def reconcile(sandbox: Sandbox = False, real: Real = False, base_url: LedgerBaseUrl = None,
-              as_json: AsJson = False) -> None:
+def reconcile(
+    sandbox: Sandbox = False, real: Real = False, base_url: LedgerBaseUrl = None, as_json: AsJson = False
+) -> None:
     """Settle what can be proven: release expired rejected payments, flag interrupted ones. No key needed."""
     _begin(as_json, sandbox=sandbox or None)
     with _books(_settings(base_url, as_json=as_json), sandbox=_which(sandbox, real)) as books:

@@ -29,15 +29,26 @@ def sandbox(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8402,
     speed: Annotated[float, typer.Option(parser=_positive, help="Time scale: 60 = a 2-minute job takes 2 s")] = 1.0,
     faults: Annotated[Optional[Path], typer.Option(help="JSON/TOML file of scripted faults")] = None,
-    rpc_url: Annotated[Optional[str], typer.Option(
-        "--rpc-url", help="Settle on this node (e.g. `imagine-agent devnet`'s) instead of simulated balances")] = None,
-    relayer_key: Annotated[Optional[str], typer.Option(
-        "--relayer-key", envvar="IMAGINE_SANDBOX_RELAYER_KEY", show_default=False,
-        help="Key that pays the gas of settlements with --rpc-url (env IMAGINE_SANDBOX_RELAYER_KEY)")] = None,
+    rpc_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--rpc-url", help="Settle on this node (e.g. `imagine-agent devnet`'s) instead of simulated balances"
+        ),
+    ] = None,
+    relayer_key: Annotated[
+        Optional[str],
+        typer.Option(
+            "--relayer-key",
+            envvar="IMAGINE_SANDBOX_RELAYER_KEY",
+            show_default=False,
+            help="Key that pays the gas of settlements with --rpc-url (env IMAGINE_SANDBOX_RELAYER_KEY)",
+        ),
+    ] = None,
     network: Annotated[str, typer.Option(help="Network the 402 asks for: base or base-sepolia")] = "base",
     x402: Annotated[str, typer.Option("--x402", help="Protocol version the paywall speaks: v1, v2 or both")] = "v1",
-    rich_results: Annotated[bool, typer.Option("--rich-results",
-                                               help="Results in today's shape: media page, coin, txHash")] = False,
+    rich_results: Annotated[
+        bool, typer.Option("--rich-results", help="Results in today's shape: media page, coin, txHash")
+    ] = False,
 ) -> None:
     """Run the local Imagine API + x402 facilitator (test double; no real money, or a local chain's USDC)."""
     import socket
@@ -49,16 +60,24 @@ def sandbox(
     try:
         if x402 not in ("v1", "v2", "both"):
             raise ValueError(f"--x402 must be v1, v2 or both, not {x402!r}")
-        config = SandboxConfig(speed=speed, faults=load_faults(faults) if faults else [], network=network,
-                               rpc_url=rpc_url, relayer_key=relayer_key, x402=x402, rich_results=rich_results)
+        config = SandboxConfig(
+            speed=speed,
+            faults=load_faults(faults) if faults else [],
+            network=network,
+            rpc_url=rpc_url,
+            relayer_key=relayer_key,
+            x402=x402,
+            rich_results=rich_results,
+        )
     except (ValueError, OSError) as exc:  # a broken fault file, an unknown network
         raise ConfigurationError(f"invalid sandbox settings: {exc}") from None
     try:  # a clear error now, rather than uvicorn's log line and exit 1 later
         with socket.create_server((host, port)):
             pass
     except OSError as exc:
-        raise ConfigurationError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port "
-                                 "or --host") from None
+        raise ConfigurationError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port or --host"
+        ) from None
     where = f"http://{_escape(host)}:{port}"
     if rpc_url is not None:
         from ..chain import UsdcChain, rpc_origin
@@ -69,12 +88,16 @@ def sandbox(
                 chain.check(network)
         except ImagineError as exc:
             raise ConfigurationError(f"cannot settle on {rpc_origin(rpc_url)}: {exc}") from None
-        _err(f"[bold yellow]Sandbox on {where}, settling on the chain at {_escape(rpc_origin(rpc_url))}[/] "
-             f"(USDC moves there). Use: IMAGINE_BASE_URL={where} IMAGINE_RPC_URL=<that RPC URL> "
-             "IMAGINE_ALLOW_PRIVATE_IMAGE_URLS=1")
+        _err(
+            f"[bold yellow]Sandbox on {where}, settling on the chain at {_escape(rpc_origin(rpc_url))}[/] "
+            f"(USDC moves there). Use: IMAGINE_BASE_URL={where} IMAGINE_RPC_URL=<that RPC URL> "
+            "IMAGINE_ALLOW_PRIVATE_IMAGE_URLS=1"
+        )
     else:
-        _err(f"[bold yellow]Sandbox on {where} — no real money moves.[/] "
-             f"Use: IMAGINE_BASE_URL={where} IMAGINE_ALLOW_PRIVATE_IMAGE_URLS=1")
+        _err(
+            f"[bold yellow]Sandbox on {where} — no real money moves.[/] "
+            f"Use: IMAGINE_BASE_URL={where} IMAGINE_ALLOW_PRIVATE_IMAGE_URLS=1"
+        )
     run(host, port, config)
 
 
@@ -96,8 +119,15 @@ def devnet(
     from ..money import parse_usdc
 
     try:
-        net = Devnet(network, payers=payers, fund=tuple(fund or ()), amount=parse_usdc(amount), host=host, port=port,
-                     say=lambda text: _err(f"[bold]{_escape(text)}[/]"))
+        net = Devnet(
+            network,
+            payers=payers,
+            fund=tuple(fund or ()),
+            amount=parse_usdc(amount),
+            host=host,
+            port=port,
+            say=lambda text: _err(f"[bold]{_escape(text)}[/]"),
+        )
     except (ImagineError, ValueError) as exc:
         _err(f"[bold red]invalid devnet settings:[/] {_escape(str(exc))}")
         raise typer.Exit(2) from None
@@ -109,8 +139,10 @@ def devnet(
         raise typer.Exit(2) from None
     try:
         _emit(net.info())
-        _err(f"[bold yellow]Devnet on {net.rpc_url} (chain {net.network.chain_id}): Circle's USDC at "
-             f"{net.network.usdc}; throwaway keys, not real money.[/] Ctrl-C stops it.")
+        _err(
+            f"[bold yellow]Devnet on {net.rpc_url} (chain {net.network.chain_id}): Circle's USDC at "
+            f"{net.network.usdc}; throwaway keys, not real money.[/] Ctrl-C stops it."
+        )
         net.wait()
     except KeyboardInterrupt:
         pass
@@ -127,11 +159,19 @@ def mcp(
     transport: Annotated[_Transport, typer.Option(help="How MCP clients connect")] = _Transport.stdio,
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port for streamable-http")] = 8765,
     base_url: BaseUrl = None,
-    token: Annotated[Optional[str], typer.Option(
-        help="Bearer token streamable-http clients must send (else IMAGINE_MCP_TOKEN, else one is generated "
-        "and printed)")] = None,
-    no_auth: Annotated[bool, typer.Option(
-        "--no-auth", help="Serve streamable-http without a token: any local process could spend the budget")] = False,
+    token: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Bearer token streamable-http clients must send (else IMAGINE_MCP_TOKEN, else one is generated "
+            "and printed)"
+        ),
+    ] = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--no-auth", help="Serve streamable-http without a token: any local process could spend the budget"
+        ),
+    ] = False,
 ) -> None:
     """Serve quote/generate/status/budget over the Model Context Protocol (Claude Desktop, Cursor, ElizaOS)."""
     import importlib.util
@@ -157,8 +197,9 @@ def console(
 
     books = _open(False, base_url)
     if host not in ("127.0.0.1", "localhost", "::1"):
-        _echo(f"warning: listening on {host}: anyone who can reach it and has the token can freeze or approve",
-                   err=True)
+        _echo(
+            f"warning: listening on {host}: anyone who can reach it and has the token can freeze or approve", err=True
+        )
     with books:
         try:
             server = ConsoleServer(books, books.settings, host=host, port=port).start()

@@ -52,8 +52,16 @@ def quote(
     """Ask the price of a video. Signs nothing, pays nothing, needs no key. Exit 3 if policy or budget refuse it."""
     _begin(as_json)
     with _service(_settings(base_url, max_per_call), pays=False, quiet=as_json) as service:
-        result = service.quote(prompt, duration=duration, image=image, auto_clank=auto_clank,
-                               auto_enhance=auto_enhance, remix=remix, video_model=model, all_models=True)
+        result = service.quote(
+            prompt,
+            duration=duration,
+            image=image,
+            auto_clank=auto_clank,
+            auto_enhance=auto_enhance,
+            remix=remix,
+            video_model=model,
+            all_models=True,
+        )
         if as_json:
             _emit({**result.to_json(), **({} if result.allowed else {"exitCode": 3})})
         else:
@@ -61,8 +69,11 @@ def quote(
 
             r = result.quote.requirement
             chosen = model or result.quote.default_model
-            _echo(f"price: {format_usdc(r.amount)} on {r.network} to {r.pay_to}"
-                       + (f" ({chosen})" if chosen else "") + f" · x402 v{r.x402_version}")
+            _echo(
+                f"price: {format_usdc(r.amount)} on {r.network} to {r.pay_to}"
+                + (f" ({chosen})" if chosen else "")
+                + f" · x402 v{r.x402_version}"
+            )
             for name, amount in result.model_prices.items():
                 default = "  (server default)" if name == result.quote.default_model else ""
                 _echo(f"  model {name:<20} {format_usdc(amount)}{default}")
@@ -103,8 +114,16 @@ def generate(
             service.audit_decision(True, f"a coin for the video {prompt[:80]!r}", "cli")
         with _progress(not as_json and not no_wait) as on_progress:
             outcome = service.generate(
-                prompt, duration=duration, image=image, auto_clank=auto_clank, auto_enhance=auto_enhance,
-                remix=remix, video_model=model, wait=not no_wait, output_dir=output, on_progress=on_progress,
+                prompt,
+                duration=duration,
+                image=image,
+                auto_clank=auto_clank,
+                auto_enhance=auto_enhance,
+                remix=remix,
+                video_model=model,
+                wait=not no_wait,
+                output_dir=output,
+                on_progress=on_progress,
                 attach=not new,
             )
         if as_json:
@@ -119,8 +138,11 @@ def _known_status(service: ImagineService, task_id: str) -> TaskStatus:
 
     result = service.status(task_id)
     if result.status == "not_found":
-        raise TaskNotFoundError(f"the server does not know task {task_id!r}: check the id (`imagine-agent "
-                                "receipts` lists the tasks paid for)", status_code=404)
+        raise TaskNotFoundError(
+            f"the server does not know task {task_id!r}: check the id (`imagine-agent "
+            "receipts` lists the tasks paid for)",
+            status_code=404,
+        )
     return result
 
 
@@ -176,8 +198,13 @@ def download(
         found = _known_status(service, task_id)
         files = service.download(task_id, output, status=found)
         if as_json:
-            _emit({"taskId": task_id, "videoPath": str(files.video),
-                   "previewPath": str(files.preview) if files.preview else None})
+            _emit(
+                {
+                    "taskId": task_id,
+                    "videoPath": str(files.video),
+                    "previewPath": str(files.preview) if files.preview else None,
+                }
+            )
         else:
             _echo(f"video: {files.video}")
             if files.preview:
@@ -193,7 +220,9 @@ class _ClankPolicy(StrEnum):
 
 def chat(
     message: Annotated[Optional[str], typer.Argument(help="One message; omit for an interactive chat")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Chat model (env IMAGINE_MODEL); default: offline planner")] = None,
+    model: Annotated[
+        Optional[str], typer.Option(help="Chat model (env IMAGINE_MODEL); default: offline planner")
+    ] = None,
     auto_clank: Annotated[Optional[_ClankPolicy], typer.Option("--auto-clank", help="Coin policy")] = None,
     yes: Yes = False,
     base_url: BaseUrl = None,
@@ -237,10 +266,17 @@ def _chat_first_line(message: str | None, base_url: str | None) -> str:
             url = found.strip() if isinstance(found, str) else ""
         except (OSError, ValueError):  # the settings will say what is wrong with the file
             url = ""
-    where = ("[bold yellow]embedded sandbox: no real money moves[/]" if not url
-             else f"paying the API at {_escape(redact_url(url))}")
+    where = (
+        "[bold yellow]embedded sandbox: no real money moves[/]"
+        if not url
+        else f"paying the API at {_escape(redact_url(url))}"
+    )
     if message is None:
-        return (f"[bold]Chat with the video agent[/] ({where}). Describe a video; 'exit' or Ctrl-D to quit. "
-                "Starting the agent…")
-    return (f"[bold]Chat with the video agent[/] ({where}). It reads your message and, for a video, quotes it, pays "
-            "within the operator's caps, waits for it and narrates. Starting the agent…")
+        return (
+            f"[bold]Chat with the video agent[/] ({where}). Describe a video; 'exit' or Ctrl-D to quit. "
+            "Starting the agent…"
+        )
+    return (
+        f"[bold]Chat with the video agent[/] ({where}). It reads your message and, for a video, quotes it, pays "
+        "within the operator's caps, waits for it and narrates. Starting the agent…"
+    )

@@ -35,8 +35,11 @@ def wallet_new(
         return
     settings = _settings()
     _RUN.sandbox = False
-    prompt = None if as_json or not sys.stdin.isatty() else (
-        lambda: str(typer.prompt("Keystore password", hide_input=True, confirmation_prompt=True, err=True)))
+    prompt = (
+        None
+        if as_json or not sys.stdin.isatty()
+        else (lambda: str(typer.prompt("Keystore password", hide_input=True, confirmation_prompt=True, err=True)))
+    )
     address, path = create_keystore(settings, keystore, prompt)
     default = path == settings.data_dir / "keystore.json"
     hint = "found there without IMAGINE_KEYSTORE" if default else f"export IMAGINE_KEYSTORE={path}"
@@ -57,8 +60,10 @@ def wallet_address(as_json: AsJson = False) -> None:
     address = public_address(_settings())
     _RUN.sandbox = False
     if address is None:
-        raise ConfigurationError("no paying wallet: set IMAGINE_PRIVATE_KEY or IMAGINE_KEYSTORE, or create one "
-                                 "with `imagine-agent wallet new`")
+        raise ConfigurationError(
+            "no paying wallet: set IMAGINE_PRIVATE_KEY or IMAGINE_KEYSTORE, or create one "
+            "with `imagine-agent wallet new`"
+        )
     if as_json:
         _emit({"address": address})
     else:

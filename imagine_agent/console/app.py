@@ -62,8 +62,13 @@ def create_app(books: Books | Ledger, settings: Settings, *, token: str, csrf: s
         books = Books.over(books, settings, sandbox=False, rpc_url=settings.rpc_url)
     state = _Console(books, settings, token, csrf or secrets.token_urlsafe(24), books.display)
     policy = books.policy
-    facts = pages.Governs(address=books.address, api=_api(settings), networks=", ".join(sorted(settings.networks)),
-                          books=books.label, rpc=_scheme_and_host(settings.rpc_url) if settings.rpc_url else None)
+    facts = pages.Governs(
+        address=books.address,
+        api=_api(settings),
+        networks=", ".join(sorted(settings.networks)),
+        books=books.label,
+        rpc=_scheme_and_host(settings.rpc_url) if settings.rpc_url else None,
+    )
     app = FastAPI(title="imagine-agent console", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.middleware("http")
@@ -76,8 +81,11 @@ def create_app(books: Books | Ledger, settings: Settings, *, token: str, csrf: s
             return response
         cookie = request.cookies.get(COOKIE, "")
         if not hmac.compare_digest(cookie.encode(), token.encode()):
-            return HTMLResponse("<h1>403</h1><p>Open the URL with the access token that <code>imagine-agent "
-                                "console</code> printed.</p>", status_code=403)
+            return HTMLResponse(
+                "<h1>403</h1><p>Open the URL with the access token that <code>imagine-agent "
+                "console</code> printed.</p>",
+                status_code=403,
+            )
         if request.method == "POST" and not await _same_origin_with_csrf(request, state.csrf):
             return HTMLResponse("<h1>403</h1><p>Cross-site request refused.</p>", status_code=403)
         response = await call_next(request)
@@ -88,8 +96,18 @@ def create_app(books: Books | Ledger, settings: Settings, *, token: str, csrf: s
 
     def page(title: str, path: str, body: str, extra_script: str = "") -> HTMLResponse:
         frozen = books.is_frozen()
-        return HTMLResponse(pages.layout(title, path, body, csrf=state.csrf, frozen=frozen, ledger=state.display,
-                                         extra_script=extra_script, governs=facts))
+        return HTMLResponse(
+            pages.layout(
+                title,
+                path,
+                body,
+                csrf=state.csrf,
+                frozen=frozen,
+                ledger=state.display,
+                extra_script=extra_script,
+                governs=facts,
+            )
+        )
 
     def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]:
         return asyncio.to_thread(fn, *args, **kwargs)
@@ -101,23 +119,39 @@ def create_app(books: Books | Ledger, settings: Settings, *, token: str, csrf: s
         payments = await run(books.receipts, 5000)
         warnings = await run(books.events, kinds=["warning"], limit=10)
         balance = await run(_balance, settings, facts.address) if settings.rpc_url else None
-        return page("Budget", "/", pages.wallet_panel(facts, balance)
-                    + pages.budget_page(report.totals, policy.caps, policy.approval_threshold, payments,
-                                        warnings, state.csrf, now, report=report))
+        return page(
+            "Budget",
+            "/",
+            pages.wallet_panel(facts, balance)
+            + pages.budget_page(
+                report.totals,
+                policy.caps,
+                policy.approval_threshold,
+                payments,
+                warnings,
+                state.csrf,
+                now,
+                report=report,
+            ),
+        )
 
     @app.get("/receipts", response_class=HTMLResponse)
-    async def receipts(state_: Annotated[str, Query(alias="state")] = "", endpoint: str = "",
-                       origin: str = "") -> HTMLResponse:
+    async def receipts(
+        state_: Annotated[str, Query(alias="state")] = "", endpoint: str = "", origin: str = ""
+    ) -> HTMLResponse:
         booked = await run(books.all_receipts, 5000)
         records = [b.record for b in booked]
         endpoints = sorted({pages.redact_url(p.resource) for p in records})
-        shown = [b for b in booked for p in [b.record]
-                 if (not state_ or p.state.value == state_)
-                 and (not endpoint or pages.redact_url(p.resource) == endpoint)
-                 and (not origin or ("sandbox" if p.sandbox else "real") == origin)]
+        shown = [
+            b
+            for b in booked
+            for p in [b.record]
+            if (not state_ or p.state.value == state_)
+            and (not endpoint or pages.redact_url(p.resource) == endpoint)
+            and (not origin or ("sandbox" if p.sandbox else "real") == origin)
+        ]
         filters = {"state": state_, "endpoint": endpoint, "origin": origin}
-        return page("Receipts", "/receipts",
-                    pages.receipts_page(shown, filters, list(PAYMENT_STATES), endpoints))
+        return page("Receipts", "/receipts", pages.receipts_page(shown, filters, list(PAYMENT_STATES), endpoints))
 
     @app.get("/videos", response_class=HTMLResponse)
     async def videos() -> HTMLResponse:
@@ -142,8 +176,7 @@ def create_app(books: Books | Ledger, settings: Settings, *, token: str, csrf: s
         if booked is None or booked.record.video_path is None or kind not in ("video", "preview"):
             return Response(status_code=404)
         video = _local(booked.record.video_path, settings)
-        path = None if video is None else video if kind == "video" else _local(str(video.with_suffix(".png")),
-                                                                                settings)
+        path = None if video is None else video if kind == "video" else _local(str(video.with_suffix(".png")), settings)
         if path is None:
             return Response(status_code=404)
         return FileResponse(path, media_type="video/mp4" if kind == "video" else "image/png")
@@ -181,12 +214,16 @@ def create_app(books: Books | Ledger, settings: Settings, *, token: str, csrf: s
         form = await request.form()
         reason = str(form.get("reason") or "")
         try:
-            await run(lambda: books.decide(approval_id, approve=decision == "approve", decided_by="console",
-                                           reason=reason))
+            await run(
+                lambda: books.decide(approval_id, approve=decision == "approve", decided_by="console", reason=reason)
+            )
         except (KeyError, ValueError) as exc:
-            return page("Approvals", "/approvals", f'<div class="warn" id="decision-error">{escape(str(exc))}'
-                        "</div>" + pages.approvals_page(await run(books.approvals, show_all=True, limit=200),
-                                                        state.csrf))
+            return page(
+                "Approvals",
+                "/approvals",
+                f'<div class="warn" id="decision-error">{escape(str(exc))}'
+                "</div>" + pages.approvals_page(await run(books.approvals, show_all=True, limit=200), state.csrf),
+            )
         return RedirectResponse("/approvals", status_code=303)
 
     @app.post("/freeze")
@@ -201,8 +238,9 @@ def create_app(books: Books | Ledger, settings: Settings, *, token: str, csrf: s
 
     @app.get("/audit", response_class=HTMLResponse)
     async def audit() -> HTMLResponse:
-        return page("Audit: refusals, warnings, decisions", "/audit", pages.audit_page(await run(books.audit,
-                                                                                                limit=500)))
+        return page(
+            "Audit: refusals, warnings, decisions", "/audit", pages.audit_page(await run(books.audit, limit=500))
+        )
 
     @app.get("/api/budget")
     async def budget_json() -> dict[str, Any]:
@@ -216,8 +254,12 @@ def create_app(books: Books | Ledger, settings: Settings, *, token: str, csrf: s
             last = None
             while not await request.is_disconnected():
                 tasks = [b.record for b in await run(books.tasks, pending_only=True, limit=200)]
-                data = json.dumps([{"taskId": t.task_id, "prompt": t.prompt, "status": t.status,
-                                    "progress": t.progress} for t in tasks])
+                data = json.dumps(
+                    [
+                        {"taskId": t.task_id, "prompt": t.prompt, "status": t.status, "progress": t.progress}
+                        for t in tasks
+                    ]
+                )
                 if data != last:
                     yield f"event: jobs\ndata: {data}\n\n"
                     last = data
@@ -237,8 +279,15 @@ def create_app(books: Books | Ledger, settings: Settings, *, token: str, csrf: s
                 for event in await run(books.events, after_id=after, limit=50):
                     after = event.id
                     amount = format_usdc(event.amount) if event.amount is not None else None
-                    data = json.dumps({"id": event.id, "kind": event.kind, "code": event.code,
-                                       "message": event.message, "amount": amount})
+                    data = json.dumps(
+                        {
+                            "id": event.id,
+                            "kind": event.kind,
+                            "code": event.code,
+                            "message": event.message,
+                            "amount": amount,
+                        }
+                    )
                     yield f"event: audit\ndata: {data}\n\n"
                 await asyncio.sleep(POLL_SECONDS)
 
@@ -273,8 +322,12 @@ def _local(path: str | None, settings: Settings | None = None) -> Path | None:
     if not path:
         return None
     found = Path(path)
-    candidates = [found] if found.is_absolute() else [Path.cwd() / found] + (
-        [settings.data_dir / found, settings.data_dir.parent / found] if settings is not None else [])
+    candidates = (
+        [found]
+        if found.is_absolute()
+        else [Path.cwd() / found]
+        + ([settings.data_dir / found, settings.data_dir.parent / found] if settings is not None else [])
+    )
     return next((c for c in candidates if c.is_file()), None)
 
 
@@ -313,8 +366,15 @@ def _balance(settings: Settings, address: str) -> str:
 class ConsoleServer:
     """The console on a loopback port, served by uvicorn in a daemon thread (tests and ``imagine-agent console``)."""
 
-    def __init__(self, books: Books | Ledger, settings: Settings, *, host: str = "127.0.0.1", port: int = 0,
-                 token: str | None = None) -> None:
+    def __init__(
+        self,
+        books: Books | Ledger,
+        settings: Settings,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+    ) -> None:
         self.token = token or secrets.token_urlsafe(24)
         self.app = create_app(books, settings, token=self.token)
         self.host, self._requested_port = host, port
@@ -342,11 +402,18 @@ class ConsoleServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._requested_port))
         self._socket = sock
-        config = uvicorn.Config(self.app, lifespan="off", timeout_graceful_shutdown=1, log_config=None,
-                                log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
-                                        name="imagine-console")
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True, name="imagine-console"
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -376,6 +443,7 @@ class ConsoleServer:
     def __enter__(self) -> ConsoleServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -20,8 +20,15 @@ __all__ = ["EXPLORERS", "explorer_link", "is_sandbox", "redact_url"]
 EXPLORERS = {"base": "https://basescan.org/tx/", "base-sepolia": "https://sepolia.basescan.org/tx/"}
 _TX = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
-NAV = (("/", "Budget"), ("/receipts", "Receipts"), ("/videos", "Videos"), ("/jobs", "Jobs"),
-       ("/unknown", "Unknown"), ("/approvals", "Approvals"), ("/audit", "Audit"))
+NAV = (
+    ("/", "Budget"),
+    ("/receipts", "Receipts"),
+    ("/videos", "Videos"),
+    ("/jobs", "Jobs"),
+    ("/unknown", "Unknown"),
+    ("/approvals", "Approvals"),
+    ("/audit", "Audit"),
+)
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f5f6f8}
@@ -128,11 +135,13 @@ class Governs:
 
 def wallet_panel(facts: Governs, balance: str | None) -> str:
     shown = balance if balance is not None else "no RPC configured (IMAGINE_RPC_URL): balance not read"
-    return (f'<table id="governs"><tr><th>wallet</th><td id="wallet-address">{escape(facts.address)}</td></tr>'
-            f'<tr><th>USDC balance</th><td id="wallet-balance">{escape(shown)}</td></tr>'
-            f'<tr><th>API it pays</th><td id="api">{escape(facts.api)}</td></tr>'
-            f'<tr><th>network</th><td id="network">{escape(facts.networks)}</td></tr>'
-            f'<tr><th>books shown first</th><td id="books">{escape(facts.books)}</td></tr></table>')
+    return (
+        f'<table id="governs"><tr><th>wallet</th><td id="wallet-address">{escape(facts.address)}</td></tr>'
+        f'<tr><th>USDC balance</th><td id="wallet-balance">{escape(shown)}</td></tr>'
+        f'<tr><th>API it pays</th><td id="api">{escape(facts.api)}</td></tr>'
+        f'<tr><th>network</th><td id="network">{escape(facts.networks)}</td></tr>'
+        f'<tr><th>books shown first</th><td id="books">{escape(facts.books)}</td></tr></table>'
+    )
 
 
 def _books_badge(sandbox: bool) -> str:
@@ -140,11 +149,23 @@ def _books_badge(sandbox: bool) -> str:
     return f'<span class="badge books-{name}" data-books="{name}">{name} books</span>'
 
 
-def layout(title: str, path: str, body: str, *, csrf: str, frozen: bool, ledger: str, extra_script: str = "",
-           governs: Governs | None = None) -> str:
+def layout(
+    title: str,
+    path: str,
+    body: str,
+    *,
+    csrf: str,
+    frozen: bool,
+    ledger: str,
+    extra_script: str = "",
+    governs: Governs | None = None,
+) -> str:
     nav = "".join(f'<a href="{href}" class="{"on" if href == path else ""}">{label}</a>' for href, label in NAV)
-    state = ('<span class="frozen" id="frozen-badge">FROZEN: no payments</span>' if frozen
-             else '<span class="ok" id="frozen-badge">payments allowed</span>')
+    state = (
+        '<span class="frozen" id="frozen-badge">FROZEN: no payments</span>'
+        if frozen
+        else '<span class="ok" id="frozen-badge">payments allowed</span>'
+    )
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><meta name="csrf" content="{escape(csrf)}">
 <title>{escape(title)} · imagine-agent console</title><style>{STYLE}</style></head><body>
@@ -158,73 +179,104 @@ def layout(title: str, path: str, body: str, *, csrf: str, frozen: bool, ledger:
 def _governs_line(governs: Governs | None) -> str:
     if governs is None:
         return ""
-    return (f'<span class="muted" id="governs-line">wallet {escape(governs.address)} · pays {escape(governs.api)} '
-            f"on {escape(governs.networks)} · {escape(governs.books)}</span>")
+    return (
+        f'<span class="muted" id="governs-line">wallet {escape(governs.address)} · pays {escape(governs.api)} '
+        f"on {escape(governs.networks)} · {escape(governs.books)}</span>"
+    )
 
 
-def post_button(action: str, label: str, csrf: str, *, css: str = "", fields: dict[str, str] | None = None,
-                button_id: str = "") -> str:
+def post_button(
+    action: str, label: str, csrf: str, *, css: str = "", fields: dict[str, str] | None = None, button_id: str = ""
+) -> str:
     hidden = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in (fields or {}).items())
     ident = f' id="{escape(button_id)}"' if button_id else ""
-    return (f'<form class="inline" method="post" action="{escape(action)}"><input type="hidden" name="csrf" '
-            f'value="{escape(csrf)}">{hidden}<button type="submit" class="{css}"{ident}>{escape(label)}</button>'
-            "</form>")
+    return (
+        f'<form class="inline" method="post" action="{escape(action)}"><input type="hidden" name="csrf" '
+        f'value="{escape(csrf)}">{hidden}<button type="submit" class="{css}"{ident}>{escape(label)}</button>'
+        "</form>"
+    )
 
 
-def budget_page(totals: BudgetTotals, caps: Caps, threshold: int | None, payments: Sequence[PaymentRecord],
-                warnings: Sequence[AuditEvent], csrf: str, now: float, *, report: BudgetReport | None = None) -> str:
+def budget_page(
+    totals: BudgetTotals,
+    caps: Caps,
+    threshold: int | None,
+    payments: Sequence[PaymentRecord],
+    warnings: Sequence[AuditEvent],
+    csrf: str,
+    now: float,
+    *,
+    report: BudgetReport | None = None,
+) -> str:
     body = []
     if report is not None:
-        body.append(f'<p id="vocabulary">{escape(report.vocabulary())} '
-                    f'<span data-name="largest-next-payment" data-atomic="{report.largest_next_payment}"></span></p>')
+        body.append(
+            f'<p id="vocabulary">{escape(report.vocabulary())} '
+            f'<span data-name="largest-next-payment" data-atomic="{report.largest_next_payment}"></span></p>'
+        )
     rows = [
         ("daily", "rolling 24 h", caps.daily, totals.daily_used, totals.remaining_daily),
         ("total", "all time", caps.total, totals.total_used, totals.remaining_total),
     ]
     body.append('<table id="windows"><tr><th>window</th><th>cap</th><th>used</th><th>left</th></tr>')
     for name, label, cap, used, left in rows:
-        body.append(f'<tr data-window="{name}"><td>{name} <span class="muted">({label})</span></td>'
-                    f'<td class="num">{usdc(cap, name=f"cap-{name}")}</td>'
-                    f'<td class="num">{usdc(used, name=f"used-{name}")}</td>'
-                    f'<td class="num">{usdc(left, name=f"remaining-{name}")}</td></tr>')
+        body.append(
+            f'<tr data-window="{name}"><td>{name} <span class="muted">({label})</span></td>'
+            f'<td class="num">{usdc(cap, name=f"cap-{name}")}</td>'
+            f'<td class="num">{usdc(used, name=f"used-{name}")}</td>'
+            f'<td class="num">{usdc(left, name=f"remaining-{name}")}</td></tr>'
+        )
     body.append("</table>")
-    body.append('<table id="totals" style="margin-top:12px"><tr><th>spent (paid)</th><th>reserved</th>'
-                "<th>unknown (counts as spent)</th><th>per-call cap</th><th>approval threshold</th>"
-                f"<th>payments last minute</th></tr><tr><td class=num>{usdc(totals.spent, name='spent')}</td>"
-                f"<td class=num>{usdc(totals.reserved, name='reserved')}</td>"
-                f"<td class=num>{usdc(totals.unknown, name='unknown')}</td>"
-                f"<td class=num>{usdc(caps.per_call, name='per-call')}</td>"
-                f"<td class=num>{usdc(threshold, name='threshold')}</td>"
-                f"<td class=num>{totals.payments_last_minute} / {caps.rate_per_minute or '∞'}</td></tr></table>")
+    body.append(
+        '<table id="totals" style="margin-top:12px"><tr><th>spent (paid)</th><th>reserved</th>'
+        "<th>unknown (counts as spent)</th><th>per-call cap</th><th>approval threshold</th>"
+        f"<th>payments last minute</th></tr><tr><td class=num>{usdc(totals.spent, name='spent')}</td>"
+        f"<td class=num>{usdc(totals.reserved, name='reserved')}</td>"
+        f"<td class=num>{usdc(totals.unknown, name='unknown')}</td>"
+        f"<td class=num>{usdc(caps.per_call, name='per-call')}</td>"
+        f"<td class=num>{usdc(threshold, name='threshold')}</td>"
+        f"<td class=num>{totals.payments_last_minute} / {caps.rate_per_minute or '∞'}</td></tr></table>"
+    )
     body.append("<h2>Spend over the last 24 h</h2>" + spend_chart(payments, caps.daily, now))
     body.append("<h2>Kill switch</h2>")
     if totals.frozen:
-        body.append("<p>Every process sharing this ledger has stopped paying.</p>"
-                    + post_button("/unfreeze", "Unfreeze: allow payments again", csrf, css="go", button_id="unfreeze"))
+        body.append(
+            "<p>Every process sharing this ledger has stopped paying.</p>"
+            + post_button("/unfreeze", "Unfreeze: allow payments again", csrf, css="go", button_id="unfreeze")
+        )
     else:
-        body.append("<p>Freezing stops every payment header at once, in every process sharing this ledger.</p>"
-                    + post_button("/freeze", "Freeze all payments", csrf, css="danger", button_id="freeze"))
+        body.append(
+            "<p>Freezing stops every payment header at once, in every process sharing this ledger.</p>"
+            + post_button("/freeze", "Freeze all payments", csrf, css="danger", button_id="freeze")
+        )
     if report is not None and report.other is not None:
         o = report.other
-        body.append(f'<h2>Also, apart: {escape(o.label)}</h2><table id="other-books" data-books="'
-                    f'{"sandbox" if o.sandbox else "real"}"><tr><th>spent</th><th>reserved</th><th>unknown</th>'
-                    f"<th>payments</th><th>awaiting approval</th></tr><tr><td class=num>{usdc(o.spent)}</td>"
-                    f"<td class=num>{usdc(o.reserved)}</td><td class=num>{usdc(o.unknown)}</td>"
-                    f"<td class=num>{o.payments}</td><td class=num>{o.awaiting_approvals}</td></tr></table>"
-                    '<p class="muted">Counted apart: never added to the numbers above.</p>')
+        body.append(
+            f'<h2>Also, apart: {escape(o.label)}</h2><table id="other-books" data-books="'
+            f'{"sandbox" if o.sandbox else "real"}"><tr><th>spent</th><th>reserved</th><th>unknown</th>'
+            f"<th>payments</th><th>awaiting approval</th></tr><tr><td class=num>{usdc(o.spent)}</td>"
+            f"<td class=num>{usdc(o.reserved)}</td><td class=num>{usdc(o.unknown)}</td>"
+            f"<td class=num>{o.payments}</td><td class=num>{o.awaiting_approvals}</td></tr></table>"
+            '<p class="muted">Counted apart: never added to the numbers above.</p>'
+        )
     if warnings:
         body.append("<h2>Budget warnings</h2>")
-        body += [f'<div class="warn" data-code="{escape(w.code)}">{when(w.created_at)}: {escape(w.message)}</div>'
-                 for w in warnings]
+        body += [
+            f'<div class="warn" data-code="{escape(w.code)}">{when(w.created_at)}: {escape(w.message)}</div>'
+            for w in warnings
+        ]
     return "".join(body)
 
 
-def spend_chart(payments: Sequence[PaymentRecord], cap: int | None, now: float, *, width: int = 720,
-                height: int = 200) -> str:
+def spend_chart(
+    payments: Sequence[PaymentRecord], cap: int | None, now: float, *, width: int = 720, height: int = 200
+) -> str:
     """Cumulative spend (everything counted against the caps) over the last 24 h, as inline SVG."""
     start = now - 86_400
-    counted = sorted((p for p in payments if p.created_at > start and p.state.value not in ("released", "cancelled")),
-                     key=lambda p: p.created_at)
+    counted = sorted(
+        (p for p in payments if p.created_at > start and p.state.value not in ("released", "cancelled")),
+        key=lambda p: p.created_at,
+    )
     total = sum(p.amount for p in counted)
     top = max(total, cap or 0, 1)
     pad = 30
@@ -243,40 +295,54 @@ def spend_chart(payments: Sequence[PaymentRecord], cap: int | None, now: float, 
     points.append(f"{x(now):.1f},{y(running):.1f}")
     cap_line = ""
     if cap:
-        cap_line = (f'<line x1="{pad}" x2="{width - pad}" y1="{y(cap):.1f}" y2="{y(cap):.1f}" stroke="#b3261e" '
-                    f'stroke-dasharray="4 3"/><text x="{width - pad}" y="{y(cap) - 4:.1f}" text-anchor="end" '
-                    f'font-size="11" fill="#b3261e">daily cap {escape(format_usdc(cap))}</text>')
-    return (f'<svg id="spend-chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="cumulative spend over 24 h" data-total="{total}" data-points="{len(counted)}">'
-            f'<line x1="{pad}" x2="{width - pad}" y1="{height - pad}" y2="{height - pad}" stroke="#8a93a6"/>'
-            f'{cap_line}<polyline fill="none" stroke="#2f6fdd" stroke-width="2" points="{" ".join(points)}"/>'
-            f'<text x="{pad}" y="{height - 8}" font-size="11" fill="#6b7385">24 h ago</text>'
-            f'<text x="{width - pad}" y="{height - 8}" font-size="11" text-anchor="end" fill="#6b7385">now</text>'
-            f'<text x="{pad}" y="16" font-size="11" fill="#2f6fdd">{escape(format_usdc(total))} counted</text></svg>')
+        cap_line = (
+            f'<line x1="{pad}" x2="{width - pad}" y1="{y(cap):.1f}" y2="{y(cap):.1f}" stroke="#b3261e" '
+            f'stroke-dasharray="4 3"/><text x="{width - pad}" y="{y(cap) - 4:.1f}" text-anchor="end" '
+            f'font-size="11" fill="#b3261e">daily cap {escape(format_usdc(cap))}</text>'
+        )
+    return (
+        f'<svg id="spend-chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="cumulative spend over 24 h" data-total="{total}" data-points="{len(counted)}">'
+        f'<line x1="{pad}" x2="{width - pad}" y1="{height - pad}" y2="{height - pad}" stroke="#8a93a6"/>'
+        f'{cap_line}<polyline fill="none" stroke="#2f6fdd" stroke-width="2" points="{" ".join(points)}"/>'
+        f'<text x="{pad}" y="{height - 8}" font-size="11" fill="#6b7385">24 h ago</text>'
+        f'<text x="{width - pad}" y="{height - 8}" font-size="11" text-anchor="end" fill="#6b7385">now</text>'
+        f'<text x="{pad}" y="16" font-size="11" fill="#2f6fdd">{escape(format_usdc(total))} counted</text></svg>'
+    )
 
 
-def receipts_page(payments: Iterable[Booked[PaymentRecord]], filters: dict[str, str], states: Sequence[str],
-                  endpoints: Sequence[str]) -> str:
+def receipts_page(
+    payments: Iterable[Booked[PaymentRecord]], filters: dict[str, str], states: Sequence[str], endpoints: Sequence[str]
+) -> str:
     def select(name: str, options: Sequence[str]) -> str:
-        opts = "".join(f'<option value="{escape(o)}"{" selected" if filters.get(name) == o else ""}>'
-                       f'{escape(o or "all")}</option>' for o in ("", *options))
+        opts = "".join(
+            f'<option value="{escape(o)}"{" selected" if filters.get(name) == o else ""}>{escape(o or "all")}</option>'
+            for o in ("", *options)
+        )
         return f'<label>{name} <select name="{name}">{opts}</select></label> '
 
-    body = ['<form method="get" id="filters">', select("state", states), select("endpoint", endpoints),
-            select("origin", ["sandbox", "real"]), '<button type="submit">Filter</button></form>',
-            '<table id="receipts"><tr><th>when (UTC)</th><th>state</th><th>amount</th><th>network</th>'
-            "<th>endpoint</th><th>origin</th><th>books</th><th>task</th><th>transaction</th><th>reason</th></tr>"]
+    body = [
+        '<form method="get" id="filters">',
+        select("state", states),
+        select("endpoint", endpoints),
+        select("origin", ["sandbox", "real"]),
+        '<button type="submit">Filter</button></form>',
+        '<table id="receipts"><tr><th>when (UTC)</th><th>state</th><th>amount</th><th>network</th>'
+        "<th>endpoint</th><th>origin</th><th>books</th><th>task</th><th>transaction</th><th>reason</th></tr>",
+    ]
     count = 0
     for booked in payments:
         p = booked.record
         count += 1
         origin = "sandbox" if p.sandbox else "real"  # as recorded when it was paid (money-safety rule 8)
-        body.append(f'<tr data-id="{escape(p.id)}" data-state="{p.state.value}"><td>{when(p.created_at)}</td>'
-                    f'<td><span class="badge {p.state.value}">{p.state.value}</span></td>'
-                    f'<td class="num">{usdc(p.amount)}</td><td>{escape(p.network)}</td>'
-                    f"<td>{escape(redact_url(p.resource))}</td><td>{origin}</td><td>{_books_badge(booked.sandbox)}</td>"
-                    f"<td>{escape(p.task_id or '-')}</td>"
-                    f"<td>{explorer_link(p.network, p.transaction)}</td><td>{escape(p.reason or '')}</td></tr>")
+        body.append(
+            f'<tr data-id="{escape(p.id)}" data-state="{p.state.value}"><td>{when(p.created_at)}</td>'
+            f'<td><span class="badge {p.state.value}">{p.state.value}</span></td>'
+            f'<td class="num">{usdc(p.amount)}</td><td>{escape(p.network)}</td>'
+            f"<td>{escape(redact_url(p.resource))}</td><td>{origin}</td><td>{_books_badge(booked.sandbox)}</td>"
+            f"<td>{escape(p.task_id or '-')}</td>"
+            f"<td>{explorer_link(p.network, p.transaction)}</td><td>{escape(p.reason or '')}</td></tr>"
+        )
     body.append(f'</table><p class="muted"><span id="receipt-count">{count}</span> payment(s)</p>')
     return "".join(body)
 
@@ -291,10 +357,12 @@ def videos_page(videos: Sequence[tuple[TaskRecord, PaymentRecord | None, bool, b
         src = f"/media/{tid}/video" if local_video else escape(task.video_url or "")
         coin = _coin(task)
         price = usdc(payment.amount) if payment is not None else '<span class="muted">unknown price</span>'
-        cards.append(f'<div class="card" data-task="{tid}"><video controls preload="metadata" src="{src}"{poster}>'
-                     f'</video><div><b>{escape((task.prompt or "")[:200])}</b></div><div>{price} · '
-                     f'<span class="muted">{when(task.updated_at)}</span></div><div class="muted">task {tid}'
-                     f"{coin}</div></div>")
+        cards.append(
+            f'<div class="card" data-task="{tid}"><video controls preload="metadata" src="{src}"{poster}>'
+            f"</video><div><b>{escape((task.prompt or '')[:200])}</b></div><div>{price} · "
+            f'<span class="muted">{when(task.updated_at)}</span></div><div class="muted">task {tid}'
+            f"{coin}</div></div>"
+        )
     return f'<div class="cards" id="gallery">{"".join(cards)}</div>'
 
 
@@ -312,52 +380,72 @@ def _coin(task: TaskRecord) -> str:
 
 
 def jobs_page(tasks: Sequence[TaskRecord]) -> str:
-    rows = "".join(f'<tr data-task="{escape(t.task_id)}"><td>{escape(t.task_id)}</td><td>{escape(t.prompt or "")}</td>'
-                   f'<td>{escape(t.status)}</td><td><progress max="100" value="{t.progress or 0}"></progress> '
-                   f"{round(t.progress or 0)}%</td></tr>" for t in tasks)
-    return ('<p>Live: updated as the paying processes poll (server-sent events). '
-            f'<span id="jobs-count">{len(tasks)}</span> pending.</p><table id="jobs"><thead><tr><th>task</th>'
-            f'<th>prompt</th><th>status</th><th>progress</th></tr></thead><tbody id="jobs-body">{rows}</tbody></table>')
+    rows = "".join(
+        f'<tr data-task="{escape(t.task_id)}"><td>{escape(t.task_id)}</td><td>{escape(t.prompt or "")}</td>'
+        f'<td>{escape(t.status)}</td><td><progress max="100" value="{t.progress or 0}"></progress> '
+        f"{round(t.progress or 0)}%</td></tr>"
+        for t in tasks
+    )
+    return (
+        "<p>Live: updated as the paying processes poll (server-sent events). "
+        f'<span id="jobs-count">{len(tasks)}</span> pending.</p><table id="jobs"><thead><tr><th>task</th>'
+        f'<th>prompt</th><th>status</th><th>progress</th></tr></thead><tbody id="jobs-body">{rows}</tbody></table>'
+    )
 
 
 def unknown_page(payments: Sequence[PaymentRecord], csrf: str, rpc: str | None, result: str | None) -> str:
     body = []
     if result:
         body.append(f'<div class="warn" id="reconcile-result">{escape(result)}</div>')
-    body.append("<p>Payments whose outcome is not proven (unknown, pending, or reserved and in flight): they count "
-                "as spent until reconciled. " + (f"Reconcile checks the chain at {escape(rpc)}." if rpc else
-                                                  "No RPC is configured (IMAGINE_RPC_URL): reconcile proves only "
-                                                  "what the ledger itself shows.") + "</p>")
+    body.append(
+        "<p>Payments whose outcome is not proven (unknown, pending, or reserved and in flight): they count "
+        "as spent until reconciled. "
+        + (
+            f"Reconcile checks the chain at {escape(rpc)}."
+            if rpc
+            else "No RPC is configured (IMAGINE_RPC_URL): reconcile proves only what the ledger itself shows."
+        )
+        + "</p>"
+    )
     body.append(post_button("/reconcile", "Reconcile now", csrf, css="go", button_id="reconcile"))
-    body.append('<table id="unknown" style="margin-top:10px"><tr><th>when (UTC)</th><th>state</th><th>amount</th>'
-                "<th>network</th><th>nonce</th><th>valid before</th><th>reason</th></tr>")
+    body.append(
+        '<table id="unknown" style="margin-top:10px"><tr><th>when (UTC)</th><th>state</th><th>amount</th>'
+        "<th>network</th><th>nonce</th><th>valid before</th><th>reason</th></tr>"
+    )
     for p in payments:
-        body.append(f'<tr data-id="{escape(p.id)}"><td>{when(p.created_at)}</td><td><span class="badge '
-                    f'{p.state.value}">{p.state.value}</span></td><td class="num">{usdc(p.amount)}</td>'
-                    f"<td>{escape(p.network)}</td><td>{escape(p.nonce or '-')}</td>"
-                    f"<td>{when(p.valid_before) if p.valid_before else '-'}</td><td>{escape(p.reason or '')}</td></tr>")
+        body.append(
+            f'<tr data-id="{escape(p.id)}"><td>{when(p.created_at)}</td><td><span class="badge '
+            f'{p.state.value}">{p.state.value}</span></td><td class="num">{usdc(p.amount)}</td>'
+            f"<td>{escape(p.network)}</td><td>{escape(p.nonce or '-')}</td>"
+            f"<td>{when(p.valid_before) if p.valid_before else '-'}</td><td>{escape(p.reason or '')}</td></tr>"
+        )
     body.append("</table>")
     return "".join(body)
 
 
 def approvals_page(entries: Sequence[Booked[ApprovalRecord]], csrf: str) -> str:
-    body = ['<table id="approvals"><tr><th>id</th><th>state</th><th>amount</th><th>for</th><th>payee</th>'
-            "<th>asked by</th><th>asked (UTC)</th><th>expires (UTC)</th><th>books</th><th>decision</th></tr>"]
+    body = [
+        '<table id="approvals"><tr><th>id</th><th>state</th><th>amount</th><th>for</th><th>payee</th>'
+        "<th>asked by</th><th>asked (UTC)</th><th>expires (UTC)</th><th>books</th><th>decision</th></tr>"
+    ]
     for booked in entries:
         a = booked.record
         if a.state.value == "awaiting_approval":
-            decision = (post_button(f"/approvals/{a.id}/approve", "Approve", csrf, css="go",
-                                    button_id=f"approve-{a.id}")
-                        + " " + post_button(f"/approvals/{a.id}/deny", "Deny", csrf, css="danger",
-                                            button_id=f"deny-{a.id}"))
+            decision = (
+                post_button(f"/approvals/{a.id}/approve", "Approve", csrf, css="go", button_id=f"approve-{a.id}")
+                + " "
+                + post_button(f"/approvals/{a.id}/deny", "Deny", csrf, css="danger", button_id=f"deny-{a.id}")
+            )
         else:
             decision = escape(f"{a.decided_by or ''} {a.reason or ''}".strip())
-        body.append(f'<tr data-id="{escape(a.id)}" data-state="{a.state.value}"><td>{escape(a.id)}</td>'
-                    f'<td><span class="badge {a.state.value}">{a.state.value}</span></td>'
-                    f'<td class="num">{usdc(a.amount)}</td><td>{escape(a.description or redact_url(a.resource))}</td>'
-                    f"<td>{escape(a.pay_to)} <span class=muted>({escape(a.network)})</span></td>"
-                    f"<td>{escape(a.requester)}</td><td>{when(a.created_at)}</td><td>{when(a.expires_at)}</td>"
-                    f"<td>{_books_badge(booked.sandbox)}</td><td>{decision}</td></tr>")
+        body.append(
+            f'<tr data-id="{escape(a.id)}" data-state="{a.state.value}"><td>{escape(a.id)}</td>'
+            f'<td><span class="badge {a.state.value}">{a.state.value}</span></td>'
+            f'<td class="num">{usdc(a.amount)}</td><td>{escape(a.description or redact_url(a.resource))}</td>'
+            f"<td>{escape(a.pay_to)} <span class=muted>({escape(a.network)})</span></td>"
+            f"<td>{escape(a.requester)}</td><td>{when(a.created_at)}</td><td>{when(a.expires_at)}</td>"
+            f"<td>{_books_badge(booked.sandbox)}</td><td>{decision}</td></tr>"
+        )
     body.append("</table>")
     if not entries:
         body.append('<p id="no-approvals">Nothing is waiting for approval.</p>')
@@ -365,14 +453,18 @@ def approvals_page(entries: Sequence[Booked[ApprovalRecord]], csrf: str) -> str:
 
 
 def audit_page(events: Sequence[Booked[AuditEvent]]) -> str:
-    body = ['<table id="audit"><tr><th>when (UTC)</th><th>kind</th><th>code</th><th>amount</th><th>message</th>'
-            "<th>source</th><th>books</th></tr>"]
+    body = [
+        '<table id="audit"><tr><th>when (UTC)</th><th>kind</th><th>code</th><th>amount</th><th>message</th>'
+        "<th>source</th><th>books</th></tr>"
+    ]
     for booked in events:
         e = booked.record
-        body.append(f'<tr data-kind="{escape(e.kind)}" data-code="{escape(e.code)}"><td>{when(e.created_at)}</td>'
-                    f"<td>{escape(e.kind)}</td><td><code>{escape(e.code)}</code></td>"
-                    f'<td class="num">{usdc(e.amount) if e.amount is not None else ""}</td>'
-                    f"<td>{escape(e.message)}</td><td>{escape(e.source or '')}</td>"
-                    f"<td>{_books_badge(booked.sandbox)}</td></tr>")
+        body.append(
+            f'<tr data-kind="{escape(e.kind)}" data-code="{escape(e.code)}"><td>{when(e.created_at)}</td>'
+            f"<td>{escape(e.kind)}</td><td><code>{escape(e.code)}</code></td>"
+            f'<td class="num">{usdc(e.amount) if e.amount is not None else ""}</td>'
+            f"<td>{escape(e.message)}</td><td>{escape(e.source or '')}</td>"
+            f"<td>{_books_badge(booked.sandbox)}</td></tr>"
+        )
     body.append("</table>")
     return "".join(body)

@@ -83,7 +83,13 @@ class Ledger(ABC):
 
     @abstractmethod
     def journal_authorization(
-        self, payment_id: str, *, nonce: str, valid_before: int, header: str, exclusive: bool = False,
+        self,
+        payment_id: str,
+        *,
+        nonce: str,
+        valid_before: int,
+        header: str,
+        exclusive: bool = False,
         chain_decides: bool = False,
     ) -> None:
         """Record the signed header of a reservation; call it before the header is sent.
@@ -97,8 +103,9 @@ class Ledger(ABC):
         """Release a reservation only while no header is journaled: one atomic step; False if it was not."""
 
     @abstractmethod
-    def mark_paid(self, payment_id: str, *, task_id: str | None, transaction: str | None,
-                  reason: str | None = None) -> None: ...
+    def mark_paid(
+        self, payment_id: str, *, task_id: str | None, transaction: str | None, reason: str | None = None
+    ) -> None: ...
 
     @abstractmethod
     def mark_rejected(self, payment_id: str, *, reason: str) -> None: ...
@@ -123,8 +130,9 @@ class Ledger(ABC):
         """The payment with this id; ``KeyError`` if there is none."""
 
     @abstractmethod
-    def find_open(self, request_hash: str, *, now: float | None = None,
-                  chain_decides: bool = False) -> PaymentRecord | None:
+    def find_open(
+        self, request_hash: str, *, now: float | None = None, chain_decides: bool = False
+    ) -> PaymentRecord | None:
         """The newest payment for this request that a re-run must attach to instead of paying again.
 
         A rejected payment counts until its ``valid_before`` passes: only then is a new signature for
@@ -138,7 +146,10 @@ class Ledger(ABC):
 
     @abstractmethod
     def payments(
-        self, *, limit: int | None = None, states: Collection[PaymentState] | None = None,
+        self,
+        *,
+        limit: int | None = None,
+        states: Collection[PaymentState] | None = None,
         sandbox: bool | None = None,
     ) -> list[PaymentRecord]:
         """Payments, newest first; ``sandbox`` True/False keeps only sandbox/real ones."""
@@ -154,14 +165,22 @@ class Ledger(ABC):
         """Tasks, newest first; ``pending_only`` leaves out completed, failed and not_found ones."""
 
     @abstractmethod
-    def completion_brackets(self, origin: str, model: str, duration: float, *,
-                            limit: int = 12) -> list[tuple[float, float]]:
+    def completion_brackets(
+        self, origin: str, model: str, duration: float, *, limit: int = 12
+    ) -> list[tuple[float, float]]:
         """The most recent completed tasks of one kind, newest first: seconds from creation to the last
         sighting unfinished (0 when none) and to the first sighting completed. Failures never count."""
 
     @abstractmethod
-    def totals(self, caps: Caps, *, session_id: str | None = None, now: float | None = None,
-               sandbox: bool = False, chain_decides: bool = False) -> BudgetTotals:
+    def totals(
+        self,
+        caps: Caps,
+        *,
+        session_id: str | None = None,
+        now: float | None = None,
+        sandbox: bool = False,
+        chain_decides: bool = False,
+    ) -> BudgetTotals:
         """The real windows, or with ``sandbox`` the sandbox ones; ``frozen`` is the one kill switch."""
 
     @abstractmethod
@@ -178,9 +197,20 @@ class Ledger(ABC):
 
     @abstractmethod
     def request_approval(
-        self, *, request_hash: str, amount: int, asset: str, network: str, pay_to: str, resource: str,
-        description: str, requester: str, ttl: float, request_json: str | None = None,
-        session_id: str | None = None, now: float | None = None,
+        self,
+        *,
+        request_hash: str,
+        amount: int,
+        asset: str,
+        network: str,
+        pay_to: str,
+        resource: str,
+        description: str,
+        requester: str,
+        ttl: float,
+        request_json: str | None = None,
+        session_id: str | None = None,
+        now: float | None = None,
     ) -> ApprovalRecord:
         """The queue entry deciding this request at this price: an existing live one, else a new one awaiting.
 
@@ -189,15 +219,35 @@ class Ledger(ABC):
         """
 
     @abstractmethod
-    def decide_approval(self, approval_id: str, *, approve: bool, decided_by: str, ttl: float,
-                        reason: str = "", now: float | None = None) -> ApprovalRecord:
+    def decide_approval(
+        self,
+        approval_id: str,
+        *,
+        approve: bool,
+        decided_by: str,
+        ttl: float,
+        reason: str = "",
+        now: float | None = None,
+    ) -> ApprovalRecord:
         """Approve (valid ``ttl`` seconds from now) or deny an entry still awaiting; ``ValueError`` otherwise."""
 
     @abstractmethod
     def record_approval(
-        self, *, request_hash: str, amount: int, asset: str, network: str, pay_to: str, resource: str,
-        description: str, decided_by: str, surface: str, ttl: float, request_json: str | None = None,
-        session_id: str | None = None, now: float | None = None,
+        self,
+        *,
+        request_hash: str,
+        amount: int,
+        asset: str,
+        network: str,
+        pay_to: str,
+        resource: str,
+        description: str,
+        decided_by: str,
+        surface: str,
+        ttl: float,
+        request_json: str | None = None,
+        session_id: str | None = None,
+        now: float | None = None,
     ) -> ApprovalRecord:
         """Record a person's yes given outside the queue (a prompt, HITL, a callback, elicitation): an approved
         entry bound to this request, price ceiling, payee and network, for one payment to consume."""
@@ -215,14 +265,22 @@ class Ledger(ABC):
         """The live entry (awaiting, approved or denied) deciding this request, if any."""
 
     @abstractmethod
-    def would_refuse(self, amount: int, caps: Caps, *, session_id: str | None = None,
-                     now: float | None = None, sandbox: bool = False,
-                     chain_decides: bool = False) -> WalletFrozenError | BudgetExceededError | None:
+    def would_refuse(
+        self,
+        amount: int,
+        caps: Caps,
+        *,
+        session_id: str | None = None,
+        now: float | None = None,
+        sandbox: bool = False,
+        chain_decides: bool = False,
+    ) -> WalletFrozenError | BudgetExceededError | None:
         """The refusal ``reserve`` would raise right now (a preview: only ``reserve`` is atomic)."""
 
     @abstractmethod
-    def approvals(self, *, states: Collection[ApprovalState] | None = None, limit: int | None = None,
-                  now: float | None = None) -> list[ApprovalRecord]:
+    def approvals(
+        self, *, states: Collection[ApprovalState] | None = None, limit: int | None = None, now: float | None = None
+    ) -> list[ApprovalRecord]:
         """Queue entries, newest first (stale ones are shown as expired)."""
 
     @abstractmethod
@@ -231,8 +289,14 @@ class Ledger(ABC):
         session_id, source, now)."""
 
     @abstractmethod
-    def events(self, *, kinds: Collection[str] | None = None, payment_id: str | None = None,
-               after_id: int | None = None, limit: int | None = None) -> list[AuditEvent]:
+    def events(
+        self,
+        *,
+        kinds: Collection[str] | None = None,
+        payment_id: str | None = None,
+        after_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEvent]:
         """Audit lines, newest first (``after_id``: only newer ones, oldest first, for a live feed)."""
 
     @abstractmethod

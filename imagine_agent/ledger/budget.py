@@ -78,8 +78,12 @@ def _crossings(amount: int, caps: Caps, usage: _Usage, session_id: str | None) -
             mark = cap * level  # compare in hundredths: integers, no float rounding at the boundary
             if used * 100 < mark <= (used + amount) * 100:
                 spent, left = format_usdc(used + amount), format_usdc(max(cap - used - amount, 0))
-                found.append((f"{name}_{level}",
-                              f"the {name} budget is past {level} %: {spent} of {format_usdc(cap)} used, {left} left"))
+                found.append(
+                    (
+                        f"{name}_{level}",
+                        f"the {name} budget is past {level} %: {spent} of {format_usdc(cap)} used, {left} left",
+                    )
+                )
     return found
 
 

@@ -48,7 +48,11 @@ _PAYMENT_COLUMNS = (  # same order as the PaymentRecord fields
 _TASK_FIELDS = tuple(TaskFields.__annotations__)
 _TASK_LEARNED = ("origin", "model", "duration", "last_pending_at", "completed_at")  # migration 5, at the end
 _TASK_COLUMNS = (  # same order as TaskRecord
-    "task_id", *(f for f in _TASK_FIELDS if f not in _TASK_LEARNED), "created_at", "updated_at", *_TASK_LEARNED,
+    "task_id",
+    *(f for f in _TASK_FIELDS if f not in _TASK_LEARNED),
+    "created_at",
+    "updated_at",
+    *_TASK_LEARNED,
 )
 _TASK_KEPT = ("last_pending_at", "completed_at")  # first value wins: when the task was first seen done
 _PAYMENTS_SELECT = f"SELECT {', '.join(_PAYMENT_COLUMNS)} FROM payments"
@@ -196,14 +200,31 @@ class _SqlLedger(Ledger):
                     _payment_row(record),
                 )
                 for code, message in _crossings(amount, caps, usage, session_id):
-                    self._event(tx, "warning", code, message, amount=amount, network=network, pay_to=pay_to,
-                                request_hash=request_hash, payment_id=record.id, session_id=session_id, now=now)
+                    self._event(
+                        tx,
+                        "warning",
+                        code,
+                        message,
+                        amount=amount,
+                        network=network,
+                        pay_to=pay_to,
+                        request_hash=request_hash,
+                        payment_id=record.id,
+                        session_id=session_id,
+                        now=now,
+                    )
         if refusal is not None:
             raise refusal  # after the commit, so the auto-releases above are kept
         return record
 
     def journal_authorization(
-        self, payment_id: str, *, nonce: str, valid_before: int, header: str, exclusive: bool = False,
+        self,
+        payment_id: str,
+        *,
+        nonce: str,
+        valid_before: int,
+        header: str,
+        exclusive: bool = False,
         chain_decides: bool = False,
     ) -> None:
         if not (nonce and header) or isinstance(valid_before, bool) or not isinstance(valid_before, int):
@@ -229,8 +250,9 @@ class _SqlLedger(Ledger):
                 raise ValueError(f"nonce {nonce} is already journaled for payment {reused[0][0]}")
             self._update(tx, payment_id, nonce=nonce, valid_before=valid_before, header=header)
 
-    def mark_paid(self, payment_id: str, *, task_id: str | None, transaction: str | None,
-                  reason: str | None = None) -> None:
+    def mark_paid(
+        self, payment_id: str, *, task_id: str | None, transaction: str | None, reason: str | None = None
+    ) -> None:
         with self._begin("write") as tx:
             current = self._transition(tx, payment_id, PaymentState.PAID)
             self._update(
@@ -285,8 +307,9 @@ class _SqlLedger(Ledger):
         with self._begin("read") as tx:
             return self._get(tx, payment_id)
 
-    def find_open(self, request_hash: str, *, now: float | None = None,
-                  chain_decides: bool = False) -> PaymentRecord | None:
+    def find_open(
+        self, request_hash: str, *, now: float | None = None, chain_decides: bool = False
+    ) -> PaymentRecord | None:
         columns = ", ".join(f"p.{c}" for c in _PAYMENT_COLUMNS)
         now = time.time() if now is None else now
         with self._begin("read") as tx:
@@ -306,7 +329,10 @@ class _SqlLedger(Ledger):
         return [_payment(row) for row in rows]
 
     def payments(
-        self, *, limit: int | None = None, states: Collection[PaymentState] | None = None,
+        self,
+        *,
+        limit: int | None = None,
+        states: Collection[PaymentState] | None = None,
         sandbox: bool | None = None,
     ) -> list[PaymentRecord]:
         conditions, params = list[str](), list[object]()
@@ -364,8 +390,9 @@ class _SqlLedger(Ledger):
             rows = tx.execute(f"{_TASKS_SELECT}{where} ORDER BY created_at DESC, task_id DESC{_limit(limit)}")
         return [_task(row) for row in rows]
 
-    def completion_brackets(self, origin: str, model: str, duration: float, *,
-                            limit: int = 12) -> list[tuple[float, float]]:
+    def completion_brackets(
+        self, origin: str, model: str, duration: float, *, limit: int = 12
+    ) -> list[tuple[float, float]]:
         with self._begin("read") as tx:
             rows = tx.execute(
                 "SELECT last_pending_at, completed_at, created_at FROM tasks WHERE status = 'completed' "
@@ -377,8 +404,15 @@ class _SqlLedger(Ledger):
 
     # ---- budget
 
-    def totals(self, caps: Caps, *, session_id: str | None = None, now: float | None = None,
-               sandbox: bool = False, chain_decides: bool = False) -> BudgetTotals:
+    def totals(
+        self,
+        caps: Caps,
+        *,
+        session_id: str | None = None,
+        now: float | None = None,
+        sandbox: bool = False,
+        chain_decides: bool = False,
+    ) -> BudgetTotals:
         now = time.time() if now is None else now
         with self._begin("read") as tx:
             usage = self._usage(tx, session_id, now, sandbox=bool(sandbox), cutoff=_cutoff(now, chain_decides))
@@ -405,9 +439,13 @@ class _SqlLedger(Ledger):
                 (int(frozen), reason if frozen else "", time.time()),
             )
             verb = "on" if frozen else "off"
-            self._event(tx, "approval", "frozen" if frozen else "unfrozen",
-                        f"the kill switch was turned {verb} by {source}" + (f": {reason}" if reason else ""),
-                        source=source[:100])
+            self._event(
+                tx,
+                "approval",
+                "frozen" if frozen else "unfrozen",
+                f"the kill switch was turned {verb} by {source}" + (f": {reason}" if reason else ""),
+                source=source[:100],
+            )
 
     def is_frozen(self) -> bool:
         with self._begin("read") as tx:
@@ -416,9 +454,20 @@ class _SqlLedger(Ledger):
     # ---- the approvals queue and the audit
 
     def request_approval(
-        self, *, request_hash: str, amount: int, asset: str, network: str, pay_to: str, resource: str,
-        description: str, requester: str, ttl: float, request_json: str | None = None,
-        session_id: str | None = None, now: float | None = None,
+        self,
+        *,
+        request_hash: str,
+        amount: int,
+        asset: str,
+        network: str,
+        pay_to: str,
+        resource: str,
+        description: str,
+        requester: str,
+        ttl: float,
+        request_json: str | None = None,
+        session_id: str | None = None,
+        now: float | None = None,
     ) -> ApprovalRecord:
         _check_approval(amount, ttl)
         now = time.time() if now is None else now
@@ -436,8 +485,11 @@ class _SqlLedger(Ledger):
                     return found
                 # The price went up, or the payee or network changed: the old answer does not cover it, so the
                 # operator is asked again (issue 22 d).
-                why = (f"superseded: the price rose to {amount}" if same_payee
-                       else f"superseded: the server now asks for {pay_to} on {network}")
+                why = (
+                    f"superseded: the price rose to {amount}"
+                    if same_payee
+                    else f"superseded: the server now asks for {pay_to} on {network}"
+                )
                 tx.execute("UPDATE approvals SET state = 'expired', reason = ? WHERE id = ?", (why[:500], found.id))
             record = ApprovalRecord(
                 id=uuid.uuid4().hex[:12], request_hash=request_hash, state=ApprovalState.AWAITING, amount=amount,
@@ -446,14 +498,32 @@ class _SqlLedger(Ledger):
                 decided_by=None, reason=None, created_at=now, expires_at=now + ttl, decided_at=None, surface="queue",
             )  # fmt: skip
             _insert_approval(tx, record)
-            self._event(tx, "approval", "awaiting_approval",
-                        f"{format_usdc(amount)} for {description or resource} queued for approval by {requester}",
-                        amount=amount, network=network, pay_to=pay_to, request_hash=request_hash,
-                        approval_id=record.id, session_id=session_id, source=requester, now=now)
+            self._event(
+                tx,
+                "approval",
+                "awaiting_approval",
+                f"{format_usdc(amount)} for {description or resource} queued for approval by {requester}",
+                amount=amount,
+                network=network,
+                pay_to=pay_to,
+                request_hash=request_hash,
+                approval_id=record.id,
+                session_id=session_id,
+                source=requester,
+                now=now,
+            )
         return record
 
-    def decide_approval(self, approval_id: str, *, approve: bool, decided_by: str, ttl: float,
-                        reason: str = "", now: float | None = None) -> ApprovalRecord:
+    def decide_approval(
+        self,
+        approval_id: str,
+        *,
+        approve: bool,
+        decided_by: str,
+        ttl: float,
+        reason: str = "",
+        now: float | None = None,
+    ) -> ApprovalRecord:
         if not ttl > 0:
             raise ValueError(f"an approval's time to live must be positive, got {ttl!r}")
         now = time.time() if now is None else now
@@ -472,17 +542,38 @@ class _SqlLedger(Ledger):
                 (state.value, decided_by[:100], now, reason[:500] or None, expires, decided_by[:100], approval_id),
             )
             verb = "approved" if approve else "denied"
-            self._event(tx, "approval", "approved" if approve else "approval_denied",
-                        f"{format_usdc(current.amount)} for {current.description or current.resource} {verb} by "
-                        f"{decided_by}" + (f": {reason}" if reason else ""),
-                        amount=current.amount, network=current.network, pay_to=current.pay_to,
-                        request_hash=current.request_hash, approval_id=approval_id, source=decided_by, now=now)
+            self._event(
+                tx,
+                "approval",
+                "approved" if approve else "approval_denied",
+                f"{format_usdc(current.amount)} for {current.description or current.resource} {verb} by "
+                f"{decided_by}" + (f": {reason}" if reason else ""),
+                amount=current.amount,
+                network=current.network,
+                pay_to=current.pay_to,
+                request_hash=current.request_hash,
+                approval_id=approval_id,
+                source=decided_by,
+                now=now,
+            )
             return self._get_approval(tx, approval_id)
 
     def record_approval(
-        self, *, request_hash: str, amount: int, asset: str, network: str, pay_to: str, resource: str,
-        description: str, decided_by: str, surface: str, ttl: float, request_json: str | None = None,
-        session_id: str | None = None, now: float | None = None,
+        self,
+        *,
+        request_hash: str,
+        amount: int,
+        asset: str,
+        network: str,
+        pay_to: str,
+        resource: str,
+        description: str,
+        decided_by: str,
+        surface: str,
+        ttl: float,
+        request_json: str | None = None,
+        session_id: str | None = None,
+        now: float | None = None,
     ) -> ApprovalRecord:
         _check_approval(amount, ttl)
         now = time.time() if now is None else now
@@ -495,16 +586,28 @@ class _SqlLedger(Ledger):
         )  # fmt: skip
         with self._begin("write") as tx:
             _insert_approval(tx, record)
-            self._event(tx, "approval", "approved",
-                        f"{format_usdc(amount)} for {description or resource} approved by {decided_by} ({surface})",
-                        amount=amount, network=network, pay_to=pay_to, request_hash=request_hash,
-                        approval_id=record.id, session_id=session_id, source=decided_by[:100], now=now)
+            self._event(
+                tx,
+                "approval",
+                "approved",
+                f"{format_usdc(amount)} for {description or resource} approved by {decided_by} ({surface})",
+                amount=amount,
+                network=network,
+                pay_to=pay_to,
+                request_hash=request_hash,
+                approval_id=record.id,
+                session_id=session_id,
+                source=decided_by[:100],
+                now=now,
+            )
         return record
 
     def expire_approval(self, approval_id: str, *, reason: str) -> None:
         with self._begin("write") as tx:
-            tx.execute("UPDATE approvals SET state = 'expired', reason = ? WHERE id = ? AND state = 'approved'",
-                       (reason[:500], approval_id))
+            tx.execute(
+                "UPDATE approvals SET state = 'expired', reason = ? WHERE id = ? AND state = 'approved'",
+                (reason[:500], approval_id),
+            )
 
     def get_approval(self, approval_id: str) -> ApprovalRecord:
         with self._begin("read") as tx:
@@ -521,9 +624,16 @@ class _SqlLedger(Ledger):
             )
         return _approval(rows[0]) if rows else None
 
-    def would_refuse(self, amount: int, caps: Caps, *, session_id: str | None = None,
-                     now: float | None = None, sandbox: bool = False,
-                     chain_decides: bool = False) -> WalletFrozenError | BudgetExceededError | None:
+    def would_refuse(
+        self,
+        amount: int,
+        caps: Caps,
+        *,
+        session_id: str | None = None,
+        now: float | None = None,
+        sandbox: bool = False,
+        chain_decides: bool = False,
+    ) -> WalletFrozenError | BudgetExceededError | None:
         now = time.time() if now is None else now
         with self._begin("read") as tx:
             frozen, _ = self._frozen(tx)
@@ -532,8 +642,9 @@ class _SqlLedger(Ledger):
             return WalletFrozenError("The wallet is frozen. Nothing was signed.")
         return _refusal(amount, caps, usage, sandbox=bool(sandbox))
 
-    def approvals(self, *, states: Collection[ApprovalState] | None = None, limit: int | None = None,
-                  now: float | None = None) -> list[ApprovalRecord]:
+    def approvals(
+        self, *, states: Collection[ApprovalState] | None = None, limit: int | None = None, now: float | None = None
+    ) -> list[ApprovalRecord]:
         now = time.time() if now is None else now
         where, params = "", list[object]()
         if states is not None:
@@ -555,8 +666,14 @@ class _SqlLedger(Ledger):
             rows = tx.execute(f"{_AUDIT_SELECT} WHERE id = ?", (event_id,))
         return _audit_event(rows[0])
 
-    def events(self, *, kinds: Collection[str] | None = None, payment_id: str | None = None,
-               after_id: int | None = None, limit: int | None = None) -> list[AuditEvent]:
+    def events(
+        self,
+        *,
+        kinds: Collection[str] | None = None,
+        payment_id: str | None = None,
+        after_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEvent]:
         clauses, params = [], list[object]()
         if kinds is not None:
             if not kinds:
@@ -599,27 +716,30 @@ class _SqlLedger(Ledger):
         try:
             approval = self._get_approval(tx, approval_id)
         except KeyError:
-            return ApprovalDeniedError(f"approval {approval_id} does not exist. Nothing was signed.",
-                                       code="approval_expired")
+            return ApprovalDeniedError(
+                f"approval {approval_id} does not exist. Nothing was signed.", code="approval_expired"
+            )
         if approval.state is ApprovalState.DENIED:
             return ApprovalDeniedError(f"approval {approval_id} was denied. Nothing was signed.")
         if approval.state is not ApprovalState.APPROVED:
             return ApprovalDeniedError(
                 f"approval {approval_id} is {approval.state.value}, not approved. Nothing was signed. Ask again.",
-                code="approval_expired")
+                code="approval_expired",
+            )
         if approval.request_hash != record.request_hash or record.amount > approval.amount:
             return ApprovalDeniedError(
                 f"approval {approval_id} covers another request or a lower price "
-                f"({format_usdc(approval.amount)}). Nothing was signed.")
+                f"({format_usdc(approval.amount)}). Nothing was signed."
+            )
         if not _same_payee(approval, record.pay_to, record.network):
             return ApprovalDeniedError(
                 f"approval {approval_id} was for {approval.pay_to} on {approval.network}, and the server now asks "
-                f"for {record.pay_to} on {record.network}: a new approval is needed. Nothing was signed.")
+                f"for {record.pay_to} on {record.network}: a new approval is needed. Nothing was signed."
+            )
         tx.execute("UPDATE approvals SET state = 'used', payment_id = ? WHERE id = ?", (record.id, approval_id))
         return None
 
-    def _event(self, tx: _Tx, kind: str, code: str, message: str, *, now: float | None = None,
-               **fields: Any) -> int:
+    def _event(self, tx: _Tx, kind: str, code: str, message: str, *, now: float | None = None, **fields: Any) -> int:
         values = [fields.get(name) for name in _AUDIT_FIELDS]
         rows = tx.execute(
             f"INSERT INTO audit (kind, code, message, {', '.join(_AUDIT_FIELDS)}, created_at) "
@@ -672,8 +792,9 @@ class _SqlLedger(Ledger):
             (*columns.values(), time.time(), payment_id),
         )
 
-    def _usage(self, tx: _Tx, session_id: str | None, now: float, *, sandbox: bool = False,
-               cutoff: float | None = None) -> _Usage:
+    def _usage(
+        self, tx: _Tx, session_id: str | None, now: float, *, sandbox: bool = False, cutoff: float | None = None
+    ) -> _Usage:
         cutoff = now if cutoff is None else cutoff
         row = tx.execute(_USAGE_SQL, (now - DAY, session_id, now - MINUTE, cutoff, int(sandbox)))[0]
         # SUM is NULL over no rows, and NUMERIC (Decimal) for BIGINT in PostgreSQL: int() both.

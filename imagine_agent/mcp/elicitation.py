@@ -97,8 +97,10 @@ class _Plan:
 
     def question(self) -> Elicit[Any]:
         assert self.ask is not None
-        text = (f"imagine-agent asks your approval for {self.ask.describe()}.\nVideo: {self.ask.prompt!r}\n"
-                f"Price: {format_usdc(self.amount)} (nothing is paid unless you approve).")
+        text = (
+            f"imagine-agent asks your approval for {self.ask.describe()}.\nVideo: {self.ask.prompt!r}\n"
+            f"Price: {format_usdc(self.amount)} (nothing is paid unless you approve)."
+        )
         return Elicit(text, _CoinDecision if self.ask.coin else _PaymentDecision)
 
 
@@ -131,19 +133,25 @@ def _approved_plan(plan: _Plan | None, answer: ElicitationResult[Any], can_ask: 
         return no_human_to_ask(plan), False
     data = answer.data if isinstance(answer, AcceptedElicitation) else None
     if not isinstance(data, _PaymentDecision | _CoinDecision) or not data.approve:
-        raise ToolError(f"ApprovalDeniedError: the person asked did not approve {plan.ask.describe()}. Nothing was "
-                        "signed or paid.")
+        raise ToolError(
+            f"ApprovalDeniedError: the person asked did not approve {plan.ask.describe()}. Nothing was signed or paid."
+        )
     coin = data.deploy_coin if isinstance(data, _CoinDecision) else plan.coin
     return _Plan(plan.amount, coin, plan.ask, quote=plan.quote), True
 
 
 def _awaiting(exc: AwaitingApprovalError) -> dict[str, Any]:
     """Not a failure: the operator decides in the approvals queue; nothing was reserved or signed."""
-    return {"status": "awaiting_approval", "code": exc.code, "approvalId": exc.approval_id, "message": str(exc),
-            "paid": None,
-            "next": f"Tell the user the payment waits for the operator's approval (approval {exc.approval_id}). Once "
-                    f"it is approved, call wait_for_video with task_id {exc.approval_id} to make the video (or "
-                    "generate_video again with the same arguments); nothing was paid."}
+    return {
+        "status": "awaiting_approval",
+        "code": exc.code,
+        "approvalId": exc.approval_id,
+        "message": str(exc),
+        "paid": None,
+        "next": f"Tell the user the payment waits for the operator's approval (approval {exc.approval_id}). Once "
+        f"it is approved, call wait_for_video with task_id {exc.approval_id} to make the video (or "
+        "generate_video again with the same arguments); nothing was paid.",
+    }
 
 
 _APPROVAL_ID = re.compile(r"^[0-9a-f]{12}$")  # the queue's ids; task ids are longer

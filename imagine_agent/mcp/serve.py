@@ -32,9 +32,17 @@ class _BearerAuth:
             scheme, _, value = given.partition(b" ")
             if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
                 body = b'{"error":"unauthorized","message":"send Authorization: Bearer <IMAGINE_MCP_TOKEN>"}'
-                await send({"type": "http.response.start", "status": 401, "headers": [
-                    (b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="imagine-agent"'),
-                    (b"content-length", str(len(body)).encode())]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b'Bearer realm="imagine-agent"'),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
@@ -43,8 +51,11 @@ class _BearerAuth:
 def _http_token(settings: Settings, token: str | None, no_auth: bool) -> str | None:
     """The bearer token for streamable HTTP: given, from IMAGINE_MCP_TOKEN, or generated and printed."""
     if no_auth:
-        print("imagine-agent mcp: WARNING: no bearer token (--no-auth): any local process can call this server "
-              "and spend its budget.", file=sys.stderr)
+        print(
+            "imagine-agent mcp: WARNING: no bearer token (--no-auth): any local process can call this server "
+            "and spend its budget.",
+            file=sys.stderr,
+        )
         return None
     if token:
         return token
@@ -53,8 +64,12 @@ def _http_token(settings: Settings, token: str | None, no_auth: bool) -> str | N
     import secrets
 
     generated = secrets.token_urlsafe(32)
-    print(f"imagine-agent mcp: bearer token for this run (set IMAGINE_MCP_TOKEN to choose one): {generated}\n"
-          f"  clients send the header  Authorization: Bearer {generated}", file=sys.stderr, flush=True)
+    print(
+        f"imagine-agent mcp: bearer token for this run (set IMAGINE_MCP_TOKEN to choose one): {generated}\n"
+        f"  clients send the header  Authorization: Bearer {generated}",
+        file=sys.stderr,
+        flush=True,
+    )
     return generated
 
 
@@ -71,8 +86,15 @@ def check_settings(settings: Settings) -> None:
         raise ConfigurationError("the keystore needs a password: set IMAGINE_KEYSTORE_PASSWORD")
 
 
-def serve(settings: Settings | None = None, *, transport: str = "stdio", port: int = 8765,
-          host: str = "127.0.0.1", token: str | None = None, no_auth: bool = False) -> None:
+def serve(
+    settings: Settings | None = None,
+    *,
+    transport: str = "stdio",
+    port: int = 8765,
+    host: str = "127.0.0.1",
+    token: str | None = None,
+    no_auth: bool = False,
+) -> None:
     """Serve until the client goes away, then close the service (created on the first tool call).
     What ``imagine-agent mcp`` runs.
 

@@ -70,29 +70,65 @@ again while it says still_running) instead of paying again."""
 
 # ------------------------------------------------------------------------------------------ arguments
 
-Prompt = Annotated[str, Field(
-    strict=True, min_length=1, max_length=MAX_PROMPT_CHARS,
-    description=f"What the video shows, in plain text (1-{MAX_PROMPT_CHARS} characters): subject, action, "
-    "setting, camera, lighting, style.")]
-Duration = Annotated[float, Field(
-    strict=True, ge=MIN_DURATION, le=MAX_DURATION,
-    description=f"Length in seconds, {MIN_DURATION}-{MAX_DURATION}; 8 when omitted.")]
-Image = Annotated[str, Field(
-    strict=True, max_length=16 * 1024 * 1024,
-    description="Starting image for image-to-video: an http(s) URL or a data:image/...;base64 URL (no file "
-    "paths). Empty (the default) for text-to-video.")]
-AutoEnhance = Annotated[bool, Field(
-    strict=True, description="Ask the server to rewrite the prompt with the video model's prompting guide.")]
-AutoClank = Annotated[bool, Field(
-    strict=True, description="Ask to deploy a coin (Clanker token) for the video; the paying wallet becomes its "
-    "creator. The operator's autoClank policy decides: it may be ignored, sent, or need a person's approval.")]
-VideoModel = Annotated[str, Field(
-    strict=True, max_length=64, pattern=r"^([A-Za-z0-9][A-Za-z0-9._:/-]*)?$",
-    description="The video model to render with: one of the 'models' quote_video lists. Empty (the default) "
-    "for the server's default model.")]
-TaskId = Annotated[str, Field(
-    strict=True, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
-    description="The taskId that generate_video returned.")]
+Prompt = Annotated[
+    str,
+    Field(
+        strict=True,
+        min_length=1,
+        max_length=MAX_PROMPT_CHARS,
+        description=f"What the video shows, in plain text (1-{MAX_PROMPT_CHARS} characters): subject, action, "
+        "setting, camera, lighting, style.",
+    ),
+]
+Duration = Annotated[
+    float,
+    Field(
+        strict=True,
+        ge=MIN_DURATION,
+        le=MAX_DURATION,
+        description=f"Length in seconds, {MIN_DURATION}-{MAX_DURATION}; 8 when omitted.",
+    ),
+]
+Image = Annotated[
+    str,
+    Field(
+        strict=True,
+        max_length=16 * 1024 * 1024,
+        description="Starting image for image-to-video: an http(s) URL or a data:image/...;base64 URL (no file "
+        "paths). Empty (the default) for text-to-video.",
+    ),
+]
+AutoEnhance = Annotated[
+    bool, Field(strict=True, description="Ask the server to rewrite the prompt with the video model's prompting guide.")
+]
+AutoClank = Annotated[
+    bool,
+    Field(
+        strict=True,
+        description="Ask to deploy a coin (Clanker token) for the video; the paying wallet becomes its "
+        "creator. The operator's autoClank policy decides: it may be ignored, sent, or need a person's approval.",
+    ),
+]
+VideoModel = Annotated[
+    str,
+    Field(
+        strict=True,
+        max_length=64,
+        pattern=r"^([A-Za-z0-9][A-Za-z0-9._:/-]*)?$",
+        description="The video model to render with: one of the 'models' quote_video lists. Empty (the default) "
+        "for the server's default model.",
+    ),
+]
+TaskId = Annotated[
+    str,
+    Field(
+        strict=True,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+        description="The taskId that generate_video returned.",
+    ),
+]
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
@@ -109,16 +145,20 @@ class _KnownArgsOnly(BaseModel):
         known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
         unknown = sorted(set(data) - known) if isinstance(data, dict) else []
         if unknown:
-            raise ValueError(f"unknown argument(s) {', '.join(unknown)}: not arguments of {cls.tool_name} (prices, "
-                             "caps and payees are set by the operator and cannot be passed). Nothing was sent or paid.")
+            raise ValueError(
+                f"unknown argument(s) {', '.join(unknown)}: not arguments of {cls.tool_name} (prices, "
+                "caps and payees are set by the operator and cannot be passed). Nothing was sent or paid."
+            )
         return data
 
 
 def _strict(tool: Tool) -> Tool:
     """The tool with an argument model that refuses unknown arguments (``additionalProperties: false``)."""
     base = tool.fn_metadata.arg_model
-    strict = cast("type[ArgModelBase]", type(base.__name__, (_KnownArgsOnly, base),
-                                             {"__module__": __name__, "tool_name": tool.name}))
+    strict = cast(
+        "type[ArgModelBase]",
+        type(base.__name__, (_KnownArgsOnly, base), {"__module__": __name__, "tool_name": tool.name}),
+    )
     tool.fn_metadata.arg_model = strict
     tool.parameters = strict.model_json_schema(by_alias=True)
     return tool
@@ -163,10 +203,15 @@ def _progress(ctx: Context) -> Callable[[TaskStatus], Awaitable[None]]:
 
 
 def _still_running(task_id: str, waited: float, last: str | None) -> dict[str, Any]:
-    return {"taskId": task_id, "status": "still_running", "lastStatus": last, "waitedSeconds": round(waited, 1),
-            "next": f"The video is still being made and is paid for. Call wait_for_video with task_id {task_id} "
-                    "to keep waiting (call it again while it answers still_running), or run "
-                    f"`imagine-agent wait {task_id}`. Do not call generate_video again for it."}
+    return {
+        "taskId": task_id,
+        "status": "still_running",
+        "lastStatus": last,
+        "waitedSeconds": round(waited, 1),
+        "next": f"The video is still being made and is paid for. Call wait_for_video with task_id {task_id} "
+        "to keep waiting (call it again while it answers still_running), or run "
+        f"`imagine-agent wait {task_id}`. Do not call generate_video again for it.",
+    }
 
 
 # ------------------------------------------------------------------------------------------ the server
@@ -210,61 +255,124 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
             try:
                 files = await asyncio.to_thread(service.download, task_id, None, status=status)
             except ImagineError as exc:
-                raise ToolError(f"{type(exc).__name__} (code {exc.code}): {exc}. The video is done and paid for: "
-                                "call wait_for_video "
-                                f"with task_id {task_id} to download it again (nothing more is paid).") from None
+                raise ToolError(
+                    f"{type(exc).__name__} (code {exc.code}): {exc}. The video is done and paid for: "
+                    "call wait_for_video "
+                    f"with task_id {task_id} to download it again (nothing more is paid)."
+                ) from None
             result["videoPath"] = str(files.video)
             result["previewPath"] = str(files.preview) if files.preview else None
         return result
 
-    async def quote_video(prompt: Prompt, duration: Duration = 8, image: Image = "", auto_enhance: AutoEnhance = False,
-                          auto_clank: AutoClank = False, video_model: VideoModel = "") -> dict[str, Any]:
+    async def quote_video(
+        prompt: Prompt,
+        duration: Duration = 8,
+        image: Image = "",
+        auto_enhance: AutoEnhance = False,
+        auto_clank: AutoClank = False,
+        video_model: VideoModel = "",
+    ) -> dict[str, Any]:
         coin, needs_person = coin_of(auto_clank)
-        result = await _call(lambda: service.aquote(
-            prompt, duration=duration, image=_remote_image(image), auto_enhance=auto_enhance, auto_clank=coin,
-            video_model=video_model or None))
+        result = await _call(
+            lambda: service.aquote(
+                prompt,
+                duration=duration,
+                image=_remote_image(image),
+                auto_enhance=auto_enhance,
+                auto_clank=coin,
+                video_model=video_model or None,
+            )
+        )
         person = service.person_needed(result.quote.amount)
-        return {**result.to_json(), "autoClank": coin, "needsHumanApproval": person.needed or needs_person,
-                "sandbox": service.is_sandbox}
+        return {
+            **result.to_json(),
+            "autoClank": coin,
+            "needsHumanApproval": person.needed or needs_person,
+            "sandbox": service.is_sandbox,
+        }
 
-    async def approval(prompt: str, duration: float, image: str, auto_enhance: bool, auto_clank: bool,
-                       ctx: Context, video_model: str = "") -> Elicit[Any] | _Plan:
+    async def approval(
+        prompt: str,
+        duration: float,
+        image: str,
+        auto_enhance: bool,
+        auto_clank: bool,
+        ctx: Context,
+        video_model: str = "",
+    ) -> Elicit[Any] | _Plan:
         """Quote, apply the operator's policy, and ask a person when one must approve (MCP elicitation).
 
         Runs before ``generate_video``'s body, on every round of an elicitation; signs nothing.
         """
         coin, needs_person = coin_of(auto_clank)
-        quote = await _call(lambda: service.aquote(prompt, duration=duration, image=_remote_image(image),
-                                                   auto_enhance=auto_enhance, auto_clank=coin,
-                                                   video_model=video_model or None))
+        quote = await _call(
+            lambda: service.aquote(
+                prompt,
+                duration=duration,
+                image=_remote_image(image),
+                auto_enhance=auto_enhance,
+                auto_clank=coin,
+                video_model=video_model or None,
+            )
+        )
         over = service.person_needed(quote.quote.amount).needed
-        ask = HumanAsk("generate_video", prompt, quote.quote.amount, over, needs_person) if over or needs_person \
-            else None
-        plan = _Plan(quote.quote.amount, coin, ask, None if quote.allowed else quote.refusal,
-                     None if quote.allowed else quote.refusal_code, quote=quote.quote)
+        ask = (
+            HumanAsk("generate_video", prompt, quote.quote.amount, over, needs_person) if over or needs_person else None
+        )
+        plan = _Plan(
+            quote.quote.amount,
+            coin,
+            ask,
+            None if quote.allowed else quote.refusal,
+            None if quote.allowed else quote.refusal_code,
+            quote=quote.quote,
+        )
         _PLAN.set(plan)
         return plan.question() if plan.refusal is None and ask is not None and _can_elicit(ctx, settings) else plan
 
-    async def generate_video(prompt: Prompt, ctx: Context,
-                             answer: ElicitationResult[Any],
-                             duration: Duration = 8, image: Image = "",
-                             auto_enhance: AutoEnhance = False, auto_clank: AutoClank = False,
-                             wait: Annotated[bool, Field(strict=True, description=(
-                                 "Wait for the render (bounded, see still_running); false returns right after "
-                                 "payment with the task id."))] = True,
-                             video_model: VideoModel = "") -> dict[str, Any]:
+    async def generate_video(
+        prompt: Prompt,
+        ctx: Context,
+        answer: ElicitationResult[Any],
+        duration: Duration = 8,
+        image: Image = "",
+        auto_enhance: AutoEnhance = False,
+        auto_clank: AutoClank = False,
+        wait: Annotated[
+            bool,
+            Field(
+                strict=True,
+                description=(
+                    "Wait for the render (bounded, see still_running); false returns right after "
+                    "payment with the task id."
+                ),
+            ),
+        ] = True,
+        video_model: VideoModel = "",
+    ) -> dict[str, Any]:
         started = time.monotonic()
         plan, person = _approved_plan(_PLAN.get(), answer, _can_elicit(ctx, settings))
         # A person approved this price (and coin), payee and network over elicitation: the wallet pays no more,
         # and records the approval in the ledger with the client's name.
-        approved = service.approved_by_person(plan.quote, surface="mcp", approved_by=_client_name(ctx)) \
-            if person and plan.quote is not None else contextlib.nullcontext()
+        approved = (
+            service.approved_by_person(plan.quote, surface="mcp", approved_by=_client_name(ctx))
+            if person and plan.quote is not None
+            else contextlib.nullcontext()
+        )
         try:
             with approved:
-                outcome = await _call(lambda: service.agenerate(
-                    prompt, duration=duration, image=_remote_image(image), auto_enhance=auto_enhance,
-                    auto_clank=plan.coin, wait=False, video_model=video_model or None,
-                    max_amount=plan.amount if person else None))
+                outcome = await _call(
+                    lambda: service.agenerate(
+                        prompt,
+                        duration=duration,
+                        image=_remote_image(image),
+                        auto_enhance=auto_enhance,
+                        auto_clank=plan.coin,
+                        wait=False,
+                        video_model=video_model or None,
+                        max_amount=plan.amount if person else None,
+                    )
+                )
         except AwaitingApprovalError as exc:
             return _awaiting(exc)
         body = outcome.to_json()
@@ -283,8 +391,13 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
         status = await _call(lambda: service.astatus(task_id))
         return {"taskId": task_id, **status.to_wire(), **delivery_facts(status, service.address)}
 
-    async def wait_for_video(task_id: TaskId, ctx: Context, download: Annotated[bool, Field(
-            strict=True, description="Download the video (and preview) when it is done.")] = True) -> dict[str, Any]:
+    async def wait_for_video(
+        task_id: TaskId,
+        ctx: Context,
+        download: Annotated[
+            bool, Field(strict=True, description="Download the video (and preview) when it is done.")
+        ] = True,
+    ) -> dict[str, Any]:
         started = time.monotonic()
         if _APPROVAL_ID.match(task_id) is not None and await asyncio.to_thread(_is_approval, service, task_id):
             try:  # an approval id: make the queued request once the operator approved it (paying that, once)
@@ -299,33 +412,47 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
         return {**report.to_json(), "sandbox": service.is_sandbox}
 
     tools = [
-        _tool(quote_video, READ_ONLY, """
+        _tool(
+            quote_video,
+            READ_ONLY,
+            """
             Price of one video, and whether the budget allows it. Signs and pays nothing.
             Takes exactly the arguments generate_video takes; needsHumanApproval says whether paying it
             will ask a person.
-        """),
-        _tool(generate_video, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
-                                              open_world_hint=True), f"""
+        """,
+        ),
+        _tool(
+            generate_video,
+            ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True),
+            f"""
             Pay for one video from the operator's wallet (within its caps), wait for it and download it.
             Sends progress notifications while it renders. A call waits at most {limit:g} s: a longer render
             returns status still_running with the taskId; then call wait_for_video. An identical request
             attaches to the first one (no new payment) only while that one is still pending; once it has
             finished, the same request pays again. Payments over the approval threshold, and coins under
             the operator's 'ask' policy, need a person's approval.
-        """),
+        """,
+        ),
         _tool(video_status, READ_ONLY, "The current status of a video task, once (no waiting). Pays nothing."),
-        _tool(wait_for_video, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
-                                              open_world_hint=True), f"""
+        _tool(
+            wait_for_video,
+            ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True),
+            f"""
             Wait for an already paid task (with progress notifications), then download it. Pays nothing.
             Waits at most {limit:g} s per call; call it again while it returns status still_running. Given
             the approvalId of a generate_video that answered awaiting_approval, it makes that request once
             the operator approved it (paying what was approved, once).
-        """),
-        _tool(budget_status, READ_ONLY,
-              "Spent, reserved, unknown and remaining budget, the operator's caps, and the kill switch."),
+        """,
+        ),
+        _tool(
+            budget_status,
+            READ_ONLY,
+            "Spent, reserved, unknown and remaining budget, the operator's caps, and the kill switch.",
+        ),
     ]
-    server = MCPServer("imagine-agent", version=__version__, instructions=INSTRUCTIONS, tools=tools,
-                       log_level="WARNING")
+    server = MCPServer(
+        "imagine-agent", version=__version__, instructions=INSTRUCTIONS, tools=tools, log_level="WARNING"
+    )
 
     @server.resource("imagine://budget", name="budget", mime_type="application/json")
     async def budget_resource() -> str:
@@ -348,7 +475,12 @@ def create_server(service: ImagineService, *, wait_seconds: float | None = None)
     async def pending_resource() -> str:
         """Paid tasks that have not finished yet (resume them with wait_for_video)."""
         tasks = await asyncio.to_thread(service.pending)
-        return json.dumps({"tasks": [{"taskId": t.task_id, "prompt": t.prompt, "status": t.status,
-                                      "progress": t.progress} for t in tasks]})
+        return json.dumps(
+            {
+                "tasks": [
+                    {"taskId": t.task_id, "prompt": t.prompt, "status": t.status, "progress": t.progress} for t in tasks
+                ]
+            }
+        )
 
     return server

@@ -14,6 +14,7 @@ Every action only parses the message, calls ``ImagineService`` (which alone chec
 journals payments) and narrates the result. Caps come from the operator's settings, never from a
 message or an action option.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -69,8 +70,7 @@ _SENSITIVE = frozenset({"IMAGINE_PRIVATE_KEY", "IMAGINE_KEYSTORE_PASSWORD", "IMA
 AGENT_CONFIG: dict[str, Any] = {
     "pluginType": "elizaos:plugin:1.0.0",
     "pluginParameters": {
-        key: {"type": "string", "required": False, "sensitive": key in _SENSITIVE,
-              "description": _DESCRIPTIONS[key]}
+        key: {"type": "string", "required": False, "sensitive": key in _SENSITIVE, "description": _DESCRIPTIONS[key]}
         for key in CONFIG_KEYS
     },
     "actions": {a: {"parameters": None} for a in ("GENERATE_VIDEO", "QUOTE_VIDEO", "VIDEO_STATUS")},

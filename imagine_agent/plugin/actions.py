@@ -187,11 +187,14 @@ def _delivery(outcome: GenerationOutcome) -> dict[str, Any]:
 
 def _left(report: BudgetReport) -> str:
     """The one budget vocabulary (left today, left in total, largest next payment), in this module's USDC."""
+
     def fmt(v: int | None) -> str:
         return "unlimited" if v is None else _usdc(v)
 
-    return (f"left today {fmt(report.left_today)}, left in total {fmt(report.left_in_total)}, "
-            f"largest next payment {_usdc(report.largest_next_payment)}")
+    return (
+        f"left today {fmt(report.left_today)}, left in total {fmt(report.left_in_total)}, "
+        f"largest next payment {_usdc(report.largest_next_payment)}"
+    )
 
 
 def _narrate(outcome: GenerationOutcome, left: str | None, auto_clank: bool, payer: str) -> str:
@@ -217,8 +220,9 @@ def _narrate(outcome: GenerationOutcome, left: str | None, auto_clank: bool, pay
     if left is not None:
         lines.append(f"Budget: {left}.")
     if auto_clank:
-        lines.append(f"A Clanker coin was deployed for it; the paying wallet {payer} is its creator "
-                     "and earns its trading fees.")
+        lines.append(
+            f"A Clanker coin was deployed for it; the paying wallet {payer} is its creator and earns its trading fees."
+        )
     if outcome.sandbox:
         lines.append("(Sandbox: no real money moved.)")
     return "\n".join(lines)
@@ -229,9 +233,14 @@ def _content(text: str, action: str, **extra: Any) -> Content:
 
 
 def _attachment(record: Mapping[str, Any]) -> dict[str, Any]:
-    return {"id": record["taskId"], "url": record["videoUrl"] or record["videoPath"] or "",
-            "title": "Imagine video", "source": "imagine", "description": record["prompt"],
-            "content_type": "video/mp4"}
+    return {
+        "id": record["taskId"],
+        "url": record["videoUrl"] or record["videoPath"] or "",
+        "title": "Imagine video",
+        "source": "imagine",
+        "description": record["prompt"],
+        "content_type": "video/mp4",
+    }
 
 
 async def _say(callback: Callback | None, content: Content) -> None:
@@ -266,8 +275,9 @@ class _Progress:
             return
         self.last = (status.status, step)
         text = "Queued at Imagine…" if status.status == "queued" else f"Rendering… {step}%"
-        await _say(self.callback, _content(text, self.action, data={"status": status.status,
-                                                                    "progress": status.progress}))
+        await _say(
+            self.callback, _content(text, self.action, data={"status": status.status, "progress": status.progress})
+        )
 
 
 # ------------------------------------------------------------------------------------------ actions
@@ -275,8 +285,11 @@ class _Progress:
 
 async def _can_generate(runtime: Any, message: Any, state: Any = None) -> bool:
     text = _text(message)
-    return (_video_service(runtime) is not None and bool(_VIDEO_WORDS.search(text) and _MAKE_WORDS.search(text))
-            and not _PRICE_WORDS.search(text))
+    return (
+        _video_service(runtime) is not None
+        and bool(_VIDEO_WORDS.search(text) and _MAKE_WORDS.search(text))
+        and not _PRICE_WORDS.search(text)
+    )
 
 
 async def _coin_approved(video: ImagineVideoService, prompt: str, quote: QuoteResult, coin: CoinDecision) -> bool:
@@ -284,17 +297,31 @@ async def _coin_approved(video: ImagineVideoService, prompt: str, quote: QuoteRe
     callback (the service asks it and audits the answer); on a no there is no coin and nothing is paid.
     (Without a callback the approvals queue decides.)"""
     description = f"deploy a Clanker coin for the video {prompt[:80]!r}; the paying wallet becomes its creator"
-    return bool(await asyncio.to_thread(video.service.ask_approver, quote.quote,
-                                        reasons=(coin.question or "",), description=description))
+    return bool(
+        await asyncio.to_thread(
+            video.service.ask_approver, quote.quote, reasons=(coin.question or "",), description=description
+        )
+    )
 
 
 def _refused(name: str, text: str, **data: Any) -> dict[str, Any]:
-    return {"success": False, "text": text, "error": text, "values": {"success": False, "paid": False},
-            "data": {"actionName": name, **data}}
+    return {
+        "success": False,
+        "text": text,
+        "error": text,
+        "values": {"success": False, "paid": False},
+        "data": {"actionName": name, **data},
+    }
 
 
-async def _generate(runtime: Any, message: Any, state: Any = None, options: Any = None,
-                    callback: Callback | None = None, responses: Any = None) -> dict[str, Any]:
+async def _generate(
+    runtime: Any,
+    message: Any,
+    state: Any = None,
+    options: Any = None,
+    callback: Callback | None = None,
+    responses: Any = None,
+) -> dict[str, Any]:
     """Quote, pay once (the service attaches to an already-paid identical request), wait, download, narrate.
 
     The runtime may call this action whatever its ``validate`` says (elizaos caches state per room), so
@@ -309,8 +336,10 @@ async def _generate(runtime: Any, message: Any, state: Any = None, options: Any 
         if _PRICE_WORDS.search(text):  # "how much would …": answer the price, never buy
             return await _quote(runtime, message, state, options, callback, responses)
         if not (_VIDEO_WORDS.search(text) and _MAKE_WORDS.search(text)):
-            reply = ("I only buy a video when you ask me to make one (for example: \"make a 4 second video of "
-                     "waves at night\"). Nothing was paid.")
+            reply = (
+                'I only buy a video when you ask me to make one (for example: "make a 4 second video of '
+                'waves at night"). Nothing was paid.'
+            )
             await _say(callback, _content(reply, name))
             return _refused(name, reply, reason="the message does not ask for a video")
         if (refusal := _model_refusal(opts)) is not None:
@@ -325,27 +354,36 @@ async def _generate(runtime: Any, message: Any, state: Any = None, options: Any 
             refusal = f"I can't buy that video: {quote.refusal}. Nothing was paid."
             await _say(callback, _content(refusal, name))
             return _refused(name, refusal, quote=quote.to_json())
-        if coin.needs_person and not service.approvals_queued \
-                and not await _coin_approved(video, prompt, quote, coin):
+        if coin.needs_person and not service.approvals_queued and not await _coin_approved(video, prompt, quote, coin):
             # With the operator's callback it decides here; without one the service queues the coin.
-            refusal = ("The operator's autoClank policy is 'ask' and no person approved a coin for this video, so I "
-                       "did not buy it. Nothing was paid. Ask again without a coin, or the operator approves coins "
-                       "through the IMAGINE_APPROVER callback.")
+            refusal = (
+                "The operator's autoClank policy is 'ask' and no person approved a coin for this video, so I "
+                "did not buy it. Nothing was paid. Ask again without a coin, or the operator approves coins "
+                "through the IMAGINE_APPROVER callback."
+            )
             await _say(callback, _content(refusal, name))
             return _refused(name, refusal, quote=quote.to_json())
         await _say(callback, _content(f'Buying a video of "{prompt}" for {_usdc(quote.quote.amount)}…', name))
-        outcome: GenerationOutcome = await service.agenerate(prompt, duration=duration, auto_clank=clank,
-                                                             video_model=model, on_progress=_Progress(callback, name))
+        outcome: GenerationOutcome = await service.agenerate(
+            prompt, duration=duration, auto_clank=clank, video_model=model, on_progress=_Progress(callback, name)
+        )
         left = _left(await service.abudget())
         record = _delivery(outcome)
         video.deliver(record)
         narration = _narrate(outcome, left, clank, service.address)
         narration += "".join(f" Budget warning: {warning}." for warning in outcome.warnings)
         await _say(callback, _content(narration, name, attachments=[_attachment(record)]))
-        return {"success": True, "text": narration,
-                "values": {"success": True, "videoGenerated": True, "taskId": outcome.task_id,
-                           "videoUrl": record["videoUrl"]},
-                "data": {"actionName": name, **outcome.to_json()}}
+        return {
+            "success": True,
+            "text": narration,
+            "values": {
+                "success": True,
+                "videoGenerated": True,
+                "taskId": outcome.task_id,
+                "videoUrl": record["videoUrl"],
+            },
+            "data": {"actionName": name, **outcome.to_json()},
+        }
     except Exception as exc:  # every failure becomes a clear chat reply, never a traceback
         failure = _failure(name, exc)
         await _say(callback, _content(f"The video was not made: {failure['text']}", name))
@@ -357,23 +395,33 @@ async def _can_quote(runtime: Any, message: Any, state: Any = None) -> bool:
     return _video_service(runtime) is not None and bool(_VIDEO_WORDS.search(text)) and bool(_PRICE_WORDS.search(text))
 
 
-async def _quote(runtime: Any, message: Any, state: Any = None, options: Any = None,
-                 callback: Callback | None = None, responses: Any = None) -> dict[str, Any]:
+async def _quote(
+    runtime: Any,
+    message: Any,
+    state: Any = None,
+    options: Any = None,
+    callback: Callback | None = None,
+    responses: Any = None,
+) -> dict[str, Any]:
     """Ask the price; signs and pays nothing."""
     name = "QUOTE_VIDEO"
     try:
         service = _require_service(runtime).service
         opts, text = _chosen(options, responses, name, "GENERATE_VIDEO"), _text(message)
         prompt, duration = _prompt_of(text, opts), _duration_of(text, opts)
-        result = await service.aquote(prompt, duration=duration, auto_clank=_auto_clank(service.settings, opts),
-                                      video_model=_video_model(opts))
+        result = await service.aquote(
+            prompt, duration=duration, auto_clank=_auto_clank(service.settings, opts), video_model=_video_model(opts)
+        )
         price = _usdc(result.quote.amount)
-        verdict = ("within my budget" if result.allowed else f"but I can't pay it: {result.refusal}")
+        verdict = "within my budget" if result.allowed else f"but I can't pay it: {result.refusal}"
         reply = f'A video of "{prompt}" costs {price}, {verdict}. I can spend up to {_usdc(result.remaining)} now.'
         await _say(callback, _content(reply, name))
-        return {"success": True, "text": reply,
-                "values": {"success": True, **usdc_fields(result.quote.amount, "price"), "allowed": result.allowed},
-                "data": {"actionName": name, **result.to_json()}}
+        return {
+            "success": True,
+            "text": reply,
+            "values": {"success": True, **usdc_fields(result.quote.amount, "price"), "allowed": result.allowed},
+            "data": {"actionName": name, **result.to_json()},
+        }
     except Exception as exc:
         failure = _failure(name, exc)
         await _say(callback, _content(f"I could not get a price: {failure['text']}", name))
@@ -390,8 +438,14 @@ async def _can_check(runtime: Any, message: Any, state: Any = None) -> bool:
     return bool(_VIDEO_WORDS.search(text) and _STATUS_WORDS.search(text))
 
 
-async def _check(runtime: Any, message: Any, state: Any = None, options: Any = None,
-                 callback: Callback | None = None, responses: Any = None) -> dict[str, Any]:
+async def _check(
+    runtime: Any,
+    message: Any,
+    state: Any = None,
+    options: Any = None,
+    callback: Callback | None = None,
+    responses: Any = None,
+) -> dict[str, Any]:
     """Status of a task (by id, else the newest pending one); a completed video is downloaded and delivered."""
     name = "VIDEO_STATUS"
     try:
@@ -407,30 +461,44 @@ async def _check(runtime: Any, message: Any, state: Any = None, options: Any = N
             if not pending:
                 reply = "No videos are in progress."
                 await _say(callback, _content(reply, name))
-                return {"success": True, "text": reply, "values": {"success": True, "pending": 0},
-                        "data": {"actionName": name}}
+                return {
+                    "success": True,
+                    "text": reply,
+                    "values": {"success": True, "pending": 0},
+                    "data": {"actionName": name},
+                }
             task_id = pending[0].task_id
         status = await service.astatus(task_id)
         extra: dict[str, Any] = {}
         if status.status == "completed":
             files = await asyncio.to_thread(service.download, task_id, None, status=status)
             task = await asyncio.to_thread(service.task_record, task_id)
-            record = {"taskId": task_id, "prompt": task.prompt if task else "", "videoUrl": status.video_url,
-                      "previewUrl": status.preview_url, "videoPath": str(files.video), "amount": None,
-                      "amountUsdc": None,
-                      "transaction": None}
+            record = {
+                "taskId": task_id,
+                "prompt": task.prompt if task else "",
+                "videoUrl": status.video_url,
+                "previewUrl": status.preview_url,
+                "videoPath": str(files.video),
+                "amount": None,
+                "amountUsdc": None,
+                "transaction": None,
+            }
             video.deliver(record)
             reply = f"Video {task_id} is ready: {status.video_url}\nSaved to {files.video}"
             extra["attachments"] = [_attachment(record)]
         elif status.status in ("queued", "processing"):
-            reply = f"Video {task_id} is {status.status}" + (f", {int(status.progress)}% done." if
-                                                             status.progress is not None else ".")
+            reply = f"Video {task_id} is {status.status}" + (
+                f", {int(status.progress)}% done." if status.progress is not None else "."
+            )
         else:
             reply = f"Video {task_id} {status.status.replace('_', ' ')}."
         await _say(callback, _content(reply, name, **extra))
-        return {"success": True, "text": reply,
-                "values": {"success": True, "taskId": task_id, "status": status.status},
-                "data": {"actionName": name, "taskId": task_id, **status.to_wire()}}
+        return {
+            "success": True,
+            "text": reply,
+            "values": {"success": True, "taskId": task_id, "status": status.status},
+            "data": {"actionName": name, "taskId": task_id, **status.to_wire()},
+        }
     except Exception as exc:
         failure = _failure(name, exc)
         await _say(callback, _content(f"I could not check that video: {failure['text']}", name))
@@ -438,21 +506,40 @@ async def _check(runtime: Any, message: Any, state: Any = None, options: Any = N
 
 
 def _example(user: str, reply: str, action: str) -> list[dict[str, Any]]:
-    return [{"name": "{{user1}}", "content": {"text": user}},
-            {"name": "{{agentName}}", "content": {"text": reply, "actions": [action]}}]
+    return [
+        {"name": "{{user1}}", "content": {"text": user}},
+        {"name": "{{agentName}}", "content": {"text": reply, "actions": [action]}},
+    ]
 
 
 VIDEO_PARAMETERS = (
-    Parameter("prompt", "What the video shows: subject, action, setting, camera, lighting, style (plain text, "
-              f"at most {MAX_PROMPT_CHARS} characters). Omit to use the user's own words.", "string"),
-    Parameter("duration", f"Length in seconds, {MIN_DURATION}-{MAX_DURATION}, exactly as the user asked; omit for 8.",
-              "number", minimum=MIN_DURATION, maximum=MAX_DURATION),
-    Parameter("model", "The video model, one the server lists (QUOTE_VIDEO names them). Omit it for the "
-              "server's default.", "string"),
-    Parameter("image", "An https:// URL of a starting image the user gave, for image-to-video. Omit otherwise.",
-              "string"),
-    Parameter("autoClank", "true only when the user asked for a coin (Clanker token) for the video; the operator's "
-              "policy decides whether one is deployed.", "boolean"),
+    Parameter(
+        "prompt",
+        "What the video shows: subject, action, setting, camera, lighting, style (plain text, "
+        f"at most {MAX_PROMPT_CHARS} characters). Omit to use the user's own words.",
+        "string",
+    ),
+    Parameter(
+        "duration",
+        f"Length in seconds, {MIN_DURATION}-{MAX_DURATION}, exactly as the user asked; omit for 8.",
+        "number",
+        minimum=MIN_DURATION,
+        maximum=MAX_DURATION,
+    ),
+    Parameter(
+        "model",
+        "The video model, one the server lists (QUOTE_VIDEO names them). Omit it for the server's default.",
+        "string",
+    ),
+    Parameter(
+        "image", "An https:// URL of a starting image the user gave, for image-to-video. Omit otherwise.", "string"
+    ),
+    Parameter(
+        "autoClank",
+        "true only when the user asked for a coin (Clanker token) for the video; the operator's "
+        "policy decides whether one is deployed.",
+        "boolean",
+    ),
 )
 
 GENERATE_VIDEO = Action(
@@ -461,10 +548,14 @@ GENERATE_VIDEO = Action(
     "(within the operator's budget), then deliver the file.",
     similes=["MAKE_VIDEO", "CREATE_VIDEO", "RENDER_VIDEO", "IMAGINE_VIDEO", "TEXT_TO_VIDEO"],
     examples=[
-        _example("Make a video of a fox running through snow at dawn", "On it — buying that video now.",
-                 "GENERATE_VIDEO"),
-        _example("Can you generate a 4 second clip of waves crashing on black sand?",
-                 "Sure, rendering a 4-second clip.", "GENERATE_VIDEO"),
+        _example(
+            "Make a video of a fox running through snow at dawn", "On it — buying that video now.", "GENERATE_VIDEO"
+        ),
+        _example(
+            "Can you generate a 4 second clip of waves crashing on black sand?",
+            "Sure, rendering a 4-second clip.",
+            "GENERATE_VIDEO",
+        ),
     ],
     validate=_can_generate,
     handler=_generate,
@@ -475,8 +566,9 @@ QUOTE_VIDEO = Action(
     name="QUOTE_VIDEO",
     description="Tell the price of a video before buying it. Signs and pays nothing.",
     similes=["PRICE_VIDEO", "VIDEO_COST", "ESTIMATE_VIDEO"],
-    examples=[_example("How much would a 10 second video of a city at night cost?",
-                       "Let me get a quote.", "QUOTE_VIDEO")],
+    examples=[
+        _example("How much would a 10 second video of a city at night cost?", "Let me get a quote.", "QUOTE_VIDEO")
+    ],
     validate=_can_quote,
     handler=_quote,
     parameters=VIDEO_PARAMETERS,
@@ -489,6 +581,7 @@ VIDEO_STATUS = Action(
     examples=[_example("Is my video ready yet?", "Checking on it.", "VIDEO_STATUS")],
     validate=_can_check,
     handler=_check,
-    parameters=(Parameter("taskId", "The task id of a video that was paid for; omit for the newest pending one.",
-                          "string"),),
+    parameters=(
+        Parameter("taskId", "The task id of a video that was paid for; omit for the newest pending one.", "string"),
+    ),
 )

@@ -50,8 +50,14 @@ def elizaos_plugin(plugin: Plugin | None = None) -> Any:
         return ActionResult(**{k: _json_safe(v) for k, v in result.items() if v is not None})
 
     def handler_of(handler: Handler) -> Any:
-        async def run(runtime: Any, message: Any, state: Any = None, options: Any = None,
-                      callback: Any = None, responses: Any = None) -> Any:
+        async def run(
+            runtime: Any,
+            message: Any,
+            state: Any = None,
+            options: Any = None,
+            callback: Any = None,
+            responses: Any = None,
+        ) -> Any:
             return to_result(await handler(runtime, message, state, options, to_callback(callback), responses))
 
         return run
@@ -59,8 +65,9 @@ def elizaos_plugin(plugin: Plugin | None = None) -> Any:
     def provider_of(get: Callable[[Any, Any, Any], Awaitable[dict[str, Any]]]) -> Any:
         async def run(runtime: Any, message: Any, state: Any = None) -> Any:
             result = await get(runtime, message, state)
-            return ProviderResult(text=result["text"], values=_json_safe(result["values"]),
-                                  data=_json_safe(result["data"]))
+            return ProviderResult(
+                text=result["text"], values=_json_safe(result["values"]), data=_json_safe(result["data"])
+            )
 
         return run
 
@@ -75,18 +82,39 @@ def elizaos_plugin(plugin: Plugin | None = None) -> Any:
         init=plugin.init,
         config=dict(plugin.config),
         services=[service_class],
-        actions=[ElizaAction(name=a.name, description=a.description, similes=a.similes, validate=a.validate,
-                             handler=handler_of(a.handler), examples=examples_of(a.examples),
-                             parameters=[ParseDict(p.to_json(), ActionParameter()) for p in a.parameters] or None)
-                 for a in plugin.actions],
-        providers=[ElizaProvider(name=p.name, description=p.description, get=provider_of(p.get), dynamic=p.dynamic)
-                   for p in plugin.providers],
-        evaluators=[ElizaEvaluator(name=e.name, description=e.description, similes=e.similes,
-                                   validate=e.validate, handler=handler_of(e.handler), always_run=e.always_run,
-                                   examples=[EvaluationExample(prompt=x["prompt"], outcome=x["outcome"],
-                                                               messages=[ActionExample(**m) for m in x["messages"]])
-                                             for x in e.examples])
-                    for e in plugin.evaluators],
+        actions=[
+            ElizaAction(
+                name=a.name,
+                description=a.description,
+                similes=a.similes,
+                validate=a.validate,
+                handler=handler_of(a.handler),
+                examples=examples_of(a.examples),
+                parameters=[ParseDict(p.to_json(), ActionParameter()) for p in a.parameters] or None,
+            )
+            for a in plugin.actions
+        ],
+        providers=[
+            ElizaProvider(name=p.name, description=p.description, get=provider_of(p.get), dynamic=p.dynamic)
+            for p in plugin.providers
+        ],
+        evaluators=[
+            ElizaEvaluator(
+                name=e.name,
+                description=e.description,
+                similes=e.similes,
+                validate=e.validate,
+                handler=handler_of(e.handler),
+                always_run=e.always_run,
+                examples=[
+                    EvaluationExample(
+                        prompt=x["prompt"], outcome=x["outcome"], messages=[ActionExample(**m) for m in x["messages"]]
+                    )
+                    for x in e.examples
+                ],
+            )
+            for e in plugin.evaluators
+        ],
     )
 
 

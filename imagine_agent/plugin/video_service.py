@@ -31,6 +31,7 @@ CONFIG_KEYS: dict[str, str] = {
     "IMAGINE_SANDBOX_SPEED": "sandbox_speed",
 }
 
+
 def _setting(runtime: Any, key: str) -> Any:
     get = getattr(runtime, "get_setting", None)
     return get(key) if callable(get) else None
@@ -100,8 +101,9 @@ class ImagineVideoService:
         quiet_library_logs()  # no line per poll in the agent's log
         settings = settings_from_runtime(runtime)
         approver = _setting(runtime, "IMAGINE_APPROVER")
-        service = await asyncio.to_thread(ImagineService.create, settings,
-                                          approver=_PluginApprover(approver) if callable(approver) else None)
+        service = await asyncio.to_thread(
+            ImagineService.create, settings, approver=_PluginApprover(approver) if callable(approver) else None
+        )
         service.queue_approvals("plugin")  # no callback: the operator decides in the approvals queue
         service.output_dir = settings.data_dir / "videos"
         return cls(runtime, service)

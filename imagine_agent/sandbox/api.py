@@ -153,12 +153,13 @@ def api_router(sandbox: Sandbox) -> APIRouter:
         if status == 204 or status == 304:
             return Response(status_code=status, headers=headers)
         if 300 <= status < 400:
-            location = str(fault.param("location")) or str(
-                request.url.replace(hostname="127.0.0.2")
-            )
+            location = str(fault.param("location")) or str(request.url.replace(hostname="127.0.0.2"))
             return Response(status_code=status, headers={**headers, "location": location})
-        return JSONResponse({"error": f"sandbox fault: HTTP {status} after payment", "taskId": task_id},
-                            status_code=status, headers=headers)
+        return JSONResponse(
+            {"error": f"sandbox fault: HTTP {status} after payment", "taskId": task_id},
+            status_code=status,
+            headers=headers,
+        )
 
     # ------------------------------------------------------------------------------------ create
 
@@ -175,14 +176,16 @@ def api_router(sandbox: Sandbox) -> APIRouter:
         models = sandbox.config.models
         model = order.model or sandbox.config.default_model
         if model not in models:
-            return _error(400, f"invalid request: templateData.videoModel: {model!r} is not one of "
-                               f"{', '.join(models)}")
+            return _error(400, f"invalid request: templateData.videoModel: {model!r} is not one of {', '.join(models)}")
         offer = models[model]
         if (offer.min_duration is not None and order.duration < offer.min_duration) or (
             offer.max_duration is not None and order.duration > offer.max_duration
         ):
-            return _error(400, f"invalid request: templateData.duration: {model} makes videos of "
-                               f"{offer.min_duration:g} to {offer.max_duration:g} seconds")
+            return _error(
+                400,
+                f"invalid request: templateData.duration: {model} makes videos of "
+                f"{offer.min_duration:g} to {offer.max_duration:g} seconds",
+            )
         resource = _base(request) + "/generation/create"
         header, version = payment_header(request)
         if not header:  # absent or empty, as x402 servers treat it
@@ -245,8 +248,13 @@ def api_router(sandbox: Sandbox) -> APIRouter:
         if after.kind in SETTLE_PARAM:
             return misanswer(after, request, job.task_id, headers)
         if after.kind == "settlement_pending":
-            pending = SettlementResponse(success=False, error_reason="settlement_pending", payer=settlement.payer,
-                                         transaction=settlement.transaction, network=settlement.network)
+            pending = SettlementResponse(
+                success=False,
+                error_reason="settlement_pending",
+                payer=settlement.payer,
+                transaction=settlement.transaction,
+                network=settlement.network,
+            )
             return payment_required(resource, order, "settlement_pending", receipt=pending, version=version)
         if after.kind == "malformed_json":
             return _truncated(body, 202, headers)
@@ -319,8 +327,10 @@ def api_router(sandbox: Sandbox) -> APIRouter:
             return _error(404, "no finished video with this id")
         files = f"{_base(request)}/files/{job.task_id}"
         prompt = html.escape(job.prompt)
-        page = (f"<!doctype html><title>{prompt}</title><h1>{prompt}</h1><p>{html.escape(job.model)}</p>"
-                f'<video controls poster="{files}.png" src="{files}.mp4"></video>')
+        page = (
+            f"<!doctype html><title>{prompt}</title><h1>{prompt}</h1><p>{html.escape(job.model)}</p>"
+            f'<video controls poster="{files}.png" src="{files}.mp4"></video>'
+        )
         return Response(page, media_type="text/html")
 
     # ------------------------------------------------------------------------------------- files

@@ -335,8 +335,10 @@ class SandboxConfig(BaseModel):
         if "extra" not in self.model_fields_set:
             self.extra = {"name": net.usdc_name, "version": net.usdc_version}
         if self.rpc_url is not None and self.relayer_key is None:
-            raise ValueError("settling on a chain (rpc_url) needs relayer_key, a funded key that pays the gas "
-                             "(imagine-agent devnet prints one)")
+            raise ValueError(
+                "settling on a chain (rpc_url) needs relayer_key, a funded key that pays the gas "
+                "(imagine-agent devnet prints one)"
+            )
         if not self.models:
             raise ValueError("the sandbox must sell at least one video model")
         if self.default_model not in self.models:

@@ -112,14 +112,16 @@ def facilitator_router(sandbox: Sandbox) -> APIRouter:
     async def supported() -> Response:
         """Both versions' kinds, so an official v1 or v2 resource server can use this facilitator."""
         network = sandbox.config.network
-        return JSONResponse({
-            "kinds": [
-                {"x402Version": X402_VERSION, "scheme": "exact", "network": network},
-                {"x402Version": 2, "scheme": "exact", "network": caip2_of(network)},
-            ],
-            "extensions": [],
-            "signers": {},
-        })
+        return JSONResponse(
+            {
+                "kinds": [
+                    {"x402Version": X402_VERSION, "scheme": "exact", "network": network},
+                    {"x402Version": 2, "scheme": "exact", "network": caip2_of(network)},
+                ],
+                "extensions": [],
+                "signers": {},
+            }
+        )
 
     @router.post("/rpc")
     async def rpc(request: Request) -> Response:

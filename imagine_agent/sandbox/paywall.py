@@ -126,9 +126,7 @@ OUTPUT_SCHEMA: dict[str, Any] = {
 }
 
 
-def price_for(
-    config: SandboxConfig, duration: int | float | None, surcharge: int = 0, model: str | None = None
-) -> int:
+def price_for(config: SandboxConfig, duration: int | float | None, surcharge: int = 0, model: str | None = None) -> int:
     """Atomic USDC for a video of ``duration`` seconds (default 8) of ``model`` (default: the default
     model), rounded up; never through float math.
 
@@ -200,8 +198,12 @@ def payment_required_v2(config: SandboxConfig, *, resource: str, amount: int, er
         "outputSchema": output_schema(config),
     }
     info = {"url": resource, "description": DESCRIPTION, "mimeType": "application/json"}
-    return encode_payment_required([entry], resource=info, error=error,
-                                   extensions={PAYMENT_IDENTIFIER: copy.deepcopy(PAYMENT_IDENTIFIER_DECLARATION)})
+    return encode_payment_required(
+        [entry],
+        resource=info,
+        error=error,
+        extensions={PAYMENT_IDENTIFIER: copy.deepcopy(PAYMENT_IDENTIFIER_DECLARATION)},
+    )
 
 
 def payment_required_body(config: SandboxConfig, *, resource: str, amount: int, error: str) -> dict[str, Any]:

@@ -120,8 +120,12 @@ def _bomb(encoding: str, total: int) -> bytes:
 
 def bomb_response(encoding: str, total: int, headers: dict[str, str]) -> Response:
     """A 202 that says it is JSON and compressed; its body inflates to ``total`` bytes (a decompression bomb)."""
-    return Response(_bomb(encoding, total), status_code=202, media_type="application/json",
-                    headers={**headers, "content-encoding": encoding})
+    return Response(
+        _bomb(encoding, total),
+        status_code=202,
+        media_type="application/json",
+        headers={**headers, "content-encoding": encoding},
+    )
 
 
 class _DropFilter(logging.Filter):

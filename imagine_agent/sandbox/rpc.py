@@ -41,8 +41,11 @@ def _logs(sandbox: Sandbox, settlement: Settlement, block: int) -> list[dict[str
     common = {"address": asset, "blockNumber": hex(block), "transactionHash": tx, "removed": False}
     return [
         {**common, "topics": [AUTHORIZATION_USED, _topic(settlement.payer), _topic(settlement.nonce)], "data": "0x"},
-        {**common, "topics": [TRANSFER, _topic(settlement.payer), _topic(sandbox.config.pay_to)],
-         "data": "0x" + settlement.amount.to_bytes(32, "big").hex()},
+        {
+            **common,
+            "topics": [TRANSFER, _topic(settlement.payer), _topic(sandbox.config.pay_to)],
+            "data": "0x" + settlement.amount.to_bytes(32, "big").hex(),
+        },
     ]
 
 
@@ -86,8 +89,15 @@ def answer_rpc(sandbox: Sandbox, body: Any) -> dict[str, Any]:
     if method == "eth_getTransactionReceipt" and params:
         for block, settlement in enumerate(settlements, start=1):
             if settlement.transaction.lower() == str(params[0]).lower():
-                return _ok(request_id, {"status": "0x1", "blockNumber": hex(block), "transactionHash":
-                                        settlement.transaction, "logs": _logs(sandbox, settlement, block)})
+                return _ok(
+                    request_id,
+                    {
+                        "status": "0x1",
+                        "blockNumber": hex(block),
+                        "transactionHash": settlement.transaction,
+                        "logs": _logs(sandbox, settlement, block),
+                    },
+                )
         return _ok(request_id, None)
     if method == "eth_getLogs" and params and isinstance(params[0], dict):
         query = params[0]
@@ -95,8 +105,13 @@ def answer_rpc(sandbox: Sandbox, body: Any) -> dict[str, Any]:
         if low is None or high is None:
             return _error(request_id, -32602, "invalid block range")
         topics = query.get("topics") or []
-        logs = [log for block, s in enumerate(settlements, start=1) if low <= block <= high
-                for log in _logs(sandbox, s, block) if str(query.get("address", "")).lower() == asset]
+        logs = [
+            log
+            for block, s in enumerate(settlements, start=1)
+            if low <= block <= high
+            for log in _logs(sandbox, s, block)
+            if str(query.get("address", "")).lower() == asset
+        ]
         for position, wanted in enumerate(topics):
             if wanted is None:
                 continue

@@ -103,8 +103,9 @@ class ChainSettlement:
             if time.monotonic() > deadline:
                 raise SettlementFailed("unexpected_settle_error", sent=True)
             time.sleep(0.002)
-        if not self.chain.receipt_uses(receipt, self.asset, payment.payload.authorization.from_,
-                                       payment.payload.authorization.nonce):
+        if not self.chain.receipt_uses(
+            receipt, self.asset, payment.payload.authorization.from_, payment.payload.authorization.nonce
+        ):
             raise SettlementFailed("unexpected_settle_error", sent=True)
         return tx_hash
 

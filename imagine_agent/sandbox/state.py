@@ -130,8 +130,9 @@ class Sandbox:
         self._media: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self.chain: ChainSettlement | None = None
         if config.rpc_url is not None and config.relayer_key is not None:
-            self.chain = ChainSettlement(config.rpc_url, config.relayer_key.get_secret_value(), config.network,
-                                         config.asset)
+            self.chain = ChainSettlement(
+                config.rpc_url, config.relayer_key.get_secret_value(), config.network, config.asset
+            )
         self.reset()
 
     # ------------------------------------------------------------------------------------- lifecycle
@@ -230,8 +231,9 @@ class Sandbox:
         self._balances[payer.lower()] = self.balance(payer) - int(payment.payload.authorization.value)
         return settlement_transaction(payer, payment.payload.authorization.nonce)
 
-    def _settle(self, payment: PaymentPayload, payer: str, request_hash: str | None, task_id: str | None,
-                transaction: str) -> Settlement:
+    def _settle(
+        self, payment: PaymentPayload, payer: str, request_hash: str | None, task_id: str | None, transaction: str
+    ) -> Settlement:
         auth = payment.payload.authorization
         amount = int(auth.value)
         settlement = Settlement(

@@ -11,8 +11,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["BudgetReport", "GenerationOutcome", "ImagineService", "QuoteResult", "ReadOnlySigner", "check_output_dir",
-           "keystore_path", "load_signer", "public_address", "sandbox_ledger_location"]
+__all__ = [
+    "BudgetReport",
+    "GenerationOutcome",
+    "ImagineService",
+    "QuoteResult",
+    "ReadOnlySigner",
+    "check_output_dir",
+    "keystore_path",
+    "load_signer",
+    "public_address",
+    "sandbox_ledger_location",
+]
 
 _EXPORTS = {
     "BudgetReport": "books",

@@ -36,8 +36,16 @@ from .build import claims_sandbox_server, policy_from, public_address, sandbox_l
 from .reconcile import reconcile_ledger as reconcile_ledger
 from .results import book_summary_json, budget_json
 
-__all__ = ["BOOK_LABELS", "PAYMENT_STATES", "BookSummary", "Booked", "Books", "BudgetReport", "follows_sandbox",
-           "reconcile_ledger"]
+__all__ = [
+    "BOOK_LABELS",
+    "PAYMENT_STATES",
+    "BookSummary",
+    "Booked",
+    "Books",
+    "BudgetReport",
+    "follows_sandbox",
+    "reconcile_ledger",
+]
 
 T = TypeVar("T")
 PAYMENT_STATES = tuple(state.value for state in PaymentState)
@@ -82,9 +90,11 @@ class BookSummary:
         return book_summary_json(self)
 
     def line(self) -> str:
-        return (f"{self.label}: spent {format_usdc(self.spent)} · reserved {format_usdc(self.reserved)} · unknown "
-                f"{format_usdc(self.unknown)} · {self.payments} payment(s) · {self.awaiting_approvals} awaiting "
-                "approval")
+        return (
+            f"{self.label}: spent {format_usdc(self.spent)} · reserved {format_usdc(self.reserved)} · unknown "
+            f"{format_usdc(self.unknown)} · {self.payments} payment(s) · {self.awaiting_approvals} awaiting "
+            "approval"
+        )
 
 
 @dataclass(frozen=True)
@@ -117,11 +127,14 @@ class BudgetReport:
 
     def vocabulary(self) -> str:
         """``left today X · left in total Y · largest next payment Z`` (the words every surface uses)."""
+
         def fmt(v: int | None) -> str:
             return "unlimited" if v is None else format_usdc(v)
 
-        return (f"left today {fmt(self.left_today)} · left in total {fmt(self.left_in_total)} · "
-                f"largest next payment {format_usdc(self.largest_next_payment)}")
+        return (
+            f"left today {fmt(self.left_today)} · left in total {fmt(self.left_in_total)} · "
+            f"largest next payment {format_usdc(self.largest_next_payment)}"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return budget_json(self)
@@ -160,9 +173,18 @@ class Books:
             raise
 
     @classmethod
-    def over(cls, ledger: Ledger, settings: Settings, *, sandbox: bool, kill_switch: Ledger | None = None,
-             address: str | None = None, session_id: str | None = None, policy: PaymentPolicy | None = None,
-             rpc_url: str | None = None) -> Books:
+    def over(
+        cls,
+        ledger: Ledger,
+        settings: Settings,
+        *,
+        sandbox: bool,
+        kill_switch: Ledger | None = None,
+        address: str | None = None,
+        session_id: str | None = None,
+        policy: PaymentPolicy | None = None,
+        rpc_url: str | None = None,
+    ) -> Books:
         """A view over ledgers the caller owns (and closes): the service's, the console's."""
         books = cls.__new__(cls)
         books.settings, books.sandbox, books._address, books._owned = settings, sandbox, address, []
@@ -176,8 +198,9 @@ class Books:
         try:
             opened = open_ledger(location)
         except (OSError, sqlite3.Error) as exc:
-            raise ConfigurationError(f"cannot open the books at {location} (IMAGINE_DATA_DIR / IMAGINE_LEDGER_URL): "
-                                     f"{exc}") from None
+            raise ConfigurationError(
+                f"cannot open the books at {location} (IMAGINE_DATA_DIR / IMAGINE_LEDGER_URL): {exc}"
+            ) from None
         self._owned.append(opened)
         return opened
 
@@ -228,22 +251,36 @@ class Books:
 
     def budget(self) -> BudgetReport:
         # With an RPC (real books) the chain decides what is freed, not the clock (rule 9): as the wallet counts.
-        totals = self.ledger.totals(self.policy.caps, session_id=self.session_id, sandbox=self.sandbox,
-                                    chain_decides=bool(self.rpc_url))
+        totals = self.ledger.totals(
+            self.policy.caps, session_id=self.session_id, sandbox=self.sandbox, chain_decides=bool(self.rpc_url)
+        )
         if not totals.frozen and self.operator.is_frozen():
             totals = replace(totals, frozen=True)
-        return BudgetReport(totals, self.policy.caps, self.policy.approval_threshold, self.address,
-                            sandbox=self.sandbox, other=self.other_summary())
+        return BudgetReport(
+            totals,
+            self.policy.caps,
+            self.policy.approval_threshold,
+            self.address,
+            sandbox=self.sandbox,
+            other=self.other_summary(),
+        )
 
     def other_summary(self) -> BookSummary | None:
         with self._other() as other:
             if other is None:
                 return None
             sandbox = not self.sandbox
-            t = other.totals(self.policy.caps, sandbox=sandbox,
-                             chain_decides=bool(self.settings.rpc_url) and not sandbox)
-            return BookSummary(sandbox, t.spent, t.reserved, t.unknown, len(other.payments()),
-                               len(other.approvals(states=[ApprovalState.AWAITING])))
+            t = other.totals(
+                self.policy.caps, sandbox=sandbox, chain_decides=bool(self.settings.rpc_url) and not sandbox
+            )
+            return BookSummary(
+                sandbox,
+                t.spent,
+                t.reserved,
+                t.unknown,
+                len(other.payments()),
+                len(other.approvals(states=[ApprovalState.AWAITING])),
+            )
 
     # ---------------------------------------------------------------------------------------- receipts
     def receipts(self, limit: int | None = None) -> list[PaymentRecord]:
@@ -255,8 +292,9 @@ class Books:
 
     def all_receipts(self, limit: int | None = None) -> list[Booked[PaymentRecord]]:
         """These books first, then the other ones, each labelled."""
-        return ([Booked(self.sandbox, r) for r in self.receipts(limit)]
-                + [Booked(not self.sandbox, r) for r in self.other_receipts(limit)])
+        return [Booked(self.sandbox, r) for r in self.receipts(limit)] + [
+            Booked(not self.sandbox, r) for r in self.other_receipts(limit)
+        ]
 
     def tasks(self, *, pending_only: bool = False, limit: int | None = None) -> list[Booked[TaskRecord]]:
         found = [Booked(self.sandbox, t) for t in self.ledger.tasks(pending_only=pending_only, limit=limit)]
@@ -293,8 +331,9 @@ class Books:
                 ledger.get_approval(approval_id)
             except KeyError:
                 continue
-            entry = ledger.decide_approval(approval_id, approve=approve, decided_by=decided_by, reason=reason,
-                                           ttl=self.settings.approval_ttl)
+            entry = ledger.decide_approval(
+                approval_id, approve=approve, decided_by=decided_by, reason=reason, ttl=self.settings.approval_ttl
+            )
             return Booked(sandbox, entry)
         raise KeyError(approval_id)
 
@@ -307,13 +346,15 @@ class Books:
     # ------------------------------------------------------------------------------------------- audit
     def audit(self, *, kinds: list[str] | None = None, limit: int | None = None) -> list[Booked[AuditEvent]]:
         """Both books' audit lines, newest first, each labelled."""
-        found = [Booked(sandbox, e) for sandbox, ledger in self._both()
-                 for e in ledger.events(kinds=kinds, limit=limit)]
+        found = [
+            Booked(sandbox, e) for sandbox, ledger in self._both() for e in ledger.events(kinds=kinds, limit=limit)
+        ]
         found.sort(key=lambda b: b.record.created_at, reverse=True)
         return found[:limit] if limit is not None else found
 
-    def events(self, *, kinds: list[str] | None = None, after_id: int | None = None,
-               limit: int | None = None) -> list[AuditEvent]:
+    def events(
+        self, *, kinds: list[str] | None = None, after_id: int | None = None, limit: int | None = None
+    ) -> list[AuditEvent]:
         """These books' audit lines (``after_id``: only newer ones, oldest first, for a live feed)."""
         return self.ledger.events(kinds=kinds, after_id=after_id, limit=limit)
 

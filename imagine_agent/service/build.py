@@ -91,9 +91,15 @@ class Parts:
     closers: list[Callable[[], None]] = field(default_factory=list)
 
 
-def assemble(settings: Settings, *, approver: Approver | None = None, signer: Signer | None = None,
-             ledger: Ledger | None = None, transport: Any = None,
-             password_prompt: Callable[[], str] | None = None) -> Parts:
+def assemble(
+    settings: Settings,
+    *,
+    approver: Approver | None = None,
+    signer: Signer | None = None,
+    ledger: Ledger | None = None,
+    transport: Any = None,
+    password_prompt: Callable[[], str] | None = None,
+) -> Parts:
     """From settings: the real API when ``base_url`` is set, else the embedded sandbox (throwaway key)."""
     from ..client import ImagineClient
     from ..ledger import open_ledger
@@ -134,8 +140,15 @@ def assemble(settings: Settings, *, approver: Approver | None = None, signer: Si
         for close in closers:
             close()
         raise
-    wallet = Wallet(signer, ledger, policy_from(settings), approver=approver, session_id=uuid.uuid4().hex,
-                    kill_switch=kill_switch, sandbox_only=sandbox is not None or external)
+    wallet = Wallet(
+        signer,
+        ledger,
+        policy_from(settings),
+        approver=approver,
+        session_id=uuid.uuid4().hex,
+        kill_switch=kill_switch,
+        sandbox_only=sandbox is not None or external,
+    )
     if settings.rpc_url and sandbox is None:  # balance pre-flight on the chain (not the embedded demo)
         from functools import partial
 

@@ -37,8 +37,14 @@ class CoinDecision:
         return "a coin under the operator's autoClank=ask policy" if self.needs_person else None
 
 
-def decide_coin(policy: str, requested: bool, *, asker: Asker = "agent", person_approved: bool = False,
-                assume_approved: bool = False) -> CoinDecision:
+def decide_coin(
+    policy: str,
+    requested: bool,
+    *,
+    asker: Asker = "agent",
+    person_approved: bool = False,
+    assume_approved: bool = False,
+) -> CoinDecision:
     """The operator's autoClank policy applied to one request.
 
     An agent's wish: ``never`` and ``always`` override it, ``agent`` follows it, ``ask`` sends it only with a
@@ -59,12 +65,18 @@ def decide_coin(policy: str, requested: bool, *, asker: Asker = "agent", person_
     if policy == "agent" or not requested:
         return CoinDecision(requested)
     if person_approved or assume_approved:  # assumed: priced before the person is asked, who still must be
-        return CoinDecision(True, needs_person=not person_approved,
-                            note="sent: approved by a human under the operator's 'ask' policy")
-    return CoinDecision(False, needs_person=True, refusal=(
-        "autoClank under the operator's 'ask' policy needs a human's approval, and none was given for this call. "
-        "Nothing was paid. Call again with auto_clank=false to make the video without a coin, or tell the user a "
-        "person must approve the coin."))
+        return CoinDecision(
+            True, needs_person=not person_approved, note="sent: approved by a human under the operator's 'ask' policy"
+        )
+    return CoinDecision(
+        False,
+        needs_person=True,
+        refusal=(
+            "autoClank under the operator's 'ask' policy needs a human's approval, and none was given for this call. "
+            "Nothing was paid. Call again with auto_clank=false to make the video without a coin, or tell the user a "
+            "person must approve the coin."
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -82,13 +94,16 @@ class PersonDecision:
         return any("approval threshold" in reason for reason in self.reasons)
 
 
-def person_needed(amount: int | None, threshold: int | None, *, coin: CoinDecision | None = None,
-                  payer: str = "the paying wallet") -> PersonDecision:
+def person_needed(
+    amount: int | None, threshold: int | None, *, coin: CoinDecision | None = None, payer: str = "the paying wallet"
+) -> PersonDecision:
     """Rule 5: a price over the operator's approval threshold, or a coin under ``ask``, waits for a person."""
     reasons: list[str] = []
     if coin is not None and coin.needs_person:
-        reasons.append(f"it deploys a coin (autoClank), and the paying wallet {payer} becomes its creator; the "
-                       "operator's policy is 'ask'")
+        reasons.append(
+            f"it deploys a coin (autoClank), and the paying wallet {payer} becomes its creator; the "
+            "operator's policy is 'ask'"
+        )
     if threshold is not None and amount is not None and amount > threshold:
         reasons.append(f"its price {format_usdc(amount)} is over the approval threshold of {format_usdc(threshold)}")
     return PersonDecision(tuple(reasons))

@@ -25,8 +25,9 @@ def reconcile_ledger(ledger: Ledger, rpc_url: str | None, now: float | None = No
     from ..x402 import decode_payment_header
 
     now = time.time() if now is None else now
-    records = ledger.payments(states=[PaymentState.REJECTED, PaymentState.UNKNOWN,
-                                      PaymentState.RESERVED, PaymentState.PENDING])
+    records = ledger.payments(
+        states=[PaymentState.REJECTED, PaymentState.UNKNOWN, PaymentState.RESERVED, PaymentState.PENDING]
+    )
     signed = [r for r in records if r.header is not None and r.nonce is not None and r.valid_before is not None]
     signed_ids = {r.id for r in signed}
     chain = UsdcChain(rpc_url) if rpc_url and signed else None
@@ -46,12 +47,20 @@ def reconcile_ledger(ledger: Ledger, rpc_url: str | None, now: float | None = No
             elif chain is not None and record.id in signed_ids:
                 assert record.header is not None and record.nonce is not None and record.valid_before is not None
                 valid_after = int(decode_payment_header(record.header).payload.authorization.valid_after)
-                found = examine(chain, asset=record.asset, payer=record.payer, nonce=record.nonce,
-                                valid_after=valid_after, valid_before=record.valid_before,
-                                transaction=record.transaction, latest=latest)
+                found = examine(
+                    chain,
+                    asset=record.asset,
+                    payer=record.payer,
+                    nonce=record.nonce,
+                    valid_after=valid_after,
+                    valid_before=record.valid_before,
+                    transaction=record.transaction,
+                    latest=latest,
+                )
                 if found.outcome == "paid":
-                    ledger.mark_paid(record.id, task_id=record.task_id, transaction=found.transaction,
-                                     reason=found.reason)
+                    ledger.mark_paid(
+                        record.id, task_id=record.task_id, transaction=found.transaction, reason=found.reason
+                    )
                 elif found.outcome == "cancelled":
                     if record.state == PaymentState.RESERVED:  # the ledger cancels only what went out
                         ledger.mark_unknown(record.id, reason="journaled when the process stopped")

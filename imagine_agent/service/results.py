@@ -27,22 +27,43 @@ def _iso(t: float | None) -> str | None:
 def receipt_json(record: PaymentRecord) -> dict[str, Any]:
     """A payment as scripts, MCP clients and the console see it: never the signed header (a bearer instrument)."""
     return {
-        "id": record.id, "state": str(record.state.value), **usdc_fields(record.amount), "asset": record.asset,
-        "network": record.network, "payTo": record.pay_to, "payer": record.payer, "nonce": record.nonce,
-        "taskId": record.task_id, "transaction": record.transaction, "reason": record.reason,
-        "origin": record.origin, "sandbox": record.sandbox, "createdAt": _iso(record.created_at),
+        "id": record.id,
+        "state": str(record.state.value),
+        **usdc_fields(record.amount),
+        "asset": record.asset,
+        "network": record.network,
+        "payTo": record.pay_to,
+        "payer": record.payer,
+        "nonce": record.nonce,
+        "taskId": record.task_id,
+        "transaction": record.transaction,
+        "reason": record.reason,
+        "origin": record.origin,
+        "sandbox": record.sandbox,
+        "createdAt": _iso(record.created_at),
     }
 
 
 def approval_json(entry: ApprovalRecord) -> dict[str, object]:
     """A queue entry as scripts and the console see it (amounts as atomic-unit strings)."""
     return {
-        "id": entry.id, "state": entry.state.value, "amount": str(entry.amount),
-        "amountUsdc": format_usdc(entry.amount, unit=False), "asset": entry.asset, "network": entry.network,
-        "payTo": entry.pay_to, "description": entry.description, "requester": entry.requester,
-        "requestHash": entry.request_hash, "paymentId": entry.payment_id, "decidedBy": entry.decided_by,
-        "reason": entry.reason, "createdAt": _iso(entry.created_at), "expiresAt": _iso(entry.expires_at),
-        "decidedAt": _iso(entry.decided_at), "surface": entry.surface,
+        "id": entry.id,
+        "state": entry.state.value,
+        "amount": str(entry.amount),
+        "amountUsdc": format_usdc(entry.amount, unit=False),
+        "asset": entry.asset,
+        "network": entry.network,
+        "payTo": entry.pay_to,
+        "description": entry.description,
+        "requester": entry.requester,
+        "requestHash": entry.request_hash,
+        "paymentId": entry.payment_id,
+        "decidedBy": entry.decided_by,
+        "reason": entry.reason,
+        "createdAt": _iso(entry.created_at),
+        "expiresAt": _iso(entry.expires_at),
+        "decidedAt": _iso(entry.decided_at),
+        "surface": entry.surface,
     }
 
 
@@ -91,9 +112,15 @@ class _Budget(Protocol):
 def book_summary_json(summary: _Summary) -> dict[str, Any]:
     """The other books, counted apart: never added to these."""
     s = summary
-    return {"books": "sandbox" if s.sandbox else "real", "label": s.label, **usdc_fields(s.spent, "spent"),
-            **usdc_fields(s.reserved, "reserved"), **usdc_fields(s.unknown, "unknown"),
-            "payments": s.payments, "awaitingApprovals": s.awaiting_approvals}
+    return {
+        "books": "sandbox" if s.sandbox else "real",
+        "label": s.label,
+        **usdc_fields(s.spent, "spent"),
+        **usdc_fields(s.reserved, "reserved"),
+        **usdc_fields(s.unknown, "unknown"),
+        "payments": s.payments,
+        "awaitingApprovals": s.awaiting_approvals,
+    }
 
 
 def budget_json(report: _Budget) -> dict[str, Any]:
@@ -108,11 +135,20 @@ def budget_json(report: _Budget) -> dict[str, Any]:
         **usdc_fields(report.left_today, "leftToday"),
         **usdc_fields(report.left_in_total, "leftInTotal"),
         **usdc_fields(report.largest_next_payment, "largestNextPayment"),
-        "remaining": {**usdc_fields(t.remaining_daily, "daily"), **usdc_fields(t.remaining_total, "total"),
-                      **usdc_fields(t.remaining_session, "session"), **usdc_fields(c.per_call, "perCall")},
-        "caps": {**usdc_fields(c.per_call, "perCall"), **usdc_fields(c.daily, "daily"),
-                 **usdc_fields(c.total, "total"), **usdc_fields(c.session, "session"),
-                 "ratePerMinute": c.rate_per_minute, **usdc_fields(report.approval_threshold, "approvalThreshold")},
+        "remaining": {
+            **usdc_fields(t.remaining_daily, "daily"),
+            **usdc_fields(t.remaining_total, "total"),
+            **usdc_fields(t.remaining_session, "session"),
+            **usdc_fields(c.per_call, "perCall"),
+        },
+        "caps": {
+            **usdc_fields(c.per_call, "perCall"),
+            **usdc_fields(c.daily, "daily"),
+            **usdc_fields(c.total, "total"),
+            **usdc_fields(c.session, "session"),
+            "ratePerMinute": c.rate_per_minute,
+            **usdc_fields(report.approval_threshold, "approvalThreshold"),
+        },
         "frozen": t.frozen,
         "sandbox": report.sandbox,
         "otherBooks": book_summary_json(report.other) if report.other is not None else None,
@@ -128,16 +164,22 @@ def delivery_facts(status: TaskStatus | None, payer: str | None) -> dict[str, An
         out["mediaUrl"] = status.media_url
     token = status.coin
     if token is not None:
-        coin: dict[str, Any] = {"address": token.address, "symbol": token.symbol, "chain": token.chain,
-                                "external": token.external}
+        coin: dict[str, Any] = {
+            "address": token.address,
+            "symbol": token.symbol,
+            "chain": token.chain,
+            "external": token.external,
+        }
         if token.metadata is not None and token.metadata.name:
             coin["name"] = token.metadata.name
         if token.external:
             coin["note"] = "the token existed before this video; it was attached, not deployed for it"
         else:
             coin["creator"] = payer
-            coin["note"] = (f"a coin was deployed for this video; the paying wallet {payer} is its creator and "
-                            "earns its trading fees")
+            coin["note"] = (
+                f"a coin was deployed for this video; the paying wallet {payer} is its creator and "
+                "earns its trading fees"
+            )
         out["coin"] = coin
     if status.transaction:
         out["txHash"] = status.transaction

@@ -73,9 +73,16 @@ class QuoteResult:
     model_prices: dict[str, int] = field(default_factory=dict)  # each listed model's price for this request
 
     def to_json(self) -> dict[str, Any]:
-        out = {**self.quote.to_json(), **usdc_fields(self.quote.amount), "allowed": self.allowed,
-               "refusal": self.refusal, "refusalCode": self.refusal_code, **usdc_fields(self.remaining, "remaining"),
-               **usdc_fields(self.remaining, "largestNextPayment"), "sandbox": self.sandbox}
+        out = {
+            **self.quote.to_json(),
+            **usdc_fields(self.quote.amount),
+            "allowed": self.allowed,
+            "refusal": self.refusal,
+            "refusalCode": self.refusal_code,
+            **usdc_fields(self.remaining, "remaining"),
+            **usdc_fields(self.remaining, "largestNextPayment"),
+            "sandbox": self.sandbox,
+        }
         if self.model_prices:
             out["modelPrices"] = {model: usdc_fields(amount) for model, amount in self.model_prices.items()}
         return out
@@ -149,10 +156,24 @@ class ImagineService:
     ) -> ImagineService:
         """From settings: the real API when ``base_url`` is set, else the embedded sandbox."""
         settings = settings or Settings()
-        parts = assemble(settings, approver=approver, signer=signer, ledger=ledger, transport=transport,
-                         password_prompt=password_prompt)
-        return cls(parts.client, parts.wallet, settings, sandbox=parts.sandbox, output_dir=Path("imagine-output"),
-                   _closers=parts.closers, _transport=transport, external_sandbox=parts.external)
+        parts = assemble(
+            settings,
+            approver=approver,
+            signer=signer,
+            ledger=ledger,
+            transport=transport,
+            password_prompt=password_prompt,
+        )
+        return cls(
+            parts.client,
+            parts.wallet,
+            settings,
+            sandbox=parts.sandbox,
+            output_dir=Path("imagine-output"),
+            _closers=parts.closers,
+            _transport=transport,
+            external_sandbox=parts.external,
+        )
 
     def queue_approvals(self, requester: str) -> None:
         """No human at hand (MCP, a bot, a plugin without callback): payments needing one go to the queue.
@@ -162,12 +183,12 @@ class ImagineService:
         from ..wallet.approval import QueueApprover
 
         if self.wallet.approver is None:
-            self.wallet.approver = QueueApprover(self.ledger, requester, self.settings.approval_ttl,
-                                                 session_id=self.wallet.session_id)
+            self.wallet.approver = QueueApprover(
+                self.ledger, requester, self.settings.approval_ttl, session_id=self.wallet.session_id
+            )
 
     def __repr__(self) -> str:  # never the settings' URLs or the key: see redact.py
-        return (f"ImagineService(base_url={self.client.base_url!r}, wallet={self.wallet!r}, "
-                f"sandbox={self.is_sandbox})")
+        return f"ImagineService(base_url={self.client.base_url!r}, wallet={self.wallet!r}, sandbox={self.is_sandbox})"
 
     def close(self) -> None:
         for close in self._closers:
@@ -211,11 +232,23 @@ class ImagineService:
         """The operator's autoClank policy."""
         return self.settings.auto_clank
 
-    def decide_coin(self, requested: bool, *, asker: Asker = "agent", person_approved: bool = False,
-                    assume_approved: bool = False, policy: str | None = None) -> CoinDecision:
+    def decide_coin(
+        self,
+        requested: bool,
+        *,
+        asker: Asker = "agent",
+        person_approved: bool = False,
+        assume_approved: bool = False,
+        policy: str | None = None,
+    ) -> CoinDecision:
         """Rule 6 for one request (``policy``: an operator-side override for this run, else the configured one)."""
-        return decide_coin(policy or self.settings.auto_clank, requested, asker=asker,
-                           person_approved=person_approved, assume_approved=assume_approved)
+        return decide_coin(
+            policy or self.settings.auto_clank,
+            requested,
+            asker=asker,
+            person_approved=person_approved,
+            assume_approved=assume_approved,
+        )
 
     def person_needed(self, amount: int | None, coin: CoinDecision | None = None) -> PersonDecision:
         """Rule 5 for one quoted price (and coin decision): must a person approve it?"""
@@ -225,8 +258,9 @@ class ImagineService:
         """Context manager: a person approved paying ``quote`` (its price as the ceiling, its payee and network)
         through ``surface``; the wallet records it in the ledger when the payment made inside uses it."""
         req = quote.requirement
-        return person_approved(PersonApproval(req.amount, surface, approved_by or surface, pay_to=req.pay_to,
-                                              network=req.network))
+        return person_approved(
+            PersonApproval(req.amount, surface, approved_by or surface, pay_to=req.pay_to, network=req.network)
+        )
 
     @property
     def approver(self) -> Approver | None:
@@ -247,8 +281,9 @@ class ImagineService:
         if approver is None or self.approvals_queued:
             return False
         req = quote.requirement
-        ask = ApprovalRequest(req.amount, req.pay_to, req.network, req.resource, description, asset=req.asset,
-                              reasons=reasons)
+        ask = ApprovalRequest(
+            req.amount, req.pay_to, req.network, req.resource, description, asset=req.asset, reasons=reasons
+        )
         yes = bool(approver(ask))
         self.audit_decision(yes, description, str(getattr(approver, "surface", None) or "callback"), quote=quote)
         return yes
@@ -258,10 +293,15 @@ class ImagineService:
         the audit, naming the surface; a payment's own approvals are recorded by the wallet."""
         req = quote.requirement if quote is not None else None
         self.ledger.record_event(
-            "approval", "approved" if approved else "approval_denied",
-            f"{what}: {'approved' if approved else 'not approved'} by {surface}", source=surface[:100],
-            amount=req.amount if req else None, network=req.network if req else None,
-            pay_to=req.pay_to if req else None, session_id=self.wallet.session_id)
+            "approval",
+            "approved" if approved else "approval_denied",
+            f"{what}: {'approved' if approved else 'not approved'} by {surface}",
+            source=surface[:100],
+            amount=req.amount if req else None,
+            network=req.network if req else None,
+            pay_to=req.pay_to if req else None,
+            session_id=self.wallet.session_id,
+        )
 
     def approval(self, approval_id: str) -> Any:
         """The approvals-queue entry with this id, or None."""
@@ -295,8 +335,13 @@ class ImagineService:
             image_file = ImageFile.from_path(image)
             image = None
         request = CreateRequest.build(
-            prompt, duration=duration, image=image, auto_clank=auto_clank or None,
-            auto_enhance=auto_enhance or None, sora_video_id=remix, video_model=video_model,
+            prompt,
+            duration=duration,
+            image=image,
+            auto_clank=auto_clank or None,
+            auto_enhance=auto_enhance or None,
+            sora_video_id=remix,
+            video_model=video_model,
         )
         return self.client._request(request, {}), image_file
 
@@ -321,13 +366,21 @@ class ImagineService:
             refusal, code = str(exc), exc.code
         remaining = self.wallet.remaining(sandbox=self.is_sandbox)
         if refusal is None and quote.amount > remaining:
-            refusal = (f"{format_usdc(quote.amount)} is more than the largest next payment the budget allows "
-                       f"({format_usdc(remaining)})")
-            would = self.ledger.would_refuse(quote.amount, self.wallet.policy.caps, session_id=self.wallet.session_id,
-                                             sandbox=self.is_sandbox, chain_decides=self.wallet.chain_decides)
+            refusal = (
+                f"{format_usdc(quote.amount)} is more than the largest next payment the budget allows "
+                f"({format_usdc(remaining)})"
+            )
+            would = self.ledger.would_refuse(
+                quote.amount,
+                self.wallet.policy.caps,
+                session_id=self.wallet.session_id,
+                sandbox=self.is_sandbox,
+                chain_decides=self.wallet.chain_decides,
+            )
             code = would.code if would is not None else "budget"
-        return QuoteResult(quote, refusal is None, refusal, remaining, code, sandbox=self.is_sandbox,
-                           model_prices=prices)
+        return QuoteResult(
+            quote, refusal is None, refusal, remaining, code, sandbox=self.is_sandbox, model_prices=prices
+        )
 
     def models(self) -> tuple[list[str], str | None]:
         """The video models the server sells and its default, from its live 402 (cached briefly)."""
@@ -361,8 +414,15 @@ class ImagineService:
         bound = price_bound(max_amount, self._quoted.get(rhash))
         with collect_warnings() as warnings, approval_context(body, require_reason=ask):
             job, attached = self._submit(request, image_file, rhash, attach, bound)
-        outcome = GenerationOutcome(job.task_id, job.last, job.payment, request.prompt, attached=attached,
-                                    sandbox=self.is_sandbox, warnings=warnings)
+        outcome = GenerationOutcome(
+            job.task_id,
+            job.last,
+            job.payment,
+            request.prompt,
+            attached=attached,
+            sandbox=self.is_sandbox,
+            warnings=warnings,
+        )
         if not wait:
             return outcome
         outcome.status = self._wait(job, on_progress, timeout)
@@ -405,14 +465,24 @@ class ImagineService:
         except ValueError:
             raise InvalidRequestError(f"approval {entry.id} kept a request that no longer reads: ask again") from None
         td = request.template_data
-        options: dict[str, Any] = {} if td is None else {
-            "duration": td.duration, "image": td.image, "auto_clank": td.auto_clank,
-            "auto_enhance": td.auto_enhance, "remix": td.sora_video_id, "video_model": td.video_model}
+        options: dict[str, Any] = (
+            {}
+            if td is None
+            else {
+                "duration": td.duration,
+                "image": td.image,
+                "auto_clank": td.auto_clank,
+                "auto_enhance": td.auto_enhance,
+                "remix": td.sora_video_id,
+                "video_model": td.video_model,
+            }
+        )
         rebuilt, image_file = self.build_request(request.prompt, **options)
         if request_hash(self.client.base_url, rebuilt, image_file) != entry.request_hash:
             raise InvalidRequestError(
                 f"approval {entry.id} was given for another request (or another API) than the one rebuilt from it; "
-                "nothing was paid. Ask for the video again: it needs a new approval.")
+                "nothing was paid. Ask for the video again: it needs a new approval."
+            )
         return request.prompt, options
 
     def _coin_question(self, request: CreateRequest) -> str | None:
@@ -421,16 +491,30 @@ class ImagineService:
         if not getattr(self.wallet.approver, "records_itself", False):
             return None  # an interactive surface asked its person before paying
         decision = self.decide_coin(coin, person_approved=False, assume_approved=True)
-        return person_needed(None, None, coin=decision, payer=self.wallet.address).reasons[0] \
-            if decision.needs_person else None
+        return (
+            person_needed(None, None, coin=decision, payer=self.wallet.address).reasons[0]
+            if decision.needs_person
+            else None
+        )
 
-    def _submit(self, request: CreateRequest, image_file: ImageFile | None, rhash: str,
-                attach: bool, max_amount: int | None = None) -> tuple[Job, bool]:
+    def _submit(
+        self,
+        request: CreateRequest,
+        image_file: ImageFile | None,
+        rhash: str,
+        attach: bool,
+        max_amount: int | None = None,
+    ) -> tuple[Job, bool]:
         with _request_lock(rhash):
             if attach:
                 existing = self.ledger.find_open(rhash, chain_decides=self.wallet.chain_decides)
-                if existing is not None and existing.state != PaymentState.PAID and existing.valid_before \
-                        and existing.valid_before < time.time() and self.wallet.reconcile_now():
+                if (
+                    existing is not None
+                    and existing.state != PaymentState.PAID
+                    and existing.valid_before
+                    and existing.valid_before < time.time()
+                    and self.wallet.reconcile_now()
+                ):
                     existing = self.ledger.find_open(rhash, chain_decides=self.wallet.chain_decides)
                 job = self._attach(existing, request, image_file) if existing is not None else None
                 if job is not None:
@@ -476,12 +560,17 @@ class ImagineService:
             )
         if record.state == PaymentState.RESERVED and record.valid_before and record.valid_before > time.time() + 6:
             # Signed and journaled, maybe sent, by a process that stopped: re-send the very same header.
-            job = self.client.resend(request, self.wallet.resume(record, _requirement(record)),
-                                     image_file=image_file)
-            self.ledger.upsert_task(job.task_id, payment_id=record.id, request_hash=record.request_hash,
-                                    prompt=request.prompt, status="queued",
-                                    origin=origin_of(self.client.base_url), model=_model_of(request),
-                                    duration=_duration_of(request))
+            job = self.client.resend(request, self.wallet.resume(record, _requirement(record)), image_file=image_file)
+            self.ledger.upsert_task(
+                job.task_id,
+                payment_id=record.id,
+                request_hash=record.request_hash,
+                prompt=request.prompt,
+                status="queued",
+                origin=origin_of(self.client.base_url),
+                model=_model_of(request),
+                duration=_duration_of(request),
+            )
             return job
         raise PaymentStateUnknownError(
             f"a payment for this exact request ({format_usdc(record.amount)}, payment {record.id}) is "
@@ -506,8 +595,13 @@ class ImagineService:
         """When the job was first seen completed and last seen unfinished (the ledger keeps the first set)."""
         return job.timing.completed, job.timing.last_unfinished if job.timing.completed is not None else None
 
-    def _wait(self, job: Job, on_progress: Callable[[TaskStatus], None] | None,
-              timeout: float | None, initial_delay: float | None = None) -> TaskStatus:
+    def _wait(
+        self,
+        job: Job,
+        on_progress: Callable[[TaskStatus], None] | None,
+        timeout: float | None,
+        initial_delay: float | None = None,
+    ) -> TaskStatus:
         self._learn(job)
 
         def update(status: TaskStatus) -> None:
@@ -516,8 +610,9 @@ class ImagineService:
                 on_progress(status)
 
         try:
-            status = job.wait(timeout=timeout or self.settings.wait_timeout, on_update=update,
-                              initial_delay=initial_delay)
+            status = job.wait(
+                timeout=timeout or self.settings.wait_timeout, on_update=update, initial_delay=initial_delay
+            )
         except ImagineError as exc:
             self._journal_failure(job.task_id, exc)
             raise
@@ -532,8 +627,9 @@ class ImagineService:
         elif isinstance(exc, TaskNotFoundError):
             self.ledger.upsert_task(task_id, status="not_found")
 
-    def _record(self, task_id: str, status: TaskStatus,
-                timing: tuple[float | None, float | None] = (None, None)) -> None:
+    def _record(
+        self, task_id: str, status: TaskStatus, timing: tuple[float | None, float | None] = (None, None)
+    ) -> None:
         self.ledger.upsert_task(
             task_id,
             completed_at=timing[0],
@@ -552,13 +648,15 @@ class ImagineService:
             self._record(task_id, status)
         return status
 
-    def wait(self, task_id: str, *, on_progress: Callable[[TaskStatus], None] | None = None,
-             timeout: float | None = None) -> TaskStatus:
+    def wait(
+        self, task_id: str, *, on_progress: Callable[[TaskStatus], None] | None = None, timeout: float | None = None
+    ) -> TaskStatus:
         """Resume waiting on any task by id (polls at once, then on schedule); a failure is journaled."""
         return self._wait(self.client.job(task_id), on_progress, timeout, initial_delay=0)
 
-    def download(self, task_id: str, output_dir: str | Path | None = None, *,
-                 status: TaskStatus | None = None) -> Downloads:
+    def download(
+        self, task_id: str, output_dir: str | Path | None = None, *, status: TaskStatus | None = None
+    ) -> Downloads:
         status = status or self.status(task_id)
         directory = Path(output_dir) if output_dir is not None else self.output_dir
         files = self.client.download(status, directory, name=task_id)
@@ -570,9 +668,16 @@ class ImagineService:
     def books(self) -> Books:
         """The operator facade over the books this service pays into (and the other ones, labelled)."""
         # The embedded sandbox settles on no chain; a sandbox server may settle on the chain IMAGINE_RPC_URL names.
-        return Books.over(self.ledger, self.settings, sandbox=self.is_sandbox, kill_switch=self.wallet.kill_switch,
-                          address=self.wallet.address, session_id=self.wallet.session_id, policy=self.wallet.policy,
-                          rpc_url=None if self.is_embedded_sandbox else self.settings.rpc_url)
+        return Books.over(
+            self.ledger,
+            self.settings,
+            sandbox=self.is_sandbox,
+            kill_switch=self.wallet.kill_switch,
+            address=self.wallet.address,
+            session_id=self.wallet.session_id,
+            policy=self.wallet.policy,
+            rpc_url=None if self.is_embedded_sandbox else self.settings.rpc_url,
+        )
 
     def budget(self) -> BudgetReport:
         return self.books.budget()
@@ -583,8 +688,11 @@ class ImagineService:
     def sent_this_run(self) -> list[PaymentRecord]:
         """Payments whose signed header this service's wallet let out, newest first: what an interrupted
         command must report (the task id, what was paid) and whether a network failure may have cost money."""
-        return [p for p in self.ledger.payments(limit=100)
-                if p.session_id == self.wallet.session_id and p.header is not None]
+        return [
+            p
+            for p in self.ledger.payments(limit=100)
+            if p.session_id == self.wallet.session_id and p.header is not None
+        ]
 
     def pending(self) -> list[TaskRecord]:
         return self.books.pending()
@@ -607,16 +715,18 @@ class ImagineService:
     async def aquote(self, prompt: str, **options: Any) -> QuoteResult:
         return await asyncio.to_thread(self.quote, prompt, **options)
 
-    async def agenerate(self, prompt: str, *, on_progress: ProgressCallback | None = None,
-                        **options: Any) -> GenerationOutcome:
+    async def agenerate(
+        self, prompt: str, *, on_progress: ProgressCallback | None = None, **options: Any
+    ) -> GenerationOutcome:
         """``generate`` off the event loop; ``on_progress`` (sync or async) runs on the loop."""
         return await _in_thread(self.generate, on_progress, prompt, **options)
 
     async def astatus(self, task_id: str) -> TaskStatus:
         return await asyncio.to_thread(self.status, task_id)
 
-    async def await_task(self, task_id: str, *, on_progress: ProgressCallback | None = None,
-                         timeout: float | None = None) -> TaskStatus:
+    async def await_task(
+        self, task_id: str, *, on_progress: ProgressCallback | None = None, timeout: float | None = None
+    ) -> TaskStatus:
         """``wait`` on the event loop, with no worker thread: cancelling the caller stops the polling at
         once (the task stays pending and resumable, its payment recorded). Journals like ``wait``."""
         if self._transport is not None:  # an injected sync transport cannot carry async requests
@@ -628,10 +738,12 @@ class ImagineService:
             job = client.job(task_id)
             await asyncio.to_thread(self._learn, job)
             try:
-                async for status in job.iter_updates(timeout=self.settings.wait_timeout if timeout is None else timeout,
-                                                    initial_delay=0):
-                    await asyncio.to_thread(self.ledger.upsert_task, task_id, status=status.status,
-                                            progress=status.progress)
+                async for status in job.iter_updates(
+                    timeout=self.settings.wait_timeout if timeout is None else timeout, initial_delay=0
+                ):
+                    await asyncio.to_thread(
+                        self.ledger.upsert_task, task_id, status=status.status, progress=status.progress
+                    )
                     if on_progress is not None and inspect.isawaitable(result := on_progress(status)):
                         await result
             except ImagineError as exc:
@@ -675,21 +787,30 @@ def check_output_dir(directory: Path) -> None:
     while not probe.exists() and probe.parent != probe:
         probe = probe.parent
     if directory.exists() and not directory.is_dir():
-        raise InvalidRequestError(f"the output path {str(directory)[:200]!r} is a file, not a directory: "
-                                  "choose another --output. Nothing was paid.")
+        raise InvalidRequestError(
+            f"the output path {str(directory)[:200]!r} is a file, not a directory: "
+            "choose another --output. Nothing was paid."
+        )
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise InvalidRequestError(f"the output directory {str(directory)[:200]!r} cannot be written here: "
-                                  "choose another --output. Nothing was paid.")
+        raise InvalidRequestError(
+            f"the output directory {str(directory)[:200]!r} cannot be written here: "
+            "choose another --output. Nothing was paid."
+        )
 
 
 def _payment_info(record: PaymentRecord) -> PaymentInfo:
-    return PaymentInfo(record.id, record.amount, record.asset, record.network, record.pay_to, record.payer,
-                       record.transaction)
+    return PaymentInfo(
+        record.id, record.amount, record.asset, record.network, record.pay_to, record.payer, record.transaction
+    )
 
 
 def _requirement(record: PaymentRecord) -> PaymentRequirements:
     return PaymentRequirements(
-        scheme="exact", network=record.network, max_amount_required=str(record.amount), resource=record.resource,
-        pay_to=record.pay_to, max_timeout_seconds=60, asset=record.asset,
+        scheme="exact",
+        network=record.network,
+        max_amount_required=str(record.amount),
+        resource=record.resource,
+        pay_to=record.pay_to,
+        max_timeout_seconds=60,
+        asset=record.asset,
     )
-

@@ -17,5 +17,14 @@ from .wallet import Authorization as Authorization
 from .wallet import Wallet as Wallet
 from .wallet import collect_warnings as collect_warnings
 
-__all__ = ["ApprovalRequest", "Approver", "Authorization", "PaymentPolicy", "PersonApproval", "Wallet",
-           "approval_context", "collect_warnings", "person_approved"]
+__all__ = [
+    "ApprovalRequest",
+    "Approver",
+    "Authorization",
+    "PaymentPolicy",
+    "PersonApproval",
+    "Wallet",
+    "approval_context",
+    "collect_warnings",
+    "person_approved",
+]

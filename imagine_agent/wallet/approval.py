@@ -29,8 +29,15 @@ from ..redact import inert
 if TYPE_CHECKING:
     from ..models import PaymentRequirements
 
-__all__ = ["DEFAULT_APPROVAL_TTL", "ApprovalRequest", "Approver", "PersonApproval", "QueueApprover",
-           "approval_context", "person_approved"]
+__all__ = [
+    "DEFAULT_APPROVAL_TTL",
+    "ApprovalRequest",
+    "Approver",
+    "PersonApproval",
+    "QueueApprover",
+    "approval_context",
+    "person_approved",
+]
 
 
 @dataclass(frozen=True)
@@ -80,10 +87,12 @@ class PersonApproval:
     request_hash: str | None = None
 
     def covers(self, requirement: PaymentRequirements, request_hash: str) -> bool:
-        return (requirement.amount <= self.amount
-                and (self.pay_to is None or self.pay_to.lower() == requirement.pay_to.lower())
-                and (self.network is None or self.network == requirement.network)
-                and (self.request_hash is None or self.request_hash == request_hash))
+        return (
+            requirement.amount <= self.amount
+            and (self.pay_to is None or self.pay_to.lower() == requirement.pay_to.lower())
+            and (self.network is None or self.network == requirement.network)
+            and (self.request_hash is None or self.request_hash == request_hash)
+        )
 
 
 _PERSON: ContextVar[PersonApproval | None] = ContextVar("imagine_agent_person_approval", default=None)
@@ -98,6 +107,7 @@ def person_approved(approval: PersonApproval | None) -> Iterator[None]:
     finally:
         _PERSON.reset(token)
 
+
 @contextmanager
 def approval_context(request_json: str | None, *, require_reason: str | None = None) -> Iterator[None]:
     """What the payments authorized inside are for: the request body, and a reason that forces approval."""
@@ -108,11 +118,9 @@ def approval_context(request_json: str | None, *, require_reason: str | None = N
         _APPROVAL_CONTEXT.reset(token)
 
 
-
 Approver = Callable[[ApprovalRequest], bool]
 """The wallet's one approver. An optional ``surface`` attribute names who answers (recorded with each decision);
 ``records_itself`` marks the queue, whose decisions are already ledger records."""
-
 
 
 DEFAULT_APPROVAL_TTL = 3600.0
@@ -133,10 +141,17 @@ class QueueApprover:
         if not request.request_hash:
             return False  # an approval must be bound to one exact request
         entry = self.ledger.request_approval(
-            request_hash=request.request_hash, amount=request.amount, asset=request.asset or "",
-            network=request.network, pay_to=request.pay_to, resource=request.resource,
-            description=request.description, requester=self.requester, ttl=self.ttl,
-            request_json=request.request_json, session_id=self.session_id,
+            request_hash=request.request_hash,
+            amount=request.amount,
+            asset=request.asset or "",
+            network=request.network,
+            pay_to=request.pay_to,
+            resource=request.resource,
+            description=request.description,
+            requester=self.requester,
+            ttl=self.ttl,
+            request_json=request.request_json,
+            session_id=self.session_id,
         )
         if entry.state is ApprovalState.APPROVED and request.amount <= entry.amount:
             return True

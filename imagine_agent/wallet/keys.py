@@ -81,8 +81,10 @@ def load_signer(settings: Settings, password_prompt: Callable[[], str] | None = 
         elif password_prompt is not None:
             password = password_prompt()
         else:
-            raise ConfigurationError(f"the keystore {keystore} is encrypted and there is no terminal to ask its "
-                                     "password: set IMAGINE_KEYSTORE_PASSWORD (or run the command in a terminal)")
+            raise ConfigurationError(
+                f"the keystore {keystore} is encrypted and there is no terminal to ask its "
+                "password: set IMAGINE_KEYSTORE_PASSWORD (or run the command in a terminal)"
+            )
         try:
             return PrivateKeySigner(bytes(Account.decrypt(keyfile, password)))
         except ValueError:
@@ -93,8 +95,9 @@ def load_signer(settings: Settings, password_prompt: Callable[[], str] | None = 
     )
 
 
-def create_keystore(settings: Settings, path: Path | None = None,
-                    password_prompt: Callable[[], str] | None = None) -> tuple[str, Path]:
+def create_keystore(
+    settings: Settings, path: Path | None = None, password_prompt: Callable[[], str] | None = None
+) -> tuple[str, Path]:
     """A new paying key, encrypted into a keystore (default ``DATA_DIR/keystore.json``): its address and path.
 
     The password comes from IMAGINE_KEYSTORE_PASSWORD, else ``password_prompt`` (a terminal); with neither,

@@ -31,7 +31,9 @@ def _same_resource(offered: str, requested: str) -> bool:
     """
     a, b = urlsplit(offered), urlsplit(requested)
     same_host = (a.scheme.lower(), (a.hostname or "").lower(), a.port) == (
-        b.scheme.lower(), (b.hostname or "").lower(), b.port
+        b.scheme.lower(),
+        (b.hostname or "").lower(),
+        b.port,
     )
     offered_path, requested_path = a.path.rstrip("/"), b.path.rstrip("/")
     return same_host and (offered_path == requested_path or requested_path.endswith(offered_path or "/"))
@@ -64,29 +66,36 @@ class PaymentPolicy:
             raise refuse(f"scheme {req.scheme!r} is not 'exact'", "scheme_not_allowed")
         network = NETWORKS.get(req.network)
         if network is None or req.network not in self.networks:
-            raise refuse(f"network {req.network!r} is not in the allowlist ({', '.join(sorted(self.networks))})",
-                         "network_not_allowed")
+            raise refuse(
+                f"network {req.network!r} is not in the allowlist ({', '.join(sorted(self.networks))})",
+                "network_not_allowed",
+            )
         if req.asset.lower() != network.usdc.lower():
             raise refuse(f"asset {req.asset} is not USDC on {req.network} ({network.usdc})", "asset_not_allowed")
         if req.pay_to.lower() not in self.pay_to:
-            raise refuse(f"payee {req.pay_to} is not in the payTo allowlist (set IMAGINE_PAY_TO to allow it)",
-                         "payee_not_allowed")
+            raise refuse(
+                f"payee {req.pay_to} is not in the payTo allowlist (set IMAGINE_PAY_TO to allow it)",
+                "payee_not_allowed",
+            )
         if req.resource and not _same_resource(req.resource, resource_url):
             log.warning(
                 "the 402 names resource %r but the request went to %r (a proxy rewriting Host, scheme or "
                 "path?); paying on payee, asset, network, domain, amount and validity, which it does not change",
-                req.resource, resource_url,
+                req.resource,
+                resource_url,
             )
         extra = req.extra or {}
         if (extra.get("name"), extra.get("version")) != (network.usdc_name, network.usdc_version):
             raise refuse(
                 f"the signing domain {extra.get('name')!r}/{extra.get('version')!r} is not USDC's "
-                f"({network.usdc_name!r}/{network.usdc_version!r}) on {req.network}", "domain_not_allowed"
+                f"({network.usdc_name!r}/{network.usdc_version!r}) on {req.network}",
+                "domain_not_allowed",
             )
         if req.max_timeout_seconds > self.max_validity_seconds:
             raise refuse(
                 f"the authorization would stay valid {req.max_timeout_seconds} s, over the "
-                f"{self.max_validity_seconds} s this wallet signs for", "validity_too_long"
+                f"{self.max_validity_seconds} s this wallet signs for",
+                "validity_too_long",
             )
         if req.amount <= 0:  # the ledger reserves positive amounts only; a zero authorization pays for nothing
             raise refuse("the server asks for 0 USDC, which is not a payment this wallet signs", "zero_amount")
@@ -97,4 +106,3 @@ class PaymentPolicy:
                 "(or --max-per-call) if you mean to pay it.",
                 code="per_call_cap",
             )
-

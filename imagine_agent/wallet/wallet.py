@@ -114,8 +114,15 @@ class Wallet:
         return f"Wallet(address={self.address!r}, ledger={self.ledger!r})"
 
     def authorize(
-        self, required: PaymentRequired, *, resource_url: str, request_hash: str, description: str = "",
-        new: bool = False, max_amount: int | None = None, sandbox: bool = False,
+        self,
+        required: PaymentRequired,
+        *,
+        resource_url: str,
+        request_hash: str,
+        description: str = "",
+        new: bool = False,
+        max_amount: int | None = None,
+        sandbox: bool = False,
     ) -> Authorization:
         """Check, approve, reserve, sign and journal one payment. Raises with nothing signed on any refusal.
 
@@ -151,8 +158,14 @@ class Wallet:
                 self._audit(exc, requirement, request_hash)
             raise
         try:
-            record = self._reserve(requirement, request_hash, approval_id, exclusive=not new,
-                                   origin=origin_of(resource_url), sandbox=sandbox)
+            record = self._reserve(
+                requirement,
+                request_hash,
+                approval_id,
+                exclusive=not new,
+                origin=origin_of(resource_url),
+                sandbox=sandbox,
+            )
         except PaymentError as exc:
             self._audit(exc, requirement, request_hash)
             if approval_id is not None and approval_id in self._recorded:  # a person's yes for this call only
@@ -166,7 +179,11 @@ class Wallet:
             header = encode_payment_header(payment)
             auth = payment.payload.authorization
             self.ledger.journal_authorization(
-                record.id, nonce=auth.nonce, valid_before=int(auth.valid_before), header=header, exclusive=not new,
+                record.id,
+                nonce=auth.nonce,
+                valid_before=int(auth.valid_before),
+                header=header,
+                exclusive=not new,
                 chain_decides=self.chain_decides,
             )
         except BaseException as exc:
@@ -183,8 +200,9 @@ class Wallet:
             raise
         return Authorization(record.id, header, requirement, payment)
 
-    def _approve(self, requirement: PaymentRequirements, request_hash: str, description: str, *,
-                 sandbox: bool = False) -> str | None:
+    def _approve(
+        self, requirement: PaymentRequirements, request_hash: str, description: str, *, sandbox: bool = False
+    ) -> str | None:
         """Ask for approval when needed; the id of the operator's queued approval that covers it, if any.
 
         Over a cap there is nothing to approve: the caps are checked first, so nothing waits that could
@@ -198,11 +216,23 @@ class Wallet:
             reasons.append(context.reason)
         if not reasons:
             return None
-        refusal = self.ledger.would_refuse(requirement.amount, self.policy.caps, session_id=self.session_id,
-                                           now=self.clock(), sandbox=sandbox, chain_decides=self.chain_decides)
+        refusal = self.ledger.would_refuse(
+            requirement.amount,
+            self.policy.caps,
+            session_id=self.session_id,
+            now=self.clock(),
+            sandbox=sandbox,
+            chain_decides=self.chain_decides,
+        )
         if refusal is not None and self.reconcile_now():
-            refusal = self.ledger.would_refuse(requirement.amount, self.policy.caps, session_id=self.session_id,
-                                               now=self.clock(), sandbox=sandbox, chain_decides=self.chain_decides)
+            refusal = self.ledger.would_refuse(
+                requirement.amount,
+                self.policy.caps,
+                session_id=self.session_id,
+                now=self.clock(),
+                sandbox=sandbox,
+                chain_decides=self.chain_decides,
+            )
         if refusal is not None:
             raise refusal
 
@@ -213,16 +243,29 @@ class Wallet:
                     f"the operator denied this request (approval {found.id}"
                     f"{': ' + found.reason if found.reason else ''}); a denial is final. Nothing was signed."
                 )
-            if (found is not None and found.state is ApprovalState.APPROVED and requirement.amount <= found.amount
-                    and found.pay_to.lower() == requirement.pay_to.lower() and found.network == requirement.network):
+            if (
+                found is not None
+                and found.state is ApprovalState.APPROVED
+                and requirement.amount <= found.amount
+                and found.pay_to.lower() == requirement.pay_to.lower()
+                and found.network == requirement.network
+            ):
                 return found.id
             return None
 
         if (approval_id := granted()) is not None:
             return approval_id
-        ask = ApprovalRequest(requirement.amount, requirement.pay_to, requirement.network, requirement.resource,
-                              description, request_hash=request_hash, asset=requirement.asset,
-                              request_json=context.request_json if context else None, reasons=tuple(reasons))
+        ask = ApprovalRequest(
+            requirement.amount,
+            requirement.pay_to,
+            requirement.network,
+            requirement.resource,
+            description,
+            request_hash=request_hash,
+            asset=requirement.asset,
+            request_json=context.request_json if context else None,
+            reasons=tuple(reasons),
+        )
         person = _PERSON.get()
         if person is not None and person.covers(requirement, request_hash):
             return self._record(ask, person.approved_by or person.surface, person.surface)
@@ -240,9 +283,18 @@ class Wallet:
     def _record(self, ask: ApprovalRequest, decided_by: str, surface: str) -> str:
         """Write a person's yes to the ledger (bound to the request, ceiling, payee, network); its id."""
         entry = self.ledger.record_approval(
-            request_hash=ask.request_hash, amount=ask.amount, asset=ask.asset, network=ask.network,
-            pay_to=ask.pay_to, resource=ask.resource, description=ask.description, decided_by=decided_by,
-            surface=surface, ttl=_RECORDED_APPROVAL_TTL, request_json=ask.request_json, session_id=self.session_id,
+            request_hash=ask.request_hash,
+            amount=ask.amount,
+            asset=ask.asset,
+            network=ask.network,
+            pay_to=ask.pay_to,
+            resource=ask.resource,
+            description=ask.description,
+            decided_by=decided_by,
+            surface=surface,
+            ttl=_RECORDED_APPROVAL_TTL,
+            request_json=ask.request_json,
+            session_id=self.session_id,
             now=self.clock(),
         )
         self._recorded.add(entry.id)
@@ -251,25 +303,42 @@ class Wallet:
     def _audit_denial(self, ask: ApprovalRequest, surface: str) -> None:
         try:
             self.ledger.record_event(
-                "approval", "approval_denied", f"{format_usdc(ask.amount)} for {ask.description or ask.resource} "
-                f"not approved by {surface}", amount=ask.amount, network=ask.network, pay_to=ask.pay_to,
-                request_hash=ask.request_hash, session_id=self.session_id, source=surface[:100], now=self.clock(),
+                "approval",
+                "approval_denied",
+                f"{format_usdc(ask.amount)} for {ask.description or ask.resource} not approved by {surface}",
+                amount=ask.amount,
+                network=ask.network,
+                pay_to=ask.pay_to,
+                request_hash=ask.request_hash,
+                session_id=self.session_id,
+                source=surface[:100],
+                now=self.clock(),
             )
         except Exception:  # the denial is what the caller must see
             log.warning("could not write a denial to the audit", exc_info=True)
 
-    def _reserve(self, requirement: PaymentRequirements, request_hash: str, approval_id: str | None, *,
-                 exclusive: bool, origin: str = "", sandbox: bool = False) -> PaymentRecord:
+    def _reserve(
+        self,
+        requirement: PaymentRequirements,
+        request_hash: str,
+        approval_id: str | None,
+        *,
+        exclusive: bool,
+        origin: str = "",
+        sandbox: bool = False,
+    ) -> PaymentRecord:
         """Reserve; when the chain decides and the ledger refuses (a cap, or this request's open payment),
         reconcile by the chain once and try again: what the chain shows dead no longer counts."""
         try:
-            return self._reserve_once(requirement, request_hash, approval_id, exclusive=exclusive, origin=origin,
-                                      sandbox=sandbox)
+            return self._reserve_once(
+                requirement, request_hash, approval_id, exclusive=exclusive, origin=origin, sandbox=sandbox
+            )
         except (BudgetExceededError, PaymentInFlightError):
             if not self.reconcile_now():
                 raise
-        return self._reserve_once(requirement, request_hash, approval_id, exclusive=exclusive, origin=origin,
-                                  sandbox=sandbox)
+        return self._reserve_once(
+            requirement, request_hash, approval_id, exclusive=exclusive, origin=origin, sandbox=sandbox
+        )
 
     def reconcile_now(self) -> bool:
         """Ask the chain about what is counted as possibly spent; True when a reconcile ran (rule 9)."""
@@ -282,8 +351,16 @@ class Wallet:
             return False
         return True
 
-    def _reserve_once(self, requirement: PaymentRequirements, request_hash: str, approval_id: str | None, *,
-                      exclusive: bool, origin: str = "", sandbox: bool = False) -> PaymentRecord:
+    def _reserve_once(
+        self,
+        requirement: PaymentRequirements,
+        request_hash: str,
+        approval_id: str | None,
+        *,
+        exclusive: bool,
+        origin: str = "",
+        sandbox: bool = False,
+    ) -> PaymentRecord:
         return self.ledger.reserve(
             request_hash=request_hash,
             amount=requirement.amount,
@@ -306,10 +383,15 @@ class Wallet:
         """Write a refusal to the audit; a failing audit never hides the refusal itself."""
         try:
             self.ledger.record_event(
-                "refusal", refusal.code, str(refusal), request_hash=request_hash, session_id=self.session_id,
+                "refusal",
+                refusal.code,
+                str(refusal),
+                request_hash=request_hash,
+                session_id=self.session_id,
                 amount=requirement.amount if requirement is not None else None,
                 network=requirement.network if requirement is not None else None,
-                pay_to=requirement.pay_to if requirement is not None else None, now=self.clock(),
+                pay_to=requirement.pay_to if requirement is not None else None,
+                now=self.clock(),
             )
         except Exception:  # the refusal is what the caller must see
             log.warning("could not write a refusal (%s) to the audit", refusal.code, exc_info=True)
@@ -348,10 +430,14 @@ class Wallet:
         """Record an unpaid create whose answer was lost (it may have been served from provider credits):
         0 USDC, unknown, with the reason, in the audit the operator reads."""
         self.ledger.record_event(
-            "unknown", "unpaid_create_lost",
+            "unknown",
+            "unpaid_create_lost",
             f"0 USDC, unknown: the answer to an unpaid create at {origin_of(resource_url) or resource_url} was "
             f"lost ({reason}); a server serving it from provider credits may have started it. Not sent again.",
-            request_hash=request_hash, session_id=self.session_id, amount=0, now=self.clock(),
+            request_hash=request_hash,
+            session_id=self.session_id,
+            amount=0,
+            now=self.clock(),
         )
 
     def frozen_reason(self) -> str | None:
@@ -381,8 +467,9 @@ class Wallet:
 
     def pending(self, auth: Authorization, *, transaction: str, reason: str) -> PaymentRecord | None:
         """The server took it and named its on-chain ``transaction``, not confirmed yet: spent until reconciled."""
-        return self._mark(auth, lambda: self.ledger.mark_pending(auth.payment_id, transaction=transaction,
-                                                                 reason=reason))
+        return self._mark(
+            auth, lambda: self.ledger.mark_pending(auth.payment_id, transaction=transaction, reason=reason)
+        )
 
     def unknown(self, auth: Authorization, reason: str) -> PaymentRecord | None:
         """Counted as spent until reconciled; returns the record if a peer already got it paid."""
@@ -407,8 +494,13 @@ class Wallet:
     def budget(self, *, sandbox: bool | None = None) -> BudgetTotals:
         """The real windows, or the sandbox ones (``sandbox``; by default those of a sandbox-only wallet)."""
         sandbox = self.sandbox_only if sandbox is None else sandbox
-        totals = self.ledger.totals(self.policy.caps, session_id=self.session_id, now=self.clock(), sandbox=sandbox,
-                                    chain_decides=self.chain_decides)
+        totals = self.ledger.totals(
+            self.policy.caps,
+            session_id=self.session_id,
+            now=self.clock(),
+            sandbox=sandbox,
+            chain_decides=self.chain_decides,
+        )
         if not totals.frozen and self.kill_switch is not None and self.kill_switch.is_frozen():
             totals = replace(totals, frozen=True)
         return totals
@@ -417,6 +509,9 @@ class Wallet:
         """Atomic units this wallet could still pay in one call, under every cap."""
         totals = self.budget(sandbox=sandbox)
         windows: Collection[int | None] = (
-            self.policy.caps.per_call, totals.remaining_daily, totals.remaining_total, totals.remaining_session
+            self.policy.caps.per_call,
+            totals.remaining_daily,
+            totals.remaining_total,
+            totals.remaining_session,
         )
         return max(0, min(w for w in windows if w is not None))

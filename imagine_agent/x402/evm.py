@@ -188,9 +188,7 @@ def network_of(name: str) -> Network:
     try:
         return NETWORKS[name]
     except KeyError:
-        raise ConfigurationError(
-            f"unknown network {name!r}; supported: {', '.join(sorted(NETWORKS))}"
-        ) from None
+        raise ConfigurationError(f"unknown network {name!r}; supported: {', '.join(sorted(NETWORKS))}") from None
 
 
 def transfer_typed_data(requirement: PaymentRequirements, authorization: ExactAuthorization) -> dict[str, Any]:

@@ -121,8 +121,17 @@ def video_models(required: PaymentRequired) -> tuple[list[str], str | None]:
     extensions = (required.model_extra or {}).get("extensions")
     bazaar = extensions.get("bazaar") if isinstance(extensions, dict) else None
     if isinstance(bazaar, dict):
-        path = ("schema", "properties", "input", "properties", "body", "properties", "templateData", "properties",
-                "videoModel")
+        path = (
+            "schema",
+            "properties",
+            "input",
+            "properties",
+            "body",
+            "properties",
+            "templateData",
+            "properties",
+            "videoModel",
+        )
         found = _models_in(bazaar, path)
         if found is not None:
             return found

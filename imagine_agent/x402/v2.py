@@ -68,8 +68,9 @@ def parse_payment_required_header(value: str) -> PaymentRequired:
     for entry, parsed in zip(raw["accepts"], required.accepts, strict=True):
         check_single_price(entry)
         requirement = requirement_from_v2(parsed, required.resource, entry)
-        offer = OfferV2(accepted=copy.deepcopy(entry), resource=copy.deepcopy(resource),
-                        extensions=copy.deepcopy(extensions))
+        offer = OfferV2(
+            accepted=copy.deepcopy(entry), resource=copy.deepcopy(resource), extensions=copy.deepcopy(extensions)
+        )
         normalized.append(requirement.with_v2(offer))
     result = PaymentRequired(x402_version=X402_VERSION, error=required.error or "", accepts=normalized)
     if extensions is not None:
@@ -145,7 +146,10 @@ def envelope(requirement: PaymentRequirements, signed: ExactEvmPayload) -> Payme
 
 
 def encode_payment_required(
-    accepts: list[Mapping[str, Any]], *, resource: Mapping[str, Any], error: str,
+    accepts: list[Mapping[str, Any]],
+    *,
+    resource: Mapping[str, Any],
+    error: str,
     extensions: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON a v2 server puts (base64) in ``PAYMENT-REQUIRED``; networks given by our name become CAIP-2."""

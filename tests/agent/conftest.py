@@ -96,8 +96,7 @@ class ScriptedModel(GenericFakeChatModel):
     def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
         return self
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
-                  **kwargs: Any) -> Any:
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
         self.seen.append(list(messages))
         return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
 
@@ -108,8 +107,9 @@ def scripted(*steps: AIMessage | str) -> ScriptedModel:
 
 def call(name: str, **args: Any) -> AIMessage:
     """A model turn that calls one tool."""
-    return AIMessage(content="", tool_calls=[ToolCall(name=name, args=args, id=f"call_{uuid.uuid4().hex[:8]}",
-                                                      type="tool_call")])
+    return AIMessage(
+        content="", tool_calls=[ToolCall(name=name, args=args, id=f"call_{uuid.uuid4().hex[:8]}", type="tool_call")]
+    )
 
 
 def thread() -> dict[str, Any]:

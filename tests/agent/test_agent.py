@@ -45,8 +45,16 @@ def test_happy_path_delivers_a_paid_video(context: ImagineContext) -> None:
     with av.open(str(video)) as container:
         assert container.streams.video[0].codec_context.name == "h264"
     reply = _reply(result)
-    for fact in (generated["taskId"], str(video), generated["paid"]["transaction"], "1.000000 USDC", "8-second",
-                 "largest next payment", "no real money moved", PLANNER_LABEL):
+    for fact in (
+        generated["taskId"],
+        str(video),
+        generated["paid"]["transaction"],
+        "1.000000 USDC",
+        "8-second",
+        "largest next payment",
+        "no real money moved",
+        PLANNER_LABEL,
+    ):
         assert fact in reply
     assert "Coin" not in reply
     (payment,) = service.receipts()
@@ -56,9 +64,14 @@ def test_happy_path_delivers_a_paid_video(context: ImagineContext) -> None:
     assert "golden-hour" in wire[0]["prompt"]  # the prompt was enhanced before paying
 
 
-@pytest.mark.parametrize("question", ["how much is a 4 second video of a kite?",
-                                      "what would an 8-second clip of rain on a window cost",
-                                      "quote me a video of a lighthouse"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how much is a 4 second video of a kite?",
+        "what would an 8-second clip of rain on a window cost",
+        "quote me a video of a lighthouse",
+    ],
+)
 def test_a_price_question_quotes_and_never_pays(question: str, context: ImagineContext) -> None:
     result = build_agent(service=context.service).invoke(user(question), thread(), context=context)
     assert not tool_results(result["messages"], "generate_video")
@@ -78,7 +91,10 @@ def test_model_calls_per_video_and_waiting_inside_the_tool(context: ImagineConte
     assert polls >= 3 > 0  # several polls, none of them through the model
     assert not tool_results(result["messages"], "video_status")
     assert [c["name"] for m in model_turns(result["messages"]) for c in m.tool_calls] == [
-        "quote_video", "budget_status", "generate_video"]
+        "quote_video",
+        "budget_status",
+        "generate_video",
+    ]
 
 
 async def test_async_stream_carries_progress(context: ImagineContext) -> None:
@@ -175,8 +191,13 @@ def test_autoclank_ask_pauses_for_a_human(context: ImagineContext) -> None:
 
     config = thread()
     agent.invoke(user("make me a 5-second video of a cat and coin it"), config, context=ask)
-    edit = {"type": "edit", "edited_action": {"name": "generate_video", "args": {
-        **paused["messages"][-1].tool_calls[0]["args"], "duration": 5, "auto_clank": False}}}
+    edit = {
+        "type": "edit",
+        "edited_action": {
+            "name": "generate_video",
+            "args": {**paused["messages"][-1].tool_calls[0]["args"], "duration": 5, "auto_clank": False},
+        },
+    }
     done = agent.invoke(Command(resume={"decisions": [edit]}), config, context=ask)
     assert context.service.requests.paid_creates[1]["templateData"].get("autoClank", False) is False  # type: ignore[attr-defined]
     assert "creator" not in _reply(done)
@@ -187,8 +208,9 @@ def test_autoclank_ask_pauses_for_a_human(context: ImagineContext) -> None:
 
 def test_image_to_video(context: ImagineContext) -> None:
     agent = build_agent(service=context.service)
-    result = agent.invoke(user("animate https://example.com/cat.png so the cat waves, 5 seconds"), thread(),
-                          context=context)
+    result = agent.invoke(
+        user("animate https://example.com/cat.png so the cat waves, 5 seconds"), thread(), context=context
+    )
     (wire,) = context.service.requests.paid_creates  # type: ignore[attr-defined]
     assert wire["templateData"]["image"] == "https://example.com/cat.png"
     assert wire["templateData"]["duration"] == 5
@@ -270,8 +292,9 @@ def test_reused_call_ids_get_a_fresh_approval_decision(context: ImagineContext) 
 
 def test_scripted_coin_is_always_disclosed(context: ImagineContext) -> None:
     model = scripted(call("generate_video", **VIDEO, auto_clank=True), "Here is your fox video!")
-    result = build_agent(model, context.service).invoke(user("fox, coin it"), thread(),
-                                                        context=_with(context, auto_clank="agent"))
+    result = build_agent(model, context.service).invoke(
+        user("fox, coin it"), thread(), context=_with(context, auto_clank="agent")
+    )
     reply = _reply(result)
     assert reply.startswith("Here is your fox video!")
     assert f"the paying wallet {context.service.wallet.address} is its creator and earns its trading fees" in reply
@@ -316,8 +339,9 @@ def test_model_may_use_wait_for_a_long_job(context: ImagineContext) -> None:
     first = build_agent(service=context.service).invoke(user(CORGI), thread(), context=slow)
     pending = body(tool_results(first["messages"], "generate_video")[0])
     assert pending["status"] == "still_running" and "imagine-agent wait" in _reply(first)
-    result = build_agent(service=context.service).invoke(user(f"wait for {pending['taskId']}"), thread(),
-                                                        context=context)
+    result = build_agent(service=context.service).invoke(
+        user(f"wait for {pending['taskId']}"), thread(), context=context
+    )
     done = body(tool_results(result["messages"], "wait_for_video")[0])
     assert done["status"] == "completed" and Path(done["videoPath"]).exists()
     assert "is ready" in _reply(result) and len(context.service.receipts()) == 1
@@ -338,9 +362,21 @@ def test_key_and_password_never_reach_the_model(tmp_path: Path) -> None:
     keystore = tmp_path / "keystore.json"
     keystore.write_text(json.dumps(Account.encrypt(key, password, kdf="pbkdf2", iterations=1024)))
     secrets = {key.lower().removeprefix("0x"), password}
-    with SandboxServer(SandboxConfig(speed=600)) as server, ImagineService.create(Settings(
-            base_url=server.url, keystore=keystore, keystore_password=password, data_dir=tmp_path / "data",
-            allow_private_image_urls=True, poll_first=0.02, poll_floor=0.02, poll_cap=0.1)) as service:
+    with (
+        SandboxServer(SandboxConfig(speed=600)) as server,
+        ImagineService.create(
+            Settings(
+                base_url=server.url,
+                keystore=keystore,
+                keystore_password=password,
+                data_dir=tmp_path / "data",
+                allow_private_image_urls=True,
+                poll_first=0.02,
+                poll_floor=0.02,
+                poll_cap=0.1,
+            )
+        ) as service,
+    ):
         assert service.wallet.address == signer.address
         context = ImagineContext(service=service, output_dir=tmp_path / "videos")
         planner = RecordingPlanner()
@@ -348,18 +384,23 @@ def test_key_and_password_never_reach_the_model(tmp_path: Path) -> None:
         seen: list[Any] = []
         config = thread()
         for text in (CORGI + " and coin it", "make a 20-second video of a cat", "what's my budget?"):
-            seen.extend(agent.stream(user(text), config, context=_with(context, auto_clank="agent"),
-                                     stream_mode=["custom", "updates"]))
+            seen.extend(
+                agent.stream(
+                    user(text), config, context=_with(context, auto_clank="agent"), stream_mode=["custom", "updates"]
+                )
+            )
             if agent.get_state(config).interrupts:
                 seen.extend(agent.stream(APPROVE, config, context=context, stream_mode=["custom", "updates"]))
         model = scripted(call("budget_status"), call("quote_video", **VIDEO), call("generate_video", **VIDEO), "ok")
         build_agent(model, service).invoke(user("x"), thread(), context=context)
         assert len(service.receipts()) == 3
-        haystack = "\n".join([
-            repr(seen),
-            *(m.model_dump_json() for batch in planner.seen + model.seen for m in batch),
-            *(json.dumps(v, default=str) for v in agent.get_state(config).values.values()),
-        ]).lower()
+        haystack = "\n".join(
+            [
+                repr(seen),
+                *(m.model_dump_json() for batch in planner.seen + model.seen for m in batch),
+                *(json.dumps(v, default=str) for v in agent.get_state(config).values.values()),
+            ]
+        ).lower()
     assert "paid" in haystack and signer.address.lower() in haystack
     for secret in secrets:
         assert secret.lower() not in haystack

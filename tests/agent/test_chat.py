@@ -47,8 +47,14 @@ def test_one_shot_text_with_progress_on_stderr(run: Any) -> None:
     out = run(CORGI)
     assert out.exit_code == 0, out.output
     assert out.stdout.startswith("Your 8-second video of a corgi surfing at sunset is ready.")
-    for line in ("SANDBOX", "→ quote_video", "→ generate_video", "paid 1.000000 USDC on base", "completed",
-                 "downloaded imagine-output/"):
+    for line in (
+        "SANDBOX",
+        "→ quote_video",
+        "→ generate_video",
+        "paid 1.000000 USDC on base",
+        "completed",
+        "downloaded imagine-output/",
+    ):
         assert line in out.stderr
     assert "→" not in out.stdout
 

@@ -29,15 +29,28 @@ ARGS = {"prompt": "A corgi surfs a glassy wave at sunset, tracking shot, golden-
 
 def _completion(model: str, message: dict[str, Any]) -> dict[str, Any]:
     finish = "tool_calls" if message.get("tool_calls") else "stop"
-    return {"id": f"chatcmpl-{time.time_ns()}", "object": "chat.completion", "created": int(time.time()),
-            "model": model, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}}
+    return {
+        "id": f"chatcmpl-{time.time_ns()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+    }
 
 
 def _tool_call(name: str, args: dict[str, Any]) -> dict[str, Any]:
-    return {"role": "assistant", "content": None, "tool_calls": [
-        {"id": f"call_{name}_{time.time_ns()}", "type": "function",
-         "function": {"name": name, "arguments": json.dumps(args)}}]}
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": f"call_{name}_{time.time_ns()}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(args)},
+            }
+        ],
+    }
 
 
 def fake_openai() -> FastAPI:
@@ -49,15 +62,20 @@ def fake_openai() -> FastAPI:
     async def completions(request: Request) -> dict[str, Any]:
         payload = await request.json()
         api.state.requests.append(payload)
-        results = {m.get("name") or m["tool_call_id"].split("_")[1]: m["content"]
-                   for m in payload["messages"] if m["role"] == "tool"}
+        results = {
+            m.get("name") or m["tool_call_id"].split("_")[1]: m["content"]
+            for m in payload["messages"]
+            if m["role"] == "tool"
+        }
         if not results:
             return _completion(payload["model"], _tool_call("quote_video", ARGS))
         if "generate" not in "".join(results):
             return _completion(payload["model"], _tool_call("generate_video", ARGS))
         generated = json.loads(next(v for k, v in results.items() if "generate" in k))
-        text = (f"Done: {generated['videoPath']} — paid {generated['paid']['amount']}, "
-                f"transaction {generated['paid']['transaction']}.")
+        text = (
+            f"Done: {generated['videoPath']} — paid {generated['paid']['amount']}, "
+            f"transaction {generated['paid']['transaction']}."
+        )
         return _completion(payload["model"], {"role": "assistant", "content": text})
 
     return api
@@ -82,8 +100,9 @@ def openai_url() -> Iterator[tuple[str, FastAPI]]:
 def test_chat_openai_completes_a_paid_generation(openai_url: tuple[str, FastAPI], context: ImagineContext) -> None:
     url, api = openai_url
     model = ChatOpenAI(model="loopback-gpt", base_url=url, api_key="sk-loopback-test", max_retries=0)  # type: ignore[arg-type]
-    result = build_agent(model, context.service).invoke(user("make me an 8-second video of a corgi surfing"),
-                                                       thread(), context=context)
+    result = build_agent(model, context.service).invoke(
+        user("make me an 8-second video of a corgi surfing"), thread(), context=context
+    )
     generated = body(tool_results(result["messages"], "generate_video")[0])
     assert Path(generated["videoPath"]).stat().st_size > 0
     (payment,) = context.service.receipts()
@@ -91,14 +110,20 @@ def test_chat_openai_completes_a_paid_generation(openai_url: tuple[str, FastAPI]
     assert len(api.state.requests) == 3 == len(model_turns(result["messages"]))
     first = api.state.requests[0]
     assert {t["function"]["name"] for t in first["tools"]} == {
-        "quote_video", "generate_video", "wait_for_video", "video_status", "budget_status"}
+        "quote_video",
+        "generate_video",
+        "wait_for_video",
+        "video_status",
+        "budget_status",
+    }
     assert first["messages"][0]["role"] == "system" and "autoClank" in first["messages"][0]["content"]
     sent = json.dumps(api.state.requests)
     assert "runtime" not in sent and context.service.wallet.signer.export_private_key()[2:] not in sent
 
 
-def test_cli_chat_with_a_configured_openai_model(openai_url: tuple[str, FastAPI], tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_chat_with_a_configured_openai_model(
+    openai_url: tuple[str, FastAPI], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url, api = openai_url
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("IMAGINE_MODEL", "loopback-gpt")

@@ -45,8 +45,11 @@ def test_image_url_and_data_url() -> None:
     ("text", "remix", "subject"),
     [
         ("remix video_68abc123 in anime style", "video_68abc123", "the same video, in anime style"),
-        ("Remix 123e4567-e89b-12d3-a456-426614174000 with neon colours", "123e4567-e89b-12d3-a456-426614174000",
-         "the same video, with neon colours"),
+        (
+            "Remix 123e4567-e89b-12d3-a456-426614174000 with neon colours",
+            "123e4567-e89b-12d3-a456-426614174000",
+            "the same video, with neon colours",
+        ),
         ("remix sora:abc-42", "sora:abc-42", "the original video, with fresh motion"),
     ],
 )
@@ -80,7 +83,8 @@ def test_other_intents() -> None:
     assert parse_request(f"wait for {task}").kind == "wait"
     assert parse_request("hello there").kind == "help"
     assert parse_request("a one minute video of waves, let the server enhance it").video == VideoAsk(
-        "waves", 60.0, auto_enhance=True)
+        "waves", 60.0, auto_enhance=True
+    )
 
 
 def test_enhancement_follows_the_guide() -> None:
@@ -107,15 +111,21 @@ def test_enhancement_keeps_what_the_user_chose() -> None:
 def test_planner_is_labelled_and_binds_the_tools() -> None:
     planner = OfflinePlanner().bind_tools(imagine_tools())
     assert isinstance(planner, OfflinePlanner)
-    assert set(planner.bound_tools) == {"quote_video", "generate_video", "wait_for_video", "video_status",
-                                        "budget_status"}
+    assert set(planner.bound_tools) == {
+        "quote_video",
+        "generate_video",
+        "wait_for_video",
+        "video_status",
+        "budget_status",
+    }
     first = planner.invoke([HumanMessage("make me an 8-second video of a corgi surfing at sunset")])
     assert first.response_metadata["model_name"] == PLANNER_NAME
     assert "not an LLM" in first.response_metadata["planner"]
     assert [c["name"] for c in first.tool_calls] == ["quote_video", "budget_status"]
     assert first.tool_calls[0]["args"]["duration"] == 8.0
-    quote = ToolMessage('{"allowed":true,"price":"1.000000 USDC"}', tool_call_id=first.tool_calls[0]["id"],
-                        name="quote_video")
+    quote = ToolMessage(
+        '{"allowed":true,"price":"1.000000 USDC"}', tool_call_id=first.tool_calls[0]["id"], name="quote_video"
+    )
     second = planner.invoke([HumanMessage("make me an 8-second video of a corgi"), first, quote])
     assert [c["name"] for c in second.tool_calls] == ["generate_video"]
     assert second.tool_calls[0]["args"] == first.tool_calls[0]["args"]
@@ -128,9 +138,13 @@ def test_the_plugin_reads_durations_by_the_planners_rule() -> None:
     from imagine_agent.agent.planner.intent import parse_duration
     from imagine_agent.plugin.actions import _duration_of
 
-    for text, seconds in [("make a 10-second video of a fox", 10.0), ("a ten seconds clip of rain", 10.0),
-                          ("a video of waves, half a minute long", 30.0), ("a 4 sec video of a cat", 4.0),
-                          ("a video of a cat", None)]:
+    for text, seconds in [
+        ("make a 10-second video of a fox", 10.0),
+        ("a ten seconds clip of rain", 10.0),
+        ("a video of waves, half a minute long", 30.0),
+        ("a 4 sec video of a cat", 4.0),
+        ("a video of a cat", None),
+    ]:
         assert parse_duration(text) == seconds, text
         assert _duration_of(text, {}) == seconds, text
         video = parse_request(text).video

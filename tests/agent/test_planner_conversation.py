@@ -47,8 +47,9 @@ class Chat:
         return [c["args"] for m in messages[last_user:] if m.type == "ai" for c in m.tool_calls if c["name"] == name]
 
 
-@pytest.mark.parametrize("phrase", ["make it", "yes", "go ahead", "do it", "Yes please.", "ok, go ahead",
-                                    "sure, do it", "make it please"])
+@pytest.mark.parametrize(
+    "phrase", ["make it", "yes", "go ahead", "do it", "Yes please.", "ok, go ahead", "sure, do it", "make it please"]
+)
 def test_after_a_quote_a_yes_buys_the_quoted_request(context: ImagineContext, phrase: str) -> None:
     chat = Chat(context)
     quoted = chat.say(KITE)
@@ -86,8 +87,16 @@ def test_a_yes_with_nothing_quoted_or_already_bought_pays_nothing(context: Imagi
     assert not chat.this_turn(again, "generate_video") and len(context.service.receipts()) == 1
 
 
-@pytest.mark.parametrize("text", ["haz un video de un gato en la playa", "fais une vidéo d'un chat sur la plage",
-                                  "猫のビデオを作って", "asdf qwerty", "the thing with the stuff"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "haz un video de un gato en la playa",
+        "fais une vidéo d'un chat sur la plage",
+        "猫のビデオを作って",
+        "asdf qwerty",
+        "the thing with the stuff",
+    ],
+)
 def test_an_unreadable_request_is_said_to_be_unreadable(context: ImagineContext, text: str) -> None:
     result = Chat(context).say(text)
     reply = _reply(result)
@@ -123,8 +132,11 @@ def test_a_local_image_is_uploaded_when_the_operator_allows_it(context: ImagineC
     assert generate["image"] == str(picture)
     [payment] = context.service.receipts()
     assert payment.amount == 250_000 and "is ready" in _reply(result)
-    [create] = [r for r in context.service.requests.sent  # type: ignore[attr-defined]
-                if r.url.path.endswith("/generation/create") and "x-payment" in r.headers]
+    [create] = [
+        r
+        for r in context.service.requests.sent  # type: ignore[attr-defined]
+        if r.url.path.endswith("/generation/create") and "x-payment" in r.headers
+    ]
     assert create.headers["content-type"].startswith("multipart/form-data")
 
 
@@ -153,13 +165,16 @@ def test_a_forbidden_coin_is_raised_before_paying(make_sandbox_service: Any, tmp
     assert "Coin:" not in _reply(bought) and len(service.receipts()) == 1
 
 
-@pytest.mark.parametrize(("text", "ask"), [
-    ("an 8-second video of a fox", VideoAsk("a fox", 8.0)),
-    ("make an 8-second video of a fox", VideoAsk("a fox", 8.0)),
-    ("I want an 8-second video of a cat", VideoAsk("a cat", 8.0)),
-    ("I'd like an eight second clip of rain", VideoAsk("rain", 8.0)),
-    ("an 8-second video", VideoAsk("a short cinematic scene", 8.0)),
-])
+@pytest.mark.parametrize(
+    ("text", "ask"),
+    [
+        ("an 8-second video of a fox", VideoAsk("a fox", 8.0)),
+        ("make an 8-second video of a fox", VideoAsk("a fox", 8.0)),
+        ("I want an 8-second video of a cat", VideoAsk("a cat", 8.0)),
+        ("I'd like an eight second clip of rain", VideoAsk("rain", 8.0)),
+        ("an 8-second video", VideoAsk("a short cinematic scene", 8.0)),
+    ],
+)
 def test_an_8_second_video(text: str, ask: VideoAsk) -> None:
     assert parse_request(text).video == ask
 

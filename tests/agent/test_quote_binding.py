@@ -12,8 +12,7 @@ VIDEO = {"prompt": "A heron lifting off a misty lake, slow motion.", "duration":
 
 
 def call(tool: GenerateVideoTool, call_id: str) -> tuple[str | None, dict[str, object]]:
-    message = tool.invoke(ToolCall(name=tool.name, args=VIDEO, id=call_id,
-                                   type="tool_call"))
+    message = tool.invoke(ToolCall(name=tool.name, args=VIDEO, id=call_id, type="tool_call"))
     return message.status, json.loads(message.content)
 
 

@@ -118,8 +118,24 @@ class TestBudgetIntegration(_Integration, ToolsIntegrationTests):
 
 # ------------------------------------------------------------------------------- schemas (rule 5)
 
-FORBIDDEN = ("price", "amount", "cap", "max", "limit", "pay", "wallet", "key", "password", "threshold", "budget",
-             "network", "asset", "runtime", "service", "context")
+FORBIDDEN = (
+    "price",
+    "amount",
+    "cap",
+    "max",
+    "limit",
+    "pay",
+    "wallet",
+    "key",
+    "password",
+    "threshold",
+    "budget",
+    "network",
+    "asset",
+    "runtime",
+    "service",
+    "context",
+)
 
 
 def test_no_model_visible_argument_touches_money_or_secrets() -> None:
@@ -143,8 +159,9 @@ def test_unknown_arguments_are_refused_and_nothing_is_paid(context: ImagineConte
 
 def test_errors_are_tool_messages_the_model_can_read(context: ImagineContext) -> None:
     tool = GenerateVideoTool(context=context)
-    message = tool.invoke(ToolCall(name=tool.name, args={**VIDEO, "image": "http://127.0.0.1/x.png"}, id="c",
-                                   type="tool_call"))
+    message = tool.invoke(
+        ToolCall(name=tool.name, args={**VIDEO, "image": "http://127.0.0.1/x.png"}, id="c", type="tool_call")
+    )
     assert message.status == "error"
     reply = json.loads(message.content)
     assert reply["error"] == "InvalidRequestError" and reply["paid"] is False
@@ -161,8 +178,12 @@ def test_budget_refusal_is_explained(make_sandbox_service: Any, tmp_path: Path) 
     assert quote["allowed"] is False and "per-call cap" in quote["refusal"] and quote["refusalCode"] == "per_call_cap"
     paid = GenerateVideoTool(context=ctx).invoke(ToolCall(name="generate_video", args=VIDEO, id="x", type="tool_call"))
     assert paid.status == "error"
-    assert json.loads(paid.content) | {"message": ""} == {"error": "BudgetExceededError", "code": "per_call_cap",
-                                                         "message": "", "paid": False}
+    assert json.loads(paid.content) | {"message": ""} == {
+        "error": "BudgetExceededError",
+        "code": "per_call_cap",
+        "message": "",
+        "paid": False,
+    }
     assert ctx.service.receipts() == []
 
 
@@ -212,8 +233,9 @@ def test_a_long_job_hands_back_its_task_id(context: ImagineContext) -> None:
 
 def test_failed_generation_says_what_was_paid(context: ImagineContext) -> None:
     context.service.sandbox.state.add_faults({"kind": "fail", "params": {"at": 0.2}})
-    message = GenerateVideoTool(context=context).invoke(ToolCall(name="generate_video", args=VIDEO, id="f",
-                                                                 type="tool_call"))
+    message = GenerateVideoTool(context=context).invoke(
+        ToolCall(name="generate_video", args=VIDEO, id="f", type="tool_call")
+    )
     assert message.status == "error"
     out = json.loads(message.content)
     assert out["error"] == "GenerationFailedError" and out["paid"]["amountUsdc"] == "0.5"
@@ -227,8 +249,14 @@ def test_failed_generation_says_what_was_paid(context: ImagineContext) -> None:
 
 @pytest.mark.parametrize(
     ("policy", "asked", "sent"),
-    [("never", True, False), ("never", False, False), ("always", False, True), ("always", True, True),
-     ("agent", True, True), ("agent", False, False)],
+    [
+        ("never", True, False),
+        ("never", False, False),
+        ("always", False, True),
+        ("always", True, True),
+        ("agent", True, True),
+        ("agent", False, False),
+    ],
 )
 def test_policy_decides_what_is_sent(context: ImagineContext, policy: str, asked: bool, sent: bool) -> None:
     ctx = ImagineContext(service=context.service, output_dir=context.output_dir, auto_clank=policy)  # type: ignore[arg-type]
@@ -259,9 +287,17 @@ def test_a_persons_approval_covers_only_what_the_human_saw() -> None:
     from imagine_agent.wallet import _PERSON, PersonApproval
 
     payee, other = "0x" + "ab" * 20, "0x" + "cd" * 20
-    req = PaymentRequirements.model_validate({
-        "scheme": "exact", "network": "base", "maxAmountRequired": "2500000", "resource": "https://x/generation/create",
-        "payTo": payee, "maxTimeoutSeconds": 60, "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"})
+    req = PaymentRequirements.model_validate(
+        {
+            "scheme": "exact",
+            "network": "base",
+            "maxAmountRequired": "2500000",
+            "resource": "https://x/generation/create",
+            "payTo": payee,
+            "maxTimeoutSeconds": 60,
+            "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+        }
+    )
     shown = PersonApproval(2_500_000, "langchain", pay_to=payee.upper().replace("0X", "0x"), network="base")
     assert shown.covers(req, "h")
     assert not PersonApproval(2_000_000, "langchain", pay_to=payee, network="base").covers(req, "h")  # price rose
@@ -283,8 +319,9 @@ async def _elsewhere(approval: object) -> object:
     return await asyncio.create_task(other())
 
 
-def test_tools_take_any_listed_model_and_report_the_media_page_and_coin(service: ImagineService,
-                                                                       tmp_path: Path) -> None:
+def test_tools_take_any_listed_model_and_report_the_media_page_and_coin(
+    service: ImagineService, tmp_path: Path
+) -> None:
     """Issue 13.4/13.5: quote_video lists the models; generate_video sends the chosen one and returns the
     media page and the coin (address, symbol, chain, creator) of today's result shape."""
     service.sandbox.state.config.x402 = "v2"

@@ -20,20 +20,31 @@ from benchmarks.__main__ import SECTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 # Locally a section may skip for a missing optional part; under CI every part is installed, so none may skip.
-ALLOWED_SKIPS = () if os.environ.get("CI") else ("set IMAGINE_TEST_POSTGRES_URL", "psycopg is not installed", "x402 SDK")
+ALLOWED_SKIPS = (
+    () if os.environ.get("CI") else ("set IMAGINE_TEST_POSTGRES_URL", "psycopg is not installed", "x402 SDK")
+)
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("section", list(SECTIONS))
 def test_each_section_runs_in_its_tiny_form(section: str, tmp_path: Path) -> None:
     out = tmp_path / "rows.json"
-    written = [ROOT / "docs" / "performance.md", ROOT / "benchmarks" / "results" / "latest.json",
-               ROOT / "docs" / "performance-polling.md", ROOT / "docs" / "reliability.md"]
+    written = [
+        ROOT / "docs" / "performance.md",
+        ROOT / "benchmarks" / "results" / "latest.json",
+        ROOT / "docs" / "performance-polling.md",
+        ROOT / "docs" / "reliability.md",
+    ]
     before = {path: path.stat().st_mtime_ns for path in written if path.exists()}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--tiny", "--only", section, "--json", str(out)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert {path: path.stat().st_mtime_ns for path in written if path.exists()} == before  # tiny writes nothing
@@ -44,4 +55,3 @@ def test_each_section_runs_in_its_tiny_form(section: str, tmp_path: Path) -> Non
         assert not note.startswith("failed:"), f"{row['name']}: {note}"
         if note.startswith("skipped:"):
             assert any(reason in note for reason in ALLOWED_SKIPS), f"{row['name']}: {note}"
-

@@ -51,8 +51,9 @@ def chain_sandbox(devnet: Devnet) -> Iterator[Callable[..., SandboxServer]]:
     servers: list[SandboxServer] = []
 
     def make(**config: Any) -> SandboxServer:
-        server = SandboxServer(SandboxConfig(speed=600, rpc_url=devnet.rpc_url,
-                                             relayer_key=devnet.relayer.private_key, **config)).start()
+        server = SandboxServer(
+            SandboxConfig(speed=600, rpc_url=devnet.rpc_url, relayer_key=devnet.relayer.private_key, **config)
+        ).start()
         servers.append(server)
         return server
 
@@ -66,9 +67,17 @@ def make_chain_service(devnet: Devnet, tmp_path: Path) -> Iterator[Callable[...,
     services: list[ImagineService] = []
 
     def make(server: SandboxServer, *, key: str | None = None, rpc: bool = True, **settings: Any) -> ImagineService:
-        service = ImagineService.create(Settings(
-            base_url=server.url, private_key=key or devnet.payers[0].private_key, data_dir=tmp_path,
-            poll_first=0.02, poll_floor=0.02, rpc_url=devnet.rpc_url if rpc else None, **settings))
+        service = ImagineService.create(
+            Settings(
+                base_url=server.url,
+                private_key=key or devnet.payers[0].private_key,
+                data_dir=tmp_path,
+                poll_first=0.02,
+                poll_floor=0.02,
+                rpc_url=devnet.rpc_url if rpc else None,
+                **settings,
+            )
+        )
         services.append(service)
         return service
 

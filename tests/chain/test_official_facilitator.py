@@ -31,17 +31,30 @@ def test_the_official_v1_facilitator_settles_our_payment_on_chain(devnet: Devnet
     payer = devnet.payers[0]
     body = payment_required_body(SandboxConfig(), resource=RESOURCE, amount=1_000_000, error="X-PAYMENT required")
     ledger = open_ledger(tmp_path / "ledger.sqlite3")
-    wallet = Wallet(PrivateKeySigner(payer.private_key), ledger,
-                    PaymentPolicy(caps=Caps(per_call=5_000_000, daily=None, total=None)))
+    wallet = Wallet(
+        PrivateKeySigner(payer.private_key),
+        ledger,
+        PaymentPolicy(caps=Caps(per_call=5_000_000, daily=None, total=None)),
+    )
     auth = wallet.authorize(parse_payment_required(body), resource_url=RESOURCE, request_hash="r" * 64)
     before_payer, before_payee = devnet.balance(payer.address), devnet.balance(IMAGINE_PAY_TO)
     request = {
-        "rpcUrl": devnet.rpc_url, "relayerKey": devnet.relayer.private_key, "network": "base", "settleTimes": 2,
+        "rpcUrl": devnet.rpc_url,
+        "relayerKey": devnet.relayer.private_key,
+        "network": "base",
+        "settleTimes": 2,
         "paymentPayload": auth.payment.model_dump(by_alias=True, mode="json", exclude_none=True),
         "paymentRequirements": body["accepts"][0],
     }
-    done = subprocess.run([node, str(NODE_DIR / "facilitate.mjs")], input=json.dumps(request), capture_output=True,
-                          text=True, timeout=120, cwd=NODE_DIR, check=False)
+    done = subprocess.run(
+        [node, str(NODE_DIR / "facilitate.mjs")],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=NODE_DIR,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert result["verify"]["isValid"] is True, result["verify"]

@@ -29,8 +29,10 @@ PRICE = 1_000_000  # 8 s at the sandbox's 125000/s
 
 def used_logs(devnet: Devnet, payer: str) -> list[dict[str, object]]:
     topic = "0x" + payer.lower().removeprefix("0x").rjust(64, "0")
-    logs: list[dict[str, object]] = devnet.rpc("eth_getLogs", [{"address": USDC, "fromBlock": "0x0",
-                                                                "toBlock": "latest", "topics": [AUTHORIZATION_USED, topic]}])
+    logs: list[dict[str, object]] = devnet.rpc(
+        "eth_getLogs",
+        [{"address": USDC, "fromBlock": "0x0", "toBlock": "latest", "topics": [AUTHORIZATION_USED, topic]}],
+    )
     return logs
 
 
@@ -42,8 +44,11 @@ async def test_a_paid_generation_moves_exactly_the_price_on_chain(
     assert devnet.relayer.private_key.removeprefix("0x") not in repr(server.state.config) + repr(server.state.chain)
     payer = devnet.payers[0]
     ledger = open_ledger(f"{tmp_path}/ledger.sqlite3")
-    wallet = Wallet(PrivateKeySigner(payer.private_key), ledger,
-                    PaymentPolicy(caps=Caps(per_call=5_000_000, daily=None, total=None)))
+    wallet = Wallet(
+        PrivateKeySigner(payer.private_key),
+        ledger,
+        PaymentPolicy(caps=Caps(per_call=5_000_000, daily=None, total=None)),
+    )
     before_payer, before_payee = devnet.balance(payer.address), devnet.balance(IMAGINE_PAY_TO)
     if mode == "sync":
         with ImagineClient(server.url, wallet=wallet, poll=FAST_POLL) as client:
@@ -130,8 +135,9 @@ def test_insufficient_balance_is_refused_before_signing_with_an_rpc(
     service = make_chain_service(server, key=poor.export_private_key())
     with pytest.raises(PolicyViolationError) as caught:
         service.generate("costs more than I hold", wait=False)
-    assert str(caught.value).startswith("the wallet holds 0.999999 USDC, the video costs 1.000000 USDC: "
-                                        "nothing was signed")
+    assert str(caught.value).startswith(
+        "the wallet holds 0.999999 USDC, the video costs 1.000000 USDC: nothing was signed"
+    )
     assert getattr(caught.value, "code", None) == "insufficient_balance"
     assert service.receipts() == []  # nothing reserved, nothing signed
     assert devnet.balance(poor.address) == PRICE - 1
@@ -166,19 +172,33 @@ def cancel_on_chain(devnet: Devnet, private_key: str, nonce: str) -> str:
     net = devnet.network
     typed = {
         "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
             "CancelAuthorization": [{"name": "authorizer", "type": "address"}, {"name": "nonce", "type": "bytes32"}],
         },
         "primaryType": "CancelAuthorization",
-        "domain": {"name": net.usdc_name, "version": net.usdc_version, "chainId": net.chain_id,
-                   "verifyingContract": net.usdc},
+        "domain": {
+            "name": net.usdc_name,
+            "version": net.usdc_version,
+            "chainId": net.chain_id,
+            "verifyingContract": net.usdc,
+        },
         "message": {"authorizer": signer.address, "nonce": bytes.fromhex(nonce[2:])},
     }
     signed = Account.sign_typed_data(private_key, full_message=typed)
     owner = devnet.rpc("eth_accounts", [])[0]
-    data = _encode("cancelAuthorization(address,bytes32,uint8,bytes32,bytes32)", signer.address,
-                   bytes.fromhex(nonce[2:]), signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"))
+    data = _encode(
+        "cancelAuthorization(address,bytes32,uint8,bytes32,bytes32)",
+        signer.address,
+        bytes.fromhex(nonce[2:]),
+        signed.v,
+        signed.r.to_bytes(32, "big"),
+        signed.s.to_bytes(32, "big"),
+    )
     return str(devnet.send(owner, net.usdc, data)["transactionHash"])
 
 
@@ -216,8 +236,12 @@ async def test_the_balance_preflight_guards_both_clients(
     devnet.mint(poor.address, 250_000)
     ledger = open_ledger(tmp_path / "ledger.sqlite3")
     with UsdcChain(devnet.rpc_url) as chain:
-        wallet = Wallet(poor, ledger, PaymentPolicy(caps=Caps(per_call=5_000_000, daily=None, total=None)),
-                        balance_of=chain.usdc_balance)
+        wallet = Wallet(
+            poor,
+            ledger,
+            PaymentPolicy(caps=Caps(per_call=5_000_000, daily=None, total=None)),
+            balance_of=chain.usdc_balance,
+        )
         with pytest.raises(PolicyViolationError, match=re.escape("holds 0.250000 USDC, the video costs 1.000000 USDC")):
             if mode == "sync":
                 with ImagineClient(server.url, wallet=wallet, poll=FAST_POLL) as client:

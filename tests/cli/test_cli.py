@@ -28,8 +28,14 @@ def api_standin() -> Iterator[SandboxServer]:
 @pytest.fixture
 def run(api_standin: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
-    env = {"IMAGINE_PRIVATE_KEY": KEY, "IMAGINE_DATA_DIR": str(tmp_path / "data"), "IMAGINE_BASE_URL": api_standin.url,
-           "IMAGINE_POLL_FIRST": "0.02", "IMAGINE_POLL_FLOOR": "0.02", "IMAGINE_POLL_CAP": "0.2"}
+    env = {
+        "IMAGINE_PRIVATE_KEY": KEY,
+        "IMAGINE_DATA_DIR": str(tmp_path / "data"),
+        "IMAGINE_BASE_URL": api_standin.url,
+        "IMAGINE_POLL_FIRST": "0.02",
+        "IMAGINE_POLL_FLOOR": "0.02",
+        "IMAGINE_POLL_CAP": "0.2",
+    }
     runner = CliRunner()
 
     def invoke(*args: str, **extra_env: str):
@@ -85,8 +91,11 @@ def test_unknown_payment_exits_4(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(tmp_path)
     with SandboxServer(SandboxConfig(speed=600, idempotent_replay=False, announce_sandbox=False)) as s:
         s.state.add_faults({"kind": "error_after_settle"})
-        result = CliRunner().invoke(app, ["generate", "lost", "--json"], env={
-            "IMAGINE_PRIVATE_KEY": KEY, "IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_BASE_URL": s.url})
+        result = CliRunner().invoke(
+            app,
+            ["generate", "lost", "--json"],
+            env={"IMAGINE_PRIVATE_KEY": KEY, "IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_BASE_URL": s.url},
+        )
     assert result.exit_code == 4
     assert json.loads(result.stdout)["error"] == "PaymentStateUnknownError"
 
@@ -129,8 +138,20 @@ def test_approval_threshold_without_yes_refuses(run) -> None:
 
 def test_help_lists_every_command() -> None:
     out = CliRunner().invoke(app, ["--help"]).stdout
-    for command in ("quote", "generate", "status", "wait", "download", "sandbox", "budget", "receipts",
-                    "reconcile", "wallet", "chat", "mcp"):
+    for command in (
+        "quote",
+        "generate",
+        "status",
+        "wait",
+        "download",
+        "sandbox",
+        "budget",
+        "receipts",
+        "reconcile",
+        "wallet",
+        "chat",
+        "mcp",
+    ):
         assert command in out
 
 
@@ -144,20 +165,34 @@ def test_broken_config_is_exit_2_with_one_json_object(tmp_path: Path) -> None:
     assert "12345" not in result.stdout + result.stderr  # values are never echoed: one may be a key
 
 
-def test_auto_clank_under_ask_needs_a_person_at_a_terminal(run, api_standin: SandboxServer, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_clank_under_ask_needs_a_person_at_a_terminal(
+    run, api_standin: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """IMAGINE_AUTO_CLANK=ask: --auto-clank (even with --yes) pays nothing without a person's yes at a terminal."""
     for args in (("--json",), ("--yes",), ()):
-        result = run("generate", "a corgi coin", "--duration", "1", "--auto-clank", *args,
-                     "--output", str(tmp_path / "out"), IMAGINE_AUTO_CLANK="ask")
+        result = run(
+            "generate",
+            "a corgi coin",
+            "--duration",
+            "1",
+            "--auto-clank",
+            *args,
+            "--output",
+            str(tmp_path / "out"),
+            IMAGINE_AUTO_CLANK="ask",
+        )
         output = " ".join(result.output.split())
         assert result.exit_code == 3, output
         assert "'ask'" in output and "Nothing was paid" in output
     assert api_standin.state.settlements() == []
 
     monkeypatch.setattr("imagine_agent.cli._common._at_terminal", lambda: True)
-    env = {"IMAGINE_PRIVATE_KEY": KEY, "IMAGINE_DATA_DIR": str(tmp_path / "data"), "IMAGINE_BASE_URL": api_standin.url,
-           "IMAGINE_AUTO_CLANK": "ask"}
+    env = {
+        "IMAGINE_PRIVATE_KEY": KEY,
+        "IMAGINE_DATA_DIR": str(tmp_path / "data"),
+        "IMAGINE_BASE_URL": api_standin.url,
+        "IMAGINE_AUTO_CLANK": "ask",
+    }
     args = ["generate", "a corgi coin", "--duration", "1", "--auto-clank", "--output", str(tmp_path / "out")]
     declined = CliRunner().invoke(app, args, input="n\n", env=env)
     assert declined.exit_code == 3 and "not approved" in " ".join(declined.output.split())

@@ -26,9 +26,15 @@ def api_standin() -> Iterator[SandboxServer]:
 @pytest.fixture
 def run(api_standin: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
-    env = {"IMAGINE_PRIVATE_KEY": KEY, "IMAGINE_DATA_DIR": str(tmp_path / "data"), "IMAGINE_BASE_URL": api_standin.url,
-           "IMAGINE_POLL_FIRST": "0.02", "IMAGINE_POLL_FLOOR": "0.02", "IMAGINE_POLL_CAP": "0.2",
-           "IMAGINE_MAX_PER_CALL": "10"}
+    env = {
+        "IMAGINE_PRIVATE_KEY": KEY,
+        "IMAGINE_DATA_DIR": str(tmp_path / "data"),
+        "IMAGINE_BASE_URL": api_standin.url,
+        "IMAGINE_POLL_FIRST": "0.02",
+        "IMAGINE_POLL_FLOOR": "0.02",
+        "IMAGINE_POLL_CAP": "0.2",
+        "IMAGINE_MAX_PER_CALL": "10",
+    }
 
     def invoke(*args: str):
         return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
@@ -39,8 +45,12 @@ def run(api_standin: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_quote_lists_every_model_with_its_price(run) -> None:
     body = json.loads(run("quote", "a heron", "--duration", "8", "--json").stdout)
     assert body["x402Version"] == 2 and body["defaultModel"] == "xai-grok-imagine"
-    assert {m: p["amount"] for m, p in body["modelPrices"].items()} == {"xai-grok-imagine": "1000000", "sora-2": "1200000", "sora-2-pro": "6000000",
-                                   "fal-kling-o3": "2600000"}
+    assert {m: p["amount"] for m, p in body["modelPrices"].items()} == {
+        "xai-grok-imagine": "1000000",
+        "sora-2": "1200000",
+        "sora-2-pro": "6000000",
+        "fal-kling-o3": "2600000",
+    }
     text = run("quote", "a heron", "--model", "sora-2-pro").stdout
     assert "6.000000 USDC" in text.splitlines()[0] and "sora-2-pro" in text.splitlines()[0]
     assert "model fal-kling-o3" in text and "(server default)" in text
@@ -48,7 +58,11 @@ def test_quote_lists_every_model_with_its_price(run) -> None:
 
 def test_a_model_that_cannot_make_the_request_is_left_out_of_the_prices(run) -> None:
     body = json.loads(run("quote", "a heron", "--duration", "2", "--json").stdout)
-    assert {m: p["amount"] for m, p in body["modelPrices"].items()} == {"xai-grok-imagine": "250000", "sora-2": "300000", "sora-2-pro": "1500000"}
+    assert {m: p["amount"] for m, p in body["modelPrices"].items()} == {
+        "xai-grok-imagine": "250000",
+        "sora-2": "300000",
+        "sora-2-pro": "1500000",
+    }
 
 
 def test_generate_with_a_model_shows_the_media_page_and_the_coin(run, api_standin: SandboxServer) -> None:
@@ -76,10 +90,13 @@ def test_an_unlisted_model_is_bad_input_and_costs_nothing(run, api_standin: Sand
     assert api_standin.state.settlements() == []
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (["--x402", "v3"], "--x402 must be v1, v2 or both"),
-    (["--network", "ethereum"], "unknown network"),
-])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--x402", "v3"], "--x402 must be v1, v2 or both"),
+        (["--network", "ethereum"], "unknown network"),
+    ],
+)
 def test_sandbox_flags_are_checked(flags: list[str], message: str) -> None:
     result = CliRunner().invoke(app, ["sandbox", *flags])
     assert result.exit_code == 2 and message in result.output

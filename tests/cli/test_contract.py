@@ -26,8 +26,12 @@ from imagine_agent.sandbox import SandboxConfig, SandboxServer
 
 pytestmark = pytest.mark.e2e
 KEY = "0x" + "7e" * 32
-FAST = {"IMAGINE_POLL_FIRST": "0.02", "IMAGINE_POLL_FLOOR": "0.02", "IMAGINE_POLL_CAP": "0.2",
-        "IMAGINE_SANDBOX_SPEED": "600"}
+FAST = {
+    "IMAGINE_POLL_FIRST": "0.02",
+    "IMAGINE_POLL_FLOOR": "0.02",
+    "IMAGINE_POLL_CAP": "0.2",
+    "IMAGINE_SANDBOX_SPEED": "600",
+}
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -61,12 +65,15 @@ class Recorder:
                     status, content, headers = canned[0], canned[1], {"content-type": "application/json"}
                 else:
                     headers = {k: v for k, v in self.headers.items() if k.lower() != "content-length"}
-                    answer = httpx.request(self.command, f"{target}{self.path}", content=body, headers=headers,
-                                           timeout=10)
+                    answer = httpx.request(
+                        self.command, f"{target}{self.path}", content=body, headers=headers, timeout=10
+                    )
                     status, content = answer.status_code, answer.content
-                    headers = {k: v for k, v in answer.headers.items()
-                               if k.lower() not in ("content-length", "transfer-encoding", "connection",
-                                                    "content-encoding")}
+                    headers = {
+                        k: v
+                        for k, v in answer.headers.items()
+                        if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")
+                    }
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -101,8 +108,9 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     runner = CliRunner()
 
     def invoke(*args: str, **env: str) -> Any:
-        result = runner.invoke(app, list(args), env={"IMAGINE_DATA_DIR": str(tmp_path / "data"), **FAST, **env},
-                               catch_exceptions=False)
+        result = runner.invoke(
+            app, list(args), env={"IMAGINE_DATA_DIR": str(tmp_path / "data"), **FAST, **env}, catch_exceptions=False
+        )
         assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
         return result
 
@@ -124,7 +132,8 @@ def one_object(result: Any) -> dict[str, Any]:
 
 
 def test_kill_switch_without_base_url_or_key_stops_a_real_payment_until_unfreeze(
-        cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder], tmp_path: Path) -> None:
+    cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder], tmp_path: Path
+) -> None:
     server, recorder = real_api
     frozen = cli("budget", "--freeze", "--json")  # no IMAGINE_BASE_URL, no key, no password
     assert frozen.exit_code == 0
@@ -140,8 +149,15 @@ def test_kill_switch_without_base_url_or_key_stops_a_real_payment_until_unfreeze
     text = cli("budget", "--real")
     assert "FROZEN" in text.stdout and "real money" in text.stdout
     assert one_object(cli("budget", "--unfreeze", "--json"))["frozen"] is False
-    paid = cli("generate", "a paper boat", "--json", "-o", str(tmp_path / "out"), IMAGINE_BASE_URL=recorder.url,
-               IMAGINE_PRIVATE_KEY=KEY)
+    paid = cli(
+        "generate",
+        "a paper boat",
+        "--json",
+        "-o",
+        str(tmp_path / "out"),
+        IMAGINE_BASE_URL=recorder.url,
+        IMAGINE_PRIVATE_KEY=KEY,
+    )
     assert paid.exit_code == 0, paid.stdout + paid.stderr
     assert one_object(paid)["sandbox"] is False and len(recorder.payments) == 1
     real = one_object(cli("budget", "--json", "--real"))
@@ -153,8 +169,11 @@ def test_kill_switch_without_base_url_or_key_stops_a_real_payment_until_unfreeze
 def test_the_kill_switch_also_stops_the_embedded_sandbox(cli: Callable[..., Any], tmp_path: Path) -> None:
     assert cli("budget", "--freeze").exit_code == 0
     refused = cli("generate", "demo", "--json", "-o", str(tmp_path / "out"))
-    assert refused.exit_code == 3 and one_object(refused) == {**one_object(refused), "error": "WalletFrozenError",
-                                                               "sandbox": True}
+    assert refused.exit_code == 3 and one_object(refused) == {
+        **one_object(refused),
+        "error": "WalletFrozenError",
+        "sandbox": True,
+    }
     cli("budget", "--unfreeze")
     assert cli("generate", "demo", "--json", "-o", str(tmp_path / "out")).exit_code == 0
 
@@ -165,7 +184,11 @@ def test_ledger_commands_use_the_ledger_url_and_need_no_key(cli: Callable[..., A
     assert cli("budget", "--freeze", "--json", **keystore_env).exit_code == 0
     with open_ledger(elsewhere) as ledger:
         assert ledger.is_frozen()
-    for command in (["receipts", "--json", "--real"], ["reconcile", "--json", "--real"], ["budget", "--json", "--real"]):
+    for command in (
+        ["receipts", "--json", "--real"],
+        ["reconcile", "--json", "--real"],
+        ["budget", "--json", "--real"],
+    ):
         result = cli(*command, **keystore_env, IMAGINE_RPC_URL="http://127.0.0.1:9")
         assert result.exit_code == 0 and one_object(result)["sandbox"] is False
     address = "0x" + "ab" * 20
@@ -176,15 +199,27 @@ def test_ledger_commands_use_the_ledger_url_and_need_no_key(cli: Callable[..., A
 
 
 def test_a_payment_to_a_loopback_imagine_agent_sandbox_leaves_the_real_budget_untouched(
-        cli: Callable[..., Any], tmp_path: Path) -> None:
+    cli: Callable[..., Any], tmp_path: Path
+) -> None:
     port = _free_port()
-    sandbox = subprocess.Popen([sys.executable, "-m", "imagine_agent.cli", "sandbox", "--port", str(port),
-                                "--speed", "600"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "imagine_agent.cli", "sandbox", "--port", str(port), "--speed", "600"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_until_up(url, sandbox)
-        paid = cli("generate", "demo money", "--json", "-o", str(tmp_path / "out"), IMAGINE_BASE_URL=url,
-                   IMAGINE_PRIVATE_KEY=KEY)
+        paid = cli(
+            "generate",
+            "demo money",
+            "--json",
+            "-o",
+            str(tmp_path / "out"),
+            IMAGINE_BASE_URL=url,
+            IMAGINE_PRIVATE_KEY=KEY,
+        )
         assert paid.exit_code == 0, paid.stdout + paid.stderr
         assert one_object(paid)["sandbox"] is True
     finally:
@@ -209,8 +244,12 @@ def test_the_sandbox_claim_is_believed_from_loopback_only() -> None:
     headers = {"X-Imagine-Sandbox": "1"}
     assert claims_sandbox(headers, "http://127.0.0.1:8402/generation/create")
     assert claims_sandbox(headers, "http://localhost:8402/x") and claims_sandbox(headers, "http://[::1]:1/x")
-    for remote in ("https://eliza.getimagine.club/generation/create", "http://10.0.0.1/x", "http://127.0.0.1.nip.io/",
-                   "http://0.0.0.0/x"):
+    for remote in (
+        "https://eliza.getimagine.club/generation/create",
+        "http://10.0.0.1/x",
+        "http://127.0.0.1.nip.io/",
+        "http://0.0.0.0/x",
+    ):
         assert not claims_sandbox(headers, remote), remote
 
 
@@ -233,15 +272,19 @@ def test_usage_error_is_one_json_object(cli: Callable[..., Any]) -> None:
     assert body["error"] == "UsageError" and "--duration" in body["message"]
 
 
-@pytest.mark.parametrize(("env", "needle"), [
-    ({"IMAGINE_BASE_URL": "eliza.getimagine.club"}, "IMAGINE_BASE_URL='eliza.getimagine.club'"),
-    ({"IMAGINE_BASE_URL": "ftp://example.com"}, "IMAGINE_BASE_URL='ftp://example.com'"),
-    ({"IMAGINE_DAILY_CAP": "lots"}, "IMAGINE_DAILY_CAP='lots'"),
-    ({"IMAGINE_MAX_PER_CALL": "0.0000001"}, "IMAGINE_MAX_PER_CALL"),
-    ({"IMAGINE_CONFIG": "/nonexistent/imagine.toml"}, "IMAGINE_CONFIG='/nonexistent/imagine.toml'"),
-])
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"IMAGINE_BASE_URL": "eliza.getimagine.club"}, "IMAGINE_BASE_URL='eliza.getimagine.club'"),
+        ({"IMAGINE_BASE_URL": "ftp://example.com"}, "IMAGINE_BASE_URL='ftp://example.com'"),
+        ({"IMAGINE_DAILY_CAP": "lots"}, "IMAGINE_DAILY_CAP='lots'"),
+        ({"IMAGINE_MAX_PER_CALL": "0.0000001"}, "IMAGINE_MAX_PER_CALL"),
+        ({"IMAGINE_CONFIG": "/nonexistent/imagine.toml"}, "IMAGINE_CONFIG='/nonexistent/imagine.toml'"),
+    ],
+)
 def test_configuration_mistakes_name_the_variable_and_echo_the_value(
-        cli: Callable[..., Any], env: dict[str, str], needle: str) -> None:
+    cli: Callable[..., Any], env: dict[str, str], needle: str
+) -> None:
     for command in (["quote", "x", "--json"], ["budget", "--json"], ["receipts", "--json"]):
         result = cli(*command, **env)
         assert result.exit_code == 2
@@ -251,11 +294,17 @@ def test_configuration_mistakes_name_the_variable_and_echo_the_value(
         assert text.exit_code == 2 and text.stdout == "" and "ConfigurationError" in text.stderr
 
 
-@pytest.mark.parametrize(("toml", "key"), [("max_per_cal = 3\n", "max_per_cal"),
-                                           ("[imagine]\ndaily_cap = 3\n", "imagine"),
-                                           ("IMAGINE_DAILY_CAP = 3\n", "IMAGINE_DAILY_CAP")])
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("max_per_cal = 3\n", "max_per_cal"),
+        ("[imagine]\ndaily_cap = 3\n", "imagine"),
+        ("IMAGINE_DAILY_CAP = 3\n", "IMAGINE_DAILY_CAP"),
+    ],
+)
 def test_an_unknown_toml_key_is_an_error_naming_it_and_the_valid_ones(
-        cli: Callable[..., Any], tmp_path: Path, toml: str, key: str) -> None:
+    cli: Callable[..., Any], tmp_path: Path, toml: str, key: str
+) -> None:
     (tmp_path / "imagine.toml").write_text(toml)
     result = cli("budget", "--json")
     assert result.exit_code == 2
@@ -264,8 +313,9 @@ def test_an_unknown_toml_key_is_an_error_naming_it_and_the_valid_ones(
 
 
 def test_empty_imagine_variables_mean_unset(cli: Callable[..., Any]) -> None:
-    result = cli("quote", "a cat", "--duration", "4", "--json", IMAGINE_BASE_URL="", IMAGINE_DAILY_CAP="",
-                 IMAGINE_PRIVATE_KEY="")
+    result = cli(
+        "quote", "a cat", "--duration", "4", "--json", IMAGINE_BASE_URL="", IMAGINE_DAILY_CAP="", IMAGINE_PRIVATE_KEY=""
+    )
     assert result.exit_code == 0
     body = one_object(result)
     assert body["sandbox"] is True and body["amount"] == "500000" and body["amountUsdc"] == "0.5"
@@ -280,7 +330,9 @@ def test_secret_values_are_never_echoed(cli: Callable[..., Any]) -> None:
     assert pasted not in wrong.stdout + wrong.stderr and pasted[2:] not in wrong.stdout + wrong.stderr
 
 
-def test_quote_over_a_cap_says_so_and_exits_3(cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder]) -> None:
+def test_quote_over_a_cap_says_so_and_exits_3(
+    cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder]
+) -> None:
     _, recorder = real_api
     result = cli("quote", "pricey", "--max-per-call", "0.5", "--json", IMAGINE_BASE_URL=recorder.url)  # no key
     assert result.exit_code == 3
@@ -291,20 +343,23 @@ def test_quote_over_a_cap_says_so_and_exits_3(cli: Callable[..., Any], real_api:
     assert text.exit_code == 3 and "within policy: NO" in text.stdout and "1.000000 USDC" in text.stdout
 
 
-def test_quote_and_status_need_no_key(cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder],
-                                      tmp_path: Path) -> None:
+def test_quote_and_status_need_no_key(
+    cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder], tmp_path: Path
+) -> None:
     _, recorder = real_api
     keystore = {"IMAGINE_KEYSTORE": str(tmp_path / "keystore.json")}  # exists nowhere: never opened
     assert cli("quote", "free to ask", "--json", IMAGINE_BASE_URL=recorder.url, **keystore).exit_code == 0
-    paid = one_object(cli("generate", "x", "--no-wait", "--json", IMAGINE_BASE_URL=recorder.url,
-                          IMAGINE_PRIVATE_KEY=KEY))
+    paid = one_object(
+        cli("generate", "x", "--no-wait", "--json", IMAGINE_BASE_URL=recorder.url, IMAGINE_PRIVATE_KEY=KEY)
+    )
     status = cli("status", paid["taskId"], "--json", IMAGINE_BASE_URL=recorder.url, **keystore)
     assert status.exit_code == 0 and one_object(status)["sandbox"] is False
 
 
 @pytest.mark.parametrize("command", ["status", "wait", "download"])
-def test_an_unknown_task_is_exit_5(cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder],
-                                   tmp_path: Path, command: str) -> None:
+def test_an_unknown_task_is_exit_5(
+    cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder], tmp_path: Path, command: str
+) -> None:
     _, recorder = real_api
     args = [command, "0d2c3a1e-0000-4000-8000-000000000000", "--json"]
     if command == "download":
@@ -328,17 +383,27 @@ def test_an_unusable_402_is_refused_before_signing(cli: Callable[..., Any], body
 
 
 def test_network_failure_before_paying_is_6_not_4(cli: Callable[..., Any]) -> None:
-    result = cli("generate", "x", "--json", IMAGINE_BASE_URL=f"http://127.0.0.1:{_free_port()}",
-                 IMAGINE_PRIVATE_KEY=KEY)
+    result = cli(
+        "generate", "x", "--json", IMAGINE_BASE_URL=f"http://127.0.0.1:{_free_port()}", IMAGINE_PRIVATE_KEY=KEY
+    )
     assert result.exit_code == 6 and one_object(result)["error"] == "ImagineConnectionError"
 
 
-def test_a_network_failure_after_paying_is_4(cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder],
-                                             tmp_path: Path) -> None:
+def test_a_network_failure_after_paying_is_4(
+    cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder], tmp_path: Path
+) -> None:
     server, recorder = real_api
     server.state.add_faults({"kind": "status_502_html", "match": "status", "times": -1})
-    result = cli("generate", "x", "--json", "-o", str(tmp_path / "out"), IMAGINE_BASE_URL=recorder.url,
-                 IMAGINE_PRIVATE_KEY=KEY, IMAGINE_WAIT_TIMEOUT="3")
+    result = cli(
+        "generate",
+        "x",
+        "--json",
+        "-o",
+        str(tmp_path / "out"),
+        IMAGINE_BASE_URL=recorder.url,
+        IMAGINE_PRIVATE_KEY=KEY,
+        IMAGINE_WAIT_TIMEOUT="3",
+    )
     assert len(recorder.payments) == 1 and len(server.state.settlements()) == 1  # paid, then the server failed
     assert result.exit_code == 4, result.stdout
     assert one_object(result)["exitCode"] == 4
@@ -346,7 +411,8 @@ def test_a_network_failure_after_paying_is_4(cli: Callable[..., Any], real_api: 
 
 @pytest.mark.parametrize("kind", ["file", "under a file"])
 def test_an_output_path_that_cannot_hold_files_is_refused_before_paying(
-        cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder], tmp_path: Path, kind: str) -> None:
+    cli: Callable[..., Any], real_api: tuple[SandboxServer, Recorder], tmp_path: Path, kind: str
+) -> None:
     server, recorder = real_api
     blocker = tmp_path / "blocker"
     blocker.write_text("a file")
@@ -451,14 +517,29 @@ def test_every_command_with_bad_input_ends_cleanly(cli: Callable[..., Any], path
         assert as_json.exit_code == 2 and one_object(as_json)["exitCode"] == 2
 
 
-@pytest.mark.parametrize("args", [["quote", "x", "--duration", "abc", "--json"], ["budget", "--json"],
-                                  ["receipts", "--limit", "-1", "--json"], ["mcp", "--transport", "bogus"],
-                                  ["sandbox", "--speed", "0"], ["generate", "x", "--json"], ["nope", "--json"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["quote", "x", "--duration", "abc", "--json"],
+        ["budget", "--json"],
+        ["receipts", "--limit", "-1", "--json"],
+        ["mcp", "--transport", "bogus"],
+        ["sandbox", "--speed", "0"],
+        ["generate", "x", "--json"],
+        ["nope", "--json"],
+    ],
+)
 def test_the_installed_command_never_prints_a_traceback(tmp_path: Path, args: list[str]) -> None:
     env = dict(os.environ)  # the autouse isolated_environment dropped IMAGINE_*
     env.update({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_BASE_URL": "ftp://nowhere"})
-    done = subprocess.run([sys.executable, "-m", "imagine_agent.cli", *args], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "imagine_agent.cli", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     if "--json" in args:

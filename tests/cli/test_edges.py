@@ -24,8 +24,12 @@ from imagine_agent.sandbox import Fault, SandboxConfig, SandboxServer
 
 pytestmark = pytest.mark.e2e
 KEY = "0x" + "7e" * 32
-FAST = {"IMAGINE_POLL_FIRST": "0.05", "IMAGINE_POLL_FLOOR": "0.05", "IMAGINE_POLL_CAP": "0.2",
-        "IMAGINE_SANDBOX_SPEED": "600"}
+FAST = {
+    "IMAGINE_POLL_FIRST": "0.05",
+    "IMAGINE_POLL_FLOOR": "0.05",
+    "IMAGINE_POLL_CAP": "0.2",
+    "IMAGINE_SANDBOX_SPEED": "600",
+}
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -34,13 +38,27 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _spawn(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "imagine_agent.cli", *args], env=env, cwd=tmp_path,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "imagine_agent.cli", *args],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _run(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "imagine_agent.cli", *args], env=env, cwd=tmp_path,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, "-m", "imagine_agent.cli", *args],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
     return done
 
@@ -61,8 +79,9 @@ def _paid_in_ledger(ledger: Path, process: subprocess.Popen[str]) -> tuple[str, 
         if ledger.exists():
             try:
                 with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=5) as db:
-                    row = db.execute("SELECT task_id, amount FROM payments WHERE task_id IS NOT NULL AND "
-                                     "state = 'paid'").fetchone()
+                    row = db.execute(
+                        "SELECT task_id, amount FROM payments WHERE task_id IS NOT NULL AND state = 'paid'"
+                    ).fetchone()
             except sqlite3.OperationalError:  # the schema is still being created
                 row = None
             if row is not None:
@@ -83,7 +102,8 @@ def slow_api() -> Iterator[SandboxServer]:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_after_paying_prints_one_json_object_with_the_task_and_wait_follows_it(
-        slow_api: SandboxServer, tmp_path: Path, signum: int) -> None:
+    slow_api: SandboxServer, tmp_path: Path, signum: int
+) -> None:
     env = _env(tmp_path, IMAGINE_BASE_URL=slow_api.url, IMAGINE_PRIVATE_KEY=KEY)
     process = _spawn(tmp_path, env, "generate", "a lighthouse at dusk", "--json", "-o", str(tmp_path / "out"))
     task_id, amount = _paid_in_ledger(tmp_path / "data" / "ledger.sqlite3", process)
@@ -106,11 +126,11 @@ def test_a_signal_after_paying_prints_one_json_object_with_the_task_and_wait_fol
     assert len(slow_api.state.settlements()) == 1  # paid once
 
 
-def test_ctrl_c_after_paying_says_the_task_and_the_price_in_one_line(slow_api: SandboxServer,
-                                                                     tmp_path: Path) -> None:
+def test_ctrl_c_after_paying_says_the_task_and_the_price_in_one_line(slow_api: SandboxServer, tmp_path: Path) -> None:
     env = _env(tmp_path, IMAGINE_BASE_URL=slow_api.url, IMAGINE_PRIVATE_KEY=KEY)
-    process = _spawn(tmp_path, env, "generate", "a lighthouse at dusk", "-o", str(tmp_path / "out"),
-                     "--base-url", slow_api.url)
+    process = _spawn(
+        tmp_path, env, "generate", "a lighthouse at dusk", "-o", str(tmp_path / "out"), "--base-url", slow_api.url
+    )
     task_id, _ = _paid_in_ledger(tmp_path / "data" / "ledger.sqlite3", process)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
@@ -170,8 +190,10 @@ def test_a_keystore_without_password_or_terminal_is_a_clear_exit_2(slow_api: San
     assert slow_api.state.settlements() == []
 
 
-@pytest.mark.parametrize("args", [["generate", "a cat", "--json"], ["quote", "a cat", "--json"],
-                                  ["chat", "a cat", "--json"], ["budget", "--json"]])
+@pytest.mark.parametrize(
+    "args",
+    [["generate", "a cat", "--json"], ["quote", "a cat", "--json"], ["chat", "a cat", "--json"], ["budget", "--json"]],
+)
 def test_a_malformed_private_key_is_an_error_on_every_path(tmp_path: Path, args: list[str]) -> None:
     """The embedded sandbox (no IMAGINE_BASE_URL) used to ignore it and pay with a throwaway key."""
     secret = "0x" + "ab" * 31 + "zz"
@@ -250,8 +272,15 @@ main()
 
 @pytest.mark.parametrize("message", [["make a video of a cat"], []], ids=["one message", "interactive"])
 def test_chat_greets_before_the_agent_is_imported(tmp_path: Path, message: list[str]) -> None:
-    done = subprocess.run([sys.executable, "-c", _HOOK, "chat", *message], env=_env(tmp_path), cwd=tmp_path,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, "-c", _HOOK, "chat", *message],
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stderr.splitlines()
     assert lines[0].startswith("Chat with the video agent (embedded sandbox: no real money moves)"), lines[:3]

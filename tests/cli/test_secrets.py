@@ -28,14 +28,24 @@ def leaks(text: str) -> bool:
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "imagine_agent", *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "imagine_agent", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_output_never_contains_the_key(tmp_path: Path) -> None:
     with SandboxServer(SandboxConfig(announce_sandbox=False, speed=600)) as server:
-        env = {"IMAGINE_PRIVATE_KEY": KEY, "IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_POLL_FIRST": "0.05",
-               "IMAGINE_POLL_FLOOR": "0.05", "IMAGINE_BASE_URL": server.url}
+        env = {
+            "IMAGINE_PRIVATE_KEY": KEY,
+            "IMAGINE_DATA_DIR": str(tmp_path),
+            "IMAGINE_POLL_FIRST": "0.05",
+            "IMAGINE_POLL_FLOOR": "0.05",
+            "IMAGINE_BASE_URL": server.url,
+        }
         runs = [
             cli("generate", "a secret-free video", "--json", "-o", str(tmp_path / "out"), env=env),
             cli("generate", "a human readable run", "-o", str(tmp_path / "out"), env=env),
@@ -63,8 +73,9 @@ def test_keystore_password_and_key_stay_out_of_output(tmp_path: Path) -> None:
     shown = cli("wallet", "address", env={**env, "IMAGINE_KEYSTORE": str(keystore)})
     assert shown.stdout.strip().startswith("0x") and not leaks(shown.stdout + shown.stderr)
     # The address is the keystore's public field: showing it needs no password, so a wrong one is moot...
-    wrong = cli("wallet", "address", env={**env, "IMAGINE_KEYSTORE": str(keystore),
-                                          "IMAGINE_KEYSTORE_PASSWORD": "nope"})
+    wrong = cli(
+        "wallet", "address", env={**env, "IMAGINE_KEYSTORE": str(keystore), "IMAGINE_KEYSTORE_PASSWORD": "nope"}
+    )
     assert wrong.returncode == 0 and wrong.stdout == shown.stdout
     # ...while paying with it needs the right one, and says so without echoing either.
     with pytest.raises(ConfigurationError, match="password is wrong") as info:
@@ -75,14 +86,31 @@ def test_keystore_password_and_key_stay_out_of_output(tmp_path: Path) -> None:
 def test_reprs_logs_and_errors(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with SandboxServer(SandboxConfig(announce_sandbox=False, speed=600)) as server:
-        settings = Settings(base_url=server.url, private_key=KEY, data_dir=tmp_path, poll_first=0.05,
-                            poll_floor=0.05, keystore_password=PASSWORD)
+        settings = Settings(
+            base_url=server.url,
+            private_key=KEY,
+            data_dir=tmp_path,
+            poll_first=0.05,
+            poll_floor=0.05,
+            keystore_password=PASSWORD,
+        )
         with ImagineService.create(settings) as service:
             outcome = service.generate("log everything", output_dir=tmp_path / "out")
-            texts = [repr(settings), str(settings), repr(service), repr(service.wallet), repr(service.wallet.signer),
-                     str(settings.model_dump()), json.dumps(outcome.to_json()), repr(outcome)]
-            for bad in (lambda: service.generate(""), lambda: service.status("../x"),
-                        lambda: service.generate("x", duration=500)):
+            texts = [
+                repr(settings),
+                str(settings),
+                repr(service),
+                repr(service.wallet),
+                repr(service.wallet.signer),
+                str(settings.model_dump()),
+                json.dumps(outcome.to_json()),
+                repr(outcome),
+            ]
+            for bad in (
+                lambda: service.generate(""),
+                lambda: service.status("../x"),
+                lambda: service.generate("x", duration=500),
+            ):
                 with pytest.raises(ImagineError) as info:
                     bad()
                 texts.append(str(info.value))

@@ -27,7 +27,9 @@ from ..conftest import FAST_POLL, SPEED
 pytestmark = pytest.mark.e2e
 
 
-def test_pay_wait_download_sync(imagine_client: ImagineClient, sandbox_server: SandboxServer, counting_signer, ledger, tmp_path: Path) -> None:
+def test_pay_wait_download_sync(
+    imagine_client: ImagineClient, sandbox_server: SandboxServer, counting_signer, ledger, tmp_path: Path
+) -> None:
     quote = imagine_client.quote("a corgi surfing at sunset", duration=8)
     assert quote.amount == 1_000_000 and counting_signer.signed == 0
     job = imagine_client.create("a corgi surfing at sunset", duration=8)
@@ -64,8 +66,10 @@ async def test_async_download_to_disk(async_imagine_client, tmp_path: Path) -> N
 
 
 def test_wrong_payee_is_refused_before_signing(make_wallet, counting_signer, ledger) -> None:
-    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED, pay_to="0x" + "66" * 20)) as server, \
-            ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c:
+    with (
+        SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED, pay_to="0x" + "66" * 20)) as server,
+        ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c,
+    ):
         with pytest.raises(PolicyViolationError, match="payTo allowlist"):
             c.create("a cat")
         assert server.state.settlements() == []
@@ -73,12 +77,16 @@ def test_wrong_payee_is_refused_before_signing(make_wallet, counting_signer, led
 
 
 def test_wrong_network_and_price_over_cap_refused(make_wallet, counting_signer, ledger) -> None:
-    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED, network="base-sepolia")) as server, \
-            ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c:
+    with (
+        SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED, network="base-sepolia")) as server,
+        ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c,
+    ):
         with pytest.raises(PolicyViolationError):
             c.create("a cat")
-    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server, \
-            ImagineClient(server.url, wallet=make_wallet(per_call=999_999), poll=FAST_POLL) as c:
+    with (
+        SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server,
+        ImagineClient(server.url, wallet=make_wallet(per_call=999_999), poll=FAST_POLL) as c,
+    ):
         with pytest.raises(BudgetExceededError, match="per-call cap"):
             c.create("a cat", duration=8)
     assert counting_signer.signed == 0 and ledger.payments() == []
@@ -97,7 +105,9 @@ def test_bad_input_sends_nothing(imagine_client: ImagineClient, sandbox_server: 
     assert requests == [] and counting_signer.signed == 0
 
 
-def test_failed_generation_keeps_the_payment(imagine_client: ImagineClient, sandbox_server: SandboxServer, ledger) -> None:
+def test_failed_generation_keeps_the_payment(
+    imagine_client: ImagineClient, sandbox_server: SandboxServer, ledger
+) -> None:
     sandbox_server.state.add_faults({"kind": "fail"})
     job = imagine_client.create("a doomed video")
     with pytest.raises(GenerationFailedError) as info:
@@ -122,16 +132,20 @@ def test_status_of_each_state(imagine_client: ImagineClient) -> None:
 
 
 def test_wait_timeout_says_how_to_resume(make_wallet) -> None:
-    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=1.0)) as server, \
-            ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c:
+    with (
+        SandboxServer(SandboxConfig(announce_sandbox=False, speed=1.0)) as server,
+        ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c,
+    ):
         job = c.create("a long one")
         with pytest.raises(ImagineTimeoutError, match=f"imagine-agent wait {job.task_id}"):
             job.wait(timeout=0.3)
 
 
 def test_insufficient_funds_is_a_rejection(make_wallet, ledger) -> None:
-    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED, default_balance=0)) as server, \
-            ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c:
+    with (
+        SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED, default_balance=0)) as server,
+        ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c,
+    ):
         with pytest.raises(PaymentRejectedError, match="insufficient_funds"):
             c.create("a cat")
     (record,) = ledger.payments()
@@ -147,7 +161,9 @@ def test_download_size_limit(sandbox_server: SandboxServer, make_wallet, tmp_pat
     assert not list((tmp_path / "out").glob("*.mp4*"))
 
 
-def test_huge_streamed_download_is_cut_off(imagine_client: ImagineClient, sandbox_server: SandboxServer, tmp_path: Path) -> None:
+def test_huge_streamed_download_is_cut_off(
+    imagine_client: ImagineClient, sandbox_server: SandboxServer, tmp_path: Path
+) -> None:
     imagine_client.max_download_bytes = 2 * 1024 * 1024
     sandbox_server.state.add_faults({"kind": "huge_download", "params": {"content_length": False}})
     job = imagine_client.create("endless")
@@ -157,7 +173,9 @@ def test_huge_streamed_download_is_cut_off(imagine_client: ImagineClient, sandbo
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_unreachable_video_is_a_download_error(imagine_client: ImagineClient, sandbox_server: SandboxServer, tmp_path: Path) -> None:
+def test_unreachable_video_is_a_download_error(
+    imagine_client: ImagineClient, sandbox_server: SandboxServer, tmp_path: Path
+) -> None:
     sandbox_server.state.add_faults({"kind": "unreachable_video"})
     job = imagine_client.create("gone")
     job.wait()
@@ -176,7 +194,9 @@ def test_template_data_sent_as_json_string_by_default(imagine_client: ImagineCli
     assert json.loads(body["templateData"]) == {"duration": 4, "autoClank": False, "autoEnhance": True}
 
 
-def test_image_file_goes_multipart(imagine_client: ImagineClient, sandbox_server: SandboxServer, tmp_path: Path) -> None:
+def test_image_file_goes_multipart(
+    imagine_client: ImagineClient, sandbox_server: SandboxServer, tmp_path: Path
+) -> None:
     from PIL import Image
 
     from imagine_agent.models import ImageFile

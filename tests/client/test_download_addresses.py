@@ -140,8 +140,10 @@ def test_own_host_name_resolving_to_loopback_is_refused(flavour: str, host: File
 
 
 @FLAVOURS
-@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "169.254.169.254", "100.64.0.9", "::1",
-                                     "::ffff:127.0.0.1", "fd00:ec2::254", "0.0.0.0"])
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1", "10.1.2.3", "169.254.169.254", "100.64.0.9", "::1", "::ffff:127.0.0.1", "fd00:ec2::254", "0.0.0.0"],
+)
 def test_a_name_with_a_private_or_metadata_address_is_refused(
     flavour: str, address: str, host: FileHost, resolver: dict[str, list[str]], tmp_path: Path
 ) -> None:
@@ -184,9 +186,6 @@ def test_every_redirect_hop_is_resolved_and_checked(
 
 
 @FLAVOURS
-def test_private_downloads_allowed_by_the_operator_still_work(
-    flavour: str, host: FileHost, tmp_path: Path
-) -> None:
+def test_private_downloads_allowed_by_the_operator_still_work(flavour: str, host: FileHost, tmp_path: Path) -> None:
     url = f"http://{own_name()}:{host.port}/v.mp4"
     assert download(flavour, url, tmp_path, allow_private_downloads=True).read_bytes() == MP4
-

@@ -53,7 +53,9 @@ def test_concurrent_sync_downloads_of_one_task_all_succeed(imagine_client: Imagi
 async def test_concurrent_async_downloads_of_one_task_all_succeed(async_imagine_client, tmp_path: Path) -> None:
     job = await async_imagine_client.create("a heron landing on a pond", duration=2)
     status = await job.wait()
-    files = await asyncio.gather(*(async_imagine_client.download(status, tmp_path / "out", name=job.task_id) for _ in range(4)))
+    files = await asyncio.gather(
+        *(async_imagine_client.download(status, tmp_path / "out", name=job.task_id) for _ in range(4))
+    )
     assert len({f.video.stat().st_size for f in files}) == 1
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{job.task_id}.mp4", f"{job.task_id}.png"]
 

@@ -55,6 +55,7 @@ def sent_headers(client: ImagineClient | AsyncImagineClient) -> list[str]:
     if isinstance(client, ImagineClient):
         client.http.event_hooks["request"].append(lambda r: seen.append(r.headers.get("x-payment", "")))
     else:
+
         async def note(r: httpx.Request) -> None:
             seen.append(r.headers.get("x-payment", ""))
 
@@ -114,8 +115,9 @@ def scripted(paid_answer: Callable[[httpx.Request], httpx.Response]) -> httpx.Mo
     def handle(request: httpx.Request) -> httpx.Response:
         if request.headers.get("x-payment"):
             return paid_answer(request)
-        body = payment_required_body(config, resource=f"{API}/generation/create", amount=250_000,
-                                     error="X-PAYMENT header is required")
+        body = payment_required_body(
+            config, resource=f"{API}/generation/create", amount=250_000, error="X-PAYMENT header is required"
+        )
         return httpx.Response(402, json=body)
 
     return httpx.MockTransport(handle)
@@ -133,7 +135,7 @@ class RawStream(httpx.SyncByteStream, httpx.AsyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         for i in range(0, len(self.data), 65536):
-            yield self.data[i:i + 65536]
+            yield self.data[i : i + 65536]
 
     async def __aiter__(self) -> Any:
         for chunk in self:
@@ -148,7 +150,8 @@ ANSWERS: dict[str, Callable[[httpx.Request], httpx.Response]] = {
     "402 with a numeric reason": lambda r: httpx.Response(402, json={"x402Version": 1, "error": 42, "accepts": []}),
     "402 with an unrecognised reason": lambda r: httpx.Response(402, json={"x402Version": 1, "error": "busy"}),
     "402 'expired' while the window is open": lambda r: httpx.Response(
-        402, json={"x402Version": 1, "error": "invalid_exact_evm_payload_authorization_valid_before"}),
+        402, json={"x402Version": 1, "error": "invalid_exact_evm_payload_authorization_valid_before"}
+    ),
     "409": lambda r: httpx.Response(409, json={"error": "conflict"}),
     "202 with Content-Encoding br": lambda r: raw(202, b"\x8b\x07\x80{}\x03", content_encoding="br"),
     "202 with corrupt gzip": lambda r: raw(202, b"\x1f\x8bnot gzip at all", content_encoding="gzip"),
@@ -160,8 +163,9 @@ ANSWERS: dict[str, Callable[[httpx.Request], httpx.Response]] = {
 
 
 @pytest.mark.parametrize("answer", list(ANSWERS), ids=list(ANSWERS))
-def test_rule1_ambiguous_answers_after_payment_are_unknown(answer: str, flavour: str, make_wallet, ledger: Ledger,
-                                                           counting_signer: CountingSigner) -> None:
+def test_rule1_ambiguous_answers_after_payment_are_unknown(
+    answer: str, flavour: str, make_wallet, ledger: Ledger, counting_signer: CountingSigner
+) -> None:
     client = make_client(flavour, API, make_wallet(), transport=scripted(ANSWERS[answer]))
     seen = sent_headers(client)
     try:
@@ -176,10 +180,17 @@ def test_rule1_ambiguous_answers_after_payment_are_unknown(answer: str, flavour:
     assert ledger.totals(Caps(per_call=5_000_000)).unknown == record.amount  # counted as spent, not freed
 
 
-def test_rule1_a_named_failure_that_agrees_with_our_values_is_still_a_rejection(flavour: str, make_wallet,
-                                                                               ledger: Ledger) -> None:
-    client = make_client(flavour, API, make_wallet(), transport=scripted(
-        lambda r: httpx.Response(402, json={"x402Version": 1, "error": "insufficient_funds", "accepts": []})))
+def test_rule1_a_named_failure_that_agrees_with_our_values_is_still_a_rejection(
+    flavour: str, make_wallet, ledger: Ledger
+) -> None:
+    client = make_client(
+        flavour,
+        API,
+        make_wallet(),
+        transport=scripted(
+            lambda r: httpx.Response(402, json={"x402Version": 1, "error": "insufficient_funds", "accepts": []})
+        ),
+    )
     try:
         with pytest.raises(Exception) as info:
             run(client, "create", "no funds", duration=2)
@@ -192,8 +203,12 @@ def test_rule1_a_named_failure_that_agrees_with_our_values_is_still_a_rejection(
 def test_rule1_expired_claim_after_settlement_on_a_real_server(flavour: str, make_wallet, ledger: Ledger) -> None:
     """The sandbox settles, then says "expired" with a minute left: old code released it as rejected."""
     with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED, idempotent_replay=False)) as server:
-        server.state.add_faults({"kind": "payment_required_after_settle",
-                                 "params": {"error": "invalid_exact_evm_payload_authorization_valid_before"}})
+        server.state.add_faults(
+            {
+                "kind": "payment_required_after_settle",
+                "params": {"error": "invalid_exact_evm_payload_authorization_valid_before"},
+            }
+        )
         client = make_client(flavour, server.url, make_wallet())
         try:
             with pytest.raises(PaymentStateUnknownError):
@@ -240,15 +255,23 @@ def test_rule3_a_signer_whose_reservation_was_released_fails_closed(flavour: str
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
-def test_rule3_release_unsigned_and_journal_race_exactly_one_wins(engine: str, tmp_path: Path,
-                                                                  request: pytest.FixtureRequest) -> None:
+def test_rule3_release_unsigned_and_journal_race_exactly_one_wins(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     url = str(tmp_path / "l.sqlite3") if engine == "sqlite" else request.getfixturevalue("postgres_url")
     required = parse_payment_required(SPEC_402)
     with open_ledger(url) as ledger:
         for i in range(12):
-            record = ledger.reserve(request_hash=f"r{i}", amount=1_000_000, asset=required.accepts[0].asset,
-                                    network="base", pay_to=required.accepts[0].pay_to, payer="0x" + "11" * 20,
-                                    resource=SPEC_URL, caps=Caps(per_call=10**7))
+            record = ledger.reserve(
+                request_hash=f"r{i}",
+                amount=1_000_000,
+                asset=required.accepts[0].asset,
+                network="base",
+                pay_to=required.accepts[0].pay_to,
+                payer="0x" + "11" * 20,
+                resource=SPEC_URL,
+                caps=Caps(per_call=10**7),
+            )
             barrier = threading.Barrier(2)
             results: dict[str, Any] = {}
 
@@ -278,8 +301,9 @@ def test_rule3_release_unsigned_and_journal_race_exactly_one_wins(engine: str, t
 # ----------------------------------------------------------------------- rules 4 + 5: attach-or-pay, atomic
 
 
-def test_rule5_wallet_authorize_refuses_a_second_signature_unless_new(make_wallet, ledger: Ledger,
-                                                                      counting_signer: CountingSigner) -> None:
+def test_rule5_wallet_authorize_refuses_a_second_signature_unless_new(
+    make_wallet, ledger: Ledger, counting_signer: CountingSigner
+) -> None:
     wallet = make_wallet()
     required = parse_payment_required(SPEC_402)
     first = wallet.authorize(required, resource_url=SPEC_URL, request_hash="same")
@@ -300,8 +324,9 @@ def test_rule5_wallet_authorize_refuses_a_second_signature_unless_new(make_walle
     assert other.payment_id not in (first.payment_id, again.payment_id)
 
 
-def test_rule5_a_second_client_create_after_a_lost_answer_is_refused(flavour: str, make_wallet, ledger: Ledger,
-                                                                     counting_signer: CountingSigner) -> None:
+def test_rule5_a_second_client_create_after_a_lost_answer_is_refused(
+    flavour: str, make_wallet, ledger: Ledger, counting_signer: CountingSigner
+) -> None:
     with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED, idempotent_replay=False)) as server:
         server.state.add_faults({"kind": "drop_after_payment", "times": -1})
         client = make_client(flavour, server.url, make_wallet())
@@ -320,8 +345,14 @@ def test_rule5_a_second_client_create_after_a_lost_answer_is_refused(flavour: st
 
 def test_rule4_identical_generates_on_threads_pay_once(tmp_path: Path) -> None:
     with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
-        settings = Settings(base_url=server.url, private_key=KEY, data_dir=tmp_path, poll_first=0.02,
-                            poll_floor=0.02, approval_threshold=None)
+        settings = Settings(
+            base_url=server.url,
+            private_key=KEY,
+            data_dir=tmp_path,
+            poll_first=0.02,
+            poll_floor=0.02,
+            approval_threshold=None,
+        )
         with ImagineService.create(settings) as service:
             barrier = threading.Barrier(6)
             outcomes: list[Any] = []
@@ -342,8 +373,15 @@ def test_rule4_identical_generates_on_threads_pay_once(tmp_path: Path) -> None:
 
 
 def _generate_in_process(url: str, data_dir: str, ledger_url: str | None, start: Any, out: Any) -> None:
-    settings = Settings(base_url=url, private_key=KEY, data_dir=Path(data_dir), ledger_url=ledger_url,
-                        poll_first=0.02, poll_floor=0.02, approval_threshold=None)
+    settings = Settings(
+        base_url=url,
+        private_key=KEY,
+        data_dir=Path(data_dir),
+        ledger_url=ledger_url,
+        poll_first=0.02,
+        poll_floor=0.02,
+        approval_threshold=None,
+    )
     with ImagineService.create(settings) as service:
         start.wait()
         try:
@@ -354,14 +392,17 @@ def _generate_in_process(url: str, data_dir: str, ledger_url: str | None, start:
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
-def test_rule4_identical_generates_in_processes_pay_once(engine: str, tmp_path: Path,
-                                                         request: pytest.FixtureRequest) -> None:
+def test_rule4_identical_generates_in_processes_pay_once(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     ledger_url = None if engine == "sqlite" else request.getfixturevalue("postgres_url")
     with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
         ctx = mp.get_context("spawn")
         start, out = ctx.Event(), ctx.Queue()
-        procs = [ctx.Process(target=_generate_in_process, args=(server.url, str(tmp_path), ledger_url, start, out))
-                 for _ in range(4)]
+        procs = [
+            ctx.Process(target=_generate_in_process, args=(server.url, str(tmp_path), ledger_url, start, out))
+            for _ in range(4)
+        ]
         for p in procs:
             p.start()
         time.sleep(0.5)  # let them import and open the ledger; correctness does not depend on it
@@ -373,8 +414,9 @@ def test_rule4_identical_generates_in_processes_pay_once(engine: str, tmp_path: 
         assert len({r["task"] for r in results}) == 1
         assert len(server.state.settlements()) == 1
     with open_ledger(ledger_url or tmp_path / "ledger.sqlite3") as ledger:
-        assert [p.state for p in ledger.payments(states=[PaymentState.PAID, PaymentState.UNKNOWN,
-                                                        PaymentState.RESERVED])] == [PaymentState.PAID]
+        assert [
+            p.state for p in ledger.payments(states=[PaymentState.PAID, PaymentState.UNKNOWN, PaymentState.RESERVED])
+        ] == [PaymentState.PAID]
 
 
 # ------------------------------------------------------------------- rule 6: redirects, hops and deadlines
@@ -507,13 +549,22 @@ def test_rule7_frozen_right_before_the_send_sends_nothing(flavour: str, ledger: 
 
 def test_rule7_service_recovery_waits_for_unfreeze_then_sends_the_same_header(tmp_path: Path) -> None:
     with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
-        settings = Settings(base_url=server.url, private_key=KEY, data_dir=tmp_path, poll_first=0.02,
-                            poll_floor=0.02, approval_threshold=None)
+        settings = Settings(
+            base_url=server.url,
+            private_key=KEY,
+            data_dir=tmp_path,
+            poll_first=0.02,
+            poll_floor=0.02,
+            approval_threshold=None,
+        )
         with ImagineService.create(settings) as service:
             request, _ = service.build_request("recovered after the freeze", duration=2)
             required = service.client.quote(request).required
-            auth = service.wallet.authorize(required, resource_url=service.client.create_url,
-                                            request_hash=request_hash(service.client.base_url, request, None))
+            auth = service.wallet.authorize(
+                required,
+                resource_url=service.client.create_url,
+                request_hash=request_hash(service.client.base_url, request, None),
+            )
             service.freeze("incident")
             seen = sent_headers(service.client)
             with pytest.raises(WalletFrozenError):
@@ -531,8 +582,14 @@ def test_rule7_service_recovery_waits_for_unfreeze_then_sends_the_same_header(tm
 
 def test_rule8_a_price_rise_after_the_quote_is_refused_with_nothing_signed(tmp_path: Path) -> None:
     with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server:
-        settings = Settings(base_url=server.url, private_key=KEY, data_dir=tmp_path, poll_first=0.02,
-                            poll_floor=0.02, approval_threshold=None)
+        settings = Settings(
+            base_url=server.url,
+            private_key=KEY,
+            data_dir=tmp_path,
+            poll_first=0.02,
+            poll_floor=0.02,
+            approval_threshold=None,
+        )
         with ImagineService.create(settings) as service:
             quoted = service.quote("quoted at one price", duration=2)
             server.state.raise_price(100_000)
@@ -555,4 +612,3 @@ def test_rule8_the_client_refuses_above_max_amount(flavour: str, make_wallet, co
         finally:
             close(client)
     assert counting_signer.signed == 0
-

@@ -17,15 +17,19 @@ from ..conftest import FAST_POLL, SPEED
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("fault", [
-    {"kind": "drop_after_payment"},
-    {"kind": "error_after_settle"},
-    {"kind": "error_before_settle"},
-    {"kind": "payment_required_after_settle"},
-    {"kind": "drop_after_payment", "params": {"settle": False}},
-])
-def test_ambiguous_faults_recover_with_the_same_header(fault, imagine_client: ImagineClient, sandbox_server: SandboxServer,
-                                                       counting_signer, ledger) -> None:
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "drop_after_payment"},
+        {"kind": "error_after_settle"},
+        {"kind": "error_before_settle"},
+        {"kind": "payment_required_after_settle"},
+        {"kind": "drop_after_payment", "params": {"settle": False}},
+    ],
+)
+def test_ambiguous_faults_recover_with_the_same_header(
+    fault, imagine_client: ImagineClient, sandbox_server: SandboxServer, counting_signer, ledger
+) -> None:
     sandbox_server.state.add_faults(fault)
     job = imagine_client.create("one video please")
     assert job.wait().status == "completed"
@@ -37,8 +41,10 @@ def test_ambiguous_faults_recover_with_the_same_header(fault, imagine_client: Im
 
 
 def test_timeout_after_settlement_is_retried_with_the_same_header(make_wallet, counting_signer, ledger) -> None:
-    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server, \
-            ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL, timeout=0.5) as c:
+    with (
+        SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server,
+        ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL, timeout=0.5) as c,
+    ):
         server.state.add_faults({"kind": "delay", "match": "create", "params": {"seconds": 1.5, "paid_only": True}})
         sent: list[str] = []
         c.http.event_hooks["request"].append(lambda r: sent.append(r.headers.get("x-payment", "")))
@@ -51,7 +57,9 @@ def test_timeout_after_settlement_is_retried_with_the_same_header(make_wallet, c
     assert ledger.payments()[0].state == PaymentState.PAID
 
 
-def test_many_videos_many_faults_one_payment_each(imagine_client: ImagineClient, sandbox_server: SandboxServer, counting_signer) -> None:
+def test_many_videos_many_faults_one_payment_each(
+    imagine_client: ImagineClient, sandbox_server: SandboxServer, counting_signer
+) -> None:
     faults = ["drop_after_payment", "error_after_settle", "payment_required_after_settle", "error_before_settle"]
     for i, kind in enumerate(faults * 2):
         sandbox_server.state.add_faults({"kind": kind})
@@ -83,8 +91,10 @@ def test_server_unreachable_signs_nothing(make_wallet, counting_signer, ledger) 
 
 
 def test_persistent_5xx_after_payment_ends_unknown(make_wallet, counting_signer, ledger) -> None:
-    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server, \
-            ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c:
+    with (
+        SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server,
+        ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c,
+    ):
         server.state.add_faults({"kind": "error_after_settle", "times": -1})
         with pytest.raises(PaymentStateUnknownError):
             c.create("answer always lost")
@@ -95,8 +105,10 @@ def test_persistent_5xx_after_payment_ends_unknown(make_wallet, counting_signer,
 
 def test_payment_never_settled_but_unanswered_is_unknown(make_wallet, counting_signer, ledger) -> None:
     """5xx before settlement, forever: we cannot tell it from a lost answer, so it counts as spent."""
-    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server, \
-            ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c:
+    with (
+        SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server,
+        ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL) as c,
+    ):
         server.state.add_faults({"kind": "error_before_settle", "times": -1})
         with pytest.raises(PaymentStateUnknownError):
             c.create("never settled")

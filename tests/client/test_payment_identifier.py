@@ -64,8 +64,9 @@ def close(mode: str, client: Any) -> None:
         loop.close()
 
 
-def wallet_on(ledger: Ledger, signer: CountingSigner | None = None, *, clock: Callable[[], float] | None = None,
-              **extra: Any) -> Wallet:
+def wallet_on(
+    ledger: Ledger, signer: CountingSigner | None = None, *, clock: Callable[[], float] | None = None, **extra: Any
+) -> Wallet:
     policy = PaymentPolicy(caps=Caps(per_call=5_000_000, daily=20_000_000), **extra)
     wallet = Wallet(signer or CountingSigner(), ledger, policy)
     if clock is not None:
@@ -139,8 +140,9 @@ def conflict_server(answers: list[int]) -> tuple[httpx.MockTransport, httpx.Asyn
             paid.append(request)
             status = answers[min(len(paid), len(answers)) - 1]
             return httpx.Response(status, json={"error": "payment-identifier already used with a different payment"})
-        required = payment_required_v2(config, resource=f"{API}/generation/create", amount=250_000,
-                                       error="PAYMENT-SIGNATURE header is required")
+        required = payment_required_v2(
+            config, resource=f"{API}/generation/create", amount=250_000, error="PAYMENT-SIGNATURE header is required"
+        )
         header = base64.b64encode(json.dumps(required).encode()).decode()
         return httpx.Response(402, json={}, headers={"PAYMENT-REQUIRED": header})
 
@@ -154,8 +156,13 @@ def test_a_409_to_a_first_send_is_a_clear_rejection_that_blocks_nothing_later(mo
     """Today: ``unknown`` (spent, never released without an RPC) and every later identical request blocked."""
     now = [1_800_000_000.0]
     sync_t, async_t, paid = conflict_server([409])
-    client = make_client(mode, API, wallet_on(ledger, clock=lambda: now[0]),
-                         transport=sync_t if mode == "sync" else async_t, clock=lambda: now[0])
+    client = make_client(
+        mode,
+        API,
+        wallet_on(ledger, clock=lambda: now[0]),
+        transport=sync_t if mode == "sync" else async_t,
+        clock=lambda: now[0],
+    )
     try:
         with pytest.raises(PaymentRejectedError, match="409") as caught:
             call(mode, client, "create", "a harbour at dusk", duration=4)

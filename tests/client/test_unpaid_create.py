@@ -44,8 +44,12 @@ class CreditsServer:
     def handle(self, request: httpx.Request) -> httpx.Response:
         if self.quotes_left > 0:  # the first request (a quote) meets the 402, the creates after it credits
             self.quotes_left -= 1
-            body = payment_required_body(SandboxConfig(), resource=f"{API}/generation/create", amount=250_000,
-                                         error="X-PAYMENT header is required")
+            body = payment_required_body(
+                SandboxConfig(),
+                resource=f"{API}/generation/create",
+                amount=250_000,
+                error="X-PAYMENT header is required",
+            )
             if self.seed:
                 schema = copy.deepcopy(body["accepts"][0]["outputSchema"])
                 schema["input"]["bodyFields"]["seed"] = {"type": "integer", "description": "idempotency key"}

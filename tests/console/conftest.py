@@ -23,8 +23,15 @@ from imagine_agent.x402 import PrivateKeySigner
 from tests.embedded import subprocess_env
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _missing(what: str) -> None:
@@ -44,9 +51,16 @@ class Operator:
     env: dict[str, str]
 
     def settings(self, **overrides: Any) -> Settings:
-        fields: dict[str, Any] = {"base_url": self.sandbox.url, "data_dir": self.data_dir, "private_key": self.key,
-                                  "allow_private_image_urls": True, "poll_first": 0.05, "poll_floor": 0.05,
-                                  "poll_cap": 0.2, **overrides}
+        fields: dict[str, Any] = {
+            "base_url": self.sandbox.url,
+            "data_dir": self.data_dir,
+            "private_key": self.key,
+            "allow_private_image_urls": True,
+            "poll_first": 0.05,
+            "poll_floor": 0.05,
+            "poll_cap": 0.2,
+            **overrides,
+        }
         return Settings(**fields)
 
     def ledger(self) -> Ledger:
@@ -60,8 +74,14 @@ def operator(tmp_path: Path) -> Iterator[Operator]:
     data.mkdir()
     # A stand-in for the real API (it does not claim to be the sandbox): its payments land in the operator's ledger.
     with SandboxServer(SandboxConfig(speed=150, announce_sandbox=False)) as sandbox:
-        env = subprocess_env(data, IMAGINE_PRIVATE_KEY=key, IMAGINE_POLL_FIRST="0.05", IMAGINE_POLL_FLOOR="0.05",
-                             IMAGINE_POLL_CAP="0.2", IMAGINE_ALLOW_PRIVATE_IMAGE_URLS="1")
+        env = subprocess_env(
+            data,
+            IMAGINE_PRIVATE_KEY=key,
+            IMAGINE_POLL_FIRST="0.05",
+            IMAGINE_POLL_FLOOR="0.05",
+            IMAGINE_POLL_CAP="0.2",
+            IMAGINE_ALLOW_PRIVATE_IMAGE_URLS="1",
+        )
         yield Operator(data, key, sandbox, env)
 
 

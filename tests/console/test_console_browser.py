@@ -51,18 +51,37 @@ def test_budget_page_numbers_equal_budget_json(operator: Operator, page: Any, co
         service.generate("a red fox in fresh snow", duration=2)  # paid and downloaded
         service.generate("a paper boat on a stream", duration=1, wait=False)
     with operator.ledger() as ledger:  # one payment whose answer was lost: it counts as spent, shown as unknown
-        lost = ledger.reserve(request_hash="lost", amount=300_000, asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-                              network="base", pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96", payer="0x" + "1" * 40,
-                              resource=f"{operator.sandbox.url}/generation/create",
-                              caps=_caps())
-        ledger.journal_authorization(lost.id, nonce="0x" + "ab" * 32, valid_before=int(time.time()) + 600,
-                                     header="header-lost")
+        lost = ledger.reserve(
+            request_hash="lost",
+            amount=300_000,
+            asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+            network="base",
+            pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
+            payer="0x" + "1" * 40,
+            resource=f"{operator.sandbox.url}/generation/create",
+            caps=_caps(),
+        )
+        ledger.journal_authorization(
+            lost.id, nonce="0x" + "ab" * 32, valid_before=int(time.time()) + 600, header="header-lost"
+        )
         ledger.mark_unknown(lost.id, reason="the connection dropped after sending")
-        ledger.reserve(request_hash="in-flight", amount=125_000, asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-                       network="base", pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96", payer="0x" + "1" * 40,
-                       resource=f"{operator.sandbox.url}/generation/create", caps=_caps())
-    done = subprocess.run([*CLI, "budget", "--json", "--base-url", operator.sandbox.url], env=operator.env,
-                          capture_output=True, text=True, timeout=120)
+        ledger.reserve(
+            request_hash="in-flight",
+            amount=125_000,
+            asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+            network="base",
+            pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
+            payer="0x" + "1" * 40,
+            resource=f"{operator.sandbox.url}/generation/create",
+            caps=_caps(),
+        )
+    done = subprocess.run(
+        [*CLI, "budget", "--json", "--base-url", operator.sandbox.url],
+        env=operator.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert int(report["unknown"]) == 300_000 and int(report["reserved"]) == 125_000 and int(report["spent"]) > 0
@@ -81,8 +100,15 @@ def test_budget_page_numbers_equal_budget_json(operator: Operator, page: Any, co
     assert int(chart.get_attribute("data-total")) == int(report["spent"]) + 300_000 + 125_000
     screenshot(page, "budget")
 
-    receipts = json.loads(subprocess.run([*CLI, "receipts", "--json", "--base-url", operator.sandbox.url],
-                                         env=operator.env, capture_output=True, text=True, timeout=120).stdout)
+    receipts = json.loads(
+        subprocess.run(
+            [*CLI, "receipts", "--json", "--base-url", operator.sandbox.url],
+            env=operator.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    )
     page.goto(f"{console.url}/receipts")
     assert page.locator("#receipt-count").inner_text() == str(len(receipts["payments"]))
     txs = [p["transaction"] for p in receipts["payments"] if p["transaction"]]
@@ -112,14 +138,33 @@ def _caps() -> Any:
 
 
 def test_social_bot_queues_gets_approved_from_the_page_posts_once_pays_once(
-        operator: Operator, page: Any, console: ConsoleServer, tmp_path: Path) -> None:
+    operator: Operator, page: Any, console: ConsoleServer, tmp_path: Path
+) -> None:
     inbox, outbox = tmp_path / "inbox.jsonl", tmp_path / "outbox.jsonl"
-    inbox.write_text(json.dumps({"id": "r1", "from": "@ana", "text": "a lantern drifting on a lake",
-                                 "duration": 2}) + "\n")
+    inbox.write_text(
+        json.dumps({"id": "r1", "from": "@ana", "text": "a lantern drifting on a lake", "duration": 2}) + "\n"
+    )
     env = {**operator.env, "IMAGINE_APPROVAL_THRESHOLD": "0.1"}  # below the 0.25 USDC price
-    bot = subprocess.Popen([PYTHON, BOT, "--base-url", operator.sandbox.url, "--inbox", str(inbox), "--outbox",
-                            str(outbox), "--follow", "--poll", "0.2"], env=env, cwd=tmp_path, text=True,
-                           stdout=subprocess.PIPE, stderr=(tmp_path / "bot.log").open("w"))
+    bot = subprocess.Popen(
+        [
+            PYTHON,
+            BOT,
+            "--base-url",
+            operator.sandbox.url,
+            "--inbox",
+            str(inbox),
+            "--outbox",
+            str(outbox),
+            "--follow",
+            "--poll",
+            "0.2",
+        ],
+        env=env,
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "bot.log").open("w"),
+    )
     try:
         with operator.ledger() as ledger:
             (entry,) = _until(lambda: ledger.approvals(), "the bot to queue its payment")
@@ -135,7 +180,9 @@ def test_social_bot_queues_gets_approved_from_the_page_posts_once_pays_once(
             screenshot(page, "approvals")
             page.click(f"#approve-{entry.id}")
             assert page.locator(f'#approvals tr[data-id="{entry.id}"]').get_attribute("data-state") in (
-                "approved", "used")
+                "approved",
+                "used",
+            )
 
             posts = _until(lambda: outbox.exists() and outbox.read_text().splitlines(), "the bot to post", 60)
             assert ledger.get_approval(entry.id).state is ApprovalState.USED
@@ -160,12 +207,18 @@ def test_social_bot_queues_gets_approved_from_the_page_posts_once_pays_once(
 
 
 def test_freeze_from_the_page_stops_a_payment_in_another_process(
-        operator: Operator, page: Any, console: ConsoleServer) -> None:
+    operator: Operator, page: Any, console: ConsoleServer
+) -> None:
     page.goto(f"{console.url}/")
     page.click("#freeze")
     assert "FROZEN" in page.locator("#frozen-badge").inner_text()
-    done = subprocess.run([*CLI, "generate", "a moth near a lamp", "--duration", "1", "--json", "--base-url",
-                           operator.sandbox.url], env=operator.env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*CLI, "generate", "a moth near a lamp", "--duration", "1", "--json", "--base-url", operator.sandbox.url],
+        env=operator.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 3, done.stdout + done.stderr
     answer = json.loads(done.stdout)
     assert answer["code"] == "frozen" and answer["error"] == "WalletFrozenError"
@@ -182,8 +235,7 @@ def test_freeze_from_the_page_stops_a_payment_in_another_process(
 
 def test_the_gallery_plays_the_sandbox_mp4(operator: Operator, page: Any, console: ConsoleServer) -> None:
     with ImagineService.create(operator.settings()) as service:
-        outcome = service.generate("neon koi in a night market", duration=2,
-                                   output_dir=operator.data_dir / "videos")
+        outcome = service.generate("neon koi in a night market", duration=2, output_dir=operator.data_dir / "videos")
     assert outcome.downloads is not None and outcome.downloads.video.stat().st_size > 0
     page.goto(f"{console.url}/videos")
     card = page.locator(f'.card[data-task="{outcome.task_id}"]')
@@ -191,7 +243,9 @@ def test_the_gallery_plays_the_sandbox_mp4(operator: Operator, page: Any, consol
     card.locator("video").evaluate("v => { v.muted = true; return v.play(); }")
     page.wait_for_function(
         "id => { const v = document.querySelector(`.card[data-task='${id}'] video`);"
-        " return v.readyState >= 2 && v.duration > 0 && v.currentTime > 0; }", arg=outcome.task_id)
+        " return v.readyState >= 2 && v.duration > 0 && v.currentTime > 0; }",
+        arg=outcome.task_id,
+    )
     duration = card.locator("video").evaluate("v => v.duration")
     assert 1.5 <= duration <= 2.5
     assert card.locator("video").evaluate("v => v.videoWidth") > 0
@@ -200,15 +254,17 @@ def test_the_gallery_plays_the_sandbox_mp4(operator: Operator, page: Any, consol
 
 
 def test_live_progress_and_budget_warnings_reach_the_open_page(
-        operator: Operator, page: Any, console: ConsoleServer) -> None:
+    operator: Operator, page: Any, console: ConsoleServer
+) -> None:
     with operator.ledger() as ledger:
         ledger.upsert_task("job-live", status="processing", progress=5.0, prompt="a slow render")
         page.goto(f"{console.url}/jobs")
         bar = page.locator('#jobs-body tr[data-task="job-live"] progress')
         assert bar.evaluate("b => b.value") == 5
         ledger.upsert_task("job-live", status="processing", progress=64.0)
-        page.wait_for_function("() => document.querySelector('#jobs-body tr[data-task=\"job-live\"] progress')"
-                               "?.value === 64")
+        page.wait_for_function(
+            "() => document.querySelector('#jobs-body tr[data-task=\"job-live\"] progress')?.value === 64"
+        )
         screenshot(page, "jobs-live")
         ledger.upsert_task("job-live", status="completed", progress=100.0)
         page.wait_for_function("() => document.getElementById('jobs-count').textContent === '0'")
@@ -237,17 +293,43 @@ def test_scenario_c_against_a_running_sandbox_approved_from_the_page(browser: An
 
     data = tmp_path / "data"
     inbox, outbox = tmp_path / "inbox.jsonl", tmp_path / "outbox.jsonl"
-    inbox.write_text(json.dumps({"id": "r1", "from": "@ana", "text": "a lantern drifting on a lake",
-                                 "duration": 2}) + "\n")
-    env = subprocess_env(data, IMAGINE_PRIVATE_KEY=PrivateKeySigner.generate().export_private_key(),
-                         IMAGINE_APPROVAL_THRESHOLD="0.1", IMAGINE_POLL_FIRST="0.05", IMAGINE_POLL_FLOOR="0.05",
-                         IMAGINE_POLL_CAP="0.2")
+    inbox.write_text(
+        json.dumps({"id": "r1", "from": "@ana", "text": "a lantern drifting on a lake", "duration": 2}) + "\n"
+    )
+    env = subprocess_env(
+        data,
+        IMAGINE_PRIVATE_KEY=PrivateKeySigner.generate().export_private_key(),
+        IMAGINE_APPROVAL_THRESHOLD="0.1",
+        IMAGINE_POLL_FIRST="0.05",
+        IMAGINE_POLL_FLOOR="0.05",
+        IMAGINE_POLL_CAP="0.2",
+    )
     settings = Settings(data_dir=data)  # `imagine-agent console` in that shell: no IMAGINE_BASE_URL, no flag
-    with SandboxServer(SandboxConfig(speed=150)) as sandbox, Books(settings) as books, \
-            ConsoleServer(books, settings) as console:
-        bot = subprocess.Popen([PYTHON, BOT, "--base-url", sandbox.url, "--inbox", str(inbox), "--outbox",
-                                str(outbox), "--follow", "--poll", "0.2"], env=env, cwd=tmp_path, text=True,
-                               stdout=subprocess.PIPE, stderr=(tmp_path / "bot.log").open("w"))
+    with (
+        SandboxServer(SandboxConfig(speed=150)) as sandbox,
+        Books(settings) as books,
+        ConsoleServer(books, settings) as console,
+    ):
+        bot = subprocess.Popen(
+            [
+                PYTHON,
+                BOT,
+                "--base-url",
+                sandbox.url,
+                "--inbox",
+                str(inbox),
+                "--outbox",
+                str(outbox),
+                "--follow",
+                "--poll",
+                "0.2",
+            ],
+            env=env,
+            cwd=tmp_path,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=(tmp_path / "bot.log").open("w"),
+        )
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.set_default_timeout(30_000)

@@ -24,12 +24,20 @@ MP4 = b"\x00\x00\x00\x18ftypmp42"
 
 
 def _paid(ledger: Ledger, tag: str, amount: int, *, sandbox: bool) -> None:
-    record = ledger.reserve(request_hash=tag, amount=amount, asset=USDC_BASE, network="base",
-                            pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96", payer="0x" + "1" * 40,
-                            resource="http://127.0.0.1:8402/generation/create", caps=Caps(per_call=5_000_000),
-                            sandbox=sandbox)
-    ledger.journal_authorization(record.id, nonce="0x" + tag.encode().hex().ljust(64, "0"),
-                                 valid_before=int(time.time()) + 600, header="h")
+    record = ledger.reserve(
+        request_hash=tag,
+        amount=amount,
+        asset=USDC_BASE,
+        network="base",
+        pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
+        payer="0x" + "1" * 40,
+        resource="http://127.0.0.1:8402/generation/create",
+        caps=Caps(per_call=5_000_000),
+        sandbox=sandbox,
+    )
+    ledger.journal_authorization(
+        record.id, nonce="0x" + tag.encode().hex().ljust(64, "0"), valid_before=int(time.time()) + 600, header="h"
+    )
     ledger.mark_paid(record.id, task_id=f"task-{tag}", transaction="0x" + "ab" * 32)
 
 
@@ -63,8 +71,9 @@ def test_the_console_shows_wallet_balance_api_network_and_both_books(tmp_path: P
         _paid(demo, "demo-two", 250_000, sandbox=True)
     with Devnet(payers=1) as net:
         payer = net.payers[0]
-        settings = Settings(data_dir=data, base_url="https://eliza.getimagine.club", private_key=payer.private_key,
-                            rpc_url=net.rpc_url)
+        settings = Settings(
+            data_dir=data, base_url="https://eliza.getimagine.club", private_key=payer.private_key, rpc_url=net.rpc_url
+        )
         with Books(settings) as books, ConsoleServer(books, settings) as server:
             client = _login(server)
             page = client.get("/").text
@@ -73,7 +82,7 @@ def test_the_console_shows_wallet_balance_api_network_and_both_books(tmp_path: P
     assert 'id="api">https://eliza.getimagine.club<' in page and 'id="network">base<' in page
     assert 'id="books">real books (real money)<' in page
     assert 'data-name="spent" data-atomic="1000000"' in page  # the real books, not added to the demo money
-    other = page[page.index('id="other-books"'):]
+    other = page[page.index('id="other-books"') :]
     assert 'data-books="sandbox"' in other[:40] and "0.500000 USDC" in other and "<td class=num>2</td>" in other
 
 

@@ -47,24 +47,54 @@ def _logged_in(server: ConsoleServer) -> tuple[httpx.Client, str]:
     return client, match.group(1)
 
 
-def _pay(ledger: Ledger, request_hash: str, *, resource: str = "https://eliza.getimagine.club/generation/create?sig=TOP",
-         amount: int = 250_000, sandbox: bool = False) -> str:
-    record = ledger.reserve(request_hash=request_hash, amount=amount, asset=USDC_BASE, network="base",
-                            pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96", payer="0x" + "1" * 40,
-                            resource=resource, caps=Caps(per_call=5_000_000), sandbox=sandbox)
-    ledger.journal_authorization(record.id, nonce="0x" + request_hash.encode().hex().ljust(64, "0"),
-                                 valid_before=2_000_000_000, header=SECRET_HEADER)
+def _pay(
+    ledger: Ledger,
+    request_hash: str,
+    *,
+    resource: str = "https://eliza.getimagine.club/generation/create?sig=TOP",
+    amount: int = 250_000,
+    sandbox: bool = False,
+) -> str:
+    record = ledger.reserve(
+        request_hash=request_hash,
+        amount=amount,
+        asset=USDC_BASE,
+        network="base",
+        pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
+        payer="0x" + "1" * 40,
+        resource=resource,
+        caps=Caps(per_call=5_000_000),
+        sandbox=sandbox,
+    )
+    ledger.journal_authorization(
+        record.id,
+        nonce="0x" + request_hash.encode().hex().ljust(64, "0"),
+        valid_before=2_000_000_000,
+        header=SECRET_HEADER,
+    )
     ledger.mark_paid(record.id, task_id=f"task-{request_hash}", transaction="0x" + "ab" * 32)
     return record.id
 
 
 def test_every_page_needs_the_token(console_server: ConsoleServer) -> None:
-    for path in ("/", "/receipts", "/videos", "/jobs", "/unknown", "/approvals", "/audit", "/api/budget",
-                 "/events/jobs", "/media/x/video"):
+    for path in (
+        "/",
+        "/receipts",
+        "/videos",
+        "/jobs",
+        "/unknown",
+        "/approvals",
+        "/audit",
+        "/api/budget",
+        "/events/jobs",
+        "/media/x/video",
+    ):
         assert httpx.get(console_server.url + path).status_code == 403, path
         assert httpx.get(console_server.url + path, cookies={"imagine_console": "wrong" * 8}).status_code == 403
     assert httpx.get(f"{console_server.url}/?token=not-the-token").status_code == 403
-    assert httpx.post(f"{console_server.url}/freeze?token={console_server.token}").status_code == 403  # a token URL cannot POST
+    assert (
+        httpx.post(f"{console_server.url}/freeze?token={console_server.token}").status_code == 403
+    )  # a token URL cannot POST
 
 
 def test_posts_need_the_csrf_token_and_the_same_origin(console_server: ConsoleServer, ledger: Ledger) -> None:
@@ -107,8 +137,13 @@ def test_receipt_filters(console_server: ConsoleServer, ledger: Ledger) -> None:
         assert found is not None
         return int(found.group(1))
 
-    assert (count(""), count("origin=sandbox"), count("origin=real"), count("state=paid"), count("state=unknown")) \
-        == (3, 1, 2, 3, 0)
+    assert (count(""), count("origin=sandbox"), count("origin=real"), count("state=paid"), count("state=unknown")) == (
+        3,
+        1,
+        2,
+        3,
+        0,
+    )
     assert count("endpoint=http://127.0.0.1:8402/generation/create") == 1
 
 
@@ -148,9 +183,17 @@ def test_pending_jobs_stream_their_progress(console_server: ConsoleServer, ledge
 
 
 def test_deciding_from_the_page(console_server: ConsoleServer, ledger: Ledger) -> None:
-    entry = ledger.request_approval(request_hash="h", amount=3_000_000, asset=USDC_BASE, network="base",
-                                    pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96", resource="https://x/create",
-                                    description="a fox <script>alert(1)</script>", requester="mcp", ttl=3600)
+    entry = ledger.request_approval(
+        request_hash="h",
+        amount=3_000_000,
+        asset=USDC_BASE,
+        network="base",
+        pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
+        resource="https://x/create",
+        description="a fox <script>alert(1)</script>",
+        requester="mcp",
+        ttl=3600,
+    )
     client, csrf = _logged_in(console_server)
     page = client.get("/approvals").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
@@ -166,28 +209,49 @@ def test_helpers() -> None:
     assert redact_url("javascript:alert(1)") == "javascript:…"
     assert is_sandbox("http://127.0.0.1:8402/generation/create") and not is_sandbox("https://eliza.getimagine.club/x")
     assert "sepolia.basescan.org/tx/0x" in explorer_link("base-sepolia", "0x" + "cd" * 32)
-    assert "href" not in explorer_link("base", "0xnot-a-hash") and "href" not in explorer_link("solana", "0x" + "1" * 64)
+    assert "href" not in explorer_link("base", "0xnot-a-hash") and "href" not in explorer_link(
+        "solana", "0x" + "1" * 64
+    )
 
 
 def test_approvals_cli(tmp_path: Path) -> None:
     env = subprocess_env(tmp_path)
     with open_ledger(tmp_path / "ledger.sqlite3") as ledger:
-        first = ledger.request_approval(request_hash="h1", amount=3_000_000, asset=USDC_BASE, network="base",
-                                        pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96", resource="https://x/c",
-                                        description="a fox", requester="social-bot", ttl=3600)
-        second = ledger.request_approval(request_hash="h2", amount=4_000_000, asset=USDC_BASE, network="base",
-                                         pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96", resource="https://x/c",
-                                         description="a boat", requester="mcp", ttl=3600)
+        first = ledger.request_approval(
+            request_hash="h1",
+            amount=3_000_000,
+            asset=USDC_BASE,
+            network="base",
+            pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
+            resource="https://x/c",
+            description="a fox",
+            requester="social-bot",
+            ttl=3600,
+        )
+        second = ledger.request_approval(
+            request_hash="h2",
+            amount=4_000_000,
+            asset=USDC_BASE,
+            network="base",
+            pay_to="0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
+            resource="https://x/c",
+            description="a boat",
+            requester="mcp",
+            ttl=3600,
+        )
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([PYTHON, "-m", "imagine_agent", "approvals", *args], env=env, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(
+            [PYTHON, "-m", "imagine_agent", "approvals", *args], env=env, capture_output=True, text=True, timeout=60
+        )
 
     listed = cli("list", "--json")
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)["approvals"]
     assert [(r["id"], r["amount"], r["amountUsdc"], r["requester"]) for r in rows] == [
-        (second.id, "4000000", "4.000000", "mcp"), (first.id, "3000000", "3.000000", "social-bot")]
+        (second.id, "4000000", "4.000000", "mcp"),
+        (first.id, "3000000", "3.000000", "social-bot"),
+    ]
     approved = cli("approve", first.id, "--json")
     assert approved.returncode == 0 and json.loads(approved.stdout)["approval"]["state"] == "approved"
     denied = cli("deny", second.id, "--reason", "not today", "--json")
@@ -207,14 +271,19 @@ def test_the_cli_reference_lists_every_refusal_code() -> None:
     from tests.readme import page
 
     reference = page("cli.md")
-    table = reference[reference.index("| refusal `code` | meaning |"):]
+    table = reference[reference.index("| refusal `code` | meaning |") :]
     listed = re.findall(r"^\| `(\w+)` \|", table.split("\n\n")[0], re.M)
     assert listed == list(REFUSAL_CODES)
 
 
 def test_the_console_command_prints_its_token_url_and_serves_loopback(tmp_path: Path) -> None:
-    proc = subprocess.Popen([PYTHON, "-m", "imagine_agent", "console", "--port", "0"], env=subprocess_env(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "imagine_agent", "console", "--port", "0"],
+        env=subprocess_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()

@@ -37,8 +37,11 @@ def test_every_block_is_covered() -> None:
     assert len(EXPECTED) == len(RUNNABLE)
 
 
-@pytest.mark.parametrize(("index", "lang", "code"), [(i, lang, code) for i, (lang, code) in enumerate(RUNNABLE)],
-                         ids=[f"{lang}{i}" for i, (lang, _) in enumerate(RUNNABLE)])
+@pytest.mark.parametrize(
+    ("index", "lang", "code"),
+    [(i, lang, code) for i, (lang, code) in enumerate(RUNNABLE)],
+    ids=[f"{lang}{i}" for i, (lang, _) in enumerate(RUNNABLE)],
+)
 def test_snippet_runs(index: int, lang: str, code: str, tmp_path: Path) -> None:
     if "elizaos" in code:
         require_elizaos()  # skipped without it; under CI=true, a failure
@@ -61,10 +64,13 @@ def _servers(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 async def test_mcp_config_starts_a_server_with_its_caps(config: dict[str, Any], tmp_path: Path) -> None:
     [entry] = _servers(config).values()
     assert entry.get("type", "stdio") == "stdio" and set(entry["env"]) <= set(CONFIG_KEYS)
-    params = StdioServerParameters(command=entry["command"], args=entry["args"],
-                                   env={**_env(tmp_path), **entry["env"]}, cwd=str(tmp_path))
-    async with stdio_client(params, errlog=(tmp_path / "err.txt").open("w")) as (read, write), \
-            ClientSession(read, write) as session:
+    params = StdioServerParameters(
+        command=entry["command"], args=entry["args"], env={**_env(tmp_path), **entry["env"]}, cwd=str(tmp_path)
+    )
+    async with (
+        stdio_client(params, errlog=(tmp_path / "err.txt").open("w")) as (read, write),
+        ClientSession(read, write) as session,
+    ):
         await session.initialize()
         result = await session.call_tool("budget_status", {})
     assert result.structured_content is not None, (tmp_path / "err.txt").read_text()

@@ -24,8 +24,9 @@ SETUP = ".ci/setup-eliza-ts.sh"
 
 def _node() -> str:
     node = shutil.which("node")
-    installed = all((RECIPE / "node_modules" / "@elizaos" / p).is_dir() for p in ("core", "plugin-mcp",
-                                                                                  "plugin-bootstrap"))
+    installed = all(
+        (RECIPE / "node_modules" / "@elizaos" / p).is_dir() for p in ("core", "plugin-mcp", "plugin-bootstrap")
+    )
     if node is None or not installed:
         message = f"the ElizaOS TypeScript recipe is not installed: run {SETUP}"
         if os.environ.get("CI"):
@@ -42,17 +43,23 @@ def test_the_character_sets_the_timeout_and_the_server() -> None:
     # plugin-mcp times a tool call out after timeoutInMillis (60 s), progress or not: the server must answer first.
     assert float(server["env"]["IMAGINE_MCP_WAIT_SECONDS"]) * 1000 < server["timeoutInMillis"] - 10_000
     lock = json.loads((RECIPE / "package-lock.json").read_text())["packages"]
-    assert {name: lock[f"node_modules/{name}"]["version"] for name in
-            ("@elizaos/core", "@elizaos/plugin-mcp", "@elizaos/plugin-bootstrap")} == {
-        "@elizaos/core": "1.7.2", "@elizaos/plugin-mcp": "1.8.2", "@elizaos/plugin-bootstrap": "1.7.2"}
+    assert {
+        name: lock[f"node_modules/{name}"]["version"]
+        for name in ("@elizaos/core", "@elizaos/plugin-mcp", "@elizaos/plugin-bootstrap")
+    } == {"@elizaos/core": "1.7.2", "@elizaos/plugin-mcp": "1.8.2", "@elizaos/plugin-bootstrap": "1.7.2"}
 
 
 def test_plugin_mcp_drives_imagine_agent_mcp(tmp_path: Path) -> None:
     node = _node()
-    env = subprocess_env(tmp_path, IMAGINE_SANDBOX_SPEED="30", IMAGINE_MCP_WAIT_SECONDS="1",
-                         IMAGINE_MCP_COMMAND=json.dumps([PYTHON, "-m", "imagine_agent", "mcp"]))
-    done = subprocess.run([node, "check.cjs"], cwd=RECIPE, env=env, capture_output=True, text=True, timeout=240,
-                          check=False)
+    env = subprocess_env(
+        tmp_path,
+        IMAGINE_SANDBOX_SPEED="30",
+        IMAGINE_MCP_WAIT_SECONDS="1",
+        IMAGINE_MCP_COMMAND=json.dumps([PYTHON, "-m", "imagine_agent", "mcp"]),
+    )
+    done = subprocess.run(
+        [node, "check.cjs"], cwd=RECIPE, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["bootstrap"] == "bootstrap" and report["server"] == {"name": "imagine", "status": "connected"}

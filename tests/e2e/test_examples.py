@@ -16,8 +16,15 @@ EXAMPLES = ROOT / "examples"
 
 
 def run(tmp_path: Path, script: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, str(EXAMPLES / script), *args], input=stdin, cwd=tmp_path,
-                          env=subprocess_env(tmp_path / "data"), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [PYTHON, str(EXAMPLES / script), *args],
+        input=stdin,
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def videos(where: Path) -> list[Path]:

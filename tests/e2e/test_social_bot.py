@@ -22,8 +22,15 @@ from imagine_agent.x402 import PrivateKeySigner
 from tests.embedded import PYTHON, ROOT, subprocess_env
 
 BOT = str(ROOT / "examples" / "social_bot.py")
-REQUESTS = [{"id": f"r{i}", "from": f"@user{i}", "text": f"scene number {i}: a lantern drifting on a lake",
-             "duration": 1 + i % 2} for i in range(1, 6)]
+REQUESTS = [
+    {
+        "id": f"r{i}",
+        "from": f"@user{i}",
+        "text": f"scene number {i}: a lantern drifting on a lake",
+        "duration": 1 + i % 2,
+    }
+    for i in range(1, 6)
+]
 
 
 @pytest.fixture
@@ -35,15 +42,33 @@ def api_standin() -> Iterator[SandboxServer]:
 
 def _env(tmp_path: Path, sandbox: SandboxServer) -> dict[str, str]:
     key = PrivateKeySigner.generate().export_private_key()
-    return subprocess_env(tmp_path / "data", IMAGINE_PRIVATE_KEY=key, IMAGINE_POLL_FIRST="0.05",
-                          IMAGINE_POLL_FLOOR="0.05", IMAGINE_POLL_CAP="0.2")
+    return subprocess_env(
+        tmp_path / "data",
+        IMAGINE_PRIVATE_KEY=key,
+        IMAGINE_POLL_FIRST="0.05",
+        IMAGINE_POLL_FLOOR="0.05",
+        IMAGINE_POLL_CAP="0.2",
+    )
 
 
 def _start(tmp_path: Path, sandbox: SandboxServer, env: dict[str, str], run: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [PYTHON, BOT, "--base-url", sandbox.url, "--inbox", str(tmp_path / "inbox.jsonl"),
-         "--outbox", str(tmp_path / "outbox.jsonl")],
-        env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=(tmp_path / f"bot-{run}.log").open("w"))
+        [
+            PYTHON,
+            BOT,
+            "--base-url",
+            sandbox.url,
+            "--inbox",
+            str(tmp_path / "inbox.jsonl"),
+            "--outbox",
+            str(tmp_path / "outbox.jsonl"),
+        ],
+        env=env,
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / f"bot-{run}.log").open("w"),
+    )
 
 
 def _state(tmp_path: Path) -> dict[str, Any]:
@@ -77,22 +102,32 @@ def _kill_when(proc: subprocess.Popen[str], ready: Callable[[], bool], timeout: 
 
 
 def test_killed_twice_and_restarted_posts_each_request_once_and_pays_once(
-        tmp_path: Path, api_standin: SandboxServer) -> None:
+    tmp_path: Path, api_standin: SandboxServer
+) -> None:
     (tmp_path / "inbox.jsonl").write_text("".join(json.dumps(r) + "\n" for r in REQUESTS))
     env = _env(tmp_path, api_standin)
 
     # 1: kill -9 while a paid job renders, after at least one post
     first = _start(tmp_path, api_standin, env, 1)
-    _kill_when(first, lambda: len(_posts(tmp_path)) >= 1 and any(
-        r.get("status") == "rendering" and r["taskId"] not in {p["taskId"] for p in _posts(tmp_path)}
-        for r in _state(tmp_path).values()))
+    _kill_when(
+        first,
+        lambda: (
+            len(_posts(tmp_path)) >= 1
+            and any(
+                r.get("status") == "rendering" and r["taskId"] not in {p["taskId"] for p in _posts(tmp_path)}
+                for r in _state(tmp_path).values()
+            )
+        ),
+    )
     rendering = {rid: r["taskId"] for rid, r in _state(tmp_path).items() if r.get("status") == "rendering"}
     assert rendering and len(_posts(tmp_path)) < len(REQUESTS)
 
     # 2: kill -9 after the next payment settled but before its 202 arrived (the sandbox holds the answer)
     settled = len(_settlements(api_standin))
-    armed = httpx.post(f"{api_standin.url}/_admin/faults", json={"faults": [
-        {"kind": "delay", "match": "create", "params": {"seconds": 5, "paid_only": True}}]})
+    armed = httpx.post(
+        f"{api_standin.url}/_admin/faults",
+        json={"faults": [{"kind": "delay", "match": "create", "params": {"seconds": 5, "paid_only": True}}]},
+    )
     assert armed.status_code == 200, armed.text
     second = _start(tmp_path, api_standin, env, 2)
     _kill_when(second, lambda: len(_settlements(api_standin)) > settled)
@@ -124,9 +159,14 @@ def test_killed_twice_and_restarted_posts_each_request_once_and_pays_once(
 def test_stops_cleanly_when_the_budget_is_spent(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox.jsonl"
     inbox.write_text("".join(json.dumps({**r, "duration": 2}) + "\n" for r in REQUESTS[:3]))
-    done = subprocess.run([PYTHON, BOT, "--inbox", str(inbox), "--outbox", str(tmp_path / "out.jsonl"),
-                           "--daily-budget", "0.5"], env=subprocess_env(tmp_path), cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [PYTHON, BOT, "--inbox", str(inbox), "--outbox", str(tmp_path / "out.jsonl"), "--daily-budget", "0.5"],
+        env=subprocess_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.splitlines()[-1])
     assert summary["posted"] == 2 and summary["spent"] == "500000"
@@ -150,9 +190,25 @@ def test_a_denied_request_is_skipped_for_good_and_nothing_is_paid(tmp_path: Path
     (tmp_path / "inbox.jsonl").write_text(json.dumps(REQUESTS[0]) + "\n")
     env = {**_env(tmp_path, api_standin), "IMAGINE_APPROVAL_THRESHOLD": "0.1"}
     proc = subprocess.Popen(
-        [PYTHON, BOT, "--base-url", api_standin.url, "--inbox", str(tmp_path / "inbox.jsonl"), "--outbox",
-         str(tmp_path / "outbox.jsonl"), "--follow", "--poll", "0.1"],
-        env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=(tmp_path / "bot.log").open("w"))
+        [
+            PYTHON,
+            BOT,
+            "--base-url",
+            api_standin.url,
+            "--inbox",
+            str(tmp_path / "inbox.jsonl"),
+            "--outbox",
+            str(tmp_path / "outbox.jsonl"),
+            "--follow",
+            "--poll",
+            "0.1",
+        ],
+        env=env,
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "bot.log").open("w"),
+    )
     try:
         deadline = time.monotonic() + 60
         with open_ledger(tmp_path / "data" / "ledger.sqlite3") as ledger:

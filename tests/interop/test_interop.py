@@ -60,8 +60,9 @@ def _require_node() -> str:
 
 
 def _node(*args: str, stdin: str | None = None) -> dict[str, Any]:
-    done = subprocess.run([_require_node(), "interop.mjs", *args], cwd=NODE_DIR, input=stdin, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [_require_node(), "interop.mjs", *args], cwd=NODE_DIR, input=stdin, capture_output=True, text=True, timeout=120
+    )
     lines = done.stdout.strip().splitlines()
     assert lines, f"node {args[0]} printed nothing (exit {done.returncode}): {done.stderr[-2000:]}"
     result: dict[str, Any] = json.loads(lines[-1])
@@ -75,7 +76,10 @@ class OfficialServer:
     def __init__(self, version: int, facilitator: str) -> None:
         self.process = subprocess.Popen(
             [_require_node(), "interop.mjs", f"server-v{version}", facilitator, IMAGINE_PAY_TO],
-            cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=NODE_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
@@ -113,7 +117,7 @@ class RewritingProxy:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 headers["host"] = host
-                answer = client.request(self.command, self.path[len(prefix):], headers=headers, content=body)
+                answer = client.request(self.command, self.path[len(prefix) :], headers=headers, content=body)
                 outer.seen_hosts.append(host)
                 self.send_response(answer.status_code)
                 for name, value in answer.headers.items():
@@ -146,11 +150,21 @@ def dual_sandbox_server() -> Iterator[SandboxServer]:
 
 def _cli(base_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "none.toml").touch()  # an existing empty config: the CLI refuses a config path that is not a file
-    env = {**os.environ, "IMAGINE_PRIVATE_KEY": "0x" + secrets.token_hex(32), "IMAGINE_DATA_DIR": str(tmp_path),
-           "IMAGINE_CONFIG": str(tmp_path / "none.toml")}
+    env = {
+        **os.environ,
+        "IMAGINE_PRIVATE_KEY": "0x" + secrets.token_hex(32),
+        "IMAGINE_DATA_DIR": str(tmp_path),
+        "IMAGINE_CONFIG": str(tmp_path / "none.toml"),
+    }
     env.pop("IMAGINE_BASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "imagine_agent", *args, "--base-url", base_url], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, "-m", "imagine_agent", *args, "--base-url", base_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -162,12 +176,19 @@ def test_our_cli_pays_an_official_server_whose_facilitator_is_our_sandbox(
     server = OfficialServer(version, dual_sandbox_server.url)
     proxy = RewritingProxy(server.url) if route == "proxy" else None
     try:
-        quote = _cli(proxy.url if proxy else server.url, tmp_path, "quote", BODY["prompt"], "--duration", "4",
-                     "--json")
+        quote = _cli(proxy.url if proxy else server.url, tmp_path, "quote", BODY["prompt"], "--duration", "4", "--json")
         assert quote.returncode == 0, quote.stderr
         assert json.loads(quote.stdout)["x402Version"] == version
-        done = _cli(proxy.url if proxy else server.url, tmp_path, "generate", BODY["prompt"], "--duration", "4",
-                    "--no-wait", "--json")
+        done = _cli(
+            proxy.url if proxy else server.url,
+            tmp_path,
+            "generate",
+            BODY["prompt"],
+            "--duration",
+            "4",
+            "--no-wait",
+            "--json",
+        )
     finally:
         if proxy is not None:
             proxy.close()
@@ -245,19 +266,32 @@ def test_our_headers_validate_with_their_schemas() -> None:
             payment = sign_payment(required.accepts[0], signer, now=int(server.state.now()))
             header = encode_payment_header(payment)
             payments[version] = json.loads(base64.b64decode(header))
-            paid = httpx.post(server.url + "/generation/create", json=BODY,
-                              headers={"X-PAYMENT" if version == 1 else "PAYMENT-SIGNATURE": header})
+            paid = httpx.post(
+                server.url + "/generation/create",
+                json=BODY,
+                headers={"X-PAYMENT" if version == 1 else "PAYMENT-SIGNATURE": header},
+            )
             assert paid.status_code == 202, paid.text  # and our sandbox accepts what we sign
     receipt = SettlementResponse(success=True, transaction="0x" + "ab" * 32, network="base", payer=signer.address)
-    verdicts = _node("validate", stdin=json.dumps({
-        "paymentPayloadV1": [payments[1]],
-        "paymentPayloadV2": [payments[2]],
-        "paymentRequiredV2": [required_v2],
-        "paymentRequirementsV1": requirements_v1,
-        "settleResponseV1": [receipt.to_wire()],
-    }))
-    assert verdicts == {"paymentPayloadV1": ["ok"], "paymentPayloadV2": ["ok"], "paymentRequiredV2": ["ok"],
-                        "paymentRequirementsV1": ["ok"], "settleResponseV1": ["ok"]}
+    verdicts = _node(
+        "validate",
+        stdin=json.dumps(
+            {
+                "paymentPayloadV1": [payments[1]],
+                "paymentPayloadV2": [payments[2]],
+                "paymentRequiredV2": [required_v2],
+                "paymentRequirementsV1": requirements_v1,
+                "settleResponseV1": [receipt.to_wire()],
+            }
+        ),
+    )
+    assert verdicts == {
+        "paymentPayloadV1": ["ok"],
+        "paymentPayloadV2": ["ok"],
+        "paymentRequiredV2": ["ok"],
+        "paymentRequirementsV1": ["ok"],
+        "settleResponseV1": ["ok"],
+    }
 
 
 class OfficialServerWithIds(OfficialServer):
@@ -267,7 +301,10 @@ class OfficialServerWithIds(OfficialServer):
     def __init__(self, facilitator: str) -> None:
         self.process = subprocess.Popen(
             [_require_node(), "interop.mjs", "server-v2-ids", facilitator, IMAGINE_PAY_TO],
-            cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=NODE_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
@@ -277,7 +314,9 @@ class OfficialServerWithIds(OfficialServer):
         self.url = f"http://127.0.0.1:{int(line.split()[1])}"
 
 
-def test_one_payment_identifier_per_signature_on_the_official_server_declaring_it(dual_sandbox_server: SandboxServer) -> None:
+def test_one_payment_identifier_per_signature_on_the_official_server_declaring_it(
+    dual_sandbox_server: SandboxServer,
+) -> None:
     """Issue 22 (a): each signature carries its own id, which the official extension validates and extracts;
     buying the same request again signs under a new id. The official server does not enforce ids itself
     (pinned below): deduplication and the 409 are the application's, as in our sandbox."""
@@ -307,10 +346,14 @@ def test_one_payment_identifier_per_signature_on_the_official_server_declaring_i
         first = decode_payment_header(seen[0][0])
         answer = httpx.post(url, json=BODY)
         requirement = parse_402(answer.headers, answer.content).accepts[0]
-        other = sign_payment(requirement, PrivateKeySigner.generate(), now=int(dual_sandbox_server.state.now())).to_wire()
+        other = sign_payment(
+            requirement, PrivateKeySigner.generate(), now=int(dual_sandbox_server.state.now())
+        ).to_wire()
         other["extensions"] = first.to_wire()["extensions"]  # another payment under a used id
         reused = httpx.post(url, json=BODY, headers={"payment-signature": _b64(other)})
-        bare = sign_payment(requirement, PrivateKeySigner.generate(), now=int(dual_sandbox_server.state.now())).to_wire()
+        bare = sign_payment(
+            requirement, PrivateKeySigner.generate(), now=int(dual_sandbox_server.state.now())
+        ).to_wire()
         bare.pop("extensions", None)  # no id, though the server declared it required
         missing = httpx.post(url, json=BODY, headers={"payment-signature": _b64(bare)})
     finally:

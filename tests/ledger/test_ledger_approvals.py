@@ -11,13 +11,22 @@ from tests.ledger.support import GENEROUS, NOW, USDC, reserve
 HOUR = 3600.0
 
 
-def ask(ledger: Ledger, amount: int = 3 * USDC, *, request_hash: str = "request-1", now: float = NOW,
-        ttl: float = HOUR) -> str:
+def ask(
+    ledger: Ledger, amount: int = 3 * USDC, *, request_hash: str = "request-1", now: float = NOW, ttl: float = HOUR
+) -> str:
     record = ledger.request_approval(
-        request_hash=request_hash, amount=amount, asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-        network="base", pay_to="0x000000000000000000000000000000000000dEaD",
-        resource="https://eliza.getimagine.club/generation/create", description="a fox", requester="social-bot",
-        ttl=ttl, request_json='{"prompt": "a fox"}', now=now)
+        request_hash=request_hash,
+        amount=amount,
+        asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+        network="base",
+        pay_to="0x000000000000000000000000000000000000dEaD",
+        resource="https://eliza.getimagine.club/generation/create",
+        description="a fox",
+        requester="social-bot",
+        ttl=ttl,
+        request_json='{"prompt": "a fox"}',
+        now=now,
+    )
     return record.id
 
 
@@ -26,8 +35,12 @@ def test_a_queued_request_is_one_entry_seen_by_every_process(ledger_url: str) ->
         first = ask(bot)
         assert ask(bot, now=NOW + 5) == first  # asked again: the same entry, not a second one
         (entry,) = operator.approvals(now=NOW + 10)
-        assert (entry.id, entry.state, entry.amount, entry.requester) == (first, ApprovalState.AWAITING, 3 * USDC,
-                                                                          "social-bot")
+        assert (entry.id, entry.state, entry.amount, entry.requester) == (
+            first,
+            ApprovalState.AWAITING,
+            3 * USDC,
+            "social-bot",
+        )
         assert entry.request_json == '{"prompt": "a fox"}' and entry.expires_at == NOW + HOUR
         assert bot.payments() == []  # nothing is reserved while it waits
         operator.decide_approval(first, approve=True, decided_by="console", ttl=HOUR, now=NOW + 20)
@@ -120,13 +133,27 @@ def test_events_feed_pages_forward(ledger: Ledger) -> None:
         ledger.record_event("refusal", "x", "y", header="secret")
 
 
-def _reserve_with(ledger: Ledger, approval_id: str, *, amount: int = 3 * USDC, request_hash: str = "request-1",
-                  now: float = NOW, caps: Caps = GENEROUS) -> object:
+def _reserve_with(
+    ledger: Ledger,
+    approval_id: str,
+    *,
+    amount: int = 3 * USDC,
+    request_hash: str = "request-1",
+    now: float = NOW,
+    caps: Caps = GENEROUS,
+) -> object:
     record = ledger.reserve(
-        request_hash=request_hash, amount=amount, asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-        network="base", pay_to="0x000000000000000000000000000000000000dEaD",
+        request_hash=request_hash,
+        amount=amount,
+        asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+        network="base",
+        pay_to="0x000000000000000000000000000000000000dEaD",
         payer="0x1111111111111111111111111111111111111111",
-        resource="https://eliza.getimagine.club/generation/create", caps=caps, now=now, approval_id=approval_id)
+        resource="https://eliza.getimagine.club/generation/create",
+        caps=caps,
+        now=now,
+        approval_id=approval_id,
+    )
     assert record.state is PaymentState.RESERVED
     return record
 

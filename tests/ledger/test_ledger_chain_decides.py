@@ -18,19 +18,36 @@ DAILY = Caps(per_call=5 * USDC, daily=int(1.5 * USDC))
 
 
 def _rejected(ledger: Ledger) -> str:
-    record = ledger.reserve(request_hash="request-1", amount=USDC, asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-                            network="base", pay_to="0x000000000000000000000000000000000000dEaD",
-                            payer="0x1111111111111111111111111111111111111111", resource="r", caps=DAILY, now=NOW)
+    record = ledger.reserve(
+        request_hash="request-1",
+        amount=USDC,
+        asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+        network="base",
+        pay_to="0x000000000000000000000000000000000000dEaD",
+        payer="0x1111111111111111111111111111111111111111",
+        resource="r",
+        caps=DAILY,
+        now=NOW,
+    )
     journal(ledger, record, valid_before=int(NOW) + 60)
     ledger.mark_rejected(record.id, reason="402 invalid_exact_evm_payload_signature")
     return record.id
 
 
 def _again(ledger: Ledger, *, chain_decides: bool, exclusive: bool = False) -> object:
-    return ledger.reserve(request_hash="request-1", amount=USDC, asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
-                          network="base", pay_to="0x000000000000000000000000000000000000dEaD",
-                          payer="0x1111111111111111111111111111111111111111", resource="r", caps=DAILY,
-                          now=NOW + 3600, exclusive=exclusive, chain_decides=chain_decides)
+    return ledger.reserve(
+        request_hash="request-1",
+        amount=USDC,
+        asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+        network="base",
+        pay_to="0x000000000000000000000000000000000000dEaD",
+        payer="0x1111111111111111111111111111111111111111",
+        resource="r",
+        caps=DAILY,
+        now=NOW + 3600,
+        exclusive=exclusive,
+        chain_decides=chain_decides,
+    )
 
 
 def test_with_the_chain_deciding_an_expired_rejection_still_counts_and_blocks(ledger: Ledger) -> None:

@@ -7,8 +7,16 @@ import time
 from imagine_agent.ledger import SCHEMA_VERSION, Ledger
 
 
-def _done(ledger: Ledger, task_id: str, *, model: str = "m", duration: float = 8.0, origin: str = "https://a.test",
-          pending: float = 50.0, done: float = 60.0) -> float:
+def _done(
+    ledger: Ledger,
+    task_id: str,
+    *,
+    model: str = "m",
+    duration: float = 8.0,
+    origin: str = "https://a.test",
+    pending: float = 50.0,
+    done: float = 60.0,
+) -> float:
     created = ledger.upsert_task(task_id, status="queued", origin=origin, model=model, duration=duration).created_at
     ledger.upsert_task(task_id, status="completed", completed_at=created + done, last_pending_at=created + pending)
     return created

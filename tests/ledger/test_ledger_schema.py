@@ -78,7 +78,12 @@ def test_a_ledger_file_written_before_named_migrations_upgrades_and_keeps_its_ro
     with open_ledger(path) as ledger:
         assert calls == ["m007"]  # the six it had were taken as applied, not run again
         paid, pending = ledger.get("paid-1"), ledger.get("pending-1")
-        assert (paid.state, paid.header, paid.task_id, paid.sandbox) == (PaymentState.PAID, "header-paid", "task-1", False)
+        assert (paid.state, paid.header, paid.task_id, paid.sandbox) == (
+            PaymentState.PAID,
+            "header-paid",
+            "task-1",
+            False,
+        )
         assert (pending.state, pending.sandbox, pending.origin) == (PaymentState.PENDING, True, "http://127.0.0.1:8402")
         task = ledger.get_task("task-1")
         assert task is not None and (task.status, task.video_path, task.completed_at) == (

@@ -36,7 +36,15 @@ def test_public_names_are_pinned() -> None:
         "SCHEMA_VERSION", "ApprovalRecord", "ApprovalState", "AuditEvent", "BudgetTotals", "Caps", "Ledger", "LedgerLocation", "PaymentRecord", "PaymentState",
         "PostgresLedger", "SqliteLedger", "TaskFields", "TaskRecord", "open_ledger", "parse_ledger_url",
     ]  # fmt: skip
-    assert [s.value for s in PaymentState] == ["reserved", "paid", "rejected", "released", "unknown", "pending", "cancelled"]
+    assert [s.value for s in PaymentState] == [
+        "reserved",
+        "paid",
+        "rejected",
+        "released",
+        "unknown",
+        "pending",
+        "cancelled",
+    ]
 
 
 def _versions(ledger_url: str) -> list[int]:
@@ -130,10 +138,26 @@ def test_a_version_1_ledger_upgrades_with_its_rows_and_takes_the_new_states(
 def _insert_version_1_row(ledger: Ledger) -> str:
     """A reserved, journaled payment written with the version 1 columns only (as an old release wrote it)."""
     columns = ledger_module._PAYMENT_COLUMNS[:18]
-    values = ("old-1", "request-1", "reserved", USDC, "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", "base",
-              "0x000000000000000000000000000000000000dEaD", "0x1111111111111111111111111111111111111111",
-              "https://api.example/generation/create", None, "0x" + "ab" * 32, 2**40, "hdr", None, None, None,
-              1.0, 1.0)
+    values = (
+        "old-1",
+        "request-1",
+        "reserved",
+        USDC,
+        "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+        "base",
+        "0x000000000000000000000000000000000000dEaD",
+        "0x1111111111111111111111111111111111111111",
+        "https://api.example/generation/create",
+        None,
+        "0x" + "ab" * 32,
+        2**40,
+        "hdr",
+        None,
+        None,
+        None,
+        1.0,
+        1.0,
+    )
     with ledger._begin("write") as tx:  # type: ignore[attr-defined]
         tx.execute(f"INSERT INTO payments ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values)
     return "old-1"

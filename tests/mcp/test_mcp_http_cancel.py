@@ -47,12 +47,24 @@ def mcp_http_server(tmp_path: Path) -> Iterator[tuple[SandboxServer, str]]:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        env = subprocess_env(tmp_path, IMAGINE_BASE_URL=sandbox.url, IMAGINE_PRIVATE_KEY=KEY, IMAGINE_MCP_TOKEN=TOKEN,
-                             IMAGINE_MCP_WAIT_SECONDS="1.5", IMAGINE_POLL_FIRST="0.1", IMAGINE_POLL_FLOOR="0.1",
-                             IMAGINE_POLL_CAP="0.2")
+        env = subprocess_env(
+            tmp_path,
+            IMAGINE_BASE_URL=sandbox.url,
+            IMAGINE_PRIVATE_KEY=KEY,
+            IMAGINE_MCP_TOKEN=TOKEN,
+            IMAGINE_MCP_WAIT_SECONDS="1.5",
+            IMAGINE_POLL_FIRST="0.1",
+            IMAGINE_POLL_FLOOR="0.1",
+            IMAGINE_POLL_CAP="0.2",
+        )
         errlog = (tmp_path / "err.txt").open("w")
-        proc = subprocess.Popen([PYTHON, "-m", "imagine_agent", "mcp", "--transport", "streamable-http", "--port",
-                                 str(port)], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=errlog)
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "imagine_agent", "mcp", "--transport", "streamable-http", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=errlog,
+        )
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -86,9 +98,14 @@ async def test_a_cancelled_http_call_stops_polling(mcp_http_server: tuple[Sandbo
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
     async with Client(streamable_http_client(url, http_client=http)) as client:
         async with anyio.create_task_group() as group:
+
             async def call() -> None:
-                await client.call_tool("generate_video", {"prompt": "a comet", "duration": 2},
-                                       read_timeout_seconds=60, progress_callback=on_progress)
+                await client.call_tool(
+                    "generate_video",
+                    {"prompt": "a comet", "duration": 2},
+                    read_timeout_seconds=60,
+                    progress_callback=on_progress,
+                )
 
             group.start_soon(call)
             await polled.wait()
@@ -101,14 +118,37 @@ async def test_a_cancelled_http_call_stops_polling(mcp_http_server: tuple[Sandbo
 def test_a_dropped_connection_stops_polling_at_the_wait_bound(mcp_http_server: tuple[SandboxServer, str]) -> None:
     sandbox, url = mcp_http_server
     reads = Reads(sandbox)
-    headers = {"authorization": f"Bearer {TOKEN}", "accept": "application/json, text/event-stream",
-               "content-type": "application/json"}
-    init = httpx.post(url, headers=headers, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+    headers = {
+        "authorization": f"Bearer {TOKEN}",
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+    }
+    init = httpx.post(
+        url,
+        headers=headers,
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "1"},
+            },
+        },
+    )
     session = {**headers, "mcp-session-id": init.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
     httpx.post(url, headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
-    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
-        "name": "generate_video", "arguments": {"prompt": "a comet", "duration": 2}, "_meta": {"progressToken": "p"}}}
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {
+            "name": "generate_video",
+            "arguments": {"prompt": "a comet", "duration": 2},
+            "_meta": {"progressToken": "p"},
+        },
+    }
     with httpx.Client(timeout=30) as client, client.stream("POST", url, headers=session, json=call) as response:
         assert response.status_code == 200
         next(line for line in response.iter_lines() if "notifications/progress" in line)

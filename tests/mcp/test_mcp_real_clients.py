@@ -78,8 +78,12 @@ async def test_long_render_returns_in_time_then_wait_for_video_completes(slow: I
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             updates.append(progress)
 
-        first = await client.call_tool("generate_video", {"prompt": "a glacier calving", "duration": 2},
-                                       read_timeout_seconds=CLIENT_TIMEOUT, progress_callback=on_progress)
+        first = await client.call_tool(
+            "generate_video",
+            {"prompt": "a glacier calving", "duration": 2},
+            read_timeout_seconds=CLIENT_TIMEOUT,
+            progress_callback=on_progress,
+        )
         assert not first.is_error, _text(first)
         out = first.structured_content
         assert out is not None and out["status"] == "still_running" and out["taskId"]
@@ -97,8 +101,12 @@ async def test_two_concurrent_waits_for_one_task_both_succeed(slow: ImagineServi
         paid = await client.call_tool("generate_video", {"prompt": "a kettle boiling", "duration": 2, "wait": False})
         assert paid.structured_content is not None
         task_id = paid.structured_content["taskId"]
-        both = await asyncio.gather(*(client.call_tool("wait_for_video", {"task_id": task_id},
-                                                       read_timeout_seconds=CLIENT_TIMEOUT) for _ in range(2)))
+        both = await asyncio.gather(
+            *(
+                client.call_tool("wait_for_video", {"task_id": task_id}, read_timeout_seconds=CLIENT_TIMEOUT)
+                for _ in range(2)
+            )
+        )
         for result in both:
             assert not result.is_error, _text(result)
             assert result.structured_content is not None and result.structured_content["status"] == "completed"
@@ -117,8 +125,12 @@ async def test_a_cancelled_call_stops_polling_and_the_job_resumes(slow: ImagineS
             polled.set()
 
         async def call() -> None:
-            await client.call_tool("generate_video", {"prompt": "a lighthouse beam sweeping", "duration": 2},
-                                   read_timeout_seconds=CLIENT_TIMEOUT, progress_callback=on_progress)
+            await client.call_tool(
+                "generate_video",
+                {"prompt": "a lighthouse beam sweeping", "duration": 2},
+                read_timeout_seconds=CLIENT_TIMEOUT,
+                progress_callback=on_progress,
+            )
 
         async with anyio.create_task_group() as group:
             group.start_soon(call)
@@ -162,11 +174,13 @@ async def test_schemas_are_strict_described_and_annotated(service: ImagineServic
         assert generate.input_schema["required"] == ["prompt"]
         assert "only while" in generate.description and "still_running" in generate.description
 
-        for bad, why in (({"prompt": "a cat", "duration": True}, "duration"),
-                         ({"prompt": "a cat", "duration": "3"}, "duration"),
-                         ({"prompt": "a cat", "max_per_call": 100}, "unknown argument(s) max_per_call"),
-                         ({"prompt": "a cat", "auto_clank": "yes"}, "auto_clank"),
-                         ({"prompt": ""}, "prompt")):
+        for bad, why in (
+            ({"prompt": "a cat", "duration": True}, "duration"),
+            ({"prompt": "a cat", "duration": "3"}, "duration"),
+            ({"prompt": "a cat", "max_per_call": 100}, "unknown argument(s) max_per_call"),
+            ({"prompt": "a cat", "auto_clank": "yes"}, "auto_clank"),
+            ({"prompt": ""}, "prompt"),
+        ):
             result = await client.call_tool("generate_video", bad)
             assert result.is_error and why in _text(result), (bad, _text(result))
         quote = await client.call_tool("quote_video", {"prompt": "a cat", "price": 1})
@@ -197,7 +211,9 @@ async def test_payment_over_threshold_asks_through_elicitation(tmp_path: Path) -
         callback, asked = _answers("decline", {"approve": True})
         async with Client(create_server(service), elicitation_callback=callback) as client:
             declined = await client.call_tool("generate_video", {"prompt": "a red balloon rising", "duration": 8})
-            assert declined.is_error and "did not approve" in _text(declined) and "Nothing was signed" in _text(declined)
+            assert (
+                declined.is_error and "did not approve" in _text(declined) and "Nothing was signed" in _text(declined)
+            )
             assert service.receipts() == []
             small = await client.call_tool("generate_video", {"prompt": "a red balloon", "duration": 2})
             assert not small.is_error, _text(small)  # 0.25 USDC: under the threshold, nobody is asked
@@ -230,8 +246,9 @@ async def test_payment_over_threshold_without_elicitation_waits_in_the_approvals
 async def test_a_callers_flag_alone_never_deploys_a_coin(tmp_path: Path, policy: str) -> None:
     with _open(tmp_path, 200, auto_clank=policy) as service:
         async with Client(create_server(service)) as client:
-            result = await client.call_tool("generate_video", {"prompt": "a paper crane", "duration": 2,
-                                                               "auto_clank": True})
+            result = await client.call_tool(
+                "generate_video", {"prompt": "a paper crane", "duration": 2, "auto_clank": True}
+            )
             if policy == "never":
                 assert not result.is_error and result.structured_content is not None
                 assert result.structured_content["autoClank"] is False
@@ -244,27 +261,34 @@ async def test_a_callers_flag_alone_never_deploys_a_coin(tmp_path: Path, policy:
 
 async def test_ask_policy_deploys_a_coin_only_when_the_person_says_so(tmp_path: Path) -> None:
     with _open(tmp_path, 200, auto_clank="ask") as service:
-        callback, asked = _answers({"approve": True, "deploy_coin": False}, {"approve": True, "deploy_coin": True},
-                                   "decline")
+        callback, asked = _answers(
+            {"approve": True, "deploy_coin": False}, {"approve": True, "deploy_coin": True}, "decline"
+        )
         async with Client(create_server(service), elicitation_callback=callback) as client:
-            without = await client.call_tool("generate_video", {"prompt": "a paper crane", "duration": 2,
-                                                                "auto_clank": True})
+            without = await client.call_tool(
+                "generate_video", {"prompt": "a paper crane", "duration": 2, "auto_clank": True}
+            )
             assert not without.is_error and without.structured_content is not None
             assert without.structured_content["autoClank"] is False
-            coin = await client.call_tool("generate_video", {"prompt": "a paper boat", "duration": 2,
-                                                             "auto_clank": True})
+            coin = await client.call_tool(
+                "generate_video", {"prompt": "a paper boat", "duration": 2, "auto_clank": True}
+            )
             assert not coin.is_error and coin.structured_content is not None
             assert coin.structured_content["autoClank"] is True
-            declined = await client.call_tool("generate_video", {"prompt": "a paper plane", "duration": 2,
-                                                                 "auto_clank": True})
+            declined = await client.call_tool(
+                "generate_video", {"prompt": "a paper plane", "duration": 2, "auto_clank": True}
+            )
             assert declined.is_error and "did not approve" in _text(declined)
             plain = await client.call_tool("generate_video", {"prompt": "a paper lantern", "duration": 2})
             assert not plain.is_error  # no coin asked for: nobody is asked
         assert len(asked) == 3 and all("coin" in q for q in asked)
         assert len(service.receipts()) == 3
         # What was sent, not only what was said: the request paid for carried autoClank only when approved.
-        assert _paid_hashes(service) == {_hash(service, "a paper crane", False), _hash(service, "a paper boat", True),
-                                         _hash(service, "a paper lantern", False)}
+        assert _paid_hashes(service) == {
+            _hash(service, "a paper crane", False),
+            _hash(service, "a paper boat", True),
+            _hash(service, "a paper lantern", False),
+        }
 
 
 def _hash(service: ImagineService, prompt: str, coin: bool) -> str:
@@ -276,15 +300,21 @@ def _paid_hashes(service: ImagineService) -> set[str]:
     return {r.request_hash for r in service.receipts()}
 
 
-async def test_a_download_that_cannot_be_written_is_a_clear_download_error(service: ImagineService,
-                                                                          tmp_path: Path) -> None:
+async def test_a_download_that_cannot_be_written_is_a_clear_download_error(
+    service: ImagineService, tmp_path: Path
+) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the videos directory should be")
     service.output_dir = blocker
     async with Client(create_server(service)) as client:
         result = await client.call_tool("generate_video", {"prompt": "a moth at a lamp", "duration": 2})
         text = _text(result)
-        assert result.is_error and "DownloadError" in text and "cannot create the video file" in text and str(blocker) in text
+        assert (
+            result.is_error
+            and "DownloadError" in text
+            and "cannot create the video file" in text
+            and str(blocker) in text
+        )
         assert "nothing more is paid" in text and "wait_for_video" in text
         [payment] = service.receipts()
         service.output_dir = tmp_path / "videos"  # the operator fixes it: the paid task downloads, no new payment

@@ -41,8 +41,9 @@ def _text(result: Any) -> str:
 
 
 async def test_stdio_end_to_end_pays_once_with_progress(tmp_path: Path) -> None:
-    params = StdioServerParameters(command=PYTHON, args=["-m", "imagine_agent.mcp_server"],
-                                   env=subprocess_env(tmp_path), cwd=str(tmp_path))
+    params = StdioServerParameters(
+        command=PYTHON, args=["-m", "imagine_agent.mcp_server"], env=subprocess_env(tmp_path), cwd=str(tmp_path)
+    )
     with (tmp_path / "server-stderr.txt").open("w") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
@@ -57,8 +58,9 @@ async def test_stdio_end_to_end_pays_once_with_progress(tmp_path: Path) -> None:
             async def on_progress(progress: float, total: float | None, message: str | None) -> None:
                 updates.append((progress, total, message))
 
-            result = await session.call_tool("generate_video", {"prompt": "a kite over dunes", "duration": 2},
-                                             progress_callback=on_progress)
+            result = await session.call_tool(
+                "generate_video", {"prompt": "a kite over dunes", "duration": 2}, progress_callback=on_progress
+            )
             assert not result.is_error, _text(result)
             out = result.structured_content
             assert out is not None and out["status"] == "completed" and out["paid"]["amount"] == "250000"
@@ -72,7 +74,8 @@ async def test_stdio_end_to_end_pays_once_with_progress(tmp_path: Path) -> None:
 
             receipts = json.loads(_resource(await session.read_resource("imagine://receipts")))
             assert [(p["taskId"], p["amount"], p["state"]) for p in receipts["payments"]] == [
-                (out["taskId"], "250000", "paid")]
+                (out["taskId"], "250000", "paid")
+            ]
             budget = json.loads(_resource(await session.read_resource("imagine://budget")))
             assert budget["spent"] == "250000" and budget["frozen"] is False
             pending = json.loads(_resource(await session.read_resource("imagine://videos/pending")))
@@ -88,10 +91,13 @@ async def test_stdio_end_to_end_pays_once_with_progress(tmp_path: Path) -> None:
 
 
 async def test_cli_mcp_command_serves_stdio(tmp_path: Path) -> None:
-    params = StdioServerParameters(command=PYTHON, args=["-m", "imagine_agent", "mcp"],
-                                   env=subprocess_env(tmp_path), cwd=str(tmp_path))
-    async with stdio_client(params, errlog=(tmp_path / "err.txt").open("w")) as (read, write), \
-            ClientSession(read, write) as session:
+    params = StdioServerParameters(
+        command=PYTHON, args=["-m", "imagine_agent", "mcp"], env=subprocess_env(tmp_path), cwd=str(tmp_path)
+    )
+    async with (
+        stdio_client(params, errlog=(tmp_path / "err.txt").open("w")) as (read, write),
+        ClientSession(read, write) as session,
+    ):
         await session.initialize()
         result = await session.call_tool("budget_status", {})
         assert not result.is_error and result.structured_content is not None
@@ -111,9 +117,13 @@ class HttpServer:
     def __init__(self, tmp_path: Path, *args: str, **env: str) -> None:
         self.port = _free_port()
         self.stderr = tmp_path / "err.txt"
-        self.proc = subprocess.Popen([PYTHON, "-m", "imagine_agent", "mcp", "--transport", "streamable-http",
-                                      "--port", str(self.port), *args], env=subprocess_env(tmp_path, **env),
-                                     cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=self.stderr.open("w"))
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "imagine_agent", "mcp", "--transport", "streamable-http", "--port", str(self.port), *args],
+            env=subprocess_env(tmp_path, **env),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=self.stderr.open("w"),
+        )
         self.url = f"http://127.0.0.1:{self.port}/mcp"
 
     def __enter__(self) -> HttpServer:
@@ -175,9 +185,19 @@ async def test_streamable_http_without_a_token_only_on_purpose(tmp_path: Path) -
 
 async def test_refusals_are_error_results_without_secrets(tmp_path: Path) -> None:
     """Real key and base URL (a sandbox on loopback): over-cap, kill switch and bad ids never leak the key."""
-    with SandboxServer(SandboxConfig(speed=float(SPEED))) as sandbox, ImagineService.create(Settings(
-            base_url=sandbox.url, private_key=KEY, data_dir=tmp_path, max_per_call="0.5",
-            poll_first=0.05, poll_floor=0.05)) as service:
+    with (
+        SandboxServer(SandboxConfig(speed=float(SPEED))) as sandbox,
+        ImagineService.create(
+            Settings(
+                base_url=sandbox.url,
+                private_key=KEY,
+                data_dir=tmp_path,
+                max_per_call="0.5",
+                poll_first=0.05,
+                poll_floor=0.05,
+            )
+        ) as service,
+    ):
         async with Client(create_server(service)) as client:
             outputs: list[str] = []
 
@@ -219,9 +239,20 @@ async def test_refusals_are_error_results_without_secrets(tmp_path: Path) -> Non
 
 async def test_over_the_threshold_it_returns_awaiting_approval_and_continues_once_approved(tmp_path: Path) -> None:
     """No human behind MCP: the payment waits in the operator's queue; approved, wait_for_video continues it."""
-    with SandboxServer(SandboxConfig(speed=float(SPEED))) as sandbox, ImagineService.create(Settings(
-            base_url=sandbox.url, private_key=KEY, data_dir=tmp_path, approval_threshold="0.1", max_per_call="0.5",
-            poll_first=0.05, poll_floor=0.05)) as service:
+    with (
+        SandboxServer(SandboxConfig(speed=float(SPEED))) as sandbox,
+        ImagineService.create(
+            Settings(
+                base_url=sandbox.url,
+                private_key=KEY,
+                data_dir=tmp_path,
+                approval_threshold="0.1",
+                max_per_call="0.5",
+                poll_first=0.05,
+                poll_floor=0.05,
+            )
+        ) as service,
+    ):
         service.queue_approvals("mcp")
         async with Client(create_server(service)) as client:
             args = {"prompt": "a lighthouse at dusk", "duration": 1}
@@ -253,15 +284,27 @@ async def test_over_the_threshold_it_returns_awaiting_approval_and_continues_onc
 
 async def test_video_model_and_todays_results_over_mcp(tmp_path: Path) -> None:
     """Issue 13: ``video_model`` reaches the server; results carry the media page and the coin."""
-    with SandboxServer(SandboxConfig(speed=float(SPEED), x402="v2", rich_results=True)) as sandbox, \
-            ImagineService.create(Settings(base_url=sandbox.url, private_key=KEY, data_dir=tmp_path,
-                                           auto_clank="always", poll_first=0.05, poll_floor=0.05)) as service:
+    with (
+        SandboxServer(SandboxConfig(speed=float(SPEED), x402="v2", rich_results=True)) as sandbox,
+        ImagineService.create(
+            Settings(
+                base_url=sandbox.url,
+                private_key=KEY,
+                data_dir=tmp_path,
+                auto_clank="always",
+                poll_first=0.05,
+                poll_floor=0.05,
+            )
+        ) as service,
+    ):
         async with Client(create_server(service)) as client:
-            quote = (await client.call_tool("quote_video", {"prompt": "a heron", "duration": 2,
-                                                            "video_model": "sora-2-pro"})).structured_content
+            quote = (
+                await client.call_tool("quote_video", {"prompt": "a heron", "duration": 2, "video_model": "sora-2-pro"})
+            ).structured_content
             assert quote["amount"] == "1500000" and "fal-kling-o3" in quote["models"]
-            done = await client.call_tool("generate_video", {"prompt": "a heron", "duration": 2,
-                                                             "video_model": "sora-2-pro"})
+            done = await client.call_tool(
+                "generate_video", {"prompt": "a heron", "duration": 2, "video_model": "sora-2-pro"}
+            )
             out = done.structured_content
             assert not done.is_error and out["status"] == "completed", _text(done)
             assert sandbox.state.job(out["taskId"]).model == "sora-2-pro"

@@ -19,11 +19,32 @@ from mcp.types import LATEST_PROTOCOL_VERSION
 REPO = Path(__file__).resolve().parents[2]
 # Loaded only when a tool needs them: the service and what it pulls (httpx, the wallet's signing
 # stack, the ledger, the sandbox with FastAPI), the agent stack, media decoding.
-HEAVY = ("eth_account", "coincurve", "Crypto", "langchain", "langchain_core", "langgraph", "fastapi", "httpx",
-         "av", "PIL", "sqlite3", "psycopg")
-OURS = ("imagine_agent.service.service", "imagine_agent.client", "imagine_agent.wallet", "imagine_agent.x402",
-        "imagine_agent.ledger", "imagine_agent.models", "imagine_agent.flows", "imagine_agent.sandbox",
-        "imagine_agent.agent", "imagine_agent.plugin")
+HEAVY = (
+    "eth_account",
+    "coincurve",
+    "Crypto",
+    "langchain",
+    "langchain_core",
+    "langgraph",
+    "fastapi",
+    "httpx",
+    "av",
+    "PIL",
+    "sqlite3",
+    "psycopg",
+)
+OURS = (
+    "imagine_agent.service.service",
+    "imagine_agent.client",
+    "imagine_agent.wallet",
+    "imagine_agent.x402",
+    "imagine_agent.ledger",
+    "imagine_agent.models",
+    "imagine_agent.flows",
+    "imagine_agent.sandbox",
+    "imagine_agent.agent",
+    "imagine_agent.plugin",
+)
 
 # `imagine-agent mcp` as the console script runs it; at exit it writes which watched modules it loaded.
 PROBE = """
@@ -57,25 +78,49 @@ def _session(tmp_path: Path, calls: list[str], extra_env: dict[str, str] | None 
     """Initialize, list tools, call ``calls`` (no arguments), close stdin; the loaded modules and answers."""
     out = tmp_path / "loaded.json"
     env = dict(os.environ)  # the autouse isolated_environment dropped IMAGINE_*
-    env.update({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_CONFIG": str(_empty_config(tmp_path)),
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-                **(extra_env or {})})
+    env.update(
+        {
+            "IMAGINE_DATA_DIR": str(tmp_path),
+            "IMAGINE_CONFIG": str(_empty_config(tmp_path)),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            **(extra_env or {}),
+        }
+    )
     code = PROBE.format(watched=HEAVY + OURS, out=str(out))
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.stdin is not None and proc.stdout is not None
     answers: list[Any] = []
     try:
-        _send(proc.stdin, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": LATEST_PROTOCOL_VERSION, "capabilities": {},
-            "clientInfo": {"name": "test", "version": "0"}}})
+        _send(
+            proc.stdin,
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": LATEST_PROTOCOL_VERSION,
+                    "capabilities": {},
+                    "clientInfo": {"name": "test", "version": "0"},
+                },
+            },
+        )
         answers.append(_answer(proc.stdout, 1)["result"])
         _send(proc.stdin, {"jsonrpc": "2.0", "method": "notifications/initialized"})
         _send(proc.stdin, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
         answers.append(_answer(proc.stdout, 2)["result"])
         for i, name in enumerate(calls, start=3):
-            _send(proc.stdin, {"jsonrpc": "2.0", "id": i, "method": "tools/call",
-                               "params": {"name": name, "arguments": {}}})
+            _send(
+                proc.stdin,
+                {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": name, "arguments": {}}},
+            )
             answers.append(_answer(proc.stdout, i)["result"])
     finally:
         proc.stdin.close()
@@ -102,11 +147,23 @@ def test_the_first_tool_call_creates_the_service(tmp_path: Path) -> None:
 
 def test_a_missing_wallet_is_refused_at_start_without_a_traceback(tmp_path: Path) -> None:
     env = dict(os.environ)  # the autouse isolated_environment dropped IMAGINE_*
-    env.update({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_CONFIG": str(_empty_config(tmp_path)),
-                "IMAGINE_BASE_URL": "http://127.0.0.1:9",
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
-    result = subprocess.run([sys.executable, "-m", "imagine_agent", "mcp"], stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    env.update(
+        {
+            "IMAGINE_DATA_DIR": str(tmp_path),
+            "IMAGINE_CONFIG": str(_empty_config(tmp_path)),
+            "IMAGINE_BASE_URL": "http://127.0.0.1:9",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "imagine_agent", "mcp"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "no paying wallet" in result.stderr and "Traceback" not in result.stderr
     assert result.stdout == ""

@@ -42,6 +42,7 @@ async def test_a_reissued_call_after_a_broken_stream_attaches_to_the_paid_job(
     async with Client(streamable_http_client(url, http_client=http), mode=PROTOCOL) as first:
         assert first.protocol_version == PROTOCOL
         async with anyio.create_task_group() as group:
+
             async def call() -> None:
                 await first.call_tool("generate_video", ARGS, read_timeout_seconds=60, progress_callback=on_progress)
 

@@ -35,10 +35,18 @@ def _node() -> str:
 
 def test_typescript_sdk_client_within_its_60_s_timeout(tmp_path: Path) -> None:
     node = _node()
-    env = subprocess_env(tmp_path, IMAGINE_SANDBOX_SPEED="30", IMAGINE_MCP_WAIT_SECONDS="1",
-                         IMAGINE_APPROVAL_THRESHOLD="0.5")
-    done = subprocess.run([node, "client.mjs", PYTHON], cwd=NODE_PROJECT, env=env, capture_output=True, text=True,
-                          timeout=240, check=False)
+    env = subprocess_env(
+        tmp_path, IMAGINE_SANDBOX_SPEED="30", IMAGINE_MCP_WAIT_SECONDS="1", IMAGINE_APPROVAL_THRESHOLD="0.5"
+    )
+    done = subprocess.run(
+        [node, "client.mjs", PYTHON],
+        cwd=NODE_PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -90,6 +90,8 @@ class FakeRuntime:
 
     async def compose_state(self, message: Any) -> dict[str, Any]:
         results = {p.name: await p.get(self, message, None) for p in self.providers}
-        return {"text": "\n".join(r["text"] for r in results.values() if r["text"]),
-                "values": {k: v for r in results.values() for k, v in r["values"].items()},
-                "data": {"providers": {name: r["data"] for name, r in results.items()}}}
+        return {
+            "text": "\n".join(r["text"] for r in results.values() if r["text"]),
+            "values": {k: v for r in results.values() for k, v in r["values"].items()},
+            "data": {"providers": {name: r["data"] for name, r in results.items()}},
+        }

@@ -21,8 +21,18 @@ KEY = "0x" + "4c" * 32  # an operator key that must never surface anywhere
 
 def test_public_api_is_pinned() -> None:
     assert plugin_module.__all__ == [
-        "AGENT_CONFIG", "CONFIG_KEYS", "Action", "Evaluator", "ImagineVideoService", "Parameter", "Plugin", "Provider",
-        "elizaos_plugin", "imagine_plugin", "register", "settings_from_runtime",
+        "AGENT_CONFIG",
+        "CONFIG_KEYS",
+        "Action",
+        "Evaluator",
+        "ImagineVideoService",
+        "Parameter",
+        "Plugin",
+        "Provider",
+        "elizaos_plugin",
+        "imagine_plugin",
+        "register",
+        "settings_from_runtime",
     ]
 
 
@@ -71,8 +81,9 @@ async def test_quote_signs_nothing(runtime: FakeRuntime) -> None:
     text = "How much would a 4 second video of a red balloon cost?"
     assert await runtime.valid_actions(text) == ["QUOTE_VIDEO"]
     turn = await runtime.handle(text)
-    assert turn.texts == ['A video of "a red balloon" costs 0.50 USDC, within my budget. '
-                          "I can spend up to 5.00 USDC now."]
+    assert turn.texts == [
+        'A video of "a red balloon" costs 0.50 USDC, within my budget. I can spend up to 5.00 USDC now.'
+    ]
     assert turn.result is not None and turn.result["values"]["price"] == "500000"
     assert runtime.get_service("imagine_video").service.receipts() == []
 
@@ -96,9 +107,15 @@ async def test_video_status_reports_then_delivers(runtime: FakeRuntime) -> None:
 
 
 async def test_refusals_are_clear_replies_and_pay_nothing(tmp_path: Path) -> None:
-    host = FakeRuntime({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED,
-                        "IMAGINE_MAX_PER_CALL": "0.3", "IMAGINE_APPROVAL_THRESHOLD": "0.2",
-                        "IMAGINE_PRIVATE_KEY": KEY})
+    host = FakeRuntime(
+        {
+            "IMAGINE_DATA_DIR": str(tmp_path),
+            "IMAGINE_SANDBOX_SPEED": SPEED,
+            "IMAGINE_MAX_PER_CALL": "0.3",
+            "IMAGINE_APPROVAL_THRESHOLD": "0.2",
+            "IMAGINE_PRIVATE_KEY": KEY,
+        }
+    )
     await register(host)
     try:
         service = host.get_service("imagine_video").service
@@ -131,8 +148,14 @@ async def test_operator_approver_lets_a_payment_over_the_threshold_through(tmp_p
         asked.append(request)
         return True
 
-    host = FakeRuntime({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED,
-                        "IMAGINE_APPROVAL_THRESHOLD": "0.1", "IMAGINE_APPROVER": approve})
+    host = FakeRuntime(
+        {
+            "IMAGINE_DATA_DIR": str(tmp_path),
+            "IMAGINE_SANDBOX_SPEED": SPEED,
+            "IMAGINE_APPROVAL_THRESHOLD": "0.1",
+            "IMAGINE_APPROVER": approve,
+        }
+    )
     await register(host)
     try:
         turn = await host.handle("make a 1 second video of a comet")
@@ -143,8 +166,9 @@ async def test_operator_approver_lets_a_payment_over_the_threshold_through(tmp_p
 
 
 async def test_auto_clank_follows_operator_policy(tmp_path: Path) -> None:
-    host = FakeRuntime({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED,
-                        "IMAGINE_AUTO_CLANK": "always"})
+    host = FakeRuntime(
+        {"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED, "IMAGINE_AUTO_CLANK": "always"}
+    )
     await register(host)
     try:
         service = host.get_service("imagine_video").service
@@ -171,22 +195,28 @@ async def test_ask_policy_deploys_a_coin_only_with_the_operators_approval(tmp_pa
         return answers.pop(0)
 
     for approver in (None, approve):
-        settings = {"IMAGINE_DATA_DIR": str(tmp_path / str(approver is None)), "IMAGINE_SANDBOX_SPEED": SPEED,
-                    "IMAGINE_AUTO_CLANK": "ask", **({"IMAGINE_APPROVER": approver} if approver else {})}
+        settings = {
+            "IMAGINE_DATA_DIR": str(tmp_path / str(approver is None)),
+            "IMAGINE_SANDBOX_SPEED": SPEED,
+            "IMAGINE_AUTO_CLANK": "ask",
+            **({"IMAGINE_APPROVER": approver} if approver else {}),
+        }
         host = FakeRuntime(settings)
         await register(host)
         try:
             service = host.get_service("imagine_video").service
-            refused = await host.handle("make a 1 second video of a coin and coin it",
-                                     options={"autoClank": True, "prompt": "a coin"})
+            refused = await host.handle(
+                "make a 1 second video of a coin and coin it", options={"autoClank": True, "prompt": "a coin"}
+            )
             assert refused.result is not None and not refused.result["success"]
             assert "'ask'" in refused.texts[-1] and service.receipts() == []
             if approver is None:  # no callback: the coin waits in the operator's approvals queue
                 assert refused.result["data"]["code"] == "awaiting_approval" and "queued" in refused.texts[-1]
                 continue
             assert "Nothing was paid" in refused.texts[-1]
-            coined = await host.handle("make a 1 second video of a coin and coin it",
-                                     options={"autoClank": True, "prompt": "a coin"})
+            coined = await host.handle(
+                "make a 1 second video of a coin and coin it", options={"autoClank": True, "prompt": "a coin"}
+            )
             assert coined.result is not None and coined.result["success"], coined.texts
             assert f"the paying wallet {service.wallet.address} is its creator" in coined.texts[-1]
             request, _ = service.build_request("a coin", duration=1.0, auto_clank=True)
@@ -203,8 +233,11 @@ async def test_chit_chat_and_price_questions_never_pay_even_when_generate_is_cho
     """The runtime may run GENERATE_VIDEO for any message (elizaos caches state per room): the handler re-checks."""
     chat = await runtime.handle("thanks, that was lovely!", action="GENERATE_VIDEO", options={"prompt": "thanks"})
     assert chat.result is not None and not chat.result["success"] and "Nothing was paid" in chat.texts[-1]
-    price = await runtime.handle("how much would a 4 second video of a kite cost?", action="GENERATE_VIDEO",
-                                 options={"parameters": {"prompt": "a kite", "duration": 4}})
+    price = await runtime.handle(
+        "how much would a 4 second video of a kite cost?",
+        action="GENERATE_VIDEO",
+        options={"parameters": {"prompt": "a kite", "duration": 4}},
+    )
     assert price.result is not None and price.result["data"]["actionName"] == "QUOTE_VIDEO"
     assert 'A video of "a kite" costs 0.50 USDC' in price.texts[-1]
     model = await runtime.handle("make a video of a kite", action="GENERATE_VIDEO", options={"model": "veo-9"})
@@ -230,8 +263,14 @@ async def test_actions_without_the_service_say_so() -> None:
 async def test_without_a_callback_approver_the_operator_queue_decides(tmp_path: Path) -> None:
     """No IMAGINE_APPROVER: over the threshold the payment waits for the operator; approved, it goes through,
     and a budget window crossing 80 % is narrated."""
-    host = FakeRuntime({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED,
-                        "IMAGINE_APPROVAL_THRESHOLD": "0.1", "IMAGINE_DAILY_CAP": "0.3"})
+    host = FakeRuntime(
+        {
+            "IMAGINE_DATA_DIR": str(tmp_path),
+            "IMAGINE_SANDBOX_SPEED": SPEED,
+            "IMAGINE_APPROVAL_THRESHOLD": "0.1",
+            "IMAGINE_DAILY_CAP": "0.3",
+        }
+    )
     await register(host)
     try:
         service = host.get_service("imagine_video").service
@@ -253,8 +292,9 @@ async def test_without_a_callback_approver_the_operator_queue_decides(tmp_path: 
 
 async def test_the_plugin_takes_a_listed_model_and_narrates_media_page_and_coin(tmp_path: Path) -> None:
     """Issue 13: ``videoModel`` reaches the create body; the reply shows the media page and the coin."""
-    host = FakeRuntime({"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED,
-                        "IMAGINE_AUTO_CLANK": "always"})
+    host = FakeRuntime(
+        {"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED, "IMAGINE_AUTO_CLANK": "always"}
+    )
     await register(host)
     try:
         service = host.get_service("imagine_video").service

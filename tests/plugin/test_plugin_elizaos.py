@@ -18,8 +18,10 @@ async def test_registers_and_delivers_a_paid_video(tmp_path: Path) -> None:
 
     from imagine_agent.plugin import elizaos_plugin, register
 
-    runtime = elizaos.AgentRuntime(character=elizaos.Character(name="VideoBot", bio="Makes short videos."),
-                                   settings={"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED})
+    runtime = elizaos.AgentRuntime(
+        character=elizaos.Character(name="VideoBot", bio="Makes short videos."),
+        settings={"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED},
+    )
     await runtime.initialize()
     await register(runtime)  # picks the elizaos adapter for an elizaos runtime
     try:
@@ -28,8 +30,11 @@ async def test_registers_and_delivers_a_paid_video(tmp_path: Path) -> None:
         names = {a.name for a in runtime.actions}
         assert {"GENERATE_VIDEO", "QUOTE_VIDEO", "VIDEO_STATUS"} <= names
 
-        message = Memory(id="11111111-1111-1111-1111-111111111111", room_id=ROOM,
-                         content=Content(text="Make a 2 second video of a lighthouse in fog"))
+        message = Memory(
+            id="11111111-1111-1111-1111-111111111111",
+            room_id=ROOM,
+            content=Content(text="Make a 2 second video of a lighthouse in fog"),
+        )
         state = await runtime.compose_state(message)
         assert "Imagine video budget: spent 0.00 USDC" in state.text
         generate = next(a for a in runtime.actions if a.name == "GENERATE_VIDEO")

@@ -32,17 +32,23 @@ class ScriptedModel:
     async def __call__(self, runtime: Any, params: dict[str, Any]) -> str:
         prompt = str(params["prompt"])
         self.prompts.append(prompt)
-        codes = {k: m.group(1) for k in ("initial", "middle", "end")
-                 if (m := re.search(k + r" code: ([0-9a-f-]{36})", prompt))}
+        codes = {
+            k: m.group(1)
+            for k in ("initial", "middle", "end")
+            if (m := re.search(k + r" code: ([0-9a-f-]{36})", prompt))
+        }
         action, chosen = self.turns.pop(0)
         checks = "".join(f"<{p}_{k}_code>{v}</{p}_{k}_code>" for p in ("one", "two") for k, v in codes.items())
         params_xml = f"<params>{json.dumps(chosen)}</params>" if chosen else ""
-        return (f"<response>{checks}<thought>scripted</thought><actions>{action}</actions>{params_xml}"
-                "<text>On it.</text></response>")
+        return (
+            f"<response>{checks}<thought>scripted</thought><actions>{action}</actions>{params_xml}"
+            "<text>On it.</text></response>"
+        )
 
 
-async def test_one_room_video_price_question_and_chit_chat_pay_once(tmp_path: Path,
-                                                                     caplog: pytest.LogCaptureFixture) -> None:
+async def test_one_room_video_price_question_and_chit_chat_pay_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from elizaos.types import Content, Memory
 
     from imagine_agent.plugin import register
@@ -56,8 +62,10 @@ async def test_one_room_video_price_question_and_chit_chat_pay_once(tmp_path: Pa
         ("GENERATE_VIDEO", {"GENERATE_VIDEO": {"prompt": "a kite over the dunes", "duration": 4}}),
         ("GENERATE_VIDEO", {"GENERATE_VIDEO": {"prompt": "thanks"}}),
     )
-    runtime = elizaos.AgentRuntime(character=elizaos.Character(name="VideoBot", bio="Makes short videos."),
-                                   settings={"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED})
+    runtime = elizaos.AgentRuntime(
+        character=elizaos.Character(name="VideoBot", bio="Makes short videos."),
+        settings={"IMAGINE_DATA_DIR": str(tmp_path), "IMAGINE_SANDBOX_SPEED": SPEED},
+    )
     await runtime.initialize()
     await register(runtime)
     runtime.register_model("TEXT_LARGE", model, "scripted")
@@ -72,11 +80,16 @@ async def test_one_room_video_price_question_and_chit_chat_pay_once(tmp_path: Pa
     try:
         generate = next(a for a in runtime.actions if a.name == "GENERATE_VIDEO")
         assert [p.name for p in generate.parameters] == ["prompt", "duration", "model", "image", "autoClank"]
-        for i, text in enumerate(["Make a 2 second video of a lighthouse in fog",
-                                  "how much would a 4 second video of a kite cost?",
-                                  "thanks, that was lovely!"]):
-            message = Memory(id=f"1111111{i}-1111-1111-1111-111111111111", room_id=ROOM, entity_id=USER,
-                             content=Content(text=text))
+        for i, text in enumerate(
+            [
+                "Make a 2 second video of a lighthouse in fog",
+                "how much would a 4 second video of a kite cost?",
+                "thanks, that was lovely!",
+            ]
+        ):
+            message = Memory(
+                id=f"1111111{i}-1111-1111-1111-111111111111", room_id=ROOM, entity_id=USER, content=Content(text=text)
+            )
             outcome = await runtime.message_service.handle_message(runtime, message, callback)
             assert outcome.did_respond
             [result] = runtime.get_action_results(message.id)
@@ -108,5 +121,10 @@ def test_registry_metadata() -> None:
     assert params["IMAGINE_PRIVATE_KEY"]["sensitive"] is True and params["IMAGINE_DAILY_CAP"]["sensitive"] is False
     generate = AGENT_CONFIG["actions"]["GENERATE_VIDEO"]["parameters"]
     assert {p["name"]: p["schema"]["type"] for p in generate} == {
-        "prompt": "string", "duration": "number", "model": "string", "image": "string", "autoClank": "boolean"}
+        "prompt": "string",
+        "duration": "number",
+        "model": "string",
+        "image": "string",
+        "autoClank": "boolean",
+    }
     json.dumps(AGENT_CONFIG)  # publishable as JSON

@@ -36,9 +36,13 @@ def test_elizaos_skips_locally_and_fails_under_ci(monkeypatch: pytest.MonkeyPatc
 
 def test_no_test_skips_a_missing_package_silently() -> None:
     """``pytest.importorskip`` skips under CI too: use ``tests.optional`` (or a fixture that fails under CI)."""
-    found = [f"{path.relative_to(TESTS)}:{n}" for path in sorted(TESTS.rglob("*.py")) if path.name != "optional.py"
-             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-             if re.search(r"importorskip\(", line) and "re.search" not in line]
+    found = [
+        f"{path.relative_to(TESTS)}:{n}"
+        for path in sorted(TESTS.rglob("*.py"))
+        if path.name != "optional.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"importorskip\(", line) and "re.search" not in line
+    ]
     assert found == []
 
 

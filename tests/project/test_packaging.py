@@ -25,8 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "-o", str(out), str(ROOT)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "-o", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (built,) = out.glob("*.whl")
     return built
 
@@ -36,7 +40,8 @@ def test_wheel_has_one_top_level_package(wheel: Path) -> None:
     assert {n.split("/")[0] for n in names} == {"imagine_agent", f"imagine_agent-{imagine_agent.__version__}.dist-info"}
     assert "imagine_agent/tools/__init__.py" in names
     assert any(n.startswith("imagine_agent/prompts/") and n.endswith(".md") for n in names) or not list(
-        (ROOT / "prompts").glob("*.md"))
+        (ROOT / "prompts").glob("*.md")
+    )
 
 
 def test_wheel_installs_into_a_fresh_venv_and_imports_elsewhere(wheel: Path, tmp_path: Path) -> None:
@@ -48,20 +53,25 @@ def test_wheel_installs_into_a_fresh_venv_and_imports_elsewhere(wheel: Path, tmp
     # a .pth file. "system_site_packages" would not do: inside a venv it means the base interpreter, which
     # lacks them. Entries of a .pth are plain paths, so the .pth files in those directories (the editable
     # install of this checkout) are not processed: imagine_agent can only come from the wheel.
-    target = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"], check=True,
-                            capture_output=True, text=True, timeout=60).stdout.strip()
+    target = subprocess.run(
+        [str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
     ours = [p for p in (*site.getsitepackages(), site.getusersitepackages()) if Path(p).is_dir()]
     (Path(target) / "_test_dependencies.pth").write_text("".join(f"{p}\n" for p in ours))
-    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--quiet", str(wheel)], check=True,
-                   timeout=300)
+    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--quiet", str(wheel)], check=True, timeout=300)
     probe = (
         "import json, pathlib, site, imagine_agent, imagine_agent.tools, imagine_agent.prompts;"
         "print(pathlib.Path(imagine_agent.__file__).resolve());"
         "print(pathlib.Path(imagine_agent.tools.__file__).resolve());"
         "print(json.dumps(sorted(p.name for p in pathlib.Path(site.getsitepackages()[0]).iterdir())))"
     )
-    out = subprocess.run([str(python), "-c", probe], cwd=tmp_path, check=True, capture_output=True, text=True,
-                         timeout=120).stdout.splitlines()
+    out = subprocess.run(
+        [str(python), "-c", probe], cwd=tmp_path, check=True, capture_output=True, text=True, timeout=120
+    ).stdout.splitlines()
     site_dir = str(env_dir.resolve())
     assert out[0].startswith(site_dir) and out[1].startswith(site_dir)
     top_level = json.loads(out[2])
@@ -71,11 +81,20 @@ def test_wheel_installs_into_a_fresh_venv_and_imports_elsewhere(wheel: Path, tmp
 
 def test_sdist_carries_the_readme_and_the_reference(tmp_path: Path) -> None:
     """The tests that pin the docs run from an unpacked sdist too: README, docs/ and mkdocs.yml travel with it."""
-    subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(tmp_path), str(ROOT)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (built,) = tmp_path.glob("*.tar.gz")
     with tarfile.open(built) as sdist:
         names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
-    expected = {"README.md", "mkdocs.yml", "docs/console.png", "tests/readme.py",
-                *(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))}
+    expected = {
+        "README.md",
+        "mkdocs.yml",
+        "docs/console.png",
+        "tests/readme.py",
+        *(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")),
+    }
     assert expected <= names, sorted(expected - names)

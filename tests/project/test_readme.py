@@ -53,10 +53,14 @@ def test_relative_links_resolve(source: str) -> None:
 
 
 # The surfaces page's blocks run in tests/e2e/test_docs.py, with what each must print.
-PYTHON_SNIPPETS = list(dict.fromkeys(
-    code for text in (README, *(p.read_text() for p in PAGES if p.name != SURFACES))
-    for lang, code in blocks(text) if lang == "python"
-))
+PYTHON_SNIPPETS = list(
+    dict.fromkeys(
+        code
+        for text in (README, *(p.read_text() for p in PAGES if p.name != SURFACES))
+        for lang, code in blocks(text)
+        if lang == "python"
+    )
+)
 
 
 def test_the_python_snippets_are_found() -> None:
@@ -70,8 +74,9 @@ def test_python_snippets_run(code: str, tmp_path: Path) -> None:
     script.write_text(code)
     env = {**os.environ, "IMAGINE_DATA_DIR": str(tmp_path / "data")}
     env.pop("IMAGINE_BASE_URL", None)
-    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=180)
+    run = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
     assert run.returncode == 0, run.stderr[-3000:]
 
 

@@ -35,11 +35,17 @@ CHAIN_ROWS = (
     ("answer dropped after on-chain settlement", "sync", "same header re-sent, settled once on chain"),
     ("wrong-chain RPC during reconcile", "sync", "error, nothing released; the right chain then proves it paid"),
     # issue 22 (b): with an RPC the chain decides, not the clock
-    ("settled, then called a bad signature twice; asked again past validBefore", "sync",
-     "not paid again past the cap; reconcile on its own proves it paid"),
+    (
+        "settled, then called a bad signature twice; asked again past validBefore",
+        "sync",
+        "not paid again past the cap; reconcile on its own proves it paid",
+    ),
 )
-LIAR = {"kind": "payment_required_after_settle", "params": {"error": "invalid_exact_evm_payload_signature"},
-        "times": -1}
+LIAR = {
+    "kind": "payment_required_after_settle",
+    "params": {"error": "invalid_exact_evm_payload_signature"},
+    "times": -1,
+}
 
 
 @dataclass
@@ -62,8 +68,10 @@ class ChainResult:
 
 def _used_logs(net: Devnet, payer: str) -> int:
     topic = "0x" + payer.lower().removeprefix("0x").rjust(64, "0")
-    logs = net.rpc("eth_getLogs", [{"address": net.network.usdc, "fromBlock": "0x0", "toBlock": "latest",
-                                    "topics": [AUTHORIZATION_USED, topic]}])
+    logs = net.rpc(
+        "eth_getLogs",
+        [{"address": net.network.usdc, "fromBlock": "0x0", "toBlock": "latest", "topics": [AUTHORIZATION_USED, topic]}],
+    )
     return len(logs)
 
 
@@ -74,19 +82,32 @@ def run_chain_row(name: str, client: str, expected: str, workdir: Path) -> Chain
     with Devnet(payers=1) as net:
         payer = net.payers[0]
         liar = name.startswith("settled, then called")
-        config = SandboxConfig(speed=600, rpc_url=net.rpc_url, relayer_key=net.relayer.private_key,
-                               idempotent_replay=not name.startswith("wrong-chain"),
-                               max_timeout_seconds=8 if liar else 60)
+        config = SandboxConfig(
+            speed=600,
+            rpc_url=net.rpc_url,
+            relayer_key=net.relayer.private_key,
+            idempotent_replay=not name.startswith("wrong-chain"),
+            max_timeout_seconds=8 if liar else 60,
+        )
         before = net.balance(payer.address), net.balance(IMAGINE_PAY_TO)
         with SandboxServer(config) as server:
-            settings = Settings(base_url=server.url, private_key=payer.private_key, data_dir=workdir,
-                                poll_first=0.02, poll_floor=0.02, rpc_url=net.rpc_url,
-                                daily_cap=Decimal("1.5"))
+            settings = Settings(
+                base_url=server.url,
+                private_key=payer.private_key,
+                data_dir=workdir,
+                poll_first=0.02,
+                poll_floor=0.02,
+                rpc_url=net.rpc_url,
+                daily_cap=Decimal("1.5"),
+            )
             with ImagineService.create(settings) as service:
                 if client == "async":
                     ledger = open_ledger(workdir / "async.sqlite3")
-                    wallet = Wallet(PrivateKeySigner(payer.private_key), ledger,
-                                    PaymentPolicy(caps=Caps(per_call=5_000_000, daily=None, total=None)))
+                    wallet = Wallet(
+                        PrivateKeySigner(payer.private_key),
+                        ledger,
+                        PaymentPolicy(caps=Caps(per_call=5_000_000, daily=None, total=None)),
+                    )
 
                     async def pay() -> None:
                         async with AsyncImagineClient(server.url, wallet=wallet) as aclient:

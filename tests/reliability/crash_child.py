@@ -33,8 +33,9 @@ def crash_after(cls: type, name: str) -> None:
 
 def main() -> None:
     base_url, data_dir, step = sys.argv[1:4]
-    settings = Settings(base_url=base_url, data_dir=data_dir, poll_first=0.02, poll_floor=0.02, poll_cap=0.2,
-                        approval_threshold=None)
+    settings = Settings(
+        base_url=base_url, data_dir=data_dir, poll_first=0.02, poll_floor=0.02, poll_cap=0.2, approval_threshold=None
+    )
     with ImagineService.create(settings) as service:
         ledger_cls = type(service.ledger)
         if step == "reserved":
@@ -48,8 +49,9 @@ def main() -> None:
             if step == "waiting" and status.status == "processing":
                 die()
 
-        outcome = service.generate("the crash test video", duration=4, output_dir=os.path.join(data_dir, "out"),
-                                   on_progress=on_progress)
+        outcome = service.generate(
+            "the crash test video", duration=4, output_dir=os.path.join(data_dir, "out"), on_progress=on_progress
+        )
         print(json.dumps(outcome.to_json()))
 
 

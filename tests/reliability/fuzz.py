@@ -431,9 +431,13 @@ def _assert_policy_valid(header: str, body: str | bytes, warnings: list[str]) ->
     signer = Account.recover_message(encode_typed_data(full_message=typed), signature=payment.payload.signature)
     assert signer.lower() == auth.from_.lower(), "signed for another token, chain or domain"
     paid = [
-        r for r in parse_payment_required(body).accepts
-        if r.scheme == "exact" and r.network == "base" and r.amount == int(auth.value)
-        and r.pay_to.lower() == IMAGINE_PAY_TO.lower() and r.asset.lower() == USDC.lower()
+        r
+        for r in parse_payment_required(body).accepts
+        if r.scheme == "exact"
+        and r.network == "base"
+        and r.amount == int(auth.value)
+        and r.pay_to.lower() == IMAGINE_PAY_TO.lower()
+        and r.asset.lower() == USDC.lower()
         and ((r.extra or {}).get("name"), (r.extra or {}).get("version")) == ("USD Coin", "2")
         and 0 < r.max_timeout_seconds <= MAX_VALIDITY
         and int(auth.valid_before) - time.time() <= r.max_timeout_seconds + 5
@@ -442,7 +446,8 @@ def _assert_policy_valid(header: str, body: str | bytes, warnings: list[str]) ->
     named_elsewhere = [r.resource for r in paid if r.resource and not _strictly_same(r.resource)]
     if len(named_elsewhere) == len(paid):  # whichever of them was paid names another URL
         assert any(f"names resource {r!r}" in w for r in named_elsewhere for w in warnings), (
-            f"paid a requirement for {named_elsewhere[0]!r} without a warning", warnings
+            f"paid a requirement for {named_elsewhere[0]!r} without a warning",
+            warnings,
         )
     if not named_elsewhere:
         assert not any("names resource" in w for w in warnings), warnings
@@ -698,8 +703,11 @@ FOUND_PAID_ANSWERS: tuple[list[Answer], ...] = (
     [(202, json.dumps({"taskId": "t-1"}), _b64(b"[" * 12_000))],  # a deep receipt must not lose the taskId
 )
 FOUND_STATUS_ANSWERS: tuple[list[tuple[int, str | bytes, str | None] | None], ...] = tuple(
-    [(202, '{"status":"processing","progress":60}', None), (202, '{"status":"processing","progress":' + p + "}", None),
-     (202, '{"status":"processing","progress":30}', None)]
+    [
+        (202, '{"status":"processing","progress":60}', None),
+        (202, '{"status":"processing","progress":' + p + "}", None),
+        (202, '{"status":"processing","progress":30}', None),
+    ]
     for p in ("NaN", "Infinity", "-Infinity", "null")  # progress must never move the caller backwards
 )
 FOUND_CREATE_INPUT: tuple[tuple[Any, dict[str, Any]], ...] = (
@@ -712,13 +720,22 @@ FOUND_IMAGE_HOSTS: tuple[tuple[str, ipaddress.IPv4Address], ...] = (
 )
 
 TARGETS: list[Target] = [
-    Target("402-bodies", "402 bodies -> create flow + wallet", payment_required_bodies, check_402_body,
-           FOUND_402_BODIES),
-    Target("paid-answers", "answers to the paid create (status, body, receipt)", paid_answers, check_paid_answers,
-           FOUND_PAID_ANSWERS),
+    Target(
+        "402-bodies", "402 bodies -> create flow + wallet", payment_required_bodies, check_402_body, FOUND_402_BODIES
+    ),
+    Target(
+        "paid-answers",
+        "answers to the paid create (status, body, receipt)",
+        paid_answers,
+        check_paid_answers,
+        FOUND_PAID_ANSWERS,
+    ),
     Target("receipts", "X-PAYMENT-RESPONSE receipts", receipts, check_receipt),
     Target(
-        "status-bodies", "status answers (body, code, Retry-After) -> wait flow", status_answers, check_status_answers,
+        "status-bodies",
+        "status answers (body, code, Retry-After) -> wait flow",
+        status_answers,
+        check_status_answers,
         FOUND_STATUS_ANSWERS,
     ),
     Target(
@@ -735,8 +752,13 @@ TARGETS: list[Target] = [
         check_wire_template_data,
     ),
     Target("image-urls", "image data URLs and URLs", image_urls, check_image_url),
-    Target("image-hosts", "image URL hosts (IPv4 in every notation, IPv6)", image_hosts, check_image_host_case,
-           FOUND_IMAGE_HOSTS),
+    Target(
+        "image-hosts",
+        "image URL hosts (IPv4 in every notation, IPv6)",
+        image_hosts,
+        check_image_host_case,
+        FOUND_IMAGE_HOSTS,
+    ),
     Target("settings-env", "Settings from IMAGINE_* environment", settings_env, check_settings_env),
     Target("settings-toml", "Settings from imagine.toml (IMAGINE_CONFIG)", toml_files, check_settings_toml),
     Target("fault-files", "sandbox fault files (JSON, TOML)", fault_files, check_fault_file),

@@ -125,6 +125,7 @@ V2: dict[str, Any] = {"x402": "v2"}
 def _after(status: int, **params: Any) -> list[dict[str, Any]]:
     return [{"kind": "status_after_payment", "params": {"status": status, **params}}]
 
+
 BASE_ROWS: list[Row] = [
     *_rows(
         "error_before_settle",
@@ -219,8 +220,12 @@ BASE_ROWS: list[Row] = [
     *_rows(
         "compressed_bomb",
         ("gzip, 64 MiB, naive server", Outcome.UNKNOWN, [{"kind": "compressed_bomb"}], NAIVE),
-        ("zstd, 64 MiB, naive server", Outcome.UNKNOWN,
-         [{"kind": "compressed_bomb", "params": {"encoding": "zstd"}}], NAIVE),
+        (
+            "zstd, 64 MiB, naive server",
+            Outcome.UNKNOWN,
+            [{"kind": "compressed_bomb", "params": {"encoding": "zstd"}}],
+            NAIVE,
+        ),
         ("gzip, 64 MiB, replaying server", Outcome.RESENT, [{"kind": "compressed_bomb"}], {}),
     ),
     *_rows(
@@ -302,8 +307,12 @@ BASE_ROWS: list[Row] = [
         ("status, 3 times", Outcome.COMPLETED, [{"kind": "status_502_html", "times": 3}], {}),
         ("paid create", Outcome.RESENT, [{"kind": "status_502_html", "match": "create"}], {}),
         ("download, once", Outcome.COMPLETED, [{"kind": "status_502_html", "match": "download"}], {}),
-        ("download, every time", Outcome.DOWNLOAD_BROKEN,
-         [{"kind": "status_502_html", "match": "download", "times": -1}], {}),
+        (
+            "download, every time",
+            Outcome.DOWNLOAD_BROKEN,
+            [{"kind": "status_502_html", "match": "download", "times": -1}],
+            {},
+        ),
     ),
 ]
 
@@ -377,8 +386,9 @@ def _drive_sync(row: Row, url: str, wallet: Wallet, workdir: Path) -> Trace:
         return _kill_switch_sync(row, url, wallet, trace)
     if row.fault == "payment_identifier":
         _another_wallet_first(url, workdir)
-    with ImagineClient(url, wallet=wallet, poll=POLL, timeout=row.timeout, max_download_bytes=DOWNLOAD_LIMIT,
-                       **_options(row)) as c:
+    with ImagineClient(
+        url, wallet=wallet, poll=POLL, timeout=row.timeout, max_download_bytes=DOWNLOAD_LIMIT, **_options(row)
+    ) as c:
         c.http.event_hooks["request"].append(trace.note)
         try:
             job: Job = c.create(PROMPT, duration=DURATION)
@@ -435,8 +445,12 @@ async def _drive_async(row: Row, url: str, wallet: Wallet, workdir: Path) -> Tra
 def _journal_then_freeze(client: ImagineClient | AsyncImagineClient, required: Any, wallet: Wallet) -> Any:
     """An earlier run signed and journaled a header, then stopped before sending it; now the wallet is frozen."""
     request = client._request(PROMPT, {"duration": DURATION})
-    auth = wallet.authorize(required, resource_url=client.create_url,
-                            request_hash=request_hash(client.base_url, request, None), description=PROMPT)
+    auth = wallet.authorize(
+        required,
+        resource_url=client.create_url,
+        request_hash=request_hash(client.base_url, request, None),
+        description=PROMPT,
+    )
     wallet.ledger.set_frozen(True, reason="matrix: kill switch")
     return request, wallet.resume(wallet.ledger.get(auth.payment_id), auth.requirement)
 
@@ -533,8 +547,9 @@ def run_row(row: Row, workdir: Path) -> Result:
                 trace = _drive_sync(row, url, wallet, workdir)
             else:
                 trace = asyncio.run(_drive_async(row, url, wallet, workdir))
-            return audit(row, trace, server.state, ledger, signer.signed, time.perf_counter() - started,
-                         payer=wallet.address)
+            return audit(
+                row, trace, server.state, ledger, signer.signed, time.perf_counter() - started, payer=wallet.address
+            )
     finally:
         ledger.close()
 
@@ -554,12 +569,12 @@ def _fired(row: Row, state: Sandbox, task_id: str | None) -> bool:
     return True
 
 
-def audit(row: Row, trace: Trace, state: Sandbox, ledger: Ledger, signed: int, seconds: float, *,
-          payer: str | None = None) -> Result:
+def audit(
+    row: Row, trace: Trace, state: Sandbox, ledger: Ledger, signed: int, seconds: float, *, payer: str | None = None
+) -> Result:
     """Audit the row's wallet: ``payer`` keeps the settlements of its key only (another wallet's, bought on
     purpose by a scenario, are that wallet's books)."""
-    settlements = [s.to_wire() for s in state.settlements()
-                   if payer is None or str(s.payer).lower() == payer.lower()]
+    settlements = [s.to_wire() for s in state.settlements() if payer is None or str(s.payer).lower() == payer.lower()]
     payments = ledger.payments()
     paid = sum(1 for p in payments if p.state == PaymentState.PAID)
     unknown = sum(1 for p in payments if p.state in (PaymentState.UNKNOWN, PaymentState.PENDING))

@@ -29,8 +29,11 @@ SECRET = "0x" + "c0ffee42" * 8
 BROKEN_CONFIGS = {
     "toml syntax": ('max_per_call = "5\n', {}, "not valid TOML"),
     "wrong types": (f'max_per_call = "lots"\nprivate_key = {SECRET}\nnetworks = 7\n', {}, "max_per_call"),
-    "bad environment": ("", {"IMAGINE_MAX_PER_CALL": "0.0000001", "IMAGINE_AUTO_CLANK": "sometimes"},
-                        "IMAGINE_AUTO_CLANK='sometimes'"),
+    "bad environment": (
+        "",
+        {"IMAGINE_MAX_PER_CALL": "0.0000001", "IMAGINE_AUTO_CLANK": "sometimes"},
+        "IMAGINE_AUTO_CLANK='sometimes'",
+    ),
 }
 
 
@@ -41,7 +44,13 @@ def test_a_broken_configuration_exits_2_with_a_readable_message(case: str, tmp_p
     config.write_text(text)
     done = subprocess.run(
         [sys.executable, "-m", "imagine_agent", "budget"],
-        env={**os.environ, "PYTHONPATH": str(ROOT), "IMAGINE_CONFIG": str(config), "IMAGINE_DATA_DIR": str(tmp_path), **env},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "IMAGINE_CONFIG": str(config),
+            "IMAGINE_DATA_DIR": str(tmp_path),
+            **env,
+        },
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -81,7 +90,11 @@ PRIVATE_IMAGES = [
 
 @pytest.mark.parametrize("image", PRIVATE_IMAGES)
 def test_a_private_image_url_sends_and_signs_nothing(
-    image: str, sandbox_server: SandboxServer, make_wallet: Callable[..., Wallet], counting_signer: CountingSigner, ledger: Ledger
+    image: str,
+    sandbox_server: SandboxServer,
+    make_wallet: Callable[..., Wallet],
+    counting_signer: CountingSigner,
+    ledger: Ledger,
 ) -> None:
     sent: list[httpx.Request] = []
     with ImagineClient(sandbox_server.url, wallet=make_wallet(), poll=FAST_POLL) as client:
@@ -89,7 +102,12 @@ def test_a_private_image_url_sends_and_signs_nothing(
         for call in (client.quote, client.create):
             with pytest.raises(InvalidRequestError, match="cannot reach"):
                 call("animate this", image=image)
-    assert sent == [] and counting_signer.signed == 0 and ledger.payments() == [] and sandbox_server.state.settlements() == []
+    assert (
+        sent == []
+        and counting_signer.signed == 0
+        and ledger.payments() == []
+        and sandbox_server.state.settlements() == []
+    )
 
 
 async def test_a_private_image_url_sends_nothing_async(

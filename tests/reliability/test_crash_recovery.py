@@ -22,8 +22,14 @@ KEY = "0x" + "5a" * 32
 
 def start_child(url: str, data_dir: Path, step: str) -> subprocess.Popen[str]:
     env = {**os.environ, "IMAGINE_PRIVATE_KEY": KEY, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "tests.reliability.crash_child", url, str(data_dir), step],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.reliability.crash_child", url, str(data_dir), step],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def run_child(url: str, data_dir: Path, step: str) -> subprocess.CompletedProcess[str]:

@@ -181,7 +181,9 @@ def test_armed_faults_fire_and_the_settlement_is_visible(
     assert remaining == []  # both faults fired and are used up
 
 
-def test_the_admin_view_is_the_sandbox_record(sandbox_server: SandboxServer, make_wallet: Callable[..., Wallet]) -> None:
+def test_the_admin_view_is_the_sandbox_record(
+    sandbox_server: SandboxServer, make_wallet: Callable[..., Wallet]
+) -> None:
     with ImagineClient(sandbox_server.url, wallet=make_wallet(), poll=FAST_POLL) as client:
         client.create("one").wait()
         client.create("two").wait()

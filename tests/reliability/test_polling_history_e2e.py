@@ -24,9 +24,19 @@ TICK = 15.0 / SPEED
 
 def test_the_service_records_brackets_and_aims_from_them(tmp_path: Path) -> None:
     config = SandboxConfig(speed=SPEED, job_seconds=(57.0, 63.0))
-    with SandboxServer(config) as sandbox, ImagineService.create(Settings(
-            base_url=sandbox.url, private_key=KEY, data_dir=tmp_path, poll_first=TICK, poll_cap=TICK,
-            poll_floor=0.05)) as service:
+    with (
+        SandboxServer(config) as sandbox,
+        ImagineService.create(
+            Settings(
+                base_url=sandbox.url,
+                private_key=KEY,
+                data_dir=tmp_path,
+                poll_first=TICK,
+                poll_cap=TICK,
+                poll_floor=0.05,
+            )
+        ) as service,
+    ):
         service.output_dir = tmp_path / "videos"
         handed: list[RenderHistory | None] = []
         learn = service._learn

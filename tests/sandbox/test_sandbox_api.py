@@ -65,13 +65,17 @@ async def test_402_body_is_the_spec_body_except_resource(asgi_client: httpx.Asyn
     expected["accepts"][0]["resource"] = f"{BASE}/generation/create"
     # The one change beyond the resource: videoModel lists the models this sandbox sells, with their prices.
     video_model = expected["accepts"][0]["outputSchema"]["input"]["bodyFields"]["templateData"]["properties"][
-        "videoModel"]
+        "videoModel"
+    ]
     assert video_model["enum"] == ["sora"] and video_model["default"] == "sora"
     video_model["enum"] = ["xai-grok-imagine", "sora-2", "sora-2-pro", "fal-kling-o3"]
     video_model["default"] = "xai-grok-imagine"
-    video_model["pricing"] = {"xai-grok-imagine": {"perSecond": "125000"}, "sora-2": {"perSecond": "150000"},
-                              "sora-2-pro": {"perSecond": "750000"},
-                              "fal-kling-o3": {"perSecond": "325000", "minDuration": 3.0, "maxDuration": 15.0}}
+    video_model["pricing"] = {
+        "xai-grok-imagine": {"perSecond": "125000"},
+        "sora-2": {"perSecond": "150000"},
+        "sora-2-pro": {"perSecond": "750000"},
+        "fal-kling-o3": {"perSecond": "325000", "minDuration": 3.0, "maxDuration": 15.0},
+    }
     assert response.json() == expected
     assert list(response.json()["accepts"][0]) == list(expected["accepts"][0])  # same key order too
 
@@ -166,7 +170,11 @@ async def test_resource_is_this_servers_own_url(app: FastAPI) -> None:
 
 @pytest.mark.parametrize("as_string", [False, True])
 async def test_template_data_as_object_or_string_is_paid_for(
-    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, sandbox_state: Sandbox, as_string: bool
+    asgi_client: httpx.AsyncClient,
+    payer_key: PrivateKeySigner,
+    clock: FakeClock,
+    sandbox_state: Sandbox,
+    as_string: bool,
 ) -> None:
     template = {"videoModel": "sora-2", "duration": 4, "autoClank": False}
     body = {"prompt": "a cat on a skateboard", "templateData": json.dumps(template) if as_string else template}
@@ -420,7 +428,9 @@ async def test_bad_payments_are_402_with_the_reason_and_charge_nothing(
     reason: str,
 ) -> None:
     requirement = await quote(asgi_client)
-    response = await asgi_client.post(CREATE, json=BODY, headers={"X-PAYMENT": make_header(requirement, payer_key, clock())})
+    response = await asgi_client.post(
+        CREATE, json=BODY, headers={"X-PAYMENT": make_header(requirement, payer_key, clock())}
+    )
     assert response.status_code == 402, response.text
     body = response.json()
     assert body["error"] == reason
@@ -431,7 +441,9 @@ async def test_bad_payments_are_402_with_the_reason_and_charge_nothing(
     assert sandbox_state.job_count() == 0
 
 
-async def test_insufficient_funds(make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock) -> None:
+async def test_insufficient_funds(
+    make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock
+) -> None:
     app = make_app(balances={payer_key.address: 999_999})
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as client:
         response, _ = await pay(client, payer_key, clock)
@@ -600,7 +612,9 @@ async def _completed_task(
 async def test_video_is_a_real_h264_mp4(
     asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, duration: int, frames: int
 ) -> None:
-    task_id = await _completed_task(asgi_client, payer_key, clock, {"prompt": "waves", "templateData": {"duration": duration}})
+    task_id = await _completed_task(
+        asgi_client, payer_key, clock, {"prompt": "waves", "templateData": {"duration": duration}}
+    )
     status = (await asgi_client.get(f"/generation/{task_id}/status")).json()
     response = await asgi_client.get(status["result"]["generation"]["video"]["url"])
     assert response.status_code == 200
@@ -653,8 +667,10 @@ def _facilitator_body(requirement: Any, header: str, *, as_object: bool = True) 
 async def test_supported(asgi_client: httpx.AsyncClient) -> None:
     response = await asgi_client.get("/supported")
     assert response.json() == {
-        "kinds": [{"x402Version": 1, "scheme": "exact", "network": "base"},
-                  {"x402Version": 2, "scheme": "exact", "network": "eip155:8453"}],
+        "kinds": [
+            {"x402Version": 1, "scheme": "exact", "network": "base"},
+            {"x402Version": 2, "scheme": "exact", "network": "eip155:8453"},
+        ],
         "extensions": [],
         "signers": {},
     }
@@ -662,7 +678,11 @@ async def test_supported(asgi_client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize("as_object", [True, False])
 async def test_facilitator_verify_and_settle(
-    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock, sandbox_state: Sandbox, as_object: bool
+    asgi_client: httpx.AsyncClient,
+    payer_key: PrivateKeySigner,
+    clock: FakeClock,
+    sandbox_state: Sandbox,
+    as_object: bool,
 ) -> None:
     requirement = await quote(asgi_client)
     body = _facilitator_body(requirement, header_for(requirement, payer_key, clock()), as_object=as_object)
@@ -746,8 +766,12 @@ async def test_admin_settlements_fund_balance_reset(
     funded = await asgi_client.post("/_admin/fund", json={"address": payer_key.address, "amount": "5"})
     assert funded.json()["balance"] == str(balance + 5)
     assert (await asgi_client.post("/_admin/fund", json={"address": "0x12", "amount": 5})).status_code == 400
-    assert (await asgi_client.post("/_admin/fund", json={"address": payer_key.address, "amount": 1.5})).status_code == 400
-    assert (await asgi_client.post("/_admin/fund", json={"address": payer_key.address, "amount": -(10**12)})).status_code == 400
+    assert (
+        await asgi_client.post("/_admin/fund", json={"address": payer_key.address, "amount": 1.5})
+    ).status_code == 400
+    assert (
+        await asgi_client.post("/_admin/fund", json={"address": payer_key.address, "amount": -(10**12)})
+    ).status_code == 400
     assert (await asgi_client.get("/_admin/balances/nope")).status_code == 400
 
     assert (await asgi_client.post("/_admin/faults", json={"faults": [{"kind": "fail"}]})).json() == {"armed": 1}

@@ -106,7 +106,11 @@ async def test_drop_after_payment_is_a_transport_error(
 @pytest.mark.parametrize("status", [204, 303, 307, 409, 422, 429])
 @pytest.mark.parametrize("settle", [True, False])
 async def test_status_after_payment(
-    asgi_client: httpx.AsyncClient, sandbox_state: Sandbox, payer_key: PrivateKeySigner, clock: FakeClock, status: int,
+    asgi_client: httpx.AsyncClient,
+    sandbox_state: Sandbox,
+    payer_key: PrivateKeySigner,
+    clock: FakeClock,
+    status: int,
     settle: bool,
 ) -> None:
     sandbox_state.add_faults(Fault(kind="status_after_payment", params={"status": status, "settle": settle}))
@@ -164,7 +168,9 @@ async def test_faults_about_payment_ignore_unpaid_requests(
     assert len(sandbox_state.armed_faults()) == 2
 
 
-async def test_delay(asgi_client: httpx.AsyncClient, sandbox_state: Sandbox, payer_key: PrivateKeySigner, clock: FakeClock) -> None:
+async def test_delay(
+    asgi_client: httpx.AsyncClient, sandbox_state: Sandbox, payer_key: PrivateKeySigner, clock: FakeClock
+) -> None:
     sandbox_state.add_faults(Fault(kind="delay", match="create", params={"seconds": 0.3}))
     header = await paid_header(asgi_client, payer_key, clock)  # the unpaid quote takes the delay…
     sandbox_state.add_faults(Fault(kind="delay", match="create", params={"seconds": 0.3}))
@@ -293,7 +299,9 @@ async def test_status_502_html_on_create_charges_nothing(
 # ------------------------------------------------------------------------------------ task behaviour
 
 
-async def test_fail(asgi_client: httpx.AsyncClient, sandbox_state: Sandbox, payer_key: PrivateKeySigner, clock: FakeClock) -> None:
+async def test_fail(
+    asgi_client: httpx.AsyncClient, sandbox_state: Sandbox, payer_key: PrivateKeySigner, clock: FakeClock
+) -> None:
     sandbox_state.add_faults(Fault(kind="fail", params={"error": "content policy"}))
     failing = await new_task(asgi_client, payer_key, clock)
     healthy = await new_task(asgi_client, payer_key, clock)

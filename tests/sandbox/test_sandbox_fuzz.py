@@ -126,11 +126,22 @@ def test_any_multipart_body_is_400_or_402(fields: dict[str, str], image: bytes |
 APP_V2 = create_app(SandboxConfig(x402="v2"))
 v2_payments = st.fixed_dictionaries(
     {"x402Version": st.sampled_from([2, 1, "2"]) | json_values},
-    optional={"payload": json_values, "accepted": json_values | st.fixed_dictionaries({
-        "scheme": st.sampled_from(["exact", "upto"]), "network": st.sampled_from(["eip155:8453", "base", "x"]),
-        "amount": st.sampled_from(["1000000", "-1", "x"]), "asset": st.text(max_size=42),
-        "payTo": st.text(max_size=42), "maxTimeoutSeconds": st.integers(-1, 100)}),
-        "resource": json_values, "extensions": json_values},
+    optional={
+        "payload": json_values,
+        "accepted": json_values
+        | st.fixed_dictionaries(
+            {
+                "scheme": st.sampled_from(["exact", "upto"]),
+                "network": st.sampled_from(["eip155:8453", "base", "x"]),
+                "amount": st.sampled_from(["1000000", "-1", "x"]),
+                "asset": st.text(max_size=42),
+                "payTo": st.text(max_size=42),
+                "maxTimeoutSeconds": st.integers(-1, 100),
+            }
+        ),
+        "resource": json_values,
+        "extensions": json_values,
+    },
 )
 
 
@@ -142,8 +153,11 @@ def test_any_payment_signature_is_400_402_or_409_and_never_settles(payment: Any,
 
     async def post() -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(APP_V2), base_url="http://fuzz") as client:
-            return await client.post(CREATE, json={"prompt": "x"},
-                                     headers={"payment-signature": header.encode("ascii", "ignore").decode() or "x"})
+            return await client.post(
+                CREATE,
+                json={"prompt": "x"},
+                headers={"payment-signature": header.encode("ascii", "ignore").decode() or "x"},
+            )
 
     response = asyncio.run(post())
     assert response.status_code in (400, 402, 409), response.text

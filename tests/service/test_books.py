@@ -30,8 +30,7 @@ IMAGINE_AGENT = str(Path(sys.executable).parent / "imagine-agent")  # the consol
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "imagine_agent", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([PYTHON, "-m", "imagine_agent", *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def _json(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -51,13 +50,20 @@ def _as_printed(command: str) -> list[str]:
 
 def test_c_the_bot_against_a_running_sandbox_prints_an_approve_command_that_works_as_printed(tmp_path: Path) -> None:
     inbox, outbox = tmp_path / "inbox.jsonl", tmp_path / "outbox.jsonl"
-    inbox.write_text(json.dumps({"id": "r1", "from": "@ana", "text": "a lantern drifting on a lake",
-                                 "duration": 2}) + "\n")
+    inbox.write_text(
+        json.dumps({"id": "r1", "from": "@ana", "text": "a lantern drifting on a lake", "duration": 2}) + "\n"
+    )
     key = PrivateKeySigner.generate().export_private_key()
     # As the README has it: the user's own key, a threshold below the 0.25 USDC price, no IMAGINE_BASE_URL in
     # the shell (the bot is given --base-url), the same shell for every command afterwards.
-    env = subprocess_env(tmp_path / "data", IMAGINE_PRIVATE_KEY=key, IMAGINE_APPROVAL_THRESHOLD="0.1",
-                         IMAGINE_POLL_FIRST="0.05", IMAGINE_POLL_FLOOR="0.05", IMAGINE_POLL_CAP="0.2")
+    env = subprocess_env(
+        tmp_path / "data",
+        IMAGINE_PRIVATE_KEY=key,
+        IMAGINE_APPROVAL_THRESHOLD="0.1",
+        IMAGINE_POLL_FIRST="0.05",
+        IMAGINE_POLL_FLOOR="0.05",
+        IMAGINE_POLL_CAP="0.2",
+    )
     with SandboxServer(SandboxConfig(speed=150)) as sandbox:  # says it is the sandbox, like `imagine-agent sandbox`
         bot = [PYTHON, BOT, "--base-url", sandbox.url, "--inbox", str(inbox), "--outbox", str(outbox)]
         first = subprocess.run(bot, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -97,8 +103,9 @@ def test_c_the_bot_against_a_running_sandbox_prints_an_approve_command_that_work
 
 def test_d_right_after_readme_command_1_budget_and_receipts_show_the_purchase(tmp_path: Path) -> None:
     env = subprocess_env(tmp_path / "data")
-    made = _json(_cli(env, "generate", "a corgi surfing at sunset", "--duration", "2", "--json", "-o",
-                      str(tmp_path / "out")))
+    made = _json(
+        _cli(env, "generate", "a corgi surfing at sunset", "--duration", "2", "--json", "-o", str(tmp_path / "out"))
+    )
     assert made["sandbox"] is True
     receipts = _json(_cli(env, "receipts", "--json"))
     assert [p["taskId"] for p in receipts["payments"]] == [made["taskId"]] and receipts["books"] == "sandbox"
@@ -114,7 +121,10 @@ def test_d_one_budget_vocabulary_in_budget_quote_and_json(tmp_path: Path) -> Non
     env = subprocess_env(tmp_path / "data", IMAGINE_DAILY_CAP="5", IMAGINE_TOTAL_CAP="50", IMAGINE_MAX_PER_CALL="2")
     budget = _json(_cli(env, "budget", "--json"))
     assert (budget["leftToday"], budget["leftInTotal"], budget["largestNextPayment"]) == (
-        "5000000", "50000000", "2000000")
+        "5000000",
+        "50000000",
+        "2000000",
+    )
     text = _cli(env, "budget").stdout
     assert "left today 5.000000 USDC · left in total 50.000000 USDC · largest next payment 2.000000 USDC" in text
     quoted = _cli(env, "quote", "a fox", "--duration", "2")

@@ -18,14 +18,22 @@ KEY = "0x" + "3c" * 32
 
 
 def service_for(server: SandboxServer, tmp_path: Path, *, rpc: bool) -> ImagineService:
-    settings = Settings(base_url=server.url, private_key=KEY, data_dir=tmp_path, poll_first=0.02, poll_floor=0.02,
-                        rpc_url=f"{server.url}/rpc" if rpc else None)
+    settings = Settings(
+        base_url=server.url,
+        private_key=KEY,
+        data_dir=tmp_path,
+        poll_first=0.02,
+        poll_floor=0.02,
+        rpc_url=f"{server.url}/rpc" if rpc else None,
+    )
     return ImagineService.create(settings)
 
 
 def test_rpc_proves_a_lost_answer_was_paid(tmp_path: Path) -> None:
-    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=600, idempotent_replay=False)) as server, \
-            service_for(server, tmp_path, rpc=True) as service:
+    with (
+        SandboxServer(SandboxConfig(announce_sandbox=False, speed=600, idempotent_replay=False)) as server,
+        service_for(server, tmp_path, rpc=True) as service,
+    ):
         server.state.add_faults({"kind": "error_after_settle"})
         with pytest.raises(PaymentStateUnknownError):
             service.generate("answer lost", wait=False)
@@ -59,8 +67,10 @@ def test_rpc_releases_an_unsettled_payment_only_after_expiry_by_block_time(tmp_p
 
 
 def test_without_rpc_unknown_stays_unknown_and_rejected_expires(tmp_path: Path) -> None:
-    with SandboxServer(SandboxConfig(announce_sandbox=False, speed=600, default_balance=0)) as server, \
-            service_for(server, tmp_path, rpc=False) as service:
+    with (
+        SandboxServer(SandboxConfig(announce_sandbox=False, speed=600, default_balance=0)) as server,
+        service_for(server, tmp_path, rpc=False) as service,
+    ):
         with pytest.raises(PaymentRejectedError, match="insufficient_funds"):
             service.generate("no funds", wait=False)
         with pytest.raises(PaymentRejectedError, match="Try again in"):
@@ -80,8 +90,10 @@ def test_without_rpc_unknown_stays_unknown_and_rejected_expires(tmp_path: Path) 
 def test_settlement_pending_counts_as_spent_until_the_chain_shows_it_paid(tmp_path: Path, x402: str) -> None:
     """Issue 13.1: ``settlement_pending`` with a transaction is journaled pending (never failed, never
     released, never paid again) and reconciled from the chain, keeping that transaction."""
-    with SandboxServer(SandboxConfig(speed=600, x402=x402)) as server, \
-            service_for(server, tmp_path, rpc=True) as service:
+    with (
+        SandboxServer(SandboxConfig(speed=600, x402=x402)) as server,
+        service_for(server, tmp_path, rpc=True) as service,
+    ):
         server.state.add_faults({"kind": "settlement_pending"})
         with pytest.raises(PaymentStateUnknownError, match="journaled as pending"):
             service.generate("pending on chain", wait=False)

@@ -45,8 +45,11 @@ class Journaled:
 
     def log(self, kind: str, block: int, tx: str = TX) -> None:
         assert self.record.nonce is not None
-        self.node.logs.append(receipt_log("used" if kind == "used" else "cancelled", self.record.payer,
-                                          self.record.nonce, tx=tx, block=block))
+        self.node.logs.append(
+            receipt_log(
+                "used" if kind == "used" else "cancelled", self.record.payer, self.record.nonce, tx=tx, block=block
+            )
+        )
 
     def reconcile(self) -> PaymentRecord:
         with self.node.serve() as url:
@@ -146,10 +149,15 @@ def test_a_pending_payment_is_paid_by_its_receipt_before_anything_else_is_read(
     journaled = journal(make_wallet, ledger, pending_tx=TX)
     journaled.node.latest = journaled.valid_before_block - 1  # nonce reads as unused and still open
     assert journaled.record.nonce is not None
-    used = receipt_log("used", journaled.record.payer, journaled.record.nonce, tx=TX,
-                       block=journaled.valid_after_block + 1)
-    journaled.node.receipts[TX] = {"status": "0x1", "blockNumber": hex(journaled.valid_after_block + 1),
-                                   "transactionHash": TX, "logs": [used]}
+    used = receipt_log(
+        "used", journaled.record.payer, journaled.record.nonce, tx=TX, block=journaled.valid_after_block + 1
+    )
+    journaled.node.receipts[TX] = {
+        "status": "0x1",
+        "blockNumber": hex(journaled.valid_after_block + 1),
+        "transactionHash": TX,
+        "logs": [used],
+    }
     record = journaled.reconcile()
     assert (record.state, record.transaction) == (PaymentState.PAID, TX) and "tx " + TX in (record.reason or "")
 
@@ -159,21 +167,29 @@ def test_a_pending_payment_whose_transaction_reverted_is_judged_by_the_nonce(
 ) -> None:
     journaled = journal(make_wallet, ledger, pending_tx=TX)
     journaled.node.latest = journaled.valid_before_block + 1
-    journaled.node.receipts[TX] = {"status": "0x0", "blockNumber": hex(journaled.valid_after_block + 1),
-                                   "transactionHash": TX, "logs": []}
+    journaled.node.receipts[TX] = {
+        "status": "0x0",
+        "blockNumber": hex(journaled.valid_after_block + 1),
+        "transactionHash": TX,
+        "logs": [],
+    }
     record = journaled.reconcile()
     assert record.state == PaymentState.RELEASED
 
 
-@pytest.mark.parametrize("receipt", [
-    {"status": "0x1", "logs": True},
-    {"status": "0x1", "logs": None},
-    {"status": "0x1", "logs": [7]},
-    {"status": "0x1", "logs": [{"address": "0x" + "11" * 20, "topics": "0xdead", "data": "0x"}]},
-    {"status": "0x1", "logs": [{"address": "0x" + "11" * 20, "topics": [1, 2], "data": "0x"}]},
-    {"status": "0x1", "logs": [{"address": 5, "topics": [], "data": "0x"}]},
-    {"status": "0x1", "logs": [{"address": "0x" + "11" * 20, "topics": [], "data": 0}]},
-], ids=["logs-true", "logs-null", "log-int", "topics-str", "topics-ints", "address-int", "data-int"])
+@pytest.mark.parametrize(
+    "receipt",
+    [
+        {"status": "0x1", "logs": True},
+        {"status": "0x1", "logs": None},
+        {"status": "0x1", "logs": [7]},
+        {"status": "0x1", "logs": [{"address": "0x" + "11" * 20, "topics": "0xdead", "data": "0x"}]},
+        {"status": "0x1", "logs": [{"address": "0x" + "11" * 20, "topics": [1, 2], "data": "0x"}]},
+        {"status": "0x1", "logs": [{"address": 5, "topics": [], "data": "0x"}]},
+        {"status": "0x1", "logs": [{"address": "0x" + "11" * 20, "topics": [], "data": 0}]},
+    ],
+    ids=["logs-true", "logs-null", "log-int", "topics-str", "topics-ints", "address-int", "data-int"],
+)
 def test_a_malformed_receipt_is_the_rpcs_fault_and_the_payment_stays_counted(
     make_wallet: Callable[..., Wallet], ledger: Ledger, receipt: dict[str, object]
 ) -> None:
@@ -204,16 +220,21 @@ def test_reconcile_callers_report_a_malformed_receipt_cleanly_and_change_nothing
     for name in [n for n in os.environ if n.startswith("IMAGINE_")]:
         monkeypatch.delenv(name)
     with journaled.node.serve() as url:
-        env = {"IMAGINE_DATA_DIR": str(tmp_path / "data"), "IMAGINE_RPC_URL": url,
-               "IMAGINE_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}"}
+        env = {
+            "IMAGINE_DATA_DIR": str(tmp_path / "data"),
+            "IMAGINE_RPC_URL": url,
+            "IMAGINE_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
+        }
         done = CliRunner().invoke(app, ["reconcile", "--real", "--json"], env=env, catch_exceptions=False)
         assert "Traceback" not in done.stdout + done.stderr
         (line,) = done.stdout.splitlines()
         body = json.loads(line)
         assert done.exit_code != 0 and body["exitCode"] == done.exit_code and "malformed receipt" in body["message"]
 
-        with ConsoleServer(ledger, Settings(data_dir=tmp_path / "data", rpc_url=url)) as console, \
-                httpx.Client(base_url=console.url, timeout=30) as browser:
+        with (
+            ConsoleServer(ledger, Settings(data_dir=tmp_path / "data", rpc_url=url)) as console,
+            httpx.Client(base_url=console.url, timeout=30) as browser,
+        ):
             browser.get(f"/?token={console.token}")
             csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/").text)
             assert csrf is not None

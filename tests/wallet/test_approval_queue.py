@@ -69,15 +69,18 @@ def test_nothing_waits_that_the_caps_would_refuse(make_wallet, counting_signer, 
     assert ledger.approvals() == [] and counting_signer.signed == 0
 
 
-@pytest.mark.parametrize(("kwargs", "code"), [
-    ({"per_call": 100}, "per_call_cap"),
-    ({"daily": 100}, "daily_cap"),
-    ({"total": 100}, "total_cap"),
-    ({"networks": frozenset({"base-sepolia"})}, "network_not_allowed"),
-    ({"pay_to": frozenset({"0x000000000000000000000000000000000000dEaD"})}, "payee_not_allowed"),
-    ({"max_validity_seconds": 1}, "validity_too_long"),
-    ({"approval_threshold": 0}, "approval_denied"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"per_call": 100}, "per_call_cap"),
+        ({"daily": 100}, "daily_cap"),
+        ({"total": 100}, "total_cap"),
+        ({"networks": frozenset({"base-sepolia"})}, "network_not_allowed"),
+        ({"pay_to": frozenset({"0x000000000000000000000000000000000000dEaD"})}, "payee_not_allowed"),
+        ({"max_validity_seconds": 1}, "validity_too_long"),
+        ({"approval_threshold": 0}, "approval_denied"),
+    ],
+)
 def test_every_refusal_has_its_code_and_an_audit_line(make_wallet, counting_signer, ledger, kwargs, code) -> None:
     wallet = make_wallet(**kwargs)
     with pytest.raises((BudgetExceededError, ApprovalDeniedError, Exception)) as refused:
@@ -103,8 +106,15 @@ def test_frozen_and_rate_limited_refusals_are_audited(make_wallet, counting_sign
 
 
 def test_budget_warnings_reach_listeners_and_the_outcome(tmp_path: Path, sandbox_server: SandboxServer) -> None:
-    settings = Settings(base_url=sandbox_server.url, data_dir=tmp_path, daily_cap="1", approval_threshold=None,
-                        allow_private_image_urls=True, poll_first=0.02, poll_floor=0.02)
+    settings = Settings(
+        base_url=sandbox_server.url,
+        data_dir=tmp_path,
+        daily_cap="1",
+        approval_threshold=None,
+        allow_private_image_urls=True,
+        poll_first=0.02,
+        poll_floor=0.02,
+    )
     seen = []
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         service.wallet.listeners.append(seen.append)
@@ -118,8 +128,14 @@ def test_budget_warnings_reach_listeners_and_the_outcome(tmp_path: Path, sandbox
 
 
 def test_the_service_queues_for_a_surface_without_a_human(tmp_path: Path, sandbox_server: SandboxServer) -> None:
-    settings = Settings(base_url=sandbox_server.url, data_dir=tmp_path, approval_threshold="0.1",
-                        allow_private_image_urls=True, poll_first=0.02, poll_floor=0.02)
+    settings = Settings(
+        base_url=sandbox_server.url,
+        data_dir=tmp_path,
+        approval_threshold="0.1",
+        allow_private_image_urls=True,
+        poll_first=0.02,
+        poll_floor=0.02,
+    )
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         service.queue_approvals("mcp")
         with pytest.raises(AwaitingApprovalError) as waiting:
@@ -127,8 +143,10 @@ def test_the_service_queues_for_a_surface_without_a_human(tmp_path: Path, sandbo
         with open_ledger(settings.ledger_location) as operator:  # another process: the operator
             (entry,) = operator.approvals()
             assert entry.request_json is not None
-            assert json.loads(entry.request_json) == {"prompt": "a paper boat", "templateData": {
-                "duration": 1, "autoClank": False, "autoEnhance": False}}  # no videoModel: the server's default
+            assert json.loads(entry.request_json) == {
+                "prompt": "a paper boat",
+                "templateData": {"duration": 1, "autoClank": False, "autoEnhance": False},
+            }  # no videoModel: the server's default
             operator.decide_approval(waiting.value.approval_id, approve=True, decided_by="cli", ttl=60)
         outcome = service.generate("a paper boat", duration=1)
         assert outcome.status is not None and outcome.status.status == "completed"
@@ -146,15 +164,25 @@ def test_one_approval_pays_once_under_concurrency(tmp_path: Path) -> None:
     db = tmp_path / "ledger.sqlite3"
     with open_ledger(db) as setup:
         # An approval binds the payee and network (issue 22 d): the ones the spec's 402 names.
-        entry = setup.request_approval(request_hash="h", amount=1_000_000, asset="a", network="base", pay_to=PAY_TO,
-                                       resource=URL, description="x", requester="bot", ttl=600)
+        entry = setup.request_approval(
+            request_hash="h",
+            amount=1_000_000,
+            asset="a",
+            network="base",
+            pay_to=PAY_TO,
+            resource=URL,
+            description="x",
+            requester="bot",
+            ttl=600,
+        )
         setup.decide_approval(entry.id, approve=True, decided_by="cli", ttl=600)
     results: list[str] = []
 
     def pay() -> None:
         with open_ledger(db) as ledger:
-            wallet = Wallet(PrivateKeySigner.generate(), ledger,
-                            PaymentPolicy(caps=Caps(per_call=5_000_000), approval_threshold=0))
+            wallet = Wallet(
+                PrivateKeySigner.generate(), ledger, PaymentPolicy(caps=Caps(per_call=5_000_000), approval_threshold=0)
+            )
             try:
                 wallet.authorize(parse_payment_required(SPEC_402), resource_url=URL, request_hash="h")
                 results.append("signed")
@@ -173,8 +201,15 @@ def test_one_approval_pays_once_under_concurrency(tmp_path: Path) -> None:
 
 
 def test_a_coin_under_ask_is_queued_whatever_its_price(tmp_path: Path, sandbox_server: SandboxServer) -> None:
-    settings = Settings(base_url=sandbox_server.url, data_dir=tmp_path, approval_threshold=None, auto_clank="ask",
-                        allow_private_image_urls=True, poll_first=0.02, poll_floor=0.02)
+    settings = Settings(
+        base_url=sandbox_server.url,
+        data_dir=tmp_path,
+        approval_threshold=None,
+        auto_clank="ask",
+        allow_private_image_urls=True,
+        poll_first=0.02,
+        poll_floor=0.02,
+    )
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         service.queue_approvals("plugin")
         plain = service.generate("no coin here", duration=1, wait=False)  # no coin, no threshold: pays
@@ -188,8 +223,14 @@ def test_a_coin_under_ask_is_queued_whatever_its_price(tmp_path: Path, sandbox_s
 
 
 async def test_the_async_path_queues_and_continues_too(tmp_path: Path, sandbox_server: SandboxServer) -> None:
-    settings = Settings(base_url=sandbox_server.url, data_dir=tmp_path, approval_threshold="0.1",
-                        allow_private_image_urls=True, poll_first=0.02, poll_floor=0.02)
+    settings = Settings(
+        base_url=sandbox_server.url,
+        data_dir=tmp_path,
+        approval_threshold="0.1",
+        allow_private_image_urls=True,
+        poll_first=0.02,
+        poll_floor=0.02,
+    )
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         service.queue_approvals("mcp")
         with pytest.raises(AwaitingApprovalError) as waiting:

@@ -42,8 +42,15 @@ def _switched() -> Any:
 def _settings(sandbox: SandboxServer, tmp_path: Path, **extra: Any) -> Settings:
     from imagine_agent.config import IMAGINE_PAY_TO
 
-    return Settings(base_url=sandbox.url, data_dir=tmp_path, allow_private_image_urls=True, poll_first=0.02,
-                    poll_floor=0.02, pay_to=[IMAGINE_PAY_TO, OTHER_PAYEE], **extra)
+    return Settings(
+        base_url=sandbox.url,
+        data_dir=tmp_path,
+        allow_private_image_urls=True,
+        poll_first=0.02,
+        poll_floor=0.02,
+        pay_to=[IMAGINE_PAY_TO, OTHER_PAYEE],
+        **extra,
+    )
 
 
 # ------------------------------------------------------------------------------ issue 22 (d): payee and network
@@ -54,9 +61,12 @@ def test_an_approval_is_not_paid_to_another_payee_or_network(make_wallet, counti
     a new approval, and the first one stays unused."""
     from imagine_agent.config import IMAGINE_PAY_TO
 
-    wallet = make_wallet(approval_threshold=0, approver=QueueApprover(ledger, "bot"),
-                         pay_to=frozenset({IMAGINE_PAY_TO, OTHER_PAYEE}),
-                         networks=frozenset({"base", "base-sepolia"}))
+    wallet = make_wallet(
+        approval_threshold=0,
+        approver=QueueApprover(ledger, "bot"),
+        pay_to=frozenset({IMAGINE_PAY_TO, OTHER_PAYEE}),
+        networks=frozenset({"base", "base-sepolia"}),
+    )
     required = parse_payment_required(SPEC_402)
     with pytest.raises(AwaitingApprovalError) as waiting:
         wallet.authorize(required, resource_url=URL, request_hash="h")
@@ -74,17 +84,26 @@ def test_an_approval_is_not_paid_to_another_payee_or_network(make_wallet, counti
     other = ledger.decide_approval(again.value.approval_id, approve=True, decided_by="console", ttl=600)
     for pay_to, network in ((IMAGINE_PAY_TO, other.network), (OTHER_PAYEE, "base-sepolia")):
         with pytest.raises(ApprovalDeniedError, match="new approval"):
-            ledger.reserve(request_hash="h", amount=1_000_000, asset=other.asset, network=network,
-                           pay_to=pay_to, payer=counting_signer.address, resource=URL, caps=wallet.policy.caps,
-                           approval_id=other.id)
+            ledger.reserve(
+                request_hash="h",
+                amount=1_000_000,
+                asset=other.asset,
+                network=network,
+                pay_to=pay_to,
+                payer=counting_signer.address,
+                resource=URL,
+                caps=wallet.policy.caps,
+                approval_id=other.id,
+            )
     assert counting_signer.signed == 0 and ledger.get_approval(other.id).state is ApprovalState.APPROVED
 
 
 def test_a_persons_yes_for_one_payee_does_not_pay_another(make_wallet, counting_signer, ledger: Ledger) -> None:
     from imagine_agent.config import IMAGINE_PAY_TO
 
-    wallet = make_wallet(approval_threshold=0, approver=QueueApprover(ledger, "mcp"),
-                         pay_to=frozenset({IMAGINE_PAY_TO, OTHER_PAYEE}))
+    wallet = make_wallet(
+        approval_threshold=0, approver=QueueApprover(ledger, "mcp"), pay_to=frozenset({IMAGINE_PAY_TO, OTHER_PAYEE})
+    )
     switched = _switched()
     shown = PersonApproval(1_000_000, "mcp", "mcp:test", pay_to=IMAGINE_PAY_TO, network="base")
     with person_approved(shown), pytest.raises(AwaitingApprovalError):  # not what the person saw: the queue asks
@@ -97,13 +116,14 @@ def test_a_persons_yes_for_one_payee_does_not_pay_another(make_wallet, counting_
 
 
 @pytest.mark.parametrize("flavour", ["sync", "async"])
-def test_the_clients_do_not_pay_a_switched_payee_on_the_old_approval(tmp_path: Path, sandbox_server: SandboxServer,
-                                                                     make_wallet, counting_signer, ledger: Ledger,
-                                                                     flavour: str) -> None:
+def test_the_clients_do_not_pay_a_switched_payee_on_the_old_approval(
+    tmp_path: Path, sandbox_server: SandboxServer, make_wallet, counting_signer, ledger: Ledger, flavour: str
+) -> None:
     from imagine_agent.config import IMAGINE_PAY_TO
 
-    wallet = make_wallet(approval_threshold=0, approver=QueueApprover(ledger, "bot"),
-                         pay_to=frozenset({IMAGINE_PAY_TO, OTHER_PAYEE}))
+    wallet = make_wallet(
+        approval_threshold=0, approver=QueueApprover(ledger, "bot"), pay_to=frozenset({IMAGINE_PAY_TO, OTHER_PAYEE})
+    )
     request = CreateRequest.build("a lighthouse", duration=1)
 
     def create() -> Any:
@@ -130,7 +150,9 @@ def test_the_clients_do_not_pay_a_switched_payee_on_the_old_approval(tmp_path: P
 # --------------------------------------------------------------------- (b): resume pays exactly what was approved
 
 
-def test_resume_pays_the_approved_model_at_most_the_approved_price(tmp_path: Path, sandbox_server: SandboxServer) -> None:
+def test_resume_pays_the_approved_model_at_most_the_approved_price(
+    tmp_path: Path, sandbox_server: SandboxServer
+) -> None:
     """The operator approved 3 USDC for sora-2-pro: the resumed call pays sora-2-pro at <= 3 USDC (never the
     0.5 USDC default model) and uses the approval up."""
     settings = _settings(sandbox_server, tmp_path, approval_threshold="1")
@@ -154,14 +176,23 @@ def test_resume_pays_the_approved_model_at_most_the_approved_price(tmp_path: Pat
         assert job is not None and job.model == "sora-2-pro"
 
 
-def test_resume_refuses_a_rebuilt_request_that_is_not_the_approved_one(tmp_path: Path,
-                                                                        sandbox_server: SandboxServer) -> None:
+def test_resume_refuses_a_rebuilt_request_that_is_not_the_approved_one(
+    tmp_path: Path, sandbox_server: SandboxServer
+) -> None:
     settings = _settings(sandbox_server, tmp_path, approval_threshold="0.1")
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         entry = service.ledger.request_approval(
-            request_hash="not-this-request", amount=1_000_000, asset="a", network="base", pay_to="p", resource=URL,
-            description="x", requester="mcp", ttl=600,
-            request_json=json.dumps({"prompt": "a fox", "templateData": {"duration": 1}}))
+            request_hash="not-this-request",
+            amount=1_000_000,
+            asset="a",
+            network="base",
+            pay_to="p",
+            resource=URL,
+            description="x",
+            requester="mcp",
+            ttl=600,
+            request_json=json.dumps({"prompt": "a fox", "templateData": {"duration": 1}}),
+        )
         service.ledger.decide_approval(entry.id, approve=True, decided_by="cli", ttl=600)
         with pytest.raises(Exception, match="new approval"):
             service.resume_approval(entry.id, wait=False)
@@ -185,8 +216,9 @@ async def test_an_mcp_elicitation_approval_is_a_ledger_record_naming_the_client(
         asked: list[str] = []
         info = types.Implementation(name="desk-client", version="9.1")
         async with Client(create_server(service), elicitation_callback=_accepting(asked), client_info=info) as client:
-            done = await client.call_tool("generate_video", {"prompt": "a red balloon rising", "duration": 8,
-                                                             "wait": False})
+            done = await client.call_tool(
+                "generate_video", {"prompt": "a red balloon rising", "duration": 8, "wait": False}
+            )
             assert not done.is_error, done
         assert len(asked) == 1
         (paid,) = service.receipts()
@@ -217,7 +249,9 @@ async def test_the_operator_can_send_mcp_approvals_to_the_queue(tmp_path: Path) 
 # ------------------------------------------------------------ every surface's decision recorded; (f) kill switch
 
 
-def test_an_interactive_yes_and_no_are_recorded_with_their_surface(make_wallet, counting_signer, ledger: Ledger) -> None:
+def test_an_interactive_yes_and_no_are_recorded_with_their_surface(
+    make_wallet, counting_signer, ledger: Ledger
+) -> None:
     class Prompt:
         surface = "cli"
 
@@ -229,13 +263,19 @@ def test_an_interactive_yes_and_no_are_recorded_with_their_surface(make_wallet, 
 
     required = parse_payment_required(SPEC_402)
     with pytest.raises(ApprovalDeniedError):
-        make_wallet(approval_threshold=0, approver=Prompt(False)).authorize(required, resource_url=URL,
-                                                                            request_hash="h")
-    auth = make_wallet(approval_threshold=0, approver=Prompt(True)).authorize(required, resource_url=URL,
-                                                                              request_hash="h")
+        make_wallet(approval_threshold=0, approver=Prompt(False)).authorize(
+            required, resource_url=URL, request_hash="h"
+        )
+    auth = make_wallet(approval_threshold=0, approver=Prompt(True)).authorize(
+        required, resource_url=URL, request_hash="h"
+    )
     (entry,) = ledger.approvals()
     assert (entry.state, entry.payment_id, entry.surface, entry.decided_by) == (
-        ApprovalState.USED, auth.payment_id, "cli", "cli")
+        ApprovalState.USED,
+        auth.payment_id,
+        "cli",
+        "cli",
+    )
     codes = [(e.code, e.source) for e in reversed(ledger.events(kinds=["approval"]))]
     assert codes == [("approval_denied", "cli"), ("approved", "cli")]
 
@@ -260,7 +300,9 @@ def test_the_kill_switch_is_audited_from_every_surface(tmp_path: Path) -> None:
     assert flips == [("frozen", "cli"), ("unfrozen", "cli"), ("frozen", "mcp"), ("unfrozen", "mcp")]
 
 
-def test_a_persons_yes_whose_payment_is_refused_is_never_used_later(make_wallet, counting_signer, ledger: Ledger) -> None:
+def test_a_persons_yes_whose_payment_is_refused_is_never_used_later(
+    make_wallet, counting_signer, ledger: Ledger
+) -> None:
     """Money safety: a yes recorded for one call is retired when that call's reservation is refused (here: the
     same request is already in flight), so no later call pays on it without asking."""
     from imagine_agent.errors import PaymentInFlightError

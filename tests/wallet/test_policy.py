@@ -31,28 +31,34 @@ def test_the_spec_402_passes_default_policy() -> None:
     assert policy().choose(required(), URL).amount == 1_000_000
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"payTo": "0x" + "ab" * 20}, "payTo allowlist"),
-    ({"asset": "0x" + "cd" * 20}, "is not USDC"),
-    ({"network": "base-sepolia"}, "offers only"),
-    ({"extra": {"name": "USD Coin", "version": "1"}}, "signing domain"),
-    ({"extra": {"name": "Fake USD", "version": "2"}}, "signing domain"),
-    ({"extra": None}, "signing domain"),
-    ({"maxTimeoutSeconds": 86_400}, "valid"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"payTo": "0x" + "ab" * 20}, "payTo allowlist"),
+        ({"asset": "0x" + "cd" * 20}, "is not USDC"),
+        ({"network": "base-sepolia"}, "offers only"),
+        ({"extra": {"name": "USD Coin", "version": "1"}}, "signing domain"),
+        ({"extra": {"name": "Fake USD", "version": "2"}}, "signing domain"),
+        ({"extra": None}, "signing domain"),
+        ({"maxTimeoutSeconds": 86_400}, "valid"),
+    ],
+)
 def test_policy_refusals(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(PolicyViolationError, match=message) as info:
         policy().choose(required(**changes), URL)
     assert "Nothing was signed" in str(info.value)
 
 
-@pytest.mark.parametrize(("resource", "warned"), [
-    ("https://eliza.getimagine.club/generation/create", False),
-    ("http://imagine-api.internal:3000/generation/create", True),  # Host and scheme rewritten by a proxy
-    ("https://eliza.getimagine.club/generation/create/", False),
-    ("https://evil.example/generation/create", True),
-    ("https://eliza.getimagine.club/other", True),
-])
+@pytest.mark.parametrize(
+    ("resource", "warned"),
+    [
+        ("https://eliza.getimagine.club/generation/create", False),
+        ("http://imagine-api.internal:3000/generation/create", True),  # Host and scheme rewritten by a proxy
+        ("https://eliza.getimagine.club/generation/create/", False),
+        ("https://evil.example/generation/create", True),
+        ("https://eliza.getimagine.club/other", True),
+    ],
+)
 def test_a_resource_naming_another_url_is_a_warning_never_a_refusal(
     resource: str, warned: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -64,8 +70,10 @@ def test_a_resource_naming_another_url_is_a_warning_never_a_refusal(
 
 def test_a_mount_prefix_the_server_does_not_know_is_the_same_resource(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("WARNING", logger="imagine_agent.wallet"):
-        policy().choose(required(resource="https://eliza.getimagine.club/generation/create"),
-                        "https://eliza.getimagine.club/imagine/generation/create")
+        policy().choose(
+            required(resource="https://eliza.getimagine.club/generation/create"),
+            "https://eliza.getimagine.club/imagine/generation/create",
+        )
     assert not caplog.records
 
 

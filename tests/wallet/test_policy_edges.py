@@ -49,14 +49,16 @@ def paid_once(ledger: Ledger, signer: CountingSigner, task_id: str) -> None:
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_a_price_exactly_at_the_per_call_cap_is_paid(client: str, make_wallet: Callable[..., Wallet],
-                                                     ledger: Ledger, counting_signer: CountingSigner) -> None:
+def test_a_price_exactly_at_the_per_call_cap_is_paid(
+    client: str, make_wallet: Callable[..., Wallet], ledger: Ledger, counting_signer: CountingSigner
+) -> None:
     paid_once(ledger, counting_signer, pay(make_wallet(per_call=PRICE), client))
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_a_price_one_unit_over_the_per_call_cap_is_refused(client: str, make_wallet: Callable[..., Wallet],
-                                                           ledger: Ledger, counting_signer: CountingSigner) -> None:
+def test_a_price_one_unit_over_the_per_call_cap_is_refused(
+    client: str, make_wallet: Callable[..., Wallet], ledger: Ledger, counting_signer: CountingSigner
+) -> None:
     with pytest.raises(BudgetExceededError, match="per-call cap"):
         pay(make_wallet(per_call=PRICE - 1), client)
     assert counting_signer.signed == 0 and ledger.payments() == []
@@ -91,18 +93,18 @@ def test_a_price_one_unit_over_the_approval_threshold_asks_a_person(
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_a_validity_exactly_at_the_maximum_is_signed(client: str, make_wallet: Callable[..., Wallet],
-                                                     ledger: Ledger, counting_signer: CountingSigner) -> None:
+def test_a_validity_exactly_at_the_maximum_is_signed(
+    client: str, make_wallet: Callable[..., Wallet], ledger: Ledger, counting_signer: CountingSigner
+) -> None:
     paid_once(ledger, counting_signer, pay(make_wallet(max_validity_seconds=VALIDITY), client))
     (record,) = ledger.payments()
     assert record.valid_before is not None and record.valid_before - record.created_at <= VALIDITY + 1
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_a_validity_one_second_over_the_maximum_is_refused(client: str, make_wallet: Callable[..., Wallet],
-                                                           ledger: Ledger, counting_signer: CountingSigner) -> None:
+def test_a_validity_one_second_over_the_maximum_is_refused(
+    client: str, make_wallet: Callable[..., Wallet], ledger: Ledger, counting_signer: CountingSigner
+) -> None:
     with pytest.raises(PolicyViolationError, match="stay valid 60 s") as caught:
         pay(make_wallet(max_validity_seconds=VALIDITY - 1), client)
     assert caught.value.code == "validity_too_long" and counting_signer.signed == 0 and ledger.payments() == []
-
-

@@ -90,8 +90,18 @@ TOOL_PARAMETERS = {
 }
 INJECTED = {"runtime"}  # LangChain's ToolRuntime: filled by the framework, never by the model
 SERVICE_PARAMETERS = {
-    "generate": ["self", "prompt", "wait", "download", "output_dir", "on_progress", "timeout", "attach", "max_amount",
-                 "**options"],
+    "generate": [
+        "self",
+        "prompt",
+        "wait",
+        "download",
+        "output_dir",
+        "on_progress",
+        "timeout",
+        "attach",
+        "max_amount",
+        "**options",
+    ],
     "quote": ["self", "prompt", "all_models", "**options"],
     "agenerate": ["self", "prompt", "on_progress", "**options"],
     "aquote": ["self", "prompt", "**options"],
@@ -122,6 +132,8 @@ def test_caps_cannot_come_from_tool_arguments() -> None:
     def shown(p: inspect.Parameter) -> str:
         return f"**{p.name}" if p.kind is inspect.Parameter.VAR_KEYWORD else p.name
 
-    found = {name: [shown(p) for p in inspect.signature(getattr(ImagineService, name)).parameters.values()]
-             for name in SERVICE_PARAMETERS}
+    found = {
+        name: [shown(p) for p in inspect.signature(getattr(ImagineService, name)).parameters.values()]
+        for name in SERVICE_PARAMETERS
+    }
     assert found == SERVICE_PARAMETERS

@@ -93,8 +93,9 @@ def test_settlement_receipt_round_trip() -> None:
     assert decode_payment_response(encode_payment_response(receipt)) == receipt
 
 
-@pytest.mark.parametrize("bad", ["", "!!!", base64.b64encode(b"[1,2]").decode(), base64.b64encode(b"{").decode(),
-                                 "A" * 20_000])
+@pytest.mark.parametrize(
+    "bad", ["", "!!!", base64.b64encode(b"[1,2]").decode(), base64.b64encode(b"{").decode(), "A" * 20_000]
+)
 def test_bad_receipts_are_protocol_errors(bad: str) -> None:
     with pytest.raises(ProtocolError):
         decode_payment_response(bad)
@@ -150,8 +151,14 @@ def test_any_json_402_body_parses_or_is_a_protocol_error(body: object) -> None:
     assert parsed.accepts
 
 
-@given(st.dictionaries(st.sampled_from(["scheme", "network", "maxAmountRequired", "resource", "payTo",
-                                        "maxTimeoutSeconds", "asset", "extra"]), json_values))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["scheme", "network", "maxAmountRequired", "resource", "payTo", "maxTimeoutSeconds", "asset", "extra"]
+        ),
+        json_values,
+    )
+)
 def test_mutated_requirement_parses_or_is_a_protocol_error(changes: dict[str, object]) -> None:
     body = json.loads(SPEC_402)
     body["accepts"][0].update(changes)

@@ -42,14 +42,30 @@ def b64(obj: Any) -> str:
 
 
 def v2_required(**entry: Any) -> dict[str, Any]:
-    accepted = {"scheme": "exact", "network": "eip155:8453", "amount": "1200000", "asset": USDC, "payTo": PAY_TO,
-                "maxTimeoutSeconds": 60, "extra": {"name": "USD Coin", "version": "2"}, **entry}
-    return {"x402Version": 2, "error": "Payment required",
-            "resource": {"url": "https://api.example/generation/create", "description": "a video",
-                         "mimeType": "application/json"},
-            "accepts": [accepted],
-            "extensions": {"payment-identifier": {"info": {"required": False}, "schema": {"type": "object"}},
-                           "bazaar": {"info": {"input": {"type": "http"}}}}}
+    accepted = {
+        "scheme": "exact",
+        "network": "eip155:8453",
+        "amount": "1200000",
+        "asset": USDC,
+        "payTo": PAY_TO,
+        "maxTimeoutSeconds": 60,
+        "extra": {"name": "USD Coin", "version": "2"},
+        **entry,
+    }
+    return {
+        "x402Version": 2,
+        "error": "Payment required",
+        "resource": {
+            "url": "https://api.example/generation/create",
+            "description": "a video",
+            "mimeType": "application/json",
+        },
+        "accepts": [accepted],
+        "extensions": {
+            "payment-identifier": {"info": {"required": False}, "schema": {"type": "object"}},
+            "bazaar": {"info": {"input": {"type": "http"}}},
+        },
+    }
 
 
 def test_caip2_maps_onto_our_network_table() -> None:
@@ -77,8 +93,10 @@ def test_v2_payment_echoes_the_offer_exactly_and_signs_the_checked_amount() -> N
     assert wire["payload"]["authorization"]["value"] == "1200000" == str(requirement.amount)
     assert wire["extensions"]["bazaar"] == raw["extensions"]["bazaar"]
     own_id = payment_id_for(payment.payload.authorization.nonce)  # this signature's id, from its random nonce
-    assert wire["extensions"]["payment-identifier"] == {"info": {"required": False, "id": own_id},
-                                                        "schema": {"type": "object"}}
+    assert wire["extensions"]["payment-identifier"] == {
+        "info": {"required": False, "id": own_id},
+        "schema": {"type": "object"},
+    }
     again = sign_payment(requirement, signer, now=1_800_000_000).to_wire()  # the same offer, signed again
     assert again["extensions"]["payment-identifier"]["info"]["id"] != own_id
     # The signature is EIP-3009 under USDC's domain on chain 8453: recovered independently with eth-account.
@@ -97,7 +115,11 @@ def test_without_the_extension_no_id_is_sent_and_nothing_is_invented() -> None:
 
 
 def test_payment_id_is_pay_and_32_hex_and_stable_per_signature_nonce() -> None:
-    first, again, other = payment_id_for("0x" + "a" * 64), payment_id_for("0x" + "A" * 64), payment_id_for("0x" + "b" * 64)
+    first, again, other = (
+        payment_id_for("0x" + "a" * 64),
+        payment_id_for("0x" + "A" * 64),
+        payment_id_for("0x" + "b" * 64),
+    )
     assert first == again != other
     assert first.startswith("pay_") and len(first) == 36 and int(first[4:], 16) >= 0
 
@@ -114,10 +136,13 @@ def test_decoding_our_v2_header_round_trips_and_names_its_header() -> None:
     assert payment_header_name(encode_payment_header(v1)) == "X-PAYMENT"
 
 
-@pytest.mark.parametrize(("entry", "ok"), [
-    ({"maxAmountRequired": "1200000"}, True),   # hybrid, one price: paid
-    ({"maxAmountRequired": "1"}, False),        # hybrid, two prices: refused
-])
+@pytest.mark.parametrize(
+    ("entry", "ok"),
+    [
+        ({"maxAmountRequired": "1200000"}, True),  # hybrid, one price: paid
+        ({"maxAmountRequired": "1"}, False),  # hybrid, two prices: refused
+    ],
+)
 def test_a_hybrid_entry_is_paid_only_when_both_price_fields_agree(entry: dict[str, Any], ok: bool) -> None:
     header = {"payment-required": b64(v2_required(**entry))}
     if ok:
@@ -147,25 +172,63 @@ def test_the_v2_receipt_header_is_read_first() -> None:
 def test_video_models_come_from_v1_output_schema_and_v2_bazaar() -> None:
     assert video_models(parse_402({}, SPEC_402)) == (["sora"], "sora")
     raw = v2_required()
-    raw["extensions"]["bazaar"]["schema"] = {"properties": {"input": {"properties": {"body": {"properties": {
-        "templateData": {"properties": {"videoModel": {"enum": ["xai-grok-imagine", "fal-kling-o3"]}}}}}}}}}
+    raw["extensions"]["bazaar"]["schema"] = {
+        "properties": {
+            "input": {
+                "properties": {
+                    "body": {
+                        "properties": {
+                            "templateData": {
+                                "properties": {"videoModel": {"enum": ["xai-grok-imagine", "fal-kling-o3"]}}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
     assert video_models(parse_402({"payment-required": b64(raw)}, b"{}")) == (
-        ["xai-grok-imagine", "fal-kling-o3"], "xai-grok-imagine")
+        ["xai-grok-imagine", "fal-kling-o3"],
+        "xai-grok-imagine",
+    )
     del raw["extensions"]
     assert video_models(parse_402({"payment-required": b64(raw)}, b"{}")) == ([], None)
 
 
-@given(st.one_of(
-    st.text(max_size=300),
-    st.binary(max_size=300).map(lambda b: base64.b64encode(b).decode()),
-    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                 lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=5),
-                 max_leaves=20).map(b64),
-    st.fixed_dictionaries({"x402Version": st.just(2), "accepts": st.lists(st.dictionaries(
-        st.sampled_from(["scheme", "network", "amount", "asset", "payTo", "maxTimeoutSeconds", "extra",
-                         "maxAmountRequired"]),
-        st.none() | st.integers(-5, 10**30) | st.text(max_size=50)), max_size=3)}).map(b64),
-))
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.binary(max_size=300).map(lambda b: base64.b64encode(b).decode()),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+            lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=5),
+            max_leaves=20,
+        ).map(b64),
+        st.fixed_dictionaries(
+            {
+                "x402Version": st.just(2),
+                "accepts": st.lists(
+                    st.dictionaries(
+                        st.sampled_from(
+                            [
+                                "scheme",
+                                "network",
+                                "amount",
+                                "asset",
+                                "payTo",
+                                "maxTimeoutSeconds",
+                                "extra",
+                                "maxAmountRequired",
+                            ]
+                        ),
+                        st.none() | st.integers(-5, 10**30) | st.text(max_size=50),
+                    ),
+                    max_size=3,
+                ),
+            }
+        ).map(b64),
+    )
+)
 def test_any_payment_required_header_parses_or_is_a_clean_refusal(value: str) -> None:
     try:
         required = parse_402({"PAYMENT-REQUIRED": value}, b"{}")

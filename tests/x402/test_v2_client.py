@@ -34,8 +34,10 @@ from ..conftest import FAST_POLL, SPEED
 
 pytestmark = pytest.mark.e2e
 
-NO_SORA = {"xai-grok-imagine": ModelPrice(), "fal-kling-o3": ModelPrice(per_second=325_000, min_duration=3,
-                                                                          max_duration=15)}
+NO_SORA = {
+    "xai-grok-imagine": ModelPrice(),
+    "fal-kling-o3": ModelPrice(per_second=325_000, min_duration=3, max_duration=15),
+}
 
 
 def _get(url: str) -> Any:
@@ -86,8 +88,10 @@ def run_on(mode: str, make_wallet: Callable[..., Wallet]) -> Callable[..., Any]:
         sent: list[httpx.Request] = []
         wallet = wallet or make_wallet()
         if mode == "sync":
-            with SandboxServer(SandboxConfig(**config)) as server, \
-                    ImagineClient(server.url, wallet=wallet, poll=FAST_POLL) as client:
+            with (
+                SandboxServer(SandboxConfig(**config)) as server,
+                ImagineClient(server.url, wallet=wallet, poll=FAST_POLL) as client,
+            ):
                 client.http.event_hooks["request"].append(sent.append)
                 yield Run(mode, client, server.state, sent)
         else:
@@ -96,8 +100,9 @@ def run_on(mode: str, make_wallet: Callable[..., Wallet]) -> Callable[..., Any]:
             async def note(request: httpx.Request) -> None:
                 sent.append(request)
 
-            async with AsyncImagineClient("http://sandbox.test", wallet=wallet, poll=FAST_POLL,
-                                          transport=httpx.ASGITransport(app=app)) as client:
+            async with AsyncImagineClient(
+                "http://sandbox.test", wallet=wallet, poll=FAST_POLL, transport=httpx.ASGITransport(app=app)
+            ) as client:
                 client.http.event_hooks["request"].append(note)
                 yield Run(mode, client, app.state.sandbox, sent)
 
@@ -148,8 +153,7 @@ async def test_v2_payment_echoes_accepted_resource_and_extensions_exactly(run_on
 
 async def test_v2_resend_reuses_the_header_and_its_payment_identifier(run_on, counting_signer) -> None:
     """A lost answer after settlement: the same PAYMENT-SIGNATURE (so the same id) goes again; one signature."""
-    async with run_on(x402="v2", models=NO_SORA,
-                      faults=[{"kind": "error_after_settle"}]) as run:
+    async with run_on(x402="v2", models=NO_SORA, faults=[{"kind": "error_after_settle"}]) as run:
         job = await run.call("create", "a paper boat")
     headers = [r.headers["payment-signature"] for r in run.payments_sent()]
     assert len(headers) == 2 and headers[0] == headers[1]
@@ -192,6 +196,7 @@ async def test_settlement_pending_is_journaled_pending_with_its_transaction(run_
 
 async def test_a_400_to_a_payment_is_a_malformed_payment_rejection(run_on, counting_signer, ledger) -> None:
     async with run_on(x402="v2") as run:
+
         def mangle(request: httpx.Request) -> None:  # a proxy that damages the header on its way
             if "payment-signature" in request.headers:
                 request.headers["payment-signature"] = "not%base64"
@@ -221,8 +226,9 @@ async def test_a_402_that_does_not_list_the_model_is_not_paid(mode, make_wallet,
             with ImagineClient("https://eliza.getimagine.club", wallet=make_wallet(), transport=transport) as c:
                 c.create("a tram", video_model="sora-2")
         else:
-            async with AsyncImagineClient("https://eliza.getimagine.club", wallet=make_wallet(),
-                                          transport=transport) as c:
+            async with AsyncImagineClient(
+                "https://eliza.getimagine.club", wallet=make_wallet(), transport=transport
+            ) as c:
                 await c.create("a tram", video_model="sora-2")
     assert counting_signer.signed == 0 and ledger.payments() == []
 
@@ -247,13 +253,27 @@ async def test_credits_paid_create_is_zero_usdc_and_touches_no_cap(run_on, ledge
     assert run.client.wallet.budget() == budget_before
 
 
-async def test_a_hybrid_402_naming_two_prices_is_refused_before_signing(mode, make_wallet, counting_signer, ledger) -> None:
+async def test_a_hybrid_402_naming_two_prices_is_refused_before_signing(
+    mode, make_wallet, counting_signer, ledger
+) -> None:
     from imagine_agent.x402.v1 import b64json
 
-    required = {"x402Version": 2, "resource": {"url": "http://hybrid.test/generation/create"}, "accepts": [{
-        "scheme": "exact", "network": "eip155:8453", "amount": "1000000", "maxAmountRequired": "10",
-        "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", "payTo": "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
-        "maxTimeoutSeconds": 60, "extra": {"name": "USD Coin", "version": "2"}}]}
+    required = {
+        "x402Version": 2,
+        "resource": {"url": "http://hybrid.test/generation/create"},
+        "accepts": [
+            {
+                "scheme": "exact",
+                "network": "eip155:8453",
+                "amount": "1000000",
+                "maxAmountRequired": "10",
+                "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+                "payTo": "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
+                "maxTimeoutSeconds": 60,
+                "extra": {"name": "USD Coin", "version": "2"},
+            }
+        ],
+    }
 
     def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(402, json={}, headers={"PAYMENT-REQUIRED": b64json(required)}, request=request)
@@ -271,8 +291,10 @@ async def test_a_hybrid_402_naming_two_prices_is_refused_before_signing(mode, ma
 
 def test_the_models_are_cached_per_endpoint_for_a_short_time(make_wallet) -> None:
     now = [1_800_000_000.0]
-    with SandboxServer(SandboxConfig(speed=SPEED, models=NO_SORA)) as server, \
-            ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL, clock=lambda: now[0]) as client:
+    with (
+        SandboxServer(SandboxConfig(speed=SPEED, models=NO_SORA)) as server,
+        ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL, clock=lambda: now[0]) as client,
+    ):
         sent: list[httpx.Request] = []
         client.http.event_hooks["request"].append(sent.append)
         assert client.models() == (["xai-grok-imagine", "fal-kling-o3"], "xai-grok-imagine")
@@ -287,8 +309,10 @@ def test_a_journaled_v2_header_is_re_sent_as_is_after_a_crash(make_wallet, count
     """Crash recovery: the journaled PAYMENT-SIGNATURE (with its payment-identifier) goes out again,
     in the v2 header, without a new signature."""
     wallet = make_wallet()
-    with SandboxServer(SandboxConfig(speed=SPEED, x402="v2")) as server, \
-            ImagineClient(server.url, wallet=wallet, poll=FAST_POLL) as client:
+    with (
+        SandboxServer(SandboxConfig(speed=SPEED, x402="v2")) as server,
+        ImagineClient(server.url, wallet=wallet, poll=FAST_POLL) as client,
+    ):
         request = CreateRequest.build("a crane at dawn", duration=4)
         rhash = request_hash(client.base_url, request, None)
         answer = httpx.post(client.create_url, json=request.body())
@@ -303,7 +327,9 @@ def test_a_journaled_v2_header_is_re_sent_as_is_after_a_crash(make_wallet, count
     assert ledger.get(record.id).state == PaymentState.PAID
 
 
-async def test_a_second_payment_under_one_payment_identifier_is_409_and_new_gets_its_own(run_on, counting_signer) -> None:
+async def test_a_second_payment_under_one_payment_identifier_is_409_and_new_gets_its_own(
+    run_on, counting_signer
+) -> None:
     """The sandbox keeps ids as the extension says (same id, different payment: 409, nothing settled);
     ``new=True`` (``--new``: a new video on purpose) signs again, with a fresh id, and is paid."""
     async with run_on(x402="v2") as run:
@@ -318,8 +344,10 @@ async def test_a_second_payment_under_one_payment_identifier_is_409_and_new_gets
         clash = await run.call("_run", _post(run.client.create_url, request, clash_header))
         assert clash.status_code == 409 and len(run.state.settlements()) == 1
         again = await run.call("create", "a windmill", new=True)
-    ids = [_json_of(r.headers["payment-signature"])["extensions"]["payment-identifier"]["info"]["id"]
-           for r in run.payments_sent()]
+    ids = [
+        _json_of(r.headers["payment-signature"])["extensions"]["payment-identifier"]["info"]["id"]
+        for r in run.payments_sent()
+    ]
     assert ids[0] == ids[1] != ids[2]  # the clash reused the first id on purpose; new=True got its own
     assert [s.task_id for s in run.state.settlements()] == [first.task_id, again.task_id]
 
@@ -330,8 +358,9 @@ def _post(url: str, request: CreateRequest, payment: str | None = None) -> Any:
     return response
 
 
-@pytest.mark.parametrize("reason", ["unexpected_settle_error", "transaction_failed",
-                                    "invalid_exact_evm_payload_signature"])  # a verify reason in a failed settle
+@pytest.mark.parametrize(
+    "reason", ["unexpected_settle_error", "transaction_failed", "invalid_exact_evm_payload_signature"]
+)  # a verify reason in a failed settle
 async def test_a_v2_settlement_failure_receipt_is_unknown_never_a_rejection(
     mode, make_wallet, counting_signer, ledger, reason: str
 ) -> None:
@@ -339,10 +368,21 @@ async def test_a_v2_settlement_failure_receipt_is_unknown_never_a_rejection(
     the payment may have landed, so it counts as spent (unknown), never released as rejected."""
     from imagine_agent.x402.v1 import b64json
 
-    required = {"x402Version": 2, "resource": {"url": "http://v2.test/generation/create"}, "accepts": [{
-        "scheme": "exact", "network": "eip155:8453", "amount": "500000",
-        "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", "payTo": "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
-        "maxTimeoutSeconds": 60, "extra": {"name": "USD Coin", "version": "2"}}]}
+    required = {
+        "x402Version": 2,
+        "resource": {"url": "http://v2.test/generation/create"},
+        "accepts": [
+            {
+                "scheme": "exact",
+                "network": "eip155:8453",
+                "amount": "500000",
+                "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+                "payTo": "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
+                "maxTimeoutSeconds": 60,
+                "extra": {"name": "USD Coin", "version": "2"},
+            }
+        ],
+    }
     failed = {"success": False, "errorReason": reason, "transaction": "", "network": "eip155:8453"}
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -369,10 +409,21 @@ async def test_a_v2_rejection_reason_in_the_new_payment_required_header_is_a_rej
     reads that reason, so a credible pre-settlement failure is rejected, not left unknown."""
     from imagine_agent.x402.v1 import b64json
 
-    required = {"x402Version": 2, "resource": {"url": "http://v2.test/generation/create"}, "accepts": [{
-        "scheme": "exact", "network": "eip155:8453", "amount": "500000",
-        "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", "payTo": "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
-        "maxTimeoutSeconds": 60, "extra": {"name": "USD Coin", "version": "2"}}]}
+    required = {
+        "x402Version": 2,
+        "resource": {"url": "http://v2.test/generation/create"},
+        "accepts": [
+            {
+                "scheme": "exact",
+                "network": "eip155:8453",
+                "amount": "500000",
+                "asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+                "payTo": "0x13a9e3ee4A25C3C72D67F42044438aabc54f2b96",
+                "maxTimeoutSeconds": 60,
+                "extra": {"name": "USD Coin", "version": "2"},
+            }
+        ],
+    }
     refused = {**required, "error": "invalid_exact_evm_payload_signature"}
 
     def answer(request: httpx.Request) -> httpx.Response:

@@ -27,8 +27,15 @@ __all__ = [
     "enhance_prompt",
     "parse_request",
 ]
-_HOMES = {"PLANNER_LABEL": "narrate", "PLANNER_NAME": "model", "Intent": "intent", "OfflinePlanner": "model",
-          "VideoAsk": "intent", "enhance_prompt": "enhance", "parse_request": "intent"}
+_HOMES = {
+    "PLANNER_LABEL": "narrate",
+    "PLANNER_NAME": "model",
+    "Intent": "intent",
+    "OfflinePlanner": "model",
+    "VideoAsk": "intent",
+    "enhance_prompt": "enhance",
+    "parse_request": "intent",
+}
 
 
 def __getattr__(name: str) -> Any:

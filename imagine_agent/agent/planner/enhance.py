@@ -11,20 +11,30 @@ __all__ = ["enhance_prompt"]
 
 _CAMERA = re.compile(
     r"\b(?:close[- ]?up|wide|medium shot|tracking|drone|aerial|dolly|pan(?:s|ning)?|tilt|handheld|orbit\w*|"
-    r"push[- ]in|zoom\w*|pov|first[- ]person|overhead|static shot|camera)\b", re.IGNORECASE)
+    r"push[- ]in|zoom\w*|pov|first[- ]person|overhead|static shot|camera)\b",
+    re.IGNORECASE,
+)
 _LIGHT = re.compile(
     r"\b(?:sunset|sunrise|golden hour|dawn|dusk|night\w*|neon|sunlit|sunlight|moonlight|moonlit|candle\w*|"
-    r"overcast|backlit|lit|lighting|light|noon|midday|twilight|studio)\b", re.IGNORECASE)
+    r"overcast|backlit|lit|lighting|light|noon|midday|twilight|studio)\b",
+    re.IGNORECASE,
+)
 _STYLE = re.compile(
     r"\b(?:cinematic|anime|cartoon|watercolou?r|photoreal\w*|realistic|35 ?mm|film grain|claymation|pixel art|"
-    r"documentary|3d|cgi|noir|vintage|retro|style|stop[- ]motion|oil painting|sketch|vhs)\b", re.IGNORECASE)
+    r"documentary|3d|cgi|noir|vintage|retro|style|stop[- ]motion|oil painting|sketch|vhs)\b",
+    re.IGNORECASE,
+)
 _LIGHT_DETAIL = (
-    (re.compile(r"\b(?:sunset|golden hour|dusk)\b", re.I),
-     "Warm golden-hour light from a low sun, long soft shadows and a glowing rim light."),
+    (
+        re.compile(r"\b(?:sunset|golden hour|dusk)\b", re.I),
+        "Warm golden-hour light from a low sun, long soft shadows and a glowing rim light.",
+    ),
     (re.compile(r"\b(?:sunrise|dawn)\b", re.I), "Cool, soft dawn light warming slowly as the sun rises."),
     (re.compile(r"\bneon\b", re.I), "Saturated neon light against deep shadows, with reflections on wet surfaces."),
-    (re.compile(r"\b(?:night|moonlit|moonlight)\b", re.I),
-     "Low-key night lighting: moonlight and a few warm practical lights."),
+    (
+        re.compile(r"\b(?:night|moonlit|moonlight)\b", re.I),
+        "Low-key night lighting: moonlight and a few warm practical lights.",
+    ),
 )
 
 
@@ -42,8 +52,10 @@ def enhance_prompt(ask: VideoAsk) -> str:
     seconds = ask.duration or 8.0
     parts = [_sentence(ask.subject)]
     if ask.image:
-        parts.append("Start from the reference image and keep its composition and subject; bring it to life "
-                     "with natural, believable motion.")
+        parts.append(
+            "Start from the reference image and keep its composition and subject; bring it to life "
+            "with natural, believable motion."
+        )
     if ask.remix_of:
         parts.append("Keep the look of the original video and change only what is described.")
     if not _CAMERA.search(ask.subject):

@@ -16,9 +16,29 @@ __all__ = ["Intent", "VideoAsk", "parse_duration", "parse_request"]
 # ------------------------------------------------------------------------------------------ reading
 
 _NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
-    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
     "sixty": 60,
 }
 _NUM = r"\d{1,3}(?:\.\d+)?|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
@@ -82,20 +102,109 @@ _HELP_ASK = re.compile(
     re.IGNORECASE,
 )
 # A local image: an absolute, home or relative path, or a bare file name, with an image extension.
-_LOCAL_IMAGE = re.compile(r"(?<![\w/:.-])((?:~|\.{1,2})?/?(?:[\w.-]+/)*[\w.-]+\.(?:png|jpe?g|webp|gif))(?![\w/])",
-                          re.IGNORECASE)
-_ENGLISH = frozenset({
-    "a", "an", "the", "of", "with", "and", "in", "on", "at", "to", "me", "my", "make", "video", "clip", "please",
-    "for", "is", "it", "this", "that", "from", "by", "show", "create", "generate", "render", "film", "cat",
-    "dog", "some",
-})
-_FOREIGN = frozenset({
-    "de", "del", "la", "el", "los", "las", "un", "una", "en", "y", "con", "por", "para", "que", "le", "les", "des",
-    "du", "une", "et", "avec", "pour", "sur", "der", "die", "das", "und", "ein", "eine", "mit", "von", "zu", "auf",
-    "ist", "il", "di", "che", "per", "um", "uma", "com", "não", "fais", "faire", "haz", "hacer", "mach", "machen",
-    "crea", "créer", "créez", "vidéo", "película", "pelicula", "peux", "puedes", "kannst", "bitte", "s'il", "vous",
-    "plaît",
-})
+_LOCAL_IMAGE = re.compile(
+    r"(?<![\w/:.-])((?:~|\.{1,2})?/?(?:[\w.-]+/)*[\w.-]+\.(?:png|jpe?g|webp|gif))(?![\w/])", re.IGNORECASE
+)
+_ENGLISH = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "of",
+        "with",
+        "and",
+        "in",
+        "on",
+        "at",
+        "to",
+        "me",
+        "my",
+        "make",
+        "video",
+        "clip",
+        "please",
+        "for",
+        "is",
+        "it",
+        "this",
+        "that",
+        "from",
+        "by",
+        "show",
+        "create",
+        "generate",
+        "render",
+        "film",
+        "cat",
+        "dog",
+        "some",
+    }
+)
+_FOREIGN = frozenset(
+    {
+        "de",
+        "del",
+        "la",
+        "el",
+        "los",
+        "las",
+        "un",
+        "una",
+        "en",
+        "y",
+        "con",
+        "por",
+        "para",
+        "que",
+        "le",
+        "les",
+        "des",
+        "du",
+        "une",
+        "et",
+        "avec",
+        "pour",
+        "sur",
+        "der",
+        "die",
+        "das",
+        "und",
+        "ein",
+        "eine",
+        "mit",
+        "von",
+        "zu",
+        "auf",
+        "ist",
+        "il",
+        "di",
+        "che",
+        "per",
+        "um",
+        "uma",
+        "com",
+        "não",
+        "fais",
+        "faire",
+        "haz",
+        "hacer",
+        "mach",
+        "machen",
+        "crea",
+        "créer",
+        "créez",
+        "vidéo",
+        "película",
+        "pelicula",
+        "peux",
+        "puedes",
+        "kannst",
+        "bitte",
+        "s'il",
+        "vous",
+        "plaît",
+    }
+)
 _NON_LATIN = re.compile(r"[\u0400-\u04ff\u0590-\u06ff\u0900-\u097f\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]")
 
 
@@ -156,10 +265,10 @@ def parse_duration(text: str) -> float | None:
 def _tidy(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     text = re.sub(r"\s+([,.;:!?])", r"\1", text)
-    text = re.sub(r"^(?:[,;:.!?-]|\band\b|\bthen\b|\bplease\b|\bso\s+that\b|\bso\b)\s*", "", text,
-                  flags=re.IGNORECASE)
-    text = re.sub(r"(?:[,;:-]|\band\b|\bthen\b|\bplease\b|\bfrom\b|\busing\b|\bwith\b|\bof\b)\s*$", "", text,
-                  flags=re.IGNORECASE)
+    text = re.sub(r"^(?:[,;:.!?-]|\band\b|\bthen\b|\bplease\b|\bso\s+that\b|\bso\b)\s*", "", text, flags=re.IGNORECASE)
+    text = re.sub(
+        r"(?:[,;:-]|\band\b|\bthen\b|\bplease\b|\bfrom\b|\busing\b|\bwith\b|\bof\b)\s*$", "", text, flags=re.IGNORECASE
+    )
     return text.strip(" ,;:-?")
 
 
@@ -181,14 +290,14 @@ def parse_request(text: str) -> Intent:
     url = _URL.search(rest)
     if url:
         image = url.group(1).rstrip(".,;:!?)]}")
-        rest = rest[: url.start()] + " " + rest[url.end():]
+        rest = rest[: url.start()] + " " + rest[url.end() :]
     elif local := _LOCAL_IMAGE.search(rest):
         image = local.group(1)
-        rest = rest[: local.start()] + " " + rest[local.end():]
+        rest = rest[: local.start()] + " " + rest[local.end() :]
     remix = _REMIX.search(rest)
     remix_of = remix.group(1).rstrip(".,;:!?") if remix else None
     if remix:
-        rest = rest[: remix.start()] + " " + rest[remix.end():]
+        rest = rest[: remix.start()] + " " + rest[remix.end() :]
     task = _TASK_ID.search(rest)
     lowered = rest.lower()
     if task and not remix and not image:
@@ -214,18 +323,31 @@ def parse_request(text: str) -> Intent:
     duration = None
     if (named := _duration(rest)) is not None:
         duration, found = named
-        rest = _drop_article(rest[: found.start()]) + " " + rest[found.end():]
+        rest = _drop_article(rest[: found.start()]) + " " + rest[found.end() :]
     rest = re.sub(r"\binto\s+(?:a|an)\s+(?:video|clip|animation|movie)\b", " ", rest, flags=re.IGNORECASE)
     subject = _tidy(_LEAD.sub("", _tidy(rest), count=1))
     subject = re.sub(r"^(?:this|that|it)\s+(?:image|photo|picture|pic)\b\s*", "", subject, flags=re.IGNORECASE)
     subject = _tidy(subject)
-    if not image and not remix_of and re.fullmatch(r"(?:it|that|this|(?:this|that|the\s+same)\s+one|the\s+same|"
-                                                    r"the\s+video|one)", subject, re.IGNORECASE):
+    if (
+        not image
+        and not remix_of
+        and re.fullmatch(
+            r"(?:it|that|this|(?:this|that|the\s+same)\s+one|the\s+same|"
+            r"the\s+video|one)",
+            subject,
+            re.IGNORECASE,
+        )
+    ):
         # "make it 10 seconds": about the video just quoted, never a video of the word "it".
         return Intent("confirm", VideoAsk("", duration, coin=coin))
     if subject and remix_of and re.match(r"(?:in|with|as|but|using|now)\b", subject, re.IGNORECASE):
         subject = "the same video, " + subject
     if not subject:
-        subject = ("the scene in the reference image" if image else
-                   "the original video, with fresh motion" if remix_of else "a short cinematic scene")
+        subject = (
+            "the scene in the reference image"
+            if image
+            else "the original video, with fresh motion"
+            if remix_of
+            else "a short cinematic scene"
+        )
     return Intent("video", VideoAsk(subject, duration, image, remix_of, coin, auto_enhance, price_only))

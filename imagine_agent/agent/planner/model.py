@@ -85,24 +85,36 @@ def _confirmed(history: Sequence[BaseMessage], confirm: Intent) -> Intent | None
     humans = [i for i, m in enumerate(history) if isinstance(m, HumanMessage)]
     if not humans:
         return None
-    segment = history[humans[-1] + 1:]
+    segment = history[humans[-1] + 1 :]
     quotes = _calls(segment, "quote_video")
     if not quotes or _calls(segment, "generate_video"):
         return None
     args = dict(quotes[-1]["args"])
-    answer = next((_parsed(m) for m in reversed(segment) if isinstance(m, ToolMessage) and m.name == "quote_video"),
-                  {})
+    answer = next((_parsed(m) for m in reversed(segment) if isinstance(m, ToolMessage) and m.name == "quote_video"), {})
     change = confirm.video
-    if args.get("auto_clank") and (not (answer.get("request") or {}).get("autoClank") or
-                                   (change is not None and change.coin is False)):
+    if args.get("auto_clank") and (
+        not (answer.get("request") or {}).get("autoClank") or (change is not None and change.coin is False)
+    ):
         args.pop("auto_clank")  # the coin was refused by policy (or declined now): go on without it
     if change is not None and change.duration is not None:
         args["duration"] = change.duration
-    ask = next((intent.video for i in reversed(humans)
-                if (intent := parse_request(_text(history[i]))).kind == "video" and intent.video is not None),
-               VideoAsk("the video you asked for"))
-    ask = VideoAsk(ask.subject, args.get("duration"), args.get("image"), args.get("remix_of"),
-                   bool(args.get("auto_clank")), bool(args.get("auto_enhance")), price_only=False)
+    ask = next(
+        (
+            intent.video
+            for i in reversed(humans)
+            if (intent := parse_request(_text(history[i]))).kind == "video" and intent.video is not None
+        ),
+        VideoAsk("the video you asked for"),
+    )
+    ask = VideoAsk(
+        ask.subject,
+        args.get("duration"),
+        args.get("image"),
+        args.get("remix_of"),
+        bool(args.get("auto_clank")),
+        bool(args.get("auto_enhance")),
+        price_only=False,
+    )
     return Intent("video", ask, args=args)
 
 
@@ -160,7 +172,7 @@ class OfflinePlanner(BaseChatModel):
         if start < 0:
             return self._answer([HELP], {})
         intent = parse_request(_text(messages[start]))
-        turn = messages[start + 1:]
+        turn = messages[start + 1 :]
         if intent.kind == "confirm":
             confirmed = _confirmed(messages[:start], intent)
             if confirmed is None:
@@ -186,8 +198,13 @@ class OfflinePlanner(BaseChatModel):
             if ok and ask is not None and ask.coin and not (quote.get("request") or {}).get("autoClank"):
                 return self._answer(_narrate_coin_refused(quote), quote)
             if ok and quote.get("allowed") and "generate_video" in self.bound_tools and ask is not None:
-                last_quote = next(c for m in reversed(turn) if isinstance(m, AIMessage)
-                                  for c in m.tool_calls if c["name"] == "quote_video")
+                last_quote = next(
+                    c
+                    for m in reversed(turn)
+                    if isinstance(m, AIMessage)
+                    for c in m.tool_calls
+                    if c["name"] == "quote_video"
+                )
                 return AIMessage(content="", tool_calls=[_call("generate_video", dict(last_quote["args"]))])
             return self._answer(_narrate_refusal(ask, quote), quote)
         if "video_status" in results:
@@ -200,8 +217,9 @@ class OfflinePlanner(BaseChatModel):
             return self._answer([text if ok else f"Could not check it: {body.get('message')}"], body)
         if "budget_status" in results:
             body, ok = results["budget_status"]
-            return self._answer(_narrate_budget(body) if ok else [f"Could not read the budget: {body.get('message')}"],
-                                body)
+            return self._answer(
+                _narrate_budget(body) if ok else [f"Could not read the budget: {body.get('message')}"], body
+            )
         return self._answer(["I could not finish that request."], {})
 
     def _first_step(self, intent: Intent) -> AIMessage:

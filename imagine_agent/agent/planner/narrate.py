@@ -9,6 +9,7 @@ from .intent import VideoAsk
 
 PLANNER_LABEL = "(Offline planner: rule-based, not an LLM.)"
 
+
 def _line(label: str, value: Any) -> str | None:
     return f"{label}: {value}" if value not in (None, "", {}) else None
 
@@ -23,8 +24,9 @@ def _budget_line(left: dict[str, Any] | None) -> str | None:
     return "Budget: " + ", ".join(parts) + "."
 
 
-def _narrate_video(ask: VideoAsk | None, result: dict[str, Any], ok: bool,
-                   quote: dict[str, Any] | None = None) -> list[str]:
+def _narrate_video(
+    ask: VideoAsk | None, result: dict[str, Any], ok: bool, quote: dict[str, Any] | None = None
+) -> list[str]:
     """The narration format of ``prompts/narrate.md``, filled from a generate/wait tool result."""
     request = result.get("request") or {}
     seconds = request.get("duration") or (ask.duration if ask and ask.duration else 8)
@@ -39,11 +41,15 @@ def _narrate_video(ask: VideoAsk | None, result: dict[str, Any], ok: bool,
             lines.append("The payment stays recorded; a retry would be a new payment, so I did not retry.")
         elif str(result.get("message", "")).startswith("User rejected"):
             why = str(result["message"]).partition("with reason: ")[2]
-            lines.append("Not paid: the payment needed a human's approval and was declined"
-                         + (f" ({why.rstrip('.')})" if why else "") + ". Nothing was signed or paid.")
+            lines.append(
+                "Not paid: the payment needed a human's approval and was declined"
+                + (f" ({why.rstrip('.')})" if why else "")
+                + ". Nothing was signed or paid."
+            )
             if quote and quote.get("price"):
-                lines.append(f"Price asked: {usdc_text(quote, 'price')}. Approve it next time, or ask for a shorter "
-                             "video.")
+                lines.append(
+                    f"Price asked: {usdc_text(quote, 'price')}. Approve it next time, or ask for a shorter video."
+                )
         else:
             lines.append(f"I did not pay for this video: {result.get('message', 'the request was refused')}")
             if result.get("paid") is False:
@@ -74,13 +80,19 @@ def _narrate_video(ask: VideoAsk | None, result: dict[str, Any], ok: bool,
     coin = result.get("coin")
     if coin and coin.get("address"):
         symbol = f"${coin['symbol']} " if coin.get("symbol") else ""
-        lines.append(f"Coin: {symbol}{coin['address']} on {coin.get('chain') or 'its chain'}. "
-                     + ("The token existed before this video (attached, not deployed for it)." if coin.get("external")
-                        else f"The paying wallet {coin.get('creator')} is the coin's creator and earns its trading "
-                             "fees."))
+        lines.append(
+            f"Coin: {symbol}{coin['address']} on {coin.get('chain') or 'its chain'}. "
+            + (
+                "The token existed before this video (attached, not deployed for it)."
+                if coin.get("external")
+                else f"The paying wallet {coin.get('creator')} is the coin's creator and earns its trading fees."
+            )
+        )
     elif coin:
-        lines.append(f"Coin: autoClank was sent, so a Clanker coin is deployed for this video. The paying wallet "
-                     f"{coin.get('creator')} is the coin's creator and earns its trading fees.")
+        lines.append(
+            f"Coin: autoClank was sent, so a Clanker coin is deployed for this video. The paying wallet "
+            f"{coin.get('creator')} is the coin's creator and earns its trading fees."
+        )
     elif request.get("autoClankNote"):
         lines.append(f"Coin: {request['autoClankNote']}.")
     lines.append(_line("Task", result.get("taskId")))
@@ -102,10 +114,14 @@ def _narrate_refusal(ask: VideoAsk | None, quote: dict[str, Any]) -> list[str]:
     lines = [f"I did not pay for this video: {quote.get('refusal') or quote.get('message') or 'it was refused'}"]
     if quote.get("price"):
         seconds = (quote.get("request") or {}).get("duration") or 8
-        lines.append(f"Price: {usdc_text(quote, 'price')} for {seconds:g} seconds; the largest next payment "
-                     f"the budget allows is {usdc_text(quote, 'budgetLeftNextCall')}.")
-    lines.append("Nothing was signed or paid. A shorter video costs less; only the operator can raise a cap "
-                 "(for example IMAGINE_MAX_PER_CALL) — I cannot.")
+        lines.append(
+            f"Price: {usdc_text(quote, 'price')} for {seconds:g} seconds; the largest next payment "
+            f"the budget allows is {usdc_text(quote, 'budgetLeftNextCall')}."
+        )
+    lines.append(
+        "Nothing was signed or paid. A shorter video costs less; only the operator can raise a cap "
+        "(for example IMAGINE_MAX_PER_CALL) — I cannot."
+    )
     return lines
 
 
@@ -113,8 +129,10 @@ def _narrate_quote(ask: VideoAsk, quote: dict[str, Any]) -> list[str]:
     seconds = (quote.get("request") or {}).get("duration") or ask.duration or 8
     lines = [f"A {seconds:g}-second video of {ask.subject} costs {usdc_text(quote, 'price')} (quoted by the server)."]
     if quote.get("allowed"):
-        lines.append(f"The budget allows it (largest next payment {usdc_text(quote, 'budgetLeftNextCall')}). "
-                     "Say the word and I will make it.")
+        lines.append(
+            f"The budget allows it (largest next payment {usdc_text(quote, 'budgetLeftNextCall')}). "
+            "Say the word and I will make it."
+        )
     else:
         lines.append(f"The budget would not allow it: {quote.get('refusal')}")
     lines.append("I only asked the price: nothing was signed or paid.")
@@ -157,9 +175,11 @@ NOTHING_TO_CONFIRM = (
 
 def _narrate_coin_refused(quote: dict[str, Any]) -> list[str]:
     note = (quote.get("request") or {}).get("autoClankNote") or "the operator's autoClank policy does not allow it"
-    return [f"I can't deploy a coin for this video: {note}.",
-            f"Nothing was signed or paid. Without the coin it costs {usdc_text(quote, 'price')}. "
-            'Shall I make it without the coin? Say "yes" to go ahead, or ask for something else.']
+    return [
+        f"I can't deploy a coin for this video: {note}.",
+        f"Nothing was signed or paid. Without the coin it costs {usdc_text(quote, 'price')}. "
+        'Shall I make it without the coin? Say "yes" to go ahead, or ask for something else.',
+    ]
 
 
 def _report_fields(text: str, facts: dict[str, Any]) -> dict[str, Any]:
