@@ -109,7 +109,7 @@ def test_cli_confirm_shows_inert_text(monkeypatch: pytest.MonkeyPatch) -> None:
 
     asked: list[str] = []
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
-    monkeypatch.setattr(cli._RUN, "as_json", False)  # a --json command run earlier in this process set it
+    monkeypatch.setattr(cli._output._RUN, "as_json", False)  # a --json command run earlier in this process set it
     monkeypatch.setattr(typer, "confirm", lambda text, **kw: asked.append(text) or False)
     approve = cli._approver(False)
     assert (
