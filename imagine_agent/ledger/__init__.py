@@ -27,8 +27,8 @@ from .records import PaymentRecord as PaymentRecord
 from .records import PaymentState as PaymentState
 from .records import TaskFields as TaskFields
 from .records import TaskRecord as TaskRecord
+from .rows import _PAYMENT_COLUMNS as _PAYMENT_COLUMNS  # the ledger tests write old-format rows with it
 from .schema import SCHEMA_VERSION as SCHEMA_VERSION
-from .sql import _PAYMENT_COLUMNS as _PAYMENT_COLUMNS  # the ledger tests write old-format rows with it
 from .sqlite import BUSY_TIMEOUT as BUSY_TIMEOUT
 from .sqlite import SqliteLedger as SqliteLedger
 

@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
 from .location import parse_ledger_url
+from .pool import _Pool
 from .schema import _migrate, _Tx
-from .sql import _Pool, _SqlLedger
+from .sql import _SqlLedger
 
 if TYPE_CHECKING:
     import psycopg

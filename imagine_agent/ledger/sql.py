@@ -6,13 +6,12 @@ An engine (``sqlite.py``, ``postgres.py``) only supplies connections and the loc
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 from abc import abstractmethod
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Generic, Literal, TypeVar, Unpack, cast
+from collections.abc import Collection
+from contextlib import AbstractContextManager
+from typing import Any, Literal, Unpack, cast
 
 from ..errors import ApprovalDeniedError, BudgetExceededError, PaymentInFlightError, WalletFrozenError
 from ..money import format_usdc
@@ -21,7 +20,6 @@ from .budget import DAY, MINUTE, _crossings, _cutoff, _refusal, _remaining, _Usa
 from .records import (
     _MAX_INT64,
     _TRANSITIONS,
-    FINISHED_TASK_STATUSES,
     ApprovalRecord,
     ApprovalState,
     AuditEvent,
@@ -32,103 +30,28 @@ from .records import (
     TaskFields,
     TaskRecord,
 )
+from .rows import (
+    _APPROVAL_COLUMNS,
+    _APPROVALS_SELECT,
+    _AUDIT_FIELDS,
+    _AUDIT_SELECT,
+    _EXPIRED,
+    _FINISHED,
+    _PAYMENT_COLUMNS,
+    _PAYMENTS_SELECT,
+    _TASK_FIELDS,
+    _TASK_KEPT,
+    _TASKS_SELECT,
+    _USAGE_SQL,
+    _approval,
+    _audit_event,
+    _payment,
+    _payment_row,
+    _task,
+)
 from .schema import _Tx
 
-_MAX_IDLE_CONNECTIONS = 8
-
-# ------------------------------------------------------------------------------------------ SQL, shared
-# Written once with "?" placeholders; the PostgreSQL engine rewrites them to "%s". Column and table names
-# interpolated into SQL below always come from these constants, never from callers.
-
-_PAYMENT_COLUMNS = (  # same order as the PaymentRecord fields
-    "id", "request_hash", "state", "amount", "asset", "network", "pay_to", "payer", "resource",
-    "session_id", "nonce", "valid_before", "header", "task_id", "settlement_tx", "reason",
-    "created_at", "updated_at", "origin", "sandbox",
-)  # fmt: skip
-_TASK_FIELDS = tuple(TaskFields.__annotations__)
-_TASK_LEARNED = ("origin", "model", "duration", "last_pending_at", "completed_at")  # migration 5, at the end
-_TASK_COLUMNS = (  # same order as TaskRecord
-    "task_id",
-    *(f for f in _TASK_FIELDS if f not in _TASK_LEARNED),
-    "created_at",
-    "updated_at",
-    *_TASK_LEARNED,
-)
-_TASK_KEPT = ("last_pending_at", "completed_at")  # first value wins: when the task was first seen done
-_PAYMENTS_SELECT = f"SELECT {', '.join(_PAYMENT_COLUMNS)} FROM payments"
-_APPROVAL_COLUMNS = tuple(ApprovalRecord.__dataclass_fields__)
-_APPROVALS_SELECT = f"SELECT {', '.join(_APPROVAL_COLUMNS)} FROM approvals"
-_AUDIT_FIELDS = ("amount", "network", "pay_to", "request_hash", "payment_id", "approval_id", "session_id", "source")
-_AUDIT_SELECT = f"SELECT id, kind, code, message, {', '.join(_AUDIT_FIELDS)}, created_at FROM audit"
-_TASKS_SELECT = f"SELECT {', '.join(_TASK_COLUMNS)} FROM tasks"
-_FINISHED = ", ".join(f"'{status}'" for status in FINISHED_TASK_STATUSES)
-
-# A rejected payment whose validBefore has passed can no longer settle: it no longer counts. The parameter
-# is the cutoff (``_cutoff``): the clock's now, or -1 when the chain decides (rule 9), which frees nothing.
-_EXPIRED = "(state = 'rejected' AND valid_before IS NOT NULL AND valid_before < ?)"
-
-_USAGE_SQL = f"""
-SELECT
-    SUM(CASE WHEN state = 'paid' THEN amount ELSE 0 END),
-    SUM(CASE WHEN state IN ('reserved', 'rejected') THEN amount ELSE 0 END),
-    SUM(CASE WHEN state IN ('unknown', 'pending') THEN amount ELSE 0 END),
-    SUM(CASE WHEN created_at > ? THEN amount ELSE 0 END),
-    SUM(amount),
-    SUM(CASE WHEN session_id = ? THEN amount ELSE 0 END),
-    SUM(CASE WHEN created_at > ? THEN 1 ELSE 0 END)
-FROM payments
-WHERE state NOT IN ('released', 'cancelled') AND NOT {_EXPIRED} AND sandbox = ?
-"""
-
-
 # ------------------------------------------------------------------------------------ shared engine
-
-
-_C = TypeVar("_C")
-
-
-class _Pool(Generic[_C]):
-    """Hands each connection to one thread at a time; keeps a few idle ones; closes all on ``close``.
-
-    A pool rather than thread-locals, so threads that come and go (``asyncio.to_thread``) do not leave
-    connections behind.
-    """
-
-    def __init__(self, connect: Callable[[], _C], close: Callable[[_C], None]) -> None:
-        self._connect = connect
-        self._close = close
-        self._idle: list[_C] = []
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
-        self._closed = False
-
-    @contextmanager
-    def connection(self) -> Iterator[_C]:
-        with self._lock:
-            if self._closed:
-                raise ValueError("this ledger is closed")
-            if self._pid != os.getpid():  # forked: the parent's connections are not ours to use
-                self._idle, self._pid = [], os.getpid()
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            conn = self._connect()
-        healthy = False
-        try:
-            yield conn
-            healthy = True  # after an error the connection may be mid-transaction or broken: drop it
-        finally:
-            with self._lock:
-                keep = healthy and not self._closed and len(self._idle) < _MAX_IDLE_CONNECTIONS
-                if keep:
-                    self._idle.append(conn)
-            if not keep:
-                self._close(conn)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed, idle, self._idle = True, self._idle, []
-        for conn in idle:
-            self._close(conn)
 
 
 class _SqlLedger(Ledger):
@@ -824,16 +747,6 @@ def _same_payee(approval: ApprovalRecord, pay_to: str, network: str) -> bool:
     return approval.pay_to.lower() == pay_to.lower() and approval.network == network
 
 
-def _approval(row: Sequence[Any]) -> ApprovalRecord:
-    values = list(row)
-    values[2] = ApprovalState(values[2])
-    return ApprovalRecord(*values)
-
-
-def _audit_event(row: Sequence[Any]) -> AuditEvent:
-    return AuditEvent(*row)
-
-
 def _in_flight(record: PaymentRecord) -> PaymentInFlightError:
     return PaymentInFlightError(
         f"a payment for this exact request is already {record.state.value} ({format_usdc(record.amount)}, "
@@ -851,21 +764,3 @@ def _limit(limit: int | None) -> str:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise ValueError(f"limit must be a non-negative int, got {limit!r}")
     return f" LIMIT {limit}"
-
-
-def _payment(row: Sequence[Any]) -> PaymentRecord:
-    values = list(row)
-    values[2] = PaymentState(values[2])
-    values[-1] = bool(values[-1])  # sandbox is stored as 0/1
-    return PaymentRecord(*values)
-
-
-def _payment_row(record: PaymentRecord) -> tuple[object, ...]:
-    values = [getattr(record, "transaction" if c == "settlement_tx" else c) for c in _PAYMENT_COLUMNS]
-    values[2] = record.state.value  # the plain str: psycopg would dump an Enum by its name
-    values[-1] = int(record.sandbox)
-    return tuple(values)
-
-
-def _task(row: Sequence[Any]) -> TaskRecord:
-    return TaskRecord(*row)

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ConfigurationError
+from .pool import _Pool
 from .schema import _migrate, _Tx
-from .sql import _Pool, _SqlLedger
+from .sql import _SqlLedger
 
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's lock before giving up
 

@@ -15,7 +15,7 @@ from imagine_agent.ledger import SCHEMA_VERSION, Caps, PaymentState, open_ledger
 from imagine_agent.ledger import postgres as postgres_engine
 from imagine_agent.ledger import schema as ledger_schema
 from imagine_agent.ledger import sqlite as sqlite_engine
-from imagine_agent.ledger.sql import _PAYMENT_COLUMNS
+from imagine_agent.ledger.rows import _PAYMENT_COLUMNS
 
 USDC = 1_000_000
 SHIPPED = [
