@@ -42,6 +42,8 @@ SLOW_FOLDERS = frozenset({"benchmarks", "chain", "console", "e2e", "interop", "r
 SLOW_FILES = frozenset(
     {
         "cli/test_secrets.py",
+        "cli/test_edges.py",  # the CLI as a process, signalled mid-payment
+        "service/test_books.py",  # the README commands and the social bot as processes
         "project/test_packaging.py",
         "sandbox/test_sandbox_e2e.py",
         "mcp/test_mcp_http_cancel.py",
