@@ -29,6 +29,8 @@ __all__ = ["RenderHistory", "WaitTiming"]
 MAX_SAMPLES = 12  # recent jobs only: a model's speed changes with the provider's load and releases
 QUANTILES = (*(i / 40 for i in range(1, 40)), 0.99, 1.0)  # candidate aims: every 2.5 % of the end, its top
 MAX_AIMS = 6
+PROBE_SHARE = 1 / 8  # where a thin history is probed: an eighth of the way to the earliest end seen
+MIN_SEEN = 3  # jobs seen running (a bracket with a start) before the history is trusted to know its spread
 
 
 @dataclass
@@ -142,6 +144,22 @@ class RenderHistory:
             total += w * part / (hi - lo)
         return total
 
+    def _probes(self, offset: float, floor: float, ticks: Sequence[float]) -> list[float]:
+        """An early poll while the history is too thin to know its spread (under ``MIN_SEEN`` jobs seen running).
+
+        A kind only ever seen done says "it ended some time before the first poll" and nothing more, and
+        one or two narrow brackets say where those jobs ended, not where the next may: the aims fall in
+        the middle of the stretch, or all on one earlier end. A poll early on does better: a job still
+        running there reports its progress, and where the API reports progress the schedule reads it once
+        more and predicts the end from the rate (``PollSchedule``); a job already done is seen early. The
+        next jobs of a kind pay one request each for this, outside the plan's budget, until the history
+        has ``MIN_SEEN`` jobs seen running; then the plan is the usual one.
+        """
+        if sum(1 for lo, _ in self.brackets if lo > 0) >= MIN_SEEN:
+            return []
+        probe = max(offset + floor, PROBE_SHARE * min(hi for _, hi in self.brackets))
+        return [] if any(abs(probe - tick) < floor for tick in ticks) else [probe]
+
     def plan(self, *, offset: float, first: float, cap: float, floor: float) -> tuple[float, ...]:
         """Aimed polls, in seconds since the wait began (``offset`` seconds after the task's creation).
 
@@ -168,13 +186,13 @@ class RenderHistory:
         budget = max(0.1 * fixed, 1.5 - 0.5 * fixed)
         candidates = sorted({self.quantile(q) for q in QUANTILES} | {hi for _, hi in self.brackets})
         candidates = [a for a in candidates if a >= offset + floor and all(abs(a - tick) >= floor for tick in ticks)]
-        aims: list[float] = []
+        aims = self._probes(offset, floor, ticks)  # outside the budget: learning the kind's spread
         spent = 0.0
-        lag = self._lag(ticks)
+        lag = self._lag(sorted([*ticks, *aims]))
         while len(aims) < MAX_AIMS:
             best: tuple[float, float, float, float] | None = None  # (gain per cost, aim, lag, cost)
             for a in candidates:
-                if any(abs(a - other) < floor for other in aims):
+                if a in aims or any(abs(a - other) < floor for other in aims):
                     continue
                 cost = max((1.0 - self.cdf(a)) / alive, 1e-3)
                 if spent + cost > budget:

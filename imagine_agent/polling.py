@@ -24,7 +24,9 @@ History speaks where progress does not. Given ``aims`` (``RenderHistory.plan``: 
 recent jobs of the same API, model and duration ended, within a request budget), the schedule polls at
 them whenever the readings give no prediction, and before the first tick too; the ticks stay, so a
 job that ends far from its history is still seen on the tick. A history aim that finds the job
-unfinished does not stop the others: their expected cost was counted when they were planned.
+unfinished does not stop the others: their expected cost was counted when they were planned. Where
+it finds the job running and reporting progress, one more poll a ``floor`` later (once per wait)
+turns that single reading into a rate, and the readings take over from the history.
 """
 
 from __future__ import annotations
@@ -130,10 +132,14 @@ class PollSchedule:
     fresh: bool = False  # the job was created as this wait began: its processing began after started_at
     _queued_at: float | None = None  # the last queued answer
     _restarted: bool = False  # a stall or a restart: readings no longer run from the processing's start
+    _on_aim: bool = False  # the last poll was one of history's aims
+    _follow_up: bool = False  # a history aim found the job running with progress: read it once more
+    _followed: bool = False  # that second reading was taken (once per wait)
 
     def first_delay(self, initial: float) -> float:
         """The wait before the first poll: ``initial``, or earlier where history aims before it."""
         if initial > 0 and self.aims and self.aims[0] < initial:
+            self._on_aim = True
             return self.aims[0]
         return initial
 
@@ -161,7 +167,9 @@ class PollSchedule:
             self._queued_at = now
         if self._aimed and not status.done:
             self._missed = True  # the prediction was early, even if progress moved
-        self._aimed = False
+        if self._on_aim and not self._followed and status.status == "processing" and (status.progress or 0) > 0:
+            self._follow_up = True  # history was early; a second reading gives the rate
+        self._aimed = self._on_aim = False
 
     def _predict(self) -> tuple[float, float] | None:
         """Predicted completion time and its late bound; None when the readings give no safe rate."""
@@ -210,14 +218,18 @@ class PollSchedule:
         tick = self.next_tick(now)
         target = tick
         predicted = None if self._missed else self._predict()
-        aimed = False
+        aimed = on_aim = False
         if predicted is not None:
             late = max(predicted[1], now + p.floor)
             if late <= tick - p.floor:  # aim only where it lands clearly before the tick
                 target, aimed = late, True
+        elif self._follow_up and now + p.floor <= tick - p.floor:
+            target = now + p.floor  # the second reading; from the two, the rate predicts the end
+            self._followed = True
         elif (at := self._history_aim(now, tick)) is not None:
-            target = at  # where recent jobs of this kind ended; planned within the request budget
-        self._aimed = aimed
+            target, on_aim = at, True  # where recent jobs of this kind ended; planned within the request budget
+        self._follow_up = False
+        self._aimed, self._on_aim = aimed, on_aim
         delay = max(target - now, min(p.floor, tick - now))
         if self._retry_after is not None:
             delay = max(delay, min(self._retry_after, p.max_retry_after))

@@ -18,6 +18,7 @@ from imagine_agent.polling import PollPolicy
 
 OURS = PollPolicy().scaled(10)  # IMAGINE_POLL_FIRST = IMAGINE_POLL_CAP = 1.5
 FIXED = PollPolicy(first=1.5, floor=1.5, cap=1.5)
+FIXED15 = PollPolicy(first=15, floor=15, cap=15)
 NO_PROGRESS = next(s for s in SHAPES if s.name == "no progress field")
 EASE_IN = next(s for s in SHAPES if s.name.startswith("ease-in"))
 
@@ -159,3 +160,38 @@ def test_an_overloaded_server_is_given_the_time_its_retry_after_asks_for() -> No
     except StopIteration:
         pass
     assert sleeps == [40.0, 7.0]
+
+
+def test_the_second_job_of_a_kind_is_seen_soon_where_progress_speaks() -> None:
+    """`generate` against `sandbox --speed 30`: renders of 2-6 s, the CLI's unscaled 15 s tick.
+
+    The first job is seen on the tick and leaves only "ended within 15 s"; the second probes early, reads
+    its progress twice and is seen within a second of its end, at three requests at most.
+    """
+    linear = next(s for s in SHAPES if s.name == "linear")
+    first = simulate(Job(linear, 3.0), PollPolicy(), timing=(timing := WaitTiming()))
+    assert first.polls == (15.0,) and timing.last_unfinished is None
+    history = RenderHistory.of([(0.0, first.polls[-1])])
+    assert history is not None
+    aims = history.plan(offset=0.0, first=15, cap=15, floor=1)
+    for run in (2.0, 2.4, 3.1, 3.9, 4.6, 5.2, 6.0):
+        second = simulate(Job(linear, run), PollPolicy(), aims=aims)
+        assert 0 <= second.lag <= 1.0, (run, second.polls)
+        assert second.requests <= 3
+
+
+def test_a_thin_history_probes_early_once_per_job_until_three_jobs_were_seen_running() -> None:
+    """The probe is one poll an eighth of the way to the earliest end seen; without a progress field it
+    only narrows the next bracket. It stops once three jobs of the kind were seen running."""
+    aims = RenderHistory.of([(0.0, 15.0)]).plan(offset=0.0, first=15, cap=15, floor=1)  # type: ignore[union-attr]
+    assert aims[0] == 15.0 / 8
+    for run in (1.0, 2.5, 8.0, 14.0):
+        job = Job(NO_PROGRESS, run)
+        ours, fixed = simulate(job, PollPolicy(), aims=aims), simulate(job, FIXED15)
+        assert ours.polls[-1] <= fixed.polls[-1] and ours.requests <= fixed.requests + len(aims)
+    seen_running = [(5.4, 5.9), (5.6, 6.1), (5.5, 6.0)]
+    for count in (1, 2):
+        thin = RenderHistory.of(seen_running[:count])
+        assert thin is not None and thin.plan(offset=0.0, first=15, cap=15, floor=1)[0] == 1.0  # offset + floor
+    settled = RenderHistory.of(seen_running)
+    assert settled is not None and min(settled.plan(offset=0.0, first=15, cap=15, floor=1)) > 5.0
