@@ -67,6 +67,11 @@ DEFAULT_DOWNLOAD_TIMEOUT = 600.0  # total seconds for one file, however the byte
 # request, so the CPU per request grows with the pool (httpx's default: 100, of which only 20 are
 # kept alive, the rest reconnecting). 20 keep-alive connections carry thousands of polled jobs.
 POOL_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=20)
+# The async client lets at most this many API requests into httpx at once; the rest wait their turn in a FIFO
+# ahead of it. httpcore's pool rescans its whole queue of waiting requests whenever a connection frees up, so
+# thousands of polled jobs queued there cost CPU quadratic in their number, and a request's timeout would
+# run while it waited for a connection it never got (a paid create "timed out" before it left).
+MAX_CONCURRENT_REQUESTS = POOL_LIMITS.max_connections or 20
 MODELS_TTL = 300.0  # seconds the video models a 402 listed are trusted without asking again
 MODELS_PROBE = "video models probe"  # the prompt of the free, unpaid create that reads them
 
@@ -504,6 +509,7 @@ class AsyncImagineClient(_Base):
         self.http = http_client or httpx.AsyncClient(
             transport=transport, timeout=self.timeout, follow_redirects=False, limits=POOL_LIMITS
         )
+        self._gate: asyncio.Semaphore | None = None  # made on first use, on the loop that uses it
 
     async def __aenter__(self) -> AsyncImagineClient:
         return self
@@ -549,12 +555,27 @@ class AsyncImagineClient(_Base):
         return result[0]
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        deadline = self._deadline(request)
+        """Wait for a turn (bounded only by the caller's deadline, if any), then send within the request's timeout.
+
+        A request still waiting for its turn has not left: its own timeout starts when it is handed to httpx.
+        """
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
+        until = request.extensions.get(DEADLINE)
         try:
-            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                return await self._send_within(request)
+            async with asyncio.timeout(None if until is None else max(0.0, float(until) - self.clock())):
+                await self._gate.acquire()
         except TimeoutError:
             raise _too_slow(request) from None
+        try:
+            deadline = self._deadline(request)
+            try:
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    return await self._send_within(request)
+            except TimeoutError:
+                raise _too_slow(request) from None
+        finally:
+            self._gate.release()
 
     async def _send_within(self, request: httpx.Request) -> httpx.Response:
         try:
