@@ -123,7 +123,7 @@ def child_env() -> dict[str, str]:
 def time_commands(commands: dict[str, list[str]], *, rounds: int) -> dict[str, list[float]]:
     """Wall seconds of whole processes, each command once per round, in interleaved order."""
     env = child_env()
-    for argv in commands.values():  # warm the page cache and the bytecode caches first
+    for argv in () if TINY else commands.values():  # warm the page cache and the bytecode caches first
         subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, cwd=REPO)
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(rounds):

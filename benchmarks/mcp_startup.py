@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from mcp.types import LATEST_PROTOCOL_VERSION
 
+from . import common
 from .common import REPO, Row, child_env, median, python
 
 MINIMAL_SERVER = (
@@ -97,7 +98,7 @@ def run(section: str, rounds: int) -> list[Row]:
         Path(tmp, "none.toml").touch()  # an empty config: a missing IMAGINE_CONFIG file is an error
         env.update({"IMAGINE_DATA_DIR": tmp, "IMAGINE_CONFIG": os.path.join(tmp, "none.toml")})
         commands = {"ours": [*_cli(), "mcp"], "minimal": python(*MINIMAL_SERVER)}
-        for argv in commands.values():  # warm the page cache and the bytecode caches
+        for argv in () if common.TINY else commands.values():  # warm the page cache and the bytecode caches
             session(argv, env)
         times: dict[str, list[tuple[float, float, int]]] = {name: [] for name in commands}
         for _ in range(rounds):

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import common
 from .common import REPO, Row, child_env, median, python
 from .mcp_startup import _cli
 from .sandbox_child import sandbox_process
@@ -73,7 +74,7 @@ def run(section: str, rounds: int) -> list[Row]:
             "chat": ([*cli, "chat", "--base-url", url], "Chat with the video agent"),
             "import httpx": (python("import httpx", "print('imported')"), "imported"),
         }
-        for argv, needle in commands.values():  # warm the page cache and bytecode caches
+        for argv, needle in () if common.TINY else commands.values():  # warm the page and bytecode caches
             _until_line(argv, env, needle)
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(rounds):

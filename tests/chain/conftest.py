@@ -74,6 +74,7 @@ def make_chain_service(devnet: Devnet, tmp_path: Path) -> Iterator[Callable[...,
                 data_dir=tmp_path,
                 poll_first=0.02,
                 poll_floor=0.02,
+                poll_cap=0.2,
                 rpc_url=devnet.rpc_url if rpc else None,
                 **settings,
             )

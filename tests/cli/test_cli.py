@@ -192,6 +192,9 @@ def test_auto_clank_under_ask_needs_a_person_at_a_terminal(
         "IMAGINE_DATA_DIR": str(tmp_path / "data"),
         "IMAGINE_BASE_URL": api_standin.url,
         "IMAGINE_AUTO_CLANK": "ask",
+        "IMAGINE_POLL_FIRST": "0.02",
+        "IMAGINE_POLL_FLOOR": "0.02",
+        "IMAGINE_POLL_CAP": "0.2",
     }
     args = ["generate", "a corgi coin", "--duration", "1", "--auto-clank", "--output", str(tmp_path / "out")]
     declined = CliRunner().invoke(app, args, input="n\n", env=env)

@@ -44,6 +44,7 @@ def test_cli_output_never_contains_the_key(tmp_path: Path) -> None:
             "IMAGINE_DATA_DIR": str(tmp_path),
             "IMAGINE_POLL_FIRST": "0.05",
             "IMAGINE_POLL_FLOOR": "0.05",
+            "IMAGINE_POLL_CAP": "0.2",
             "IMAGINE_BASE_URL": server.url,
         }
         runs = [
@@ -92,6 +93,7 @@ def test_reprs_logs_and_errors(tmp_path: Path, caplog: pytest.LogCaptureFixture)
             data_dir=tmp_path,
             poll_first=0.05,
             poll_floor=0.05,
+            poll_cap=0.2,
             keystore_password=PASSWORD,
         )
         with ImagineService.create(settings) as service:

@@ -351,6 +351,7 @@ def test_rule4_identical_generates_on_threads_pay_once(tmp_path: Path) -> None:
             data_dir=tmp_path,
             poll_first=0.02,
             poll_floor=0.02,
+            poll_cap=0.2,
             approval_threshold=None,
         )
         with ImagineService.create(settings) as service:
@@ -380,6 +381,7 @@ def _generate_in_process(url: str, data_dir: str, ledger_url: str | None, start:
         ledger_url=ledger_url,
         poll_first=0.02,
         poll_floor=0.02,
+        poll_cap=0.2,
         approval_threshold=None,
     )
     with ImagineService.create(settings) as service:
@@ -555,6 +557,7 @@ def test_rule7_service_recovery_waits_for_unfreeze_then_sends_the_same_header(tm
             data_dir=tmp_path,
             poll_first=0.02,
             poll_floor=0.02,
+            poll_cap=0.2,
             approval_threshold=None,
         )
         with ImagineService.create(settings) as service:
@@ -588,6 +591,7 @@ def test_rule8_a_price_rise_after_the_quote_is_refused_with_nothing_signed(tmp_p
             data_dir=tmp_path,
             poll_first=0.02,
             poll_floor=0.02,
+            poll_cap=0.2,
             approval_threshold=None,
         )
         with ImagineService.create(settings) as service:

@@ -195,6 +195,7 @@ async def test_refusals_are_error_results_without_secrets(tmp_path: Path) -> Non
                 max_per_call="0.5",
                 poll_first=0.05,
                 poll_floor=0.05,
+                poll_cap=0.2,
             )
         ) as service,
     ):
@@ -250,6 +251,7 @@ async def test_over_the_threshold_it_returns_awaiting_approval_and_continues_onc
                 max_per_call="0.5",
                 poll_first=0.05,
                 poll_floor=0.05,
+                poll_cap=0.2,
             )
         ) as service,
     ):
@@ -294,6 +296,7 @@ async def test_video_model_and_todays_results_over_mcp(tmp_path: Path) -> None:
                 auto_clank="always",
                 poll_first=0.05,
                 poll_floor=0.05,
+                poll_cap=0.2,
             )
         ) as service,
     ):

@@ -97,6 +97,7 @@ def run_chain_row(name: str, client: str, expected: str, workdir: Path) -> Chain
                 data_dir=workdir,
                 poll_first=0.02,
                 poll_floor=0.02,
+                poll_cap=0.2,
                 rpc_url=net.rpc_url,
                 daily_cap=Decimal("1.5"),
             )

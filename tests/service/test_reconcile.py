@@ -24,6 +24,7 @@ def service_for(server: SandboxServer, tmp_path: Path, *, rpc: bool) -> ImagineS
         data_dir=tmp_path,
         poll_first=0.02,
         poll_floor=0.02,
+        poll_cap=0.2,
         rpc_url=f"{server.url}/rpc" if rpc else None,
     )
     return ImagineService.create(settings)

@@ -114,6 +114,7 @@ def test_budget_warnings_reach_listeners_and_the_outcome(tmp_path: Path, sandbox
         allow_private_image_urls=True,
         poll_first=0.02,
         poll_floor=0.02,
+        poll_cap=0.2,
     )
     seen = []
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
@@ -135,6 +136,7 @@ def test_the_service_queues_for_a_surface_without_a_human(tmp_path: Path, sandbo
         allow_private_image_urls=True,
         poll_first=0.02,
         poll_floor=0.02,
+        poll_cap=0.2,
     )
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         service.queue_approvals("mcp")
@@ -209,6 +211,7 @@ def test_a_coin_under_ask_is_queued_whatever_its_price(tmp_path: Path, sandbox_s
         allow_private_image_urls=True,
         poll_first=0.02,
         poll_floor=0.02,
+        poll_cap=0.2,
     )
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         service.queue_approvals("plugin")
@@ -230,6 +233,7 @@ async def test_the_async_path_queues_and_continues_too(tmp_path: Path, sandbox_s
         allow_private_image_urls=True,
         poll_first=0.02,
         poll_floor=0.02,
+        poll_cap=0.2,
     )
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         service.queue_approvals("mcp")

@@ -48,6 +48,7 @@ def _settings(sandbox: SandboxServer, tmp_path: Path, **extra: Any) -> Settings:
         allow_private_image_urls=True,
         poll_first=0.02,
         poll_floor=0.02,
+        poll_cap=0.2,
         pay_to=[IMAGINE_PAY_TO, OTHER_PAYEE],
         **extra,
     )
