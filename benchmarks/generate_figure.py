@@ -74,7 +74,7 @@ def run(jobs: int) -> list[Row]:
     if common.TINY:  # the same processes and code paths on a clock ten times faster: the numbers mean nothing
         tick = {"IMAGINE_POLL_FIRST": "1.5", "IMAGINE_POLL_CAP": "1.5", "IMAGINE_POLL_FLOOR": "0.1"}
         ours = lags(jobs, tick, speed=10 * SPEED)
-        fixed = lags(jobs, {**tick, "IMAGINE_POLL_FLOOR": "1.5"}, speed=10 * SPEED)
+        fixed = lags(1, {**tick, "IMAGINE_POLL_FLOOR": "1.5"}, speed=10 * SPEED)
     else:
         ours = lags(jobs, {})
         fixed = lags(jobs, {"IMAGINE_POLL_FLOOR": "15"})
