@@ -40,9 +40,7 @@ class Counting:
 async def test_requests_take_turns_and_each_timeout_starts_when_it_is_sent() -> None:
     server = Counting(delay=0.05)
     reads = 20 * MAX_CONCURRENT_REQUESTS  # twenty waves of 0.05 s: 1 s in all, twice each request's timeout
-    async with AsyncImagineClient(
-        "https://imagine.test", transport=httpx.MockTransport(server), timeout=0.5
-    ) as client:
+    async with AsyncImagineClient("https://imagine.test", transport=httpx.MockTransport(server), timeout=0.5) as client:
         answers = await asyncio.gather(*(client.status(f"task-{i}") for i in range(reads)))
     assert [a.status for a in answers] == ["processing"] * reads  # none timed out waiting for its turn
     assert server.served == reads
