@@ -76,11 +76,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = next((GROUPS[name] for name in item.fixturenames if name in GROUPS), None)
         if xdist and group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
-    # Long work first: xdist hands out tests in this order, so the slow profile and the shared-fixture groups
-    # start at once and the short tests fill the gaps at the end, instead of one long test running alone last.
-    items.sort(
-        key=lambda item: item.get_closest_marker("slow") is None and item.get_closest_marker("xdist_group") is None
-    )
 
 
 @pytest.fixture(autouse=True)
