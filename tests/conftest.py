@@ -31,6 +31,9 @@ pytest_plugins = ["tests.embedded"]
 hypothesis_profiles.load()  # ci (CI=true, and the default): derandomized; HYPOTHESIS_PROFILE=dev: random, 10x
 
 FAST_POLL = PollPolicy(first=0.02, floor=0.02, cap=0.2)
+# The same for a service under test (``Settings(**FAST_POLL_SETTINGS, ...)``): all three, since with only the first
+# poll short a job first seen queued waits for the 15 s tick.
+FAST_POLL_SETTINGS = {"poll_first": FAST_POLL.first, "poll_floor": FAST_POLL.floor, "poll_cap": FAST_POLL.cap}
 SPEED = 600.0  # sandbox jobs of 60-180 s take 0.1-0.3 s
 
 TESTS = Path(__file__).resolve().parent

@@ -18,6 +18,7 @@ from imagine_agent.config import Settings
 from imagine_agent.devnet import Devnet, install_dir
 from imagine_agent.sandbox import SandboxConfig, SandboxServer
 from imagine_agent.service import ImagineService
+from tests.conftest import FAST_POLL_SETTINGS
 
 NODE_DIR = Path(__file__).parent / "node"
 
@@ -72,9 +73,7 @@ def make_chain_service(devnet: Devnet, tmp_path: Path) -> Iterator[Callable[...,
                 base_url=server.url,
                 private_key=key or devnet.payers[0].private_key,
                 data_dir=tmp_path,
-                poll_first=0.02,
-                poll_floor=0.02,
-                poll_cap=0.2,
+                **FAST_POLL_SETTINGS,
                 rpc_url=devnet.rpc_url if rpc else None,
                 **settings,
             )

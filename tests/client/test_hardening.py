@@ -40,7 +40,7 @@ from imagine_agent.wallet import PaymentPolicy, Wallet
 from imagine_agent.x402 import parse_payment_required
 from tests.pg import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
-from ..conftest import FAST_POLL, SPEED, CountingSigner
+from ..conftest import FAST_POLL, FAST_POLL_SETTINGS, SPEED, CountingSigner
 from ..spec import SPEC_402
 
 pytestmark = pytest.mark.e2e
@@ -349,9 +349,7 @@ def test_rule4_identical_generates_on_threads_pay_once(tmp_path: Path) -> None:
             base_url=server.url,
             private_key=KEY,
             data_dir=tmp_path,
-            poll_first=0.02,
-            poll_floor=0.02,
-            poll_cap=0.2,
+            **FAST_POLL_SETTINGS,
             approval_threshold=None,
         )
         with ImagineService.create(settings) as service:
@@ -379,9 +377,7 @@ def _generate_in_process(url: str, data_dir: str, ledger_url: str | None, start:
         private_key=KEY,
         data_dir=Path(data_dir),
         ledger_url=ledger_url,
-        poll_first=0.02,
-        poll_floor=0.02,
-        poll_cap=0.2,
+        **FAST_POLL_SETTINGS,
         approval_threshold=None,
     )
     with ImagineService.create(settings) as service:
@@ -555,9 +551,7 @@ def test_rule7_service_recovery_waits_for_unfreeze_then_sends_the_same_header(tm
             base_url=server.url,
             private_key=KEY,
             data_dir=tmp_path,
-            poll_first=0.02,
-            poll_floor=0.02,
-            poll_cap=0.2,
+            **FAST_POLL_SETTINGS,
             approval_threshold=None,
         )
         with ImagineService.create(settings) as service:
@@ -589,9 +583,7 @@ def test_rule8_a_price_rise_after_the_quote_is_refused_with_nothing_signed(tmp_p
             base_url=server.url,
             private_key=KEY,
             data_dir=tmp_path,
-            poll_first=0.02,
-            poll_floor=0.02,
-            poll_cap=0.2,
+            **FAST_POLL_SETTINGS,
             approval_threshold=None,
         )
         with ImagineService.create(settings) as service:

@@ -13,6 +13,8 @@ from imagine_agent.ledger import PaymentState
 from imagine_agent.sandbox import SandboxConfig, SandboxServer
 from imagine_agent.service import ImagineService
 
+from ..conftest import FAST_POLL_SETTINGS
+
 pytestmark = pytest.mark.e2e
 KEY = "0x" + "3c" * 32
 
@@ -22,9 +24,7 @@ def service_for(server: SandboxServer, tmp_path: Path, *, rpc: bool) -> ImagineS
         base_url=server.url,
         private_key=KEY,
         data_dir=tmp_path,
-        poll_first=0.02,
-        poll_floor=0.02,
-        poll_cap=0.2,
+        **FAST_POLL_SETTINGS,
         rpc_url=f"{server.url}/rpc" if rpc else None,
     )
     return ImagineService.create(settings)

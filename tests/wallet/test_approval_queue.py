@@ -16,6 +16,7 @@ from imagine_agent.sandbox import SandboxServer
 from imagine_agent.service import ImagineService
 from imagine_agent.x402 import PrivateKeySigner, parse_payment_required
 
+from ..conftest import FAST_POLL_SETTINGS
 from ..spec import SPEC_402
 
 URL = "https://eliza.getimagine.club/generation/create"
@@ -112,9 +113,7 @@ def test_budget_warnings_reach_listeners_and_the_outcome(tmp_path: Path, sandbox
         daily_cap="1",
         approval_threshold=None,
         allow_private_image_urls=True,
-        poll_first=0.02,
-        poll_floor=0.02,
-        poll_cap=0.2,
+        **FAST_POLL_SETTINGS,
     )
     seen = []
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
@@ -134,9 +133,7 @@ def test_the_service_queues_for_a_surface_without_a_human(tmp_path: Path, sandbo
         data_dir=tmp_path,
         approval_threshold="0.1",
         allow_private_image_urls=True,
-        poll_first=0.02,
-        poll_floor=0.02,
-        poll_cap=0.2,
+        **FAST_POLL_SETTINGS,
     )
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         service.queue_approvals("mcp")
@@ -209,9 +206,7 @@ def test_a_coin_under_ask_is_queued_whatever_its_price(tmp_path: Path, sandbox_s
         approval_threshold=None,
         auto_clank="ask",
         allow_private_image_urls=True,
-        poll_first=0.02,
-        poll_floor=0.02,
-        poll_cap=0.2,
+        **FAST_POLL_SETTINGS,
     )
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         service.queue_approvals("plugin")
@@ -231,9 +226,7 @@ async def test_the_async_path_queues_and_continues_too(tmp_path: Path, sandbox_s
         data_dir=tmp_path,
         approval_threshold="0.1",
         allow_private_image_urls=True,
-        poll_first=0.02,
-        poll_floor=0.02,
-        poll_cap=0.2,
+        **FAST_POLL_SETTINGS,
     )
     with ImagineService.create(settings, signer=PrivateKeySigner.generate()) as service:
         service.queue_approvals("mcp")

@@ -25,6 +25,7 @@ from imagine_agent.service import ImagineService
 from imagine_agent.wallet import PersonApproval, person_approved
 from imagine_agent.x402 import PrivateKeySigner, parse_payment_required
 
+from ..conftest import FAST_POLL_SETTINGS
 from ..spec import SPEC_402
 
 URL = "https://eliza.getimagine.club/generation/create"
@@ -46,9 +47,7 @@ def _settings(sandbox: SandboxServer, tmp_path: Path, **extra: Any) -> Settings:
         base_url=sandbox.url,
         data_dir=tmp_path,
         allow_private_image_urls=True,
-        poll_first=0.02,
-        poll_floor=0.02,
-        poll_cap=0.2,
+        **FAST_POLL_SETTINGS,
         pay_to=[IMAGINE_PAY_TO, OTHER_PAYEE],
         **extra,
     )
