@@ -245,7 +245,7 @@ _TYPES = {
 
 
 def warm_up() -> None:
-    """Import eth-account ahead of the first payment (it takes ~0.6 s)."""
+    """Import eth-account ahead of the first payment (1-1.5 s here: eth-keyfile brings in py_ecc's BLS tables)."""
     import eth_account.messages  # noqa: F401
 
 

@@ -37,7 +37,9 @@ class SandboxServer:
     """The sandbox on a free loopback port, served by real uvicorn in a daemon thread.
 
     ``with SandboxServer() as server: httpx.get(server.url + "/supported")``. Socket bound up front, so
-    ``url`` is known before the thread starts and start-up takes milliseconds.
+    ``url`` is known before the thread starts and start-up takes milliseconds. No eth-account warm-up here:
+    in the process of the command it serves, a warm-up thread would only compete with the command for the
+    GIL, and a command that never pays (a quote, a refusal) would pay its 1.3 s import for nothing.
     """
 
     def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -79,7 +81,6 @@ class SandboxServer:
             target=server.run, kwargs={"sockets": [sock]}, name=f"imagine-sandbox:{self.port}", daemon=True
         )
         self._thread.start()
-        threading.Thread(target=warm_up, name="imagine-sandbox-warm-up", daemon=True).start()
         deadline = time.monotonic() + 10
         while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
@@ -126,6 +127,8 @@ def run(
     server = uvicorn.Server(_uvicorn_config(app, host=host, port=port, log_level=log_level))
     quiet_dropped_connections()  # after uvicorn.Config has configured logging
     log.warning("Imagine API sandbox on http://%s:%d: simulated USDC, no real money moves", host, port)
+    # A server of its own waits for its first request: import the payment verifier meanwhile.
+    threading.Thread(target=warm_up, name="imagine-sandbox-warm-up", daemon=True).start()
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after shutting down gracefully: that is our exit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import signal
@@ -170,3 +171,39 @@ def test_run_serves_until_interrupted(tmp_path: Path) -> None:
         _, stderr = proc.communicate(timeout=10)
     assert proc.returncode == 0, stderr
     assert "no real money moves" in stderr
+
+
+# One process: the CLI with its embedded sandbox. Which modules were loaded when it ended, and its output.
+_RUN_AND_LIST = """
+import contextlib, io, json, sys
+from imagine_agent.cli import app
+out = io.StringIO()
+with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+    app(sys.argv[1:], prog_name="imagine-agent")
+print(json.dumps({"verifier": "eth_account" in sys.modules, "out": out.getvalue()}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "verifies"), [(["quote", "a cat", "--json"], False), (["generate", "a cat", "--json"], True)]
+)
+def test_the_embedded_sandbox_loads_its_payment_verifier_only_for_a_payment(
+    tmp_path: Path, argv: list[str], verifies: bool
+) -> None:
+    """eth-account (1-1.5 s to import) verifies payments in the sandbox; a command that pays nothing never loads it."""
+    from tests.embedded import subprocess_env
+
+    env = subprocess_env(tmp_path / "data")
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_AND_LIST, *argv],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["verifier"] is verifies
+    answer = json.loads(report["out"])
+    assert (answer["status"] == "completed") if verifies else int(answer["amount"]) > 0
