@@ -565,3 +565,15 @@ def _wait_until_up(url: str, process: subprocess.Popen[str]) -> None:
         except httpx.HTTPError:
             time.sleep(0.05)
     raise AssertionError(f"{url} did not come up")
+
+
+def test_chat_exits_3_when_a_refusal_stopped_the_purchase(cli: Callable[..., Any]) -> None:
+    refused = cli("chat", "make a video of a cat", "--json", IMAGINE_MAX_PER_CALL="0.1")
+    assert refused.exit_code == 3, refused.stdout + refused.stderr
+    body = one_object(refused)
+    assert body["code"] == "per_call_cap" and body["exitCode"] == 3 and body["paid"] is None
+    text = cli("chat", "make a video of a cat", IMAGINE_MAX_PER_CALL="0.1")
+    assert text.exit_code == 3 and "refused (per_call_cap)" in text.stderr
+    bought = cli("chat", "make a video of a cat", "--json")
+    assert bought.exit_code == 0, bought.stdout + bought.stderr
+    assert one_object(bought)["taskId"] and "code" not in one_object(bought)
