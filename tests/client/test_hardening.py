@@ -38,6 +38,7 @@ from imagine_agent.sandbox.paywall import payment_required_body
 from imagine_agent.service import ImagineService
 from imagine_agent.wallet import PaymentPolicy, Wallet
 from imagine_agent.x402 import parse_payment_required
+from tests.client.payer_process import generate_in_process
 from tests.pg import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 from ..conftest import FAST_POLL, FAST_POLL_SETTINGS, SPEED, CountingSigner
@@ -371,24 +372,6 @@ def test_rule4_identical_generates_on_threads_pay_once(tmp_path: Path) -> None:
             assert [p.state for p in service.ledger.payments()] == [PaymentState.PAID]
 
 
-def _generate_in_process(url: str, data_dir: str, ledger_url: str | None, start: Any, out: Any) -> None:
-    settings = Settings(
-        base_url=url,
-        private_key=KEY,
-        data_dir=Path(data_dir),
-        ledger_url=ledger_url,
-        **FAST_POLL_SETTINGS,
-        approval_threshold=None,
-    )
-    with ImagineService.create(settings) as service:
-        start.wait()
-        try:
-            outcome = service.generate("four processes, one video", duration=2, wait=False)
-            out.put(json.dumps({"task": outcome.task_id, "attached": outcome.attached}))
-        except Exception as exc:  # reported to the parent, which fails the test with it
-            out.put(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
-
-
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
 def test_rule4_identical_generates_in_processes_pay_once(
     engine: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -398,7 +381,10 @@ def test_rule4_identical_generates_in_processes_pay_once(
         ctx = mp.get_context("spawn")
         start, out = ctx.Event(), ctx.Queue()
         procs = [
-            ctx.Process(target=_generate_in_process, args=(server.url, str(tmp_path), ledger_url, start, out))
+            ctx.Process(
+                target=generate_in_process,
+                args=(server.url, str(tmp_path), ledger_url, KEY, FAST_POLL_SETTINGS, start, out),
+            )
             for _ in range(4)
         ]
         for p in procs:
