@@ -18,7 +18,7 @@ class LazyService:
     """Stands in for ``ImagineService`` until a tool needs it, then creates it once.
 
     Desktop clients spawn ``imagine-agent mcp`` for every session and wait for ``initialize`` and
-    ``tools/list``; the service (httpx, the wallet, the ledger, the embedded sandbox with FastAPI)
+    ``tools/list``; the service (httpx, the wallet, the ledger, the embedded sandbox)
     costs more than the SDK itself to start, and answers neither. A configuration error then comes
     back from the first tool call, as an MCP error result with the message.
     """

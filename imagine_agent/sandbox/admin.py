@@ -4,36 +4,33 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from pydantic_core import from_json  # depth-capped: json.loads can overflow the C stack
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from .responses import _error
 from .state import Sandbox
 
-__all__ = ["admin_router"]
+__all__ = ["admin_routes"]
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
-def admin_router(sandbox: Sandbox) -> APIRouter:
+def admin_routes(sandbox: Sandbox) -> list[Route]:
     """The admin endpoints over one sandbox state."""
-    router = APIRouter()
 
-    @router.get("/_admin/settlements")
-    async def admin_settlements() -> Response:
+    async def admin_settlements(request: Request) -> Response:
         return JSONResponse([s.to_wire() for s in sandbox.settlements()])
 
-    @router.get("/_admin/faults")
-    async def admin_list_faults() -> Response:
+    async def admin_list_faults(request: Request) -> Response:
         armed = [
             {**fault.model_dump(mode="json", by_alias=True, exclude_none=True), "remaining": remaining}
             for fault, remaining in sandbox.armed_faults()
         ]
         return JSONResponse({"faults": armed})
 
-    @router.post("/_admin/faults")
     async def admin_faults(request: Request) -> Response:
         try:
             data = from_json(await request.body())
@@ -47,7 +44,6 @@ def admin_router(sandbox: Sandbox) -> APIRouter:
             return _error(400, f'expected {{"faults": [...]}}: {exc}')
         return JSONResponse({"armed": len(sandbox.armed_faults())})
 
-    @router.post("/_admin/fund")
     async def admin_fund(request: Request) -> Response:
         try:
             data = from_json(await request.body())
@@ -61,15 +57,21 @@ def admin_router(sandbox: Sandbox) -> APIRouter:
             return _error(400, f'expected {{"address": "0x…", "amount": <atomic units>}}: {exc}')
         return JSONResponse({"address": address, "balance": str(balance)})
 
-    @router.get("/_admin/balances/{address}")
-    async def admin_balance(address: str) -> Response:
+    async def admin_balance(request: Request) -> Response:
+        address = request.path_params["address"]
         if not _ADDRESS.match(address):
             return _error(400, "address must be a 0x-prefixed 20-byte hex address")
         return JSONResponse({"address": address, "balance": str(sandbox.balance(address))})
 
-    @router.post("/_admin/reset")
-    async def admin_reset() -> Response:
+    async def admin_reset(request: Request) -> Response:
         sandbox.reset()
         return JSONResponse({"reset": True})
 
-    return router
+    return [
+        Route("/_admin/settlements", admin_settlements, methods=["GET"]),
+        Route("/_admin/faults", admin_list_faults, methods=["GET"]),
+        Route("/_admin/faults", admin_faults, methods=["POST"]),
+        Route("/_admin/fund", admin_fund, methods=["POST"]),
+        Route("/_admin/balances/{address}", admin_balance, methods=["GET"]),
+        Route("/_admin/reset", admin_reset, methods=["POST"]),
+    ]

@@ -13,9 +13,10 @@ import re
 from typing import Any, Literal
 
 import anyio.to_thread
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from ..errors import ProtocolError
 from ..models import PaymentPayload, PaymentPayloadV2, PaymentRequirements, PaymentRequirementsV2, SettlementResponse
@@ -40,7 +41,7 @@ from .responses import (
 )
 from .state import Job, Order, Sandbox
 
-__all__ = ["api_router"]
+__all__ = ["api_routes"]
 
 _FILE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]{0,127})\.(mp4|png)$")
 SETTLE_PARAM = frozenset({"drop_after_payment", "status_after_payment", "oversized_answer", "compressed_bomb"})
@@ -100,9 +101,8 @@ def _coin(job: Job, image: str, network: str) -> dict[str, Any]:
     }
 
 
-def api_router(sandbox: Sandbox) -> APIRouter:
+def api_routes(sandbox: Sandbox) -> list[Route]:
     """The Imagine API over one sandbox state."""
-    router = APIRouter()
 
     async def delay(path: str, task_id: str | None = None, *, paid: bool = False) -> None:
         fault = sandbox.take({"delay"}, path, task_id, when=lambda f: paid or not f.param("paid_only"))
@@ -163,7 +163,6 @@ def api_router(sandbox: Sandbox) -> APIRouter:
 
     # ------------------------------------------------------------------------------------ create
 
-    @router.post("/generation/create")
     async def create(request: Request) -> Response:
         response = await _create(request)
         await delay("create", paid=payment_header(request)[0] is not None)
@@ -299,8 +298,8 @@ def api_router(sandbox: Sandbox) -> APIRouter:
                 result["token"] = _coin(job, files + ".png", sandbox.config.network)
         return 200, {"status": "completed", "result": result}
 
-    @router.get("/generation/{task_id}/status")
-    async def status(task_id: str, request: Request) -> Response:
+    async def status(request: Request) -> Response:
+        task_id: str = request.path_params["task_id"]
         response = _status(task_id, request)
         await delay("status", task_id)
         return response
@@ -318,9 +317,9 @@ def api_router(sandbox: Sandbox) -> APIRouter:
             return JSONResponse(body, status_code=code)
         return _truncated(body, code) if shaped.kind == "malformed_json" else _as_html(body, code)
 
-    @router.get("/media/{task_id}")
-    async def media_page(task_id: str, request: Request) -> Response:
+    async def media_page(request: Request) -> Response:
         """The public media page a rich result links to: the video, its first frame, its prompt."""
+        task_id: str = request.path_params["task_id"]
         job = sandbox.job(task_id)
         observed = sandbox.observe(task_id, peek=True) if job else None
         if job is None or observed is None or observed[1].status != "completed":
@@ -335,8 +334,8 @@ def api_router(sandbox: Sandbox) -> APIRouter:
 
     # ------------------------------------------------------------------------------------- files
 
-    @router.get("/files/{filename}")
-    async def download(filename: str, request: Request) -> Response:
+    async def download(request: Request) -> Response:
+        filename: str = request.path_params["filename"]
         match = _FILE.match(filename)
         task_id = match.group(1) if match else None
         response = await _download(match, request)
@@ -363,4 +362,9 @@ def api_router(sandbox: Sandbox) -> APIRouter:
         data = await anyio.to_thread.run_sync(sandbox.media, job, ext)
         return Response(data, media_type="text/html" if shaped is not None else media_type)
 
-    return router
+    return [
+        Route("/generation/create", create, methods=["POST"]),
+        Route("/generation/{task_id}/status", status, methods=["GET"]),
+        Route("/media/{task_id}", media_page, methods=["GET"]),
+        Route("/files/{filename}", download, methods=["GET"]),
+    ]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from pydantic_core import from_json  # depth-capped: json.loads can overflow the C stack
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from ..errors import ProtocolError
 from ..models import PaymentPayload, PaymentPayloadV2, PaymentRequirements, PaymentRequirementsV2, ResourceInfo
@@ -19,7 +20,7 @@ from .responses import _error
 from .rpc import answer_rpc
 from .state import Sandbox
 
-__all__ = ["facilitator_router"]
+__all__ = ["facilitator_routes"]
 
 
 def _facilitator_v2(data: dict[str, Any]) -> tuple[PaymentPayload, PaymentRequirements] | str:
@@ -49,9 +50,8 @@ def _facilitator_v2(data: dict[str, Any]) -> tuple[PaymentPayload, PaymentRequir
     return payment, requirement_from_v2(parsed, info)
 
 
-def facilitator_router(sandbox: Sandbox) -> APIRouter:
+def facilitator_routes(sandbox: Sandbox) -> list[Route]:
     """The facilitator over one sandbox state."""
-    router = APIRouter()
 
     async def facilitator_input(request: Request) -> tuple[PaymentPayload, PaymentRequirements] | str | JSONResponse:
         try:
@@ -76,7 +76,6 @@ def facilitator_router(sandbox: Sandbox) -> APIRouter:
             return "invalid_payload"
         return payment, requirement
 
-    @router.post("/verify")
     async def verify(request: Request) -> Response:
         parsed = await facilitator_input(request)
         if isinstance(parsed, JSONResponse):
@@ -86,7 +85,6 @@ def facilitator_router(sandbox: Sandbox) -> APIRouter:
         verdict = sandbox.verify(*parsed)
         return JSONResponse({"isValid": verdict.valid, "invalidReason": verdict.reason, "payer": verdict.payer})
 
-    @router.post("/settle")
     async def settle(request: Request) -> Response:
         parsed = await facilitator_input(request)
         if isinstance(parsed, JSONResponse):
@@ -108,8 +106,7 @@ def facilitator_router(sandbox: Sandbox) -> APIRouter:
             }
         )
 
-    @router.get("/supported")
-    async def supported() -> Response:
+    async def supported(request: Request) -> Response:
         """Both versions' kinds, so an official v1 or v2 resource server can use this facilitator."""
         network = sandbox.config.network
         return JSONResponse(
@@ -123,7 +120,6 @@ def facilitator_router(sandbox: Sandbox) -> APIRouter:
             }
         )
 
-    @router.post("/rpc")
     async def rpc(request: Request) -> Response:
         """Read-only chain view of the simulated USDC (authorizationState, balanceOf) for reconcile."""
         try:
@@ -132,4 +128,9 @@ def facilitator_router(sandbox: Sandbox) -> APIRouter:
             return JSONResponse(answer_rpc(sandbox, None))
         return JSONResponse(answer_rpc(sandbox, body))
 
-    return router
+    return [
+        Route("/verify", verify, methods=["POST"]),
+        Route("/settle", settle, methods=["POST"]),
+        Route("/supported", supported, methods=["GET"]),
+        Route("/rpc", rpc, methods=["POST"]),
+    ]

@@ -8,10 +8,10 @@ import json
 import re
 from typing import Any
 
-from fastapi import Request
 from pydantic import ValidationError
 from pydantic_core import from_json  # depth-capped: json.loads can overflow the C stack
 from starlette.datastructures import UploadFile
+from starlette.requests import Request
 
 from ..models import MAX_IMAGE_BYTES, CreateRequest, TemplateData
 from .paywall import DEFAULT_DURATION

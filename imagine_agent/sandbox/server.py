@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from .app import create_app
 from .config import SandboxConfig
@@ -24,7 +24,7 @@ DEFAULT_PORT = 8402
 log = logging.getLogger("imagine_agent.sandbox")
 
 
-def _uvicorn_config(app: FastAPI, **kwargs: Any) -> uvicorn.Config:
+def _uvicorn_config(app: Starlette, **kwargs: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         lifespan="off",

@@ -18,7 +18,7 @@ from mcp.types import LATEST_PROTOCOL_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 # Loaded only when a tool needs them: the service and what it pulls (httpx, the wallet's signing
-# stack, the ledger, the sandbox with FastAPI), the agent stack, media decoding.
+# stack, the ledger, the sandbox), the agent stack, media decoding; FastAPI (the console's) never.
 HEAVY = (
     "eth_account",
     "coincurve",
@@ -142,7 +142,7 @@ def test_the_first_tool_call_creates_the_service(tmp_path: Path) -> None:
     loaded, answers = _session(tmp_path, ["budget_status"])
     assert not answers[2].get("isError"), answers[2]
     assert answers[2]["structuredContent"]["sandbox"] is True
-    assert {"imagine_agent.service.service", "imagine_agent.sandbox", "fastapi", "httpx"} <= set(loaded)
+    assert {"imagine_agent.service.service", "imagine_agent.sandbox", "httpx"} <= set(loaded)
 
 
 def test_a_missing_wallet_is_refused_at_start_without_a_traceback(tmp_path: Path) -> None:

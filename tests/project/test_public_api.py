@@ -80,9 +80,9 @@ PINNED = {
     "imagine_agent.mcp.lazy": ["LazyService"],
     "imagine_agent.mcp.serve": ["check_settings", "main", "serve"],
     "imagine_agent.sandbox.app": ["create_app"],
-    "imagine_agent.sandbox.api": ["api_router"],
-    "imagine_agent.sandbox.facilitator": ["facilitator_router"],
-    "imagine_agent.sandbox.admin": ["admin_router"],
+    "imagine_agent.sandbox.api": ["api_routes"],
+    "imagine_agent.sandbox.facilitator": ["facilitator_routes"],
+    "imagine_agent.sandbox.admin": ["admin_routes"],
     "imagine_agent.sandbox.parsing": ["parse_create"],
     "imagine_agent.x402.types": [
         "Address",

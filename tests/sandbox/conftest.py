@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from imagine_agent.sandbox import Sandbox, SandboxConfig, create_app
 from imagine_agent.x402 import PrivateKeySigner
@@ -27,27 +27,27 @@ def payer_key() -> PrivateKeySigner:
 
 
 @pytest.fixture
-def make_app(clock: FakeClock) -> Callable[..., FastAPI]:
+def make_app(clock: FakeClock) -> Callable[..., Starlette]:
     """A sandbox app on the fake clock; keyword arguments override ``SandboxConfig`` fields."""
 
-    def make(**overrides: Any) -> FastAPI:
+    def make(**overrides: Any) -> Starlette:
         return create_app(SandboxConfig(**{"clock": clock, **overrides}))
 
     return make
 
 
 @pytest.fixture
-def app(make_app: Callable[..., FastAPI]) -> FastAPI:
+def app(make_app: Callable[..., Starlette]) -> Starlette:
     return make_app()
 
 
 @pytest.fixture
-def sandbox_state(app: FastAPI) -> Sandbox:
+def sandbox_state(app: Starlette) -> Sandbox:
     state: Sandbox = app.state.sandbox
     return state
 
 
 @pytest.fixture
-async def asgi_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def asgi_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as c:
         yield c

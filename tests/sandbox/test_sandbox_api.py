@@ -11,8 +11,8 @@ from typing import Any
 import av
 import httpx
 import pytest
-from fastapi import FastAPI
 from PIL import Image
+from starlette.applications import Starlette
 
 import imagine_agent.sandbox as sandbox_pkg
 from imagine_agent.models import PaymentRequired
@@ -154,13 +154,13 @@ async def test_price_follows_the_payload(asgi_client: httpx.AsyncClient, templat
     assert (await quote(asgi_client, body)).amount == price
 
 
-async def test_price_per_second_is_configurable(make_app: Callable[..., FastAPI]) -> None:
+async def test_price_per_second_is_configurable(make_app: Callable[..., Starlette]) -> None:
     app = make_app(price_per_second=10_000)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as client:
         assert (await quote(client, {"prompt": "x", "templateData": {"duration": 3}})).amount == 30_000
 
 
-async def test_resource_is_this_servers_own_url(app: FastAPI) -> None:
+async def test_resource_is_this_servers_own_url(app: Starlette) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://other:9999") as client:
         assert (await quote(client)).resource == "http://other:9999/generation/create"
 
@@ -323,7 +323,7 @@ async def test_valid_payment_is_settled_and_answered_202_with_a_receipt(
     assert sandbox_state.balance(payer_key.address) == SandboxConfig().default_balance - 1_000_000
 
 
-async def test_transaction_hash_is_deterministic(make_app: Callable[..., FastAPI], clock: FakeClock) -> None:
+async def test_transaction_hash_is_deterministic(make_app: Callable[..., Starlette], clock: FakeClock) -> None:
     signer = PrivateKeySigner("0x" + "11" * 32)
     header = ""
     transactions = []
@@ -442,7 +442,7 @@ async def test_bad_payments_are_402_with_the_reason_and_charge_nothing(
 
 
 async def test_insufficient_funds(
-    make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock
+    make_app: Callable[..., Starlette], payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
     app = make_app(balances={payer_key.address: 999_999})
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as client:
@@ -456,7 +456,7 @@ async def test_insufficient_funds(
 
 
 async def test_zero_default_balance_means_unfunded_payers_are_refused(
-    make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock
+    make_app: Callable[..., Starlette], payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
     app = make_app(default_balance=0)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as client:
@@ -490,7 +490,7 @@ async def test_replayed_header_for_another_request_is_refused(
 
 
 async def test_replay_is_refused_when_idempotent_replay_is_off(
-    make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock
+    make_app: Callable[..., Starlette], payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
     app = make_app(idempotent_replay=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as client:
@@ -563,7 +563,7 @@ async def test_job_goes_queued_processing_completed_on_the_clock(
 
 
 async def test_speed_scales_job_time_and_durations_are_seeded(
-    make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock
+    make_app: Callable[..., Starlette], payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
     runs = []
     for speed, seed in ((1.0, 7), (60.0, 7), (1.0, 8)):
@@ -580,7 +580,7 @@ async def test_speed_scales_job_time_and_durations_are_seeded(
 
 
 async def test_many_jobs_cost_nothing_between_reads(
-    make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock
+    make_app: Callable[..., Starlette], payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
     """Status is computed per read, so an idle sandbox with many jobs does no work at all."""
     from imagine_agent.sandbox.state import Order
@@ -820,7 +820,7 @@ def test_config_rejects_nonsense(bad: dict[str, Any]) -> None:
 
 
 async def test_base_sepolia_sandbox_accepts_sepolia_payments(
-    make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock
+    make_app: Callable[..., Starlette], payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
     app = make_app(network="base-sepolia")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as client:

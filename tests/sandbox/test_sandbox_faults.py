@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from imagine_agent.sandbox import Fault, Sandbox, SandboxConfig, load_faults
 from imagine_agent.sandbox.config import FAULT_KINDS
@@ -472,7 +472,7 @@ def test_load_faults_from_json_and_toml(tmp_path: Path) -> None:
 
 
 async def test_faults_from_config_and_admin(
-    make_app: Callable[..., FastAPI], payer_key: PrivateKeySigner, clock: FakeClock
+    make_app: Callable[..., Starlette], payer_key: PrivateKeySigner, clock: FakeClock
 ) -> None:
     app = make_app(faults=[Fault(kind="error_before_settle")])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as client:
