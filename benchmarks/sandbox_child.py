@@ -15,7 +15,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from imagine_agent.sandbox import SandboxConfig, SandboxServer
 
@@ -39,13 +40,13 @@ def main() -> None:
     server = SandboxServer(config)
     state = server.state
 
-    @server.app.get("/_bench/jobs/{task_id}")
-    async def bench_job(task_id: str) -> JSONResponse:
-        job = state.job(task_id)
+    async def bench_job(request: Request) -> JSONResponse:
+        job = state.job(request.path_params["task_id"])
         if job is None:
             return JSONResponse({"error": "no such task"}, status_code=404)
         return JSONResponse({"createdAt": job.created_at, "runSeconds": job.run_seconds})
 
+    server.app.add_route("/_bench/jobs/{task_id}", bench_job, methods=["GET"])
     with server:
         print(json.dumps({"url": server.url}), flush=True)
         sys.stdin.read()  # until the parent closes our stdin (or dies)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -37,6 +39,19 @@ def subprocess_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+_SANDBOX_AT = re.compile(r"Sandbox on (http://[^\s,]+)")
+
+
+def sandbox_url(process: subprocess.Popen[str]) -> str:
+    """The URL ``imagine-agent sandbox --port 0`` printed on stderr. It binds before it prints, so the URL is
+    this process's: a port picked free beforehand can be taken by another test's server before it binds."""
+    assert process.stderr is not None
+    seen: list[str] = []
+    for line in process.stderr:
+        seen.append(line)
+        if found := _SANDBOX_AT.search(line):
+            return found.group(1)
+    raise AssertionError(f"the sandbox exited without printing its URL: {''.join(seen)[-2000:]}")
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def _positive(value: str) -> float:
 
 def sandbox(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port")] = 8402,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free port, printed at start)")] = 8402,
     speed: Annotated[float, typer.Option(parser=_positive, help="Time scale: 60 = a 2-minute job takes 2 s")] = 1.0,
     faults: Annotated[Optional[Path], typer.Option(help="JSON/TOML file of scripted faults")] = None,
     rpc_url: Annotated[
@@ -71,13 +71,13 @@ def sandbox(
         )
     except (ValueError, OSError) as exc:  # a broken fault file, an unknown network
         raise ConfigurationError(f"invalid sandbox settings: {exc}") from None
-    try:  # a clear error now, rather than uvicorn's log line and exit 1 later
-        with socket.create_server((host, port)):
-            pass
+    try:  # bound here and served as is: a clear error now, and the printed port is the one that listens
+        listening = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as exc:
         raise ConfigurationError(
             f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port or --host"
         ) from None
+    port = listening.getsockname()[1]
     where = f"http://{_escape(host)}:{port}"
     if rpc_url is not None:
         from ..chain import UsdcChain, rpc_origin
@@ -87,6 +87,7 @@ def sandbox(
             with UsdcChain(rpc_url) as chain:
                 chain.check(network)
         except ImagineError as exc:
+            listening.close()
             raise ConfigurationError(f"cannot settle on {rpc_origin(rpc_url)}: {exc}") from None
         _err(
             f"[bold yellow]Sandbox on {where}, settling on the chain at {_escape(rpc_origin(rpc_url))}[/] "
@@ -98,7 +99,7 @@ def sandbox(
             f"[bold yellow]Sandbox on {where} — no real money moves.[/] "
             f"Use: IMAGINE_BASE_URL={where} IMAGINE_ALLOW_PRIVATE_IMAGE_URLS=1"
         )
-    run(host, port, config)
+    run(host, port, config, sock=listening)
 
 
 def devnet(

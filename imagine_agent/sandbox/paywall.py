@@ -33,7 +33,6 @@ __all__ = [
     "requirement_dict",
     "settlement_transaction",
     "verify_payment",
-    "warm_up",
 ]
 
 DEFAULT_DURATION = 8
@@ -242,11 +241,6 @@ _TYPES = {
         {"name": "nonce", "type": "bytes32"},
     ],
 }
-
-
-def warm_up() -> None:
-    """Import eth-account ahead of the first payment (1-1.5 s here: eth-keyfile brings in py_ecc's BLS tables)."""
-    import eth_account.messages  # noqa: F401
 
 
 def _recover_signer(payment: PaymentPayload, requirement: PaymentRequirements) -> str | None:

@@ -14,7 +14,6 @@ from starlette.applications import Starlette
 
 from .app import create_app
 from .config import SandboxConfig
-from .paywall import warm_up
 from .responses import quiet_dropped_connections
 from .state import Sandbox
 
@@ -37,9 +36,10 @@ class SandboxServer:
     """The sandbox on a free loopback port, served by real uvicorn in a daemon thread.
 
     ``with SandboxServer() as server: httpx.get(server.url + "/supported")``. Socket bound up front, so
-    ``url`` is known before the thread starts and start-up takes milliseconds. No eth-account warm-up here:
-    in the process of the command it serves, a warm-up thread would only compete with the command for the
-    GIL, and a command that never pays (a quote, a refusal) would pay its 1.3 s import for nothing.
+    ``url`` is known before the thread starts and start-up takes milliseconds. The payment verifier
+    (eth-account, 1-1.5 s to import) loads on the first payment, not ahead of it: a warm-up thread would
+    compete with the command it serves for the GIL, and a command that never pays (a quote, a refusal)
+    would pay the import for nothing.
     """
 
     def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -121,16 +121,18 @@ def run(
     config: SandboxConfig | None = None,
     *,
     log_level: str = "info",
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve the sandbox until interrupted (Ctrl-C, SIGTERM), then return. What ``imagine-agent sandbox`` calls."""
+    """Serve the sandbox until interrupted (Ctrl-C, SIGTERM), then return. What ``imagine-agent sandbox`` calls.
+
+    ``sock``: a socket already bound to ``host:port`` (the CLI binds it first, so ``--port 0`` is served on
+    the port it printed, and no other process can take the port in between)."""
     app = create_app(config)
     server = uvicorn.Server(_uvicorn_config(app, host=host, port=port, log_level=log_level))
     quiet_dropped_connections()  # after uvicorn.Config has configured logging
     log.warning("Imagine API sandbox on http://%s:%d: simulated USDC, no real money moves", host, port)
-    # A server of its own waits for its first request: import the payment verifier meanwhile.
-    threading.Thread(target=warm_up, name="imagine-sandbox-warm-up", daemon=True).start()
     try:
-        server.run()
+        server.run(sockets=None if sock is None else [sock])
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after shutting down gracefully: that is our exit
         pass
     finally:

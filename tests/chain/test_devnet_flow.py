@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 
 from imagine_agent.devnet import Devnet, install_dir
 from imagine_agent.sandbox.config import IMAGINE_PAY_TO
+from tests.embedded import sandbox_url
 
 from .conftest import need
 
@@ -37,13 +36,6 @@ def running(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[s
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def read_balances(rpc_url: str, *addresses: str) -> list[int]:
@@ -68,18 +60,9 @@ def test_devnet_then_sandbox_then_generate_moves_exactly_the_price(tmp_path: Pat
         info = json.loads(devnet.stdout.readline())  # one JSON object, then it runs until stopped
         rpc_url, payer, relayer = info["rpcUrl"], info["payers"][0], info["relayer"]
         assert info["chainId"] == 8453 and info["usdc"] == "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"
-        port = free_port()
         sandbox_env = {**env, "IMAGINE_SANDBOX_RELAYER_KEY": relayer["privateKey"]}
-        with running([*CLI, "sandbox", "--rpc-url", rpc_url, "--port", str(port), "--speed", "600"], sandbox_env):
-            base_url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(base_url + "/supported", timeout=1)
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "the sandbox did not start"
-                    time.sleep(0.05)
+        with running([*CLI, "sandbox", "--rpc-url", rpc_url, "--port", "0", "--speed", "600"], sandbox_env) as sandbox:
+            base_url = sandbox_url(sandbox)
             before = read_balances(rpc_url, payer["address"], IMAGINE_PAY_TO)
             client_env = {**env, "IMAGINE_PRIVATE_KEY": payer["privateKey"], "IMAGINE_RPC_URL": rpc_url}
             done = subprocess.run(
@@ -128,7 +111,7 @@ def test_bad_devnet_and_chain_sandbox_settings_exit_2_before_anything_runs() -> 
 
     bad = cli("devnet", "--fund", "not-an-address", "--port", "0")
     assert bad.returncode == 2 and "0x addresses" in bad.stderr
-    unfunded = cli("sandbox", "--rpc-url", "http://127.0.0.1:1", "--port", str(free_port()))
+    unfunded = cli("sandbox", "--rpc-url", "http://127.0.0.1:1", "--port", "0")
     assert unfunded.returncode == 2 and "relayer_key" in unfunded.stderr
     with Devnet("base-sepolia", payers=0) as sepolia:
         wrong = cli(
@@ -136,7 +119,7 @@ def test_bad_devnet_and_chain_sandbox_settings_exit_2_before_anything_runs() -> 
             "--rpc-url",
             sepolia.rpc_url + "/?apikey=SECRET",
             "--port",
-            str(free_port()),
+            "0",
             IMAGINE_SANDBOX_RELAYER_KEY=sepolia.relayer.private_key,
         )
     assert wrong.returncode == 2 and "chain 84532, not base" in " ".join(wrong.stderr.split())

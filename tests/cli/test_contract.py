@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,6 +22,7 @@ import imagine_agent
 from imagine_agent.cli import app
 from imagine_agent.ledger import open_ledger
 from imagine_agent.sandbox import SandboxConfig, SandboxServer
+from tests.embedded import sandbox_url
 
 pytestmark = pytest.mark.e2e
 KEY = "0x" + "7e" * 32
@@ -201,16 +201,14 @@ def test_ledger_commands_use_the_ledger_url_and_need_no_key(cli: Callable[..., A
 def test_a_payment_to_a_loopback_imagine_agent_sandbox_leaves_the_real_budget_untouched(
     cli: Callable[..., Any], tmp_path: Path
 ) -> None:
-    port = _free_port()
     sandbox = subprocess.Popen(
-        [sys.executable, "-m", "imagine_agent.cli", "sandbox", "--port", str(port), "--speed", "600"],
+        [sys.executable, "-m", "imagine_agent.cli", "sandbox", "--port", "0", "--speed", "600"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_until_up(url, sandbox)
+        url = sandbox_url(sandbox)
         paid = cli(
             "generate",
             "demo money",
@@ -554,17 +552,6 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[str]) -> None:
-    for _ in range(600):
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise AssertionError(f"{url} did not come up")
 
 
 def test_chat_exits_3_when_a_refusal_stopped_the_purchase(cli: Callable[..., Any]) -> None:

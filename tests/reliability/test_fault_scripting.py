@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import re
 import subprocess
 import sys
 import time
@@ -73,18 +73,9 @@ def faults_toml(faults: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def cli_sandbox(faults_file: Path, log: Path) -> Iterator[str]:
     """``imagine-agent sandbox --faults FILE`` in its own process; yields its URL once it answers."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with log.open("w") as stderr:
         proc = subprocess.Popen(
@@ -94,7 +85,7 @@ def cli_sandbox(faults_file: Path, log: Path) -> Iterator[str]:
                 "imagine_agent",
                 "sandbox",
                 "--port",
-                str(port),
+                "0",
                 "--speed",
                 str(SPEED),
                 "--faults",
@@ -108,15 +99,12 @@ def cli_sandbox(faults_file: Path, log: Path) -> Iterator[str]:
         )
         try:
             deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(url + "/supported", timeout=1).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"the CLI sandbox did not start: {log.read_text()[-2000:]}") from None
-                    time.sleep(0.05)
-            yield url
+            # It binds, then prints its URL (``--port 0``): the URL is this process's, not another test's server's.
+            while not (found := re.search(r"Sandbox on (http://[^\s,]+)", log.read_text())):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the CLI sandbox did not start: {log.read_text()[-2000:]}")
+                time.sleep(0.05)
+            yield found.group(1)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -202,7 +190,7 @@ def test_a_broken_fault_file_stops_the_cli_with_a_readable_message(tmp_path: Pat
         path = tmp_path / name
         path.write_text(text)
         done = subprocess.run(
-            [sys.executable, "-m", "imagine_agent", "sandbox", "--port", str(free_port()), "--faults", str(path)],
+            [sys.executable, "-m", "imagine_agent", "sandbox", "--port", "0", "--faults", str(path)],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             capture_output=True,
