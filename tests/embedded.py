@@ -39,7 +39,8 @@ def subprocess_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 PYTHON = sys.executable
-_SANDBOX_AT = re.compile(r"Sandbox on (http://[^\s,]+)")
+# The line ``imagine-agent sandbox`` prints once it is bound, with its URL.
+SANDBOX_AT = re.compile(r"Sandbox on (http://[^\s,]+)")
 
 
 def sandbox_url(process: subprocess.Popen[str]) -> str:
@@ -49,7 +50,7 @@ def sandbox_url(process: subprocess.Popen[str]) -> str:
     seen: list[str] = []
     for line in process.stderr:
         seen.append(line)
-        if found := _SANDBOX_AT.search(line):
+        if found := SANDBOX_AT.search(line):
             return found.group(1)
     raise AssertionError(f"the sandbox exited without printing its URL: {''.join(seen)[-2000:]}")
 

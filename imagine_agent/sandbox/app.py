@@ -3,7 +3,7 @@
 One app over one ``Sandbox`` state, from three route tables: ``api.py`` (create, status, media, files),
 ``facilitator.py`` (``/verify``, ``/settle``, ``/supported``, ``/rpc``) and ``admin.py`` (``/_admin/...``).
 Starlette, not FastAPI: every route reads its own request, so FastAPI's injection and validation would go
-unused, and its import (0.6 s of CPU here) was most of the start of every command on the embedded sandbox.
+unused, and its import (0.4-0.6 s of CPU here) was most of the start of every command on the embedded sandbox.
 """
 
 from __future__ import annotations

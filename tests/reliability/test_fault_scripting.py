@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from imagine_agent.sandbox import Fault, SandboxConfig, SandboxServer
 from imagine_agent.sandbox.config import FAULT_KINDS
 from imagine_agent.wallet import Wallet
 from tests.conftest import FAST_POLL, SPEED
+from tests.embedded import SANDBOX_AT
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ def faults_toml(faults: list[dict[str, Any]]) -> str:
 
 @contextmanager
 def cli_sandbox(faults_file: Path, log: Path) -> Iterator[str]:
-    """``imagine-agent sandbox --faults FILE`` in its own process; yields its URL once it answers."""
+    """``imagine-agent sandbox --faults FILE`` in its own process; yields the URL it printed once bound."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with log.open("w") as stderr:
         proc = subprocess.Popen(
@@ -100,7 +100,7 @@ def cli_sandbox(faults_file: Path, log: Path) -> Iterator[str]:
         try:
             deadline = time.monotonic() + 60
             # It binds, then prints its URL (``--port 0``): the URL is this process's, not another test's server's.
-            while not (found := re.search(r"Sandbox on (http://[^\s,]+)", log.read_text())):
+            while not (found := SANDBOX_AT.search(log.read_text())):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the CLI sandbox did not start: {log.read_text()[-2000:]}")
                 time.sleep(0.05)

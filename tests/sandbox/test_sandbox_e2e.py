@@ -20,6 +20,7 @@ import pytest
 from imagine_agent.sandbox import Fault, SandboxConfig, SandboxServer
 from imagine_agent.x402 import PrivateKeySigner, decode_payment_response, encode_payment_header, sign_payment
 from imagine_agent.x402 import parse_payment_required as parse_402
+from tests.embedded import subprocess_env
 from tests.sandbox.support import BODY, CREATE
 
 pytestmark = pytest.mark.e2e
@@ -191,8 +192,6 @@ def test_the_embedded_sandbox_loads_its_payment_verifier_only_for_a_payment(
     tmp_path: Path, argv: list[str], verifies: bool
 ) -> None:
     """eth-account (1-1.5 s to import) verifies payments in the sandbox; a command that pays nothing never loads it."""
-    from tests.embedded import subprocess_env
-
     env = subprocess_env(tmp_path / "data")
     done = subprocess.run(
         [sys.executable, "-c", _RUN_AND_LIST, *argv],
