@@ -33,10 +33,14 @@ def _cli() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "imagine_agent"]
 
 
-def lags(jobs: int, extra_env: dict[str, str], speed: float = SPEED) -> list[float]:
-    """Seconds from each render's end to the `generate` process's exit, jobs run one after another."""
+def lags(url: str, jobs: int, extra_env: dict[str, str]) -> list[float]:
+    """Seconds from each render's end to the `generate` process's exit, jobs run one after another.
+
+    The sandbox is reset first, so every schedule measured gets the same seeded render times; each gets its
+    own data dir (its own history)."""
     out: list[float] = []
-    with sandbox_process(speed) as url, tempfile.TemporaryDirectory(prefix="imagine-bench-gen-") as tmp:
+    httpx.post(f"{url}/_admin/reset", timeout=10).raise_for_status()
+    with tempfile.TemporaryDirectory(prefix="imagine-bench-gen-") as tmp:
         config = Path(tmp, "imagine.toml")
         config.touch()
         env = {k: v for k, v in child_env().items() if not k.startswith("IMAGINE_")}
@@ -73,11 +77,13 @@ def lags(jobs: int, extra_env: dict[str, str], speed: float = SPEED) -> list[flo
 def run(jobs: int) -> list[Row]:
     if common.TINY:  # the same processes and code paths on a clock ten times faster: the numbers mean nothing
         tick = {"IMAGINE_POLL_FIRST": "1.5", "IMAGINE_POLL_CAP": "1.5", "IMAGINE_POLL_FLOOR": "0.1"}
-        ours = lags(jobs, tick, speed=10 * SPEED)
-        fixed = lags(1, {**tick, "IMAGINE_POLL_FLOOR": "1.5"}, speed=10 * SPEED)
+        with sandbox_process(10 * SPEED) as url:
+            ours = lags(url, jobs, tick)
+            fixed = lags(url, 1, {**tick, "IMAGINE_POLL_FLOOR": "1.5"})
     else:
-        ours = lags(jobs, {})
-        fixed = lags(jobs, {"IMAGINE_POLL_FLOOR": "15"})
+        with sandbox_process(SPEED) as url:
+            ours = lags(url, jobs, {})
+            fixed = lags(url, jobs, {"IMAGINE_POLL_FLOOR": "15"})
     later, later_fixed = ours[1:] or ours, fixed[1:] or fixed
     log(f"  generate at speed 30: ours {[round(x, 1) for x in ours]}, fixed {[round(x, 1) for x in fixed]}")
     return [

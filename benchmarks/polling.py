@@ -197,7 +197,7 @@ def shape_rows(count: int) -> list[Row]:
 
 def run(quick: bool) -> list[Row]:
     rows = shape_rows(sized(quick, 2000, 300, 8))
-    rows += history_rows(sized(quick, 40, 20, 2), write=not common.TINY)
+    rows += history_rows(sized(quick, 40, 20, 2), write=not common.TINY, learn=sized(quick, 6, 6, 2))
     rows += generate_figure.run(sized(quick, 6, 4, 2))
     # Time scaling multiplies the event loop's jitter (a reading stamped 20 ms late is 0.2 s at speed 10).
     speed, jobs = sized(quick, (10.0, 100), (30.0, 40), (120.0, 3))
@@ -343,8 +343,8 @@ def history_markdown(cells: list[HistoryCell], per_kind: int, command: str) -> s
     return "\n".join(lines)
 
 
-def history_rows(per_kind: int, write: bool) -> list[Row]:
-    cells = history_cells(per_kind)
+def history_rows(per_kind: int, write: bool, learn: int = 6) -> list[Row]:
+    cells = history_cells(per_kind, learn)
     if write:
         DOC.parent.mkdir(parents=True, exist_ok=True)
         command = "python -m benchmarks --only polling" + (" --quick" if per_kind < 40 else "")
