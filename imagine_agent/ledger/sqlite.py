@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,22 @@ from .schema import _migrate, _Tx
 from .sql import _SqlLedger
 
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's lock before giving up
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode. Processes opening a brand-new file together race to switch it, and SQLite may
+    answer a loser "database is locked" at once instead of waiting out the busy timeout: wait for it here."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(2 * delay, 0.05)
 
 
 class _SqliteTx(_Tx):
@@ -48,7 +65,7 @@ class SqliteLedger(_SqlLedger):
         # Autocommit mode: this class issues BEGIN/COMMIT itself. `timeout` is SQLite's busy_timeout.
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA journal_mode = WAL")  # readers never block the writer
+            _use_wal(conn)  # readers never block the writer
             conn.execute("PRAGMA synchronous = FULL")  # a committed reservation survives power loss
         except BaseException:
             conn.close()

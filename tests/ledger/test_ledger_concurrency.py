@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -93,6 +94,32 @@ def test_processes_sharing_one_sqlite_file_never_exceed_a_cap(tmp_path: Path) ->
                 worker.kill()
     with open_ledger(path) as ledger:
         _assert_exactly_n(ledger, outcomes, processes * attempts_each)
+
+
+def test_openers_racing_on_a_brand_new_sqlite_file_all_open_it(tmp_path: Path) -> None:
+    """SQLite may answer the losers of the race to switch a new file to WAL "database is locked" at once, without
+    waiting out the busy timeout: each opener must wait, not fail (one process of the test above once did)."""
+    openers, rounds = 8, 40
+    for round_ in range(rounds):
+        path = tmp_path / f"new-{round_}.sqlite3"
+        start = threading.Barrier(openers)
+        failures: list[BaseException] = []
+
+        def open_it(
+            path: Path = path, start: threading.Barrier = start, failures: list[BaseException] = failures
+        ) -> None:
+            start.wait()
+            try:
+                open_ledger(path).close()
+            except BaseException as exc:  # any failure to open is the finding
+                failures.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(openers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == [], f"round {round_}: {failures[0]!r}"
 
 
 async def _race(ledgers: list[Ledger], attempts: int) -> Counter[str]:
