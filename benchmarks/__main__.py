@@ -16,20 +16,15 @@ import platform
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from importlib import import_module
 from pathlib import Path
 
-from . import agent, common, ledger, payment, polling, scale, startup
+from . import common
 from .common import REPO, Row, log
 
-SECTIONS: dict[str, tuple[str, Callable[[bool], list[Row]]]] = {
-    "payment": (payment.SECTION, payment.run),
-    "startup": (startup.SECTION, startup.run),
-    "polling": (polling.SECTION, polling.run),
-    "scale": (scale.SECTION, scale.run),
-    "ledger": (ledger.SECTION, ledger.run),
-    "agent": (agent.SECTION, agent.run),
-}
+# Each name is a module of this package with ``SECTION`` (its title) and ``run(quick) -> rows``, imported only
+# when it runs: ``--only polling`` does not load the x402 SDK, eth-account or LangChain of the others.
+SECTIONS: tuple[str, ...] = ("payment", "startup", "polling", "scale", "ledger", "agent")
 RESULTS_JSON = REPO / "benchmarks" / "results" / "latest.json"
 RESULTS_MD = REPO / "docs" / "performance.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -123,11 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     rows: list[Row] = []
     for name in chosen:
-        section, run = SECTIONS[name]
-        log(f"{section} ...")
+        section = name
+        log(f"{name} ...")
         t0 = time.perf_counter()
         try:
-            rows += run(quick)
+            module = import_module(f"{__package__}.{name}")
+            section = module.SECTION
+            rows += module.run(quick)
         except Exception as exc:  # one broken section must not hide the others
             traceback.print_exc()
             rows.append(Row(section, name, None, "", met=False, note=f"failed: {type(exc).__name__}: {exc}"[:300]))
