@@ -62,7 +62,14 @@ SLOW_FILES = frozenset(
     }
 )
 # Fixture -> xdist group: tests using one of these costly fixtures go to one worker, so it is set up once.
-GROUPS = {"devnet_session": "devnet", "browser": "browser", "wheel": "wheel", "shared_context": "tools"}
+# ``openai_url``: the two tests that import langchain-openai (1.5 s of CPU) pay it in one worker, not in four.
+GROUPS = {
+    "devnet_session": "devnet",
+    "browser": "browser",
+    "wheel": "wheel",
+    "shared_context": "tools",
+    "openai_url": "openai",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request
-from langchain_openai import ChatOpenAI
 from typer.testing import CliRunner
 
 from imagine_agent.agent import build_agent
@@ -98,6 +97,8 @@ def openai_url() -> Iterator[tuple[str, FastAPI]]:
 
 
 def test_chat_openai_completes_a_paid_generation(openai_url: tuple[str, FastAPI], context: ImagineContext) -> None:
+    from langchain_openai import ChatOpenAI  # here, not at collection: 1.5 s of CPU in every worker
+
     url, api = openai_url
     model = ChatOpenAI(model="loopback-gpt", base_url=url, api_key="sk-loopback-test", max_retries=0)  # type: ignore[arg-type]
     result = build_agent(model, context.service).invoke(
