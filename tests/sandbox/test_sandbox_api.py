@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 
 import imagine_agent.sandbox as sandbox_pkg
 from imagine_agent.models import PaymentRequired
-from imagine_agent.sandbox import Fault, Sandbox, SandboxConfig
+from imagine_agent.sandbox import Fault, Sandbox, SandboxConfig, media
 from imagine_agent.x402 import PrivateKeySigner, decode_payment_header, decode_payment_response
 from tests.sandbox.conftest import BASE
 from tests.sandbox.support import (
@@ -632,6 +632,25 @@ async def test_video_is_a_real_h264_mp4(
     assert first.tobytes() != last.tobytes()  # something moves
     again = await asgi_client.get(f"/files/{task_id}.mp4")
     assert again.content == response.content  # rendered once, cached
+
+
+async def test_the_same_prompt_and_duration_is_encoded_once_per_process(
+    asgi_client: httpx.AsyncClient, payer_key: PrivateKeySigner, clock: FakeClock
+) -> None:
+    """A second task with the same prompt and duration gets the same bytes without encoding again; another
+    prompt is encoded anew (the cache is keyed by what the video shows, not shared blindly)."""
+    prompt = f"a lighthouse at dusk {uuid.uuid4()}"
+
+    async def video(text: str) -> bytes:
+        task_id = await _completed_task(asgi_client, payer_key, clock, {"prompt": text})
+        return (await asgi_client.get(f"/files/{task_id}.mp4")).content
+
+    first = await video(prompt)
+    encoded = media.render_mp4.cache_info().misses
+    assert await video(prompt) == first
+    assert media.render_mp4.cache_info().misses == encoded
+    other = await video(f"{prompt}, in the rain")
+    assert media.render_mp4.cache_info().misses == encoded + 1 and other != first
 
 
 async def test_preview_is_a_png_of_the_first_frame(
