@@ -17,6 +17,7 @@ import httpx
 from pydantic_core import from_json
 
 from .errors import ConfigurationError, ImagineConnectionError, ImagineTimeoutError, ProtocolError
+from .tls import tls_context
 from .x402 import Network, keccak256, network_of
 
 __all__ = ["AuthorizationEvent", "Block", "Finding", "RpcError", "UsdcChain", "examine", "rpc_origin"]
@@ -79,7 +80,7 @@ class UsdcChain:
     def __init__(self, rpc_url: str, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
         self.rpc_url = rpc_url
         self.origin = rpc_origin(rpc_url)
-        self._http = httpx.Client(transport=transport, timeout=timeout)
+        self._http = httpx.Client(transport=transport, verify=tls_context(), timeout=timeout)
         self._timeout = timeout
         self._id = 0
         self._checked: set[str] = set()

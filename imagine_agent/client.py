@@ -57,6 +57,7 @@ from .inputs import ImageFile, check_image_host, is_private_host, validate_task_
 from .jobs import AsyncJob, Downloads, Job
 from .models import CreateRequest, PaymentRequired, PaymentRequirements, TaskStatus
 from .polling import PollPolicy
+from .tls import tls_context
 from .x402 import NETWORKS, payment_header_name, video_models
 
 __all__ = ["AsyncImagineClient", "AsyncJob", "Downloads", "ImagineClient", "Job", "Quote"]
@@ -335,7 +336,7 @@ class ImagineClient(_Base):
         self._resolve_downloads = transport is None and http_client is None
         self._owns_http = http_client is None
         self.http = http_client or httpx.Client(
-            transport=transport, timeout=self.timeout, follow_redirects=False, limits=POOL_LIMITS
+            transport=transport, verify=tls_context(), timeout=self.timeout, follow_redirects=False, limits=POOL_LIMITS
         )
 
     def __enter__(self) -> ImagineClient:
@@ -507,7 +508,7 @@ class AsyncImagineClient(_Base):
         self._resolve_downloads = transport is None and http_client is None
         self._owns_http = http_client is None
         self.http = http_client or httpx.AsyncClient(
-            transport=transport, timeout=self.timeout, follow_redirects=False, limits=POOL_LIMITS
+            transport=transport, verify=tls_context(), timeout=self.timeout, follow_redirects=False, limits=POOL_LIMITS
         )
         self._gate: asyncio.Semaphore | None = None  # made on first use, on the loop that uses it
 

@@ -56,8 +56,10 @@ def claims_sandbox_server(base_url: str, timeout: float) -> bool:
         return False
     import httpx
 
+    from ..tls import tls_context
+
     try:
-        with httpx.Client(timeout=min(timeout, 5.0), trust_env=False) as probe:
+        with httpx.Client(verify=tls_context(), timeout=min(timeout, 5.0), trust_env=False) as probe:
             return bool(probe.get(base_url).headers.get(SANDBOX_HEADER, "").strip() == "1")
     except httpx.HTTPError:
         return False
