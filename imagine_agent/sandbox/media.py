@@ -70,9 +70,10 @@ def _frames(prompt: str, seconds: float) -> Iterator[Image]:
         yield frame
 
 
-# Rendering is a pure function of (prompt, seconds): a process that serves the same prompt again (a demo bought
-# twice, or a suite running one scenario against many sandboxes) reuses the bytes instead of encoding again.
-RENDER_CACHE_ENTRIES = 16
+# Rendering is a pure function of (prompt, seconds): a video downloaded again, or the same prompt bought again
+# (a demo, or a suite running one scenario against many sandboxes), reuses the bytes instead of encoding again.
+# The one cache of rendered files in the process (each sandbox state kept its own, by task, before).
+RENDER_CACHE_ENTRIES = 64
 
 
 @functools.lru_cache(maxsize=RENDER_CACHE_ENTRIES)

@@ -11,7 +11,6 @@ import random
 import socket
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,7 +24,6 @@ from .settlement import ChainSettlement, SettlementFailed
 __all__ = ["CreateOutcome", "Job", "Observation", "Order", "Sandbox", "Settlement"]
 
 QUEUED_FRACTION = 0.1  # the first tenth of a job's time it is queued
-MEDIA_CACHE_ENTRIES = 64
 
 
 @dataclass(frozen=True)
@@ -127,7 +125,6 @@ class Sandbox:
         self._surcharge = 0
         self._created = 0
         self._payment_ids: dict[str, str] = {}
-        self._media: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self.chain: ChainSettlement | None = None
         if config.rpc_url is not None and config.relayer_key is not None:
             self.chain = ChainSettlement(
@@ -148,8 +145,6 @@ class Sandbox:
             self._surcharge = 0
             self._created = 0
             self._payment_ids = {}
-            with self._render_lock:
-                self._media.clear()
             self.add_faults(self.config.faults)
 
     def close(self) -> None:
@@ -379,21 +374,12 @@ class Sandbox:
     # ----------------------------------------------------------------------------------------- media
 
     def media(self, job: Job, ext: Literal["mp4", "png"]) -> bytes:
-        """Render a finished job's file on first request (blocking: call from a worker thread)."""
-        key = (job.task_id, ext)
+        """A finished job's file (blocking: call from a worker thread). ``media`` keeps what it rendered, by
+        prompt and duration; the lock makes two downloads of one new video encode it once, not twice at once."""
         with self._render_lock:
-            cached = self._media.get(key)
-            if cached is None:
-                if ext == "png":
-                    cached = media.render_png(job.prompt)
-                else:
-                    cached = media.render_mp4(job.prompt, min(float(job.duration), self.config.video_seconds_cap))
-                self._media[key] = cached
-                while len(self._media) > MEDIA_CACHE_ENTRIES:
-                    self._media.popitem(last=False)
-            else:
-                self._media.move_to_end(key)
-            return cached
+            if ext == "png":
+                return media.render_png(job.prompt)
+            return media.render_mp4(job.prompt, min(float(job.duration), self.config.video_seconds_cap))
 
     # ---------------------------------------------------------------------------------------- faults
 
