@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from imagine_agent import flows
 from imagine_agent.client import AsyncImagineClient, ImagineClient
 from imagine_agent.ledger import Caps, Ledger, open_ledger
 from imagine_agent.polling import PollPolicy
@@ -103,6 +104,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No IMAGINE_* setting from the developer's shell; the data dir and XDG dirs in a fresh tmp folder."""
     isolate(monkeypatch, tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's retry backoff ten times shorter (50 ms doubling to 0.8 s, not 0.5 s to 8 s). Rows that exhaust
+    the retries otherwise spend seconds asleep, which proves nothing about their outcome; the number of attempts and
+    every decision between them stay the client's own."""
+    backoff = flows.backoff
+    monkeypatch.setattr(flows, "backoff", lambda attempt, base=0.5, cap=8.0: backoff(attempt, base / 10, cap / 10))
 
 
 class CountingSigner:

@@ -14,7 +14,7 @@ from imagine_agent.sandbox import SandboxConfig, SandboxServer
 
 from ..conftest import FAST_POLL, SPEED
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("fast_retries")]
 
 
 @pytest.mark.parametrize(

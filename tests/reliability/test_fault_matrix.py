@@ -15,7 +15,7 @@ from imagine_agent.sandbox.config import FAULT_KINDS
 
 from .matrix import ROWS, SCENARIOS, Outcome, Row, run_row
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("fast_retries")]
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
