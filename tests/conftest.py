@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import typer.testing
 
 from imagine_agent import flows
 from imagine_agent.client import AsyncImagineClient, ImagineClient
@@ -98,6 +99,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = next((GROUPS[name] for name in item.fixturenames if name in GROUPS), None)
         if xdist and group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_click_command_per_app() -> Iterator[None]:
+    """``CliRunner.invoke`` has typer rebuild the whole click command from the app's annotations on every call
+    (~40 ms, some 200 calls a run). The app does not change during a run, so each app's command is built once;
+    parsing, callbacks and output still run per call, as in a real process."""
+    build = typer.testing._get_command
+    built: dict[int, tuple[typer.Typer, Any]] = {}
+
+    def cached(app: typer.Typer) -> Any:
+        if id(app) not in built:
+            built[id(app)] = (app, build(app))
+        return built[id(app)][1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(typer.testing, "_get_command", cached)
+        yield
 
 
 @pytest.fixture(autouse=True)
