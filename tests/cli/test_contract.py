@@ -3,6 +3,7 @@ ledger commands on the operator's ledger without a key, sandbox money apart from
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -477,6 +478,7 @@ def test_wallet_new_keystore_is_found_without_imagine_keystore(cli: Callable[...
 # ------------------------------------------------------------------ 12.5 no traceback, for any command
 
 
+@functools.cache
 def _commands() -> list[tuple[list[str], Any]]:
     from typer.main import get_command
 
