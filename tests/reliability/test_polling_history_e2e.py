@@ -18,7 +18,7 @@ from imagine_agent.sandbox import SandboxConfig, SandboxServer
 from imagine_agent.service import ImagineService
 
 KEY = "0x" + "5d" * 32
-SPEED = 60.0  # a 60 s job takes 1 s; the 15 s tick scales to 0.25 s (IMAGINE_POLL_FIRST = IMAGINE_POLL_CAP)
+SPEED = 20.0  # a 60 s job takes 3 s; the 15 s tick scales to 0.75 s (IMAGINE_POLL_FIRST = IMAGINE_POLL_CAP)
 TICK = 15.0 / SPEED
 
 
