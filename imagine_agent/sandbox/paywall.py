@@ -1,8 +1,9 @@
 """The paywall: the spec's 402 body, prices, and the one payment verifier.
 
 The 402 body is copied from the provider's documentation (``spec/payment-required.json``): the spec
-files are not shipped, so the structure lives here. Verification recovers the EIP-712 signer with
-eth-account, independently of ``imagine_agent.x402``'s hand-written hashing, so a bug in the client's
+files are not shipped, so the structure lives here. Verification recovers the EIP-712 signer with the
+sandbox's own recovery (``eip712.py``: encoded generically, held to USDC's signature rules, checked against
+eth-account in the tests), apart from ``imagine_agent.x402``'s hand-written hashing, so a bug in the client's
 signing cannot be mirrored by the server that tests it.
 """
 
@@ -21,6 +22,7 @@ from ..models import PaymentPayload, PaymentPayloadV2, PaymentRequirements
 from ..x402 import NETWORKS, X402_VERSION, caip2_of
 from ..x402.v2 import PAYMENT_IDENTIFIER, encode_payment_required
 from .config import SandboxConfig
+from .eip712 import TRANSFER_WITH_AUTHORIZATION, recover_signer
 
 __all__ = [
     "DESCRIPTION",
@@ -223,35 +225,12 @@ class Verdict:
     payer: str | None = None
 
 
-# Written out here on purpose rather than imported from imagine_agent.x402: the sandbox is the
-# independent check of the client's EIP-712 definition, so a typo there cannot verify itself.
-_TYPES = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
-    "TransferWithAuthorization": [
-        {"name": "from", "type": "address"},
-        {"name": "to", "type": "address"},
-        {"name": "value", "type": "uint256"},
-        {"name": "validAfter", "type": "uint256"},
-        {"name": "validBefore", "type": "uint256"},
-        {"name": "nonce", "type": "bytes32"},
-    ],
-}
-
-
 def _recover_signer(payment: PaymentPayload, requirement: PaymentRequirements) -> str | None:
     """The address that signed this authorization under the requirement's USDC domain, or None."""
-    from eth_account import Account
-    from eth_account.messages import encode_typed_data
-
     auth = payment.payload.authorization
     extra = requirement.extra or {}
     typed = {
-        "types": _TYPES,
+        "types": TRANSFER_WITH_AUTHORIZATION,
         "primaryType": "TransferWithAuthorization",
         "domain": {
             "name": str(extra.get("name", "")),
@@ -262,19 +241,17 @@ def _recover_signer(payment: PaymentPayload, requirement: PaymentRequirements) -
         "message": {
             "from": auth.from_,
             "to": auth.to,
-            "value": int(auth.value),
-            "validAfter": int(auth.valid_after),
-            "validBefore": int(auth.valid_before),
-            "nonce": bytes.fromhex(auth.nonce[2:]),
+            "value": auth.value,
+            "validAfter": auth.valid_after,
+            "validBefore": auth.valid_before,
+            "nonce": auth.nonce,
         },
     }
     try:
-        signer: str = Account.recover_message(
-            encode_typed_data(full_message=typed), signature=bytes.fromhex(payment.payload.signature[2:])
-        )
-    except Exception:  # any malformed signature (bad v, r or s out of range) is simply not a signature
+        signature = bytes.fromhex(payment.payload.signature.removeprefix("0x"))
+    except ValueError:
         return None
-    return signer
+    return recover_signer(typed, signature)
 
 
 def verify_payment(

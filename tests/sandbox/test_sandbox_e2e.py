@@ -181,17 +181,14 @@ from imagine_agent.cli import app
 out = io.StringIO()
 with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
     app(sys.argv[1:], prog_name="imagine-agent")
-print(json.dumps({"verifier": "eth_account" in sys.modules, "out": out.getvalue()}))
+print(json.dumps({"loaded": sorted({"eth_account", "py_ecc"} & set(sys.modules)), "out": out.getvalue()}))
 """
 
 
-@pytest.mark.parametrize(
-    ("argv", "verifies"), [(["quote", "a cat", "--json"], False), (["generate", "a cat", "--json"], True)]
-)
-def test_the_embedded_sandbox_loads_its_payment_verifier_only_for_a_payment(
-    tmp_path: Path, argv: list[str], verifies: bool
-) -> None:
-    """eth-account (1-1.5 s to import) verifies payments in the sandbox; a command that pays nothing never loads it."""
+@pytest.mark.parametrize("argv", [["quote", "a cat", "--json"], ["generate", "a cat", "--json"]])
+def test_the_embedded_sandbox_verifies_a_payment_without_loading_eth_account(tmp_path: Path, argv: list[str]) -> None:
+    """The sandbox recovers signers itself (``sandbox/eip712.py``, held to eth-account in test_sandbox_eip712.py):
+    eth-account costs a second to import, which every run on the embedded sandbox used to pay."""
     env = subprocess_env(tmp_path / "data")
     done = subprocess.run(
         [sys.executable, "-c", _RUN_AND_LIST, *argv],
@@ -203,6 +200,9 @@ def test_the_embedded_sandbox_loads_its_payment_verifier_only_for_a_payment(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout.splitlines()[-1])
-    assert report["verifier"] is verifies
+    assert report["loaded"] == []
     answer = json.loads(report["out"])
-    assert (answer["status"] == "completed") if verifies else int(answer["amount"]) > 0
+    if argv[0] == "generate":
+        assert answer["status"] == "completed" and answer["paid"]["payer"]
+    else:
+        assert int(answer["amount"]) > 0
