@@ -70,8 +70,6 @@ def load_signer(settings: Settings, password_prompt: Callable[[], str] | None = 
         return PrivateKeySigner(settings.private_key.get_secret_value())
     keystore = keystore_path(settings)
     if keystore is not None:
-        from eth_account import Account
-
         try:
             keyfile = json.loads(keystore.read_text())
         except (OSError, ValueError) as exc:
@@ -85,6 +83,8 @@ def load_signer(settings: Settings, password_prompt: Callable[[], str] | None = 
                 f"the keystore {keystore} is encrypted and there is no terminal to ask its "
                 "password: set IMAGINE_KEYSTORE_PASSWORD (or run the command in a terminal)"
             )
+        from eth_account import Account  # a second to import: only once there is a password to try
+
         try:
             return PrivateKeySigner(bytes(Account.decrypt(keyfile, password)))
         except ValueError:
@@ -103,8 +103,6 @@ def create_keystore(
     The password comes from IMAGINE_KEYSTORE_PASSWORD, else ``password_prompt`` (a terminal); with neither,
     nothing is written. The file is created 0600 in one step (O_EXCL: never over an existing file).
     """
-    from eth_account import Account
-
     path = path or settings.data_dir / "keystore.json"
     if path.exists():
         raise ConfigurationError(f"{path} exists: choose another --keystore path")
@@ -114,6 +112,8 @@ def create_keystore(
         raise ConfigurationError("no terminal to ask for the keystore password: set IMAGINE_KEYSTORE_PASSWORD")
     else:
         password = password_prompt()
+    from eth_account import Account  # a second to import: only once the keystore can be written
+
     signer = PrivateKeySigner.generate()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
