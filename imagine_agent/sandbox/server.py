@@ -36,10 +36,8 @@ class SandboxServer:
     """The sandbox on a free loopback port, served by real uvicorn in a daemon thread.
 
     ``with SandboxServer() as server: httpx.get(server.url + "/supported")``. Socket bound up front, so
-    ``url`` is known before the thread starts and start-up takes milliseconds. The payment verifier
-    (eth-account, 1-1.5 s to import) loads on the first payment, not ahead of it: a warm-up thread would
-    compete with the command it serves for the GIL, and a command that never pays (a quote, a refusal)
-    would pay the import for nothing.
+    ``url`` is known before the thread starts and start-up takes milliseconds. Verifying a payment needs no
+    heavy import (the sandbox's own EIP-712 recovery, ``eip712.py``), so nothing is warmed up ahead of it.
     """
 
     def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:

@@ -132,7 +132,7 @@ class RewritingProxy:
         outer = self
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.client = client
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}{prefix}"
 
