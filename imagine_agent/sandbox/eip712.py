@@ -23,6 +23,8 @@ __all__ = ["TRANSFER_WITH_AUTHORIZATION", "recover_signer", "typed_data_digest"]
 # secp256k1's group order; USDC accepts s only in the lower half (EIP-2).
 _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
+# Written out here on purpose, not imported from imagine_agent.x402 (TRANSFER_TYPES): a typo in the client's
+# definition must not verify itself.
 TRANSFER_WITH_AUTHORIZATION: dict[str, list[dict[str, str]]] = {
     "EIP712Domain": [
         {"name": "name", "type": "string"},
