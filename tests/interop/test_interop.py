@@ -117,7 +117,11 @@ class RewritingProxy:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 headers["host"] = host
-                answer = client.request(self.command, self.path[len(prefix) :], headers=headers, content=body)
+                try:
+                    answer = client.request(self.command, self.path[len(prefix) :], headers=headers, content=body)
+                except httpx.TransportError:  # the app behind it has stopped (a request in flight at teardown)
+                    self.send_error(502)
+                    return
                 outer.seen_hosts.append(host)
                 self.send_response(answer.status_code)
                 for name, value in answer.headers.items():
