@@ -19,23 +19,6 @@ KEY = "0x" + "11" * 32
 SPEC_402 = REPO / "tests" / "payment-required.json"
 SDK_MISSING = "the x402 SDK is not installed: pip install -e '.[bench]'"
 
-_TYPES = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
-    "TransferWithAuthorization": [
-        {"name": "from", "type": "address"},
-        {"name": "to", "type": "address"},
-        {"name": "value", "type": "uint256"},
-        {"name": "validAfter", "type": "uint256"},
-        {"name": "validBefore", "type": "uint256"},
-        {"name": "nonce", "type": "bytes32"},
-    ],
-}
-
 
 def sdk_installed() -> bool:
     try:
@@ -50,8 +33,10 @@ def _recover(accept: dict[str, Any], authorization: dict[str, Any], signature: s
     from eth_account import Account
     from eth_account.messages import encode_typed_data
 
+    from imagine_agent.sandbox.eip712 import TRANSFER_WITH_AUTHORIZATION  # written apart from the client's
+
     typed = {
-        "types": _TYPES,
+        "types": TRANSFER_WITH_AUTHORIZATION,
         "primaryType": "TransferWithAuthorization",
         "domain": {
             "name": accept["extra"]["name"],

@@ -1,12 +1,13 @@
 """The facilitator's own EIP-712 recovery: who signed a ``TransferWithAuthorization``, as USDC would see it.
 
 Written from the EIP-712 specification and USDC's ``ECRecover`` rules, apart from ``imagine_agent.x402``'s
-signing code on purpose: the sandbox is the check of the client's EIP-712 definition, so a mistake there
-cannot verify itself. The struct is encoded generically from the type list below (the client hashes its one
-struct by hand), and the signature is held to what the USDC contract accepts: ``v`` of 27 or 28 and a low
-``s`` (``ECRecover.recover`` reverts otherwise). ``tests/sandbox/test_sandbox_eip712.py`` checks it against
-eth-account's EIP-712 code. eth-account itself is not imported here: it costs a second of CPU to import
-(eth-keyfile loads py_ecc's BLS tables), paid by every process that runs the embedded sandbox.
+signing code on purpose (only the keccak primitive and the address checksum are shared): the sandbox is the
+check of the client's EIP-712 definition, so a mistake there cannot verify itself. The struct is encoded
+generically from the type list below (the client hashes its one struct by hand), and the signature is held to
+what the USDC contract accepts: ``v`` of 27 or 28 and a low ``s`` (``ECRecover.recover`` reverts otherwise).
+``tests/sandbox/test_sandbox_eip712.py`` checks it against eth-account's EIP-712 code. eth-account itself is
+not imported here: it costs a second of CPU to import (eth-keyfile loads py_ecc's BLS tables), paid by every
+process that runs the embedded sandbox.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from Crypto.Hash import keccak
-
-from ..x402 import to_checksum_address
+from ..x402 import keccak256, to_checksum_address
 
 __all__ = ["TRANSFER_WITH_AUTHORIZATION", "recover_signer", "typed_data_digest"]
 
@@ -43,14 +42,10 @@ TRANSFER_WITH_AUTHORIZATION: dict[str, list[dict[str, str]]] = {
 }
 
 
-def _keccak(data: bytes) -> bytes:
-    return keccak.new(data=data, digest_bits=256).digest()
-
-
 def _encode_value(kind: str, value: Any) -> bytes:
     """One member of ``encodeData``: atomic types as 32-byte words, dynamic ones as their keccak."""
     if kind == "string":
-        return _keccak(str(value).encode())
+        return keccak256(str(value).encode())
     if kind == "address":
         raw = bytes.fromhex(str(value).removeprefix("0x"))
         if len(raw) != 20:
@@ -70,13 +65,13 @@ def _hash_struct(name: str, types: Mapping[str, list[dict[str, str]]], data: Map
     fields = types[name]
     members = ",".join(field["type"] + " " + field["name"] for field in fields)
     encoded_type = f"{name}({members})".encode()
-    return _keccak(_keccak(encoded_type) + b"".join(_encode_value(f["type"], data[f["name"]]) for f in fields))
+    return keccak256(keccak256(encoded_type) + b"".join(_encode_value(f["type"], data[f["name"]]) for f in fields))
 
 
 def typed_data_digest(typed: Mapping[str, Any]) -> bytes:
     """``keccak256("\\x19\\x01" ‖ domainSeparator ‖ hashStruct(message))`` of flat typed data."""
     types = typed["types"]
-    return _keccak(
+    return keccak256(
         b"\x19\x01"
         + _hash_struct("EIP712Domain", types, typed["domain"])
         + _hash_struct(typed["primaryType"], types, typed["message"])
@@ -99,4 +94,4 @@ def recover_signer(typed: Mapping[str, Any], signature: bytes) -> str | None:
         )
     except (ValueError, OverflowError, KeyError, TypeError):
         return None
-    return to_checksum_address(_keccak(public.format(compressed=False)[1:])[-20:].hex())
+    return to_checksum_address(keccak256(public.format(compressed=False)[1:])[-20:].hex())

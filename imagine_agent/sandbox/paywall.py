@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from Crypto.Hash import keccak
-
 from ..models import PaymentPayload, PaymentPayloadV2, PaymentRequirements
-from ..x402 import NETWORKS, X402_VERSION, caip2_of
+from ..x402 import NETWORKS, X402_VERSION, caip2_of, keccak256
 from ..x402.v2 import PAYMENT_IDENTIFIER, encode_payment_required
 from .config import SandboxConfig
 from .eip712 import TRANSFER_WITH_AUTHORIZATION, recover_signer
@@ -301,4 +299,4 @@ def verify_payment(
 def settlement_transaction(payer: str, nonce: str) -> str:
     """A deterministic fake transaction hash: keccak256(nonce || payer)."""
     data = bytes.fromhex(nonce[2:]) + bytes.fromhex(payer[2:])
-    return "0x" + keccak.new(data=data, digest_bits=256).hexdigest()
+    return "0x" + keccak256(data).hex()
