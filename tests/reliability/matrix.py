@@ -60,6 +60,11 @@ DURATION = 2  # seconds of video: 0.25 USDC
 DOWNLOAD_LIMIT = 4 * 1024 * 1024  # the sandbox's MP4s are ~50 KB; huge_download sends gigabytes
 POLL = PollPolicy(first=0.02, floor=0.02, cap=0.05)  # many reads per job, so progress faults show
 SLOW = 150.0  # time scale for rows about progress: 0.4-1.2 s jobs, a dozen processing reads
+# Rows that lose the answer to a paid create: the client gives up after LATE seconds, the sandbox holds that answer
+# for HELD. The unpaid create before it is answered at once, but on a loaded machine "at once" has reached 0.4 s:
+# that unpaid answer timed out too, nothing was signed, and the row failed by chance. LATE leaves it a wide margin.
+LATE = 1.0
+HELD = 2.0  # a full second past LATE: an answer that comes early would not be lost
 
 
 class Outcome(StrEnum):
@@ -160,20 +165,20 @@ BASE_ROWS: list[Row] = [
         (
             "timeout after payment",
             Outcome.RESENT,
-            [{"kind": "delay", "match": "create", "params": {"seconds": 1.0, "paid_only": True}}],
-            {"timeout": 0.4},
+            [{"kind": "delay", "match": "create", "params": {"seconds": HELD, "paid_only": True}}],
+            {"timeout": LATE},
         ),
         (
             "timeout after payment, naive server",
             Outcome.UNKNOWN,
-            [{"kind": "delay", "match": "create", "params": {"seconds": 1.0, "paid_only": True}}],
-            {"timeout": 0.4, **NAIVE},
+            [{"kind": "delay", "match": "create", "params": {"seconds": HELD, "paid_only": True}}],
+            {"timeout": LATE, **NAIVE},
         ),
         (
             "timeout after payment, every time",
             Outcome.UNKNOWN,
-            [{"kind": "delay", "match": "create", "times": -1, "params": {"seconds": 1.0, "paid_only": True}}],
-            {"timeout": 0.4},
+            [{"kind": "delay", "match": "create", "times": -1, "params": {"seconds": HELD, "paid_only": True}}],
+            {"timeout": LATE},
         ),
         (
             "quote, status and download",
