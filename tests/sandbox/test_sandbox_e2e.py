@@ -110,11 +110,13 @@ def test_delay_makes_a_real_client_time_out_after_settling() -> None:
         quote = client.post(CREATE, json=BODY)
         requirement = parse_402(quote.json()).accepts[0]
         header = encode_payment_header(sign_payment(requirement, signer, now=int(time.time())))
-        server.state.add_faults(Fault(kind="delay", match="create", params={"seconds": 1.0}))
+        # Settled at once, answered after 2 s: the client gives up at 1 s (a margin a loaded machine needs: at 0.3 s
+        # the settlement itself could come after the timeout).
+        server.state.add_faults(Fault(kind="delay", match="create", params={"seconds": 2.0}))
         with pytest.raises(httpx.ReadTimeout):
-            client.post(CREATE, json=BODY, headers={"X-PAYMENT": header}, timeout=0.3)
+            client.post(CREATE, json=BODY, headers={"X-PAYMENT": header}, timeout=1.0)
         assert len(server.state.settlements()) == 1
-        time.sleep(0.8)
+        time.sleep(1.2)
         retry = client.post(CREATE, json=BODY, headers={"X-PAYMENT": header})
         assert retry.status_code == 202 and retry.json()["taskId"] == server.state.settlements()[0].task_id
 
