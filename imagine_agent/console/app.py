@@ -405,6 +405,7 @@ class ConsoleServer:
         config = uvicorn.Config(
             self.app,
             lifespan="off",
+            ws="none",  # the console is plain HTTP (its live view is server-sent events)
             timeout_graceful_shutdown=1,
             log_config=None,
             log_level="warning",
