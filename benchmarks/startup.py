@@ -60,7 +60,8 @@ def heavy_modules(argv: list[str]) -> list[str]:
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):",
         f"    app({argv!r}, prog_name='imagine-agent')",
         f"watched = set({HEAVY + OURS_HEAVY!r})",
-        "names = {n.split('.')[0] for n in sys.modules} | set(sys.modules)",
+        "loaded = [n for n, module in sys.modules.items() if module is not None]",
+        "names = {n.split('.')[0] for n in loaded} | set(loaded)",
         "print(json.dumps(sorted(names & watched)))",
     )
     out = subprocess.run(code, env=child_env(), capture_output=True, text=True, check=True, cwd=REPO).stdout

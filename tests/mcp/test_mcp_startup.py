@@ -51,7 +51,8 @@ PROBE = """
 import atexit, json, sys
 watched = set({watched!r})
 def dump():
-    loaded = {{n.split(".")[0] for n in sys.modules}} | {{n for n in sys.modules if n.startswith("imagine_agent.")}}
+    names = [n for n, module in sys.modules.items() if module is not None]  # main marks httpx's CLI absent: None
+    loaded = {{n.split(".")[0] for n in names}} | {{n for n in names if n.startswith("imagine_agent.")}}
     with open({out!r}, "w") as f:
         json.dump(sorted(loaded & watched), f)
 atexit.register(dump)

@@ -32,7 +32,8 @@ PROBE = """
 import json, sys
 {code}
 watched = set({watched!r})
-loaded = {{name.split(".")[0] for name in sys.modules}} | {{name for name in sys.modules if name.startswith("imagine_agent.")}}
+names = [name for name, module in sys.modules.items() if module is not None]
+loaded = {{name.split(".")[0] for name in names}} | {{name for name in names if name.startswith("imagine_agent.")}}
 print(json.dumps(sorted(loaded & watched)))
 """
 
