@@ -14,32 +14,13 @@ from pathlib import Path
 import pytest
 
 from imagine_agent.errors import BudgetExceededError
-from imagine_agent.ledger import Caps, PaymentState, open_ledger
+from imagine_agent.ledger import PaymentState, open_ledger
 from imagine_agent.wallet import PaymentPolicy, Wallet
 from imagine_agent.x402 import PrivateKeySigner, decode_payment_header, parse_payment_required
 from tests.pg import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 from ..spec import SPEC_402
-
-URL = "https://eliza.getimagine.club/generation/create"
-PRICE = 1_000_000
-ADMITS = 7
-CAPS = Caps(per_call=PRICE, total=ADMITS * PRICE, daily=None, rate_per_minute=None)
-
-
-def _pay_many(ledger_url: str, attempts: int, start: mp.synchronize.Event, out: mp.Queue) -> None:  # type: ignore[name-defined]
-    wallet = Wallet(PrivateKeySigner.generate(), open_ledger(ledger_url), PaymentPolicy(caps=CAPS))
-    required = parse_payment_required(SPEC_402)
-    start.wait()
-    headers, refused = [], 0
-    for i in range(attempts):
-        try:
-            auth = wallet.authorize(required, resource_url=URL, request_hash=f"{wallet.address}-{i}")
-            headers.append(auth.header)
-        except BudgetExceededError:
-            refused += 1
-    out.put(json.dumps({"headers": headers, "refused": refused}))
-    wallet.ledger.close()
+from .payer_process import ADMITS, CAPS, PRICE, URL, pay_many
 
 
 def test_eight_processes_one_sqlite_ledger(tmp_path: Path) -> None:
@@ -47,7 +28,7 @@ def test_eight_processes_one_sqlite_ledger(tmp_path: Path) -> None:
     open_ledger(url).close()
     ctx = mp.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_pay_many, args=(url, 5, start, out)) for _ in range(8)]
+    procs = [ctx.Process(target=pay_many, args=(url, 5, start, out)) for _ in range(8)]
     for p in procs:
         p.start()
     start.set()
