@@ -38,6 +38,12 @@ FAST_POLL = PollPolicy(first=0.02, floor=0.02, cap=0.2)
 # poll short a job first seen queued waits for the 15 s tick.
 FAST_POLL_SETTINGS = {"poll_first": FAST_POLL.first, "poll_floor": FAST_POLL.floor, "poll_cap": FAST_POLL.cap}
 SPEED = 600.0  # sandbox jobs of 60-180 s take 0.1-0.3 s
+# Tests where the answer to a paid create is lost: the client gives up after LOST_ANSWER_TIMEOUT seconds, the sandbox
+# holds that answer for LOST_ANSWER_HELD. The unpaid create before it is answered at once, but on a loaded machine
+# "at once" has reached 0.4 s: that answer timed out too, nothing was signed, and the test failed by chance. The
+# timeout leaves it a wide margin; the answer comes a full second after it, so it cannot arrive in time by chance.
+LOST_ANSWER_TIMEOUT = 1.0
+LOST_ANSWER_HELD = 2.0
 
 TESTS = Path(__file__).resolve().parent
 # The slow profile: real chains, browsers, the official npm/PyPI x402 implementations, node clients, subprocess

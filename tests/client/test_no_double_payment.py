@@ -12,7 +12,7 @@ from imagine_agent.errors import PaymentStateUnknownError
 from imagine_agent.ledger import PaymentState
 from imagine_agent.sandbox import SandboxConfig, SandboxServer
 
-from ..conftest import FAST_POLL, SPEED
+from ..conftest import FAST_POLL, LOST_ANSWER_HELD, LOST_ANSWER_TIMEOUT, SPEED
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("fast_retries")]
 
@@ -43,11 +43,10 @@ def test_ambiguous_faults_recover_with_the_same_header(
 def test_timeout_after_settlement_is_retried_with_the_same_header(make_wallet, counting_signer, ledger) -> None:
     with (
         SandboxServer(SandboxConfig(announce_sandbox=False, speed=SPEED)) as server,
-        ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL, timeout=1.0) as c,
+        ImagineClient(server.url, wallet=make_wallet(), poll=FAST_POLL, timeout=LOST_ANSWER_TIMEOUT) as c,
     ):
-        # The paid answer comes after 2 s; the client gives up at 1 s, a margin a loaded machine needs for the unpaid
-        # create before it (answered at once, it has taken over 0.4 s here: then nothing is signed and the test fails).
-        server.state.add_faults({"kind": "delay", "match": "create", "params": {"seconds": 2.0, "paid_only": True}})
+        held = {"seconds": LOST_ANSWER_HELD, "paid_only": True}
+        server.state.add_faults({"kind": "delay", "match": "create", "params": held})
         sent: list[str] = []
         c.http.event_hooks["request"].append(lambda r: sent.append(r.headers.get("x-payment", "")))
         job = c.create("slow answer")

@@ -40,7 +40,7 @@ from imagine_agent.models import TaskStatus
 from imagine_agent.polling import PollPolicy
 from imagine_agent.sandbox import Sandbox, SandboxConfig, SandboxServer
 from imagine_agent.wallet import PaymentPolicy, Wallet
-from tests.conftest import SPEED, CountingSigner
+from tests.conftest import LOST_ANSWER_HELD, LOST_ANSWER_TIMEOUT, SPEED, CountingSigner
 
 from .audit import count_double_paid, count_lost, count_phantom, progress_regressed
 
@@ -60,11 +60,6 @@ DURATION = 2  # seconds of video: 0.25 USDC
 DOWNLOAD_LIMIT = 4 * 1024 * 1024  # the sandbox's MP4s are ~50 KB; huge_download sends gigabytes
 POLL = PollPolicy(first=0.02, floor=0.02, cap=0.05)  # many reads per job, so progress faults show
 SLOW = 150.0  # time scale for rows about progress: 0.4-1.2 s jobs, a dozen processing reads
-# Rows that lose the answer to a paid create: the client gives up after LATE seconds, the sandbox holds that answer
-# for HELD. The unpaid create before it is answered at once, but on a loaded machine "at once" has reached 0.4 s:
-# that unpaid answer timed out too, nothing was signed, and the row failed by chance. LATE leaves it a wide margin.
-LATE = 1.0
-HELD = 2.0  # a full second past LATE: an answer that comes early would not be lost
 
 
 class Outcome(StrEnum):
@@ -165,20 +160,27 @@ BASE_ROWS: list[Row] = [
         (
             "timeout after payment",
             Outcome.RESENT,
-            [{"kind": "delay", "match": "create", "params": {"seconds": HELD, "paid_only": True}}],
-            {"timeout": LATE},
+            [{"kind": "delay", "match": "create", "params": {"seconds": LOST_ANSWER_HELD, "paid_only": True}}],
+            {"timeout": LOST_ANSWER_TIMEOUT},
         ),
         (
             "timeout after payment, naive server",
             Outcome.UNKNOWN,
-            [{"kind": "delay", "match": "create", "params": {"seconds": HELD, "paid_only": True}}],
-            {"timeout": LATE, **NAIVE},
+            [{"kind": "delay", "match": "create", "params": {"seconds": LOST_ANSWER_HELD, "paid_only": True}}],
+            {"timeout": LOST_ANSWER_TIMEOUT, **NAIVE},
         ),
         (
             "timeout after payment, every time",
             Outcome.UNKNOWN,
-            [{"kind": "delay", "match": "create", "times": -1, "params": {"seconds": HELD, "paid_only": True}}],
-            {"timeout": LATE},
+            [
+                {
+                    "kind": "delay",
+                    "match": "create",
+                    "times": -1,
+                    "params": {"seconds": LOST_ANSWER_HELD, "paid_only": True},
+                }
+            ],
+            {"timeout": LOST_ANSWER_TIMEOUT},
         ),
         (
             "quote, status and download",

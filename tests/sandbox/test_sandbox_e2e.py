@@ -20,6 +20,7 @@ import pytest
 from imagine_agent.sandbox import Fault, SandboxConfig, SandboxServer
 from imagine_agent.x402 import PrivateKeySigner, decode_payment_response, encode_payment_header, sign_payment
 from imagine_agent.x402 import parse_payment_required as parse_402
+from tests.conftest import LOST_ANSWER_HELD, LOST_ANSWER_TIMEOUT
 from tests.embedded import subprocess_env
 from tests.sandbox.support import BODY, CREATE
 
@@ -110,13 +111,13 @@ def test_delay_makes_a_real_client_time_out_after_settling() -> None:
         quote = client.post(CREATE, json=BODY)
         requirement = parse_402(quote.json()).accepts[0]
         header = encode_payment_header(sign_payment(requirement, signer, now=int(time.time())))
-        # Settled at once, answered after 2 s: the client gives up at 1 s (a margin a loaded machine needs: at 0.3 s
-        # the settlement itself could come after the timeout).
-        server.state.add_faults(Fault(kind="delay", match="create", params={"seconds": 2.0}))
+        # Settled at once, answered later than the client waits (at a 0.3 s timeout the settlement itself could come
+        # after it on a loaded machine).
+        server.state.add_faults(Fault(kind="delay", match="create", params={"seconds": LOST_ANSWER_HELD}))
         with pytest.raises(httpx.ReadTimeout):
-            client.post(CREATE, json=BODY, headers={"X-PAYMENT": header}, timeout=1.0)
+            client.post(CREATE, json=BODY, headers={"X-PAYMENT": header}, timeout=LOST_ANSWER_TIMEOUT)
         assert len(server.state.settlements()) == 1
-        time.sleep(1.2)
+        time.sleep(LOST_ANSWER_HELD - LOST_ANSWER_TIMEOUT + 0.2)  # until the held answer has gone
         retry = client.post(CREATE, json=BODY, headers={"X-PAYMENT": header})
         assert retry.status_code == 202 and retry.json()["taskId"] == server.state.settlements()[0].task_id
 
